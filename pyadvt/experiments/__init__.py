@@ -1,0 +1,13 @@
+"""End-to-end experiments reproducing the seed papers' key results.
+
+Each experiment is a module ``pyadvt.experiments.<name>`` exposing
+
+* ``run(config: dict | None = None, out_dir=..., progress=True) -> dict`` — the Python API, and
+* ``add_arguments(parser)`` / ``main(args) -> int`` — its ``pyadvt experiment <name>`` CLI.
+
+``EXPERIMENTS`` maps the CLI name to the module; the CLI imports a module only when it runs.
+"""
+
+EXPERIMENTS: dict[str, str] = {
+    # "name": "pyadvt.experiments.module",  (one line per experiment)
+}

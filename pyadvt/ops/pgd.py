@@ -1,0 +1,97 @@
+"""The fused PGD update ``pgd_step_`` (SPEC section 8): Python wrapper and fake registration."""
+
+from __future__ import annotations
+
+import torch
+
+from pyadvt import _ext
+from pyadvt.ops._checks import per_sample_tensor, require_floating, require_like, require_tensor
+from pyadvt.ops.reference.pgd import pgd_step_reference_
+
+_NORMS = {"linf": "linf", "inf": "linf", "l2": "l2"}
+
+if _ext.extension_loaded():
+
+    @torch.library.register_fake("pyadvt::pgd_step_")
+    def _pgd_step_fake(x, grad, x_orig, eps, alpha, norm, lo, hi, momentum, mu):
+        return None
+
+
+def pgd_step_(
+    x: torch.Tensor,
+    grad: torch.Tensor,
+    x_orig: torch.Tensor,
+    eps: float | torch.Tensor,
+    alpha: float | torch.Tensor,
+    norm: str = "linf",
+    lo: float = 0.0,
+    hi: float = 1.0,
+    momentum: torch.Tensor | None = None,
+    mu: float | None = None,
+    backend: str = "auto",
+) -> torch.Tensor:
+    """One projected-gradient step, in place, for a whole batch (one pass for L-inf).
+
+    For each sample ``b`` (SPEC §1 PGD/MI-FGSM, §8):
+
+    * momentum (optional, MI-FGSM, Dong et al. 2018 eq. 6):
+      ``m <- mu * m + g / mean(|g|)`` with the mean over the sample's own elements;
+      the direction is then ``d = m``, else ``d = g``.
+    * L-inf: ``x' = x + alpha * sign(d)``; L2: ``x' = x + alpha * d / ||d||_2``.
+    * ``delta = x' - x_orig`` projected onto the eps-ball, then ``x = clamp(x_orig + delta, lo, hi)``.
+
+    A zero gradient gives a zero step (never NaN).
+
+    Args:
+        x: ``[B, *]`` current iterate, floating point; updated in place.
+        grad: ``[B, *]`` gradient of the attack loss at ``x`` (same shape/dtype/device).
+        x_orig: ``[B, *]`` clean inputs, the centres of the eps-balls.
+        eps: radius, a number or a ``[B]`` tensor (per-sample budgets), ``>= 0``.
+        alpha: step size, a number or a ``[B]`` tensor, ``> 0``.
+        norm: ``"linf"`` or ``"l2"``.
+        lo, hi: valid input range (pixel space ``[0, 1]`` by default).
+        momentum: optional ``[B, *]`` buffer updated in place (MI-FGSM).
+        mu: momentum decay; only with ``momentum`` (default 1.0 then).
+        backend: ``"auto"`` (kernel when compiled for the device, else reference),
+            ``"kernel"`` or ``"reference"``.
+
+    Returns:
+        ``x`` (the same tensor, updated).
+
+    Example:
+        >>> import torch
+        >>> x0 = torch.full((2, 3), 0.5); x = x0.clone()
+        >>> g = torch.tensor([[1., -1., 0.], [2., 2., -2.]])
+        >>> pgd_step_(x, g, x0, eps=0.1, alpha=0.05).tolist()
+        [[0.550000011920929, 0.44999998807907104, 0.5], [0.550000011920929, 0.550000011920929, 0.44999998807907104]]
+    """
+    require_tensor(x, "x")
+    require_floating(x, "x")
+    if x.dim() < 1 or x.shape[0] == 0:
+        raise ValueError(f"'x' must have a non-empty batch dimension, got shape {tuple(x.shape)}")
+    require_like(x, grad, "x", "grad")
+    require_like(x, x_orig, "x", "x_orig")
+    if momentum is not None:
+        require_like(x, momentum, "x", "momentum")
+        mu = 1.0 if mu is None else float(mu)
+    elif mu is not None:
+        raise ValueError("'mu' was given but 'momentum' is None: pass a momentum buffer (e.g. torch.zeros_like(x))")
+    else:
+        mu = 1.0
+    if norm not in _NORMS:
+        raise ValueError(f"'norm' must be 'linf' or 'l2', got {norm!r}")
+    if not lo <= hi:
+        raise ValueError(f"'lo' ({lo}) must not exceed 'hi' ({hi})")
+    eps_t = per_sample_tensor(eps, x, "eps", positive=False)
+    alpha_t = per_sample_tensor(alpha, x, "alpha", positive=True)
+    if backend not in ("auto", "kernel", "reference"):
+        raise ValueError(f"'backend' must be 'auto', 'kernel' or 'reference', got {backend!r}")
+
+    use_kernel = backend == "kernel" or (backend == "auto" and _ext.kernel_available("pgd_step_", x.device.type))
+    if use_kernel:
+        torch.ops.pyadvt.pgd_step_(x, grad, x_orig, eps_t, alpha_t, _NORMS[norm], float(lo), float(hi), momentum, mu)
+    else:
+        if backend == "auto":
+            _ext.warn_fallback("pgd_step_")
+        pgd_step_reference_(x, grad, x_orig, eps_t, alpha_t, _NORMS[norm], float(lo), float(hi), momentum, mu)
+    return x
