@@ -38,16 +38,25 @@ def compiled_backends() -> tuple[str, ...]:
 _DISPATCH_KEYS = {"cpu": "CPU", "cuda": "CUDA"}
 
 
-@functools.lru_cache(maxsize=None)
+_KERNEL_CACHE: dict[tuple[str, str], bool] = {}
+
+
+@torch.compiler.assume_constant_result
 def kernel_available(op: str, device_type: str) -> bool:
     """Whether ``torch.ops.pyadvt.<op>`` has a compiled kernel for ``device_type`` ("cpu"/"cuda").
 
-    When False the op's pure-PyTorch reference runs instead.
+    When False the op's pure-PyTorch reference runs instead. Constant under ``torch.compile``.
     """
-    key = _DISPATCH_KEYS.get(device_type)
-    if _C is None or key is None:
-        return False
-    return bool(torch._C._dispatch_has_kernel_for_dispatch_key(f"pyadvt::{op}", key))
+    cached = _KERNEL_CACHE.get((op, device_type))
+    if cached is None:
+        key = _DISPATCH_KEYS.get(device_type)
+        try:
+            cached = _C is not None and key is not None and bool(
+                torch._C._dispatch_has_kernel_for_dispatch_key(f"pyadvt::{op}", key))
+        except RuntimeError:  # operator not registered at all
+            cached = False
+        _KERNEL_CACHE[(op, device_type)] = cached
+    return cached
 
 
 def warn_fallback(op: str) -> None:
