@@ -72,7 +72,7 @@ def _extension_modules():
     from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
 
     sources = sorted(glob.glob(os.path.join("csrc", "*.cpp")))
-    sources += sorted(glob.glob(os.path.join("csrc", "*", "*.cpp")))
+    sources += sorted(p for p in glob.glob(os.path.join("csrc", "*", "*.cpp")) if "native_tests" not in p)
     sources += sorted(glob.glob(os.path.join("csrc", "*", "cpu", "*.cpp")))
     cuda_sources = sorted(glob.glob(os.path.join("csrc", "*", "cuda", "*.cu")))
 

@@ -68,7 +68,7 @@ double sum_abs(const T* g, int64_t n) {
 // L-inf step without momentum on elements [begin, end) of a [B, n] batch; eps/alpha are read
 // with a stride (0 for a scalar, 1 for per-sample values).
 template <typename T, typename A = typename acc_type<T>::type>
-void linf_range(T* x, const T* g, const T* x0, int64_t n, const A* eps, int64_t eps_stride,
+void linf_range(T* __restrict__ x, const T* __restrict__ g, const T* __restrict__ x0, int64_t n, const A* eps, int64_t eps_stride,
                 const A* alpha, int64_t alpha_stride, A lo, A hi, int64_t begin, int64_t end) {
   int64_t i = begin;
   while (i < end) {

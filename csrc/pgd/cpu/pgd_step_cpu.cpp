@@ -10,6 +10,36 @@
 namespace pyadvt {
 namespace {
 
+// The L-inf loop is the hot path; compile AVX-512/AVX2 clones of it (picked at load time by the
+// CPU) while the wheel itself stays baseline x86-64.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define PYADVT_TARGET_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define PYADVT_TARGET_CLONES
+#endif
+
+PYADVT_TARGET_CLONES void linf_range_float(float* x, const float* g, const float* x0, int64_t n, const float* eps,
+                                           int64_t es, const float* alpha, int64_t as, float lo, float hi,
+                                           int64_t begin, int64_t end) {
+  pgd::linf_range<float, float>(x, g, x0, n, eps, es, alpha, as, lo, hi, begin, end);
+}
+
+PYADVT_TARGET_CLONES void linf_range_double(double* x, const double* g, const double* x0, int64_t n,
+                                            const double* eps, int64_t es, const double* alpha, int64_t as,
+                                            double lo, double hi, int64_t begin, int64_t end) {
+  pgd::linf_range<double, double>(x, g, x0, n, eps, es, alpha, as, lo, hi, begin, end);
+}
+
+template <typename T>
+void linf_range_dispatch(T* x, const T* g, const T* x0, int64_t n, const T* eps, int64_t es, const T* alpha,
+                         int64_t as, T lo, T hi, int64_t begin, int64_t end) {
+  if constexpr (std::is_same<T, float>::value) {
+    linf_range_float(x, g, x0, n, eps, es, alpha, as, lo, hi, begin, end);
+  } else {
+    linf_range_double(x, g, x0, n, eps, es, alpha, as, lo, hi, begin, end);
+  }
+}
+
 // eps/alpha as contiguous accumulation-type vectors plus a stride (0 = one shared value).
 template <typename A>
 std::pair<at::Tensor, int64_t> per_sample_values(const at::Tensor& p, at::ScalarType acc) {
@@ -45,7 +75,7 @@ void pgd_step_cpu(at::Tensor x, const at::Tensor& grad, const at::Tensor& x_orig
     if (norm == pgd::Norm::Linf && !has_m) {
       // Purely element-wise: split the flat batch into cache-sized chunks.
       at::parallel_for(0, B * n, 32768, [&](int64_t begin, int64_t end) {
-        pgd::linf_range<scalar_t, A>(xp, gp, x0p, n, e, eps_stride, a, alpha_stride, lo_a, hi_a, begin, end);
+        linf_range_dispatch<scalar_t>(xp, gp, x0p, n, e, eps_stride, a, alpha_stride, lo_a, hi_a, begin, end);
       });
     } else {
       scalar_t* mp = has_m ? mc.data_ptr<scalar_t>() : nullptr;
