@@ -1,0 +1,250 @@
+"""Model smoothness: the per-sample top eigenvalue of the input Hessian of the cross-entropy.
+
+Seed 001 (Zhang et al., S&P 2024), Definition 1 / SPEC §3: ``sigma(x) = lambda_max(H(x))`` with
+``H(x) = Hessian_x CE(f(x), y)``; the model's smoothness is the mean ``sigma_F`` and its *upper*
+smoothness the max. Three batched methods:
+
+* ``"lanczos"`` (default) - Lanczos with full re-orthogonalisation, one double-backward
+  Hessian-vector product (HVP) per iteration for the whole batch (:mod:`pyadvt.metrics.lanczos`);
+* ``"power"`` - power iteration with per-sample convergence (``power_iteration_update_`` kernel);
+* ``"exact"`` - for piecewise-linear networks ``H = J^T S J`` almost everywhere
+  (``S = diag p - p p^T``, ``J`` the logits' input Jacobian), so
+  ``lambda_max = lambda_max(S^1/2 J J^T S^1/2)``: a C x C eigenproblem from C batched VJPs.
+
+Converged samples are masked out of later HVPs, and the autograd graph is rebuilt on the
+still-active samples when fewer than half remain, so a slow sample does not make the whole batch
+pay. Start vectors come from :func:`pyadvt.utils.per_sample_rand`, so each sample's value does
+not depend on the batch it is in.
+
+Example:
+    >>> import torch
+    >>> from torch import nn
+    >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> x, y = torch.rand(5, 1, 2, 2), torch.tensor([0, 1, 2, 0, 1])
+    >>> a = smoothness(net, x, y, method="exact", progress=False)
+    >>> b = smoothness(net, x, y, method="lanczos", tol=1e-6, progress=False)
+    >>> bool(torch.allclose(a.values, b.values, rtol=1e-3, atol=1e-7))
+    True
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pyadvt import ops
+from pyadvt.metrics.lanczos import EigResult, lanczos_top_eig, power_top_eig
+from pyadvt.utils.modes import evaluating, model_device
+from pyadvt.utils.rng import per_sample_rand
+
+__all__ = ["SMOOTH_NONLINEARITIES", "SmoothnessResult", "smoothness"]
+
+#: Module types whose second derivative is not zero almost everywhere: the Gauss-Newton identity
+#: behind ``method="exact"`` does not hold for networks containing them.
+SMOOTH_NONLINEARITIES: tuple[type[nn.Module], ...] = (
+    nn.Tanh, nn.Sigmoid, nn.GELU, nn.SiLU, nn.Softplus, nn.ELU, nn.SELU, nn.CELU, nn.Mish,
+    nn.LogSigmoid, nn.Softsign, nn.Tanhshrink, nn.Softmax, nn.LogSoftmax, nn.Softmin,
+    nn.Hardswish, nn.Hardsigmoid, nn.MultiheadAttention, nn.Upsample,
+)
+
+_METHODS = ("lanczos", "power", "exact")
+
+
+@dataclass
+class SmoothnessResult:
+    """Per-sample input-Hessian top eigenvalues.
+
+    Attributes:
+        values: ``[N]`` float64 ``sigma(x_i) = lambda_max(H(x_i))`` (NaN where undefined).
+        iterations: ``[N]`` int64 HVPs (``power``/``lanczos``) or VJPs (``exact``) per sample.
+        converged: ``[N]`` bool convergence flags (always True for ``exact``).
+        defined: ``[N]`` bool, False where the Hessian was non-finite (masked from mean/max).
+        hvp_calls: batched double-backward (or VJP) calls in total.
+        method: the method used.
+    """
+
+    values: torch.Tensor
+    iterations: torch.Tensor
+    converged: torch.Tensor
+    defined: torch.Tensor
+    hvp_calls: int
+    method: str
+
+    @property
+    def mean(self) -> float:
+        """``sigma_F``: mean over defined samples."""
+        v = self.values[self.defined]
+        return float(v.mean()) if v.numel() else float("nan")
+
+    @property
+    def max(self) -> float:
+        """Upper smoothness ``bar sigma_F``: max over defined samples."""
+        v = self.values[self.defined]
+        return float(v.max()) if v.numel() else float("nan")
+
+    def summary(self) -> dict:
+        """Plain-Python summary: mean, max, counts, convergence rate, mean HVPs per sample."""
+        n = int(self.values.numel())
+        return {
+            "method": self.method, "n": n, "mean": self.mean, "max": self.max,
+            "undefined": int((~self.defined).sum()), "converged": float(self.converged.float().mean()) if n else 0.0,
+            "mean_hvps_per_sample": float(self.iterations.double().mean()) if n else 0.0,
+            "hvp_calls": self.hvp_calls,
+        }
+
+
+class _BatchInputHessian:
+    """Batched HVP operator ``v -> Hessian_x CE(f(x), y) v`` for every sample of a batch.
+
+    The first-order graph ``g = grad_x CE`` is built once (``create_graph=True``) and each product is
+    one ``autograd.grad(g, x, v)``; it is rebuilt on the active rows when at most half are active.
+    """
+
+    def __init__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor):
+        self.model, self.x, self.y = model, x, y
+        self.n = x[0].numel()
+        self._build(torch.arange(x.shape[0], device=x.device))
+
+    def _build(self, rows: torch.Tensor) -> None:
+        self.rows = rows
+        xr = self.x[rows].detach().clone().requires_grad_(True)
+        loss = F.cross_entropy(self.model(xr), self.y[rows], reduction="sum")
+        (g,) = torch.autograd.grad(loss, xr, create_graph=True)
+        self.xr, self.g = xr, g
+
+    def __call__(self, v: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
+        idx = active.nonzero().squeeze(1)
+        pos = torch.full((self.x.shape[0],), -1, dtype=torch.long, device=v.device)
+        pos[self.rows] = torch.arange(self.rows.numel(), device=v.device)
+        if 2 * idx.numel() <= self.rows.numel() or bool((pos[idx] < 0).any()):
+            self._build(idx)
+            pos[self.rows] = torch.arange(self.rows.numel(), device=v.device)
+        vv = torch.zeros(self.rows.numel(), self.n, dtype=self.g.dtype, device=v.device)
+        vv[pos[idx]] = v[idx].to(self.g.dtype)
+        if self.g.grad_fn is None:  # loss is affine in x: the Hessian is zero
+            hv = torch.zeros_like(vv)
+        else:
+            (hv,) = torch.autograd.grad(self.g, self.xr, grad_outputs=vv.view_as(self.g), retain_graph=True,
+                                        allow_unused=True)
+            hv = torch.zeros_like(vv) if hv is None else hv.reshape(vv.shape)
+        out = torch.zeros(self.x.shape[0], self.n, dtype=v.dtype, device=v.device)
+        out[idx] = hv[pos[idx]].to(v.dtype)
+        return out
+
+
+def _check_exact_allowed(model: nn.Module, force: bool) -> None:
+    if force:
+        return
+    smooth = sorted({type(m).__name__ for m in model.modules() if isinstance(m, SMOOTH_NONLINEARITIES)})
+    if smooth:
+        raise ValueError(
+            f"method='exact' uses H = J^T (diag p - p p^T) J, valid only for piecewise-linear networks, but the "
+            f"model contains smooth non-linearities ({', '.join(smooth)}); use method='lanczos' or 'power', or "
+            "pass force=True to get the Gauss-Newton value anyway")
+
+
+def _exact_chunk(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """``lambda_max(S^1/2 J J^T S^1/2)`` per sample from C batched VJPs (Gauss-Newton route)."""
+    xr = x.detach().clone().requires_grad_(True)
+    logits = model(xr)
+    if logits.dim() != 2:
+        raise ValueError(f"the model must return logits of shape [B, C], got {tuple(logits.shape)}")
+    C = logits.shape[1]
+    rows = []
+    for c in range(C):
+        (jc,) = torch.autograd.grad(logits[:, c].sum(), xr, retain_graph=c < C - 1, allow_unused=True)
+        rows.append(torch.zeros_like(xr) if jc is None else jc)
+    J = torch.stack([r.reshape(x.shape[0], -1) for r in rows], dim=1).double()  # [B, C, n]
+    p = torch.softmax(logits.detach().double(), dim=1)
+    S = torch.diag_embed(p) - p[:, :, None] * p[:, None, :]
+    s_val, s_vec = ops.small_sym_eig(S.contiguous())
+    root = s_vec * s_val.clamp_min(0).sqrt()[:, None, :] @ s_vec.transpose(1, 2)
+    G = J @ J.transpose(1, 2)
+    M = root @ G @ root
+    M = 0.5 * (M + M.transpose(1, 2))
+    lam = ops.small_sym_eig(M.contiguous())[0][:, -1]
+    finite = torch.isfinite(lam)
+    return torch.where(finite, lam, torch.full_like(lam, float("nan"))), finite, C
+
+
+def smoothness(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method: str = "lanczos", tol: float = 1e-4,
+               max_iter: int = 100, batch_size: int = 256, seed: int = 0, force: bool = False,
+               progress: bool = True) -> SmoothnessResult:
+    """Per-sample ``sigma(x) = lambda_max(Hessian_x CE(model(x), y))`` (seed 001 Def. 1, SPEC §3).
+
+    The model runs in eval mode (BatchNorm uses, and keeps, its running statistics) without
+    parameter gradients; ``x`` is not modified.
+
+    Args:
+        model: classifier returning logits ``[B, C]``.
+        x: ``[N, *in_shape]`` inputs in [0, 1].
+        y: ``[N]`` int64 true labels.
+        method: ``"lanczos"`` (default), ``"power"`` or ``"exact"`` (piecewise-linear nets only).
+        tol: relative tolerance on the change of the eigenvalue estimate between iterations.
+        max_iter: maximum HVPs per sample (``power`` may spend up to twice this for samples whose
+            dominant-magnitude eigenvalue is negative).
+        batch_size: samples per batched HVP.
+        seed: seed of the per-sample random start vectors.
+        force: allow ``exact`` on models with smooth non-linearities (returns the Gauss-Newton
+            eigenvalue, not the Hessian's).
+        progress: tqdm progress bar over batches.
+
+    Returns:
+        :class:`SmoothnessResult`; ``.mean`` is ``sigma_F``, ``.max`` the upper smoothness.
+
+    Raises:
+        ValueError: unknown method, bad shapes, or ``exact`` on a smooth network without ``force``.
+    """
+    if method not in _METHODS:
+        raise ValueError(f"'method' must be one of {_METHODS}, got {method!r}")
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() < 2:
+        raise ValueError("'x' must be a floating-point tensor [N, *in_shape]")
+    if not isinstance(y, torch.Tensor) or y.shape != (x.shape[0],) or y.dtype != torch.long:
+        raise ValueError(f"'y' must be an int64 tensor of shape [{x.shape[0]}] (one label per sample)")
+    if int(batch_size) < 1:
+        raise ValueError(f"'batch_size' must be >= 1, got {batch_size}")
+    if method == "exact":
+        _check_exact_allowed(model, force)
+    dev = model_device(model)
+    x, y = x.detach().to(dev), y.to(dev)
+    N, n = x.shape[0], x[0].numel()
+    chunks = [(s, min(s + int(batch_size), N)) for s in range(0, N, int(batch_size))]
+    from tqdm.auto import tqdm
+
+    values, iters, conv, defined, calls = [], [], [], [], 0
+    with evaluating(model), torch.enable_grad():
+        bar = tqdm(chunks, desc=f"smoothness[{method}]", disable=not progress, leave=False)
+        for s, e in bar:
+            xb, yb = x[s:e], y[s:e]
+            if method == "exact":
+                lam, ok, C = _exact_chunk(model, xb, yb)
+                values.append(lam)
+                iters.append(torch.full((e - s,), C, dtype=torch.long, device=dev))
+                conv.append(ok.clone())
+                defined.append(ok)
+                calls += C
+                continue
+            v0 = per_sample_rand(xb, (n,), seed=seed, distribution="normal")
+            op = _BatchInputHessian(model, xb, yb)
+            solver = lanczos_top_eig if method == "lanczos" else power_top_eig
+            r: EigResult = solver(op, v0, tol=tol, max_iter=max_iter)
+            values.append(r.values)
+            iters.append(r.iterations)
+            conv.append(r.converged)
+            defined.append(r.defined)
+            calls += r.calls
+    res = SmoothnessResult(values=torch.cat(values).double(), iterations=torch.cat(iters),
+                           converged=torch.cat(conv), defined=torch.cat(defined), hvp_calls=calls, method=method)
+    undefined = int((~res.defined).sum())
+    if undefined:
+        warnings.warn(f"smoothness: {undefined} of {N} samples have a non-finite Hessian; they are reported as "
+                      "undefined (NaN) and skipped by mean/max", RuntimeWarning, stacklevel=2)
+    not_conv = int((res.defined & ~res.converged).sum())
+    if not_conv and method != "exact":
+        warnings.warn(f"smoothness: {not_conv} of {N} samples did not converge within max_iter={max_iter} "
+                      f"(tol={tol:g}); their last estimates are kept", RuntimeWarning, stacklevel=2)
+    return res

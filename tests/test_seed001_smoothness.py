@@ -1,0 +1,164 @@
+"""Seed 001 smoothness: per-sample top eigenvalue of the input Hessian (SPEC §3)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from pyadvt.metrics.lanczos import lanczos_top_eig, power_top_eig
+from pyadvt.metrics.smoothness import smoothness
+
+
+def relu_mlp(n_in=6, hidden=12, C=4, dtype=torch.float64):
+    return nn.Sequential(nn.Flatten(), nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, hidden),
+                         nn.LeakyReLU(0.1), nn.Linear(hidden, C)).to(dtype)
+
+
+def tanh_mlp(n_in=6, hidden=10, C=3, dtype=torch.float64):
+    return nn.Sequential(nn.Flatten(), nn.Linear(n_in, hidden), nn.Tanh(), nn.Linear(hidden, C)).to(dtype)
+
+
+def bn_cnn(C=5, dtype=torch.float32):
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Flatten(), nn.Linear(4 * 2 * 2, C)).to(dtype)
+    with torch.no_grad():  # non-trivial running statistics
+        net[1].running_mean.uniform_(-0.2, 0.2)
+        net[1].running_var.uniform_(0.5, 1.5)
+    return net
+
+
+def dense_lambda_max(model, x, y):
+    """Top eigenvalue of the dense per-sample Hessian from torch.func.hessian."""
+    out = []
+    for xi, yi in zip(x, y):
+        def loss(z, yi=yi):
+            return F.cross_entropy(model(z.unsqueeze(0)), yi.unsqueeze(0))
+        H = torch.func.hessian(loss)(xi).reshape(xi.numel(), xi.numel())
+        out.append(torch.linalg.eigvalsh(0.5 * (H + H.T).double())[-1])
+    return torch.stack(out)
+
+
+def data(B=7, shape=(1, 2, 3), C=4, dtype=torch.float64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(B, *shape, generator=g, dtype=dtype), torch.randint(0, C, (B,), generator=g)
+
+
+@pytest.mark.parametrize("method", ["lanczos", "power", "exact"])
+def test_relu_matches_dense_hessian(method):
+    model, (x, y) = relu_mlp(), data()
+    ref = dense_lambda_max(model, x, y)
+    r = smoothness(model, x, y, method=method, tol=1e-9, max_iter=500, progress=False)
+    assert r.defined.all() and r.converged.all()
+    torch.testing.assert_close(r.values, ref, rtol=1e-5, atol=1e-10)
+
+
+@pytest.mark.parametrize("method", ["lanczos", "power"])
+def test_smooth_net_matches_dense_hessian(method):
+    model = tanh_mlp()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(3.0)  # strong curvature, indefinite Hessians
+    x, y = data(B=9, C=3, seed=1)
+    ref = dense_lambda_max(model, x, y)
+    r = smoothness(model, x, y, method=method, tol=1e-10, max_iter=600, progress=False)
+    torch.testing.assert_close(r.values, ref, rtol=1e-4, atol=1e-8)
+
+
+def test_power_recovers_lambda_max_when_dominant_eigenvalue_is_negative():
+    H = torch.diag_embed(torch.tensor([[1.0, -5.0, 0.5], [-0.5, -3.0, -1.0], [2.0, 1.0, -1.0]], dtype=torch.float64))
+    mv = lambda v, active: torch.einsum("bij,bj->bi", H, v)  # noqa: E731
+    v0 = torch.ones(3, 3, dtype=torch.float64) + torch.tensor([0.1, 0.2, 0.3], dtype=torch.float64)
+    r = power_top_eig(mv, v0, tol=1e-12, max_iter=2000)
+    torch.testing.assert_close(r.values, torch.tensor([1.0, -0.5, 2.0], dtype=torch.float64), rtol=1e-6, atol=1e-9)
+    lz = lanczos_top_eig(mv, v0, tol=1e-12, max_iter=10)
+    torch.testing.assert_close(lz.values, r.values, rtol=1e-6, atol=1e-9)
+
+
+@settings(max_examples=3, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_three_methods_agree_on_relu_cnn(seed):
+    torch.manual_seed(seed)
+    model = bn_cnn()
+    x, y = data(B=10, shape=(1, 4, 4), C=5, dtype=torch.float32, seed=seed)
+    ex = smoothness(model, x, y, method="exact", progress=False)
+    lz = smoothness(model, x, y, method="lanczos", progress=False)
+    pw = smoothness(model, x, y, method="power", tol=1e-6, max_iter=400, progress=False)
+    torch.testing.assert_close(lz.values, ex.values, rtol=1e-3, atol=1e-6)
+    torch.testing.assert_close(pw.values, ex.values, rtol=1e-3, atol=1e-6)
+
+
+def test_batch_independence_and_chunking():
+    model, (x, y) = relu_mlp(), data(B=9)
+    full = smoothness(model, x, y, method="power", tol=1e-6, progress=False)
+    for b in (1, 4):
+        part = smoothness(model, x, y, method="power", tol=1e-6, batch_size=b, progress=False)
+        torch.testing.assert_close(part.values, full.values, rtol=1e-12, atol=1e-14)
+        torch.testing.assert_close(part.iterations, full.iterations)
+    alone = smoothness(model, x[5:6], y[5:6], method="lanczos", progress=False)
+    inside = smoothness(model, x, y, method="lanczos", progress=False)
+    torch.testing.assert_close(alone.values[0], inside.values[5], rtol=1e-12, atol=1e-14)
+
+
+def test_batchnorm_model_runs_in_eval_and_state_is_restored():
+    model = bn_cnn().train()
+    for p in model.parameters():
+        p.grad = None
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x, y = data(B=6, shape=(1, 4, 4), C=5, dtype=torch.float32)
+    x0 = x.clone()
+    r = smoothness(model, x, y, progress=False)
+    # eval-mode value == value of the model explicitly put in eval mode
+    ref = dense_lambda_max(model.eval(), x, y)
+    model.train()
+    torch.testing.assert_close(r.values, ref.double(), rtol=1e-3, atol=1e-6)
+    assert model.training and all(m.training for m in model.modules())
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    assert all(p.grad is None and p.requires_grad for p in model.parameters())
+    assert torch.equal(x, x0)
+
+
+def test_exact_refuses_smooth_nets_unless_forced():
+    model, (x, y) = tanh_mlp(), data(C=3)
+    with pytest.raises(ValueError, match="Tanh"):
+        smoothness(model, x, y, method="exact", progress=False)
+    forced = smoothness(model, x, y, method="exact", force=True, progress=False)
+    assert forced.defined.all()
+    # the forced value is the Gauss-Newton eigenvalue, which differs from the true one here
+    true = dense_lambda_max(model, x, y)
+    assert not torch.allclose(forced.values, true, rtol=1e-6)
+
+
+def test_lanczos_needs_fewer_hvps_than_power_on_relu_net():
+    model = bn_cnn()
+    x, y = data(B=16, shape=(1, 4, 4), C=5, dtype=torch.float32, seed=3)
+    lz = smoothness(model, x, y, method="lanczos", progress=False)
+    pw = smoothness(model, x, y, method="power", progress=False)
+    assert lz.iterations.sum() < pw.iterations.sum()
+    assert int(lz.iterations.max()) <= 5 + 1 + 2  # rank(H) <= C - 1, so Krylov space is exhausted
+
+
+def test_summary_and_bad_arguments():
+    model, (x, y) = relu_mlp(), data()
+    s = smoothness(model, x, y, progress=False).summary()
+    assert s["n"] == 7 and s["mean"] <= s["max"] and s["undefined"] == 0
+    with pytest.raises(ValueError, match="method"):
+        smoothness(model, x, y, method="arpack", progress=False)
+    with pytest.raises(ValueError, match="'y'"):
+        smoothness(model, x, y.float(), progress=False)
+    with pytest.raises(ValueError, match="tol"):
+        smoothness(model, x, y, tol=0, progress=False)
+
+
+def test_non_finite_hessian_is_masked_and_warned():
+    model, (x, y) = relu_mlp(), data()
+    x = x.clone()
+    x[2, 0, 0, 0] = float("nan")
+    with pytest.warns(RuntimeWarning, match="undefined"):
+        r = smoothness(model, x, y, progress=False)
+    assert not bool(r.defined[2]) and r.defined.sum() == 6
+    assert torch.isfinite(torch.tensor(r.mean))
