@@ -1,0 +1,288 @@
+"""Matplotlib figures for reports (Agg canvas, no global pyplot state, safe in headless runs).
+
+Each function draws one figure, saves it as a PNG and returns the path:
+
+* :func:`heatmap` - a matrix with row/column labels (e.g. the source x target transfer ASR matrix);
+  ``None``/NaN cells (undefined) are drawn grey.
+* :func:`scatter` - points with a least-squares line and Pearson r in the legend (e.g. tau1*tau2
+  against fine-tuned accuracy, seed 000 Fig. 3; smoothness against ASR, seed 001).
+* :func:`bars` - bars with confidence-interval whiskers (e.g. ASR per surrogate training method).
+* :func:`curves` - lines against x with shaded bands: either explicit ``lower``/``upper`` or, when a
+  series is 2-D (runs x points), mean with a 95% Student-t confidence band over runs.
+
+:func:`plot` draws a figure from a result's figure spec ``{"type": name, **kwargs}`` (see
+:mod:`pyadvt.report.results`).
+
+Example:
+    >>> import tempfile, os
+    >>> p = heatmap([[1.0, 0.2], [0.3, 0.9]], os.path.join(tempfile.mkdtemp(), "m.png"),
+    ...             row_labels=["A", "B"], col_labels=["A", "B"], title="ASR")
+    >>> p.suffix, p.stat().st_size > 0
+    ('.png', True)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from scipy import stats
+
+__all__ = ["heatmap", "scatter", "bars", "curves", "plot", "fit_line", "mean_ci"]
+
+_DPI = 110
+
+
+def _array(values: Any, name: str, ndim: int | None = None) -> np.ndarray:
+    """Float array with None -> NaN; ``ValueError`` naming ``name`` for ragged/non-numeric input."""
+    if hasattr(values, "detach"):
+        values = values.detach().cpu().numpy()
+    try:
+        if isinstance(values, np.ndarray):
+            arr = values.astype(float)
+        else:
+            arr = np.array(values, dtype=object)
+            arr = np.where(arr == None, np.nan, arr).astype(float)  # noqa: E711 - elementwise None test
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a rectangular array of numbers (None = undefined)") from None
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {arr.shape}")
+    return arr
+
+
+def _labels(labels: Sequence | None, n: int, name: str) -> list[str]:
+    if labels is None:
+        return [str(i) for i in range(n)]
+    labels = [str(v) for v in labels]
+    if len(labels) != n:
+        raise ValueError(f"{name} has {len(labels)} entries but the data has {n}")
+    return labels
+
+
+def _new_figure(size: tuple[float, float]) -> Figure:
+    fig = Figure(figsize=size, dpi=_DPI)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"figure path must end in .png, got {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    return path
+
+
+def _decorate(ax: Any, title: str | None, xlabel: str | None, ylabel: str | None) -> None:
+    if title:
+        ax.set_title(title)
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+
+
+def heatmap(matrix: Any, path: str | os.PathLike, *, row_labels: Sequence | None = None,
+            col_labels: Sequence | None = None, title: str | None = None, xlabel: str | None = None,
+            ylabel: str | None = None, cmap: str = "viridis", vmin: float | None = None,
+            vmax: float | None = None, annotate: bool | None = None, fmt: str = ".2f",
+            colorbar_label: str | None = None) -> Path:
+    """Heatmap of ``matrix`` [R, C] with labelled rows/columns; values annotated when ``annotate``
+    (default: when R, C <= 12). Undefined cells (``None``/NaN) are grey and annotated ``n/a``."""
+    arr = _array(matrix, "matrix", ndim=2)
+    rows = _labels(row_labels, arr.shape[0], "row_labels")
+    cols = _labels(col_labels, arr.shape[1], "col_labels")
+    if annotate is None:
+        annotate = max(arr.shape) <= 12
+    fig = _new_figure((1.2 + 0.55 * max(arr.shape[1], 4), 1.0 + 0.45 * max(arr.shape[0], 4)))
+    ax = fig.add_subplot()
+    masked = np.ma.masked_invalid(arr)
+    import matplotlib
+
+    cm = matplotlib.colormaps[cmap].copy()
+    cm.set_bad("#bbbbbb")
+    im = ax.imshow(masked, cmap=cm, vmin=vmin, vmax=vmax, aspect="auto")
+    cbar = fig.colorbar(im, ax=ax)
+    if colorbar_label:
+        cbar.set_label(colorbar_label)
+    ax.set_xticks(range(len(cols)), cols, rotation=45 if max(map(len, cols), default=0) > 3 else 0,
+                  ha="right" if max(map(len, cols), default=0) > 3 else "center")
+    ax.set_yticks(range(len(rows)), rows)
+    if annotate:
+        finite = arr[np.isfinite(arr)]
+        mid = (finite.min() + finite.max()) / 2 if finite.size else 0.0
+        for i in range(arr.shape[0]):
+            for j in range(arr.shape[1]):
+                v = arr[i, j]
+                text = format(v, fmt) if math.isfinite(v) else "n/a"
+                ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                        color="white" if math.isfinite(v) and v < mid else "black")
+    _decorate(ax, title, xlabel, ylabel)
+    return _save(fig, path)
+
+
+def fit_line(x: Any, y: Any) -> dict:
+    """Least-squares line and Pearson correlation over the pairs where both values are finite.
+
+    Returns ``{"slope", "intercept", "r", "p", "n"}``; ``slope``/``intercept``/``r``/``p`` are
+    ``None`` when fewer than 3 pairs remain or either coordinate is constant (r undefined).
+
+    Example:
+        >>> fit_line([0, 1, 2, 3], [1, 3, 5, 7.0])["slope"]
+        2.0
+    """
+    xs, ys = _array(x, "x", ndim=1), _array(y, "y", ndim=1)
+    if xs.shape != ys.shape:
+        raise ValueError(f"x and y must have the same length, got {xs.size} and {ys.size}")
+    ok = np.isfinite(xs) & np.isfinite(ys)
+    xs, ys = xs[ok], ys[ok]
+    out: dict[str, Any] = {"slope": None, "intercept": None, "r": None, "p": None, "n": int(xs.size)}
+    if xs.size < 3 or np.ptp(xs) == 0 or np.ptp(ys) == 0:
+        return out
+    slope, intercept = np.polyfit(xs, ys, 1)
+    r, p = stats.pearsonr(xs, ys)
+    out.update(slope=round(float(slope), 12), intercept=round(float(intercept), 12) + 0.0, r=float(r), p=float(p))
+    return out
+
+
+def scatter(x: Any, y: Any, path: str | os.PathLike, *, labels: Sequence | None = None,
+            title: str | None = None, xlabel: str | None = None, ylabel: str | None = None,
+            fit: bool = True) -> Path:
+    """Scatter of ``y`` [N] against ``x`` [N]; with ``fit`` a least-squares line whose legend gives
+    the equation and Pearson r (:func:`fit_line`). ``labels`` [N] annotate the points."""
+    xs, ys = _array(x, "x", ndim=1), _array(y, "y", ndim=1)
+    if xs.shape != ys.shape:
+        raise ValueError(f"x and y must have the same length, got {xs.size} and {ys.size}")
+    names = None if labels is None else _labels(labels, xs.size, "labels")
+    fig = _new_figure((5.2, 4.0))
+    ax = fig.add_subplot()
+    ax.scatter(xs, ys, s=28, color="#1f77b4", zorder=3)
+    if names:
+        for xi, yi, name in zip(xs, ys, names):
+            if math.isfinite(xi) and math.isfinite(yi):
+                ax.annotate(name, (xi, yi), textcoords="offset points", xytext=(4, 3), fontsize=7)
+    if fit:
+        f = fit_line(xs, ys)
+        if f["r"] is not None:
+            ok = np.isfinite(xs) & np.isfinite(ys)
+            grid = np.linspace(xs[ok].min(), xs[ok].max(), 50)
+            ax.plot(grid, f["slope"] * grid + f["intercept"], color="#d62728", zorder=2,
+                    label=f"y = {f['slope']:.3g}x {'-' if f['intercept'] < 0 else '+'} {abs(f['intercept']):.3g}; "
+                          f"Pearson r = {f['r']:.3f} (n={f['n']})")
+            ax.legend(fontsize=8, loc="best")
+    ax.grid(alpha=0.3)
+    _decorate(ax, title, xlabel, ylabel)
+    return _save(fig, path)
+
+
+def bars(values: Any, path: str | os.PathLike, *, labels: Sequence | None = None, lower: Any = None,
+         upper: Any = None, title: str | None = None, xlabel: str | None = None,
+         ylabel: str | None = None) -> Path:
+    """Bar chart of ``values`` [K] with CI whiskers from ``lower`` [K] to ``upper`` [K] (both or
+    neither; ``None`` entries = no whisker)."""
+    vals = _array(values, "values", ndim=1)
+    names = _labels(labels, vals.size, "labels")
+    if (lower is None) != (upper is None):
+        raise ValueError("give both lower and upper confidence bounds, or neither")
+    fig = _new_figure((1.5 + 0.6 * max(vals.size, 3), 3.8))
+    ax = fig.add_subplot()
+    yerr = None
+    if lower is not None:
+        lo, hi = _array(lower, "lower", ndim=1), _array(upper, "upper", ndim=1)
+        if lo.shape != vals.shape or hi.shape != vals.shape:
+            raise ValueError(f"lower and upper must have {vals.size} entries like values")
+        if np.any((lo > vals + 1e-12) | (hi < vals - 1e-12)):
+            raise ValueError("confidence bounds must satisfy lower <= value <= upper")
+        yerr = np.nan_to_num(np.stack([vals - lo, hi - vals]), nan=0.0)
+    ax.bar(range(vals.size), np.nan_to_num(vals, nan=0.0), yerr=yerr, capsize=4, color="#4c72b0")
+    ax.set_xticks(range(vals.size), names, rotation=30 if max(map(len, names), default=0) > 5 else 0,
+                  ha="right" if max(map(len, names), default=0) > 5 else "center")
+    ax.grid(axis="y", alpha=0.3)
+    _decorate(ax, title, xlabel, ylabel)
+    return _save(fig, path)
+
+
+def mean_ci(runs: Any, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean over axis 0 of ``runs`` [S, T] and the Student-t ``confidence`` interval (lower, upper).
+
+    With one run the interval collapses to the mean. NaN entries are ignored per column.
+
+    Example:
+        >>> m, lo, hi = mean_ci([[1.0, 2.0], [3.0, 2.0]])
+        >>> m.tolist(), bool(lo[0] < 2 < hi[0]), float(hi[1] - lo[1])
+        ([2.0, 2.0], True, 0.0)
+    """
+    arr = _array(runs, "runs", ndim=2)
+    n = np.sum(np.isfinite(arr), axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.nanmean(arr, axis=0) if arr.size else np.zeros(arr.shape[1])
+        sem = np.where(n > 1, np.nanstd(arr, axis=0, ddof=1) / np.sqrt(np.maximum(n, 1)), 0.0)
+    half = np.where(n > 1, stats.t.ppf((1 + confidence) / 2, np.maximum(n - 1, 1)) * sem, 0.0)
+    return mean, mean - half, mean + half
+
+
+def curves(x: Any, series: Mapping[str, Any], path: str | os.PathLike, *, lower: Mapping | None = None,
+           upper: Mapping | None = None, title: str | None = None, xlabel: str | None = None,
+           ylabel: str | None = None, logx: bool = False) -> Path:
+    """Lines ``series[name]`` against ``x`` [T] with shaded bands.
+
+    A series is [T] (band from ``lower[name]``/``upper[name]`` when given) or [S, T] runs (mean line
+    with a 95% confidence band over runs, :func:`mean_ci`).
+    """
+    xs = _array(x, "x", ndim=1)
+    if not isinstance(series, Mapping) or not series:
+        raise ValueError("series must be a non-empty mapping name -> values")
+    fig = _new_figure((5.6, 4.0))
+    ax = fig.add_subplot()
+    for name, values in series.items():
+        arr = _array(values, f"series[{name!r}]")
+        if arr.ndim == 2:
+            mid, lo, hi = mean_ci(arr)
+        elif arr.ndim == 1:
+            mid, lo, hi = arr, None, None
+            if lower is not None and name in lower:
+                lo = _array(lower[name], f"lower[{name!r}]", ndim=1)
+                hi = _array((upper or {})[name], f"upper[{name!r}]", ndim=1) if upper and name in upper else mid
+        else:
+            raise ValueError(f"series[{name!r}] must be 1-D [T] or 2-D [runs, T], got shape {arr.shape}")
+        if mid.shape != xs.shape:
+            raise ValueError(f"series[{name!r}] has {mid.size} points but x has {xs.size}")
+        (line,) = ax.plot(xs, mid, marker="o", markersize=3, label=str(name))
+        if lo is not None:
+            ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+    if logx:
+        ax.set_xscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    _decorate(ax, title, xlabel, ylabel)
+    return _save(fig, path)
+
+
+_PLOTTERS = {"heatmap": heatmap, "scatter": scatter, "bars": bars, "curves": curves}
+
+
+def plot(spec: Mapping[str, Any], path: str | os.PathLike) -> Path:
+    """Draw a figure spec ``{"type": "heatmap"|"scatter"|"bars"|"curves", **kwargs}`` to ``path``.
+
+    ``ValueError`` names the figure (its ``title``) when the spec is malformed.
+    """
+    kwargs = dict(spec)
+    kind = kwargs.pop("type", None)
+    name = kwargs.get("title") or kind
+    if kind not in _PLOTTERS:
+        raise ValueError(f"figure {name!r}: type must be one of {sorted(_PLOTTERS)}, got {kind!r}")
+    kwargs.pop("caption", None)
+    try:
+        return _PLOTTERS[kind](path=path, **kwargs)
+    except TypeError as exc:
+        raise ValueError(f"figure {name!r}: {exc}") from None
+    except ValueError as exc:
+        raise ValueError(f"figure {name!r}: {exc}") from None

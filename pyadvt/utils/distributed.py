@@ -1,0 +1,186 @@
+"""``torch.distributed`` helpers for scaling sweeps out with ``torchrun`` (gloo on CPU, NCCL on GPU).
+
+A transferability study is a grid of independent cells, so scale-out is: every rank computes its
+share of the cells (:func:`shard`), results are gathered to every rank (:func:`gather_objects`) and
+merged, and only rank 0 writes files (:func:`is_main` / :func:`rank_zero_only`). :func:`map_cells`
+does all of this, combined with the resumable :class:`~pyadvt.utils.sweep.CellStore`.
+
+Without ``torchrun`` (no ``WORLD_SIZE`` in the environment, or ``WORLD_SIZE=1``) everything is a
+no-op single process: ``rank() == 0``, ``world_size() == 1``, ``gather_objects(x) == [x]``. So the
+same code runs unchanged as::
+
+    python -m pyadvt experiment NAME ...
+    torchrun --nproc_per_node=2 -m pyadvt experiment NAME ...
+
+Example:
+    >>> init_from_env()          # no torchrun variables here: single process
+    False
+    >>> shard(list("abcde")), gather_objects({"x": 1})
+    (['a', 'b', 'c', 'd', 'e'], [{'x': 1}])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import torch
+import torch.distributed as dist
+
+from pyadvt.utils.sweep import CellStore, key_to_str, run_cells
+
+__all__ = ["init_from_env", "cleanup", "session", "is_distributed", "rank", "world_size", "is_main",
+           "local_device", "shard", "gather_objects", "broadcast_object", "barrier", "rank_zero_only",
+           "map_cells"]
+
+T = TypeVar("T")
+_OWNED = False  # whether this module initialised the process group (and should destroy it)
+
+
+def is_distributed() -> bool:
+    """True inside an initialised process group with more than one rank."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def rank() -> int:
+    """This process's global rank (0 when not distributed)."""
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def world_size() -> int:
+    """Number of ranks (1 when not distributed)."""
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def is_main() -> bool:
+    """True on rank 0: the only rank that writes results, reports and logs."""
+    return rank() == 0
+
+
+def _default_backend() -> str:
+    return "nccl" if torch.cuda.is_available() and dist.is_nccl_available() else "gloo"
+
+
+def init_from_env(backend: str | None = None, *, timeout_s: float = 1800.0) -> bool:
+    """Initialise the default process group from ``torchrun``'s environment variables.
+
+    Reads ``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``. When
+    ``WORLD_SIZE`` is missing or 1 nothing happens and ``False`` is returned. ``backend`` defaults to
+    ``"nccl"`` when CUDA is available (the process then uses ``cuda:LOCAL_RANK``) and ``"gloo"``
+    otherwise. Calling it again when a group already exists returns ``True`` without re-initialising.
+    """
+    global _OWNED
+    if not dist.is_available():
+        return False
+    if dist.is_initialized():
+        return dist.get_world_size() > 1
+    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if world <= 1:
+        return False
+    missing = [v for v in ("RANK", "MASTER_ADDR", "MASTER_PORT") if v not in os.environ]
+    if missing:
+        raise ValueError(f"WORLD_SIZE={world} but {', '.join(missing)} not set: launch with torchrun")
+    backend = backend or _default_backend()
+    if backend not in ("gloo", "nccl", "mpi"):
+        raise ValueError(f"backend must be 'gloo', 'nccl' or 'mpi', got {backend!r}")
+    if backend == "nccl":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group(backend=backend, init_method="env://", timeout=timedelta(seconds=timeout_s))
+    _OWNED = True
+    return True
+
+
+def cleanup() -> None:
+    """Destroy the process group if :func:`init_from_env` created it."""
+    global _OWNED
+    if _OWNED and dist.is_initialized():
+        dist.destroy_process_group()
+    _OWNED = False
+
+
+@contextlib.contextmanager
+def session(backend: str | None = None) -> Iterator[bool]:
+    """``with session() as distributed:`` = :func:`init_from_env` ... :func:`cleanup`."""
+    active = init_from_env(backend)
+    try:
+        yield active
+    finally:
+        cleanup()
+
+
+def local_device() -> torch.device:
+    """The device this rank should compute on: ``cuda:LOCAL_RANK`` under NCCL (or with CUDA), else CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
+    return torch.device("cpu")
+
+
+def shard(items: Iterable[T], *, rank_id: int | None = None, num_ranks: int | None = None) -> list[T]:
+    """This rank's share of ``items``: ``items[rank::world_size]`` (round-robin, so costly cells
+    that are adjacent in the grid spread over ranks). Defaults to the current process group."""
+    r = rank() if rank_id is None else int(rank_id)
+    w = world_size() if num_ranks is None else int(num_ranks)
+    if w < 1 or not 0 <= r < w:
+        raise ValueError(f"need 0 <= rank < world_size, got rank={r}, world_size={w}")
+    return list(items)[r::w]
+
+
+def gather_objects(obj: Any) -> list[Any]:
+    """``[obj from rank 0, obj from rank 1, ...]`` on every rank (picklable objects; ``[obj]`` alone)."""
+    if not is_distributed():
+        return [obj]
+    out: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def broadcast_object(obj: Any, src: int = 0) -> Any:
+    """Rank ``src``'s ``obj`` on every rank (identity when not distributed)."""
+    if not is_distributed():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=src)
+    return box[0]
+
+
+def barrier() -> None:
+    """Wait for all ranks (no-op when not distributed)."""
+    if is_distributed():
+        dist.barrier()
+
+
+def rank_zero_only(fn: Callable[..., T]) -> Callable[..., T | None]:
+    """Decorator: run ``fn`` on rank 0 only (other ranks get ``None``), e.g. for writing files."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> T | None:
+        return fn(*args, **kwargs) if is_main() else None
+
+    return wrapper
+
+
+def map_cells(cells: Sequence[Hashable], fn: Callable[[Hashable], Any], store: CellStore | None = None,
+              *, progress: bool = True, desc: str = "cells") -> dict[Hashable, Any]:
+    """Compute ``fn(cell)`` for every cell across all ranks and return the merged ``{cell: result}``.
+
+    Each rank computes its :func:`shard` of ``cells`` (skipping cells already in ``store``, writing
+    each finished cell at once) and the shards are gathered, so every rank returns the same dict in
+    ``cells`` order. Single-process runs give identical results (values are JSON round-trips, see
+    :func:`~pyadvt.utils.sweep.run_cells`). ``fn`` must not itself use collectives (cells are
+    independent). With a ``store``, all ranks must see the same directory (one machine or a shared
+    file system).
+
+    Example:
+        >>> map_cells([1, 2, 3], lambda c: c * 10, progress=False)
+        {1: 10, 2: 20, 3: 30}
+    """
+    cells = list(cells)
+    mine = run_cells(cells, fn, store, progress=progress, shard=(rank(), world_size()), desc=desc)
+    merged: dict[str, Any] = {}
+    for part in gather_objects([(key_to_str(k), v) for k, v in mine.items()]):
+        merged.update(part)
+    return {cell: merged[key_to_str(cell)] for cell in cells}

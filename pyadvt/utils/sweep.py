@@ -1,0 +1,344 @@
+"""Resumable per-cell result stores for long sweeps (zoo training, N x N transfer grids, subset sweeps).
+
+A sweep is a list of *cells* (hashable keys such as ``("resnet", "at", 3)``); each cell's result is
+a JSON-serialisable value. :class:`CellStore` keeps one small JSON file per finished cell, written
+atomically (temporary file + ``os.replace``), so a crash or ``kill -9`` loses at most the cell being
+computed and a rerun resumes from the cells on disk (DESIGN.md "Scaling out"). A cell may also
+carry a torch checkpoint (model weights) saved atomically next to its JSON file.
+
+:func:`run_cells` drives a sweep: it skips finished cells, computes the rest in order and stores
+each one as soon as it finishes. With ``shard=(rank, world_size)`` it computes only that rank's
+share (``cells[rank::world_size]``), which is how :mod:`pyadvt.utils.distributed` scales a grid out.
+
+Keys are ``str``, ``int``, ``bool``, ``None`` or (nested) tuples of these; results go through
+:func:`to_jsonable` (tensors and numpy arrays become nested lists, tuples become lists, non-finite
+floats become ``None`` = undefined) and every returned result is the JSON round-trip of what was
+stored, so a fresh run and a resumed run return identical values.
+
+Example:
+    >>> import tempfile
+    >>> store = CellStore(tempfile.mkdtemp())
+    >>> run_cells([("a", 1), ("b", 2)], lambda cell: {"n": cell[1] ** 2}, store, progress=False)
+    {('a', 1): {'n': 1}, ('b', 2): {'n': 4}}
+    >>> store.has(("a", 1)), len(store)
+    (True, 2)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import re
+import tempfile
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pyadvt.utils.progress import progress as _progress
+
+__all__ = ["CellStore", "run_cells", "to_jsonable", "atomic_write_text", "atomic_write_bytes",
+           "key_to_str"]
+
+_TMP_PREFIX = ".tmp-"
+_META = "_meta.json"
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Convert ``obj`` into plain JSON types (dict/list/str/int/float/bool/None).
+
+    Tensors and numpy arrays become (nested) lists, numpy/torch scalars become Python numbers,
+    tuples/sets become lists, dataclasses and ``Path`` objects become dicts/strings, and
+    non-finite floats (NaN, +-inf) become ``None`` (SPEC section 0: undefined, never a silent NaN).
+    Raises ``TypeError`` naming the offending type for anything else.
+
+    Example:
+        >>> import torch
+        >>> to_jsonable({"m": torch.tensor([[1.0, float("nan")]]), "k": (1, 2)})
+        {'m': [[1.0, None]], 'k': [1, 2]}
+    """
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if isinstance(obj, int):
+        return int(obj)
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Mapping):
+        out = {}
+        for k, v in obj.items():
+            if not isinstance(k, (str, int, float, bool)) and k is not None:
+                raise TypeError(f"JSON object keys must be str/int/float/bool, got {type(k).__name__}")
+            out[str(k) if not isinstance(k, str) else k] = to_jsonable(v)
+        return out
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        items = sorted(obj, key=repr) if isinstance(obj, (set, frozenset)) else obj
+        return [to_jsonable(v) for v in items]
+    if isinstance(obj, Path):
+        return str(obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    tolist = getattr(obj, "tolist", None)  # torch.Tensor, numpy arrays and numpy scalars
+    if callable(tolist) and type(obj).__module__.split(".")[0] in ("torch", "numpy"):
+        if hasattr(obj, "detach"):
+            obj = obj.detach().cpu()
+        return to_jsonable(obj.tolist())
+    raise TypeError(f"cannot convert {type(obj).__name__} to JSON; convert it to lists/numbers first")
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(to_jsonable(obj), indent=1, sort_keys=False, allow_nan=False)
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically: a reader sees the old file or the new one, never a part.
+
+    The bytes go to a temporary file in the same directory, are fsync'ed and then ``os.replace``'d.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """:func:`atomic_write_bytes` for UTF-8 text."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _key_to_json(key: Any) -> Any:
+    if key is None or isinstance(key, (bool, int, str)):
+        return key
+    if isinstance(key, tuple):
+        return [_key_to_json(k) for k in key]
+    raise TypeError(f"cell keys must be str, int, bool, None or tuples of these, got {type(key).__name__}")
+
+
+def _key_from_json(obj: Any) -> Hashable:
+    return tuple(_key_from_json(k) for k in obj) if isinstance(obj, list) else obj
+
+
+def key_to_str(key: Hashable) -> str:
+    """Canonical text of a cell key (used for hashing and file names)."""
+    return json.dumps(_key_to_json(key), separators=(",", ":"))
+
+
+class CellStore:
+    """A directory of finished sweep cells: ``key -> JSON-serialisable result`` (+ optional checkpoint).
+
+    Args:
+        directory: where the cell files live (created if missing). One JSON file per cell named
+            ``<readable key>-<sha1 prefix>.json``; checkpoints use the same stem with ``.pt``.
+        meta: optional JSON-serialisable description of the sweep (its configuration). It is written
+            to ``_meta.json`` on first use; reopening the directory with a *different* ``meta`` raises
+            ``ValueError`` naming the first differing key, so a resumed run never mixes cells computed
+            under another configuration.
+
+    Writes are atomic, and a cell's JSON file is written last (after its checkpoint), so its
+    existence means the cell is complete. Several processes may share one store (different cells).
+
+    Example:
+        >>> import tempfile
+        >>> s = CellStore(tempfile.mkdtemp(), meta={"eps": 0.1})
+        >>> _ = s.put(("vgg", 0), {"asr": 0.5}); s.get(("vgg", 0))
+        {'asr': 0.5}
+        >>> s.get("missing", default=-1)
+        -1
+    """
+
+    def __init__(self, directory: str | os.PathLike, *, meta: Any = None):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.meta = None if meta is None else json.loads(_dumps(meta))
+        if self.meta is not None:
+            meta_path = self.directory / _META
+            if meta_path.exists():
+                old = json.loads(meta_path.read_text())
+                diff = _first_difference(old, self.meta)
+                if diff is not None:
+                    raise ValueError(
+                        f"cell store {self.directory} was written with a different configuration "
+                        f"({diff}); use a new directory or delete the old one to start afresh")
+            else:
+                atomic_write_text(meta_path, _dumps(self.meta))
+
+    # -- paths -------------------------------------------------------------------------------
+    def _stem(self, key: Hashable) -> str:
+        text = key_to_str(key)
+        readable = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_.")[:60] or "cell"
+        digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
+        return f"{readable}-{digest}"
+
+    def path(self, key: Hashable) -> Path:
+        """The JSON file that holds ``key``'s result (whether or not it exists yet)."""
+        return self.directory / f"{self._stem(key)}.json"
+
+    def checkpoint_path(self, key: Hashable) -> Path:
+        """The torch checkpoint file of ``key`` (see :meth:`put`'s ``checkpoint``)."""
+        return self.directory / f"{self._stem(key)}.pt"
+
+    # -- access ------------------------------------------------------------------------------
+    def has(self, key: Hashable) -> bool:
+        """True when ``key``'s result has been stored."""
+        return self.path(key).exists()
+
+    __contains__ = has
+
+    def get(self, key: Hashable, default: Any = None) -> Any:
+        """The stored result of ``key`` (JSON types), or ``default`` when it is not stored."""
+        try:
+            record = json.loads(self.path(key).read_text())
+        except FileNotFoundError:
+            return default
+        return record["result"]
+
+    def put(self, key: Hashable, result: Any, *, checkpoint: Any = None) -> Any:
+        """Store ``result`` for ``key`` atomically and return its JSON round-trip.
+
+        ``checkpoint`` (optional, anything ``torch.save`` accepts, e.g. a ``state_dict``) is saved
+        first to :meth:`checkpoint_path`, so a stored cell always has its checkpoint.
+        """
+        text = _dumps({"key": _key_to_json(key), "result": result})
+        if checkpoint is not None:
+            import io
+
+            import torch
+
+            buf = io.BytesIO()
+            torch.save(checkpoint, buf)
+            atomic_write_bytes(self.checkpoint_path(key), buf.getvalue())
+        atomic_write_text(self.path(key), text)
+        return json.loads(text)["result"]
+
+    def load_checkpoint(self, key: Hashable, map_location: Any = "cpu") -> Any:
+        """Load the checkpoint stored with ``key`` (``FileNotFoundError`` if there is none).
+
+        Loaded with ``weights_only=True``: checkpoints should be tensors/state dicts/plain data.
+        """
+        import torch
+
+        path = self.checkpoint_path(key)
+        if not path.exists():
+            raise FileNotFoundError(f"no checkpoint stored for cell {key_to_str(key)} in {self.directory}")
+        return torch.load(path, map_location=map_location, weights_only=True)
+
+    def _records(self) -> Iterator[dict]:
+        for path in sorted(self.directory.glob("*.json")):
+            if path.name == _META or path.name.startswith(_TMP_PREFIX):
+                continue
+            yield json.loads(path.read_text())
+
+    def keys(self) -> list[Hashable]:
+        """Keys of all stored cells (sorted by file name, i.e. not in sweep order)."""
+        return [_key_from_json(r["key"]) for r in self._records()]
+
+    def items(self) -> list[tuple[Hashable, Any]]:
+        """``(key, result)`` pairs of all stored cells."""
+        return [(_key_from_json(r["key"]), r["result"]) for r in self._records()]
+
+    def __len__(self) -> int:
+        return len(self.keys())
+
+    def __repr__(self) -> str:
+        return f"CellStore({str(self.directory)!r})"
+
+
+def _first_difference(old: Any, new: Any, prefix: str = "") -> str | None:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for k in list(old) + [k for k in new if k not in old]:
+            name = f"{prefix}.{k}" if prefix else str(k)
+            if k not in old or k not in new:
+                return f"key {name!r} is only in the {'new' if k not in old else 'stored'} configuration"
+            diff = _first_difference(old[k], new[k], name)
+            if diff is not None:
+                return diff
+        return None
+    if old != new:
+        return f"{prefix or 'value'}: stored {old!r}, now {new!r}"
+    return None
+
+
+def _check_shard(shard: tuple[int, int] | None) -> tuple[int, int]:
+    if shard is None:
+        return 0, 1
+    try:
+        rank, world = (int(v) for v in shard)
+    except (TypeError, ValueError):
+        raise TypeError(f"shard must be None or a (rank, world_size) pair, got {shard!r}") from None
+    if world < 1 or not 0 <= rank < world:
+        raise ValueError(f"shard must satisfy 0 <= rank < world_size, got {shard!r}")
+    return rank, world
+
+
+def run_cells(cells: Iterable[Hashable], fn: Callable[[Hashable], Any], store: CellStore | None, *,
+              progress: bool = True, shard: tuple[int, int] | None = None, desc: str = "cells",
+              ) -> dict[Hashable, Any]:
+    """Compute ``fn(cell)`` for every cell not yet in ``store``, storing each as soon as it finishes.
+
+    Args:
+        cells: the sweep's cell keys, in the order to compute them (duplicates are an error).
+        fn: ``fn(cell) -> result`` (JSON-serialisable via :func:`to_jsonable`). To also save a
+            checkpoint, call ``store.put(cell, result, checkpoint=...)`` inside ``fn`` and return
+            the same result (``run_cells`` then rewrites the JSON and keeps the checkpoint).
+        store: the :class:`CellStore` to resume from and write to; ``None`` computes everything
+            in memory (no resumption).
+        progress: show a tqdm bar (counting already-finished cells as done).
+        shard: ``(rank, world_size)`` computes only ``cells[rank::world_size]``.
+
+    Returns:
+        ``{cell: result}`` for this shard's cells, in sweep order; results are JSON round-trips,
+        identical whether computed now or loaded from ``store``.
+    """
+    rank, world = _check_shard(shard)
+    cells = list(cells)
+    strs = [key_to_str(c) for c in cells]
+    if len(set(strs)) != len(strs):
+        dup = next(s for s in strs if strs.count(s) > 1)
+        raise ValueError(f"cells contains the key {dup} more than once")
+    mine: Sequence[Hashable] = cells[rank::world]
+    results: dict[Hashable, Any] = {}
+    todo = []
+    for cell in mine:
+        if store is not None and store.has(cell):
+            results[cell] = store.get(cell)
+        else:
+            todo.append(cell)
+    bar = _progress(total=len(mine), initial=len(mine) - len(todo), desc=desc, enabled=progress)
+    try:
+        for cell in todo:
+            bar.set_postfix_str(key_to_str(cell)[:40], refresh=False)
+            value = fn(cell)
+            if store is not None:
+                results[cell] = store.put(cell, value)
+            else:
+                results[cell] = json.loads(_dumps(value))
+            bar.update(1)
+    finally:
+        bar.close()
+    return {cell: results[cell] for cell in mine}
+
