@@ -1,0 +1,107 @@
+"""Gradient similarity between a surrogate and a target (seed 001 Definition 2, SPEC §3).
+
+``S(x, y) = cos(grad_x loss_F(x, y), grad_x loss_G(x, y))`` with ``loss`` the cross-entropy of the
+true label; reported per sample with its mean (expected similarity ``S~``) and infimum (``S_``).
+
+Example:
+    >>> import torch
+    >>> from torch import nn
+    >>> F_ = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
+    >>> r = gradient_similarity(F_, F_, torch.rand(5, 1, 2, 2), torch.tensor([0, 1, 2, 0, 1]))
+    >>> round(r.mean, 6), round(r.min, 6)
+    (1.0, 1.0)
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pyadvt.utils.modes import evaluating, model_device
+
+__all__ = ["SimilarityResult", "gradient_similarity", "loss_input_gradients"]
+
+
+def _check_xy(x, y) -> None:
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() < 2:
+        raise ValueError("'x' must be a floating-point tensor [N, *in_shape]")
+    if not isinstance(y, torch.Tensor) or y.shape != (x.shape[0],) or y.dtype != torch.long:
+        raise ValueError(f"'y' must be an int64 tensor of shape [{x.shape[0]}] (one label per sample)")
+
+
+def loss_input_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample ``(CE(model(x_i), y_i) [N], grad_x CE [N, *in_shape])`` in eval mode.
+
+    One forward/backward per batch of the *summed* loss, so each row is exactly that sample's own
+    gradient. ``x`` is not modified, no parameter gradient is accumulated.
+    """
+    _check_xy(x, y)
+    dev = model_device(model)
+    losses, grads = [], []
+    with evaluating(model), torch.enable_grad():
+        for s in range(0, x.shape[0], int(batch_size)):
+            xb = x[s:s + int(batch_size)].detach().to(dev).clone().requires_grad_(True)
+            loss = F.cross_entropy(model(xb), y[s:s + int(batch_size)].to(dev), reduction="none")
+            (g,) = torch.autograd.grad(loss.sum(), xb)
+            losses.append(loss.detach())
+            grads.append(g)
+    return torch.cat(losses), torch.cat(grads)
+
+
+@dataclass
+class SimilarityResult:
+    """Per-sample cosine similarity of input gradients.
+
+    Attributes:
+        values: ``[N]`` float64 cosines (NaN where a gradient is zero or non-finite).
+        defined: ``[N]`` bool, False for those masked samples.
+    """
+
+    values: torch.Tensor
+    defined: torch.Tensor
+
+    @property
+    def mean(self) -> float:
+        """Expected similarity over defined samples."""
+        v = self.values[self.defined]
+        return float(v.mean()) if v.numel() else float("nan")
+
+    @property
+    def min(self) -> float:
+        """Infimum (minimum) similarity over defined samples, ``S_`` in Theorem 1."""
+        v = self.values[self.defined]
+        return float(v.min()) if v.numel() else float("nan")
+
+    def summary(self) -> dict:
+        return {"mean": self.mean, "min": self.min, "n": int(self.values.numel()),
+                "undefined": int((~self.defined).sum())}
+
+
+def gradient_similarity(surrogate: nn.Module, target: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                        batch_size: int = 512) -> SimilarityResult:
+    """``S(x_i, y_i) = <g_F, g_G> / (||g_F|| ||g_G||)``, ``g = grad_x CE(model(x_i), y_i)`` (seed 001 Def. 2).
+
+    Args:
+        surrogate, target: classifiers returning logits ``[B, C]`` (same input space).
+        x: ``[N, *in_shape]`` inputs in [0, 1]; y: ``[N]`` int64 labels.
+        batch_size: samples per forward/backward.
+
+    Samples where either gradient is zero or non-finite are undefined (masked, counted, warned).
+    """
+    _, gf = loss_input_gradients(surrogate, x, y, batch_size)
+    _, gg = loss_input_gradients(target, x, y, batch_size)
+    gf, gg = gf.flatten(1).double(), gg.flatten(1).to(gf.device).double()
+    nf, ng = gf.norm(dim=1), gg.norm(dim=1)
+    defined = (nf > 0) & (ng > 0) & torch.isfinite(nf) & torch.isfinite(ng)
+    cos = (gf * gg).sum(1) / (nf * ng).clamp_min(torch.finfo(torch.float64).tiny)
+    cos = torch.where(defined, cos.clamp(-1.0, 1.0), torch.full_like(cos, float("nan")))
+    bad = int((~defined).sum())
+    if bad:
+        warnings.warn(f"gradient_similarity: {bad} of {x.shape[0]} samples have a zero or non-finite input "
+                      "gradient; they are undefined and skipped by mean/min", RuntimeWarning, stacklevel=2)
+    return SimilarityResult(values=cos, defined=defined)

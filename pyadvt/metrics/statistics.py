@@ -1,0 +1,93 @@
+"""Correlation / regression table across a surrogate zoo (seed 001 Table VI, SPEC §3).
+
+For each surrogate (one row) the attack success rate ``ASR`` is related to the surrogate's clean
+accuracy (``Acc``), fooling probability (``FP``), smoothness (``MS``) and gradient similarity
+(``GS``): Pearson ``r`` of ASR with each factor, and the OLS coefficient of determination ``R^2``
+(with intercept) of ``ASR ~ MS + GS`` (``R2_1``) and ``ASR ~ Acc + FP + MS + GS`` (``R2_2``).
+
+Example:
+    >>> import numpy as np
+    >>> ms = np.array([3.0, 2.0, 1.5, 1.0, 0.8]); gs = np.array([0.2, 0.3, 0.35, 0.3, 0.25])
+    >>> t = statistics_table(asr=0.5 - 0.1 * ms + gs, accuracy=[0.9, 0.92, 0.91, 0.9, 0.88],
+    ...                      fooling=[1, 1, 0.99, 0.98, 0.97], smoothness=ms, similarity=gs)
+    >>> round(t.r2_smooth_sim, 6)
+    1.0
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["StatisticsTable", "ols_r2", "pearson_r", "statistics_table"]
+
+FACTORS = ("accuracy", "fooling", "smoothness", "similarity")
+
+
+def _vector(v, name: str, n: int | None = None) -> np.ndarray:
+    a = np.asarray(v, dtype=np.float64).reshape(-1)
+    if n is not None and a.shape[0] != n:
+        raise ValueError(f"'{name}' has {a.shape[0]} values but 'asr' has {n}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"'{name}' contains non-finite values; drop those surrogates first")
+    return a
+
+
+def pearson_r(a, b) -> float:
+    """Pearson correlation of two equal-length vectors; NaN (with a warning) if either is constant."""
+    a, b = _vector(a, "a"), _vector(b, "b", None)
+    if a.shape != b.shape or a.shape[0] < 2:
+        raise ValueError(f"pearson_r needs two vectors of equal length >= 2, got {a.shape[0]} and {b.shape[0]}")
+    da, db = a - a.mean(), b - b.mean()
+    den = np.sqrt((da @ da) * (db @ db))
+    if den == 0:
+        warnings.warn("pearson_r: a constant input has no correlation; returning NaN", RuntimeWarning, stacklevel=2)
+        return float("nan")
+    return float(np.clip((da @ db) / den, -1.0, 1.0))
+
+
+def ols_r2(y, X) -> float:
+    """``R^2 = 1 - SS_res / SS_tot`` of the least-squares fit ``y ~ 1 + X`` (``X``: [n, k])."""
+    y = _vector(y, "y")
+    X = np.asarray(X, dtype=np.float64).reshape(y.shape[0], -1)
+    if X.shape[0] <= X.shape[1]:
+        warnings.warn(f"ols_r2: {X.shape[0]} observations for {X.shape[1]} regressors + intercept: R^2 is "
+                      "trivially high", RuntimeWarning, stacklevel=2)
+    A = np.column_stack([np.ones(y.shape[0]), X])
+    coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+    res = y - A @ coef
+    ss_tot = float(((y - y.mean()) ** 2).sum())
+    if ss_tot == 0:
+        warnings.warn("ols_r2: constant response; R^2 undefined (NaN)", RuntimeWarning, stacklevel=2)
+        return float("nan")
+    return float(1.0 - (res @ res) / ss_tot)
+
+
+@dataclass
+class StatisticsTable:
+    """One Table-VI row: ``r`` per factor, ``R2_1`` (MS+GS) and ``R2_2`` (all four)."""
+
+    r: dict = field(default_factory=dict)
+    r2_smooth_sim: float = float("nan")
+    r2_all: float = float("nan")
+    n: int = 0
+
+    def summary(self) -> dict:
+        return {**{f"r_{k}": v for k, v in self.r.items()}, "R2_1": self.r2_smooth_sim, "R2_2": self.r2_all,
+                "n": self.n}
+
+
+def statistics_table(asr, accuracy, fooling, smoothness, similarity) -> StatisticsTable:
+    """Pearson ``r`` of ASR with each factor, and OLS ``R^2`` of ASR ~ MS + GS and ASR ~ all four.
+
+    Args: equal-length sequences, one entry per surrogate (finite values).
+    """
+    y = _vector(asr, "asr")
+    cols = {name: _vector(v, name, y.shape[0])
+            for name, v in zip(FACTORS, (accuracy, fooling, smoothness, similarity))}
+    r = {name: pearson_r(y, c) for name, c in cols.items()}
+    r2_1 = ols_r2(y, np.column_stack([cols["smoothness"], cols["similarity"]]))
+    r2_2 = ols_r2(y, np.column_stack([cols[k] for k in FACTORS]))
+    return StatisticsTable(r=r, r2_smooth_sim=r2_1, r2_all=r2_2, n=int(y.shape[0]))
