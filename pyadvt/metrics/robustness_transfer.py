@@ -1,0 +1,414 @@
+"""Robustness transfer from a representation to a linear head (seed 004, SPEC §5).
+
+Model ``f(x) = W g(x) + b`` with representation ``g`` (penultimate layer) and rows ``w_j`` of ``W``.
+
+* **AS score** (seed 004 eq. 2): ``AS_eps(g, S) = mean_i max_{||delta|| <= eps} ||g(x_i + delta) - g(x_i)||``,
+  the inner max estimated by the representation attack (:class:`pyadvt.attacks.representation.RepresentationAttack`).
+* **Lemma 1** (finite-sample Theorem 1): with ``delta_i`` maximising the loss of the full model,
+  ``LHS = |mean_i loss(f(x_i + delta_i), y_i) - mean_i loss(f(x_i), y_i)| / (L ||W||) <= AS``, where the loss is
+  L-Lipschitz in the logits' ``q``-norm and ``||W||`` the matching operator norm from the representation's L2
+  norm: ``q = inf``: ``max_j ||w_j||`` with ``L = 2`` for softmax-CE (seed 004 Lemma 3); ``q = 2``: spectral norm,
+  ``L = sqrt(2)`` for softmax-CE, ``L = 1`` for the regression loss ``||f(x) - y||``.
+* **Theorem 1**: ``|E loss_adv - E loss| <= L ||W|| AS + B sqrt(ln(2/rho) / (2n))`` with probability ``1 - rho``.
+* **Theorem 2** (eq. 1): ``argmax(W g(x) + b)`` is robust at ``(x, y)`` if for all ``j != y``
+  ``max_delta ||g(x + delta) - g(x)|| < ((w_y - w_j) . g(x) + b_y - b_j) / ||w_y - w_j||``.
+
+Estimating the inner max: any point of the ball gives a lower bound of the max. Lemma 1 holds for
+the loss adversary's own ``delta_i`` because ``|loss(f(x+d)) - loss(f(x))| <= L ||W|| ||g(x+d) - g(x)||``
+for that very ``d``; so the RHS used for the ``held`` check (``rhs``) is the per-sample max of the
+representation attack's shift and the loss adversary's shift — never smaller than the AS estimate the
+paper reports (``as_score``, also returned with its own ``held_as_score`` flag). The same per-sample
+max is the default sensitivity of the Theorem-2 criterion (a larger max only makes it stricter).
+
+Example:
+    >>> import torch
+    >>> from torch import nn
+    >>> class Split(nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.g, self.head = nn.Sequential(nn.Flatten(), nn.Linear(4, 3)), nn.Linear(3, 2)
+    ...     def features(self, x): return self.g(x)
+    ...     def forward(self, x): return self.head(self.g(x))
+    >>> _ = torch.manual_seed(0)
+    >>> rec = evaluate_robustness_transfer(Split(), torch.rand(6, 1, 2, 2), torch.tensor([0, 1] * 3),
+    ...                                    eps=0.05, steps=5, attack=lambda x, y: x.clamp(0, 1))
+    >>> rec.lemma1(q="inf").held, rec.lemma1(q=2).held
+    (True, True)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pyadvt.attacks.representation import RepresentationAttack, representation_distance, representation_fn
+from pyadvt.utils.modes import evaluating, model_device
+
+__all__ = [
+    "ASScore", "Lemma1Result", "Theorem2Result", "RobustnessRecord", "as_score", "head_weights", "head_norm",
+    "lipschitz_constant", "per_sample_loss", "normalized_margins", "hoeffding_term", "theorem1_bound",
+    "evaluate_robustness_transfer", "lemma1", "theorem2_criterion",
+]
+
+_LOSSES = ("ce", "mse")
+
+
+def _q(q) -> str:
+    if q in ("inf", math.inf, float("inf")):
+        return "inf"
+    if q in (2, "2", 2.0):
+        return "2"
+    raise ValueError(f"'q' must be 'inf' or 2, got {q!r}")
+
+
+def head_weights(model: nn.Module, head: nn.Linear | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(W [C, d], b [C])`` of the model's linear head (``model.head`` unless ``head`` is given).
+
+    A head without bias gives ``b = 0``.
+    """
+    head = getattr(model, "head", None) if head is None else head
+    if not isinstance(head, nn.Linear):
+        raise ValueError("the model needs a linear head: pass a split model (with 'head: nn.Linear') or 'head='")
+    W = head.weight.detach()
+    b = head.bias.detach() if head.bias is not None else torch.zeros(W.shape[0], device=W.device, dtype=W.dtype)
+    return W, b
+
+
+def head_norm(W: torch.Tensor, q="inf") -> float:
+    """Operator norm of ``W [C, d]`` from the representation's L2 norm to the logits' ``q``-norm.
+
+    ``q = inf``: ``max_j ||w_j||_2`` (max row norm); ``q = 2``: spectral norm ``||W||_2`` (seed 004 Lemma 2).
+
+    Example:
+        >>> W = torch.tensor([[3., 4.], [0., 1.]])
+        >>> head_norm(W, "inf"), round(head_norm(W, 2), 4)
+        (5.0, 5.0645)
+    """
+    W = W.detach().double()
+    if _q(q) == "inf":
+        return float(W.norm(dim=1).max())
+    return float(torch.linalg.matrix_norm(W, ord=2))
+
+
+def lipschitz_constant(loss: str = "ce", q="inf") -> float:
+    """Lipschitz constant of ``loss`` in the logits' ``q``-norm (SPEC §5).
+
+    Softmax-CE: its logit gradient ``p - e_y`` has L1 norm ``2 (1 - p_y) <= 2`` (dual of ``q = inf``, seed 004
+    Lemma 3) and L2 norm ``<= sqrt(2)`` (``q = 2``). The regression loss ``||f(x) - y||_2`` is 1-Lipschitz in
+    the L2 norm (reverse triangle inequality); with ``q = inf`` it is not covered (raises).
+    """
+    if loss not in _LOSSES:
+        raise ValueError(f"'loss' must be one of {_LOSSES}, got {loss!r}")
+    q = _q(q)
+    if loss == "ce":
+        return 2.0 if q == "inf" else math.sqrt(2.0)
+    if q == "inf":
+        raise ValueError("the regression loss ||f(x) - y|| is Lipschitz in the L2 norm of the outputs: use q=2")
+    return 1.0
+
+
+def per_sample_loss(logits: torch.Tensor, y: torch.Tensor, loss: str = "ce") -> torch.Tensor:
+    """``[B]`` softmax cross-entropy (``y`` int labels ``[B]``) or ``||logits - y||_2`` (``y`` ``[B, C]``)."""
+    if loss == "ce":
+        return F.cross_entropy(logits, y, reduction="none")
+    if loss == "mse":
+        return (logits - y.to(logits.dtype)).flatten(1).norm(dim=1)
+    raise ValueError(f"'loss' must be one of {_LOSSES}, got {loss!r}")
+
+
+def normalized_margins(W: torch.Tensor, b: torch.Tensor, feats: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``[N]``: ``min_{j != y} ((w_y - w_j) . g + b_y - b_j) / ||w_y - w_j||`` (seed 004 Thm. 2, eq. 1 RHS).
+
+    A class ``j`` with ``w_j = w_y`` cannot be reached by moving ``g``: it contributes ``+inf`` when
+    ``b_y > b_j`` and ``-inf`` otherwise.
+
+    Example:
+        >>> W = torch.tensor([[1., 0.], [-1., 0.]]); b = torch.zeros(2)
+        >>> normalized_margins(W, b, torch.tensor([[0.5, 3.], [0.5, 3.]]), torch.tensor([0, 1])).tolist()
+        [0.5, -0.5]
+    """
+    W, b, g = W.double(), b.double(), feats.double()
+    dw = W[y].unsqueeze(1) - W.unsqueeze(0)                      # [N, C, d]
+    num = (dw * g.unsqueeze(1)).sum(-1) + (b[y].unsqueeze(1) - b.unsqueeze(0))
+    den = dw.norm(dim=-1)
+    flat = den <= 1e-12 * W.abs().max().clamp_min(1e-300)
+    m = torch.where(flat, torch.where(num > 0, math.inf, -math.inf), num / den.clamp_min(1e-300))
+    m[torch.arange(len(y)), y] = math.inf
+    return m.min(dim=1).values
+
+
+def hoeffding_term(n: int, rho: float, bound: float) -> float:
+    """``B sqrt(ln(2 / rho) / (2 n))``: Theorem 1's finite-sample term for a loss bounded by ``B`` (seed 004).
+
+    Example:
+        >>> round(hoeffding_term(200, 0.05, 1.0), 4)
+        0.096
+    """
+    if not (isinstance(n, int) and n > 0):
+        raise ValueError(f"'n' must be a positive int, got {n!r}")
+    if not 0 < rho < 1:
+        raise ValueError(f"'rho' must be in (0, 1), got {rho!r}")
+    if not bound >= 0:
+        raise ValueError(f"'bound' must be >= 0, got {bound!r}")
+    return float(bound) * math.sqrt(math.log(2.0 / rho) / (2.0 * n))
+
+
+@dataclass
+class ASScore:
+    """Adversarial sensitivity: per-sample shifts ``[N]`` and their mean (seed 004 eq. 2)."""
+
+    per_sample: torch.Tensor
+    eps: float
+    norm: str
+
+    @property
+    def score(self) -> float:
+        return float(self.per_sample.double().mean())
+
+    def summary(self) -> dict:
+        return {"as_score": self.score, "eps": self.eps, "norm": self.norm, "n": int(self.per_sample.numel())}
+
+
+@dataclass
+class Lemma1Result:
+    """Lemma 1 of seed 004 for one ``q``: ``lhs <= rhs`` (see the module docstring for ``rhs`` vs ``as_score``)."""
+
+    q: str
+    loss: str
+    clean_loss: float
+    adv_loss: float
+    lipschitz: float
+    w_norm: float
+    lhs: float
+    as_score: float
+    rhs: float
+    held: bool
+    held_as_score: bool
+    tight_lhs: float
+    tight_rhs: float
+    tight_held: bool
+
+    def summary(self) -> dict:
+        return dict(self.__dict__, diff_loss=abs(self.adv_loss - self.clean_loss))
+
+
+@dataclass
+class Theorem2Result:
+    """Theorem-2 criterion per sample (``[N]`` bool/float tensors) and its table (``summary``)."""
+
+    fulfilled: torch.Tensor
+    correct: torch.Tensor
+    robust: torch.Tensor
+    sensitivity: torch.Tensor
+    margin: torch.Tensor
+
+    def summary(self) -> dict:
+        n = self.fulfilled.numel()
+        nf = int(self.fulfilled.sum())
+        return {
+            "n": n,
+            "clean_accuracy": float(self.correct.double().mean()),
+            "robust_accuracy": float(self.robust.double().mean()),
+            "prop_fulfilled": nf / n,
+            "robust_among_fulfilled": (float(self.robust[self.fulfilled].double().mean()) if nf else None),
+            "fulfilled_but_not_robust": int((self.fulfilled & ~self.robust).sum()),
+        }
+
+
+@dataclass
+class RobustnessRecord:
+    """Per-sample quantities of one evaluation; Lemma 1 / Theorem 2 / AS are summaries of it.
+
+    Tensors ``[N]`` unless noted: ``clean_loss``, ``adv_loss`` (loss adversary), ``rep_shift`` (representation
+    attack ``||g(x+d) - g(x)||``), ``adv_shift`` (the loss adversary's own shift), ``tight`` (per-sample
+    ``||W^T (p(x_adv) - e_y)|| * adv_shift``, ``legacy_tight``), ``feats`` ``[N, d]`` clean representations,
+    ``correct`` / ``adv_correct`` (classification only), ``W`` ``[C, d]``, ``b`` ``[C]``.
+    """
+
+    eps: float
+    norm: str
+    loss: str
+    clean_loss: torch.Tensor
+    adv_loss: torch.Tensor
+    rep_shift: torch.Tensor
+    adv_shift: torch.Tensor
+    tight: torch.Tensor
+    feats: torch.Tensor
+    y: torch.Tensor
+    correct: torch.Tensor | None
+    adv_correct: torch.Tensor | None
+    W: torch.Tensor
+    b: torch.Tensor
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def sensitivity(self) -> torch.Tensor:
+        """Best per-sample estimate of the inner max: ``max(rep_shift, adv_shift)``."""
+        return torch.maximum(self.rep_shift, self.adv_shift)
+
+    def as_score(self) -> ASScore:
+        return ASScore(self.rep_shift, self.eps, self.norm)
+
+    def lemma1(self, q="inf", lipschitz: float | None = None, w_norm: float | None = None) -> Lemma1Result:
+        """Lemma 1 with the ``q``-matched ``L`` and ``||W||`` (overridable, e.g. to show a wrong one fails)."""
+        q = _q(q)
+        L = lipschitz_constant(self.loss, q) if lipschitz is None else float(lipschitz)
+        wn = head_norm(self.W, q) if w_norm is None else float(w_norm)
+        clean, adv = float(self.clean_loss.double().mean()), float(self.adv_loss.double().mean())
+        scale = L * wn
+        lhs = abs(adv - clean) / scale if scale > 0 else (0.0 if adv == clean else math.inf)
+        as_s = float(self.rep_shift.double().mean())
+        rhs = float(self.sensitivity.double().mean())
+        tight_lhs = float((self.adv_loss - self.clean_loss).double().mean())
+        tight_rhs = float(self.tight.double().mean())
+        tol = 1e-6 * max(1.0, abs(rhs))
+        return Lemma1Result(q, self.loss, clean, adv, L, wn, lhs, as_s, rhs, lhs <= rhs + tol, lhs <= as_s + tol,
+                            tight_lhs, tight_rhs, tight_lhs <= tight_rhs + 1e-6 * max(1.0, abs(tight_rhs)))
+
+    def theorem2(self, sensitivity: torch.Tensor | None = None) -> Theorem2Result:
+        """Theorem-2 criterion with ``sensitivity`` ``[N]`` (default :attr:`sensitivity`)."""
+        if self.correct is None:
+            raise ValueError("Theorem 2 is a classification criterion: evaluate with loss='ce' and int labels")
+        s = self.sensitivity if sensitivity is None else sensitivity.detach().to(self.feats.device).reshape(-1)
+        if s.numel() != self.y.numel():
+            raise ValueError(f"'sensitivity' must have N={self.y.numel()} entries, got {s.numel()}")
+        margin = normalized_margins(self.W, self.b, self.feats, self.y)
+        fulfilled = s.double() < margin
+        return Theorem2Result(fulfilled.cpu(), self.correct.cpu(), (self.correct & self.adv_correct).cpu(),
+                              s.cpu(), margin.cpu())
+
+    def theorem1(self, rho: float = 0.05, bound: float | None = None, q="inf") -> dict:
+        return theorem1_bound(self.lemma1(q), n=int(self.y.shape[0]), rho=rho,
+                              bound=float(self.adv_loss.max()) if bound is None else bound)
+
+
+def theorem1_bound(lem: Lemma1Result, n: int, rho: float = 0.05, bound: float = 1.0) -> dict:
+    """Theorem 1's population bound ``L ||W|| AS + B sqrt(ln(2/rho)/(2n))`` next to the observed loss gap.
+
+    ``bound`` is the loss bound ``B`` (an empirical max is only indicative: softmax-CE is unbounded).
+    """
+    h = hoeffding_term(n, rho, bound)
+    return {"observed_gap": abs(lem.adv_loss - lem.clean_loss), "lipschitz_term": lem.lipschitz * lem.w_norm * lem.rhs,
+            "hoeffding_term": h, "bound": lem.lipschitz * lem.w_norm * lem.rhs + h, "rho": rho, "B": bound, "n": n}
+
+
+def _default_attack(model: nn.Module, eps: float, norm: str, steps: int, seed: int, loss: str):
+    from pyadvt.attacks import PGD  # imported lazily: the attack suite lives beside this module's callers
+
+    kw = {} if loss == "ce" else {"loss": lambda logits, y: per_sample_loss(logits, y, "mse")}
+    return PGD(model, eps=eps, alpha=2.5 * eps / steps, steps=steps, norm=norm, random_start=True, seed=seed, **kw)
+
+
+def _batches(n: int, batch_size: int, progress: bool, desc: str):
+    starts = range(0, n, batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc=desc, leave=False)
+    return starts
+
+
+def evaluate_robustness_transfer(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, norm: str = "linf", loss: str = "ce",
+    steps: int = 20, rep_steps: int | None = None, restarts: int = 1, seed: int = 0,
+    attack: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    rep_attack: RepresentationAttack | None = None, legacy_fgsm: bool = False, head: nn.Linear | None = None,
+    batch_size: int = 256, progress: bool = False,
+) -> RobustnessRecord:
+    """Attack ``model`` (loss adversary) and its representation (AS attack) once; return per-sample records.
+
+    Args:
+        model: split model ``f = head(features(x))`` (``features(x) -> [B, d]``, ``head: nn.Linear``).
+        x: ``[N, *in_shape]`` inputs in ``[0, 1]``. y: ``[N]`` int labels (``loss="ce"``) or ``[N, C]`` targets.
+        eps, norm: the common ball of both attacks (``"linf"`` or ``"l2"``).
+        loss: ``"ce"`` (softmax cross-entropy) or ``"mse"`` (``||f(x) - y||_2``).
+        steps: PGD steps of the loss adversary (default :class:`pyadvt.attacks.PGD`, step ``2.5 eps / steps``).
+        rep_steps: steps of the representation attack (default ``steps``).
+        attack: custom loss adversary ``attack(x, y) -> x_adv`` (must stay in the ball).
+        rep_attack: custom representation attack; ``legacy_fgsm`` selects the authors' one-step version.
+
+    Example: see the module docstring.
+    """
+    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
+        raise TypeError("'x' and 'y' must be torch.Tensors")
+    if x.shape[0] != y.shape[0] or x.shape[0] == 0:
+        raise ValueError(f"'x' ({x.shape[0]}) and 'y' ({y.shape[0]}) must hold the same non-zero number of samples")
+    if loss not in _LOSSES:
+        raise ValueError(f"'loss' must be one of {_LOSSES}, got {loss!r}")
+    if loss == "ce" and y.dtype not in (torch.int64, torch.int32):
+        raise TypeError("loss='ce' needs integer class labels 'y' [N]")
+    g = representation_fn(model, True)
+    W, b = head_weights(model, head)
+    dev = model_device(model)
+    atk = attack if attack is not None else _default_attack(model, eps, norm, steps, seed, loss)
+    ratk = rep_attack if rep_attack is not None else RepresentationAttack(
+        model, eps, steps=rep_steps or steps, norm=norm, restarts=restarts, seed=seed, features=True,
+        legacy_fgsm=legacy_fgsm)
+    cols: dict[str, list[torch.Tensor]] = {k: [] for k in
+                                           ("cl", "al", "rs", "as", "ti", "fe", "co", "ac")}
+    for s in _batches(x.shape[0], batch_size, progress, "robustness-transfer"):
+        xb, yb = x[s:s + batch_size].to(dev), y[s:s + batch_size].to(dev)
+        x_adv = atk(xb, yb).detach()
+        x_rep = ratk(xb)
+        with evaluating(model), torch.no_grad():
+            fe, fa = g(xb), g(x_adv)
+            lc, la = fe @ W.T + b, fa @ W.T + b
+            cols["cl"].append(per_sample_loss(lc, yb, loss))
+            cols["al"].append(per_sample_loss(la, yb, loss))
+            cols["rs"].append(representation_distance(g, xb, x_rep))
+            shift = (fa - fe).norm(dim=1)
+            cols["as"].append(shift)
+            if loss == "ce":
+                resid = F.softmax(la, dim=1) - F.one_hot(yb, W.shape[0]).to(la.dtype)
+                cols["co"].append(lc.argmax(1) == yb)
+                cols["ac"].append(la.argmax(1) == yb)
+            else:
+                resid = (la - yb.to(la.dtype)) / (la - yb.to(la.dtype)).norm(dim=1, keepdim=True).clamp_min(1e-12)
+            cols["ti"].append((resid @ W).norm(dim=1) * shift)
+            cols["fe"].append(fe)
+    cat = {k: (torch.cat(v) if v else None) for k, v in cols.items()}
+    return RobustnessRecord(float(eps), norm, loss, cat["cl"], cat["al"], cat["rs"], cat["as"], cat["ti"], cat["fe"],
+                            y.to(dev), cat["co"], cat["ac"], W, b)
+
+
+def as_score(model: nn.Module, x: torch.Tensor, eps: float, *, norm: str = "linf", steps: int = 20,
+             alpha: float | None = None, random_start: bool = True, restarts: int = 1, seed: int = 0,
+             legacy_fgsm: bool = False, features: bool | None = None, batch_size: int = 256,
+             progress: bool = False) -> ASScore:
+    """AS score ``(1/|S|) sum_i max_{||delta|| <= eps} ||g(x_i + delta) - g(x_i)||`` (seed 004 eq. 2).
+
+    Args:
+        model: representation ``g`` or a split model (``features`` used).
+        x: ``[N, *in_shape]`` unlabeled inputs in [0, 1].
+        eps, norm, steps, alpha, random_start, restarts, seed, legacy_fgsm: the representation attack's settings.
+
+    Example:
+        >>> g = nn.Sequential(nn.Flatten(), nn.Linear(4, 2, bias=False))
+        >>> with torch.no_grad(): _ = g[1].weight.copy_(torch.tensor([[1., 0, 0, 0], [0, 0, 0, 0]]))
+        >>> round(as_score(g, torch.full((3, 1, 2, 2), 0.5), eps=0.1, steps=3).score, 4)
+        0.1
+    """
+    atk = RepresentationAttack(model, eps, steps=steps, alpha=alpha, norm=norm, random_start=random_start,
+                               restarts=restarts, seed=seed, features=features, legacy_fgsm=legacy_fgsm)
+    dev = model_device(model)
+    parts = []
+    for s in _batches(x.shape[0], batch_size, progress, "AS score"):
+        atk(x[s:s + batch_size].to(dev))
+        parts.append(atk.last_distance)
+    return ASScore(torch.cat(parts), float(eps), atk.norm)
+
+
+def lemma1(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, q="inf", **kwargs) -> Lemma1Result:
+    """Lemma 1 of seed 004 (finite sample); ``kwargs`` go to :func:`evaluate_robustness_transfer`."""
+    return evaluate_robustness_transfer(model, x, y, eps, **kwargs).lemma1(q)
+
+
+def theorem2_criterion(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *,
+                       sensitivity: torch.Tensor | None = None, **kwargs) -> Theorem2Result:
+    """Theorem-2 criterion of seed 004; ``kwargs`` go to :func:`evaluate_robustness_transfer`."""
+    return evaluate_robustness_transfer(model, x, y, eps, **kwargs).theorem2(sensitivity)
