@@ -1,0 +1,111 @@
+"""Structured results of the theorem checkers and the exact evaluation of an adversarial direction.
+
+A checker answers "does the theorem's claim hold on this instance?" and, when it does not, *where* it fails
+(which points, which ``c``). Every checker separates the theorem's **hypothesis** (e.g. "h is S-accurate",
+"the output weights are nonnegative") from its **claim**, so a test can assert "hypothesis => claim" on random
+instances and, as a companion, that breaking the hypothesis makes the checker report a violation.
+
+Adversarial direction (seed 003, §2 Definition): ``v`` is adversarial for ``h`` at ``(x, y)`` if ``h(x) = y``
+and ``h(x + c v) != y`` for some ``c > 0``. :func:`evaluate_direction` decides this exactly for classifiers
+exposing ``predict(X)`` and ``first_flip(X, V)`` (linear, multi-class linear and the ReLU classes) and
+re-verifies every finite flip point by evaluating ``h`` just beyond it.
+
+Example:
+    >>> import numpy as np
+    >>> from pyadvt.theory.linear import LinearClassifier
+    >>> h = LinearClassifier(np.array([1.0]), 0.0)
+    >>> ev = evaluate_direction(h, np.array([[1.0], [2.0]]), np.array([1.0, 1.0]), np.array([-1.0]))
+    >>> ev.critical_c.tolist(), ev.adversarial.tolist()
+    ([1.0, 2.0], [True, True])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# Multipliers of c* at which a flip is re-verified: just beyond c*, and (for claims about *every* larger c)
+# far beyond it.
+JUST_BEYOND = (1.0 + 1e-6,)
+FAR_BEYOND = (1.0 + 1e-6, 1.5, 10.0, 1e3)
+
+
+@dataclass(frozen=True)
+class DirectionEval:
+    """Per-point exact evaluation of directions ``V [N, d]`` for one classifier at points ``X [N, d]``.
+
+    Attributes (all ``[N]``):
+        correct: ``h(x_i) = y_i`` (the definition's precondition).
+        critical_c: ``c*_i = inf{c > 0 : h(x_i + c v_i) != h(x_i)}``; ``inf`` when the ray never leaves.
+        adversarial: ``correct & (c* finite)`` and the flip re-verified by evaluating ``h``.
+        verified: for finite ``c*``, ``h(x + c v) != h(x)`` at every checked ``c`` beyond ``c*``.
+    """
+
+    correct: np.ndarray
+    critical_c: np.ndarray
+    adversarial: np.ndarray
+    verified: np.ndarray
+
+
+def beyond(c_star: np.ndarray, factor: float) -> np.ndarray:
+    """A ``c`` just (or far) beyond ``c*``: ``c* * factor + 1e-9 * factor``, so ``c* = 0`` also moves."""
+    return c_star * factor + 1e-9 * factor
+
+
+def evaluate_direction(h, X: np.ndarray, y: np.ndarray, V: np.ndarray,
+                       factors: tuple[float, ...] = JUST_BEYOND) -> DirectionEval:
+    """Exact adversarial-direction evaluation of ``V`` for ``h`` at ``(X, y)`` (seed 003 §2 Definition).
+
+    Args:
+        h: a classifier with ``predict(X [N, d]) -> [N]`` and ``first_flip(X, V) -> [N]``.
+        X: ``[N, d]`` points; y: ``[N]`` labels; V: ``[d]`` or ``[N, d]`` directions.
+        factors: multipliers of ``c*`` at which the flip is re-verified (``FAR_BEYOND`` for claims about
+            every larger ``c``).
+    """
+    X = np.asarray(X, dtype=np.float64)
+    V = np.broadcast_to(np.asarray(V, dtype=np.float64), X.shape)
+    pred = h.predict(X)
+    correct = pred == np.asarray(y)
+    c_star = np.asarray(h.first_flip(X, V), dtype=np.float64)
+    finite = np.isfinite(c_star)
+    verified = np.zeros(X.shape[0], dtype=bool)
+    if finite.any():
+        idx = np.flatnonzero(finite)
+        ok = np.ones(idx.size, dtype=bool)
+        for factor in factors:
+            c = beyond(c_star[idx], factor)
+            ok &= h.predict(X[idx] + c[:, None] * V[idx]) != pred[idx]
+        verified[idx] = ok
+    return DirectionEval(correct=correct, critical_c=c_star, adversarial=correct & finite & verified,
+                         verified=verified)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TheoremCheck:
+    """Outcome of checking one theorem on one instance.
+
+    Attributes:
+        theorem: which result (e.g. ``"Theorem 4"``), numbered as in seed 003.
+        hypothesis_ok: the checkable hypotheses hold (listed in ``hypothesis_failures`` otherwise).
+        claim_holds: the theorem's conclusion holds on this instance.
+        violations: indices of the points where the claim fails (empty when it holds).
+    """
+
+    theorem: str
+    hypothesis_ok: bool
+    hypothesis_failures: tuple[str, ...] = ()
+    claim_holds: bool
+    violations: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    @property
+    def consistent(self) -> bool:
+        """``hypothesis => claim`` on this instance (what the theorem asserts)."""
+        return (not self.hypothesis_ok) or self.claim_holds
+
+    def summary(self) -> dict:
+        """JSON-friendly overview."""
+        return {"theorem": self.theorem, "hypothesis_ok": bool(self.hypothesis_ok),
+                "hypothesis_failures": list(self.hypothesis_failures), "claim_holds": bool(self.claim_holds),
+                "n_violations": int(np.size(self.violations)),
+                "violations": [int(i) for i in np.asarray(self.violations)[:20]]}

@@ -1,0 +1,159 @@
+"""Transferable directions for classifiers with a convex decision region (seed 003, Theorems 10-12, 15, 16,
+Corollary 17).
+
+Theorem 11: let ``h`` be S-accurate with ``h^{-1}(alpha)`` convex; for ``x_a in S[alpha]`` and
+``x_b in S[beta]`` the direction ``v = x_b - x_a`` is adversarial for ``h`` at *every* ``x`` with
+``h(x) = alpha`` (not only at points of S). Reason: if the ray ``x + c v`` stayed in the convex region, then
+``v`` would be a recession direction of it, so ``x_a + 1 * v = x_b`` would be in the region too.
+
+Instances: R (Theorem 10 via Lemma 13) and R' (Theorem 15 via Lemma 14) with ``alpha = -1``; R''
+(Theorem 16) with ``alpha = +1``. Corollary 17: for linearly separable S the same ``v`` (``alpha = -1``)
+works for every S-accurate classifier of R' *and* every S-accurate linear classifier — the ReLU direction
+transfers to linear models (the converse fails: :mod:`pyadvt.theory.counterexample`).
+
+Example:
+    >>> import numpy as np
+    >>> from pyadvt.theory.relu_classes import TwoLayerReLU
+    >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
+    >>> h = TwoLayerReLU(W=np.array([[0.0, 1.0], [0.0, -1.0]]), b=np.zeros(2), v=np.ones(2), a=0.5)
+    >>> res = check_theorem15(h, X, y, points=np.array([[5.0, 0.0], [-3.0, 0.2]]))
+    >>> res.claim_holds, res.v.tolist()
+    (True, [2.0, 1.0])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pyadvt.theory._validate import as_binary_labels, as_points
+from pyadvt.theory.checks import FAR_BEYOND, TheoremCheck, evaluate_direction
+from pyadvt.theory.linear import LinearClassifier
+from pyadvt.theory.relu_classes import CLASS_R, CLASS_R_DOUBLE_PRIME, CLASS_R_PRIME, ReLUClass, TwoLayerReLU
+from pyadvt.theory.svm import is_linearly_separable
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConvexDirectionCheck(TheoremCheck):
+    """Result of Theorem 11 and its instances.
+
+    Attributes:
+        v: ``[d]`` the direction ``x_b - x_a``; a_index, b_index: the indices of ``x_a``, ``x_b`` in S.
+        points: ``[M, d]`` the checked points (S's ``alpha`` points, then the extra ``points``).
+        in_scope: ``[M]`` ``h(x) = alpha`` (the theorem speaks about these only).
+        critical_c: ``[M]`` exact first flip along ``v``; adversarial: ``[M]``.
+        ``violations`` index ``points`` (in scope, not adversarial).
+    """
+
+    convex_label: float
+    v: np.ndarray
+    a_index: int
+    b_index: int
+    points: np.ndarray
+    in_scope: np.ndarray
+    critical_c: np.ndarray
+    adversarial: np.ndarray
+
+
+def _endpoint(y: np.ndarray, label: float, index: int | None, name: str) -> int:
+    if index is None:
+        hits = np.flatnonzero(y == label)
+        if hits.size == 0:
+            raise ValueError(f"S has no point with label {label:+.0f} to serve as {name}")
+        return int(hits[0])
+    index = int(index)
+    if not 0 <= index < y.shape[0]:
+        raise ValueError(f"{name} index {index} is out of range for {y.shape[0]} points")
+    if y[index] != label:
+        raise ValueError(f"{name} (index {index}) must have label {label:+.0f}, it has {y[index]:+.0f}")
+    return index
+
+
+def check_theorem11(h, X, y, convex_label: float, a_index: int | None = None, b_index: int | None = None,
+                    points=None, relu_class: ReLUClass | None = None, theorem: str = "Theorem 11"
+                    ) -> ConvexDirectionCheck:
+    """Theorem 11: ``v = x_b - x_a`` is adversarial for ``h`` at every ``x`` with ``h(x) = alpha``.
+
+    Args:
+        h: classifier with ``predict``/``first_flip`` whose ``convex_label`` region is convex.
+        X: ``[N, d]`` the set S; y: ``[N]`` in ``{+1, -1}``.
+        convex_label: ``alpha`` (+1 or -1), the label of the convex region.
+        a_index / b_index: indices of ``x_a in S[alpha]`` / ``x_b in S[beta]`` (default: the first of each).
+        points: extra ``[M, d]`` points to check besides S's ``alpha`` points (e.g. sampled from the region).
+        relu_class: if given, membership is part of the hypothesis (with S-accuracy).
+    """
+    if convex_label not in (1, -1):
+        raise ValueError(f"convex_label must be +1 or -1, got {convex_label}")
+    X = as_points(X)
+    y = as_binary_labels(y, X.shape[0])
+    ia = _endpoint(y, float(convex_label), a_index, "x_a")
+    ib = _endpoint(y, -float(convex_label), b_index, "x_b")
+    v = X[ib] - X[ia]
+    P = X[y == convex_label]
+    if points is not None:
+        extra = as_points(points, "points")
+        if extra.shape[1] != X.shape[1]:
+            raise ValueError(f"points have {extra.shape[1]} features, X has {X.shape[1]}")
+        P = np.vstack([P, extra])
+    failures = list(relu_class.check(h)) if relu_class is not None else []
+    wrong = np.flatnonzero(h.predict(X) != y)
+    if wrong.size:
+        failures.append(f"h is not S-accurate: {wrong.size} point(s) misclassified, e.g. index {int(wrong[0])}")
+    ev = evaluate_direction(h, P, np.full(P.shape[0], float(convex_label)), v, FAR_BEYOND)
+    in_scope = ev.correct
+    bad = np.flatnonzero(in_scope & ~ev.adversarial)
+    return ConvexDirectionCheck(theorem=theorem, hypothesis_ok=not failures, hypothesis_failures=tuple(failures),
+                                claim_holds=bad.size == 0, violations=bad, convex_label=float(convex_label), v=v,
+                                a_index=ia, b_index=ib, points=P, in_scope=in_scope, critical_c=ev.critical_c,
+                                adversarial=ev.adversarial)
+
+
+def check_theorem10(h, X, y, a_index=None, b_index=None, points=None) -> ConvexDirectionCheck:
+    """Theorem 10 (class R, Lemma 13): ``x_b - x_a`` is adversarial at every ``x`` with ``h(x) = -1``."""
+    return check_theorem11(h, X, y, -1.0, a_index, b_index, points, CLASS_R, "Theorem 10")
+
+
+def check_theorem15(h, X, y, a_index=None, b_index=None, points=None) -> ConvexDirectionCheck:
+    """Theorem 15 (class R', Lemma 14): ``x_b - x_a`` is adversarial at every ``x`` with ``h(x) = -1``."""
+    return check_theorem11(h, X, y, -1.0, a_index, b_index, points, CLASS_R_PRIME, "Theorem 15")
+
+
+def check_theorem16(h, X, y, a_index=None, b_index=None, points=None) -> ConvexDirectionCheck:
+    """Theorem 16 (class R''): ``x_b - x_a`` (``x_a in S[+1]``, ``x_b in S[-1]``) is adversarial at every
+    ``x`` with ``h(x) = +1``."""
+    return check_theorem11(h, X, y, 1.0, a_index, b_index, points, CLASS_R_DOUBLE_PRIME, "Theorem 16")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Corollary17Check(TheoremCheck):
+    """One :class:`ConvexDirectionCheck` per classifier (``per_classifier``); ``violations`` are the indices
+    of the classifiers for which the shared direction ``v`` fails somewhere."""
+
+    v: np.ndarray
+    per_classifier: tuple[ConvexDirectionCheck, ...]
+
+
+def check_corollary17(classifiers, X, y, a_index=None, b_index=None, points=None) -> Corollary17Check:
+    """Corollary 17: for linearly separable S, ``v = x_b - x_a`` (``x_a in S[-1]``, ``x_b in S[+1]``) is
+    adversarial for every ``h in R'_S u H_S`` at every ``x`` with ``h(x) = -1``.
+
+    ``classifiers`` mixes :class:`TwoLayerReLU` (hypothesis: in R', S-accurate) and
+    :class:`LinearClassifier` (hypothesis: S-accurate).
+    """
+    X = as_points(X)
+    y = as_binary_labels(y, X.shape[0])
+    failures = [] if is_linearly_separable(X, y) else ["S is not linearly separable"]
+    results = []
+    for i, h in enumerate(classifiers):
+        if not isinstance(h, (LinearClassifier, TwoLayerReLU)):
+            raise TypeError(f"classifiers[{i}] must be a LinearClassifier or TwoLayerReLU, got {type(h).__name__}")
+        cls = CLASS_R_PRIME if isinstance(h, TwoLayerReLU) else None
+        res = check_theorem11(h, X, y, -1.0, a_index, b_index, points, cls, "Corollary 17")
+        failures.extend(f"classifiers[{i}]: {f}" for f in res.hypothesis_failures)
+        results.append(res)
+    if not results:
+        raise ValueError("classifiers must not be empty")
+    bad = np.array([i for i, r in enumerate(results) if not r.claim_holds], dtype=np.int64)
+    return Corollary17Check(theorem="Corollary 17", hypothesis_ok=not failures, hypothesis_failures=tuple(failures),
+                            claim_holds=bad.size == 0, violations=bad, v=results[0].v, per_classifier=tuple(results))
