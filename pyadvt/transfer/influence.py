@@ -1,0 +1,142 @@
+"""Influence functions restricted to a softmax-linear head (seed 002 sec. 6 / app. A.9, SPEC §7).
+
+For head parameters ``theta = [W | b]`` (``C x (d + 1)``, flattened row-major) acting on features
+``phi~ = [phi; 1]`` with softmax cross-entropy:
+
+* ``grad_theta l(z) = (p - e_y) (x) phi~`` (Kronecker product, ``C (d + 1)`` entries);
+* ``H = mean_i [(diag p_i - p_i p_i^T) (x) phi~_i phi~_i^T] + damping I`` — the exact Hessian of the mean
+  training loss plus ``(damping / 2) ||theta||^2`` (damping also removes the softmax shift invariance);
+* ``I(z, z_test) = -grad l(z_test)^T H^{-1} grad l(z)`` (Koh & Liang 2017): the derivative of the test loss
+  when the training point ``z`` is up-weighted. Negative values help (upweighting lowers the test loss).
+
+The top-k influential-label match rate (seed 002 Fig. 7b) is the fraction of each test point's ``k``
+most influential training points whose label equals the test label, averaged over test points.
+"Most influential" is the most *helpful* (most negative ``I``) by default.
+
+Example:
+    >>> import torch
+    >>> _ = torch.manual_seed(0)
+    >>> phi, y = torch.randn(20, 3), torch.randint(0, 2, (20,))
+    >>> head = torch.nn.Linear(3, 2)
+    >>> inf = head_influence(head, phi, y, phi[:4], y[:4])
+    >>> tuple(inf.shape)
+    (4, 20)
+    >>> bool((inf.diagonal()[:4] < 0).all())  # a point's own upweighting lowers its loss
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["head_gradients", "head_hessian", "head_influence", "influence_match_rate"]
+
+
+def _augment(phi: torch.Tensor) -> torch.Tensor:
+    return torch.cat([phi, torch.ones(phi.shape[0], 1, dtype=phi.dtype, device=phi.device)], dim=1)
+
+
+def _head_params(head: nn.Linear | tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    if isinstance(head, nn.Linear):
+        W = head.weight.detach()
+        b = head.bias.detach() if head.bias is not None else torch.zeros(W.shape[0], dtype=W.dtype, device=W.device)
+        return W.double(), b.double()
+    if isinstance(head, (tuple, list)) and len(head) == 2:
+        return head[0].detach().double(), head[1].detach().double()
+    raise TypeError("'head' must be an nn.Linear or a (W [C, d], b [C]) pair")
+
+
+def _check(phi: torch.Tensor, y: torch.Tensor, W: torch.Tensor, name: str) -> None:
+    if phi.dim() != 2 or phi.shape[1] != W.shape[1]:
+        raise ValueError(f"'{name}' features must be [N, d={W.shape[1]}], got {tuple(phi.shape)}")
+    if y.shape != (phi.shape[0],) or y.dtype not in (torch.int64, torch.int32):
+        raise ValueError(f"labels for '{name}' must be int [N={phi.shape[0]}], got {tuple(y.shape)} {y.dtype}")
+    if int(y.min()) < 0 or int(y.max()) >= W.shape[0]:
+        raise ValueError(f"labels for '{name}' must lie in [0, {W.shape[0]})")
+
+
+def head_gradients(head, phi: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-sample ``grad_theta l = (p - e_y) (x) [phi; 1]``: ``[N, C (d + 1)]`` (float64).
+
+    Row ``i``, entry ``c (d + 1) + k`` is ``(p_ic - [y_i = c]) phi~_ik``; the last column of each class
+    block is the bias gradient.
+    """
+    W, b = _head_params(head)
+    phi, y = phi.detach().double().to(W.device), y.to(W.device)
+    _check(phi, y, W, "phi")
+    pa = _augment(phi)
+    r = F.softmax(phi @ W.T + b, dim=1) - F.one_hot(y.long(), W.shape[0]).double()
+    return (r.unsqueeze(2) * pa.unsqueeze(1)).reshape(phi.shape[0], -1)
+
+
+def head_hessian(head, phi: torch.Tensor, damping: float = 0.0) -> torch.Tensor:
+    """Closed-form Hessian of the mean softmax-CE over ``phi [N, d]`` w.r.t. ``[W | b]`` (SPEC §7):
+    ``mean_i (diag p_i - p_i p_i^T) (x) phi~_i phi~_i^T + damping I``, ``[C (d+1), C (d+1)]`` float64.
+
+    It does not depend on the labels.
+    """
+    W, b = _head_params(head)
+    phi = phi.detach().double().to(W.device)
+    if phi.dim() != 2 or phi.shape[1] != W.shape[1]:
+        raise ValueError(f"'phi' must be [N, d={W.shape[1]}], got {tuple(phi.shape)}")
+    if damping < 0:
+        raise ValueError(f"'damping' must be >= 0, got {damping}")
+    n, C = phi.shape[0], W.shape[0]
+    pa = _augment(phi)
+    p = F.softmax(phi @ W.T + b, dim=1)
+    S = torch.diag_embed(p) - p.unsqueeze(2) * p.unsqueeze(1)           # [N, C, C]
+    H = torch.einsum("nab,nk,nl->akbl", S, pa, pa).reshape(C * pa.shape[1], C * pa.shape[1]) / n
+    return H + damping * torch.eye(H.shape[0], dtype=H.dtype, device=H.device)
+
+
+def head_influence(head, phi_train: torch.Tensor, y_train: torch.Tensor, phi_test: torch.Tensor,
+                   y_test: torch.Tensor, damping: float = 0.01) -> torch.Tensor:
+    """``I[t, i] = -grad l(z_test_t)^T H^{-1} grad l(z_train_i)``: ``[N_test, N_train]`` float64.
+
+    Args:
+        head: the trained linear head (``nn.Linear(d, C)``) or ``(W, b)``.
+        phi_train: ``[N, d]`` training features (the representation ``g(x)``), ``y_train`` ``[N]`` int.
+        phi_test: ``[M, d]`` test features, ``y_test`` ``[M]`` int.
+        damping: ``lambda`` added to ``H`` (``> 0``; the CE Hessian is singular along the all-classes shift).
+    """
+    if not damping > 0:
+        raise ValueError(f"'damping' must be > 0 (the head Hessian is singular), got {damping}")
+    W, _ = _head_params(head)
+    g_tr = head_gradients(head, phi_train, y_train)
+    g_te = head_gradients(head, phi_test, y_test)
+    H = head_hessian(head, phi_train, damping)
+    L = torch.linalg.cholesky(H)
+    return -(g_te @ torch.cholesky_solve(g_tr.T, L))
+
+
+def influence_match_rate(influence: torch.Tensor, y_train: torch.Tensor, y_test: torch.Tensor,
+                         ks: Sequence[int] = (1, 5, 10), by: str = "helpful") -> dict[int, float]:
+    """Top-k influential-label match rate (seed 002 Fig. 7b).
+
+    Args:
+        influence: ``[M, N]`` from :func:`head_influence`.
+        ks: the k values; each gives the mean over test points of the fraction of the top-k training
+            points whose label equals the test label.
+        by: ``"helpful"`` (most negative influence first), ``"harmful"`` (most positive) or ``"abs"``.
+
+    Example:
+        >>> inf = torch.tensor([[-3., -1., 2.], [0., -2., -1.]])
+        >>> influence_match_rate(inf, torch.tensor([0, 1, 0]), torch.tensor([0, 0]), ks=(1, 2))
+        {1: 0.5, 2: 0.5}
+    """
+    if influence.dim() != 2 or influence.shape != (y_test.shape[0], y_train.shape[0]):
+        raise ValueError(f"'influence' must be [M={y_test.shape[0]}, N={y_train.shape[0]}], got {tuple(influence.shape)}")
+    score = {"helpful": -influence, "harmful": influence, "abs": influence.abs()}.get(by)
+    if score is None:
+        raise ValueError(f"'by' must be 'helpful', 'harmful' or 'abs', got {by!r}")
+    out = {}
+    for k in ks:
+        if not 1 <= int(k) <= influence.shape[1]:
+            raise ValueError(f"every k must be in [1, {influence.shape[1]}], got {k}")
+        idx = score.topk(int(k), dim=1).indices                           # [M, k]
+        out[int(k)] = float((y_train.to(idx.device)[idx] == y_test.to(idx.device).unsqueeze(1)).double().mean())
+    return out
