@@ -1,0 +1,288 @@
+"""The :class:`Attack` base class: validation, model-mode discipline, targets and multi-budget batching.
+
+Every attack (SPEC §0-§1) is constructed once and called on ``(x, y)``:
+
+* ``x``: ``[B, *in_shape]`` floating point in ``[0, 1]`` on the model's device; never mutated.
+* ``y``: ``[B]`` integer labels in ``[0, C)``.
+* the model runs under :func:`pyadvt.utils.evaluating` (eval mode, no parameter gradients, previous
+  modes restored), input gradients come from :func:`torch.autograd.grad`;
+* randomness is drawn per sample with :func:`pyadvt.utils.per_sample_rand`, so the result for a
+  sample does not depend on the batch it is in;
+* ``eps`` at call time may be a ``[K]`` tensor of budgets: all ``K * B`` (budget, sample) pairs are
+  attacked in one batched pass and the result has shape ``[K, B, *in_shape]``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pyadvt.utils import evaluating, per_sample_rand
+from pyadvt.utils.modes import model_device
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def cross_entropy_per_sample(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Default attack loss: per-sample cross-entropy ``[B]`` of ``logits [B, C]`` at labels ``y [B]``."""
+    return F.cross_entropy(logits, y, reduction="none")
+
+
+@dataclass
+class AttackBatch:
+    """The rows an attack works on: ``N = K * B`` (budget, sample) pairs, budget-major.
+
+    Attributes:
+        x: ``[N, *in_shape]`` clean inputs (row ``k * B + b`` is sample ``b``).
+        y: ``[N]`` labels.
+        target: ``[N]`` target labels (targeted attacks) or ``None``.
+        eps: ``[N]`` budget per row.
+        alpha: ``[N]`` step size per row.
+        source: ``[N]`` index of each row's sample in the caller's batch.
+        clean: ``[B, *in_shape]`` the caller's samples (identity of the per-sample random streams).
+        sample_ids: optional explicit sample identities (see :func:`pyadvt.utils.sample_seeds`).
+        seed: the attack's seed.
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor
+    target: torch.Tensor | None
+    eps: torch.Tensor
+    alpha: torch.Tensor
+    source: torch.Tensor
+    clean: torch.Tensor
+    sample_ids: Sequence[int] | torch.Tensor | None
+    seed: int
+
+    def rand(self, shape: Sequence[int], stream: int, distribution: str = "uniform",
+             rows: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-sample draws ``[N or len(rows), *shape]``: every row of a sample (whatever its budget)
+        gets that sample's draws, so a multi-budget run equals separate runs."""
+        draws = per_sample_rand(self.clean, shape, self.seed, self.sample_ids, stream, distribution,
+                                dtype=self.x.dtype)
+        src = self.source if rows is None else self.source[rows]
+        return draws[src]
+
+
+class Attack:
+    """Base class of pyadvt attacks (SPEC §0-§1).
+
+    Subclasses implement :meth:`_attack` on an :class:`AttackBatch` and use :meth:`objective`,
+    :meth:`success` and :meth:`input_grad`. ``__call__`` does validation, eval mode, targets and the
+    multi-budget expansion.
+
+    Args:
+        model: ``nn.Module`` mapping ``[B, *in_shape]`` to logits ``[B, C]`` (a list/tuple of modules is
+            wrapped in :class:`pyadvt.attacks.Ensemble`).
+        eps: default budget (pixel units), ``> 0``.
+        alpha: default step size ``> 0``; ``alpha / eps`` is kept when another ``eps`` is given at call
+            time.
+        norm: ``"linf"`` or ``"l2"``.
+        targeted: descend the loss of a target label instead of ascending that of the true label.
+        seed: seed of the per-sample random streams.
+        loss: ``loss(logits [B, C], labels [B]) -> [B]`` per-sample loss (default cross-entropy); e.g.
+            pass the source's own predictions as ``y`` to attack them (SPEC §2 eq. 2).
+    """
+
+    def __init__(self, model: nn.Module | Sequence[nn.Module], eps: float, alpha: float, *, norm: str = "linf",
+                 targeted: bool = False, seed: int = 0, loss: LossFn | None = None) -> None:
+        if isinstance(model, (list, tuple)):
+            from pyadvt.attacks.ensemble import Ensemble
+
+            model = Ensemble(model)
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"'model' must be an nn.Module (or a list of them), got {type(model).__name__}")
+        if norm not in ("linf", "l2"):
+            raise ValueError(f"'norm' must be 'linf' or 'l2', got {norm!r}")
+        self.eps = _positive(eps, "eps")
+        self.alpha = _positive(alpha, "alpha")
+        if loss is not None and not callable(loss):
+            raise TypeError(f"'loss' must be callable loss(logits, y) -> [B], got {type(loss).__name__}")
+        self.model = model
+        self.norm = norm
+        self.targeted = bool(targeted)
+        self.seed = int(seed)
+        self.loss = loss or cross_entropy_per_sample
+        self.undefined = 0
+
+    # ------------------------------------------------------------------ public call
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None = None,
+                 eps: float | torch.Tensor | None = None, alpha: float | torch.Tensor | None = None,
+                 sample_ids: Sequence[int] | torch.Tensor | None = None) -> torch.Tensor:
+        """Attack ``x`` (``[B, *in_shape]`` in [0, 1]) with labels ``y`` (``[B]``).
+
+        Args:
+            target: ``[B]`` target labels (only with ``targeted=True``; default ``(y + 1) % C``).
+            eps: budget override: a number, or a 1-D tensor of ``K`` budgets (multi-budget).
+            alpha: step override: a number or ``[K]`` per budget (default: ``eps * alpha / eps``).
+            sample_ids: explicit per-sample identities for the random streams (default: a hash of
+                each sample's bytes).
+
+        Returns:
+            ``[B, *in_shape]`` adversarial images, or ``[K, B, *in_shape]`` for ``K`` budgets.
+        """
+        self._check_inputs(x, y)
+        budgets, multi = self._budgets(eps, x)
+        alphas = self._alphas(alpha, budgets, x)
+        K, B = budgets.numel(), x.shape[0]
+        x = x.detach()
+        y = y.detach().long()
+        with evaluating(self.model), torch.enable_grad():
+            C = self._num_classes(x)
+            _check_labels(y, C, "y")
+            if target is not None:
+                if not self.targeted:
+                    raise ValueError("'target' was given but the attack was built with targeted=False; "
+                                     "construct it with targeted=True")
+                _check_label_tensor(target, B, x.device, "target")
+                target = target.detach().long()
+                _check_labels(target, C, "target")
+            elif self.targeted:
+                target = (y + 1) % C
+            batch = AttackBatch(
+                x=x.repeat((K,) + (1,) * (x.dim() - 1)) if K > 1 else x,
+                y=y.repeat(K) if K > 1 else y,
+                target=None if target is None else (target.repeat(K) if K > 1 else target),
+                eps=budgets.repeat_interleave(B),
+                alpha=alphas.repeat_interleave(B),
+                source=torch.arange(B, device=x.device).repeat(K),
+                clean=x, sample_ids=sample_ids, seed=self.seed,
+            )
+            self.undefined = 0
+            out = self._attack(batch).detach()
+        if self.undefined:
+            warnings.warn(f"{type(self).__name__}: {self.undefined} gradient(s) of (budget, sample) rows were "
+                          "non-finite; those steps were skipped (the rows stay where they were)", RuntimeWarning,
+                          stacklevel=2)
+        return out.view((K,) + tuple(x.shape)) if multi else out
+
+    def _attack(self, batch: AttackBatch) -> torch.Tensor:
+        """Return ``[N, *in_shape]`` adversarial rows for ``batch`` (implemented by subclasses)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _attack(batch)")
+
+    # ------------------------------------------------------------------ helpers for subclasses
+    def objective(self, logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
+        """Per-sample objective ``[B]`` the attack ascends: ``loss(logits, y)`` untargeted,
+        ``-loss(logits, target)`` targeted."""
+        if self.targeted:
+            value = -self.loss(logits, target)
+        else:
+            value = self.loss(logits, y)
+        if value.shape != (logits.shape[0],):
+            raise ValueError(f"'loss' must return a per-sample tensor of shape [{logits.shape[0]}], "
+                             f"got {tuple(value.shape)}")
+        return value
+
+    def success(self, logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
+        """``[B]`` bool: prediction != y (untargeted) or == target (targeted)."""
+        pred = logits.argmax(dim=1)
+        return pred == target if self.targeted else pred != y
+
+    def input_grad(self, x_adv: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None,
+                   transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+        """Gradient ``[B, *in_shape]`` of the per-sample objective w.r.t. ``x_adv`` (one backward for the
+        batch; the objective is summed, so each row is its own sample's gradient). Non-finite gradient
+        rows are zeroed (no step), counted in ``self.undefined`` and reported in one warning per call."""
+        x_adv = x_adv.detach().requires_grad_(True)
+        inp = x_adv if transform is None else transform(x_adv)
+        value = self.objective(self.model(inp), y, target)
+        (grad,) = torch.autograd.grad(value.sum(), x_adv)
+        # one reduction decides the common all-finite case; the per-row mask only when it is not
+        if not bool(torch.isfinite(grad.sum())):
+            bad = ~torch.isfinite(grad).reshape(grad.shape[0], -1).all(dim=1)
+            grad = torch.where(bad.view((-1,) + (1,) * (grad.dim() - 1)), torch.zeros_like(grad), grad)
+            self.undefined += int(bad.sum())
+        return grad
+
+    # ------------------------------------------------------------------ validation
+    def _check_inputs(self, x, y) -> None:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"'x' must be a torch.Tensor, got {type(x).__name__}")
+        if not x.is_floating_point():
+            raise ValueError(f"'x' must be a floating-point tensor in [0, 1], got {x.dtype}")
+        if x.dim() < 2 or x.shape[0] == 0:
+            raise ValueError(f"'x' must be a non-empty batch [B, *in_shape], got shape {tuple(x.shape)}")
+        if not bool(torch.isfinite(x).all()) or float(x.min()) < 0.0 or float(x.max()) > 1.0:
+            raise ValueError("'x' must be finite with values in [0, 1] (pixel space; put normalisation in "
+                             f"the model), got range [{float(x.min()):.4g}, {float(x.max()):.4g}]")
+        device = model_device(self.model)
+        if x.device != device:
+            raise ValueError(f"'x' is on {x.device} but the model is on {device}; move them to one device")
+        _check_label_tensor(y, x.shape[0], x.device, "y")
+
+    def _budgets(self, eps, x) -> tuple[torch.Tensor, bool]:
+        acc = torch.float64 if x.dtype == torch.float64 else torch.float32
+        if eps is None:
+            return torch.tensor([self.eps], dtype=acc, device=x.device), False
+        if isinstance(eps, torch.Tensor):
+            if eps.dim() > 1 or eps.numel() == 0:
+                raise ValueError(f"'eps' must be a number or a 1-D tensor of budgets, got shape {tuple(eps.shape)}")
+            t = eps.detach().to(device=x.device, dtype=acc).reshape(-1)
+            multi = eps.dim() == 1
+        else:
+            try:
+                t = torch.tensor([float(eps)], dtype=acc, device=x.device)
+            except (TypeError, ValueError):
+                raise TypeError(f"'eps' must be a number or a tensor, got {type(eps).__name__}") from None
+            multi = False
+        if not bool(torch.isfinite(t).all()) or bool((t < 0).any()):
+            raise ValueError(f"'eps' must be finite and >= 0, got {eps}")
+        return t, multi
+
+    def _alphas(self, alpha, budgets: torch.Tensor, x) -> torch.Tensor:
+        if alpha is None:
+            ratio = self.alpha / self.eps
+            # a zero budget projects every step back to x: any positive step size gives x
+            return torch.where(budgets > 0, budgets * ratio, torch.full_like(budgets, ratio))
+        t = alpha.detach().to(device=x.device, dtype=budgets.dtype).reshape(-1) if isinstance(alpha, torch.Tensor) \
+            else torch.tensor([float(alpha)], dtype=budgets.dtype, device=x.device)
+        if t.numel() not in (1, budgets.numel()):
+            raise ValueError(f"'alpha' must be a number or have one entry per budget ({budgets.numel()}), "
+                             f"got {t.numel()}")
+        if not bool(torch.isfinite(t).all()) or bool((t <= 0).any()):
+            raise ValueError(f"'alpha' must be finite and > 0, got {alpha}")
+        return t.expand(budgets.numel()).clone()
+
+    def _num_classes(self, x: torch.Tensor) -> int:
+        with torch.no_grad():
+            logits = self.model(x[:1])
+        if logits.dim() != 2:
+            raise ValueError(f"the model must return logits [B, C], got shape {tuple(logits.shape)}")
+        return int(logits.shape[1])
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(eps={self.eps:g}, alpha={self.alpha:g}, norm={self.norm!r}, "
+                f"targeted={self.targeted}, seed={self.seed})")
+
+
+def _positive(value, name: str) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"'{name}' must be a number, got {type(value).__name__}") from None
+    if not v > 0 or v != v or v == float("inf"):
+        raise ValueError(f"'{name}' must be a finite number > 0, got {value}")
+    return v
+
+
+def _check_label_tensor(t, B: int, device: torch.device, name: str) -> None:
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"'{name}' must be a torch.Tensor of int64 labels, got {type(t).__name__}")
+    if t.dtype == torch.bool or t.is_floating_point() or t.is_complex():
+        raise ValueError(f"'{name}' must hold integer class labels (int64), got {t.dtype}")
+    if t.shape != (B,):
+        raise ValueError(f"'{name}' must have shape [B]=[{B}] to match x, got {tuple(t.shape)}")
+    if t.device != device:
+        raise ValueError(f"'{name}' is on {t.device} but 'x' is on {device}")
+
+
+def _check_labels(t: torch.Tensor, C: int, name: str) -> None:
+    lo, hi = int(t.min()), int(t.max())
+    if lo < 0 or hi >= C:
+        raise ValueError(f"'{name}' must hold labels in [0, {C}) for this model's {C} classes, "
+                         f"got values in [{lo}, {hi}]")

@@ -1,0 +1,38 @@
+"""Ensembles of models attacked through their mean logits (SPEC §1 Ensemble / LGV)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+class Ensemble(nn.Module):
+    """``forward(x) = mean_i models[i](x)``: the mean logits ``[B, C]`` of a list of models.
+
+    Example:
+        >>> import torch
+        >>> a, b = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+        >>> x = torch.rand(4, 3)
+        >>> torch.allclose(Ensemble([a, b])(x), (a(x) + b(x)) / 2)
+        True
+    """
+
+    def __init__(self, models: Sequence[nn.Module]) -> None:
+        super().__init__()
+        models = list(models)
+        if not models:
+            raise ValueError("'models' must contain at least one nn.Module")
+        for i, m in enumerate(models):
+            if not isinstance(m, nn.Module):
+                raise TypeError(f"'models[{i}]' must be an nn.Module, got {type(m).__name__}")
+        self.models = nn.ModuleList(models)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outs = [m(x) for m in self.models]
+        for i, o in enumerate(outs[1:], start=1):
+            if o.shape != outs[0].shape:
+                raise ValueError(f"ensemble member {i} returns shape {tuple(o.shape)} but member 0 returns "
+                                 f"{tuple(outs[0].shape)}; all members need the same logits shape")
+        return torch.stack(outs).mean(dim=0)
