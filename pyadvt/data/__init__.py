@@ -1,0 +1,16 @@
+"""Datasets as in-memory tensors in pixel space [0, 1]: the bundled digits and file loaders.
+
+Nothing is ever downloaded: ``digits()`` ships with scikit-learn and the file loaders read the
+official CIFAR / STL-10 / MNIST-family formats from a directory the user gives.
+"""
+
+from pyadvt.data.cifar import load_cifar
+from pyadvt.data.digits import digits
+from pyadvt.data.files import DatasetFormatError
+from pyadvt.data.load import DATASETS, load_dataset
+from pyadvt.data.mnist import load_mnist, read_idx
+from pyadvt.data.stl10 import load_stl10
+from pyadvt.data.tensor_data import BatchLoader, TensorData
+
+__all__ = ["BatchLoader", "DATASETS", "DatasetFormatError", "TensorData", "digits", "load_cifar", "load_dataset",
+           "load_mnist", "load_stl10", "read_idx"]

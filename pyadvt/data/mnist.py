@@ -1,0 +1,98 @@
+"""MNIST, Fashion-MNIST and KMNIST from their IDX files, gzipped or not.
+
+IDX format: a 4-byte big-endian magic number ``0x00 0x00 <type> <ndim>`` (type ``0x08`` = uint8),
+then ``ndim`` big-endian uint32 dimensions, then the data in row-major order. Images are
+``0x00000803`` (``[N, 28, 28]``) and labels ``0x00000801`` (``[N]``). All three datasets use the
+same file names (``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``,
+``t10k-labels-idx1-ubyte``, each optionally ``.gz``); they may sit in ``root``, ``root/<Name>/raw``
+(torchvision's layout) or ``root/<Name>``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+
+import numpy as np
+import torch
+
+from pyadvt.data.files import find_file, format_error
+from pyadvt.data.tensor_data import TensorData
+
+IMAGES_MAGIC = 0x00000803
+LABELS_MAGIC = 0x00000801
+_DTYPES = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
+           0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+_VARIANTS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}
+
+
+def read_idx(path: str | os.PathLike, magic: int | None = None) -> np.ndarray:
+    """The array stored in an IDX file (``.gz`` decompressed by its name), checking ``magic`` if given.
+
+    Example::
+
+        labels = read_idx("t10k-labels-idx1-ubyte.gz", magic=LABELS_MAGIC)   # uint8 [10000]
+    """
+    path = os.fspath(path)
+    expected = f"an IDX file (magic 0x{magic:08X})" if magic is not None else "an IDX file"
+    try:
+        if path.endswith(".gz"):
+            with gzip.open(path, "rb") as f:
+                raw = f.read()
+        else:
+            with open(path, "rb") as f:
+                raw = f.read()
+    except (OSError, EOFError, zlib.error) as exc:
+        raise format_error(path, expected, f"cannot read ({exc})") from None
+    if len(raw) < 4:
+        raise format_error(path, expected, f"only {len(raw)} bytes, too short for a header")
+    found = int.from_bytes(raw[:4], "big")
+    if magic is not None and found != magic:
+        raise format_error(path, expected, f"magic number is 0x{found:08X}")
+    code, ndim = raw[2], raw[3]
+    if raw[0] != 0 or raw[1] != 0 or code not in _DTYPES or ndim == 0:
+        raise format_error(path, expected, f"magic number 0x{found:08X} is not a valid IDX header")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise format_error(path, expected, f"truncated header ({len(raw)} bytes for {ndim} dimensions)")
+    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    dtype = _DTYPES[code]
+    need = int(np.prod(dims)) * dtype.itemsize
+    if len(raw) - header != need:
+        raise format_error(path, expected, f"dimensions {dims} need {need} data bytes, file has {len(raw) - header}")
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
+
+
+def load_mnist(root: str | os.PathLike, split: str = "train", variant: str = "mnist") -> TensorData:
+    """MNIST-style ``train`` / ``test`` split (``variant`` "mnist", "fashion-mnist" or "kmnist") as
+    float32 ``[N, 1, 28, 28]`` in [0, 1] (uint8 / 255) with int64 labels 0..9.
+
+    Example (with the IDX files in ``~/data/FashionMNIST/raw``)::
+
+        test = load_mnist("~/data", "test", variant="fashion-mnist")   # 10000 x 1 x 28 x 28
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"'split' must be 'train' or 'test', got {split!r}")
+    if variant not in _VARIANTS:
+        raise ValueError(f"'variant' must be one of {sorted(_VARIANTS)}, got {variant!r}")
+    root = os.path.expanduser(os.fspath(root))
+    sub = _VARIANTS[variant]
+    subdirs = [os.path.join(sub, "raw"), sub]
+    prefix = "train" if split == "train" else "t10k"
+    found = {}
+    for kind, idx, magic in (("images", 3, IMAGES_MAGIC), ("labels", 1, LABELS_MAGIC)):
+        name = f"{prefix}-{kind}-idx{idx}-ubyte"
+        expected = f"an IDX {kind} file (magic 0x{magic:08X}, optionally gzipped)"
+        path = find_file(root, [name, name + ".gz"], subdirs, expected)
+        found[kind] = (path, read_idx(path, magic))
+    (path_x, images), (path_y, labels) = found["images"], found["labels"]
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise format_error(path_x, "uint8 images [N, H, W]", f"holds {images.dtype} {images.shape}")
+    if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
+        raise format_error(path_y, f"{images.shape[0]} labels (one per image in {path_x})",
+                           f"holds shape {labels.shape}")
+    if labels.size and labels.max() > 9:
+        raise format_error(path_y, "labels 0..9", f"largest label is {labels.max()}")
+    x = torch.from_numpy(images).unsqueeze(1).float().div_(255.0)
+    return TensorData(x, torch.from_numpy(labels.astype(np.int64)), 10)

@@ -1,0 +1,5 @@
+"""Training: the seeded SGD loop ``fit``, ``evaluate``, losses and checkpoints (SPEC section 4)."""
+
+from pyadvt.train.checkpoint import load_checkpoint, save_checkpoint
+from pyadvt.train.fit import FitResult, evaluate, fit, lr_factor
+from pyadvt.train.losses import cross_entropy_loss, soft_cross_entropy

@@ -1,0 +1,278 @@
+"""``fit``: the seeded SGD training loop every pyadvt trainer builds on, and ``evaluate``.
+
+Hooks let the training zoo (SPEC section 4) reuse this loop: ``loss_fn(model, x, y)`` for
+regularised / adversarial losses, ``batch_transform(x, y, generator)`` for augmentations (labels
+may become soft), optimizers with ``needs_closure = True`` (SAM) stepped with a closure, and
+``on_step`` for checkpoint collection (LGV).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from pyadvt.data import TensorData
+from pyadvt.train.checkpoint import save_checkpoint
+from pyadvt.train.losses import cross_entropy_loss, soft_cross_entropy
+from pyadvt.utils.modes import evaluating, model_device
+
+LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+BatchTransform = Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` did: the trained ``model`` (same object, trained in place), one ``history``
+    dict per epoch (``epoch``, ``lr`` at the epoch's last step, ``train_loss`` = mean of the batch
+    losses, ``seconds`` since the start, and ``eval_accuracy``/``eval_loss`` when ``eval_data`` was
+    given), the number of optimizer ``steps`` and total wall-clock ``seconds``."""
+
+    model: nn.Module
+    history: list[dict] = field(default_factory=list)
+    steps: int = 0
+    seconds: float = 0.0
+
+    @property
+    def final(self) -> dict:
+        """The last epoch's history entry."""
+        return self.history[-1] if self.history else {}
+
+
+def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str = "cosine") -> float:
+    """Learning-rate multiplier at optimizer step ``step`` (0-based) of ``total_steps``.
+
+    ``"cosine"``: linear warmup ``(step + 1) / warmup_steps`` over the first ``warmup_steps``, then
+    ``0.5 (1 + cos(pi (step - warmup_steps) / (total_steps - warmup_steps)))`` (Loshchilov & Hutter
+    2017, without restarts), so it starts at 1 after warmup and decays towards 0.
+    ``"constant"``: the same warmup, then 1 (e.g. LGV's constant-rate phase, SPEC section 1).
+
+    Example:
+        >>> [round(lr_factor(s, 6, 2), 3) for s in range(6)]
+        [0.5, 1.0, 1.0, 0.854, 0.5, 0.146]
+    """
+    if schedule not in ("cosine", "constant"):
+        raise ValueError(f"'schedule' must be 'cosine' or 'constant', got {schedule!r}")
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if schedule == "constant":
+        return 1.0
+    return 0.5 * (1.0 + math.cos(math.pi * (step - warmup_steps) / max(1, total_steps - warmup_steps)))
+
+
+def _as_data(data, name: str) -> TensorData:
+    if isinstance(data, TensorData):
+        return data
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        return TensorData(*data)
+    raise TypeError(f"'{name}' must be a TensorData or an (x, y) pair of tensors, got {type(data).__name__}")
+
+
+def _check_positive(value, name: str, kind=int, allow_zero: bool = False) -> None:
+    ok = isinstance(value, (int, float) if kind is float else int) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"'{name}' must be a {'non-negative' if allow_zero else 'positive'} "
+                         f"{'number' if kind is float else 'int'}, got {value!r}")
+
+
+def _check_labels(model: nn.Module, data: TensorData, name: str) -> None:
+    """Forward one sample to learn the number of logits; labels must index into them."""
+    with evaluating(model), torch.no_grad():
+        out = model(data.x[:1].to(model_device(model)))
+    if out.dim() != 2:
+        raise ValueError(f"the model must return logits of shape [B, C], got {tuple(out.shape)}")
+    if len(data) and int(data.y.max()) >= out.shape[1]:
+        raise ValueError(f"'{name}' has label {int(data.y.max())} but the model has only {out.shape[1]} outputs")
+
+
+def _derived_seed(seed: int, stream: int) -> int:
+    return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, stream]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def evaluate(model: nn.Module, data, batch_size: int = 512) -> dict:
+    """``{"accuracy", "loss", "n"}`` of ``model`` on ``data`` (TensorData or ``(x, y)``): top-1
+    accuracy and mean cross-entropy, batched, in eval mode via ``evaluating`` (the model's mode and
+    ``requires_grad`` flags are restored), without gradients.
+
+    Example:
+        >>> from pyadvt.models import build
+        >>> data = TensorData(torch.rand(6, 1, 8, 8), torch.arange(6) % 3)
+        >>> sorted(evaluate(build("mlp", num_classes=3), data))
+        ['accuracy', 'loss', 'n']
+    """
+    data = _as_data(data, "data")
+    _check_positive(batch_size, "batch_size")
+    device = model_device(model)
+    correct, loss_sum = 0, 0.0
+    with evaluating(model), torch.no_grad():
+        for x, y in data.loader(batch_size):
+            x, y = x.to(device), y.to(device)
+            logits = model(x)
+            loss_sum += float(soft_cross_entropy(logits, y, reduction="sum"))
+            correct += int((logits.argmax(dim=1) == y).sum())
+    n = len(data)
+    return {"accuracy": correct / n if n else float("nan"), "loss": loss_sum / n if n else float("nan"), "n": n}
+
+
+def fit(model: nn.Module, train, *, epochs: int = 10, lr: float = 0.05, batch_size: int = 64, momentum: float = 0.9,
+        weight_decay: float = 5e-4, warmup_epochs: float = 1.0, seed: int = 0, loss_fn: LossFn | None = None,
+        batch_transform: BatchTransform | None = None, optimizer: torch.optim.Optimizer | None = None,
+        eval_data=None, progress: bool = True, checkpoint: str | os.PathLike | None = None,
+        schedule: str = "cosine", freeze_bn: bool = False,
+        on_step: Callable[[nn.Module, int, int], None] | None = None) -> FitResult:
+    """Train ``model`` in place on ``train`` with mini-batch SGD + momentum and a warmup-cosine schedule.
+
+    Args:
+        model: any ``nn.Module`` mapping ``[B, C, H, W]`` in [0, 1] to logits ``[B, K]``; only
+            parameters with ``requires_grad`` are optimised (freeze others to fine-tune part of it).
+        train: :class:`~pyadvt.data.TensorData` (or an ``(x, y)`` pair), labels in ``0..K-1``.
+        epochs, lr, batch_size, momentum, weight_decay: SGD settings (``torch.optim.SGD``).
+        warmup_epochs: linear warmup length (may be fractional); then ``schedule`` ("cosine" or
+            "constant"), applied per step, see :func:`lr_factor`.
+        seed: seeds the shuffling, the ``batch_transform`` generator and (inside a forked RNG
+            state, so the caller's global RNG is untouched) dropout-style global draws. Same seed
+            and same initial weights -> identical trained weights.
+        loss_fn: ``loss_fn(model, x, y) -> scalar`` (default mean cross-entropy; ``y`` int ``[B]``
+            or soft ``[B, K]``).
+        batch_transform: ``(x, y, generator) -> (x, y)`` applied to every training batch, e.g.
+            augmentations; ``generator`` is a seeded CPU ``torch.Generator``.
+        optimizer: use this optimizer instead of SGD; its groups' learning rates are scheduled as
+            ``initial lr * lr_factor``. If it has ``needs_closure = True`` (SAM) it is stepped as
+            ``optimizer.step(closure)``, the closure zeroing gradients, recomputing ``loss_fn``,
+            calling backward and returning the loss.
+        eval_data: evaluated (:func:`evaluate`) after every epoch into the history.
+        progress: tqdm bar over all steps.
+        checkpoint: path; after every epoch the model and the run's settings/history are saved
+            there (:func:`~pyadvt.train.save_checkpoint`).
+        freeze_bn: keep BatchNorm layers in eval mode (running statistics frozen), e.g. for linear
+            probing (SPEC section 4).
+        on_step: called as ``on_step(model, epoch, step)`` after every optimizer step (``step`` =
+            number of steps done so far).
+
+    A final batch of a single sample is skipped (BatchNorm cannot train on it). The model's
+    train/eval mode is restored at the end.
+
+    Returns a :class:`FitResult`. On digits, ``build("cnn")`` trained with the defaults for
+    ``epochs=10`` reaches >= 95% test accuracy (tests/test_train_fit.py).
+
+    Example:
+        >>> from pyadvt.data import digits
+        >>> from pyadvt.models import build
+        >>> train, test = digits()
+        >>> net = build("mlp", hidden=(64,))
+        >>> res = fit(net, train, epochs=2, eval_data=test, progress=False)
+        >>> len(res.history), res.final["eval_accuracy"] > 0.8
+        (2, True)
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"'model' must be an nn.Module, got {type(model).__name__}")
+    train = _as_data(train, "train")
+    eval_data = None if eval_data is None else _as_data(eval_data, "eval_data")
+    _check_positive(epochs, "epochs")
+    _check_positive(batch_size, "batch_size")
+    _check_positive(momentum, "momentum", float, allow_zero=True)
+    _check_positive(weight_decay, "weight_decay", float, allow_zero=True)
+    _check_positive(warmup_epochs, "warmup_epochs", float, allow_zero=True)
+    if warmup_epochs > epochs:
+        raise ValueError(f"'warmup_epochs' ({warmup_epochs}) must not exceed 'epochs' ({epochs})")
+    if optimizer is None:
+        _check_positive(lr, "lr", float)
+    if len(train) < 2:
+        raise ValueError(f"'train' needs at least 2 samples, got {len(train)}")
+    lr_factor(0, 1, 0, schedule)  # validates 'schedule'
+    _check_labels(model, train, "train")
+    if eval_data is not None:
+        _check_labels(model, eval_data, "eval_data")
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the model has no parameter with requires_grad=True: nothing to train")
+    if optimizer is None:
+        optimizer = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    base_lrs = [group["lr"] for group in optimizer.param_groups]
+    loss_fn = loss_fn or cross_entropy_loss
+    device = model_device(model)
+    loader = train.loader(batch_size, shuffle=True, seed=_derived_seed(seed, 0),
+                          drop_last=len(train) % batch_size == 1)
+    transform_gen = torch.Generator()
+    transform_gen.manual_seed(_derived_seed(seed, 1))
+    total = epochs * len(loader)
+    warmup_steps = round(warmup_epochs * len(loader))
+    modes = [(m, m.training) for m in model.modules()]
+    result, start, step = FitResult(model), time.perf_counter(), 0
+    fork_devices = [device] if device.type == "cuda" else []
+    bar = tqdm(total=total, desc="fit", disable=not progress, leave=False)
+    try:
+        with torch.random.fork_rng(devices=fork_devices):
+            torch.manual_seed(_derived_seed(seed, 2))
+            for epoch in range(epochs):
+                model.train()
+                if freeze_bn:
+                    for m in model.modules():
+                        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                            m.eval()
+                losses = []
+                for x, y in loader:
+                    x, y = x.to(device), y.to(device)
+                    if batch_transform is not None:
+                        x, y = batch_transform(x, y, transform_gen)
+                    factor = lr_factor(step, total, warmup_steps, schedule)
+                    for group, base in zip(optimizer.param_groups, base_lrs):
+                        group["lr"] = base * factor
+                    losses.append(_step(model, optimizer, loss_fn, x, y).detach())
+                    step += 1
+                    bar.update(1)
+                    if on_step is not None:
+                        on_step(model, epoch, step)
+                train_loss = float(torch.stack(losses).mean())
+                if not math.isfinite(train_loss):
+                    raise FloatingPointError(f"training diverged: mean loss {train_loss} in epoch {epoch + 1}; "
+                                             "lower 'lr' or check the data")
+                entry = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], "train_loss": train_loss}
+                if eval_data is not None:
+                    metrics = evaluate(model, eval_data)
+                    entry.update(eval_accuracy=metrics["accuracy"], eval_loss=metrics["loss"])
+                entry["seconds"] = time.perf_counter() - start
+                result.history.append(entry)
+                bar.set_postfix({k: round(v, 4) for k, v in entry.items() if k in ("train_loss", "eval_accuracy")})
+                if checkpoint is not None:
+                    settings = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "momentum": momentum,
+                                "weight_decay": weight_decay, "warmup_epochs": warmup_epochs, "seed": seed,
+                                "schedule": schedule, "freeze_bn": freeze_bn}
+                    save_checkpoint(checkpoint, model, {"fit": settings, "epoch": epoch + 1,
+                                                        "history": result.history})
+    finally:
+        bar.close()
+        for m, was_training in modes:
+            m.training = was_training
+    result.steps, result.seconds = step, time.perf_counter() - start
+    return result
+
+
+def _step(model: nn.Module, optimizer, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """One optimizer step; returns the batch loss (at the current weights, before the step)."""
+    first: list[torch.Tensor] = []
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model, x, y)
+        if loss.dim() != 0:
+            raise ValueError(f"'loss_fn' must return a scalar, got shape {tuple(loss.shape)}")
+        loss.backward()
+        first.append(loss.detach())
+        return loss
+
+    if getattr(optimizer, "needs_closure", False):
+        optimizer.step(closure)
+        if not first:
+            raise RuntimeError(f"{type(optimizer).__name__}.step(closure) never called the closure")
+        return first[0]
+    loss = closure()
+    optimizer.step()
+    return loss
