@@ -12,3 +12,4 @@ from pyadvt.attacks.fgsm import FGSM
 from pyadvt.attacks.iterative import IterativeAttack
 from pyadvt.attacks.mifgsm import MIFGSM
 from pyadvt.attacks.pgd import PGD
+from pyadvt.attacks.virtual import VirtualAdversarialAttack, VirtualDirection, virtual_direction

@@ -2,7 +2,8 @@
 references in :mod:`pyadvt.ops.reference` (used as fall-back when the extension is missing)."""
 
 from pyadvt.ops.hessian import power_iteration_update_
+from pyadvt.ops.jacobian import jacobian, jvp
 from pyadvt.ops.linalg import JacobianSpectrum, jacobian_spectrum, small_sym_eig
 from pyadvt.ops.pgd import pgd_step_
 
-__all__ = ["JacobianSpectrum", "jacobian_spectrum", "pgd_step_", "power_iteration_update_", "small_sym_eig"]
+__all__ = ["JacobianSpectrum", "jacobian", "jacobian_spectrum", "jvp", "pgd_step_", "power_iteration_update_", "small_sym_eig"]

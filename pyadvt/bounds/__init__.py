@@ -1,0 +1,4 @@
+"""Evaluators of the seed papers' bounds: each returns both sides of the inequality or identity."""
+
+from pyadvt.bounds.seed000 import (BoundResult, PairJacobians, Proposition2Result, Theorem3Result, pair_jacobians,
+                                   proposition2, theorem1, theorem2, theorem3)

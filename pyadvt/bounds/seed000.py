@@ -1,0 +1,284 @@
+"""Evaluators of seed 000's theory (Liang et al., ICML 2021; SPEC section 2): both sides of
+Theorem 1 (identity), Theorem 2 (general and Lipschitz forms), Theorem 3 and Proposition 2.
+
+The distribution ``D`` is the empirical distribution of the given samples ``x`` (those with a
+defined virtual attack for both models). All the quantities come from the exact per-sample input
+Jacobians ``J_S(x) [m, n]``, ``J_T(x) [d, n]`` (float64 recommended for checking identities):
+
+* ``tau1(x) = <v1_S, v1_T>^2``, ``tau1 = E tau1(x)``; ``tau2`` and the affine map's matrix ``A``
+  from :func:`pyadvt.metrics.tau2.tau2_from_deviations` with ``U = J_S v1_S``, ``V = J_T v1_S``;
+* ``lambda_f(x) = sigma2 / sigma1`` of ``J_f(x)``, ``lambda_f = max_x``;
+* ``||F||_{D,2} = sqrt(E ||F(x)||_2^2)`` (spectral norm per sample);
+* the Lipschitz constant ``L`` defaults to ``max_x ||J_T(x)||_2`` over ``D`` (what the proofs use).
+
+Each evaluator returns a dataclass with ``lhs`` and ``rhs`` (and ``holds``/``summary()``).
+
+Example:
+    >>> import torch
+    >>> S, T = torch.nn.Linear(4, 1).double(), torch.nn.Linear(4, 1).double()
+    >>> r = theorem1(S, T, torch.rand(20, 4, dtype=torch.float64))
+    >>> abs(r.lhs - r.rhs) <= 1e-9 * r.rhs
+    True
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+
+from pyadvt.attacks.virtual import virtual_direction
+from pyadvt.metrics.spectral import batches, check_batch, tau1_from_directions, warn_undefined
+from pyadvt.metrics.tau2 import Tau2Result, tau2_from_deviations
+from pyadvt.utils.modes import evaluating
+
+
+@dataclass
+class PairJacobians:
+    """Per-sample Jacobians and spectra of a (source, target) pair on the valid samples."""
+
+    JS: torch.Tensor  # [N, m, n]
+    JT: torch.Tensor  # [N, d, n]
+    v1S: torch.Tensor  # [N, n]
+    sigmaS: torch.Tensor  # [N] ||J_S(x)||_2
+    sigmaT: torch.Tensor  # [N]
+    lamS: torch.Tensor  # [N]
+    lamT: torch.Tensor  # [N]
+    tau1_x: torch.Tensor  # [N]
+    tau2: Tau2Result
+    valid: torch.Tensor  # [N_all] which of the given samples are used
+    x: torch.Tensor  # [N, *in] the valid samples
+
+    @property
+    def A(self) -> torch.Tensor:
+        return self.tau2.A.to(self.JS.dtype)
+
+
+def pair_jacobians(source, target, x: torch.Tensor, *, batch_size: int = 256, progress: bool = False,
+                   method: str = "auto") -> PairJacobians:
+    """Collect everything the seed-000 bounds need for ``(source, target)`` on samples ``x``."""
+    check_batch(x)
+    parts: dict[str, list] = {k: [] for k in ("JS", "JT", "v1S", "sS", "sT", "lS", "lT", "t1", "ok")}
+    for sl in batches(x.shape[0], batch_size, progress=progress, desc="jacobians"):
+        ds = virtual_direction(source, x[sl], method=method)
+        dt = virtual_direction(target, x[sl], method=method)
+        ok = ds.valid & dt.valid
+        for key, val in (("JS", ds.jac), ("JT", dt.jac), ("v1S", ds.v1), ("sS", ds.sigma1), ("sT", dt.sigma1),
+                         ("lS", ds.lam), ("lT", dt.lam), ("t1", tau1_from_directions(ds.v1, dt.v1.to(ds.v1.dtype)))):
+            parts[key].append(val[ok])
+        parts["ok"].append(ok)
+    cat = {k: torch.cat(v) for k, v in parts.items()}
+    valid = cat["ok"]
+    warn_undefined(int((~valid).sum()), x.shape[0], "seed-000 bounds")
+    JS, JT, v1S = cat["JS"], cat["JT"], cat["v1S"]
+    U = torch.einsum("bmn,bn->bm", JS, v1S)
+    V = torch.einsum("bdn,bn->bd", JT, v1S.to(JT.dtype))
+    return PairJacobians(JS=JS, JT=JT, v1S=v1S, sigmaS=cat["sS"], sigmaT=cat["sT"], lamS=cat["lS"],
+                         lamT=cat["lT"], tau1_x=cat["t1"], tau2=tau2_from_deviations(U, V), valid=valid,
+                         x=x[valid])
+
+
+def _mean(t: torch.Tensor) -> float:
+    return float(t.double().mean())
+
+
+def _spec_sq(M: torch.Tensor) -> torch.Tensor:
+    """Per-sample squared spectral norm of ``M [N, a, b]``."""
+    return torch.linalg.matrix_norm(M.double(), ord=2).square()
+
+
+def _lipschitz(p: PairJacobians, L: float | None) -> float:
+    if L is None:
+        return float(p.sigmaT.max())
+    if not L >= 0:
+        raise ValueError(f"'L' must be a non-negative Lipschitz constant, got {L!r}")
+    return float(L)
+
+
+@dataclass
+class BoundResult:
+    """``lhs`` and ``rhs`` of an inequality (``rhs_lipschitz``: the Lipschitz form's right side)."""
+
+    lhs: float
+    rhs: float
+    rhs_lipschitz: float
+    tau1: float
+    tau2: float
+    L: float
+    n: int
+
+    @property
+    def holds(self) -> bool:
+        """``lhs <= rhs`` up to a relative 1e-9 (float rounding)."""
+        return self.lhs <= self.rhs * (1 + 1e-9) + 1e-300
+
+    @property
+    def holds_lipschitz(self) -> bool:
+        return self.lhs <= self.rhs_lipschitz * (1 + 1e-9) + 1e-300
+
+    @property
+    def rel_error(self) -> float:
+        """``|lhs - rhs| / |rhs|`` (for identities)."""
+        return abs(self.lhs - self.rhs) / max(abs(self.rhs), 1e-300)
+
+    def summary(self) -> dict:
+        d = asdict(self)
+        d.update(holds=self.holds, holds_lipschitz=self.holds_lipschitz)
+        return d
+
+
+def theorem1(source, target, x: torch.Tensor, *, L: float | None = None, pair: PairJacobians | None = None,
+             batch_size: int = 256, progress: bool = False) -> BoundResult:
+    """Theorem 1 (scalar ``f_S, f_T: R^n -> R``), with ``g(z) = A z + c``:
+
+    ``lhs = E||grad f_T - A grad f_S||^2`` equals ``rhs = E[(1 - tau1(x) tau2) ||grad f_T(x)||^2]``
+    exactly (an identity); Lipschitz form ``rhs_lipschitz = (1 - tau1 tau2) L^2``.
+
+    Args:
+        source, target: models with one output each (``[B, *in] -> [B, 1]``).
+        x: ``[N, *in]`` samples; L: Lipschitz constant of f_T (default ``max_x ||grad f_T(x)||``).
+        pair: precomputed :func:`pair_jacobians` (skips recomputation).
+    """
+    p = pair or pair_jacobians(source, target, x, batch_size=batch_size, progress=progress)
+    if p.JS.shape[1] != 1 or p.JT.shape[1] != 1:
+        raise ValueError("theorem1 needs scalar-output models (m = d = 1); use theorem2 for vector outputs, "
+                         f"got m={p.JS.shape[1]}, d={p.JT.shape[1]}")
+    t2 = p.tau2.tau2
+    diff = p.JT[:, 0] - p.A[0, 0] * p.JS[:, 0]
+    lhs = _mean(diff.double().square().sum(-1))
+    gT2 = p.sigmaT.double().square()
+    rhs = _mean((1 - p.tau1_x.double() * t2) * gT2)
+    Lv = _lipschitz(p, L)
+    t1 = _mean(p.tau1_x)
+    return BoundResult(lhs=lhs, rhs=rhs, rhs_lipschitz=(1 - t1 * t2) * Lv ** 2, tau1=t1, tau2=t2, L=Lv, n=p.JS.shape[0])
+
+
+def theorem2(source, target, x: torch.Tensor, *, L: float | None = None, pair: PairJacobians | None = None,
+             batch_size: int = 256, progress: bool = False) -> BoundResult:
+    """Theorem 2 (general ``f_S: R^n -> R^m``, ``f_T: R^n -> R^d``):
+
+    ``lhs = ||J_T - A J_S||^2_{D,2}`` and
+    ``rhs = 5 E[((1 - tau1(x) tau2) + (1 - tau1(x))(1 - tau2) lam_T(x)^2) ||J_T(x)||^2
+    + (lam_T(x) + lam_S(x))^2 ||J_S(x)||^2 ||J_T||^2_{D,2} / ||J_S||^2_{D,2}]``;
+    Lipschitz form ``((1 - tau1 tau2) + (1 - tau1)(1 - tau2) lam_T^2 + (lam_T + lam_S)^2) 5 L^2`` with the
+    worst-case ratios ``lam = max_x lam(x)``.
+    """
+    p = pair or pair_jacobians(source, target, x, batch_size=batch_size, progress=progress)
+    t2 = p.tau2.tau2
+    lhs = _mean(_spec_sq(p.JT - p.A @ p.JS))
+    t1x, lT, lS = p.tau1_x.double(), p.lamT.double(), p.lamS.double()
+    sT2, sS2 = p.sigmaT.double().square(), p.sigmaS.double().square()
+    ratio = _mean(sT2) / _mean(sS2)
+    rhs = 5 * _mean(((1 - t1x * t2) + (1 - t1x) * (1 - t2) * lT ** 2) * sT2 + (lT + lS) ** 2 * sS2 * ratio)
+    Lv = _lipschitz(p, L)
+    t1 = _mean(t1x)
+    lTm, lSm = float(lT.max()), float(lS.max())
+    rhs_l = ((1 - t1 * t2) + (1 - t1) * (1 - t2) * lTm ** 2 + (lTm + lSm) ** 2) * 5 * Lv ** 2
+    return BoundResult(lhs=lhs, rhs=rhs, rhs_lipschitz=rhs_l, tau1=t1, tau2=t2, L=Lv, n=p.JS.shape[0])
+
+
+@dataclass
+class Theorem3Result:
+    """``lhs = ||g o f_S - y||_D`` and ``rhs = ||f_T - y||_D + ||J_T - A J_S||_{D,2}
+    + (1 + ||J_T||_{D,2} / ||J_S||_{D,2}) beta`` (the square roots of Theorem 3's two sides)."""
+
+    lhs: float
+    rhs: float
+    target_error: float
+    jacobian_gap: float
+    smoothness_term: float
+    n: int
+
+    @property
+    def holds(self) -> bool:
+        return self.lhs <= self.rhs * (1 + 1e-9) + 1e-300
+
+    def summary(self) -> dict:
+        d = asdict(self)
+        d["holds"] = self.holds
+        return d
+
+
+def _flat_outputs(model, x: torch.Tensor) -> torch.Tensor:
+    with evaluating(model) if isinstance(model, torch.nn.Module) else evaluating([]), torch.no_grad():
+        return model(x).reshape(x.shape[0], -1)
+
+
+def theorem3(source, target, x: torch.Tensor, y: torch.Tensor, beta: float, *, pair: PairJacobians | None = None,
+             batch_size: int = 256, progress: bool = False) -> Theorem3Result:
+    """Theorem 3: the transferred model ``g o f_S``, ``g(z) = A z + c`` with ``c = f_T(0) - A f_S(0)``,
+    against the ground truth ``y``.
+
+    Args:
+        source, target: models (both beta-smooth for the theorem to apply).
+        x: ``[N, *in]`` samples with ``||x||_2 <= 1`` (the theorem's normalisation; ValueError otherwise).
+        y: ``[N, d]`` ground-truth values of the target task (e.g. one-hot labels for an MSE task).
+        beta: common smoothness constant (``||J(x) - J(x')||_2 <= beta ||x - x'||``); 0 for linear models.
+    """
+    check_batch(x)
+    if not isinstance(beta, (int, float)) or not beta >= 0:
+        raise ValueError(f"'beta' must be a non-negative smoothness constant, got {beta!r}")
+    norms = x.reshape(x.shape[0], -1).double().norm(dim=1)
+    if float(norms.max()) > 1 + 1e-12:
+        raise ValueError(f"theorem3 assumes ||x||_2 <= 1 for every sample; max norm is {float(norms.max()):.4g} "
+                         "(rescale the inputs, e.g. into the model, first)")
+    p = pair or pair_jacobians(source, target, x, batch_size=batch_size, progress=progress)
+    y = y[p.valid].reshape(p.x.shape[0], -1).double()
+    A = p.tau2.A.double()
+    zero = torch.zeros_like(p.x[:1])
+    c = _flat_outputs(target, zero).double()[0] - A @ _flat_outputs(source, zero).double()[0]
+    fS, fT = _flat_outputs(source, p.x).double(), _flat_outputs(target, p.x).double()
+    if y.shape != fT.shape:
+        raise ValueError(f"'y' must be [N, d] = {tuple(fT.shape)} matching the target's outputs, got {tuple(y.shape)}")
+    lhs = _mean((fS @ A.T + c - y).square().sum(-1)) ** 0.5
+    target_err = _mean((fT - y).square().sum(-1)) ** 0.5
+    gap = _mean(_spec_sq(p.JT - p.A @ p.JS)) ** 0.5
+    smooth = (1 + (_mean(p.sigmaT.double().square()) / _mean(p.sigmaS.double().square())) ** 0.5) * float(beta)
+    return Theorem3Result(lhs=lhs, rhs=target_err + gap + smooth, target_error=target_err, jacobian_gap=gap,
+                          smoothness_term=smooth, n=p.JS.shape[0])
+
+
+@dataclass
+class Proposition2Result:
+    """``loss = E||f_T(x + eps v1_S(x)) - f_T(x)||^2`` (MSE of a zero-loss target under the source's virtual
+    attack) with ``lower = eps^2 E[tau1(x) ||J_T||^2]``, ``upper = eps^2 E[(lam_T(x)^2 + (1 - lam_T(x)^2)
+    tau1(x)) ||J_T||^2]`` and ``upper_worst`` (the same with ``lam_T = max_x lam_T(x)``)."""
+
+    loss: float
+    lower: float
+    upper: float
+    upper_worst: float
+    eps: float
+    n: int
+
+    @property
+    def holds(self) -> bool:
+        tol = 1e-9 * max(abs(self.upper), 1e-300)
+        return self.lower - tol <= self.loss <= self.upper + tol
+
+    def summary(self) -> dict:
+        d = asdict(self)
+        d["holds"] = self.holds
+        return d
+
+
+def proposition2(source, target, x: torch.Tensor, eps: float, *, pair: PairJacobians | None = None,
+                 batch_size: int = 256, progress: bool = False) -> Proposition2Result:
+    """Proposition 2: bounds on the empirical adversarial transferability (eq. 2) under the MSE loss,
+    for a target with zero loss (``y = f_T(x)``) and the source's virtual attack of L2 radius ``eps``.
+
+    Exact (no ``O(eps^3)`` term) for linear targets; otherwise holds up to ``O(eps^3)``.
+    """
+    if not isinstance(eps, (int, float)) or not eps > 0:
+        raise ValueError(f"'eps' must be a positive number, got {eps!r}")
+    p = pair or pair_jacobians(source, target, x, batch_size=batch_size, progress=progress)
+    x_adv = p.x + eps * p.v1S.reshape(p.x.shape).to(p.x.dtype)
+    moved = _flat_outputs(target, x_adv).double() - _flat_outputs(target, p.x).double()
+    loss = _mean(moved.square().sum(-1))
+    t1x, lT, sT2 = p.tau1_x.double(), p.lamT.double(), p.sigmaT.double().square()
+    lower = eps ** 2 * _mean(t1x * sT2)
+    upper = eps ** 2 * _mean((lT ** 2 + (1 - lT ** 2) * t1x) * sT2)
+    lw = float(lT.max())
+    upper_worst = eps ** 2 * _mean((lw ** 2 + (1 - lw ** 2) * t1x) * sT2)
+    return Proposition2Result(loss=loss, lower=lower, upper=upper, upper_worst=upper_worst, eps=float(eps),
+                              n=p.JS.shape[0])

@@ -1,0 +1,211 @@
+"""Adversarial transferability (deviation) ``tau2`` of seed 000, Definition 3 (SPEC section 2).
+
+With the source's virtual attack ``delta_S(x) = eps * v1_S(x)`` and the deviations (eq. 1)
+``U(x) = J_S(x) delta_S(x)`` (``[m]``) and ``V(x) = J_T(x) delta_S(x)`` (``[d]``):
+
+* ``B* = E[V U^T] (E[U U^T])^+`` (Moore-Penrose pseudo-inverse),
+* ``r = sqrt(E||V||^2) / sqrt(E||U||^2)``,
+* ``A = proj(B*, r)``: ``B*`` if ``||B*||_2 <= r`` else ``r B* / ||B*||_2``,
+* ``tau2 = E<2V - A U, A U> / E||V||^2`` in [0, 1] (Proposition 1). For scalar outputs it reduces
+  to ``E[UV]^2 / (E[U^2] E[V^2])``.
+
+tau2 is a population quantity: it is computed from the sufficient statistics ``E[V U^T]``,
+``E[U U^T]``, ``E||V||^2``, ``E||U||^2`` accumulated over batches in float64, so batch size never
+changes the result. It does not depend on ``eps`` (U and V scale together) nor on the sign of v1.
+
+Example:
+    >>> import torch
+    >>> S = torch.nn.Linear(6, 3)
+    >>> round(tau2(S, S, torch.rand(16, 6)).tau2, 6)
+    1.0
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from pyadvt.attacks.virtual import virtual_direction
+from pyadvt.metrics.spectral import Tau1Result, batches, check_batch, tau1_from_directions, warn_undefined
+from pyadvt.ops.jacobian import jvp
+
+
+def project_spectral(B: torch.Tensor, r: float) -> torch.Tensor:
+    """``proj(B, r)``: ``B`` if ``||B||_2 <= r`` else ``r B / ||B||_2`` (seed 000 notation)."""
+    norm = float(torch.linalg.matrix_norm(B, ord=2)) if B.numel() else 0.0
+    return B if norm <= r else B * (r / norm)
+
+
+@dataclass
+class Tau2Result:
+    """tau2 (clamped to [0, 1]; ``raw`` is the unclamped value, which Proposition 1 puts in [0, 1] up
+    to rounding) and its ingredients: ``A [d, m]`` (projected), ``B_star [d, m]``, ``r``, the
+    statistics ``EVU [d, m]``, ``EUU [m, m]``, ``EVV = E||V||^2``, ``EUU_trace = E||U||^2`` (float64), and
+    the counts ``n`` (valid samples) and ``n_undefined``."""
+
+    tau2: float
+    A: torch.Tensor
+    B_star: torch.Tensor
+    r: float
+    EVU: torch.Tensor
+    EUU: torch.Tensor
+    EVV: float
+    n: int
+    n_undefined: int = 0
+    raw: float = float("nan")
+
+    @property
+    def projected(self) -> bool:
+        """True when ``||B*||_2 > r`` and the projection shrank it."""
+        return not torch.equal(self.A, self.B_star)
+
+    def summary(self) -> dict:
+        return {"tau2": self.tau2, "r": self.r, "A_norm": float(torch.linalg.matrix_norm(self.A, ord=2)),
+                "projected": self.projected, "n": self.n, "n_undefined": self.n_undefined}
+
+
+@dataclass
+class Tau2Stats:
+    """Streaming sufficient statistics of (U, V) pairs; :meth:`result` gives :class:`Tau2Result`."""
+
+    svu: torch.Tensor | None = None
+    suu: torch.Tensor | None = None
+    svv: float = 0.0
+    n: int = 0
+    n_undefined: int = 0
+
+    def add(self, U: torch.Tensor, V: torch.Tensor) -> None:
+        """Add deviations ``U [B, m]``, ``V [B, d]`` of valid samples."""
+        U, V = U.detach().double(), V.detach().double()
+        if self.svu is None:
+            self.svu = torch.zeros(V.shape[1], U.shape[1], dtype=torch.float64, device=U.device)
+            self.suu = torch.zeros(U.shape[1], U.shape[1], dtype=torch.float64, device=U.device)
+        self.svu += V.T @ U
+        self.suu += U.T @ U
+        self.svv += float(V.square().sum())
+        self.n += U.shape[0]
+
+    def result(self) -> Tau2Result:
+        if self.n == 0 or self.svu is None:
+            raise ValueError("tau2 is undefined: no sample has a nonzero, finite source Jacobian")
+        EVU, EUU, EVV = self.svu / self.n, self.suu / self.n, self.svv / self.n
+        EUU_tr = float(torch.trace(EUU))
+        B_star = EVU @ torch.linalg.pinv(EUU, hermitian=True)
+        if EVV <= 0.0:  # the target does not move at all along the source's attacks
+            nan = float("nan")
+            return Tau2Result(nan, torch.zeros_like(B_star), B_star, 0.0, EVU, EUU, EVV, self.n, self.n_undefined, nan)
+        r = (EVV / EUU_tr) ** 0.5
+        A = project_spectral(B_star, r)
+        # E<2V - AU, AU> = 2 tr(A^T E[V U^T]) - tr(A E[U U^T] A^T)
+        num = 2.0 * float((A * EVU).sum()) - float(torch.trace(A @ EUU @ A.T))
+        raw = num / EVV
+        return Tau2Result(min(max(raw, 0.0), 1.0), A, B_star, r, EVU, EUU, EVV, self.n, self.n_undefined, raw)
+
+
+def tau2_from_deviations(U: torch.Tensor, V: torch.Tensor) -> Tau2Result:
+    """tau2 from per-sample deviations ``U [N, m]`` (source) and ``V [N, d]`` (target).
+
+    Example:
+        >>> U = torch.tensor([[1.0], [2.0]]); V = 3 * U
+        >>> round(tau2_from_deviations(U, V).tau2, 6)
+        1.0
+    """
+    if U.dim() != 2 or V.dim() != 2 or U.shape[0] != V.shape[0]:
+        raise ValueError(f"'U' and 'V' must be [N, m] and [N, d] with the same N, got {tuple(U.shape)} and {tuple(V.shape)}")
+    stats = Tau2Stats()
+    stats.add(U, V)
+    return stats.result()
+
+
+def _deviations(source, target, x, eps: float, method: str, target_jac: bool):
+    """(U, V, valid, source direction, target direction or None) for one batch."""
+    ds = virtual_direction(source, x, method=method)
+    delta = eps * ds.v1
+    U = torch.einsum("bmn,bn->bm", ds.jac, delta)
+    if target_jac:
+        dt = virtual_direction(target, x, method=method)
+        V = torch.einsum("bdn,bn->bd", dt.jac, delta.to(dt.jac.dtype))
+    else:
+        dt = None
+        V = jvp(target, x, delta.reshape(x.shape).to(x.dtype))
+    return U, V, ds.valid, ds, dt
+
+
+def _check_eps(eps) -> float:
+    if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not eps > 0:
+        raise ValueError(f"'eps' must be a positive number, got {eps!r}")
+    return float(eps)
+
+
+def tau2(source, target, x: torch.Tensor, eps: float = 1.0, *, batch_size: int = 256, progress: bool = False,
+         method: str = "auto") -> Tau2Result:
+    """Adversarial transferability (deviation) from ``source`` to ``target``, seed 000 Definition 3.
+
+    ``U`` comes from the source Jacobian, ``V = J_T delta_S`` from one batched JVP of the target.
+
+    Args:
+        source: ``[B, *in] -> [B, m]``; target: ``[B, *in] -> [B, d]`` (eval mode inside).
+        x: ``[N, *in_shape]`` samples (the distribution D).
+        eps: attack radius (tau2 does not depend on it; kept for fidelity with the definition).
+        batch_size, progress, method: batching, tqdm bar, Jacobian method.
+
+    Returns:
+        :class:`Tau2Result` (``.tau2``, ``.A``, ``.summary()``).
+
+    Example:
+        >>> S = torch.nn.Linear(4, 1); T = torch.nn.Linear(4, 1)
+        >>> 0.0 <= tau2(S, T, torch.rand(10, 4)).tau2 <= 1.0
+        True
+    """
+    check_batch(x)
+    eps = _check_eps(eps)
+    stats = Tau2Stats()
+    for sl in batches(x.shape[0], batch_size, progress=progress, desc="tau2"):
+        U, V, ok, _, _ = _deviations(source, target, x[sl], eps, method, target_jac=False)
+        stats.add(U[ok], V[ok])
+        stats.n_undefined += int((~ok).sum())
+    warn_undefined(stats.n_undefined, x.shape[0], "tau2")
+    return stats.result()
+
+
+@dataclass
+class TransferabilityResult:
+    """tau1 and tau2 from one pass (both Jacobians per batch)."""
+
+    tau1: Tau1Result
+    tau2: Tau2Result
+    extra: dict = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        return {"tau1": self.tau1.tau1, "tau2": self.tau2.tau2, "n": self.tau2.n,
+                "n_undefined": self.tau1.n_undefined}
+
+
+def adversarial_transferability(source, target, x: torch.Tensor, eps: float = 1.0, *, batch_size: int = 256,
+                                progress: bool = False, method: str = "auto") -> TransferabilityResult:
+    """tau1 (Def. 2) and tau2 (Def. 3, source -> target) sharing one Jacobian of each model per batch.
+
+    Samples with an undefined direction for either model are masked from both metrics.
+
+    Example:
+        >>> S = torch.nn.Linear(4, 3)
+        >>> r = adversarial_transferability(S, S, torch.rand(8, 4))
+        >>> round(r.tau1.tau1, 6), round(r.tau2.tau2, 6)
+        (1.0, 1.0)
+    """
+    check_batch(x)
+    eps = _check_eps(eps)
+    stats = Tau2Stats()
+    vals, valid, degenerate = [], [], 0
+    for sl in batches(x.shape[0], batch_size, progress=progress, desc="tau1/tau2"):
+        U, V, _, ds, dt = _deviations(source, target, x[sl], eps, method, target_jac=True)
+        ok = ds.valid & dt.valid
+        vals.append(torch.where(ok, tau1_from_directions(ds.v1, dt.v1.to(ds.v1.dtype)), torch.zeros_like(ds.sigma1)))
+        valid.append(ok)
+        degenerate += int((ok & (((ds.flags | dt.flags) & 2) != 0)).sum())
+        stats.add(U[ok], V[ok])
+        stats.n_undefined += int((~ok).sum())
+    t1 = Tau1Result(per_sample=torch.cat(vals), valid=torch.cat(valid), n_degenerate=degenerate)
+    warn_undefined(t1.n_undefined, x.shape[0], "tau1/tau2")
+    return TransferabilityResult(tau1=t1, tau2=stats.result())

@@ -1,0 +1,168 @@
+"""Batched input Jacobians and Jacobian-vector products of a model (SPEC section 2).
+
+``jacobian(model, x)`` returns ``J_f(x)`` for every sample of a batch, ``[B, m, n]`` with the input
+flattened (``n = prod(in_shape)``) and the output flattened (``m``). Three exact methods:
+
+* ``"batched_grad"``: one forward pass of the whole batch, then ``m`` reverse passes vmapped
+  together by ``torch.autograd.grad(..., is_grads_batched=True)``. Because the model runs in eval mode
+  samples do not interact, so the gradient of ``sum_b f(x_b)[k]`` w.r.t. ``x_b`` is row ``k`` of
+  ``J_f(x_b)``. Cost: ~``m`` backward passes of the batch. Best for few outputs (classifiers).
+* ``"rev"``: ``torch.func.vmap(torch.func.jacrev(f_single))``, f applied to one sample at a time;
+  needs every layer to support ``vmap`` (true for standard layers).
+* ``"fwd"``: ``torch.func.vmap(torch.func.jacfwd(f_single))``: ``n`` forward-mode passes, best when
+  the input is smaller than the output (``n < m``, e.g. a representation map on tiny inputs).
+
+``method="auto"`` picks ``"fwd"`` when ``n < m`` and ``"batched_grad"`` otherwise; the choice is
+backed by ``benchmarks/bench_tau.py`` (on 2 CPU cores, ``batched_grad`` was the fastest reverse
+method for ``m = 10`` at every ``n`` we timed; see the benchmark JSON).
+
+``jvp(model, x, v)`` returns ``J_f(x_b) v_b`` for every sample with one forward-mode pass
+(``torch.func.jvp``), falling back to the double-backward trick for layers lacking forward AD.
+
+Both run the model under :func:`pyadvt.utils.evaluating` (eval mode, no parameter gradients) and
+never modify ``x``.
+
+Example:
+    >>> import torch
+    >>> net = torch.nn.Linear(3, 2)
+    >>> J = jacobian(net, torch.rand(4, 3))
+    >>> J.shape, torch.allclose(J[0], net.weight)
+    (torch.Size([4, 2, 3]), True)
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from pyadvt.utils.modes import evaluating
+
+_METHODS = ("auto", "batched_grad", "rev", "fwd")
+
+
+def _check_inputs(model, x: torch.Tensor, name: str = "x") -> None:
+    if not callable(model):
+        raise TypeError(f"'model' must be an nn.Module or callable, got {type(model).__name__}")
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"'{name}' must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"'{name}' must be floating point, got dtype {x.dtype}")
+    if x.dim() < 2 or x.shape[0] == 0:
+        raise ValueError(f"'{name}' must be a non-empty batch [B, *in_shape], got shape {tuple(x.shape)}")
+
+
+def _maybe_evaluating(model):
+    if isinstance(model, nn.Module):
+        return evaluating(model)
+    return evaluating([])
+
+
+def _single(model, in_shape):
+    """``f`` on one flattened sample: [n] -> [m]."""
+
+    def f(z: torch.Tensor) -> torch.Tensor:
+        return model(z.reshape(1, *in_shape)).reshape(-1)
+
+    return f
+
+
+def choose_method(n: int, m: int) -> str:
+    """The method ``method="auto"`` uses for input size ``n`` and output size ``m``."""
+    return "fwd" if n < m else "batched_grad"
+
+
+def _jac_batched_grad(model, x: torch.Tensor) -> torch.Tensor:
+    B = x.shape[0]
+    xr = x.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        out = model(xr).reshape(B, -1)
+        m = out.shape[1]
+        eye = torch.eye(m, dtype=out.dtype, device=out.device)
+        grad_out = eye[:, None, :].expand(m, B, m)
+        if m == 1:
+            (g,) = torch.autograd.grad(out, xr, grad_outputs=grad_out[0])
+            g = g.unsqueeze(0)
+        else:
+            (g,) = torch.autograd.grad(out, xr, grad_outputs=grad_out, is_grads_batched=True)
+    return g.reshape(m, B, -1).permute(1, 0, 2).contiguous()
+
+
+def _jac_func(model, x: torch.Tensor, forward: bool) -> torch.Tensor:
+    in_shape = x.shape[1:]
+    f = _single(model, in_shape)
+    jac = torch.func.jacfwd(f) if forward else torch.func.jacrev(f)
+    return torch.func.vmap(jac)(x.detach().reshape(x.shape[0], -1))
+
+
+def jacobian(model, x: torch.Tensor, *, method: str = "auto") -> torch.Tensor:
+    """Per-sample input Jacobians ``J_f(x_b)``, batched.
+
+    Args:
+        model: ``nn.Module`` (run in eval mode, restored on exit) or callable, ``[B, *in] -> [B, *out]``.
+        x: ``[B, *in_shape]`` floating point inputs (not modified).
+        method: ``"auto"`` | ``"batched_grad"`` | ``"rev"`` | ``"fwd"`` (see module docstring).
+
+    Returns:
+        ``[B, m, n]`` with ``m = prod(out_shape)``, ``n = prod(in_shape)``, dtype of the output.
+
+    Example:
+        >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+        >>> jacobian(net, torch.rand(2, 1, 2, 2)).shape
+        torch.Size([2, 3, 4])
+    """
+    _check_inputs(model, x)
+    if method not in _METHODS:
+        raise ValueError(f"'method' must be one of {_METHODS}, got {method!r}")
+    with _maybe_evaluating(model):
+        if method == "auto":
+            with torch.no_grad():
+                m = model(x[:1]).numel()
+            method = choose_method(x[0].numel(), m)
+        if method == "batched_grad":
+            return _jac_batched_grad(model, x)
+        return _jac_func(model, x, forward=(method == "fwd"))
+
+
+def jvp(model, x: torch.Tensor, v: torch.Tensor, *, method: str = "fwd") -> torch.Tensor:
+    """Per-sample Jacobian-vector products ``J_f(x_b) v_b`` (SPEC §2 deviation ``Delta_{f,delta}``).
+
+    Args:
+        model: ``[B, *in] -> [B, *out]`` module or callable (eval mode inside).
+        x: ``[B, *in_shape]`` inputs (not modified).
+        v: ``[B, *in_shape]`` or ``[B, n]`` tangent directions, one per sample.
+        method: ``"fwd"`` (forward-mode AD, one pass) or ``"double_backward"`` (two reverse passes,
+            for layers without forward-mode support).
+
+    Returns:
+        ``[B, m]`` (output flattened per sample).
+
+    Example:
+        >>> net = torch.nn.Linear(3, 2)
+        >>> x, v = torch.rand(4, 3), torch.rand(4, 3)
+        >>> torch.allclose(jvp(net, x, v), v @ net.weight.T, atol=1e-6)
+        True
+    """
+    _check_inputs(model, x)
+    if not isinstance(v, torch.Tensor):
+        raise TypeError(f"'v' must be a torch.Tensor, got {type(v).__name__}")
+    if v.shape[0] != x.shape[0] or v.numel() != x.numel():
+        raise ValueError(f"'v' must have shape {tuple(x.shape)} or [B, n], got {tuple(v.shape)}")
+    if method not in ("fwd", "double_backward"):
+        raise ValueError(f"'method' must be 'fwd' or 'double_backward', got {method!r}")
+    B = x.shape[0]
+    xd = x.detach()
+    vd = v.detach().reshape(x.shape).to(x.dtype)
+    with _maybe_evaluating(model):
+        if method == "fwd":
+            try:
+                _, out = torch.func.jvp(model, (xd,), (vd,))
+                return out.reshape(B, -1)
+            except (RuntimeError, NotImplementedError):
+                pass  # a layer without forward-mode AD: the exact double-backward route below
+        xr = xd.clone().requires_grad_(True)
+        with torch.enable_grad():
+            out = model(xr).reshape(B, -1)
+            u = torch.zeros_like(out, requires_grad=True)
+            (g,) = torch.autograd.grad(out, xr, grad_outputs=u, create_graph=True)
+            (res,) = torch.autograd.grad(g, u, grad_outputs=vd)
+        return res.reshape(B, -1).detach()

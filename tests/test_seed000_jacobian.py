@@ -1,0 +1,86 @@
+"""Batched Jacobians and JVPs (pyadvt.ops.jacobian) against per-sample loops."""
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pyadvt.ops import jacobian, jvp
+from pyadvt.ops.jacobian import choose_method
+
+
+def _cnn():
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(1, 3, 3), torch.nn.BatchNorm2d(3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(), torch.nn.Linear(3 * 9, 4), torch.nn.Tanh(), torch.nn.Linear(4, 5)).double()
+
+
+def _loop_jacobian(model, x):
+    model.eval()
+    rows = []
+    for i in range(x.shape[0]):
+        f = lambda z: model(z.reshape(1, *x.shape[1:])).reshape(-1)  # noqa: E731
+        rows.append(torch.autograd.functional.jacobian(f, x[i].reshape(-1)))
+    return torch.stack(rows)
+
+
+@pytest.mark.parametrize("method", ["auto", "batched_grad", "rev", "fwd"])
+def test_jacobian_matches_per_sample_loop(method):
+    net = _cnn()
+    with torch.no_grad():  # non-trivial BatchNorm statistics
+        net[1].running_mean.uniform_(-1, 1)
+        net[1].running_var.uniform_(0.5, 2)
+    x = torch.rand(6, 1, 8, 8, dtype=torch.float64)
+    net.train()
+    J = jacobian(net, x, method=method)
+    assert net.training, "the model's mode must be restored"
+    assert all(p.requires_grad for p in net.parameters())
+    ref = _loop_jacobian(net, x)
+    assert J.shape == (6, 5, 64)
+    torch.testing.assert_close(J, ref, rtol=1e-10, atol=1e-12)
+
+
+@settings(max_examples=8, deadline=None)
+@given(b=st.integers(1, 5), n=st.integers(1, 7), m=st.integers(1, 6), seed=st.integers(0, 1000))
+def test_jacobian_batch_independent_and_methods_agree(b, n, m, seed):
+    g = torch.Generator().manual_seed(seed)
+    net = torch.nn.Sequential(torch.nn.Linear(n, 8), torch.nn.Softplus(), torch.nn.Linear(8, m)).double()
+    x = torch.rand(b, n, dtype=torch.float64, generator=g)
+    x_copy = x.clone()
+    Js = {meth: jacobian(net, x, method=meth) for meth in ("batched_grad", "rev", "fwd")}
+    assert torch.equal(x, x_copy)
+    for J in Js.values():
+        torch.testing.assert_close(J, Js["rev"], rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(jacobian(net, x[-1:])[0], Js["rev"][-1], rtol=1e-10, atol=1e-12)
+
+
+def test_jacobian_of_linear_is_weight_and_wrong_method_fails():
+    net = torch.nn.Linear(4, 3)
+    J = jacobian(net, torch.rand(2, 4))
+    torch.testing.assert_close(J, net.weight.detach().expand(2, 3, 4))
+    # a corrupted "Jacobian" differs: the comparison above is not vacuous
+    assert not torch.allclose(J, net.weight.detach().T.reshape(1, 3, 4).expand(2, 3, 4))
+    with pytest.raises(ValueError, match="method"):
+        jacobian(net, torch.rand(2, 4), method="magic")
+    with pytest.raises(ValueError, match="batch"):
+        jacobian(net, torch.rand(4))
+    with pytest.raises(TypeError, match="x"):
+        jacobian(net, [1.0, 2.0])
+
+
+def test_auto_method_choice():
+    assert choose_method(n=64, m=10) == "batched_grad"
+    assert choose_method(n=3, m=10) == "fwd"
+
+
+@pytest.mark.parametrize("method", ["fwd", "double_backward"])
+def test_jvp_matches_jacobian(method):
+    net = _cnn()
+    x = torch.rand(5, 1, 8, 8, dtype=torch.float64)
+    v = torch.randn(5, 1, 8, 8, dtype=torch.float64)
+    out = jvp(net, x, v, method=method)
+    ref = torch.einsum("bmn,bn->bm", _loop_jacobian(net, x), v.reshape(5, -1))
+    torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(jvp(net, x, v.reshape(5, -1), method=method), out)
+    with pytest.raises(ValueError, match="'v'"):
+        jvp(net, x, v[:2], method=method)
