@@ -4,3 +4,8 @@ a small dataclass of tensors with a ``.summary()`` dict."""
 from pyadvt.metrics.spectral import SingularValueRatio, Tau1Result, singular_value_ratio, tau1
 from pyadvt.metrics.tau2 import (Tau2Result, TransferabilityResult, adversarial_transferability, tau2,
                                  tau2_from_deviations)
+from pyadvt.metrics.robustness_transfer import as_score, evaluate_robustness_transfer, lemma1, theorem2_criterion
+from pyadvt.metrics.similarity import SimilarityResult, gradient_similarity, loss_input_gradients
+from pyadvt.metrics.smoothness import SmoothnessResult, smoothness
+from pyadvt.metrics.statistics import StatisticsTable, ols_r2, pearson_r, statistics_table
+from pyadvt.metrics.transfer_rates import TransferRates, transferability

@@ -3,3 +3,8 @@
 from pyadvt.train.checkpoint import load_checkpoint, save_checkpoint
 from pyadvt.train.fit import FitResult, evaluate, fit, lr_factor
 from pyadvt.train.losses import cross_entropy_loss, soft_cross_entropy
+from pyadvt.train.adversarial import AdversarialLoss
+from pyadvt.train.augment import Compose, CutMix, Cutout, LabelSmoothing, Mixup
+from pyadvt.train.lgv import collect_lgv
+from pyadvt.train.regularizers import ExplicitGradientRegularizer, InputGradientRegularizer, JacobianRegularizer
+from pyadvt.train.sam import SAM

@@ -1,0 +1,79 @@
+"""LGV checkpoint collection (Gubri et al. 2022; seed 001 §5, SPEC §1 "Ensemble / LGV").
+
+Fine-tune a copy of a trained model with a *constant* learning rate (default 0.05) for ``epochs``
+(default 10) and keep ``per_epoch`` (default 4) evenly spaced snapshots; attacking the ensemble of
+their mean logits (``pyadvt.attacks.Ensemble``) is the LGV attack. The optimizer may be SGD (the
+default), or SAM / SAM&JR through ``optimizer_factory`` and ``loss_fn`` (seed 001 Table V:
+LGV_SAM, LGV_SAM&JR).
+
+Example:
+    >>> import torch
+    >>> from torch import nn
+    >>> from pyadvt.data import TensorData
+    >>> data = TensorData(torch.rand(32, 1, 2, 2), torch.arange(32) % 3)
+    >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
+    >>> models = collect_lgv(net, data, epochs=2, per_epoch=2, batch_size=8, progress=False)
+    >>> len(models)
+    4
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from pyadvt.data import TensorData
+from pyadvt.train.fit import fit
+
+__all__ = ["collect_lgv"]
+
+
+def collect_lgv(model: nn.Module, train: TensorData, *, epochs: int = 10, per_epoch: int = 4, lr: float = 0.05,
+                batch_size: int = 64, momentum: float = 0.9, weight_decay: float = 5e-4, seed: int = 0,
+                loss_fn: Callable | None = None,
+                optimizer_factory: Callable[[list[nn.Parameter], nn.Module], torch.optim.Optimizer] | None = None,
+                progress: bool = True) -> list[nn.Module]:
+    """Collect ``epochs * per_epoch`` LGV snapshots of ``model`` (which is not modified).
+
+    Args:
+        model: a trained classifier.
+        train: training data for the constant-rate fine-tuning.
+        epochs, per_epoch: fine-tuning length and snapshots per epoch (evenly spaced in steps).
+        lr, batch_size, momentum, weight_decay, seed: SGD settings (constant rate, no warmup).
+        loss_fn: ``fit``'s ``loss_fn`` (e.g. a JR loss for LGV_SAM&JR).
+        optimizer_factory: ``(params, model_copy) -> optimizer`` replacing SGD (e.g.
+            ``lambda ps, m: SAM(ps, rho=0.05, model=m, lr=0.05, momentum=0.9)``).
+
+    Returns:
+        Snapshots (deep copies, eval mode) in training order.
+    """
+    if not isinstance(per_epoch, int) or per_epoch < 1:
+        raise ValueError(f"'per_epoch' must be an int >= 1, got {per_epoch!r}")
+    work = copy.deepcopy(model)
+    for p in work.parameters():
+        p.requires_grad_(True)
+    steps_per_epoch = len(train.loader(batch_size, drop_last=len(train) % batch_size == 1))
+    if steps_per_epoch < per_epoch:
+        raise ValueError(f"{per_epoch} snapshots per epoch need at least as many steps per epoch, got "
+                         f"{steps_per_epoch}; lower 'batch_size' or 'per_epoch'")
+    total, K = epochs * steps_per_epoch, epochs * per_epoch
+    wanted = {round((j + 1) * total / K) for j in range(K)}
+    snapshots: list[nn.Module] = []
+
+    def on_step(m: nn.Module, epoch: int, step: int) -> None:
+        if step in wanted:
+            snap = copy.deepcopy(m).eval()
+            for p in snap.parameters():
+                p.requires_grad_(False)
+            snapshots.append(snap)
+
+    optimizer = None
+    if optimizer_factory is not None:
+        optimizer = optimizer_factory([p for p in work.parameters() if p.requires_grad], work)
+    fit(work, train, epochs=epochs, lr=lr, batch_size=batch_size, momentum=momentum, weight_decay=weight_decay,
+        warmup_epochs=0.0, seed=seed, loss_fn=loss_fn, optimizer=optimizer, schedule="constant",
+        progress=progress, on_step=on_step)
+    return snapshots
