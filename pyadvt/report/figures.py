@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -105,10 +107,7 @@ def heatmap(matrix: Any, path: str | os.PathLike, *, row_labels: Sequence | None
     fig = _new_figure((1.2 + 0.55 * max(arr.shape[1], 4), 1.0 + 0.45 * max(arr.shape[0], 4)))
     ax = fig.add_subplot()
     masked = np.ma.masked_invalid(arr)
-    import matplotlib
-
-    cm = matplotlib.colormaps[cmap].copy()
-    cm.set_bad("#bbbbbb")
+    cm = matplotlib.colormaps[cmap].with_extremes(bad="#bbbbbb")
     im = ax.imshow(masked, cmap=cm, vmin=vmin, vmax=vmax, aspect="auto")
     cbar = fig.colorbar(im, ax=ax)
     if colorbar_label:
@@ -222,7 +221,8 @@ def mean_ci(runs: Any, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray
     """
     arr = _array(runs, "runs", ndim=2)
     n = np.sum(np.isfinite(arr), axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # columns with < 2 runs: interval collapses
         mean = np.nanmean(arr, axis=0) if arr.size else np.zeros(arr.shape[1])
         sem = np.where(n > 1, np.nanstd(arr, axis=0, ddof=1) / np.sqrt(np.maximum(n, 1)), 0.0)
     half = np.where(n > 1, stats.t.ppf((1 + confidence) / 2, np.maximum(n - 1, 1)) * sem, 0.0)
