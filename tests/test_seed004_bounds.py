@@ -272,3 +272,24 @@ def test_input_validation():
         evaluate_robustness_transfer(model, torch.rand(3, 8), torch.zeros(3, dtype=torch.long), 0.1, loss="hinge")
     with pytest.raises(ValueError, match="features"):
         evaluate_robustness_transfer(nn.Linear(8, 2), torch.rand(3, 8), torch.zeros(3, dtype=torch.long), 0.1)
+
+
+def test_default_pgd_adversary_on_a_trained_digits_model():
+    """End to end with the library's PGD as the loss adversary: Lemma 1 holds for both q, the
+    criterion never certifies a point the adversary breaks, and AS > 0."""
+    from pyadvt.data import digits
+    from pyadvt.models import build
+    from pyadvt.train import fit
+
+    train, test = digits(seed=0)
+    model = build("mlp", hidden=(32,))
+    fit(model, train, epochs=3, progress=False, seed=0)
+    x, y = test.x[:64], test.y[:64]
+    rec = evaluate_robustness_transfer(model, x, y, 0.1, steps=5)
+    for q in ("inf", 2):
+        assert rec.lemma1(q).held
+    t2 = rec.theorem2().summary()
+    assert t2["fulfilled_but_not_robust"] == 0 and t2["clean_accuracy"] > 0.8
+    assert rec.as_score().score > 0
+    with pytest.raises(ValueError, match="attack="):
+        evaluate_robustness_transfer(model, x, torch.randn(64, 10), 0.1, loss="mse")

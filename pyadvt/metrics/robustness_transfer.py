@@ -18,7 +18,10 @@ the loss adversary's own ``delta_i`` because ``|loss(f(x+d)) - loss(f(x))| <= L 
 for that very ``d``; so the RHS used for the ``held`` check (``rhs``) is the per-sample max of the
 representation attack's shift and the loss adversary's shift — never smaller than the AS estimate the
 paper reports (``as_score``, also returned with its own ``held_as_score`` flag). The same per-sample
-max is the default sensitivity of the Theorem-2 criterion (a larger max only makes it stricter).
+max is the default sensitivity of the Theorem-2 criterion (a larger max only makes it stricter); with it
+a fulfilled point is provably not broken by the loss adversary's own ``x_adv`` (Theorem 2's argument
+applied to that point), so ``fulfilled_but_not_robust`` is 0 by construction, while the criterion's
+claim about *all* points of the ball is only as good as the attack's estimate of the max.
 
 Example:
     >>> import torch
@@ -298,10 +301,12 @@ def theorem1_bound(lem: Lemma1Result, n: int, rho: float = 0.05, bound: float = 
 
 
 def _default_attack(model: nn.Module, eps: float, norm: str, steps: int, seed: int, loss: str):
-    from pyadvt.attacks import PGD  # imported lazily: the attack suite lives beside this module's callers
+    if loss != "ce":
+        raise ValueError("loss='mse' needs a loss adversary: pass attack=callable(x, y) -> x_adv maximising "
+                         "||f(x + delta) - y|| in the ball")
+    from pyadvt.attacks.pgd import PGD
 
-    kw = {} if loss == "ce" else {"loss": lambda logits, y: per_sample_loss(logits, y, "mse")}
-    return PGD(model, eps=eps, alpha=2.5 * eps / steps, steps=steps, norm=norm, random_start=True, seed=seed, **kw)
+    return PGD(model, eps=eps, alpha=2.5 * eps / steps, steps=steps, norm=norm, random_start=True, seed=seed)
 
 
 def _batches(n: int, batch_size: int, progress: bool, desc: str):
