@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
 from pyadvt.attacks.virtual import VirtualAdversarialAttack, virtual_direction
@@ -39,7 +39,7 @@ def _ref_jac(net, x, out):
 models = st.tuples(st.sampled_from(["mlp", "cnn"]), st.integers(0, 10_000))
 
 
-@settings(max_examples=6, deadline=None)
+@settings(max_examples=6, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate])
 @given(src=models, tgt=models, m=st.integers(1, 5), d=st.integers(1, 5), seed=st.integers(0, 1000))
 def test_tau_in_unit_interval_and_tau1_matches_svd(src, tgt, m, d, seed):
     S, T = random_model(src[0], src[1], m), random_model(tgt[0], tgt[1] + 1, d)
@@ -66,7 +66,7 @@ def test_tau_in_unit_interval_and_tau1_matches_svd(src, tgt, m, d, seed):
     assert abs(tau2(S, T, x, eps=0.3).tau2 - r.tau2.tau2) < 1e-9
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=10, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate])
 @given(n=st.integers(3, 40), seed=st.integers(0, 10_000))
 def test_tau2_scalar_reduction(n, seed):
     g = torch.Generator().manual_seed(seed)
