@@ -134,6 +134,17 @@ def test_two_ranks_share_a_store_and_a_single_process_resumes_from_it(tmp_path):
     assert [[list(k), v] for k, v in resumed.items()] == ranks[0]["merged"] == ranks[1]["merged"]
 
 
+def test_resumed_sweep_deals_only_the_remaining_cells(tmp_path):
+    store = CellStore(tmp_path / "store")
+    done = CELLS[:5]  # e.g. a crashed earlier run finished these
+    D.map_cells(done, cell_value, store, progress=False)
+    ranks = _run_ranks(tmp_path, use_store=True)
+    remaining = [list(c) for c in CELLS[5:]]
+    assert ranks[0]["computed"] == remaining[0::2] and ranks[1]["computed"] == remaining[1::2]
+    single = D.map_cells(CELLS, cell_value, progress=False)
+    assert ranks[0]["merged"] == ranks[1]["merged"] == [[list(k), v] for k, v in single.items()]
+
+
 _TORCHRUN_SCRIPT = textwrap.dedent("""
     import json, sys
     import torch

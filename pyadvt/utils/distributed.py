@@ -167,9 +167,9 @@ def map_cells(cells: Sequence[Hashable], fn: Callable[[Hashable], Any], store: C
               *, progress: bool = True, desc: str = "cells") -> dict[Hashable, Any]:
     """Compute ``fn(cell)`` for every cell across all ranks and return the merged ``{cell: result}``.
 
-    Each rank computes its :func:`shard` of ``cells`` (skipping cells already in ``store``, writing
-    each finished cell at once) and the shards are gathered, so every rank returns the same dict in
-    ``cells`` order. Single-process runs give identical results (values are JSON round-trips, see
+    The cells not yet in ``store`` (as seen by rank 0) are dealt round-robin to the ranks; each rank
+    computes its share, writing each finished cell at once, and the shares are gathered (finished
+    cells are read from the store), so every rank returns the same dict in ``cells`` order. Single-process runs give identical results (values are JSON round-trips, see
     :func:`~pyadvt.utils.sweep.run_cells`). ``fn`` must not itself use collectives (cells are
     independent). With a ``store``, all ranks must see the same directory (one machine or a shared
     file system).
@@ -179,8 +179,18 @@ def map_cells(cells: Sequence[Hashable], fn: Callable[[Hashable], Any], store: C
         {1: 10, 2: 20, 3: 30}
     """
     cells = list(cells)
-    mine = run_cells(cells, fn, store, progress=progress, shard=(rank(), world_size()), desc=desc)
+    if store is None:
+        todo = cells
+    else:
+        # rank 0 decides what is left (every rank then agrees, even while others write) and the
+        # remaining cells are dealt round-robin, so a resumed sweep stays balanced across ranks
+        todo = broadcast_object([c for c in cells if not store.has(c)] if is_main() else None)
+    mine = run_cells(todo, fn, store, progress=progress, shard=(rank(), world_size()), desc=desc)
     merged: dict[str, Any] = {}
     for part in gather_objects([(key_to_str(k), v) for k, v in mine.items()]):
         merged.update(part)
-    return {cell: merged[key_to_str(cell)] for cell in cells}
+    out = {}
+    for cell in cells:
+        text = key_to_str(cell)
+        out[cell] = merged[text] if text in merged else store.get(cell)
+    return out
