@@ -8,3 +8,4 @@ from pyadvt.train.augment import Compose, CutMix, Cutout, LabelSmoothing, Mixup
 from pyadvt.train.lgv import collect_lgv
 from pyadvt.train.regularizers import ExplicitGradientRegularizer, InputGradientRegularizer, JacobianRegularizer
 from pyadvt.train.sam import SAM
+from pyadvt.train.gaussian import GaussianNoise, fit_gaussian

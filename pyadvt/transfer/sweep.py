@@ -1,0 +1,123 @@
+"""Subset-size x seed sweeps with mean and 95% confidence intervals (seed 002 sec. 4, Figs. 2-8).
+
+Seed 002 fine-tunes on random target subsets of increasing size, repeats each with several seeds and
+plots the mean with a 95% confidence interval, and the robust-minus-natural accuracy delta. Here:
+
+* :func:`balanced_subset`: a seeded, class-balanced subset (every class gets ``size // C`` samples, the
+  remainder drawn at random), so tiny subsets still cover all classes;
+* :func:`mean_ci`: Student-t interval ``mean +- t_{0.975, n-1} s / sqrt(n)``;
+* :func:`subset_sweep`: runs ``cell_fn(subset, seed) -> dict`` for every (size, seed), each finished
+  cell written to a :class:`pyadvt.utils.sweep.CellStore` and reused on rerun;
+* :func:`summarize` / :func:`paired_delta`: per-size mean/CI of a metric, and of the per-seed
+  difference between two sweeps run with the same seeds (paired, as the same subsets are used).
+
+Example:
+    >>> mean_ci([1.0, 2.0, 3.0])["mean"], round(mean_ci([1.0, 2.0, 3.0])["half_width"], 4)
+    (2.0, 2.4841)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Hashable, Sequence
+
+import numpy as np
+import torch
+from scipy import stats
+
+from pyadvt.data import TensorData
+from pyadvt.utils.sweep import CellStore, run_cells
+
+__all__ = ["balanced_subset", "mean_ci", "subset_sweep", "summarize", "paired_delta"]
+
+
+def mean_ci(values: Sequence[float], confidence: float = 0.95) -> dict:
+    """``{"mean", "lo", "hi", "half_width", "n"}`` with a Student-t interval; ``None`` bounds for n < 2.
+
+    Non-finite values (undefined cells) are skipped.
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"'confidence' must be in (0, 1), got {confidence!r}")
+    v = np.asarray([float(x) for x in values if x is not None and math.isfinite(float(x))], dtype=np.float64)
+    n = int(v.size)
+    if n == 0:
+        return {"mean": None, "lo": None, "hi": None, "half_width": None, "n": 0}
+    mean = float(v.mean())
+    if n < 2:
+        return {"mean": mean, "lo": None, "hi": None, "half_width": None, "n": 1}
+    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * v.std(ddof=1) / math.sqrt(n))
+    return {"mean": mean, "lo": mean - half, "hi": mean + half, "half_width": half, "n": n}
+
+
+def balanced_subset(data: TensorData, size: int | None, seed: int) -> TensorData:
+    """A seeded class-balanced subset of ``size`` samples (``None`` or ``>= len(data)``: all data).
+
+    Each class contributes ``min(count, size // C)`` samples, the rest is drawn uniformly from what
+    is left; a sample's selection depends only on ``(seed, size)``.
+    """
+    n = len(data)
+    if size is None or size >= n:
+        return data
+    if not isinstance(size, int) or size < 1:
+        raise ValueError(f"'size' must be a positive int or None, got {size!r}")
+    g = torch.Generator().manual_seed(int(seed) * 1_000_003 + size)
+    classes = torch.unique(data.y)
+    per = size // len(classes)
+    chosen = []
+    for c in classes.tolist():
+        idx = torch.nonzero(data.y == c).flatten()
+        chosen.append(idx[torch.randperm(len(idx), generator=g)[:per]])
+    chosen = torch.cat(chosen)
+    rest = torch.ones(n, dtype=torch.bool)
+    rest[chosen] = False
+    left = torch.nonzero(rest).flatten()
+    extra = left[torch.randperm(len(left), generator=g)[: size - len(chosen)]]
+    return data.subset(torch.cat([chosen, extra]).sort().values)
+
+
+def subset_sweep(cell_fn: Callable[[TensorData, int], dict], train: TensorData, sizes: Sequence[int | None],
+                 seeds: Sequence[int], *, store: CellStore | None = None, key: Hashable = (),
+                 progress: bool = True, desc: str = "subset sweep") -> list[dict]:
+    """Run ``cell_fn(balanced_subset(train, size, seed), seed)`` for every (size, seed).
+
+    Args:
+        cell_fn: returns a JSON-able dict of metrics for one fine-tuning run.
+        sizes: subset sizes (``None`` = all of ``train``).
+        store: resumable cell store; cells are keyed ``(*key, size, seed)``.
+
+    Returns:
+        rows ``{"size": n, "seed": s, **metrics}`` in sweep order (``size`` is the actual subset size).
+    """
+    key = tuple(key) if isinstance(key, (tuple, list)) else (key,)
+    cells = [(*key, ("all" if s is None else int(s)), int(seed)) for s in sizes for seed in seeds]
+
+    def run(cell):
+        size, seed = cell[-2], cell[-1]
+        sub = balanced_subset(train, None if size == "all" else size, seed)
+        return dict(cell_fn(sub, seed), size=len(sub), seed=seed)
+
+    out = run_cells(cells, run, store, progress=progress, desc=desc)
+    return [out[c] for c in cells]
+
+
+def summarize(rows: Sequence[dict], metric: str, by: str = "size", confidence: float = 0.95) -> list[dict]:
+    """Per value of ``by`` (sorted): ``{by: value, **mean_ci(metric values)}``."""
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault(r[by], []).append(r.get(metric))
+    return [dict({by: k}, **mean_ci(v, confidence)) for k, v in sorted(groups.items())]
+
+
+def paired_delta(rows_a: Sequence[dict], rows_b: Sequence[dict], metric: str, by: str = "size",
+                 confidence: float = 0.95) -> list[dict]:
+    """Mean and CI of ``a - b`` per ``by`` value, pairing rows with equal ``(by, seed)`` (e.g. robust
+    minus natural accuracy on the same subsets)."""
+    b_index = {(r[by], r["seed"]): r.get(metric) for r in rows_b}
+    diffs: dict = {}
+    for r in rows_a:
+        other = b_index.get((r[by], r["seed"]))
+        if other is not None and r.get(metric) is not None:
+            diffs.setdefault(r[by], []).append(r[metric] - other)
+    if not diffs:
+        raise ValueError(f"no ({by}, seed) pairs in common between the two sweeps for metric {metric!r}")
+    return [dict({by: k}, **mean_ci(v, confidence)) for k, v in sorted(diffs.items())]
