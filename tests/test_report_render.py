@@ -127,3 +127,15 @@ def test_figures_render_in_headless_chromium(tmp_path):
     broken = tmp_path / "broken.html"
     broken.write_text(page[:start] + base64.b64encode(b"not a png").decode() + page[page.index('"', start):])
     assert _rendered(_dump_dom(browser, broken, tmp_path / "profile")) == (4, 3)
+
+
+def test_publish_writes_result_and_report_on_rank_zero_only(tmp_path, monkeypatch):
+    from pyadvt.report import publish, read_result
+    from pyadvt.utils import distributed
+
+    paths = publish(_result(), tmp_path / "run")
+    assert set(paths) == {"result", "html", "markdown"} and all(p.exists() for p in paths.values())
+    assert read_result(paths["result"])["kind"] == "zoo_transfer"
+    assert set(publish(_result(), tmp_path / "noreport", report=False)) == {"result"}
+    monkeypatch.setattr(distributed, "rank", lambda: 1)
+    assert publish(_result(), tmp_path / "rank1") == {} and not (tmp_path / "rank1").exists()

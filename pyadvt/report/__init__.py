@@ -5,7 +5,8 @@ self-contained HTML + Markdown report (DESIGN.md: report sits above metrics/atta
   and ``Timings``.
 * :mod:`pyadvt.report.figures` - ``heatmap``, ``scatter`` (fitted line + Pearson r), ``bars`` (CIs),
   ``curves`` (bands); each returns the saved PNG path.
-* :mod:`pyadvt.report.render` - ``render_report(result_or_dir, out_dir)``.
+* :mod:`pyadvt.report.render` - ``render_report(result_or_dir, out_dir)``; ``publish(result, out_dir)``
+  writes ``result.json`` + the report (rank 0 only), the last step of an experiment.
 
 Example:
     >>> import tempfile
@@ -16,10 +17,10 @@ Example:
 """
 
 from pyadvt.report.figures import bars, curves, fit_line, heatmap, mean_ci, plot, scatter
-from pyadvt.report.render import Report, load_results, render_report
+from pyadvt.report.render import Report, load_results, publish, render_report
 from pyadvt.report.results import (SCHEMA, Timings, environment, find_results, make_result, read_result,
                                    validate_result, write_result)
 
 __all__ = ["SCHEMA", "Report", "Timings", "bars", "curves", "environment", "find_results", "fit_line",
-           "heatmap", "load_results", "make_result", "mean_ci", "plot", "read_result", "render_report",
+           "heatmap", "load_results", "make_result", "mean_ci", "plot", "publish", "read_result", "render_report",
            "scatter", "validate_result", "write_result"]

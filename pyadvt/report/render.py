@@ -40,10 +40,11 @@ from typing import Any
 import yaml
 
 from pyadvt.report.figures import plot
-from pyadvt.report.results import find_results, read_result, validate_result
+from pyadvt.report.results import find_results, read_result, validate_result, write_result
+from pyadvt.utils import distributed
 from pyadvt.utils.sweep import atomic_write_text
 
-__all__ = ["Report", "render_report", "load_results"]
+__all__ = ["Report", "render_report", "load_results", "publish"]
 
 _MAX_RAW_CHARS = 200_000
 
@@ -260,3 +261,26 @@ def render_report(result_or_dir: Any, out_dir: str | os.PathLike, *, title: str 
     html_path = atomic_write_text(out_dir / "report.html", "\n".join(html_parts) + "\n")
     md_path = atomic_write_text(out_dir / "report.md", "\n".join(md_parts) + "\n")
     return Report(html=html_path, markdown=md_path, figures=figures)
+
+
+def publish(result: Mapping, out_dir: str | os.PathLike, *, report: bool = True,
+            title: str | None = None) -> dict[str, Path]:
+    """Write ``out_dir/result.json`` and, with ``report``, ``report.html``/``report.md``/``figures/``.
+
+    Only rank 0 writes under ``torchrun`` (other ranks get ``{}``). Returns the written paths as
+    ``{"result": ..., "html": ..., "markdown": ...}``. This is the last step of every experiment.
+
+    Example:
+        >>> import tempfile
+        >>> from pyadvt.report.results import make_result
+        >>> sorted(publish(make_result("demo", {}, {"x": 1}), tempfile.mkdtemp()))
+        ['html', 'markdown', 'result']
+    """
+    if not distributed.is_main():
+        return {}
+    out_dir = Path(out_dir)
+    paths = {"result": write_result(result, out_dir / "result.json")}
+    if report:
+        rep = render_report(read_result(paths["result"]), out_dir, title=title)
+        paths.update(html=rep.html, markdown=rep.markdown)
+    return paths
