@@ -1,0 +1,88 @@
+"""wrap(): user modules as SplitModels, without copying or modifying them."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from pyadvt.models import Normalize, wrap
+
+
+class Net(nn.Module):
+    def __init__(self, post=None):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.proj = nn.Linear(64, 16)
+        self.unused = nn.Linear(3, 3)
+        self.classifier = nn.Sequential(nn.ReLU(), nn.Linear(16, 5))
+        self.post = post
+
+    def forward(self, x):
+        h = torch.relu(self.conv(x)).mean(dim=1).flatten(1)
+        out = self.classifier(self.proj(h))
+        return self.post(out) if self.post else out
+
+
+def test_sequential_auto_head():
+    net = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 3))
+    m = wrap(net)
+    x = torch.rand(4, 1, 4, 4)
+    assert m.head is net[3] and m.feature_dim == 8 and m.num_classes == 3
+    assert torch.allclose(m.features(x), net[:3](x))
+    assert torch.allclose(m(x), net(x))
+    assert [type(b) for b in m.blocks] == [nn.Flatten, nn.Linear, nn.ReLU]
+
+
+def test_nested_explicit_head_blocks_and_no_leftover_hooks():
+    net = Net()
+    m = wrap(net, head="classifier.1", blocks=["conv", "proj"], example_input=torch.rand(2, 1, 8, 8))
+    x = torch.rand(3, 1, 8, 8)
+    assert torch.allclose(m(x), net(x))
+    expected = torch.relu(net.proj(torch.relu(net.conv(x)).mean(dim=1).flatten(1)))
+    assert torch.allclose(m.features(x), expected)
+    assert m.blocks == [net.conv, net.proj]
+    assert not net.classifier[1]._forward_pre_hooks
+    # auto-detection picks the last Linear in named_modules order: classifier.1
+    assert wrap(net).head is net.classifier[1]
+    assert wrap(net).block_names == ["conv", "proj", "unused"]  # top-level children except the head's
+
+
+def test_parameters_are_shared_and_head_can_be_replaced():
+    net = Net()
+    m = wrap(net, head="classifier.1")
+    assert {id(p) for p in net.parameters()} <= {id(p) for p in m.parameters()}
+    x = torch.rand(3, 1, 8, 8)
+    feats = m.features(x)
+    m.head = nn.Linear(m.feature_dim, 2)
+    assert m(x).shape == (3, 2)
+    assert torch.allclose(m(x), m.head(feats))
+    assert net(x).shape == (3, 5)  # the user's module still has its own head
+
+
+def test_normalize_is_applied_first():
+    net = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+    m = wrap(net, normalize=Normalize(0.5, 0.25))
+    x = torch.rand(2, 1, 2, 2)
+    assert torch.allclose(m(x), net((x - 0.5) / 0.25))
+
+
+def test_post_processed_output_is_detected():
+    net = Net(post=nn.LogSoftmax(dim=1))
+    with pytest.raises(ValueError, match="does not reproduce"):
+        wrap(net, head="classifier.1", example_input=torch.rand(2, 1, 8, 8))
+
+
+def test_errors_name_the_problem():
+    with pytest.raises(ValueError, match="no nn.Linear"):
+        wrap(nn.Sequential(nn.Conv2d(1, 1, 1)))
+    with pytest.raises(ValueError, match="not an nn.Linear"):
+        wrap(Net(), head="conv")
+    with pytest.raises(ValueError, match="no submodule 'fc'"):
+        wrap(Net(), head="fc")
+    with pytest.raises(ValueError, match="'blocks'.*'layer9'"):
+        wrap(Net(), blocks=["layer9"])
+    with pytest.raises(TypeError, match="nn.Module"):
+        wrap(lambda x: x)
+    with pytest.raises(RuntimeError, match="never called its head 'unused'"):
+        wrap(Net(), head="unused").features(torch.rand(1, 1, 8, 8))
