@@ -16,6 +16,7 @@ from pyadvt.experiments import EXPERIMENTS
 
 # name -> module exposing add_arguments(parser) and main(args) -> int
 COMMANDS: dict[str, str] = {
+    "attack": "pyadvt.commands.attack",
     "report": "pyadvt.report.command",
 }
 

@@ -12,5 +12,6 @@ from pyadvt.attacks.fgsm import FGSM
 from pyadvt.attacks.iterative import IterativeAttack
 from pyadvt.attacks.mifgsm import MIFGSM
 from pyadvt.attacks.pgd import PGD
+from pyadvt.attacks.registry import ATTACKS, build_attack
 from pyadvt.attacks.representation import RepresentationAttack, representation_distance, representation_fn
 from pyadvt.attacks.virtual import VirtualAdversarialAttack, VirtualDirection, virtual_direction

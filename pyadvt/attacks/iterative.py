@@ -10,10 +10,10 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from pyadvt.attacks.base import Attack, AttackBatch, LossFn
 from pyadvt.ops import pgd_step_
+from pyadvt.utils.progress import progress as progress_bar
 
 # per-sample random streams of restart r: 4 * r + kind
 _START, _RADIUS, _TRANSFORM = 0, 1, 2
@@ -65,8 +65,8 @@ class IterativeAttack(Attack):
 
     # ------------------------------------------------------------------ loop
     def _attack(self, batch: AttackBatch) -> torch.Tensor:
-        bar = tqdm(total=self.steps * self.restarts, desc=type(self).__name__, disable=not self.progress,
-                   leave=False)
+        bar = progress_bar(total=self.steps * self.restarts, desc=type(self).__name__, enabled=self.progress,
+                           leave=False)
         try:
             if self.restarts == 1:
                 return self._run_once(batch, None, 0, bar)

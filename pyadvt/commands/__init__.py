@@ -1,0 +1,1 @@
+"""``pyadvt`` sub-commands other than experiments (registered in :data:`pyadvt.cli.COMMANDS`)."""
