@@ -110,32 +110,46 @@ class TwoLayerReLU(_PiecewiseLinearRay):
     def first_flip(self, X, direction) -> np.ndarray:
         """``c*[i] = inf{c > 0 : h(x_i + c u_i) != h(x_i)}`` (``inf`` if the ray never changes the label).
 
-        ``g(c) = f(x + c u) - a`` is piecewise linear; the segments between breakpoints are scanned in order
-        and the first one that reaches the other label gives the root of ``g`` on it.
+        ``g(c) = f(x + c u) - a`` is piecewise linear. Between consecutive breakpoints ``-p_i / q_i`` the set
+        of active units is fixed (read off at the segment's midpoint, away from rounding at the ends), so
+        ``g = alpha + beta c`` there in closed form; the segments are scanned in order and the first one
+        containing a flipped ``c`` gives ``c*``.
         """
         P, Q = self._ray(X, direction)
+        labels = self.predict(X)
         out = np.empty(P.shape[0])
         for i in range(P.shape[0]):
-            out[i] = self._first_crossing(P[i], Q[i])
+            out[i] = self._first_crossing(P[i], Q[i], labels[i] > 0)
         return out
 
-    def _first_crossing(self, p: np.ndarray, q: np.ndarray) -> float:
+    def _first_crossing(self, p: np.ndarray, q: np.ndarray, start_pos: bool) -> float:
         nz = q != 0
         t = -p[nz] / q[nz]
-        nodes = np.concatenate([[0.0], np.unique(t[t > 0])])
-        g = np.maximum(p[None, :] + nodes[:, None] * q[None, :], 0.0) @ self.v - self.a
-        start_pos = bool(self._positive(g[:1])[0])
-        flipped = ~self._positive(g) if start_pos else self._positive(g)
-        hit = np.flatnonzero(flipped[1:])
-        if hit.size:
-            k = hit[0] + 1
-            g0, g1, n0, n1 = g[k - 1], g[k], nodes[k - 1], nodes[k]
-            return float(n0 + (n1 - n0) * g0 / (g0 - g1)) if g0 != g1 else float(n1)
-        slope = float(self.v[q > 0] @ q[q > 0])  # beyond the last breakpoint only units with q > 0 are on
-        g_last = g[-1]
-        if (start_pos and slope < 0) or (not start_pos and slope > 0):
-            return float(nodes[-1] + max(0.0, -g_last / slope))
+        nodes = np.concatenate([[0.0], np.unique(t[t > 0]), [np.inf]])
+        for lo, hi in zip(nodes[:-1], nodes[1:]):
+            mid = lo + 1.0 if np.isinf(hi) else 0.5 * (lo + hi)
+            on = p + mid * q > 0
+            alpha = float(self.v[on] @ p[on]) - self.a
+            beta = float(self.v[on] @ q[on])
+            c = self._segment_flip(alpha, beta, lo, start_pos)
+            if c is not None and c <= hi:
+                return c
         return float("inf")
+
+    def _segment_flip(self, alpha: float, beta: float, lo: float, start_pos: bool) -> float | None:
+        """Infimum of the flipped ``c >= lo`` for ``g(c) = alpha + beta c`` on one segment (``None``: none).
+
+        From -1 the label flips where ``g > 0`` (strict rule) / ``g >= 0``; from +1 where ``g <= 0`` /
+        ``g < 0``. Either way the flipped set of a linear ``g`` is a half-line, whose start is returned.
+        """
+        sign = -1.0 if start_pos else 1.0  # flipped  <=>  sign * g > 0  (or >= 0 at the boundary)
+        slope, at_lo = sign * beta, sign * (alpha + beta * lo)
+        boundary_flips = (not self.strict) if not start_pos else self.strict  # is g = 0 itself flipped?
+        if at_lo > 0 or (at_lo == 0 and (boundary_flips or slope > 0)):
+            return float(lo)
+        if slope > 0:
+            return float(max(lo, -alpha / beta))
+        return None
 
 
 @dataclass(frozen=True, eq=False)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pyadvt.theory._validate import as_binary_labels, as_points
-from pyadvt.theory.checks import FAR_BEYOND, TheoremCheck, evaluate_direction
+from pyadvt.theory.checks import JUST_BEYOND, TheoremCheck, evaluate_direction
 from pyadvt.theory.linear import LinearClassifier
 from pyadvt.theory.relu_classes import CLASS_R, CLASS_R_DOUBLE_PRIME, CLASS_R_PRIME, ReLUClass, TwoLayerReLU
 from pyadvt.theory.svm import is_linearly_separable
@@ -100,7 +100,9 @@ def check_theorem11(h, X, y, convex_label: float, a_index: int | None = None, b_
     wrong = np.flatnonzero(h.predict(X) != y)
     if wrong.size:
         failures.append(f"h is not S-accurate: {wrong.size} point(s) misclassified, e.g. index {int(wrong[0])}")
-    ev = evaluate_direction(h, P, np.full(P.shape[0], float(convex_label)), v, FAR_BEYOND)
+    # Adversarial = *some* c > 0 flips (the definition), verified just beyond c*. For convex regions every
+    # larger c flips as well, but h may be outside the class, so that is not assumed here.
+    ev = evaluate_direction(h, P, np.full(P.shape[0], float(convex_label)), v, JUST_BEYOND)
     in_scope = ev.correct
     bad = np.flatnonzero(in_scope & ~ev.adversarial)
     return ConvexDirectionCheck(theorem=theorem, hypothesis_ok=not failures, hypothesis_failures=tuple(failures),
