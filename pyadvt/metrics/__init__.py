@@ -9,3 +9,7 @@ from pyadvt.metrics.similarity import SimilarityResult, gradient_similarity, los
 from pyadvt.metrics.smoothness import SmoothnessResult, smoothness
 from pyadvt.metrics.statistics import StatisticsTable, ols_r2, pearson_r, statistics_table
 from pyadvt.metrics.transfer_rates import TransferRates, transferability
+from pyadvt.metrics.empirical_transfer import EmpiricalTransferResult, empirical_transferability
+from pyadvt.metrics.legacy_alpha import LegacyAlphaResult, legacy_alpha
+from pyadvt.metrics.atm import (TransferTable, cluster_tree, perron_vector, tournament_matrix, transfer_table,
+                               transferability_matrix, within_cluster_entropy)

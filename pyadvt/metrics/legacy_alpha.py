@@ -1,0 +1,120 @@
+"""The authors'-code transferability scores of seed 000 (``legacy_alpha``; SPEC section 2 "Authors' code").
+
+The released scripts of Liang et al. (``image_exp/adv2know.py``) do not compute tau1/tau2; they score an
+``attacker`` model ``A`` (their reference model) against a ``victim`` ``M`` (the transferred model) from
+*finite* logit changes under PGD examples (made against each model's own clean prediction):
+
+* ``x_A = PGD_A(x)``, ``x_M = PGD_M(x)``;
+* ``alpha1(x) = ||M(x) - M(x_A)|| / ||M(x) - M(x_M)||`` - how far the attacker's example moves the
+  victim's logits relative to the victim's own attack (logit-change ratio); reported as its mean;
+* ``alpha2 = ||E[u(x) w(x)^T]||_F^2`` with ``u = unit(A(x) - A(x_A))``, ``w = unit(M(x) - M(x_A))`` -
+  the alignment of the two logit changes (squared Frobenius norm of the mean outer product);
+* ``combined = ||E[alpha1(x) u(x) w(x)^T]||_F^2``.
+
+Only samples the attacker classifies correctly are used (as in the scripts). Samples with a zero
+logit change (undefined ratio or direction) are masked, counted and warned about (SPEC section 0).
+These are reproduction aids, not the paper's definitions: prefer :func:`pyadvt.metrics.tau1`,
+:func:`pyadvt.metrics.tau2` and :func:`pyadvt.metrics.empirical_transfer.empirical_transferability`.
+
+Example:
+    >>> import torch
+    >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+    >>> x, y = torch.rand(8, 1, 2, 2), torch.zeros(8, dtype=torch.long)
+    >>> r = legacy_alpha(net, net, x, net(x).argmax(1), eps=0.1, steps=3)
+    >>> round(r.alpha1, 6), round(r.alpha2, 3) <= 1.0
+    (1.0, True)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from pyadvt.attacks import PGD
+from pyadvt.metrics.spectral import batches, check_batch
+from pyadvt.utils.modes import evaluating
+
+
+@dataclass
+class LegacyAlphaResult:
+    """``alpha1_per_sample [N]`` (0 where unused), ``used [N]`` bool (attacker correct and defined),
+    ``alpha1`` (mean), ``alpha2``, ``combined``, ``n_used``, ``n_undefined``."""
+
+    alpha1_per_sample: torch.Tensor
+    used: torch.Tensor
+    alpha1: float
+    alpha2: float
+    combined: float
+    n_undefined: int
+
+    @property
+    def n_used(self) -> int:
+        return int(self.used.sum())
+
+    def summary(self) -> dict:
+        return {"legacy_alpha1": self.alpha1, "legacy_alpha2": self.alpha2, "legacy_combined": self.combined,
+                "n_used": self.n_used, "n_undefined": self.n_undefined}
+
+
+def _unit(v: torch.Tensor):
+    n = v.norm(dim=1, keepdim=True)
+    return v / n.clamp_min(torch.finfo(v.dtype).tiny), n[:, 0] > 0
+
+
+def legacy_alpha(attacker, victim, x: torch.Tensor, y: torch.Tensor, eps: float = 0.06, *, steps: int = 10,
+                 alpha_ratio: float = 1.0, seed: int = 0, batch_size: int = 256,
+                 progress: bool = False) -> LegacyAlphaResult:
+    """Authors'-code alpha1 / alpha2 / combined scores (see module docstring).
+
+    Args:
+        attacker: ``A`` (in the scripts, the reference model); victim: ``M`` (the transferred model).
+        x: ``[N, *in]`` images in [0, 1]; y: ``[N]`` labels of the attacker's task (for the filter).
+        eps: L-inf budget in [0, 1] pixel units (the scripts' ``2 eps`` in [-1, 1] units).
+        steps: PGD steps; the scripts use step ``eps / steps`` in pixel units, i.e. ``alpha_ratio = 1``.
+        seed: per-sample random starts (uniform in the ball, as the scripts).
+    """
+    check_batch(x)
+    if not isinstance(y, torch.Tensor) or y.shape != (x.shape[0],):
+        raise ValueError(f"'y' must be a [N] tensor of labels with N={x.shape[0]}")
+    kw = dict(eps=float(eps), alpha=alpha_ratio * float(eps) / steps, steps=steps, seed=seed)
+    atk_a, atk_m = PGD(attacker, **kw), PGD(victim, **kw)
+    ratios, used, outer, comb = [], [], 0.0, 0.0
+    n_undef = 0
+    with evaluating([attacker, victim]):
+        for sl in batches(x.shape[0], batch_size, progress=progress, desc="legacy alpha"):
+            xb = x[sl]
+            with torch.no_grad():
+                a0, m0 = attacker(xb), victim(xb)
+            correct = a0.argmax(1) == y[sl].to(a0.device)
+            xa = atk_a(xb, a0.argmax(1))
+            xm = atk_m(xb, m0.argmax(1))
+            with torch.no_grad():
+                da = (a0 - attacker(xa)).double()
+                dm_a = (m0 - victim(xa)).double()
+                dm_m = (m0 - victim(xm)).double()
+            u, ok_u = _unit(da)
+            w, ok_w = _unit(dm_a)
+            den = dm_m.norm(dim=1)
+            ok = ok_u & ok_w & (den > 0)
+            n_undef += int((correct & ~ok).sum())
+            keep = correct & ok
+            r = torch.where(keep, dm_a.norm(dim=1) / den.clamp_min(torch.finfo(den.dtype).tiny), torch.zeros_like(den))
+            ratios.append(r)
+            used.append(keep)
+            o = torch.einsum("bi,bj->bij", u[keep], w[keep])
+            outer = outer + o.sum(0)
+            comb = comb + (r[keep][:, None, None] * o).sum(0)
+    used_t = torch.cat(used)
+    n = int(used_t.sum())
+    if n_undef:
+        import warnings
+
+        warnings.warn(f"legacy_alpha: {n_undef} attacker-correct samples had a zero logit change; masked",
+                      RuntimeWarning, stacklevel=2)
+    if n == 0:
+        raise ValueError("legacy_alpha: no usable sample (the attacker misclassifies all, or no logit changed)")
+    ratio_t = torch.cat(ratios)
+    return LegacyAlphaResult(alpha1_per_sample=ratio_t, used=used_t, alpha1=float(ratio_t[used_t].mean()),
+                             alpha2=float((outer / n).square().sum()), combined=float((comb / n).square().sum()),
+                             n_undefined=n_undef)
