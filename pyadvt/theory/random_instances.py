@@ -139,33 +139,34 @@ def sample_region(h, label: float, X_ref, n: int, rng, scale: float = 1.0) -> np
 
 def random_multiclass_set(rng, n: int, d: int, k: int, margin: float = 0.5
                           ) -> tuple[np.ndarray, np.ndarray]:
-    """``(X [n, d], y [n])`` with labels ``0..k-1`` (each present) separable by a random
-    ``argmax(W x + b)`` with score gap ``>= margin`` (rejection sampling around class centres)."""
+    """``(X [n, d], y [n])`` with labels ``0..k-1`` (each present) separable by the nearest-centroid rule
+    ``argmax(W x + b)`` (``W = centres``, ``b = -||centre||^2 / 2``) with score gap ``>= margin``.
+
+    Each class's centre is in the set (so every label occurs); the other points are Gaussian around random
+    centres, kept when their score gap is at least ``margin``.
+    """
     rng = np.random.default_rng(rng)
-    if k < 2 or n < k:
-        raise ValueError(f"need k >= 2 and n >= k, got n={n}, k={k}")
-    W = rng.normal(size=(k, d))
-    b = rng.normal(size=k)
-    X_parts, y_parts, have = [], [], 0
-    for _ in range(200):
-        cand = rng.normal(scale=2.0, size=(8 * n, d))
-        Z = cand @ W.T + b
-        top = np.sort(Z, axis=1)
-        ok = top[:, -1] - top[:, -2] >= margin
-        X_parts.append(cand[ok])
-        y_parts.append(np.argmax(Z[ok], axis=1))
-        have += int(ok.sum())
-        labels = np.concatenate(y_parts)
-        if have >= n and np.unique(labels).size == k:
+    if k < 2 or n < k or not margin > 0:
+        raise ValueError(f"need k >= 2, n >= k and margin > 0, got n={n}, k={k}, margin={margin}")
+    spread = 2.0 * np.sqrt(margin) + 1.0
+    for _ in range(1000):
+        C = rng.normal(scale=spread, size=(k, d))
+        gaps = np.sum((C[:, None] - C[None]) ** 2, axis=-1) / 2 + np.diag(np.full(k, np.inf))
+        if gaps.min() >= 2 * margin:
             break
-    Xa, ya = np.vstack(X_parts), np.concatenate(y_parts)
-    first = np.array([np.flatnonzero(ya == c)[0] for c in range(k) if np.any(ya == c)])
-    if first.size < k:
-        raise RuntimeError("could not sample every class; lower k or the margin")
-    rest = np.setdiff1d(np.arange(ya.size), first)
-    idx = np.concatenate([first, rng.choice(rest, size=n - k, replace=False)])
-    rng.shuffle(idx)
-    return Xa[idx], ya[idx]
+        spread *= 1.05
+    b = -np.sum(C ** 2, axis=1) / 2
+    X_parts, y_parts, have = [C], [np.arange(k)], k
+    while have < n:
+        cand = C[rng.integers(0, k, size=4 * n)] + rng.normal(size=(4 * n, d))
+        Z = np.sort(cand @ C.T + b, axis=1)
+        ok = Z[:, -1] - Z[:, -2] >= margin
+        X_parts.append(cand[ok])
+        y_parts.append(np.argmax(cand[ok] @ C.T + b, axis=1))
+        have += int(ok.sum())
+    X, y = np.vstack(X_parts)[:n], np.concatenate(y_parts)[:n]
+    perm = rng.permutation(n)
+    return X[perm], y[perm]
 
 
 def multiclass_separator(X, y) -> MultiClassLinear | None:
