@@ -18,6 +18,7 @@ class SmallCNN(SplitModel):
     net fits 8x8 digits and 32x32 CIFAR. ``feature_dim = channels[-1]``.
 
     Example:
+        >>> import torch
         >>> net = SmallCNN((1, 8, 8), 10)
         >>> net(torch.rand(2, 1, 8, 8)).shape, len(net.blocks), net.feature_dim
         (torch.Size([2, 10]), 3, 128)

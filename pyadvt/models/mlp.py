@@ -17,6 +17,7 @@ class MLP(SplitModel):
     linear model (``features`` = the flattened normalised input, ``feature_dim = C*H*W``).
 
     Example:
+        >>> import torch
         >>> net = MLP((1, 8, 8), 10, hidden=(32,))
         >>> net(torch.rand(2, 1, 8, 8)).shape, len(net.blocks), net.feature_dim
         (torch.Size([2, 10]), 1, 32)

@@ -19,6 +19,7 @@ def build(name: str, in_shape: Sequence[int] = (1, 8, 8), num_classes: int = 10,
     Initialisation draws from the global torch RNG: seed it first for reproducible weights.
 
     Example:
+        >>> import torch
         >>> net = build("cnn", in_shape=(3, 32, 32), num_classes=100, channels=(16, 32))
         >>> net.build_config["name"], net(torch.rand(1, 3, 32, 32)).shape
         ('cnn', torch.Size([1, 100]))
