@@ -10,4 +10,7 @@ Each experiment is a module ``pyadvt.experiments.<name>`` exposing
 
 EXPERIMENTS: dict[str, str] = {
     # "name": "pyadvt.experiments.module",  (one line per experiment)
+    "robust-transfer": "pyadvt.experiments.robust_transfer",
+    "robustness-transfer": "pyadvt.experiments.robustness_transfer",
+    "geometry": "pyadvt.experiments.geometry",
 }

@@ -1,0 +1,300 @@
+"""robust-transfer: do adversarially-trained sources transfer better? (seed 002 on digits)
+
+Sources are trained on one half of the digit classes (0-4) — naturally, adversarially (L2 / L-inf
+PGD(k) and PGD(1), SPEC §4) or with Gaussian noise in the L2 ball — and fine-tuned on the other half
+(5-9, relabelled) with class-balanced target subsets of increasing size, several seeds, and
+``blocks`` in {head, last 1, all} (seed 002 sec. 4, Figs. 2/4/8). Reported: accuracy per cell, the
+robust-minus-natural accuracy delta with 95% t-intervals (paired by seed = same subset), per-epoch
+accuracy curves (Fig. 3), low-resolution and low-pass targets (sec. 5, Table 2) and the head
+influence top-k label match rate (sec. 6, Fig. 7b). Every finished cell (source model, fine-tuning
+run) is stored under ``out_dir/cells`` and reused on rerun.
+
+Example (Python):
+    >>> from pyadvt.experiments import robust_transfer
+    >>> result = robust_transfer.run(robust_transfer.QUICK, out_dir="/tmp/rt", progress=False)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+import torch
+
+from pyadvt.attacks import PGD
+from pyadvt.data import TensorData, digits
+from pyadvt.models import build
+from pyadvt.report import Timings, make_result, publish
+from pyadvt.train import evaluate, fit
+from pyadvt.train.adversarial import AdversarialLoss
+from pyadvt.train.gaussian import GaussianNoise
+from pyadvt.transfer.finetune import finetune
+from pyadvt.transfer.influence import head_influence, influence_match_rate
+from pyadvt.transfer.sweep import mean_ci, paired_delta, subset_sweep, summarize
+from pyadvt.transfer.target_transforms import low_pass, low_resolution
+from pyadvt.utils.config import add_config_arguments, merge_config, resolve_config
+from pyadvt.utils.modes import evaluating
+from pyadvt.utils.progress import log, set_quiet
+from pyadvt.utils.sweep import CellStore, run_cells
+
+SOURCE_KINDS = ("natural", "at_l2", "at_linf", "at_l2_pgd1", "at_linf_pgd1", "gaussian_l2")
+
+DEFAULTS: dict = {
+    "seed": 0,
+    "model": {"arch": "cnn", "channels": [16, 32, 64]},
+    "source_classes": [0, 1, 2, 3, 4],
+    "target_classes": [5, 6, 7, 8, 9],
+    "eps_l2": 1.0,
+    "eps_linf": 0.1,
+    "at_steps": 10,
+    "gaussian_std": 1.0,
+    "sources": ["natural", "at_l2", "at_linf", "at_l2_pgd1", "gaussian_l2"],
+    "source_train": {"epochs": 20, "lr": 0.05, "batch_size": 64},
+    "target": {"sizes": [10, 25, 50, 100, 250, "all"], "seeds": [0, 1, 2], "blocks": ["head", 1, "all"],
+               "epochs": 30, "lr": 0.05, "batch_size": 32},
+    "curve": {"size": 100, "blocks": 1},
+    "shift": {"lowres_size": 4, "lowpass_fraction": 0.5, "blocks": 1, "seeds": [0, 1, 2]},
+    "influence": {"sources": ["natural", "at_l2"], "blocks": 1, "damping": 0.01, "ks": [1, 5, 10]},
+}
+
+QUICK: dict = merge_config(DEFAULTS, {
+    "sources": ["natural", "at_l2", "at_l2_pgd1", "gaussian_l2"],
+    "at_steps": 3,
+    "source_train": {"epochs": 3},
+    "target": {"sizes": [10, 50], "seeds": [0, 1], "blocks": ["head", 1], "epochs": 3},
+    "curve": {"size": 50},
+    "shift": {"seeds": [0]},
+})
+
+
+def source_loss(kind: str, eps_l2: float, eps_linf: float, steps: int, seed: int = 0, gaussian_std: float = 1.0):
+    """``(loss_fn, batch_transform)`` for :func:`pyadvt.train.fit` of a source ``kind`` (SPEC §4):
+    ``at_*`` PGD(k) with step ``2.5 eps / k`` (seed 002), ``*_pgd1`` one step of ``2 eps`` from
+    ``x`` (seed 002 app. A.10), ``gaussian_l2`` N(0, std^2) noise rescaled into the L2 ball."""
+    if kind not in SOURCE_KINDS:
+        raise ValueError(f"unknown source kind {kind!r}; choose from {SOURCE_KINDS}")
+    if kind == "natural":
+        return None, None
+    if kind == "gaussian_l2":
+        return None, GaussianNoise(eps_l2, gaussian_std, "l2")
+    norm = "l2" if "l2" in kind else "linf"
+    eps = eps_l2 if norm == "l2" else eps_linf
+    if kind.endswith("pgd1"):
+        return AdversarialLoss(eps, steps=1, alpha=2 * eps, norm=norm, random_start=False, seed=seed), None
+    return AdversarialLoss(eps, steps=steps, alpha=2.5 * eps / steps, norm=norm, seed=seed), None
+
+
+def train_source(kind: str, train: TensorData, cfg: dict, progress: bool = False) -> torch.nn.Module:
+    """Build ``cfg["model"]`` and train it on ``train`` as a ``kind`` source (see :func:`source_loss`)."""
+    model = _build(cfg, train.num_classes)
+    loss_fn, transform = source_loss(kind, cfg["eps_l2"], cfg["eps_linf"], cfg["at_steps"], cfg["seed"],
+                                     cfg["gaussian_std"])
+    st = cfg["source_train"]
+    fit(model, train, epochs=st["epochs"], lr=st["lr"], batch_size=st["batch_size"], seed=cfg["seed"],
+        loss_fn=loss_fn, batch_transform=transform, progress=progress)
+    return model
+
+
+def _build(cfg: dict, num_classes: int) -> torch.nn.Module:
+    torch.manual_seed(cfg["seed"])
+    return build(cfg["model"]["arch"], in_shape=(1, 8, 8), num_classes=num_classes,
+                 channels=tuple(cfg["model"]["channels"]))
+
+
+def robust_accuracy(model: torch.nn.Module, data: TensorData, eps: float, norm: str, steps: int = 10,
+                    seed: int = 0) -> float:
+    """Accuracy under PGD(``steps``) with step ``2.5 eps / steps`` (SPEC §1)."""
+    atk = PGD(model, eps=eps, steps=steps, norm=norm, seed=seed)
+    correct = 0
+    for x, y in data.loader(256):
+        x_adv = atk(x, y)
+        with evaluating(model), torch.no_grad():
+            correct += int((model(x_adv).argmax(1) == y).sum())
+    return correct / len(data)
+
+
+def sources(cfg: dict, src_train: TensorData, src_test: TensorData, store: CellStore, progress: bool) -> dict:
+    """Train (or load from ``store``) every configured source; ``{kind: (model, metrics)}``."""
+
+    def cell(key):
+        model = train_source(key[1], src_train, cfg, progress)
+        metrics = {"clean_accuracy": evaluate(model, src_test)["accuracy"],
+                   "robust_accuracy_linf": robust_accuracy(model, src_test, cfg["eps_linf"], "linf"),
+                   "robust_accuracy_l2": robust_accuracy(model, src_test, cfg["eps_l2"], "l2")}
+        return store.put(key, metrics, checkpoint=model.state_dict())
+
+    keys = [("source", k) for k in cfg["sources"]]
+    results = run_cells(keys, cell, store, progress=progress, desc="sources")
+    out = {}
+    for key in keys:
+        model = _build(cfg, src_train.num_classes)
+        model.load_state_dict(store.load_checkpoint(key))
+        out[key[1]] = (model, results[key])
+    return out
+
+
+def _blocks(b):
+    return b if b in ("head", "all") else int(b)
+
+
+def run(config: dict | None = None, out_dir: str | Path = "results/robust-transfer", progress: bool = True) -> dict:
+    """Run the experiment (``config`` merged over :data:`DEFAULTS`); write ``result.json``, CSV and report."""
+    cfg = resolve_config(DEFAULTS, config)
+    for k in cfg["sources"]:
+        if k not in SOURCE_KINDS:
+            raise ValueError(f"unknown source kind {k!r} in 'sources'; choose from {SOURCE_KINDS}")
+    if "natural" not in cfg["sources"]:
+        raise ValueError("'sources' must include 'natural' (the baseline of every delta)")
+    out_dir = Path(out_dir)
+    store = CellStore(out_dir / "cells", meta=cfg)
+    timings = Timings()
+    src_train, src_test = digits(seed=cfg["seed"], classes=cfg["source_classes"])
+    tgt_train, tgt_test = digits(seed=cfg["seed"], classes=cfg["target_classes"])
+    tc = cfg["target"]
+    with timings("sources"):
+        srcs = sources(cfg, src_train, src_test, store, progress)
+
+    def tune(model, train, test, blocks, seed):
+        return finetune(model, train, blocks=_blocks(blocks), num_classes=train.num_classes, epochs=tc["epochs"],
+                        lr=tc["lr"], batch_size=tc["batch_size"], seed=seed, eval_data=test)
+
+    rows = []
+    with timings("fine-tune sweep"):
+        for name, (model, _) in srcs.items():
+            for blocks in tc["blocks"]:
+                def cell(sub, seed, model=model, blocks=blocks):
+                    res = tune(model, sub, tgt_test, blocks, seed)
+                    return {"accuracy": res.final["eval_accuracy"], "curve": res.curve}
+
+                sizes = [None if s == "all" else int(s) for s in tc["sizes"]]
+                for r in subset_sweep(cell, tgt_train, sizes, tc["seeds"], store=store, key=("ft", name, str(blocks)),
+                                      progress=progress, desc=f"fine-tune {name}/{blocks}"):
+                    rows.append(dict(r, source=name, blocks=str(blocks)))
+
+    def select(source, blocks):
+        return [r for r in rows if r["source"] == source and r["blocks"] == str(blocks)]
+
+    sizes_seen = sorted({r["size"] for r in rows})
+    table_acc, table_delta, figures = [], [], []
+    for blocks in tc["blocks"]:
+        series, lo, hi = {}, {}, {}
+        for name in srcs:
+            summ = summarize(select(name, blocks), "accuracy")
+            for s in summ:
+                table_acc.append([name, str(blocks), s["size"], s["mean"], s["lo"], s["hi"], s["n"]])
+            if name == "natural":
+                continue
+            delta = paired_delta(select(name, blocks), select("natural", blocks), "accuracy")
+            for d in delta:
+                table_delta.append([name, str(blocks), d["size"], d["mean"], d["lo"], d["hi"], d["n"]])
+            series[name] = [d["mean"] for d in delta]
+            lo[name] = [d["lo"] if d["lo"] is not None else d["mean"] for d in delta]
+            hi[name] = [d["hi"] if d["hi"] is not None else d["mean"] for d in delta]
+        figures.append({"type": "curves", "x": sizes_seen, "series": series, "lower": lo, "upper": hi, "logx": True,
+                        "title": f"accuracy delta vs natural (blocks={blocks})", "xlabel": "target samples",
+                        "ylabel": "robust - natural accuracy"})
+    curve_rows = [r for r in rows if r["blocks"] == str(cfg["curve"]["blocks"])
+                  and r["size"] == min(sizes_seen, key=lambda s: abs(s - cfg["curve"]["size"]))]
+    curve_series = {name: [r["curve"] for r in curve_rows if r["source"] == name] for name in srcs}
+    curve_series = {k: v for k, v in curve_series.items() if v}
+    if curve_series:
+        n_ep = len(next(iter(curve_series.values()))[0])
+        figures.append({"type": "curves", "x": list(range(1, n_ep + 1)), "series": curve_series,
+                        "title": f"test accuracy per fine-tuning epoch (n={curve_rows[0]['size']}, "
+                                 f"blocks={cfg['curve']['blocks']})", "xlabel": "epoch", "ylabel": "accuracy"})
+
+    sh = cfg["shift"]
+    transforms = {"none": lambda x: x, "low_res": lambda x: low_resolution(x, sh["lowres_size"]),
+                  "low_pass": lambda x: low_pass(x, sh["lowpass_fraction"])}
+
+    def shift_cell(key):
+        _, name, kind, seed = key
+        f = transforms[kind]
+        tr = TensorData(f(tgt_train.x), tgt_train.y, tgt_train.num_classes)
+        te = TensorData(f(tgt_test.x), tgt_test.y, tgt_test.num_classes)
+        return {"accuracy": tune(srcs[name][0], tr, te, sh["blocks"], seed).final["eval_accuracy"]}
+
+    shift_keys = [("shift", n, k, s) for n in srcs for k in transforms for s in sh["seeds"]]
+    with timings("low-res / low-pass"):
+        shift = run_cells(shift_keys, shift_cell, store, progress=progress, desc="shifted targets")
+    shift_table = []
+    for name in srcs:
+        row = [name]
+        for kind in transforms:
+            ci = mean_ci([shift[(("shift", name, kind, s))]["accuracy"] for s in sh["seeds"]])
+            row += [ci["mean"], ci["half_width"]]
+        shift_table.append(row)
+    figures.append({"type": "bars", "values": [r[3] for r in shift_table], "labels": [r[0] for r in shift_table],
+                    "title": f"low-res ({sh['lowres_size']}x{sh['lowres_size']}) target accuracy",
+                    "ylabel": "accuracy"})
+    figures.append({"type": "bars", "values": [r[5] for r in shift_table], "labels": [r[0] for r in shift_table],
+                    "title": f"low-pass (top {sh['lowpass_fraction']:.0%} frequencies zeroed) target accuracy",
+                    "ylabel": "accuracy"})
+
+    inf_cfg = cfg["influence"]
+
+    def influence_cell(key):
+        model = tune(srcs[key[1]][0], tgt_train, tgt_test, inf_cfg["blocks"], cfg["seed"]).model
+        with evaluating(model), torch.no_grad():
+            phi_tr, phi_te = model.features(tgt_train.x), model.features(tgt_test.x)
+        inf = head_influence(model.head, phi_tr, tgt_train.y, phi_te, tgt_test.y, damping=inf_cfg["damping"])
+        return {str(k): v for k, v in influence_match_rate(inf, tgt_train.y, tgt_test.y, inf_cfg["ks"]).items()}
+
+    inf_keys = [("influence", n) for n in inf_cfg["sources"] if n in srcs]
+    with timings("influence"):
+        influence = run_cells(inf_keys, influence_cell, store, progress=progress, desc="influence")
+    influence_table = [[k[1]] + [influence[k][str(kk)] for kk in inf_cfg["ks"]] for k in inf_keys]
+
+    src_table = [[n, m["clean_accuracy"], m["robust_accuracy_linf"], m["robust_accuracy_l2"]] for n, (_, m) in srcs.items()]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / "robust_transfer_sweep.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["source", "blocks", "size", "seed", "accuracy"])
+        for r in rows:
+            w.writerow([r["source"], r["blocks"], r["size"], r["seed"], r["accuracy"]])
+    smallest = min(sizes_seen)
+    summary = {f"delta_{r[0]}_{r[1]}_n{r[2]}": r[3] for r in table_delta if r[2] == smallest}
+    data = {"sources": {n: m for n, (_, m) in srcs.items()}, "sweep": rows, "accuracy": table_acc,
+            "delta": table_delta, "shift": shift_table, "influence": influence_table}
+    tables = [
+        {"title": "sources (trained on digits 0-4): clean and PGD-10 robust accuracy",
+         "columns": ["source", "clean", f"robust Linf {cfg['eps_linf']}", f"robust L2 {cfg['eps_l2']}"],
+         "rows": src_table},
+        {"title": "target accuracy (digits 5-9) by source, fine-tuned blocks and subset size",
+         "columns": ["source", "blocks", "n", "mean", "ci lo", "ci hi", "seeds"], "rows": table_acc},
+        {"title": "accuracy delta vs natural (paired by seed, 95% t-interval)",
+         "columns": ["source", "blocks", "n", "delta", "ci lo", "ci hi", "seeds"], "rows": table_delta},
+        {"title": "shifted targets: mean accuracy and CI half-width",
+         "columns": ["source"] + [f"{k} {s}" for k in transforms for s in ("mean", "+-")], "rows": shift_table},
+        {"title": "head influence: top-k influential-label match rate (most helpful)",
+         "columns": ["source"] + [f"top-{k}" for k in inf_cfg["ks"]], "rows": influence_table},
+    ]
+    result = make_result("robust-transfer", cfg, data, timings=timings, seeds=tc["seeds"], summary=summary,
+                         figures=figures, tables=tables,
+                         notes=["seed 002 (Utrera et al., ICLR 2021) on digits: sources on classes 0-4, targets 5-9"])
+    publish(result, out_dir, title="robust-transfer (seed 002)")
+    return result
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser)
+    parser.add_argument("--out", default="results/robust-transfer", help="output directory (cells are cached there)")
+    parser.add_argument("--quick", action="store_true", help="tiny smoke-test configuration")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.quiet:
+        set_quiet(True)
+    base = QUICK if args.quick else DEFAULTS
+    cfg = resolve_config(base, args.config, overrides=args.overrides)
+    result = run(cfg, out_dir=args.out, progress=not args.quiet)
+    log(f"robust-transfer: wrote {Path(args.out) / 'result.json'}")
+    for k, v in result.get("summary", {}).items():
+        print(f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}")
+    return 0
+
+
+__all__ = ["DEFAULTS", "QUICK", "SOURCE_KINDS", "source_loss", "train_source", "robust_accuracy", "run",
+           "add_arguments", "main"]
