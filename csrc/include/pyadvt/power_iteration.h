@@ -1,0 +1,63 @@
+// Framework-free arithmetic of power_iteration_update_ (SPEC section 3(a) and 8).
+//
+// For an active row: rayleigh = <v, hv>; v <- hv / ||hv|| (unchanged when hv == 0);
+// converged when |rayleigh - eig| <= tol |rayleigh| (a NaN eig, "no previous value", never
+// converges); eig <- rayleigh; active <- !converged. Sums in double.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "pyadvt/common.h"
+
+namespace pyadvt {
+namespace power {
+
+PYADVT_HD bool is_converged(double rayleigh, double previous, double tol) {
+  return std::fabs(rayleigh - previous) <= tol * std::fabs(rayleigh);
+}
+
+PYADVT_HD double inverse_norm(double sum_sq) { return sum_sq > 0.0 ? 1.0 / std::sqrt(sum_sq) : 0.0; }
+
+// New value of one element of v given the row's inverse norm of hv (0: keep v).
+template <typename T>
+PYADVT_HD T normalized(T v, T hv, double inv_norm) {
+  return inv_norm > 0.0 ? static_cast<T>(static_cast<double>(hv) * inv_norm) : v;
+}
+
+// <v, hv> and ||hv||^2 of one row (two independent accumulator pairs).
+template <typename T>
+void row_sums(const T* v, const T* hv, int64_t n, double* dot, double* hv_sq) {
+  double d0 = 0.0, d1 = 0.0, q0 = 0.0, q1 = 0.0;
+  int64_t i = 0;
+  for (; i + 2 <= n; i += 2) {
+    const double h0 = static_cast<double>(hv[i]), h1 = static_cast<double>(hv[i + 1]);
+    d0 += static_cast<double>(v[i]) * h0;
+    d1 += static_cast<double>(v[i + 1]) * h1;
+    q0 += h0 * h0;
+    q1 += h1 * h1;
+  }
+  if (i < n) {
+    const double h = static_cast<double>(hv[i]);
+    d0 += static_cast<double>(v[i]) * h;
+    q0 += h * h;
+  }
+  *dot = d0 + d1;
+  *hv_sq = q0 + q1;
+}
+
+// The whole update of one row (no-op when inactive).
+template <typename T>
+void update_row(T* v, const T* hv, int64_t n, T* eig, bool* active, double tol) {
+  if (!*active) return;
+  double dot, hv_sq;
+  row_sums(v, hv, n, &dot, &hv_sq);
+  const double inv = inverse_norm(hv_sq);
+  for (int64_t i = 0; i < n; ++i) v[i] = normalized(v[i], hv[i], inv);
+  const bool done = is_converged(dot, static_cast<double>(*eig), tol);
+  *eig = static_cast<T>(dot);
+  *active = !done;
+}
+
+}  // namespace power
+}  // namespace pyadvt

@@ -1,0 +1,219 @@
+// Framework-free cyclic Jacobi eigen-solver for small symmetric matrices (SPEC section 8,
+// small_sym_eig), shared by the CPU driver, the CUDA kernel and the native tests.
+//
+// Work is in double on a row-major k x k matrix A (overwritten) and eigenvector matrix V
+// (V[i * k + j] = component i of eigenvector j). One sweep visits every pair (p, q), p < q, once,
+// in the round-robin ("parallel") order: K = k rounded up to even, K - 1 steps of K / 2 disjoint
+// pairs each, so one step's rotations commute and the CUDA kernel applies them concurrently. A
+// step is three phases, identical on CPU and GPU:
+//   1. rotation parameters of every pair from the current A (Golub & Van Loan, sym.schur2),
+//   2. column rotations  A <- A R,  V <- V R,
+//   3. row rotations     A <- R^T A, then a_pq = a_qp = 0 and the diagonal from the exact formula.
+// Sweeps stop when off(A) = sqrt(sum_{p != q} a_pq^2) <= eps_f64 * ||A||_F (or after kMaxSweeps).
+// Finally eigenvalues are sorted ascending (stable) and every eigenvector column is flipped so its
+// first nonzero component is positive.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "pyadvt/common.h"
+
+namespace pyadvt {
+namespace eig {
+
+constexpr int kMaxK = 64;
+constexpr int kMaxSweeps = 60;
+constexpr double kEps = 2.220446049250313e-16;
+
+// Rotation of the pair (p, q): a' = R^T a R with R_pp = R_qq = c, R_pq = s, R_qp = -s.
+struct Rotation {
+  int p, q;     // q < 0: no rotation (dummy partner of an odd k, or a_pq negligible)
+  double c, s;  // cosine, sine
+  double t;     // tangent, for the exact diagonal update
+  double apq;   // the eliminated off-diagonal entry
+  double app, aqq;  // diagonal entries before the step (no other rotation of the step touches them)
+};
+
+// Even size used by the round-robin schedule.
+PYADVT_HD int schedule_size(int k) { return k + (k & 1); }
+
+// Pair j (0 <= j < K/2) of round-robin step s (0 <= s < K-1): the circle method with player K-1
+// fixed. Returns p < q; q == k marks the dummy partner of an odd k.
+PYADVT_HD void round_robin_pair(int K, int s, int j, int* p, int* q) {
+  int a, b;
+  const int m = K - 1;
+  if (j == 0) {
+    a = s;
+    b = m;
+  } else {
+    a = (s + j) % m;
+    b = (s - j + m) % m;
+  }
+  *p = a < b ? a : b;
+  *q = a < b ? b : a;
+}
+
+// Rotation that zeroes a_pq (sym.schur2), or an identity marker when a_pq is zero or negligible
+// against the diagonal (|a_pq| <= eps/2 * sqrt(|a_pp| |a_qq|)); a negligible entry is set to zero
+// here (a backward error below rounding) so that off(A) keeps decreasing.
+PYADVT_HD Rotation make_rotation(double* A, int k, int p, int q) {
+  Rotation r{p, -1, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+  if (q >= k) return r;
+  const double apq = A[p * k + q];
+  const double app = A[p * k + p], aqq = A[q * k + q];
+  if (apq == 0.0) return r;
+  if (std::fabs(apq) <= 0.5 * kEps * std::sqrt(std::fabs(app)) * std::sqrt(std::fabs(aqq))) {
+    A[p * k + q] = 0.0;
+    A[q * k + p] = 0.0;
+    return r;
+  }
+  const double tau = (aqq - app) / (2.0 * apq);
+  double t;
+  if (std::fabs(tau) > 1e150) {
+    t = 0.5 / tau;  // 1 / (2 tau): sqrt(1 + tau^2) would overflow
+  } else {
+    t = (tau >= 0.0 ? 1.0 : -1.0) / (std::fabs(tau) + std::sqrt(1.0 + tau * tau));
+  }
+  const double c = 1.0 / std::sqrt(1.0 + t * t);
+  r.q = q;
+  r.c = c;
+  r.s = t * c;
+  r.t = t;
+  r.apq = apq;
+  r.app = app;
+  r.aqq = aqq;
+  return r;
+}
+
+// Phase 2 for row i: columns p, q of row i of M (A or V) <- (c x_p - s x_q, s x_p + c x_q).
+PYADVT_HD void rotate_columns(double* M, int k, int i, const Rotation& r) {
+  double* row = M + i * k;
+  const double xp = row[r.p], xq = row[r.q];
+  row[r.p] = r.c * xp - r.s * xq;
+  row[r.q] = r.s * xp + r.c * xq;
+}
+
+// Phase 3 for column j: rows p, q of column j of A <- (c x_p - s x_q, s x_p + c x_q).
+PYADVT_HD void rotate_rows(double* A, int k, int j, const Rotation& r) {
+  const double xp = A[r.p * k + j], xq = A[r.q * k + j];
+  A[r.p * k + j] = r.c * xp - r.s * xq;
+  A[r.q * k + j] = r.s * xp + r.c * xq;
+}
+
+// After phase 3: the eliminated entry is exactly zero and the diagonal takes the exact update
+// a_pp - t a_pq, a_qq + t a_pq (more accurate than the rotated values).
+PYADVT_HD void finish_rotation(double* A, int k, const Rotation& r) {
+  A[r.p * k + r.q] = 0.0;
+  A[r.q * k + r.p] = 0.0;
+  A[r.p * k + r.p] = r.app - r.t * r.apq;
+  A[r.q * k + r.q] = r.aqq + r.t * r.apq;
+}
+
+// Squared off-diagonal and total Frobenius norms of row i.
+PYADVT_HD void row_norms(const double* A, int k, int i, double* off_sq, double* fro_sq) {
+  double off = 0.0, fro = 0.0;
+  for (int j = 0; j < k; ++j) {
+    const double a = A[i * k + j];
+    fro += a * a;
+    if (j != i) off += a * a;
+  }
+  *off_sq = off;
+  *fro_sq = fro;
+}
+
+PYADVT_HD bool converged(double off_sq, double fro_sq) {
+  return off_sq == 0.0 || off_sq <= kEps * kEps * fro_sq || !(off_sq == off_sq);  // NaN: give up
+}
+
+// Sorting of the diagonal: order[j] = index of the j-th smallest (stable, NaN last).
+PYADVT_HD void ascending_order(const double* A, int k, int* order) {
+  for (int j = 0; j < k; ++j) order[j] = j;
+  for (int j = 1; j < k; ++j) {  // insertion sort, k <= 64
+    const int cur = order[j];
+    const double v = A[cur * k + cur];
+    int i = j - 1;
+    while (i >= 0 && (A[order[i] * k + order[i]] > v || (A[order[i] * k + order[i]] != A[order[i] * k + order[i]] && v == v))) {
+      order[i + 1] = order[i];
+      --i;
+    }
+    order[i + 1] = cur;
+  }
+}
+
+// Sign (+1 / -1) that makes the first nonzero component of column j of V positive.
+PYADVT_HD double column_sign(const double* V, int k, int j) {
+  for (int i = 0; i < k; ++i) {
+    const double v = V[i * k + j];
+    if (v != 0.0) return v < 0.0 ? -1.0 : 1.0;
+  }
+  return 1.0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Serial drivers (CPU, native tests).
+
+// Diagonalises A (k x k, symmetric, row-major; overwritten: its diagonal ends up holding the
+// eigenvalues) and accumulates the rotations into V (eigenvector columns, unsorted). rot is
+// scratch for schedule_size(k) / 2 rotations. Returns the number of sweeps done.
+inline int jacobi_unsorted(double* A, double* V, int k, Rotation* rot) {
+  for (int i = 0; i < k * k; ++i) V[i] = 0.0;
+  for (int i = 0; i < k; ++i) V[i * k + i] = 1.0;
+  if (k < 2) return 0;
+  const int K = schedule_size(k), half = K / 2;
+  int sweep = 0;
+  for (; sweep < kMaxSweeps; ++sweep) {
+    double off = 0.0, fro = 0.0;
+    for (int i = 0; i < k; ++i) {
+      double o, f;
+      row_norms(A, k, i, &o, &f);
+      off += o;
+      fro += f;
+    }
+    if (converged(off, fro)) break;
+    for (int s = 0; s < K - 1; ++s) {
+      for (int j = 0; j < half; ++j) {
+        int p, q;
+        round_robin_pair(K, s, j, &p, &q);
+        rot[j] = make_rotation(A, k, p, q);
+      }
+      for (int i = 0; i < k; ++i)
+        for (int j = 0; j < half; ++j)
+          if (rot[j].q >= 0) {
+            rotate_columns(A, k, i, rot[j]);
+            rotate_columns(V, k, i, rot[j]);
+          }
+      for (int c = 0; c < k; ++c)
+        for (int j = 0; j < half; ++j)
+          if (rot[j].q >= 0) rotate_rows(A, k, c, rot[j]);
+      for (int j = 0; j < half; ++j)
+        if (rot[j].q >= 0) finish_rotation(A, k, rot[j]);
+    }
+  }
+  return sweep;
+}
+
+// Full decomposition of a symmetric k x k matrix G given with row stride ld (elements of type T):
+// evals[k] ascending and evecs (k x k row-major, columns = eigenvectors, first nonzero component
+// positive), both of type U. work: 2 k^2 doubles; order: k ints; rot: schedule_size(k)/2.
+// Uses the symmetric part (G + G^T) / 2.
+template <typename T, typename U>
+inline int sym_eig(const T* G, int64_t ld, int k, U* evals, U* evecs, double* work, int* order, Rotation* rot) {
+  double* A = work;
+  double* V = work + k * k;
+  for (int i = 0; i < k; ++i)
+    for (int j = 0; j < k; ++j)
+      A[i * k + j] = 0.5 * (static_cast<double>(G[i * ld + j]) + static_cast<double>(G[j * ld + i]));
+  const int sweeps = jacobi_unsorted(A, V, k, rot);
+  ascending_order(A, k, order);
+  for (int j = 0; j < k; ++j) {
+    const int src = order[j];
+    evals[j] = static_cast<U>(A[src * k + src]);
+    const double sg = column_sign(V, k, src);
+    for (int i = 0; i < k; ++i) evecs[i * k + j] = static_cast<U>(sg * V[i * k + src]);
+  }
+  return sweeps;
+}
+
+}  // namespace eig
+}  // namespace pyadvt
