@@ -67,6 +67,12 @@ def test_normalize_is_applied_first():
     assert torch.allclose(m(x), net((x - 0.5) / 0.25))
 
 
+def test_example_check_leaves_batchnorm_statistics_alone():
+    net = nn.Sequential(nn.BatchNorm2d(1), nn.Flatten(), nn.Linear(4, 2)).train()
+    wrap(net, example_input=torch.rand(3, 1, 2, 2) + 5)
+    assert torch.equal(net[0].running_mean, torch.zeros(1)) and net.training
+
+
 def test_post_processed_output_is_detected():
     net = Net(post=nn.LogSoftmax(dim=1))
     with pytest.raises(ValueError, match="does not reproduce"):

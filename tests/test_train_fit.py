@@ -96,6 +96,10 @@ def test_optimizer_sees_the_scheduled_learning_rate(small):
     fit(model, small, epochs=2, batch_size=50, warmup_epochs=0.5, optimizer=opt, progress=False,
         on_step=lambda m, e, s: lrs.append(opt.param_groups[0]["lr"]))
     assert lrs == pytest.approx([0.2 * lr_factor(s, 8, 2) for s in range(8)])
+    lrs.clear()  # a reused optimizer restarts the schedule from its initial lr
+    fit(model, small, epochs=2, batch_size=50, warmup_epochs=0.5, optimizer=opt, progress=False,
+        on_step=lambda m, e, s: lrs.append(opt.param_groups[0]["lr"]))
+    assert lrs == pytest.approx([0.2 * lr_factor(s, 8, 2) for s in range(8)])
 
 
 def test_batch_transform_and_loss_fn_hooks(small):

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from pyadvt.models.base import SplitModel
+from pyadvt.utils.modes import evaluating
 
 
 class WrappedModel(SplitModel):
@@ -71,8 +72,9 @@ def wrap(module: nn.Module, head: str | None = None, blocks: Sequence[str] | Non
         blocks: dotted names of the modules forming ``blocks`` (input -> output order); default the
             top-level children except the one that is or holds the head.
         normalize: optional input layer (e.g. ``Normalize``) applied before ``module``.
-        example_input: if given, checked: ``wrapped(x)`` must equal ``module(normalize(x))``, which
-            fails when the module post-processes the head's output (e.g. returns log-softmax).
+        example_input: if given, checked (in eval mode): ``wrapped(x)`` must equal
+            ``module(normalize(x))``, which fails when the module post-processes the head's output
+            (e.g. returns log-softmax).
 
     Example:
         >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
@@ -99,7 +101,7 @@ def wrap(module: nn.Module, head: str | None = None, blocks: Sequence[str] | Non
             raise ValueError(f"'blocks': {type(module).__name__} has no submodule {name!r}") from None
     wrapped = WrappedModel(module, head_name, blocks, normalize)
     if example_input is not None:
-        with torch.no_grad():
+        with evaluating(wrapped), torch.no_grad():  # eval mode: the check must not touch BatchNorm statistics
             ours, theirs = wrapped(example_input), module(wrapped.normalize(example_input))
         if ours.shape != theirs.shape or not torch.allclose(ours, theirs, rtol=1e-5, atol=1e-6):
             raise ValueError(f"head({head_name}) of the features does not reproduce the module's output; the module "

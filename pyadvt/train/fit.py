@@ -143,8 +143,9 @@ def fit(model: nn.Module, train, *, epochs: int = 10, lr: float = 0.05, batch_si
             or soft ``[B, K]``).
         batch_transform: ``(x, y, generator) -> (x, y)`` applied to every training batch, e.g.
             augmentations; ``generator`` is a seeded CPU ``torch.Generator``.
-        optimizer: use this optimizer instead of SGD; its groups' learning rates are scheduled as
-            ``initial lr * lr_factor``. If it has ``needs_closure = True`` (SAM) it is stepped as
+        optimizer: use this optimizer instead of SGD (``lr`` is then ignored); each group's
+            learning rate is scheduled as ``group["initial_lr"] * lr_factor`` (``initial_lr`` is set
+            from the group's ``lr`` on first use, as torch's schedulers do). If it has ``needs_closure = True`` (SAM) it is stepped as
             ``optimizer.step(closure)``, the closure zeroing gradients, recomputing ``loss_fn``,
             calling backward and returning the loss.
         eval_data: evaluated (:func:`evaluate`) after every epoch into the history.
@@ -195,7 +196,9 @@ def fit(model: nn.Module, train, *, epochs: int = 10, lr: float = 0.05, batch_si
         raise ValueError("the model has no parameter with requires_grad=True: nothing to train")
     if optimizer is None:
         optimizer = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    base_lrs = [group["lr"] for group in optimizer.param_groups]
+    # like torch's LR schedulers: the schedule scales each group's 'initial_lr', so an optimizer
+    # reused for a second fit does not start from where the last schedule left its lr
+    base_lrs = [group.setdefault("initial_lr", group["lr"]) for group in optimizer.param_groups]
     loss_fn = loss_fn or cross_entropy_loss
     device = model_device(model)
     loader = train.loader(batch_size, shuffle=True, seed=_derived_seed(seed, 0),
@@ -242,7 +245,7 @@ def fit(model: nn.Module, train, *, epochs: int = 10, lr: float = 0.05, batch_si
                 result.history.append(entry)
                 bar.set_postfix({k: round(v, 4) for k, v in entry.items() if k in ("train_loss", "eval_accuracy")})
                 if checkpoint is not None:
-                    settings = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "momentum": momentum,
+                    settings = {"epochs": epochs, "lr": base_lrs[0], "batch_size": batch_size, "momentum": momentum,
                                 "weight_decay": weight_decay, "warmup_epochs": warmup_epochs, "seed": seed,
                                 "schedule": schedule, "freeze_bn": freeze_bn}
                     save_checkpoint(checkpoint, model, {"fit": settings, "epoch": epoch + 1,
