@@ -18,6 +18,8 @@ from pyadvt.experiments import EXPERIMENTS
 COMMANDS: dict[str, str] = {
     "attack": "pyadvt.commands.attack",
     "report": "pyadvt.report.command",
+    "quickstart": "pyadvt.commands.quickstart",
+    "rank": "pyadvt.commands.rank",
 }
 
 
