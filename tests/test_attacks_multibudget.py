@@ -75,3 +75,14 @@ def test_multi_budget_is_one_batched_pass():
     net.register_forward_hook(lambda mod, inp, out: sizes.append(inp[0].shape[0]))
     PGD(net, eps=0.1, steps=3)(x, y, eps=BUDGETS)
     assert sizes == [1, 20, 20, 20]     # class count probe, then 3 steps over all K * B rows
+
+
+def test_row_chunking_does_not_change_results():
+    net = tiny_cnn()
+    x, y = batch(7)
+    atk = DIM(net, eps=0.1, steps=3, random_start=True, restarts=2)
+    full = atk(x, y, eps=BUDGETS)
+    torch.testing.assert_close(atk(x, y, eps=BUDGETS, batch_size=5), full, atol=1e-6, rtol=0)
+    torch.testing.assert_close(atk(x, y, batch_size=3), atk(x, y), atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        atk(x, y, batch_size=0)

@@ -59,6 +59,13 @@ class AttackBatch:
     sample_ids: Sequence[int] | torch.Tensor | None
     seed: int
 
+    def rows(self, index: slice | torch.Tensor) -> AttackBatch:
+        """The sub-batch of rows ``index`` (same clean samples, seed and random streams)."""
+        return AttackBatch(x=self.x[index], y=self.y[index],
+                           target=None if self.target is None else self.target[index], eps=self.eps[index],
+                           alpha=self.alpha[index], source=self.source[index], clean=self.clean,
+                           sample_ids=self.sample_ids, seed=self.seed)
+
     def rand(self, shape: Sequence[int], stream: int, distribution: str = "uniform",
              rows: torch.Tensor | None = None) -> torch.Tensor:
         """Per-sample draws ``[N or len(rows), *shape]``: every row of a sample (whatever its budget)
@@ -113,7 +120,8 @@ class Attack:
     # ------------------------------------------------------------------ public call
     def __call__(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None = None,
                  eps: float | torch.Tensor | None = None, alpha: float | torch.Tensor | None = None,
-                 sample_ids: Sequence[int] | torch.Tensor | None = None) -> torch.Tensor:
+                 sample_ids: Sequence[int] | torch.Tensor | None = None, batch_size: int | None = None
+                 ) -> torch.Tensor:
         """Attack ``x`` (``[B, *in_shape]`` in [0, 1]) with labels ``y`` (``[B]``).
 
         Args:
@@ -122,6 +130,9 @@ class Attack:
             alpha: step override: a number or ``[K]`` per budget (default: ``eps * alpha / eps``).
             sample_ids: explicit per-sample identities for the random streams (default: a hash of
                 each sample's bytes).
+            batch_size: at most this many (budget, sample) rows per pass (default: all ``K * B`` rows in
+                one pass). Results do not depend on it; on CPU, passes whose activations outgrow the
+                caches can be slower than a few smaller ones.
 
         Returns:
             ``[B, *in_shape]`` adversarial images, or ``[K, B, *in_shape]`` for ``K`` budgets.
@@ -130,6 +141,9 @@ class Attack:
         budgets, multi = self._budgets(eps, x)
         alphas = self._alphas(alpha, budgets, x)
         K, B = budgets.numel(), x.shape[0]
+        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
+                                       or batch_size < 1):
+            raise ValueError(f"'batch_size' must be a positive int or None, got {batch_size!r}")
         x = x.detach()
         y = y.detach().long()
         with evaluating(self.model), torch.enable_grad():
@@ -154,7 +168,10 @@ class Attack:
                 clean=x, sample_ids=sample_ids, seed=self.seed,
             )
             self.undefined = 0
-            out = self._attack(batch).detach()
+            N = batch.x.shape[0]
+            step = N if batch_size is None else batch_size
+            out = torch.cat([self._attack(batch.rows(slice(s, s + step))).detach() for s in range(0, N, step)]) \
+                if step < N else self._attack(batch).detach()
         if self.undefined:
             warnings.warn(f"{type(self).__name__}: {self.undefined} gradient(s) of (budget, sample) rows were "
                           "non-finite; those steps were skipped (the rows stay where they were)", RuntimeWarning,
