@@ -19,6 +19,7 @@ def test_fields_are_cast_and_num_classes_inferred():
     assert d.x.dtype == torch.float32 and d.y.dtype == torch.int64
     assert d.num_classes == 5 and len(d) == 4 and d.in_shape == (2, 3, 3)
     assert TensorData(d.x, d.y, num_classes=7).num_classes == 7
+    assert repr(d) == "TensorData(n=4, in_shape=(2, 3, 3), num_classes=5, device=cpu)"
 
 
 @pytest.mark.parametrize("x, y, match", [

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class TensorData:
     """Images ``x`` (float32 ``[N, C, H, W]`` in [0, 1]) and integer labels ``y`` (int64 ``[N]``).
 
@@ -69,6 +69,10 @@ class TensorData:
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
+
+    def __repr__(self) -> str:
+        return (f"TensorData(n={len(self)}, in_shape={self.in_shape}, num_classes={self.num_classes}, "
+                f"device={self.x.device})")
 
     @property
     def in_shape(self) -> tuple[int, int, int]:
