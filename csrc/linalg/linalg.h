@@ -1,0 +1,14 @@
+// Declarations shared by the CPU and CUDA implementations of small_sym_eig and jacobian_spectrum.
+#pragma once
+
+#include <ATen/ATen.h>
+
+namespace pyadvt {
+
+// G: [B, k, k] float32/float64 with 1 <= k <= 64.
+void validate_small_sym_eig(const at::Tensor& G);
+
+// J: [B, m, n] float32/float64 with 1 <= m <= 64 and n >= 1.
+void validate_jacobian_spectrum(const at::Tensor& J);
+
+}  // namespace pyadvt
