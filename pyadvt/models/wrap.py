@@ -18,8 +18,9 @@ class WrappedModel(SplitModel):
     (``head_name``) received, captured by a temporary forward pre-hook that is removed after the
     call; ``forward(x) = head(features(x))``. ``head`` starts as that same layer (parameters are
     shared with the user's module, so training either trains both) and may be replaced
-    (``m.head = nn.Linear(m.feature_dim, k)``) for transfer learning. ``blocks`` lists the user's modules named in ``block_names`` (default: its top-level
-    children in registration order, except the one holding the head).
+    (``m.head = nn.Linear(m.feature_dim, k)``) for transfer learning. ``blocks`` lists the user's
+    modules named in ``block_names`` (default: its top-level children in registration order,
+    except the one holding the head).
     """
 
     def __init__(self, module: nn.Module, head_name: str, block_names: Sequence[str],

@@ -145,9 +145,10 @@ def fit(model: nn.Module, train, *, epochs: int = 10, lr: float = 0.05, batch_si
             augmentations; ``generator`` is a seeded CPU ``torch.Generator``.
         optimizer: use this optimizer instead of SGD (``lr`` is then ignored); each group's
             learning rate is scheduled as ``group["initial_lr"] * lr_factor`` (``initial_lr`` is set
-            from the group's ``lr`` on first use, as torch's schedulers do). If it has ``needs_closure = True`` (SAM) it is stepped as
-            ``optimizer.step(closure)``, the closure zeroing gradients, recomputing ``loss_fn``,
-            calling backward and returning the loss.
+            from the group's ``lr`` on first use, as torch's schedulers do). If it has
+            ``needs_closure = True`` (SAM) it is stepped as ``optimizer.step(closure)``, the
+            closure zeroing gradients, recomputing ``loss_fn``, calling backward and returning the
+            loss.
         eval_data: evaluated (:func:`evaluate`) after every epoch into the history.
         progress: tqdm bar over all steps.
         checkpoint: path; after every epoch the model and the run's settings/history are saved

@@ -23,7 +23,8 @@ def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor, reduction: st
         raise ValueError(f"'logits' must have shape [B, C], got {tuple(logits.shape)}")
     if target.is_floating_point():
         if target.shape != logits.shape:
-            raise ValueError(f"soft 'target' must have the logits' shape {tuple(logits.shape)}, got {tuple(target.shape)}")
+            raise ValueError(f"soft 'target' must have the logits' shape {tuple(logits.shape)}, "
+                             f"got {tuple(target.shape)}")
         per_sample = -(target.to(logits.dtype) * F.log_softmax(logits, dim=1)).sum(dim=1)
     else:
         if target.shape != logits.shape[:1]:
