@@ -13,4 +13,5 @@ EXPERIMENTS: dict[str, str] = {
     "robust-transfer": "pyadvt.experiments.robust_transfer",
     "robustness-transfer": "pyadvt.experiments.robustness_transfer",
     "geometry": "pyadvt.experiments.geometry",
+    "mixture": "pyadvt.experiments.mixture",
 }
