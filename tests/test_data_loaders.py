@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import pickle
 import struct
@@ -51,6 +52,33 @@ def test_cifar10_train_and_test(cifar10):
     assert torch.equal(test.x, torch.from_numpy(imgs[10:]).float() / 255)
     # files directly in root work as well
     assert torch.equal(load_cifar(root / "cifar-10-batches-py", "test").y, test.y)
+
+
+class _Py2Pickler(pickle._Pickler):
+    """Writes every str/bytes as a Python 2 ``str`` (BINSTRING), like the official CIFAR files."""
+
+    dispatch = dict(pickle._Pickler.dispatch)
+
+    def _binstring(self, obj):
+        raw = obj.encode("latin1") if isinstance(obj, str) else obj
+        self.write(pickle.BINSTRING + struct.pack("<i", len(raw)) + raw)
+        self.memoize(obj)
+
+    dispatch[bytes] = _binstring
+    dispatch[str] = _binstring
+
+
+def test_cifar_python2_pickle(tmp_path):
+    imgs = _images(3, 3, 32, 32, 6)
+    rows = np.stack([img.reshape(-1) for img in imgs])  # channel-major rows == [3, 32, 32] flattened
+    buf = io.BytesIO()
+    _Py2Pickler(buf, protocol=2).dump({b"batch_label": b"testing batch 1 of 1", b"labels": [3, 1, 4], b"data": rows})
+    # numpy of that era pickled its arrays under numpy.core.multiarray
+    raw = buf.getvalue().replace(b"numpy._core.multiarray\n", b"numpy.core.multiarray\n")
+    assert b"numpy.core.multiarray\n_reconstruct" in raw
+    (tmp_path / "test_batch").write_bytes(raw)
+    d = load_cifar(tmp_path, "test")
+    assert torch.equal(d.x, torch.from_numpy(imgs).float() / 255) and d.y.tolist() == [3, 1, 4]
 
 
 def test_cifar100_fine_and_coarse(tmp_path):
