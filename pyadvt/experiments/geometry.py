@@ -1,0 +1,307 @@
+"""geometry: transfer of adversarial perturbations between linear SVMs and small NNs (seed 003, Fig. 4).
+
+Setup (Charles et al. 2019, §7, on scikit-learn's digits instead of MNIST): ``K`` linear SVMs
+(scikit-learn ``LinearSVC``, one-vs-rest) and ``K`` small ReLU networks (``pyadvt.models``, trained with
+``pyadvt.train.fit``), each on its own random subset of the training split. By default the task is the
+**multi-class** 10-digit task, as in the paper; ``classes=[a, b]`` gives a binary task. Every model
+attacks the test images with L-inf PGD (``pyadvt.attacks.PGD``: cross-entropy on the model's logits —
+for an SVM its one-vs-rest scores; random start; step ``2.5 eps / steps``) for each ``eps`` of the grid;
+random perturbations are ``x + eps * s`` with independent uniform signs ``s`` (per-sample seeded), clipped
+to [0, 1]. The SVM adversary is thus PGD on the SVM's scores, not Theorem 8/9's ``v*_{k,l}`` (which is
+defined for the training set's max-margin SVM; see :mod:`pyadvt.theory`).
+
+Reported for each target family (SVM, NN) and perturbation source (SVM-made, NN-made, random): the mean
+over the target models of their accuracy on the perturbed test images, with the min/max over target
+models as the band (Fig. 4). A target is never evaluated on its own adversarial examples (those
+white-box accuracies are reported separately); each target's accuracy pools the examples of all
+``K - 1`` (or ``K``) other sources of a family.
+
+Paper's ordering (checked in ``summary``, using the mean accuracy over the ``eps > 0`` grid):
+  (a) SVM->SVM is the strongest attack on SVMs (below NN->SVM and random);
+  (b) NN->SVM is *well above random*: its accuracy drop is at least a third of SVM->SVM's;
+  (c) SVM->NN is *barely above random*: its accuracy drop on NNs is under a third of NN->NN's.
+
+Result with the defaults (seed 0, 10+10 models, 450 test images, CPU): see ``docs/experiments/geometry.md``.
+
+Example (Python):
+    >>> from pyadvt.experiments import geometry
+    >>> result = geometry.run(geometry.QUICK, out_dir="/tmp/geometry", progress=False)  # doctest: +SKIP
+    >>> result["summary"]["paper_ordering"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from pyadvt.attacks import PGD
+from pyadvt.data import TensorData, digits
+from pyadvt.metrics.transfer_rates import predict
+from pyadvt.models import build
+from pyadvt.report import Timings, make_result, publish
+from pyadvt.train import fit
+from pyadvt.utils.config import add_config_arguments, merge_config, resolve_config
+from pyadvt.utils.progress import log, progress as progress_bar, set_quiet
+from pyadvt.utils.rng import per_sample_rand
+
+FAMILIES = ("svm", "nn")
+SOURCES = ("svm", "nn", "random")
+EFFECT_THRESHOLD = 1 / 3  # "well above" / "barely above" random, as a fraction of the reference attack's effect
+
+DEFAULTS: dict = {
+    "seed": 0,
+    "classes": [],  # [] = all ten digits (multi-class, as the paper); two digits = a binary task
+    "models": 10,  # K per family (the paper: 50)
+    "subset_size": 600,  # training images per model (of 1347; the paper: 10000 of 60000)
+    "svm": {"C": 1.0, "max_iter": 20000},
+    "nn": {"arch": "cnn", "width": [16, 32, 64], "epochs": 30, "lr": 0.05, "batch_size": 64},
+    "attack": {"steps": 20, "random_start": True},
+    "eps": [0.04, 0.08, 0.12, 0.16, 0.2, 0.24, 0.28, 0.32, 0.36, 0.4],
+    "n_eval": 450,  # test images perturbed (the digits test split has 450)
+    "threads": 1,  # torch intra-op threads during the run (tiny models: more threads only add contention)
+}
+
+QUICK: dict = merge_config(DEFAULTS, {
+    "models": 3, "subset_size": 300, "nn": {"epochs": 4, "width": [8, 16]}, "attack": {"steps": 5},
+    "eps": [0.1, 0.3], "n_eval": 96,
+})
+
+
+class LinearScores(nn.Module):
+    """A fitted scikit-learn linear classifier as a torch logits model ``[B, C, H, W] -> [B, K]``.
+
+    ``coef [K, d]``, ``intercept [K]`` (one-vs-rest scores, ``argmax`` = the sklearn prediction). A binary
+    model (``coef [1, d]``: score ``s``, positive class 1) becomes the logits ``(-s/2, s/2)``, so ``argmax``
+    and the cross-entropy gradient direction are those of ``s``.
+    """
+
+    def __init__(self, coef: np.ndarray, intercept: np.ndarray) -> None:
+        super().__init__()
+        coef = np.asarray(coef, dtype=np.float32)
+        intercept = np.asarray(intercept, dtype=np.float32).reshape(-1)
+        if coef.shape[0] == 1:
+            coef, intercept = np.concatenate([-coef, coef]) / 2, np.concatenate([-intercept, intercept]) / 2
+        self.linear = nn.Linear(coef.shape[1], coef.shape[0])
+        with torch.no_grad():
+            self.linear.weight.copy_(torch.from_numpy(coef))
+            self.linear.bias.copy_(torch.from_numpy(intercept))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x.flatten(1))
+
+
+def train_svm(data: TensorData, C: float = 1.0, max_iter: int = 20000, seed: int = 0) -> LinearScores:
+    """``LinearSVC`` (squared hinge, one-vs-rest) on the flattened images of ``data``, as a torch module."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.svm import LinearSVC
+
+    X = data.x.flatten(1).numpy().astype(np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        svc = LinearSVC(C=C, max_iter=max_iter, random_state=seed).fit(X, data.y.numpy())
+    return LinearScores(svc.coef_, svc.intercept_)
+
+
+def train_nn(data: TensorData, cfg: dict, num_classes: int, seed: int) -> nn.Module:
+    """A small ReLU network (``cfg["arch"]``: "cnn" channels or "mlp" hidden = ``cfg["width"]``)."""
+    torch.manual_seed(seed)
+    width_key = {"cnn": "channels", "mlp": "hidden", "lenet": None, "resnet": "channels"}.get(cfg["arch"])
+    kwargs = {width_key: tuple(cfg["width"])} if width_key else {}
+    model = build(cfg["arch"], in_shape=tuple(data.x.shape[1:]), num_classes=num_classes, **kwargs)
+    fit(model, data, epochs=cfg["epochs"], lr=cfg["lr"], batch_size=cfg["batch_size"], seed=seed, progress=False)
+    return model.eval()
+
+
+def random_sign_perturbations(x: torch.Tensor, eps: list[float], seed: int) -> torch.Tensor:
+    """``[E, N, ...]``: ``clip01(x + eps_e * s)`` with uniform random signs ``s`` drawn per sample (the
+    same ``s`` for every ``eps``), independent of how ``x`` is batched."""
+    u = per_sample_rand(x, tuple(x.shape[1:]), seed=seed)
+    s = torch.where(u < 0.5, -1.0, 1.0).to(x.dtype)
+    e = torch.tensor(eps, dtype=x.dtype).view(-1, *([1] * x.dim()))
+    return (x.unsqueeze(0) + e * s.unsqueeze(0)).clamp(0.0, 1.0)
+
+
+def adversarial_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: list[float], steps: int,
+                         random_start: bool, seed: int, batch_size: int = 512) -> torch.Tensor:
+    """``[E, N, ...]`` L-inf PGD examples of ``model`` for every budget of ``eps`` (one multi-budget call)."""
+    atk = PGD(model, eps=max(eps), steps=steps, random_start=random_start, seed=seed)
+    budgets = torch.tensor(eps, dtype=x.dtype)
+    parts = [atk(x[i:i + batch_size], y[i:i + batch_size], eps=budgets) for i in range(0, x.shape[0], batch_size)]
+    return torch.cat(parts, dim=1)
+
+
+def transfer_accuracies(targets: list[nn.Module], perturbed: list[torch.Tensor], y: torch.Tensor,
+                        exclude_self: bool = False) -> np.ndarray:
+    """``acc[t, s, e]``: accuracy of ``targets[t]`` on ``perturbed[s][e]`` (``[E, N, ...]`` each, labels ``y``).
+
+    With ``exclude_self`` (targets and sources are the same models) the diagonal ``s = t`` is NaN.
+    """
+    E, N = perturbed[0].shape[:2]
+    stacked = torch.stack(perturbed).flatten(0, 2)  # [S * E * N, ...]
+    acc = np.empty((len(targets), len(perturbed), E))
+    for t, model in enumerate(targets):
+        pred = predict(model, stacked, batch_size=8192).view(len(perturbed), E, N)
+        acc[t] = (pred == y.view(1, 1, N)).double().mean(dim=2).numpy()
+        if exclude_self:
+            acc[t, t] = np.nan
+    return acc
+
+
+def _stats(acc_te: np.ndarray) -> dict:
+    """Mean over targets (and the min/max band) of each target's accuracy, itself pooled over sources."""
+    per_target = np.nanmean(acc_te, axis=1)  # [T, E]
+    return {"mean": per_target.mean(0).tolist(), "min": per_target.min(0).tolist(), "max": per_target.max(0).tolist()}
+
+
+def ordering(curves: dict) -> dict:
+    """The paper's three qualitative claims from mean accuracies over the eps grid (module docstring)."""
+    avg = {f"{t}<-{s}": float(np.mean(curves[t][s]["mean"])) for t in FAMILIES for s in SOURCES}
+    drop = {k: avg[f"{k.split('<-')[0]}<-random"] - v for k, v in avg.items()}
+    svm_strongest = avg["svm<-svm"] < avg["svm<-nn"] and avg["svm<-svm"] < avg["svm<-random"]
+    nn_svm_ratio = drop["svm<-nn"] / drop["svm<-svm"] if drop["svm<-svm"] > 0 else float("nan")
+    svm_nn_ratio = drop["nn<-svm"] / drop["nn<-nn"] if drop["nn<-nn"] > 0 else float("nan")
+    out = {f"mean_acc[{k}]": v for k, v in avg.items()}
+    out.update({
+        "svm_to_svm_strongest": bool(svm_strongest),
+        "nn_to_svm_relative_effect": nn_svm_ratio,
+        "nn_to_svm_well_above_random": bool(nn_svm_ratio >= EFFECT_THRESHOLD),
+        "svm_to_nn_relative_effect": svm_nn_ratio,
+        "svm_to_nn_barely_above_random": bool(svm_nn_ratio < EFFECT_THRESHOLD),
+    })
+    out["paper_ordering"] = bool(out["svm_to_svm_strongest"] and out["nn_to_svm_well_above_random"]
+                                 and out["svm_to_nn_barely_above_random"])
+    return out
+
+
+def _validate(cfg: dict) -> None:
+    eps = cfg["eps"]
+    if not eps or any((not isinstance(e, (int, float))) or not 0 < e <= 1 for e in eps):
+        raise ValueError(f"'eps' must be a non-empty list of budgets in (0, 1], got {eps}")
+    if cfg["models"] < 2:
+        raise ValueError(f"'models' must be >= 2 (transfer excludes a model's own examples), got {cfg['models']}")
+    if cfg["subset_size"] < 10:
+        raise ValueError(f"'subset_size' must be >= 10, got {cfg['subset_size']}")
+    if cfg["classes"] and len(cfg["classes"]) < 2:
+        raise ValueError(f"'classes' must be empty (all digits) or list >= 2 digits, got {cfg['classes']}")
+    if cfg["n_eval"] < 1:
+        raise ValueError(f"'n_eval' must be >= 1, got {cfg['n_eval']}")
+    if cfg["threads"] < 1:
+        raise ValueError(f"'threads' must be >= 1, got {cfg['threads']}")
+
+
+def run(config: dict | None = None, out_dir: str | Path = "results/geometry", progress: bool = True) -> dict:
+    """Run the experiment (``config`` merged over :data:`DEFAULTS`); write ``result.json``, CSV, report + PNGs."""
+    cfg = resolve_config(DEFAULTS, config)
+    _validate(cfg)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(cfg["threads"])
+    try:
+        return _run(cfg, Path(out_dir), progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(cfg: dict, out_dir: Path, progress: bool) -> dict:
+    timings = Timings()
+    seed, K, eps = cfg["seed"], cfg["models"], [float(e) for e in cfg["eps"]]
+    train, test = digits(seed=seed, classes=cfg["classes"] or None)
+    if cfg["subset_size"] > len(train):
+        raise ValueError(f"'subset_size' {cfg['subset_size']} exceeds the {len(train)} training images")
+    n_eval = min(cfg["n_eval"], len(test))
+    x, y = test.x[:n_eval], test.y[:n_eval]
+    rng = np.random.default_rng(seed)
+    subsets = [np.sort(rng.choice(len(train), cfg["subset_size"], replace=False)) for _ in range(2 * K)]
+
+    models: dict[str, list[nn.Module]] = {"svm": [], "nn": []}
+    with timings("train"):
+        for i in progress_bar(range(K), desc="train SVMs + NNs", enabled=progress):
+            models["svm"].append(train_svm(train.subset(subsets[i]), cfg["svm"]["C"], cfg["svm"]["max_iter"], seed + i))
+            models["nn"].append(train_nn(train.subset(subsets[K + i]), cfg["nn"], train.num_classes, seed + i))
+    clean = {f: [float((predict(m, x) == y).double().mean()) for m in models[f]] for f in FAMILIES}
+
+    perturbed: dict[str, list[torch.Tensor]] = {}
+    with timings("attacks"):
+        for f in FAMILIES:
+            perturbed[f] = [adversarial_examples(m, x, y, eps, cfg["attack"]["steps"], cfg["attack"]["random_start"],
+                                                 seed + 1000 * (f == "nn") + i)
+                            for i, m in enumerate(progress_bar(models[f], desc=f"PGD on {f}s", enabled=progress))]
+        perturbed["random"] = [random_sign_perturbations(x, eps, seed + 7919 + i) for i in range(K)]
+
+    curves: dict = {t: {} for t in FAMILIES}
+    whitebox: dict = {}
+    with timings("transfer evaluation"):
+        for t in FAMILIES:
+            for s in SOURCES:
+                acc = transfer_accuracies(models[t], perturbed[s], y, exclude_self=False)
+                if s == t:  # a target never counts its own (white-box) examples
+                    own = np.arange(K)
+                    whitebox[t] = acc[own, own].mean(0).tolist()
+                    acc[own, own] = np.nan
+                curves[t][s] = _stats(acc)
+
+    summary = ordering(curves)
+    summary.update({f"clean_acc_mean[{f}]": float(np.mean(clean[f])) for f in FAMILIES})
+    rows = [[t, s, e, curves[t][s]["mean"][j], curves[t][s]["min"][j], curves[t][s]["max"][j]]
+            for t in FAMILIES for s in SOURCES for j, e in enumerate(eps)]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / "geometry.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["target_family", "perturbation", "eps", "mean_accuracy", "min_accuracy", "max_accuracy"])
+        writer.writerows(rows)
+    label = {"svm": "SVM adversaries", "nn": "NN adversaries", "random": "random signs"}
+    figures = [{"type": "curves", "x": eps, "series": {label[s]: curves[t][s]["mean"] for s in SOURCES},
+                "lower": {label[s]: curves[t][s]["min"] for s in SOURCES},
+                "upper": {label[s]: curves[t][s]["max"] for s in SOURCES},
+                "title": f"{'SVM' if t == 'svm' else 'NN'} targets (mean, min-max over {K} models)",
+                "xlabel": "L-inf eps", "ylabel": "accuracy"} for t in FAMILIES]
+    tables = [{"title": "accuracy of each target family under each perturbation (mean [min, max] over targets)",
+               "columns": ["target", "perturbation", "eps", "mean", "min", "max"], "rows": rows},
+              {"title": "white-box accuracy (each model on its own PGD examples), mean over models",
+               "columns": ["family"] + [f"eps={e:g}" for e in eps], "rows": [[f] + whitebox[f] for f in FAMILIES]},
+              {"title": "clean test accuracy per model", "columns": ["family"] + [str(i) for i in range(K)],
+               "rows": [[f] + clean[f] for f in FAMILIES]}]
+    task = "binary " + "-vs-".join(map(str, cfg["classes"])) if len(cfg["classes"]) == 2 else (
+        f"{train.num_classes}-class")
+    data = {"eps": eps, "curves": curves, "whitebox": whitebox, "clean_accuracy": clean, "task": task,
+            "n_eval": n_eval}
+    result = make_result("geometry", cfg, data, timings=timings, seeds=[seed], summary=summary, figures=figures,
+                         tables=tables, notes=[
+                             f"seed 003 (Charles et al., AISTATS 2019) Fig. 4 on digits, {task} task; "
+                             f"{K} LinearSVCs and {K} {cfg['nn']['arch']} nets on random {cfg['subset_size']}-image "
+                             f"subsets; L-inf PGD-{cfg['attack']['steps']} adversaries; a target never sees its "
+                             "own examples.",
+                             "paper ordering: SVM->SVM strongest; NN->SVM well above random; SVM->NN barely above "
+                             f"random (relative-effect threshold {EFFECT_THRESHOLD:.2f}); here: "
+                             f"{'reproduced' if summary['paper_ordering'] else 'NOT fully reproduced'}."])
+    publish(result, out_dir, title="geometry (seed 003, Fig. 4)")
+    return result
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser)
+    parser.add_argument("--out", default="results/geometry", help="output directory")
+    parser.add_argument("--quick", action="store_true", help="tiny smoke-test configuration")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.quiet:
+        set_quiet(True)
+    base = QUICK if args.quick else DEFAULTS
+    cfg = resolve_config(base, args.config, overrides=args.overrides)
+    result = run(cfg, out_dir=args.out, progress=not args.quiet)
+    log(f"geometry: wrote {Path(args.out) / 'result.json'}")
+    for k, v in result["summary"].items():
+        print(f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}")
+    return 0
+
+
+__all__ = ["DEFAULTS", "QUICK", "LinearScores", "adversarial_examples", "add_arguments", "main", "ordering",
+           "random_sign_perturbations", "run", "train_nn", "train_svm", "transfer_accuracies"]
