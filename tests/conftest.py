@@ -7,6 +7,10 @@ import torch
 
 from pyadvt import _ext
 
+# The suite's models are tiny: intra-op threads cost more in synchronisation than they gain
+# (and on a shared 2-core machine they wait on each other), so tests run single-threaded.
+torch.set_num_threads(1)
+
 CUDA_KERNELS = torch.cuda.is_available() and "cuda" in _ext.compiled_backends()
 
 
