@@ -27,7 +27,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -195,7 +195,6 @@ class ReLUClass:
     name: str
     convex_label: float
     lemma: str
-    conditions: tuple[str, ...] = field(default=())
 
     def check(self, h) -> tuple[str, ...]:
         """Reasons why ``h`` is not in the class (empty tuple: ``h`` is a member)."""
