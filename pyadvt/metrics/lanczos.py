@@ -8,9 +8,10 @@ one batched Hessian-vector product (one double-backward for the whole batch).
 * :func:`power_top_eig` - power iteration with per-sample convergence through the fused
   ``pyadvt.ops.power_iteration_update_`` kernel; a second, shifted run recovers ``lambda_max``
   for samples whose dominant-magnitude eigenvalue is negative (indefinite Hessians).
-* :func:`lanczos_top_eig` - Lanczos with full re-orthogonalisation; the top Ritz value of each
-  sample's tridiagonal matrix (eigenvalues via ``pyadvt.ops.small_sym_eig``) is declared
-  converged when it changes by at most ``tol * |theta|`` between iterations, or when the Krylov
+* :func:`lanczos_top_eig` - Lanczos with full re-orthogonalisation; the top Ritz pair of each
+  sample's tridiagonal matrix (``pyadvt.ops.small_sym_eig``) is declared converged when its
+  residual ``||H y - theta y|| <= tol * |theta|`` (ARPACK's criterion, as in ``eigsh(tol=...)``),
+  when ``theta`` changes by at most ``tol * |theta|`` between iterations, or when the Krylov
   space became invariant.
 
 Example:
@@ -33,7 +34,7 @@ from pyadvt import ops
 
 Matvec = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
-__all__ = ["EigResult", "lanczos_top_eig", "power_top_eig", "sym_eigvals"]
+__all__ = ["EigResult", "lanczos_top_eig", "power_top_eig"]
 
 
 @dataclass
@@ -53,17 +54,6 @@ class EigResult:
     converged: torch.Tensor
     defined: torch.Tensor
     calls: int
-
-
-def sym_eigvals(T: torch.Tensor) -> torch.Tensor:
-    """Ascending eigenvalues ``[B, k]`` of symmetric ``T: [B, k, k]``.
-
-    Uses the batched Jacobi kernel ``pyadvt.ops.small_sym_eig`` for ``k <= 64`` (SPEC §8: Lanczos
-    reuses it on its tridiagonal matrices) and ``torch.linalg.eigvalsh`` beyond.
-    """
-    if T.shape[-1] <= 64:
-        return ops.small_sym_eig(T.contiguous())[0]
-    return torch.linalg.eigvalsh(T)
 
 
 def _check_start(v0: torch.Tensor, tol: float, max_iter: int) -> None:
@@ -158,8 +148,9 @@ def lanczos_top_eig(matvec: Matvec, v0: torch.Tensor, tol: float = 1e-4, max_ite
     """Per-sample ``lambda_max`` by batched Lanczos with full re-orthogonalisation (SPEC §3 (b)).
 
     All samples advance in lock-step; after step ``j`` each active sample's tridiagonal matrix
-    ``T_j`` (float64) gives the top Ritz value ``theta_j``; the sample stops when
-    ``|theta_j - theta_{j-1}| <= tol * |theta_j|`` or when the new Lanczos vector vanished
+    ``T_j`` (float64) gives the top Ritz pair ``(theta_j, s)``; the sample stops when the residual
+    ``beta_j |s_j| = ||H y - theta_j y|| <= tol * |theta_j|`` (the stopping rule of ARPACK/``eigsh``),
+    when ``|theta_j - theta_{j-1}| <= tol * |theta_j|``, or when the new Lanczos vector vanished
     (invariant Krylov space: ``theta_j`` is then an exact eigenvalue). At most ``min(max_iter, n)``
     products per sample. Unlike power iteration, the top Ritz value approaches ``lambda_max``
     (the algebraically largest eigenvalue) directly, also for indefinite ``H``.
@@ -205,9 +196,11 @@ def lanczos_top_eig(matvec: Matvec, v0: torch.Tensor, tol: float = 1e-4, max_ite
         if j > 0:
             off = beta[:, :j]
             T = T + torch.diag_embed(off, 1) + torch.diag_embed(off, -1)
-        new_theta = sym_eigvals(T)[:, -1]
+        evals, evecs = ops.small_sym_eig(T.contiguous()) if j < 64 else torch.linalg.eigh(T)
+        new_theta = evals[:, -1]
         scale = new_theta.abs()
-        done = (new_theta - theta).abs() <= tol * scale
+        residual = b.double() * evecs[:, -1, -1].abs()  # ||H y - theta y|| for the top Ritz vector y
+        done = ((new_theta - theta).abs() <= tol * scale) | (residual <= tol * scale)
         invariant = b.double() <= 64 * torch.finfo(dt).eps * torch.maximum(scale, alpha[:, : j + 1].abs().amax(1))
         stop = active & (done | invariant | (b <= tiny))
         theta = torch.where(active, new_theta, theta)
