@@ -282,3 +282,14 @@ def test_argument_validation():
         PGD("net", eps=0.1)
     with pytest.raises(ValueError, match="device"):
         PGD(net.to("meta"), eps=0.1)(x, y)
+
+
+def test_non_contiguous_and_channels_last_inputs():
+    net = tiny_cnn()
+    x, y = batch(8)
+    for atk in (PGD(net, eps=0.1, steps=3), MIFGSM(net, eps=0.1, steps=3), DI(net, eps=0.1, steps=3)):
+        ref = atk(x, y)
+        strided = x.transpose(2, 3).contiguous().transpose(2, 3)
+        assert not strided.is_contiguous()
+        torch.testing.assert_close(atk(strided, y), ref, atol=0, rtol=0)
+        torch.testing.assert_close(atk(x.contiguous(memory_format=torch.channels_last), y), ref, atol=0, rtol=0)
