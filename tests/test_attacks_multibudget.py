@@ -86,3 +86,13 @@ def test_row_chunking_does_not_change_results():
     torch.testing.assert_close(atk(x, y, batch_size=3), atk(x, y), atol=1e-6, rtol=0)
     with pytest.raises(ValueError, match="batch_size"):
         atk(x, y, batch_size=0)
+
+
+def test_budget_list_and_no_grad_context():
+    net = tiny_cnn()
+    x, y = batch(4)
+    atk = PGD(net, eps=0.1, steps=2)
+    with torch.no_grad():                       # callers in no_grad still get a working attack
+        out = atk(x, y, eps=[0.05, 0.1])
+    torch.testing.assert_close(out, atk(x, y, eps=BUDGETS[1:3]), atol=0, rtol=0)
+    assert not torch.equal(out[1], x)

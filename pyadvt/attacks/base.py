@@ -126,7 +126,7 @@ class Attack:
 
         Args:
             target: ``[B]`` target labels (only with ``targeted=True``; default ``(y + 1) % C``).
-            eps: budget override: a number, or a 1-D tensor of ``K`` budgets (multi-budget).
+            eps: budget override: a number, or a 1-D tensor (or list) of ``K`` budgets (multi-budget).
             alpha: step override: a number or ``[K]`` per budget (default: ``eps * alpha / eps``).
             sample_ids: explicit per-sample identities for the random streams (default: a hash of
                 each sample's bytes).
@@ -236,6 +236,8 @@ class Attack:
         acc = torch.float64 if x.dtype == torch.float64 else torch.float32
         if eps is None:
             return torch.tensor([self.eps], dtype=acc, device=x.device), False
+        if isinstance(eps, (list, tuple)):
+            eps = torch.tensor([float(e) for e in eps], dtype=acc)
         if isinstance(eps, torch.Tensor):
             if eps.dim() > 1 or eps.numel() == 0:
                 raise ValueError(f"'eps' must be a number or a 1-D tensor of budgets, got shape {tuple(eps.shape)}")
