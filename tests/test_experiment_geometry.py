@@ -34,6 +34,7 @@ def test_linear_scores_match_sklearn(classes):
     model = geometry.LinearScores(svc.coef_, svc.intercept_)
     pred = model(test.x).argmax(1).numpy()
     np.testing.assert_array_equal(pred, svc.predict(test.x.flatten(1).numpy().astype(np.float64)))
+    np.testing.assert_array_equal(geometry.as_multiclass_linear(model).predict(test.x.flatten(1).numpy()), pred)
     if classes is not None:  # binary: the logit difference is the decision function
         logits = model(test.x).detach()
         np.testing.assert_allclose((logits[:, 1] - logits[:, 0]).numpy(),
@@ -109,6 +110,7 @@ def test_ordering_reports_the_paper_pattern_and_its_absence():
 @pytest.mark.parametrize("override, match", [
     ({"eps": []}, "eps"), ({"eps": [0.0, 0.1]}, "eps"), ({"models": 1}, "models"),
     ({"classes": [3]}, "classes"), ({"subset_size": 5000}, "exceeds"), ({"threads": 0}, "threads"),
+    ({"theory_pair": [3, 3]}, "theory_pair"),
 ])
 def test_bad_config_raises(tmp_path, override, match):
     with pytest.raises(ValueError, match=match):
@@ -135,6 +137,8 @@ def test_end_to_end_cli_smoke(tmp_path, capsys):
     assert set(result["summary"]) >= {"paper_ordering", "svm_to_svm_strongest", "svm_to_nn_relative_effect"}
     # white-box PGD on a linear SVM at eps = 0.3 fools it on most images (sanity of the attack wiring)
     assert result["data"]["whitebox"]["svm"][1] < 0.5 * np.mean(result["data"]["clean_accuracy"]["svm"])
+    thm9 = result["data"]["theorem9"]  # the shared direction of Theorem 9 holds exactly on real digits
+    assert thm9["claim2_holds"] and thm9["size_S"] == sum(thm9["sizes"]) > 0 and (thm9["k"], thm9["l"]) == (3, 8)
     rows = list(csv.reader((out / "geometry.csv").open()))
     assert rows[0][:3] == ["target_family", "perturbation", "eps"] and len(rows) == 1 + 2 * 3 * 2
     assert len(list((out / "figures").glob("*.png"))) == 2 and (out / "report.md").exists()

@@ -49,6 +49,7 @@ from pyadvt.data import TensorData, digits
 from pyadvt.metrics.transfer_rates import predict
 from pyadvt.models import build
 from pyadvt.report import Timings, make_result, publish
+from pyadvt.theory import MultiClassLinear, check_theorem9
 from pyadvt.train import fit
 from pyadvt.utils.config import add_config_arguments, merge_config, resolve_config
 from pyadvt.utils.progress import log, progress as progress_bar, set_quiet
@@ -69,6 +70,7 @@ DEFAULTS: dict = {
     "eps": [0.04, 0.08, 0.12, 0.16, 0.2, 0.24, 0.28, 0.32, 0.36, 0.4],
     "n_eval": 450,  # test images perturbed (the digits test split has 450)
     "threads": 1,  # torch intra-op threads during the run (tiny models: more threads only add contention)
+    "theory_pair": [3, 8],  # digits (k, l) for the Theorem 9 check on the first two SVMs' training sets
 }
 
 QUICK: dict = merge_config(DEFAULTS, {
@@ -159,6 +161,27 @@ def transfer_accuracies(targets: list[nn.Module], perturbed: list[torch.Tensor],
     return acc
 
 
+def as_multiclass_linear(model: LinearScores) -> MultiClassLinear:
+    """The ``argmax(W x + b)`` classifier of :mod:`pyadvt.theory` computing the same labels as ``model``."""
+    return MultiClassLinear(model.linear.weight.detach().double().numpy(), model.linear.bias.detach().double().numpy())
+
+
+def theorem9_on_digits(svms: list[LinearScores], subsets: list[TensorData], k: int, l: int) -> dict:
+    """Seed 003 Theorem 9 on real data: the first two SVMs and their (independent) training subsets.
+
+    Reports the set S (points of both subsets with labels k, l that both SVMs classify correctly with
+    pairwise margin >= 1), its sizes against the (here vacuous) bound, and whether the max-margin direction
+    of S is adversarial for both SVMs at every point of S (claim 2, checked exactly).
+    """
+    hs = [as_multiclass_linear(m) for m in svms[:2]]
+    Xs = [d.x.flatten(1).double().numpy() for d in subsets[:2]]
+    ys = [d.y.numpy() for d in subsets[:2]]
+    res = check_theorem9(Xs[0], ys[0], hs[0], Xs[1], ys[1], hs[1], k, l)
+    return {"k": k, "l": l, "size_S": int(res.in_S.sum()), "sizes": list(res.sizes), "n": res.n,
+            "bound": res.bound, "rho": res.rho, "B": res.B, "R": res.R, "claim1_holds": res.claim1_holds,
+            "claim2_holds": res.claim2_holds, "n_violations": int(res.violations.size)}
+
+
 def _stats(acc_te: np.ndarray) -> dict:
     """Mean over targets (and the min/max band) of each target's accuracy, itself pooled over sources."""
     per_target = np.nanmean(acc_te, axis=1)  # [T, E]
@@ -197,6 +220,9 @@ def _validate(cfg: dict) -> None:
         raise ValueError(f"'classes' must be empty (all digits) or list >= 2 digits, got {cfg['classes']}")
     if cfg["n_eval"] < 1:
         raise ValueError(f"'n_eval' must be >= 1, got {cfg['n_eval']}")
+    pair = cfg["theory_pair"]
+    if len(pair) != 2 or pair[0] == pair[1] or any(not isinstance(c, int) or not 0 <= c <= 9 for c in pair):
+        raise ValueError(f"'theory_pair' must be two different digits, got {pair}")
     if cfg["threads"] < 1:
         raise ValueError(f"'threads' must be >= 1, got {cfg['threads']}")
 
@@ -230,6 +256,11 @@ def _run(cfg: dict, out_dir: Path, progress: bool) -> dict:
             models["svm"].append(train_svm(train.subset(subsets[i]), cfg["svm"]["C"], cfg["svm"]["max_iter"], seed + i))
             models["nn"].append(train_nn(train.subset(subsets[K + i]), cfg["nn"], train.num_classes, seed + i))
     clean = {f: [float((predict(m, x) == y).double().mean()) for m in models[f]] for f in FAMILIES}
+    digit_of = list(cfg["classes"]) if cfg["classes"] else list(range(10))
+    pair = [digit_of.index(c) for c in cfg["theory_pair"] if c in digit_of]
+    with timings("theorem 9"):
+        thm9 = theorem9_on_digits(models["svm"], [train.subset(subsets[0]), train.subset(subsets[1])],
+                                  *(pair if len(pair) == 2 else (0, 1)))
 
     perturbed: dict[str, list[torch.Tensor]] = {}
     with timings("attacks"):
@@ -252,6 +283,7 @@ def _run(cfg: dict, out_dir: Path, progress: bool) -> dict:
                 curves[t][s] = _stats(acc)
 
     summary = ordering(curves)
+    summary.update({"theorem9_claim2_holds": thm9["claim2_holds"], "theorem9_size_S": thm9["size_S"]})
     summary.update({f"clean_acc_mean[{f}]": float(np.mean(clean[f])) for f in FAMILIES})
     rows = [[t, s, e, curves[t][s]["mean"][j], curves[t][s]["min"][j], curves[t][s]["max"][j]]
             for t in FAMILIES for s in SOURCES for j, e in enumerate(eps)]
@@ -271,11 +303,16 @@ def _run(cfg: dict, out_dir: Path, progress: bool) -> dict:
               {"title": "white-box accuracy (each model on its own PGD examples), mean over models",
                "columns": ["family"] + [f"eps={e:g}" for e in eps], "rows": [[f] + whitebox[f] for f in FAMILIES]},
               {"title": "clean test accuracy per model", "columns": ["family"] + [str(i) for i in range(K)],
-               "rows": [[f] + clean[f] for f in FAMILIES]}]
+               "rows": [[f] + clean[f] for f in FAMILIES]},
+              {"title": f"Theorem 9 on SVMs 0 and 1 (labels {digit_of[thm9['k']]} vs {digit_of[thm9['l']]}): "
+                        "shared max-margin direction on S",
+               "columns": ["|S|", "|S n S(1)|", "|S n S(2)|", "bound", "rho", "B", "R", "claim 1", "claim 2"],
+               "rows": [[thm9["size_S"], *thm9["sizes"], thm9["bound"], thm9["rho"], thm9["B"], thm9["R"],
+                         thm9["claim1_holds"], thm9["claim2_holds"]]]}]
     task = "binary " + "-vs-".join(map(str, cfg["classes"])) if len(cfg["classes"]) == 2 else (
         f"{train.num_classes}-class")
     data = {"eps": eps, "curves": curves, "whitebox": whitebox, "clean_accuracy": clean, "task": task,
-            "n_eval": n_eval}
+            "n_eval": n_eval, "theorem9": thm9}
     result = make_result("geometry", cfg, data, timings=timings, seeds=[seed], summary=summary, figures=figures,
                          tables=tables, notes=[
                              f"seed 003 (Charles et al., AISTATS 2019) Fig. 4 on digits, {task} task; "
@@ -308,5 +345,6 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["DEFAULTS", "QUICK", "LinearScores", "adversarial_examples", "add_arguments", "main", "ordering",
-           "random_sign_perturbations", "run", "train_nn", "train_svm", "transfer_accuracies"]
+__all__ = ["DEFAULTS", "QUICK", "LinearScores", "adversarial_examples", "add_arguments", "as_multiclass_linear",
+           "main", "ordering", "random_sign_perturbations", "run", "theorem9_on_digits", "train_nn", "train_svm",
+           "transfer_accuracies"]
