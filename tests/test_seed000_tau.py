@@ -164,3 +164,18 @@ def test_virtual_attack_maximises_deviation():
     assert float(clipped.min()) >= 0 and float(clipped.max()) <= 1
     with pytest.raises(ValueError, match="eps"):
         VirtualAdversarialAttack(net, eps=0)
+
+
+def test_tau2_keeps_samples_where_only_the_target_is_flat():
+    class Gate(torch.nn.Module):  # zero Jacobian where the first input > 0.5
+        def forward(self, x):
+            return (x[:, :1] <= 0.5).to(x.dtype) * x[:, :2]
+
+    S = torch.nn.Linear(3, 2).double()
+    x = torch.rand(12, 3, dtype=torch.float64)
+    x[:4, 0] = 0.9
+    x[4:, 0] = 0.1
+    with pytest.warns(RuntimeWarning):
+        joint = adversarial_transferability(S, Gate(), x)
+    assert joint.tau1.n_undefined == 4 and joint.tau2.n == 12
+    assert abs(joint.tau2.tau2 - tau2(S, Gate(), x).tau2) < 1e-12

@@ -11,10 +11,8 @@ reported with a warning, and skipped by the means (SPEC section 0).
 
 Example:
     >>> import torch
-    >>> torch.manual_seed(0) and None
-    >>> S, T = torch.nn.Linear(5, 3), torch.nn.Linear(5, 3)
-    >>> r = tau1(S, S, torch.rand(8, 5))
-    >>> round(r.tau1, 6)
+    >>> S = torch.nn.Linear(5, 3)
+    >>> round(tau1(S, S, torch.rand(8, 5)).tau1, 6)
     1.0
 """
 

@@ -163,6 +163,7 @@ def tau2(source, target, x: torch.Tensor, eps: float = 1.0, *, batch_size: int =
     stats = Tau2Stats()
     for sl in batches(x.shape[0], batch_size, progress=progress, desc="tau2"):
         U, V, ok, _, _ = _deviations(source, target, x[sl], eps, method, target_jac=False)
+        ok = ok & torch.isfinite(V).all(1)
         stats.add(U[ok], V[ok])
         stats.n_undefined += int((~ok).sum())
     warn_undefined(stats.n_undefined, x.shape[0], "tau2")
@@ -186,7 +187,8 @@ def adversarial_transferability(source, target, x: torch.Tensor, eps: float = 1.
                                 progress: bool = False, method: str = "auto") -> TransferabilityResult:
     """tau1 (Def. 2) and tau2 (Def. 3, source -> target) sharing one Jacobian of each model per batch.
 
-    Samples with an undefined direction for either model are masked from both metrics.
+    tau1 masks samples whose direction is undefined for either model; tau2 only those undefined for the
+    source (a zero target Jacobian gives ``V = 0``, a legitimate deviation), as :func:`tau2` does.
 
     Example:
         >>> S = torch.nn.Linear(4, 3)
@@ -204,8 +206,10 @@ def adversarial_transferability(source, target, x: torch.Tensor, eps: float = 1.
         vals.append(torch.where(ok, tau1_from_directions(ds.v1, dt.v1.to(ds.v1.dtype)), torch.zeros_like(ds.sigma1)))
         valid.append(ok)
         degenerate += int((ok & (((ds.flags | dt.flags) & 2) != 0)).sum())
-        stats.add(U[ok], V[ok])
-        stats.n_undefined += int((~ok).sum())
+        # tau2 needs only the source's attack: a zero target Jacobian is a legitimate V = 0
+        ok2 = ds.valid & torch.isfinite(V).all(1)
+        stats.add(U[ok2], V[ok2])
+        stats.n_undefined += int((~ok2).sum())
     t1 = Tau1Result(per_sample=torch.cat(vals), valid=torch.cat(valid), n_degenerate=degenerate)
     warn_undefined(t1.n_undefined, x.shape[0], "tau1/tau2")
     return TransferabilityResult(tau1=t1, tau2=stats.result())
