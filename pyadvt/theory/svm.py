@@ -170,6 +170,11 @@ def max_margin_svm(X, y, *, fit_intercept: bool = True, solver: str = DEFAULT_SO
     if problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or w.value is None:
         raise ValueError(f"the max-margin SVM could not be solved (cvxpy status {problem.status!r} with {solver})")
 
+    if problem.status == cp.OPTIMAL_INACCURATE:
+        import warnings
+
+        warnings.warn(f"{solver} reports an inaccurate optimum for the max-margin SVM; check "
+                      "identity_residuals() before relying on the duals", RuntimeWarning, stacklevel=2)
     w_star = np.asarray(w.value, dtype=np.float64).reshape(d)
     b_star = float(b.value) if fit_intercept else 0.0
     alpha = np.clip(np.asarray(constraint.dual_value, dtype=np.float64).reshape(n), 0.0, None)
