@@ -124,3 +124,18 @@ def test_does_not_mutate_inputs():
     svm.X[0, 0] = 99.0  # the result holds its own copy
     np.testing.assert_array_equal(X, X0)
     np.testing.assert_array_equal(y, y0)
+
+
+def test_identity_residuals_detect_wrong_duals():
+    """Companion: the residual check is not vacuous - duals off by 1 % (or one dual moved) are flagged."""
+    import dataclasses
+
+    X, y = random_separable_set(np.random.default_rng(2), 20, 3, margin=0.3)
+    svm = max_margin_svm(X, y)
+    assert max(svm.identity_residuals().values()) < IDENTITY_TOL
+    scaled = dataclasses.replace(svm, alpha=svm.alpha * 1.01).identity_residuals()
+    assert scaled["w_expansion"] > 1e-3 and scaled["alpha_sum"] > 1e-3
+    moved = svm.alpha.copy()
+    i = int(np.argmax(moved))
+    moved[i] *= 0.5
+    assert dataclasses.replace(svm, alpha=moved).identity_residuals()["balance"] > 1e-3
