@@ -14,4 +14,5 @@ EXPERIMENTS: dict[str, str] = {
     "robustness-transfer": "pyadvt.experiments.robustness_transfer",
     "geometry": "pyadvt.experiments.geometry",
     "mixture": "pyadvt.experiments.mixture",
+    "surrogates": "pyadvt.experiments.surrogates",
 }
