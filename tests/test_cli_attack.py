@@ -78,3 +78,11 @@ def test_attack_command_user_errors(capsys, extra, message):
     code, _, err = run(capsys, *extra)
     assert code == 2
     assert message in err and err.count("\n") == 1
+
+
+def test_quiet_flag_does_not_leak_into_the_process(capsys):
+    from pyadvt.utils.progress import is_quiet
+
+    before = is_quiet()
+    code, _, _ = run(capsys, "--attack", "fgsm", "--eps", "0.1")
+    assert code == 0 and is_quiet() == before

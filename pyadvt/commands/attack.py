@@ -56,16 +56,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--attack-batch", type=int, default=256, help="samples per attack pass (default 256)")
     r.add_argument("--seed", type=int, default=0, help="seed of the split, the models (seed, seed+1) and the attack")
     r.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    r.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: torch's choice; 1 helps on an oversubscribed machine)")
     r.add_argument("--out", default=None, help="write the JSON result here (a .json file or a directory)")
     r.add_argument("--quiet", action="store_true", help="no progress bars or status messages")
 
 
 def main(args: argparse.Namespace) -> int:
-    from pyadvt.cli import UserError
-
     if args.quiet:
         set_quiet(True)
+    try:
+        return _run(args)
+    finally:
+        if args.quiet:
+            set_quiet(None)     # back to the environment's default for an in-process caller
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pyadvt.cli import UserError
+
     _validate(args, UserError)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     device = _device(args.device, UserError)
     timings = Timings()
     with timings("data"):
@@ -107,6 +119,8 @@ def _validate(args: argparse.Namespace, UserError) -> None:
     for name in ("steps", "restarts", "epochs", "batch_size", "attack_batch"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.threads is not None and args.threads < 1:
+        raise UserError(f"--threads must be >= 1, got {args.threads}")
     if args.n_eval is not None and args.n_eval < 1:
         raise UserError(f"--n-eval must be >= 1, got {args.n_eval}")
     if args.alpha_ratio is not None and not args.alpha_ratio > 0:
@@ -177,7 +191,7 @@ def _print_table(args, clean: dict, rows: list[dict], n: int) -> None:
 
 
 def _result(args, clean: dict, rows: list[dict], n: int, timings: Timings, device) -> dict:
-    config = {k: v for k, v in vars(args).items() if k not in ("func", "command", "quiet", "out")}
+    config = {k: v for k, v in vars(args).items() if k not in ("func", "command", "quiet", "out", "threads")}
     eps = [r["eps"] for r in rows]
     figure = {"type": "curves", "title": f"{args.attack}: source fooling and transfer success", "x": eps,
               "series": {"source fooling": [r["source_fooling"] for r in rows],
