@@ -31,7 +31,7 @@ from pyadvt.train.adversarial import AdversarialLoss
 from pyadvt.train.gaussian import GaussianNoise
 from pyadvt.transfer.finetune import finetune
 from pyadvt.transfer.influence import head_influence, influence_match_rate
-from pyadvt.transfer.sweep import mean_ci, paired_delta, subset_sweep, summarize
+from pyadvt.transfer.sweep import balanced_subset, mean_ci, paired_delta, subset_sweep, summarize
 from pyadvt.transfer.target_transforms import low_pass, low_resolution
 from pyadvt.utils.config import add_config_arguments, merge_config, resolve_config
 from pyadvt.utils.modes import evaluating
@@ -54,8 +54,9 @@ DEFAULTS: dict = {
     "target": {"sizes": [10, 25, 50, 100, 250, "all"], "seeds": [0, 1, 2], "blocks": ["head", 1, "all"],
                "epochs": 30, "lr": 0.05, "batch_size": 32},
     "curve": {"size": 100, "blocks": 1},
-    "shift": {"lowres_size": 4, "lowpass_fraction": 0.5, "blocks": 1, "seeds": [0, 1, 2]},
-    "influence": {"sources": ["natural", "at_l2"], "blocks": 1, "damping": 0.01, "ks": [1, 5, 10]},
+    "shift": {"lowres_size": 4, "lowpass_fraction": 0.5, "blocks": "head", "size": 100, "seeds": [0, 1, 2]},
+    "influence": {"sources": ["natural", "at_l2"], "blocks": "head", "size": 250, "damping": 0.01,
+                  "ks": [1, 5, 10]},
 }
 
 QUICK: dict = merge_config(DEFAULTS, {
@@ -64,7 +65,8 @@ QUICK: dict = merge_config(DEFAULTS, {
     "source_train": {"epochs": 3},
     "target": {"sizes": [10, 50], "seeds": [0, 1], "blocks": ["head", 1], "epochs": 3},
     "curve": {"size": 50},
-    "shift": {"seeds": [0]},
+    "shift": {"seeds": [0], "size": 50},
+    "influence": {"size": 50},
 })
 
 
@@ -211,7 +213,8 @@ def run(config: dict | None = None, out_dir: str | Path = "results/robust-transf
     def shift_cell(key):
         _, name, kind, seed = key
         f = transforms[kind]
-        tr = TensorData(f(tgt_train.x), tgt_train.y, tgt_train.num_classes)
+        sub = balanced_subset(tgt_train, None if sh["size"] == "all" else int(sh["size"]), seed)
+        tr = TensorData(f(sub.x), sub.y, sub.num_classes)
         te = TensorData(f(tgt_test.x), tgt_test.y, tgt_test.num_classes)
         return {"accuracy": tune(srcs[name][0], tr, te, sh["blocks"], seed).final["eval_accuracy"]}
 
@@ -226,20 +229,21 @@ def run(config: dict | None = None, out_dir: str | Path = "results/robust-transf
             row += [ci["mean"], ci["half_width"]]
         shift_table.append(row)
     figures.append({"type": "bars", "values": [r[3] for r in shift_table], "labels": [r[0] for r in shift_table],
-                    "title": f"low-res ({sh['lowres_size']}x{sh['lowres_size']}) target accuracy",
+                    "title": f"low-res ({sh['lowres_size']}x{sh['lowres_size']}) target accuracy (n={sh['size']})",
                     "ylabel": "accuracy"})
     figures.append({"type": "bars", "values": [r[5] for r in shift_table], "labels": [r[0] for r in shift_table],
-                    "title": f"low-pass (top {sh['lowpass_fraction']:.0%} frequencies zeroed) target accuracy",
+                    "title": f"low-pass (top {sh['lowpass_fraction']:.0%} frequencies zeroed) accuracy (n={sh['size']})",
                     "ylabel": "accuracy"})
 
     inf_cfg = cfg["influence"]
 
     def influence_cell(key):
-        model = tune(srcs[key[1]][0], tgt_train, tgt_test, inf_cfg["blocks"], cfg["seed"]).model
+        sub = balanced_subset(tgt_train, None if inf_cfg["size"] == "all" else int(inf_cfg["size"]), cfg["seed"])
+        model = tune(srcs[key[1]][0], sub, tgt_test, inf_cfg["blocks"], cfg["seed"]).model
         with evaluating(model), torch.no_grad():
-            phi_tr, phi_te = model.features(tgt_train.x), model.features(tgt_test.x)
-        inf = head_influence(model.head, phi_tr, tgt_train.y, phi_te, tgt_test.y, damping=inf_cfg["damping"])
-        return {str(k): v for k, v in influence_match_rate(inf, tgt_train.y, tgt_test.y, inf_cfg["ks"]).items()}
+            phi_tr, phi_te = model.features(sub.x), model.features(tgt_test.x)
+        inf = head_influence(model.head, phi_tr, sub.y, phi_te, tgt_test.y, damping=inf_cfg["damping"])
+        return {str(k): v for k, v in influence_match_rate(inf, sub.y, tgt_test.y, inf_cfg["ks"]).items()}
 
     inf_keys = [("influence", n) for n in inf_cfg["sources"] if n in srcs]
     with timings("influence"):
@@ -265,9 +269,9 @@ def run(config: dict | None = None, out_dir: str | Path = "results/robust-transf
          "columns": ["source", "blocks", "n", "mean", "ci lo", "ci hi", "seeds"], "rows": table_acc},
         {"title": "accuracy delta vs natural (paired by seed, 95% t-interval)",
          "columns": ["source", "blocks", "n", "delta", "ci lo", "ci hi", "seeds"], "rows": table_delta},
-        {"title": "shifted targets: mean accuracy and CI half-width",
+        {"title": f"shifted targets (n={sh['size']}, blocks={sh['blocks']}): mean accuracy and CI half-width",
          "columns": ["source"] + [f"{k} {s}" for k in transforms for s in ("mean", "+-")], "rows": shift_table},
-        {"title": "head influence: top-k influential-label match rate (most helpful)",
+        {"title": f"head influence (n={inf_cfg['size']}, blocks={inf_cfg['blocks']}): top-k label match (most helpful)",
          "columns": ["source"] + [f"top-{k}" for k in inf_cfg["ks"]], "rows": influence_table},
     ]
     result = make_result("robust-transfer", cfg, data, timings=timings, seeds=tc["seeds"], summary=summary,
