@@ -3,3 +3,6 @@ transferability, influence functions and target-side transforms."""
 
 from pyadvt.transfer.finetune import FinetuneResult, finetune, linear_probe, lp_ft, replace_head
 from pyadvt.transfer.probe import KnowledgeTransfer, knowledge_transferability
+from pyadvt.transfer.influence import head_gradients, head_hessian, head_influence, influence_match_rate
+from pyadvt.transfer.sweep import balanced_subset, mean_ci, paired_delta, subset_sweep, summarize
+from pyadvt.transfer.target_transforms import low_pass, low_resolution
