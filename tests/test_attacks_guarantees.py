@@ -293,3 +293,15 @@ def test_non_contiguous_and_channels_last_inputs():
         assert not strided.is_contiguous()
         torch.testing.assert_close(atk(strided, y), ref, atol=0, rtol=0)
         torch.testing.assert_close(atk(x.contiguous(memory_format=torch.channels_last), y), ref, atol=0, rtol=0)
+
+
+def test_default_step_sizes():
+    net = tiny_cnn()
+    assert PGD(net, eps=0.1, steps=4).alpha == pytest.approx(2.5 * 0.1 / 4)
+    assert MIFGSM(net, eps=0.1, steps=4).alpha == pytest.approx(0.1 / 4)
+    assert DIM(net, eps=0.1, steps=5).alpha == pytest.approx(0.1 / 5)
+    assert FGSM(net, eps=0.1).alpha == 0.1 and FGSM(net, eps=0.1).steps == 1
+    with pytest.raises(TypeError, match="steps"):
+        PGD(net, eps=0.1, steps=2.5)
+    with pytest.raises(TypeError, match="eps"):
+        PGD(net, eps="big")

@@ -117,8 +117,6 @@ class DI(IterativeAttack):
                  interpolation: str = "nearest", legacy_batch_draw: bool = False, mu: float | None = None,
                  norm: str = "linf", random_start: bool = False, restarts: int = 1, targeted: bool = False,
                  seed: int = 0, loss: LossFn | None = None, progress: bool = False) -> None:
-        if alpha is None:
-            alpha = float(eps) / max(int(steps), 1)
         super().__init__(model, eps, alpha, steps, norm=norm, random_start=random_start, restarts=restarts,
                          mu=mu, targeted=targeted, seed=seed, loss=loss, progress=progress)
         if not 0.0 <= float(p) <= 1.0:

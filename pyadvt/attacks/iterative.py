@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from pyadvt.attacks.base import Attack, AttackBatch, LossFn
+from pyadvt.attacks.base import Attack, AttackBatch, LossFn, _positive
 from pyadvt.ops import pgd_step_
 from pyadvt.utils.progress import progress as progress_bar
 
@@ -39,13 +39,18 @@ class IterativeAttack(Attack):
         restarts: number of restarts (>= 1).
         mu: momentum decay (MI-FGSM); ``None`` for no momentum.
         progress: show a tqdm bar over the iterations.
+        alpha_scale: with ``alpha=None`` the step is ``alpha_scale * eps / steps``.
     """
 
-    def __init__(self, model: nn.Module | Sequence[nn.Module], eps: float, alpha: float, steps: int, *,
+    def __init__(self, model: nn.Module | Sequence[nn.Module], eps: float, alpha: float | None, steps: int, *,
                  norm: str = "linf", random_start: bool = False, restarts: int = 1, mu: float | None = None,
-                 targeted: bool = False, seed: int = 0, loss: LossFn | None = None, progress: bool = False) -> None:
+                 targeted: bool = False, seed: int = 0, loss: LossFn | None = None, progress: bool = False,
+                 alpha_scale: float = 1.0) -> None:
+        steps = _count(steps, "steps")
+        if alpha is None:
+            alpha = alpha_scale * _positive(eps, "eps") / steps
         super().__init__(model, eps, alpha, norm=norm, targeted=targeted, seed=seed, loss=loss)
-        self.steps = _count(steps, "steps")
+        self.steps = steps
         self.restarts = _count(restarts, "restarts")
         self.random_start = bool(random_start)
         if mu is not None:

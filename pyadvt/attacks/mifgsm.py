@@ -35,7 +35,5 @@ class MIFGSM(IterativeAttack):
     def __init__(self, model: nn.Module | Sequence[nn.Module], eps: float = 8 / 255, alpha: float | None = None,
                  steps: int = 10, mu: float = 1.0, *, random_start: bool = False, restarts: int = 1,
                  targeted: bool = False, seed: int = 0, loss: LossFn | None = None, progress: bool = False) -> None:
-        if alpha is None:
-            alpha = float(eps) / max(int(steps), 1)
         super().__init__(model, eps, alpha, steps, norm="linf", random_start=random_start, restarts=restarts,
                          mu=mu, targeted=targeted, seed=seed, loss=loss, progress=progress)

@@ -47,7 +47,5 @@ class PGD(IterativeAttack):
     def __init__(self, model: nn.Module | Sequence[nn.Module], eps: float = 8 / 255, alpha: float | None = None,
                  steps: int = 10, norm: str = "linf", random_start: bool = True, restarts: int = 1, *,
                  targeted: bool = False, seed: int = 0, loss: LossFn | None = None, progress: bool = False) -> None:
-        if alpha is None:
-            alpha = 2.5 * float(eps) / max(int(steps), 1)
         super().__init__(model, eps, alpha, steps, norm=norm, random_start=random_start, restarts=restarts,
-                         targeted=targeted, seed=seed, loss=loss, progress=progress)
+                         targeted=targeted, seed=seed, loss=loss, progress=progress, alpha_scale=2.5)
