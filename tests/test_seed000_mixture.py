@@ -65,6 +65,8 @@ def test_quick_run_outputs_and_resume(tmp_path):
     result = json.loads((out / "result.json").read_text())
     rows = result["data"]["sources"]
     assert len(rows) == 3 and all(0 <= r["tau1"] <= 1 and 0 <= r["tau2"] <= 1 for r in rows)
+    atm = np.array(result["data"]["atm"]["matrix"])
+    assert atm.shape == (4, 4) and np.allclose(atm.sum(0), 1) and (out / "atm_dendrogram.png").exists()
     assert result["data"]["reference"]["target_test_accuracy"] > 0.5
     # resume: every cell is on disk, so a rerun recomputes nothing and returns identical numbers
     stamps = {p: p.stat().st_mtime_ns for p in (out / "cells").glob("source*.json")}

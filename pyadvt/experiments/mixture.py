@@ -22,7 +22,8 @@ digits (no downloads):
 
 Outputs in ``out_dir``: ``result.json`` (+ HTML/Markdown report with figures), ``mixture_sources.csv``
 (one row per source), ``mixture_correlations.csv``, ``fig3_left_tau1.png``, ``fig3_left_eq2.png``,
-``fig3_right_finetune.png``, ``metrics_vs_fraction.png``. Each finished (fraction, seed) source is a
+``fig3_right_finetune.png``, ``metrics_vs_fraction.png``, and the transferability matrix of one seed's
+sources plus the reference (``atm.png``, ``atm_dendrogram.png``; seed 000 §4.3 applied to this pool). Each finished (fraction, seed) source is a
 cell in ``out_dir/cells`` (:class:`pyadvt.utils.sweep.CellStore`): a rerun resumes from there.
 
 Results (defaults: 5 fractions x 3 seeds, SmallCNN; docs/experiments/mixture.md has the tables): the
@@ -31,7 +32,9 @@ knowledge metric. Over the 15 sources, Pearson r with the target-like fraction: 
 eq.-2 loss (eps 0.2) +0.78, probe accuracy +0.72, probe loss -0.84; adversarial vs knowledge: tau1 vs
 probe loss -0.68, tau2 vs probe loss -0.63, eq.-2 loss (eps 0.2) vs probe loss -0.72 (95% bootstrap
 CIs exclude 0). At eps 0.03/0.06 the eq.-2 loss sits at the noise floor of the confident reference
-(negative correlation at 0.03); the 25/50/75% sources are indistinguishable from each other.
+(negative correlation at 0.03); the 25/50/75% sources are indistinguishable from each other. In the
+ATM of the seed-0 pool the reference ranks the 100% source first and the 0% source last, and the tree
+pairs the 100% source with the reference.
 
 Example (Python):
     >>> from pyadvt.experiments import mixture
@@ -48,11 +51,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pyadvt.attacks import PGD
 from pyadvt.data import TensorData, digits
 from pyadvt.metrics import adversarial_transferability, empirical_transferability
+from pyadvt.metrics.atm import cluster_tree, entropy_curve, save_dendrogram, transfer_table
 from pyadvt.models import build
 from pyadvt.report import Timings, make_result, publish
-from pyadvt.report.figures import curves, scatter
+from pyadvt.report.figures import curves, heatmap, scatter
 from pyadvt.train import evaluate, fit
 from pyadvt.transfer import knowledge_transferability
 from pyadvt.utils.config import add_config_arguments, merge_config, resolve_config
@@ -75,6 +80,7 @@ DEFAULTS: dict = {
     "probe": {"epochs": 20, "lr": 0.05},
     "finetune": {"epochs": 8, "lr": 0.01},
     "bootstrap": 2000,
+    "atm": {"seed": 0, "eps": 0.1, "steps": 10},
     "threads": 1,
 }
 
@@ -89,6 +95,7 @@ QUICK: dict = merge_config(DEFAULTS, {
     "probe": {"epochs": 3},
     "finetune": {"epochs": 2},
     "bootstrap": 200,
+    "atm": {"steps": 3},
 })
 
 ADV_METRICS = ("tau1", "tau2")  # plus "eq2_loss@<eps>" per budget
@@ -235,7 +242,7 @@ def _run(cfg: dict, out_dir: Path, progress: bool) -> dict:
         ft = knowledge_transferability(src, tgt_tr, tgt_te, method="finetune", epochs=cfg["finetune"]["epochs"],
                                        lr=cfg["finetune"]["lr"], seed=seed)
         losses = eq2.transfer_loss()
-        return {"fraction": pct / 100, "seed": seed,
+        result = {"fraction": pct / 100, "seed": seed,
                 "source_accuracy_target_like": evaluate(src, V_te)["accuracy"],
                 "tau1": adv.tau1.tau1, "tau2": adv.tau2.tau2, "n_undefined": adv.tau1.n_undefined,
                 "eq2_loss": {f"{float(e):g}": float(v) for e, v in zip(cfg["eps"], losses)},
@@ -245,6 +252,7 @@ def _run(cfg: dict, out_dir: Path, progress: bool) -> dict:
                 "finetune_loss": ft.loss, "finetune_accuracy": ft.accuracy, "finetune_auc_loss": ft.auc_loss,
                 "finetune_curve": [c["eval_loss"] for c in ft.curve],
                 "probe_curve": [c["eval_loss"] for c in probe.curve]}
+        return store.put(key, result, checkpoint=src.state_dict())
 
     keys = [("source", int(round(100 * float(f))), int(s)) for f in cfg["fractions"] for s in cfg["seeds"]]
     with timings("sources"):
@@ -282,6 +290,9 @@ def _run(cfg: dict, out_dir: Path, progress: bool) -> dict:
         summary[f"spearman({a},probe_accuracy)"] = find(a, "probe_accuracy")["spearman"]
     for a in adv_names:
         summary[f"spearman(fraction,{a})"] = find("fraction", a)["spearman"]
+
+    with timings("atm"):
+        atm_data = _atm_section(cfg, store, reference, x_eval, y_eval, C, out_dir)
 
     per_fraction = []
     fracs = sorted({r["fraction"] for r in rows})
@@ -351,7 +362,8 @@ def _run(cfg: dict, out_dir: Path, progress: bool) -> dict:
                   for c in corr]},
     ]
     data = {"reference": ref_info, "sources": rows, "per_fraction": per_fraction, "correlations": corr,
-            "direction": direction}
+            "direction": direction, "atm": atm_data}
+    summary["atm_entropy_k2"] = atm_data["entropy"]["2"]
     notes = ["seed 000 (Liang et al., ICML 2021) §4.1 on digits: sources on mixtures of digits "
              f"{cfg['target_like_classes']} (target-like) and {cfg['other_classes']}; reference on the target-like "
              f"digits shifted {sh['translate']} px right with gamma {sh['gamma']}"]
@@ -359,6 +371,36 @@ def _run(cfg: dict, out_dir: Path, progress: bool) -> dict:
                          figures=figures, tables=tables, notes=notes)
     publish(result, out_dir, title="mixture (seed 000 §4.1)")
     return result
+
+
+def _atm_section(cfg: dict, store: CellStore, reference, x_eval, y_eval, C: int, out_dir: Path) -> dict:
+    """ATM (seed 000 §4.3 / App. G.3) of the sources of one seed plus the reference: PGD examples of
+    every model evaluated on every model, tournament matrices, Perron columns, tree, entropy against the
+    grouping {>= 50 % target-like sources + reference} vs {< 50 %}."""
+    ac = cfg["atm"]
+    fracs = [int(round(100 * float(f))) for f in cfg["fractions"]]
+    models, names, groups = [], [], []
+    for pct in fracs:
+        m = _model(cfg, C, 0)
+        m.load_state_dict(store.load_checkpoint(("source", pct, int(ac["seed"]))))
+        models.append(m.eval())
+        names.append(f"src {pct}%")
+        groups.append("target-like" if pct >= 50 else "other")
+    models.append(reference)
+    names.append("reference")
+    groups.append("target-like")
+    table = transfer_table(models, x_eval, [y_eval] * len(models),
+                           lambda m: PGD(m, eps=float(ac["eps"]), steps=int(ac["steps"]), seed=int(ac["seed"])))
+    atm = table.atm()
+    Z = cluster_tree(atm)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_dendrogram(Z, names, out_dir / "atm_dendrogram.png", title="similarity tree from the ATM columns")
+    heatmap(atm.numpy(), out_dir / "atm.png", row_labels=names, col_labels=names, xlabel="target",
+            ylabel="source", title=f"adversarial transferability matrix (PGD eps={ac['eps']})")
+    ent = entropy_curve(Z, groups)
+    return {"models": names, "reference_groups": groups, "matrix": atm.tolist(), "linkage": Z.tolist(),
+            "entropy": {str(k): v for k, v in ent.items()},
+            "success_rate": table.success.double().mean(-1).tolist()}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
