@@ -127,7 +127,8 @@ class Attack:
         Args:
             target: ``[B]`` target labels (only with ``targeted=True``; default ``(y + 1) % C``).
             eps: budget override: a number, or a 1-D tensor (or list) of ``K`` budgets (multi-budget).
-            alpha: step override: a number or ``[K]`` per budget (default: ``eps * alpha / eps``).
+            alpha: step override: a number or ``[K]`` per budget (default: each budget times the
+                attack's ``alpha / eps`` ratio).
             sample_ids: explicit per-sample identities for the random streams (default: a hash of
                 each sample's bytes).
             batch_size: at most this many (budget, sample) rows per pass (default: all ``K * B`` rows in
