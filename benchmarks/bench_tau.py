@@ -9,8 +9,10 @@
    authors' scripts (one sample at a time: per-sample Jacobians by ``m`` backward passes,
    ``torch.linalg.svd`` of each Jacobian, Python accumulation of the tau2 statistics).
 
-Models: the reference ``SmallCNN`` (10 logits) on digits-shaped ``[B, 1, 8, 8]`` and CIFAR-shaped
-``[B, 3, 32, 32]`` inputs, and an MLP representation map (n = 16 < m = 64) for the forward-mode case.
+Models: the reference ``MLP`` and ``SmallCNN`` (10 logits) on digits-shaped ``[B, 1, 8, 8]``, the
+``SmallCNN`` on CIFAR-shaped ``[B, 3, 32, 32]`` inputs, and an MLP representation map (n = 16 < m = 64)
+for the forward-mode case. On CPU the batched/loop ratio is bounded by how much of the loop's time is
+per-call overhead: large for the MLP, small for convolutions whose arithmetic dominates.
 Ratios are ``time(baseline) / time(pyadvt)`` (above 1: pyadvt faster). JSON goes to
 ``benchmarks/results/bench_tau_<device>.json``.
 
@@ -49,6 +51,7 @@ def workloads(device: str, quick: bool) -> dict:
     torch.manual_seed(0)
     b_small, b_big = (64, 16) if quick else (256, 64)
     out = {
+        f"mlp-digits-{b_small}x1x8x8": (build("mlp"), build("mlp"), torch.rand(b_small, 1, 8, 8, generator=g)),
         f"cnn-digits-{b_small}x1x8x8": (build("cnn"), build("cnn"), torch.rand(b_small, 1, 8, 8, generator=g)),
         f"cnn-cifar-{b_big}x3x32x32": (build("cnn", in_shape=(3, 32, 32)), build("cnn", in_shape=(3, 32, 32)),
                                       torch.rand(b_big, 3, 32, 32, generator=g)),
