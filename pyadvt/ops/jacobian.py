@@ -13,10 +13,11 @@ flattened (``n = prod(in_shape)``) and the output flattened (``m``). Three exact
   the input is smaller than the output (``n < m``, e.g. a representation map on tiny inputs).
 
 ``method="auto"`` picks ``"fwd"`` when ``n < m`` and ``"batched_grad"`` otherwise, backed by
-``benchmarks/bench_tau.py`` (CPU, 2 loaded cores, SmallCNN with m = 10): ``batched_grad`` 251 ms vs
-``rev`` 453 ms vs ``fwd`` 2361 ms for 256 digits (n = 64), 1.23 s vs 1.91 s for 64 CIFAR-shaped
-inputs (n = 3072; ``fwd`` would need n passes); for an MLP map with n = 16 < m = 64 ``fwd`` and
-``batched_grad`` tie (5.2 vs 5.0 ms). ``"rev"``/``"fwd"`` vmap at most :data:`VMAP_BUDGET`
+``benchmarks/bench_tau.py`` (CPU, 2 loaded cores, m = 10 logits): SmallCNN on 256 digits (n = 64)
+``batched_grad`` 177 ms vs ``rev`` 350 ms vs ``fwd`` 1588 ms; on 64 CIFAR-shaped inputs (n = 3072)
+941 ms vs 1462 ms (``fwd`` would need n passes); for the MLP on digits ``rev`` and ``batched_grad``
+are within 20% (13 vs 16 ms); for an MLP map with n = 16 < m = 64 ``fwd`` wins (4.7 vs 5.8 ms).
+``"rev"``/``"fwd"`` vmap at most :data:`VMAP_BUDGET`
 (sample, direction) pairs at once to bound memory.
 
 ``jvp(model, x, v)`` returns ``J_f(x_b) v_b`` for every sample with one forward-mode pass
