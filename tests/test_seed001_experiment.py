@@ -63,7 +63,7 @@ def test_tiny_run_writes_results_and_resumes(tmp_path, monkeypatch):
         rows = list(csv.DictReader(fh))
     assert len(rows) == 2 * 2 and {"R2_1", "R2_2", "r_smoothness", "r_similarity"} <= set(rows[0])
     for f in ("fig2_asr_vs_at_untargeted.png", "fig3_smoothness_vs_at.png", "fig4_similarity_vs_at.png",
-              "fig5_asr_by_member.png", "asr_table.csv"):
+              "fig5_asr_by_member.png", "asr_table.csv", "report.html", "report.md"):
         assert (tmp_path / f).stat().st_size > 0
     # a rerun trains and evaluates nothing: every cell comes from disk
     def boom(*a, **k):

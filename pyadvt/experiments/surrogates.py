@@ -6,7 +6,8 @@ CO, LS) and input-gradient / Jacobian / explicit gradient regularisation (IR, JR
 strengths each, SAM, SAM&IR and SAM&JR - over several seeds; attacks targets of *other*
 architectures (MLP, LeNet, SmallResNet) with PGD, MI-FGSM and DIM (L-inf, several budgets,
 untargeted and targeted) and measures per surrogate the input-Hessian smoothness and the gradient
-similarity to each target (SPEC §3-§4). Writes ``result.json`` (``pyadvt.result/1``), CSV tables
+similarity to each target (SPEC §3-§4). Writes ``result.json`` (``pyadvt.result/1``) with
+``report.html`` / ``report.md``, CSV tables
 (transfer ASR per member like the paper's Table II; Pearson r / OLS R^2 like Table VI) and PNG
 figures like Figs. 2-5 (ASR, smoothness and similarity against the AT budget; ASR against
 smoothness and similarity), plus the seed-001 Theorem-1 lower bound per surrogate and target.
@@ -37,6 +38,7 @@ from pyadvt.data import digits
 from pyadvt.metrics import gradient_similarity, smoothness, statistics_table, transferability
 from pyadvt.models import build
 from pyadvt.report.figures import plot
+from pyadvt.report.render import render_report
 from pyadvt.report.results import Timings, make_result, write_result
 from pyadvt.train import (SAM, AdversarialLoss, CutMix, Cutout, ExplicitGradientRegularizer,
                           InputGradientRegularizer, JacobianRegularizer, LabelSmoothing, Mixup, evaluate, fit)
@@ -409,6 +411,7 @@ def run(config: dict | str | None = None, out_dir: str | Path = "results/surroga
                  "rows": table_rows}],
         notes=notes)
     write_result(result, out)
+    render_report(result, out, title="Seed 001: surrogate zoo on digits")
     return result
 
 

@@ -39,16 +39,18 @@ from torch import nn
 from pyadvt import ops
 from pyadvt.metrics.lanczos import EigResult, lanczos_top_eig, power_top_eig
 from pyadvt.utils.modes import evaluating, model_device
+from pyadvt.utils.progress import progress as _progress
 from pyadvt.utils.rng import per_sample_rand
 
 __all__ = ["SMOOTH_NONLINEARITIES", "SmoothnessResult", "smoothness"]
 
 #: Module types whose second derivative is not zero almost everywhere: the Gauss-Newton identity
-#: behind ``method="exact"`` does not hold for networks containing them.
+#: behind ``method="exact"`` does not hold for networks containing them. (Non-linearities called
+#: functionally inside a custom ``forward`` cannot be detected; pyadvt's models use modules.)
 SMOOTH_NONLINEARITIES: tuple[type[nn.Module], ...] = (
     nn.Tanh, nn.Sigmoid, nn.GELU, nn.SiLU, nn.Softplus, nn.ELU, nn.SELU, nn.CELU, nn.Mish,
     nn.LogSigmoid, nn.Softsign, nn.Tanhshrink, nn.Softmax, nn.LogSoftmax, nn.Softmin,
-    nn.Hardswish, nn.Hardsigmoid, nn.MultiheadAttention, nn.Upsample,
+    nn.Hardswish, nn.MultiheadAttention,
 )
 
 _METHODS = ("lanczos", "power", "exact")
@@ -220,11 +222,9 @@ def smoothness(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method: str =
     x, y = x.detach().to(dev), y.to(dev)
     N, n = x.shape[0], x[0].numel()
     chunks = [(s, min(s + int(batch_size), N)) for s in range(0, N, int(batch_size))]
-    from tqdm.auto import tqdm
-
     values, iters, conv, defined, calls = [], [], [], [], 0
     with evaluating(model), torch.enable_grad():
-        bar = tqdm(chunks, desc=f"smoothness[{method}]", disable=not progress, leave=False)
+        bar = _progress(chunks, desc=f"smoothness[{method}]", enabled=progress, leave=False)
         for s, e in bar:
             xb, yb = x[s:e], y[s:e]
             if method == "exact":
