@@ -84,3 +84,27 @@ def test_jvp_matches_jacobian(method):
     torch.testing.assert_close(jvp(net, x, v.reshape(5, -1), method=method), out)
     with pytest.raises(ValueError, match="'v'"):
         jvp(net, x, v[:2], method=method)
+
+
+class _SquareNoForwardAD(torch.autograd.Function):
+    """x^2 with a backward formula only (no jvp): forward-mode AD cannot go through it."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return 2 * x * g
+
+
+def test_jvp_falls_back_to_double_backward_without_forward_ad():
+    lin = torch.nn.Linear(3, 2).double()
+    model = lambda z: lin(_SquareNoForwardAD.apply(z))  # noqa: E731
+    x = torch.rand(4, 3, dtype=torch.float64)
+    v = torch.randn(4, 3, dtype=torch.float64)
+    expected = (2 * x * v) @ lin.weight.detach().T
+    torch.testing.assert_close(jvp(model, x, v), expected)
+    torch.testing.assert_close(jvp(model, x, v, method="double_backward"), expected)
