@@ -23,7 +23,8 @@ digits (no downloads):
 Outputs in ``out_dir``: ``result.json`` (+ HTML/Markdown report with figures), ``mixture_sources.csv``
 (one row per source), ``mixture_correlations.csv``, ``fig3_left_tau1.png``, ``fig3_left_eq2.png``,
 ``fig3_right_finetune.png``, ``metrics_vs_fraction.png``, and the transferability matrix of one seed's
-sources plus the reference (``atm.png``, ``atm_dendrogram.png``; seed 000 §4.3 applied to this pool). Each finished (fraction, seed) source is a
+sources plus the reference (``atm.png``, ``atm_dendrogram.png``; seed 000 §4.3 applied to this pool).
+Each finished (fraction, seed) source is a
 cell in ``out_dir/cells`` (:class:`pyadvt.utils.sweep.CellStore`): a rerun resumes from there.
 
 Results (defaults: 5 fractions x 3 seeds, SmallCNN; docs/experiments/mixture.md has the tables): the
@@ -45,7 +46,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import math
 from pathlib import Path
 
 import numpy as np

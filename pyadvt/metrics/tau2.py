@@ -112,7 +112,8 @@ def tau2_from_deviations(U: torch.Tensor, V: torch.Tensor) -> Tau2Result:
         1.0
     """
     if U.dim() != 2 or V.dim() != 2 or U.shape[0] != V.shape[0]:
-        raise ValueError(f"'U' and 'V' must be [N, m] and [N, d] with the same N, got {tuple(U.shape)} and {tuple(V.shape)}")
+        raise ValueError(f"'U' and 'V' must be [N, m] and [N, d] with the same N, got {tuple(U.shape)} and "
+                         f"{tuple(V.shape)}")
     stats = Tau2Stats()
     stats.add(U, V)
     return stats.result()
