@@ -162,3 +162,10 @@ def test_non_finite_hessian_is_masked_and_warned():
         r = smoothness(model, x, y, progress=False)
     assert not bool(r.defined[2]) and r.defined.sum() == 6
     assert torch.isfinite(torch.tensor(r.mean))
+
+
+def test_unconverged_samples_are_flagged_and_warned():
+    model, (x, y) = relu_mlp(), data()
+    with pytest.warns(RuntimeWarning, match="did not converge"):
+        r = smoothness(model, x, y, method="power", max_iter=2, tol=1e-12, progress=False)
+    assert not r.converged.any() and (r.iterations == 2).all() and r.summary()["converged"] == 0.0
