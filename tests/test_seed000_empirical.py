@@ -48,6 +48,10 @@ def test_eq2_bad_arguments():
         empirical_transferability(S, T, x, torch.zeros(3, dtype=torch.long))
     with pytest.raises(ValueError, match="eps"):
         empirical_transferability(S, T, x, torch.zeros(4, dtype=torch.long), eps=(-0.1,))
+    with pytest.raises(TypeError, match="eps"):
+        empirical_transferability(S, T, x, torch.zeros(4, dtype=torch.long), eps="big")
+    r = empirical_transferability(S, T, x, torch.zeros(4, dtype=torch.long), eps=torch.tensor([0.1, 0.2]), steps=1)
+    assert r.loss.shape == (2, 4)
 
 
 def test_legacy_alpha_identical_models_and_manual_loop():

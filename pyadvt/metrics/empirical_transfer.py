@@ -92,8 +92,11 @@ def empirical_transferability(source, target, x: torch.Tensor, y: torch.Tensor,
     check_batch(x)
     if not isinstance(y, torch.Tensor) or y.shape != (x.shape[0],):
         raise ValueError(f"'y' must be a [N] tensor of target labels with N={x.shape[0]}")
-    budgets = torch.tensor([float(e) for e in (eps if isinstance(eps, (list, tuple)) else [eps])], dtype=torch.float64)
-    if budgets.numel() == 0 or bool((budgets <= 0).any()):
+    try:
+        budgets = torch.as_tensor(eps, dtype=torch.float64).detach().cpu().reshape(-1)
+    except (TypeError, ValueError):
+        raise TypeError(f"'eps' must be a number or a sequence of numbers, got {eps!r}") from None
+    if budgets.numel() == 0 or not bool(torch.isfinite(budgets).all()) or bool((budgets <= 0).any()):
         raise ValueError(f"'eps' must be positive budgets, got {eps!r}")
     ratio = 2.5 / steps if alpha_ratio is None else float(alpha_ratio)
     e0 = float(budgets[0])
