@@ -56,9 +56,12 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "device": "cpu",
     "zoo": {
-        "architectures": ["mlp", "cnn", "lenet"],
+        "architectures": ["mlp", "cnn", "resnet"],
         "methods": ["st", "at", "sam_jr"],
-        "epochs": 4,
+        # constructor arguments per architecture (small widths keep the quickstart within minutes)
+        "model_kwargs": {"mlp": {}, "cnn": {"channels": [16, 32, 64]}, "resnet": {"widths": [8, 16, 32]},
+                         "lenet": {}},
+        "epochs": 3,
         "lr": 0.05,
         "batch_size": 64,
         "at": {"eps": 0.5, "norm": "l2", "steps": 3},
@@ -67,7 +70,7 @@ DEFAULTS: dict[str, Any] = {
     },
     "surrogates": {"attack": "pgd", "eps": 0.1, "steps": 10, "norm": "linf", "n_eval": 200, "n_smooth": 48,
                    "smoothness_method": "lanczos"},
-    "sources": {"transform": "lowres", "task": "parity", "reference": "mlp", "reference_epochs": 4,
+    "sources": {"transform": "lowres", "task": "parity", "reference": "mlp", "reference_epochs": 3,
                 "eps": 0.1, "steps": 10, "n_eval": 200, "probe": True, "probe_epochs": 3, "probe_lr": 0.05},
 }
 
@@ -100,7 +103,8 @@ def _validate(cfg: Mapping) -> None:
 def train_member(arch: str, method: str, train: TensorData, zoo: Mapping, seed: int) -> nn.Module:
     """One zoo model: ``build(arch)`` trained with ``method`` (``st`` | ``at`` | ``sam_jr``, SPEC section 4)."""
     torch.manual_seed(seed)
-    model = build(arch, in_shape=train.in_shape, num_classes=train.num_classes).to(train.x.device)
+    model = build(arch, in_shape=train.in_shape, num_classes=train.num_classes,
+                  **zoo["model_kwargs"].get(arch, {})).to(train.x.device)
     kwargs: dict[str, Any] = {}
     if method == "at":
         kwargs["loss_fn"] = AdversarialLoss(**zoo["at"], seed=seed)
@@ -143,8 +147,8 @@ def _zoo_cell(key: tuple, train: TensorData, test: TensorData, zoo: Mapping, see
     return store.put(key, result, checkpoint=model.state_dict())
 
 
-def _load_member(key: tuple, store: CellStore, data: TensorData) -> nn.Module:
-    model = build(key[1], in_shape=data.in_shape, num_classes=data.num_classes)
+def _load_member(key: tuple, store: CellStore, data: TensorData, zoo: Mapping) -> nn.Module:
+    model = build(key[1], in_shape=data.in_shape, num_classes=data.num_classes, **zoo["model_kwargs"].get(key[1], {}))
     model.load_state_dict(store.load_checkpoint(key))
     return model.to(data.x.device).eval()
 
@@ -179,7 +183,7 @@ def run(config: Mapping | None = None, out_dir: str | Path = "pyadvt-quickstart"
     with timings("zoo"):
         members = distributed.map_cells(keys, lambda k: _zoo_cell(k, train, test, zoo, seed, store), store,
                                         progress=progress, desc="train zoo")
-        models = {n: _load_member(k, store, train) for n, k in zip(names, keys)}
+        models = {n: _load_member(k, store, train, zoo) for n, k in zip(names, keys)}
 
     log("quickstart: transfer attacks, smoothness and similarity across the zoo")
     s = cfg["surrogates"]
@@ -200,7 +204,7 @@ def run(config: Mapping | None = None, out_dir: str | Path = "pyadvt-quickstart"
             if distributed.is_main():
                 _zoo_cell(ref_key, t_train, t_test, ref_zoo, seed + 1000, store)
             distributed.barrier()
-        reference = _load_member(ref_key, store, t_train)
+        reference = _load_member(ref_key, store, t_train, ref_zoo)
         sources = rank_sources(models, reference, t_test, target_train=t_train, eps=src["eps"], steps=src["steps"],
                                n_eval=src["n_eval"], probe=src["probe"], probe_epochs=src["probe_epochs"],
                                probe_lr=src["probe_lr"], seed=seed, store=store, progress=progress)
@@ -232,7 +236,7 @@ def run(config: Mapping | None = None, out_dir: str | Path = "pyadvt-quickstart"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
     parser.add_argument("--out", default="pyadvt-quickstart", help="output directory (default pyadvt-quickstart)")
-    parser.add_argument("--epochs", type=int, default=None, help="zoo training epochs (default 4)")
+    parser.add_argument("--epochs", type=int, default=None, help="zoo training epochs (default 3)")
     parser.add_argument("--seed", type=int, default=None, help="seed of data split, models and attacks (default 0)")
     parser.add_argument("--device", default=None, help="cpu or cuda[:k] (default cpu)")
     parser.add_argument("--fresh", action="store_true", help="ignore cells stored by an earlier run")

@@ -60,7 +60,8 @@ def spearman_ci(a: Sequence[float], b: Sequence[float], confidence: float = 0.95
 
     The interval uses ``z = atanh(rho)`` with standard error ``sqrt(1.06 / (n - 3))`` (Fieller,
     Hartley & Pearson 1957); pairs with a non-finite entry are dropped. ``rho``/bounds are ``None``
-    when fewer than 3 pairs remain (or a side is constant); the bounds need ``n >= 4``.
+    when fewer than 3 pairs remain (or a side is constant); the bounds need ``n >= 4`` and
+    ``|rho| < 1``.
 
     Example:
         >>> r = spearman_ci([1, 2, 3, 4, 5], [2, 4, 5, 9, 10])
@@ -79,8 +80,8 @@ def spearman_ci(a: Sequence[float], b: Sequence[float], confidence: float = 0.95
     res = stats.spearmanr(x, y)
     rho = float(res.statistic)
     out.update(rho=round(rho, 12), p=float(res.pvalue))
-    if x.size >= 4:
-        z, se = math.atanh(max(min(rho, 1 - 1e-12), -1 + 1e-12)), math.sqrt(1.06 / (x.size - 3))
+    if x.size >= 4 and abs(rho) < 1:  # Fisher z is unbounded at |rho| = 1: no interval
+        z, se = math.atanh(rho), math.sqrt(1.06 / (x.size - 3))
         q = stats.norm.ppf((1 + confidence) / 2)
         out.update(lower=math.tanh(z - q * se), upper=math.tanh(z + q * se))
     return out
@@ -294,7 +295,7 @@ def sources_report(ranking: Mapping) -> dict:
              + ([r["probe_accuracy"]] if probe else []) for r in rows]
     figures = [{"type": "bars", "values": [r["score"] for r in rows], "labels": names, "ylabel": "tau1 * tau2",
                 "title": "Source ranking by adversarial transferability (tau1 * tau2)"}]
-    summary: dict[str, Any] = {"best_source": names[0] if names else None}
+    summary: dict[str, Any] = {"best source (tau1 * tau2)": names[0] if names else None}
     if probe:
         acc = [r["probe_accuracy"] for r in rows]
         for col, label in (("score", "tau1 * tau2"), ("eq2_loss", "eq. 2 transfer loss")):
@@ -330,8 +331,9 @@ def surrogates_report(ranking: Mapping) -> dict:
             "smoothness (max)", "mean similarity"]
     table = [[r["rank_asr"], r["name"], r["mean_asr"], r["accuracy"], r["fooling"], r["smoothness"],
               r["smoothness_max"], r["mean_similarity"]] for r in rows]
-    summary = {"best_surrogate": names[0] if names else None}
-    summary.update({f"spearman {k.replace('_vs_asr', '')} vs ASR": _fmt_ci(v) for k, v in ranking["spearman"].items()})
+    summary = {"best surrogate (mean transfer ASR)": names[0] if names else None}
+    summary.update({f"spearman {k.replace('_vs_asr', '').replace('_', ' ')} vs ASR": _fmt_ci(v)
+                    for k, v in ranking["spearman"].items()})
     return {"figures": figures, "tables": [{"title": "Surrogate ranking", "columns": cols, "rows": table}],
             "summary": summary}
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -84,8 +85,9 @@ def _save(fig: Figure, path: str | os.PathLike) -> Path:
 
 
 def _decorate(ax: Any, title: str | None, xlabel: str | None, ylabel: str | None) -> None:
-    if title:
-        ax.set_title(title)
+    if title:  # wrap long titles to the figure's width instead of clipping them
+        width = max(20, int(ax.figure.get_figwidth() * 10))
+        ax.set_title(textwrap.fill(str(title), width), fontsize=10 if len(str(title)) > width else 11)
     if xlabel:
         ax.set_xlabel(xlabel)
     if ylabel:
