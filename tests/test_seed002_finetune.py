@@ -182,3 +182,13 @@ def test_subset_sweep_resumes_and_pairs(tmp_path, data):
     assert all(d["mean"] == pytest.approx(0.05) and d["half_width"] == pytest.approx(0.0, abs=1e-12) for d in delta)
     with pytest.raises(ValueError, match="pairs"):
         paired_delta(rows, [], "acc")
+
+
+def test_returned_model_has_one_mode(data):
+    train, _ = data
+    src = build("cnn", num_classes=10).train()
+    res = finetune(src, train.subset(range(32)), blocks="head", num_classes=10, epochs=1)
+    assert all(m.training for m in res.model.modules())
+    src.eval()
+    res = finetune(src, train.subset(range(32)), blocks=1, num_classes=10, epochs=1)
+    assert not any(m.training for m in res.model.modules())

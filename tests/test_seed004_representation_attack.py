@@ -136,3 +136,18 @@ def test_bad_arguments():
         representation_fn(net, features=True)
     with pytest.raises(TypeError, match="model"):
         representation_fn(lambda t: t)
+
+
+def test_non_finite_gradients_are_masked_and_reported():
+    class Sqrt(nn.Module):
+        def forward(self, x):
+            return x.flatten(1).sqrt()  # infinite gradient at exactly 0
+
+    x = torch.rand(3, 4) * 0.5 + 0.25
+    x[1] = 0.0
+    atk = RepresentationAttack(Sqrt(), 0.1, steps=3, random_start=False, legacy_fgsm=True)
+    with pytest.warns(RuntimeWarning, match="non-finite"):
+        x_adv = atk(x)
+    assert atk.undefined == 1
+    assert torch.equal(x_adv[1], x[1]) and bool(torch.isfinite(x_adv).all())
+    assert not torch.equal(x_adv[0], x[0])

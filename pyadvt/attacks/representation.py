@@ -15,6 +15,7 @@ that the attack found (the AS score is a max: any point of the ball is a valid w
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 
 import torch
@@ -104,6 +105,8 @@ class RepresentationAttack:
 
     Call ``atk(x, y=None, eps=None, sample_ids=None) -> x_adv`` with ``x: [B, *] in [0, 1]``; ``y``
     is ignored (the attack is label-free). ``atk.last_distance`` holds ``[B]`` distances achieved.
+    Non-finite per-sample gradients give zero steps for those samples, are counted in
+    ``atk.undefined`` and reported by a warning (SPEC §0).
 
     Example:
         >>> _ = torch.manual_seed(0)
@@ -140,6 +143,7 @@ class RepresentationAttack:
         self.random_start, self.restarts, self.seed = random_start, restarts, seed
         self.legacy_fgsm, self.legacy_target_scale = legacy_fgsm, float(legacy_target_scale)
         self.last_distance: torch.Tensor | None = None
+        self.undefined = 0
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor | None = None, eps: float | torch.Tensor | None = None,
                  sample_ids: Sequence[int] | torch.Tensor | None = None) -> torch.Tensor:
@@ -153,12 +157,16 @@ class RepresentationAttack:
         if bool((eps_t < 0).any()):
             raise ValueError("'eps' must be >= 0")
         x0 = x.detach().clone()
+        self.undefined = 0
         with evaluating(self.model):
             if self.legacy_fgsm:
                 best, dist = self._legacy(x0, eps_t)
             else:
                 best, dist = self._pgd(x0, eps_t, sample_ids)
         self.last_distance = dist
+        if self.undefined:
+            warnings.warn(f"RepresentationAttack: {self.undefined} non-finite per-sample gradient(s) were replaced by "
+                          "zero steps (those samples did not move on those steps)", RuntimeWarning, stacklevel=2)
         return best
 
     def _objective(self, x_t: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -167,6 +175,10 @@ class RepresentationAttack:
         with torch.enable_grad():
             sq = (self.g(x_t) - target).flatten(1).pow(2).sum(dim=1)
             grad, = torch.autograd.grad(sq.sum(), x_t)
+        bad = ~torch.isfinite(grad).flatten(1).all(dim=1)
+        if bool(bad.any()):
+            self.undefined += int(bad.sum())
+            grad = torch.where(bad.view(-1, *([1] * (grad.dim() - 1))), torch.zeros_like(grad), grad)
         return grad, sq.detach().sqrt()
 
     def _pgd(self, x0: torch.Tensor, eps_t: torch.Tensor, sample_ids) -> tuple[torch.Tensor, torch.Tensor]:

@@ -150,9 +150,11 @@ def finetune(model: nn.Module, train, *, blocks: str | int = "all", num_classes:
             raise ValueError("'num_classes' is needed when 'train' does not carry it")
         replace_head(model, int(C), seed=seed)
     trainable = trainable_modules(model, blocks)
+    was_training = model.training
     with frozen_batchnorm(model, trainable, drift=legacy_bn_drift):
         res = fit(model, train, epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay,
                   warmup_epochs=warmup_epochs, seed=seed, eval_data=eval_data, progress=progress, **fit_kwargs)
+    model.train(was_training)  # one consistent mode (frozen BatchNorm layers were held in eval)
     name = "head" if blocks in ("head", 0) else ("all" if blocks == "all" else "last-k")
     history = [dict(h, phase=phase or name) for h in res.history]
     return FinetuneResult(model, history, name)
