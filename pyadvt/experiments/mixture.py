@@ -98,7 +98,7 @@ QUICK: dict = merge_config(DEFAULTS, {
     "atm": {"steps": 3},
 })
 
-ADV_METRICS = ("tau1", "tau2")  # plus "eq2_loss@<eps>" per budget
+ADV_METRICS = ("tau1", "tau2", "tau1*tau2")  # plus "eq2_loss@<eps>" per budget; tau1*tau2 as in Theorem 1
 KNOWLEDGE_METRICS = ("probe_accuracy", "probe_loss", "finetune_auc_loss")
 
 
@@ -260,7 +260,7 @@ def _run(cfg: dict, out_dir: Path, progress: bool) -> dict:
     rows = [cells[k] for k in keys]
     eps_keys = [f"{float(e):g}" for e in cfg["eps"]]
     table = {"fraction": [r["fraction"] for r in rows], "tau1": [r["tau1"] for r in rows],
-             "tau2": [r["tau2"] for r in rows]}
+             "tau2": [r["tau2"] for r in rows], "tau1*tau2": [r["tau1"] * r["tau2"] for r in rows]}
     for e in eps_keys:
         table[f"eq2_loss@{e}"] = [r["eq2_loss"][e] for r in rows]
     for k in KNOWLEDGE_METRICS:
@@ -301,6 +301,7 @@ def _run(cfg: dict, out_dir: Path, progress: bool) -> dict:
         entry = {"fraction": f, "n": len(sel)}
         for name in ["tau1", "tau2"] + list(KNOWLEDGE_METRICS):
             entry[name] = float(np.mean([r[name] for r in sel]))
+        entry["tau1*tau2"] = float(np.mean([r["tau1"] * r["tau2"] for r in sel]))
         for e in eps_keys:
             entry[f"eq2_loss@{e}"] = float(np.mean([r["eq2_loss"][e] for r in sel]))
         per_fraction.append(entry)
