@@ -166,6 +166,11 @@ def rank_sources(sources: Mapping[str, nn.Module], reference: nn.Module, target_
         raise ValueError("probe=True needs target_train (the target training data)")
     x, y = target_test.x[:n_eval], target_test.y[:n_eval]
     _check_compatible({**sources, "(reference)": reference}, x, "source")
+    if probe:
+        for name, src in sources.items():
+            if not isinstance(getattr(src, "head", None), nn.Linear) or getattr(src, "blocks", None) is None:
+                raise ValueError(f"incompatible models: source {name!r} has no linear 'head' and 'blocks' for "
+                                 "linear probing; wrap it with pyadvt.models.wrap or turn probing off (--no-probe)")
     names = list(sources)
 
     def cell(key):
