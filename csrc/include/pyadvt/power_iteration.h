@@ -25,25 +25,27 @@ PYADVT_HD T normalized(T v, T hv, double inv_norm) {
   return inv_norm > 0.0 ? static_cast<T>(static_cast<double>(hv) * inv_norm) : v;
 }
 
-// <v, hv> and ||hv||^2 of one row (two independent accumulator pairs).
+// <v, hv> and ||hv||^2 of one row; kLanes independent accumulators (lane l sums the elements
+// = l mod kLanes) so the loop vectorises without reassociating a reduction.
+constexpr int kLanes = 4;
+
 template <typename T>
 void row_sums(const T* v, const T* hv, int64_t n, double* dot, double* hv_sq) {
-  double d0 = 0.0, d1 = 0.0, q0 = 0.0, q1 = 0.0;
-  int64_t i = 0;
-  for (; i + 2 <= n; i += 2) {
-    const double h0 = static_cast<double>(hv[i]), h1 = static_cast<double>(hv[i + 1]);
-    d0 += static_cast<double>(v[i]) * h0;
-    d1 += static_cast<double>(v[i + 1]) * h1;
-    q0 += h0 * h0;
-    q1 += h1 * h1;
-  }
-  if (i < n) {
+  double d[kLanes] = {0.0, 0.0, 0.0, 0.0}, q[kLanes] = {0.0, 0.0, 0.0, 0.0};
+  const int64_t vec_end = (n / kLanes) * kLanes;
+  for (int64_t i = 0; i < vec_end; i += kLanes)
+    for (int l = 0; l < kLanes; ++l) {
+      const double h = static_cast<double>(hv[i + l]);
+      d[l] += static_cast<double>(v[i + l]) * h;
+      q[l] += h * h;
+    }
+  for (int64_t i = vec_end; i < n; ++i) {
     const double h = static_cast<double>(hv[i]);
-    d0 += static_cast<double>(v[i]) * h;
-    q0 += h * h;
+    d[0] += static_cast<double>(v[i]) * h;
+    q[0] += h * h;
   }
-  *dot = d0 + d1;
-  *hv_sq = q0 + q1;
+  *dot = (d[0] + d[1]) + (d[2] + d[3]);
+  *hv_sq = (q[0] + q[1]) + (q[2] + q[3]);
 }
 
 // The whole update of one row (no-op when inactive).

@@ -63,7 +63,9 @@ PYADVT_HD Rotation make_rotation(double* A, int k, int p, int q) {
   const double apq = A[p * k + q];
   const double app = A[p * k + p], aqq = A[q * k + q];
   if (apq == 0.0) return r;
-  if (std::fabs(apq) <= 0.5 * kEps * std::sqrt(std::fabs(app)) * std::sqrt(std::fabs(aqq))) {
+  // The cheap test is implied by the exact one (sqrt(|a b|) <= (|a| + |b|) / 2): sqrt only when needed.
+  if (std::fabs(apq) <= kEps * (std::fabs(app) + std::fabs(aqq)) &&
+      std::fabs(apq) <= 0.5 * kEps * std::sqrt(std::fabs(app)) * std::sqrt(std::fabs(aqq))) {
     A[p * k + q] = 0.0;
     A[q * k + p] = 0.0;
     return r;
@@ -153,10 +155,29 @@ PYADVT_HD double column_sign(const double* V, int k, int j) {
 // ---------------------------------------------------------------------------------------------
 // Serial drivers (CPU, native tests).
 
+// One rotation applied serially with the symmetric update: rows/columns p, q of A outside the
+// (p, q) block, the exact 2 x 2 block update, and columns p, q of V. Equals phases 2-3 for this pair
+// up to rounding (the rotations of one step are disjoint and commute) at 2k instead of 3k updates.
+inline void apply_rotation_serial(double* A, double* V, int k, const Rotation& r) {
+  const int p = r.p, q = r.q;
+  for (int i = 0; i < k; ++i) {
+    if (i != p && i != q) {
+      const double xp = A[i * k + p], xq = A[i * k + q];
+      const double np = r.c * xp - r.s * xq, nq = r.s * xp + r.c * xq;
+      A[i * k + p] = np;
+      A[p * k + i] = np;
+      A[i * k + q] = nq;
+      A[q * k + i] = nq;
+    }
+    rotate_columns(V, k, i, r);
+  }
+  finish_rotation(A, k, r);
+}
+
 // Diagonalises A (k x k, symmetric, row-major; overwritten: its diagonal ends up holding the
-// eigenvalues) and accumulates the rotations into V (eigenvector columns, unsorted). rot is
-// scratch for schedule_size(k) / 2 rotations. Returns the number of sweeps done.
-inline int jacobi_unsorted(double* A, double* V, int k, Rotation* rot) {
+// eigenvalues) and accumulates the rotations into V (eigenvector columns, unsorted), visiting the
+// pairs in the same round-robin order as the CUDA kernel. Returns the number of sweeps done.
+inline int jacobi_unsorted(double* A, double* V, int k) {
   for (int i = 0; i < k * k; ++i) V[i] = 0.0;
   for (int i = 0; i < k; ++i) V[i * k + i] = 1.0;
   if (k < 2) return 0;
@@ -175,19 +196,9 @@ inline int jacobi_unsorted(double* A, double* V, int k, Rotation* rot) {
       for (int j = 0; j < half; ++j) {
         int p, q;
         round_robin_pair(K, s, j, &p, &q);
-        rot[j] = make_rotation(A, k, p, q);
+        const Rotation r = make_rotation(A, k, p, q);
+        if (r.q >= 0) apply_rotation_serial(A, V, k, r);
       }
-      for (int i = 0; i < k; ++i)
-        for (int j = 0; j < half; ++j)
-          if (rot[j].q >= 0) {
-            rotate_columns(A, k, i, rot[j]);
-            rotate_columns(V, k, i, rot[j]);
-          }
-      for (int c = 0; c < k; ++c)
-        for (int j = 0; j < half; ++j)
-          if (rot[j].q >= 0) rotate_rows(A, k, c, rot[j]);
-      for (int j = 0; j < half; ++j)
-        if (rot[j].q >= 0) finish_rotation(A, k, rot[j]);
     }
   }
   return sweep;
@@ -195,16 +206,16 @@ inline int jacobi_unsorted(double* A, double* V, int k, Rotation* rot) {
 
 // Full decomposition of a symmetric k x k matrix G given with row stride ld (elements of type T):
 // evals[k] ascending and evecs (k x k row-major, columns = eigenvectors, first nonzero component
-// positive), both of type U. work: 2 k^2 doubles; order: k ints; rot: schedule_size(k)/2.
+// positive), both of type U. work: 2 k^2 doubles; order: k ints.
 // Uses the symmetric part (G + G^T) / 2.
 template <typename T, typename U>
-inline int sym_eig(const T* G, int64_t ld, int k, U* evals, U* evecs, double* work, int* order, Rotation* rot) {
+inline int sym_eig(const T* G, int64_t ld, int k, U* evals, U* evecs, double* work, int* order) {
   double* A = work;
   double* V = work + k * k;
   for (int i = 0; i < k; ++i)
     for (int j = 0; j < k; ++j)
       A[i * k + j] = 0.5 * (static_cast<double>(G[i * ld + j]) + static_cast<double>(G[j * ld + i]));
-  const int sweeps = jacobi_unsorted(A, V, k, rot);
+  const int sweeps = jacobi_unsorted(A, V, k);
   ascending_order(A, k, order);
   for (int j = 0; j < k; ++j) {
     const int src = order[j];

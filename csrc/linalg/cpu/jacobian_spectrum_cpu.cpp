@@ -9,11 +9,63 @@
 #include <vector>
 
 #include "linalg/linalg.h"
+#include "linalg/target_clones.h"
 #include "pyadvt/jacobian_spectrum.h"
 #include "pyadvt/sym_eig.h"
 
 namespace pyadvt {
 namespace {
+
+// Scratch of one worker thread.
+struct Workspace {
+  explicit Workspace(int m)
+      : G(m * m), evals(m), evecs(m * m), u(m), work(2 * m * m), buf(spectrum::kChunk), order(m) {}
+  std::vector<double> G, evals, evecs, u, work, buf;
+  std::vector<int> order;
+};
+
+// Everything for one sample Jb [m, n] (row stride ld); outputs as doubles plus v1 written.
+template <typename T>
+inline spectrum::TopSpectrum sample_spectrum(const T* Jb, int m, int64_t n, int64_t ld, double deg_tol, T* v1,
+                                             Workspace& ws) {
+  spectrum::gram<T>(Jb, m, n, ld, ws.G.data());
+  double trace = 0.0;
+  bool finite = true;
+  for (int i = 0; i < m; ++i) {
+    trace += ws.G[i * m + i];
+    finite = finite && std::isfinite(ws.G[i * m + i]);
+  }
+  double e1 = 0.0, e2 = 0.0;
+  if (finite) {
+    eig::sym_eig<double, double>(ws.G.data(), m, m, ws.evals.data(), ws.evecs.data(), ws.work.data(), ws.order.data());
+    e1 = ws.evals[m - 1];
+    e2 = m >= 2 ? ws.evals[m - 2] : 0.0;
+    for (int i = 0; i < m; ++i) ws.u[i] = ws.evecs[i * m + (m - 1)];
+  }
+  const spectrum::TopSpectrum top = spectrum::top_spectrum(e1, e2, trace, finite, m, deg_tol);
+  spectrum::right_vector<T>(Jb, m, n, ld, ws.u.data(), top.inv_sigma1, v1, ws.buf.data());
+  return top;
+}
+
+PYADVT_TARGET_CLONES spectrum::TopSpectrum sample_spectrum_float(const float* Jb, int m, int64_t n, int64_t ld,
+                                                                 double deg_tol, float* v1, Workspace& ws) {
+  return sample_spectrum<float>(Jb, m, n, ld, deg_tol, v1, ws);
+}
+
+PYADVT_TARGET_CLONES spectrum::TopSpectrum sample_spectrum_double(const double* Jb, int m, int64_t n, int64_t ld,
+                                                                  double deg_tol, double* v1, Workspace& ws) {
+  return sample_spectrum<double>(Jb, m, n, ld, deg_tol, v1, ws);
+}
+
+inline spectrum::TopSpectrum sample_spectrum_dispatch(const float* Jb, int m, int64_t n, int64_t ld, double deg_tol,
+                                                      float* v1, Workspace& ws) {
+  return sample_spectrum_float(Jb, m, n, ld, deg_tol, v1, ws);
+}
+
+inline spectrum::TopSpectrum sample_spectrum_dispatch(const double* Jb, int m, int64_t n, int64_t ld, double deg_tol,
+                                                      double* v1, Workspace& ws) {
+  return sample_spectrum_double(Jb, m, n, ld, deg_tol, v1, ws);
+}
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> jacobian_spectrum_cpu(const at::Tensor& J) {
   validate_jacobian_spectrum(J);
@@ -37,32 +89,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> jacobian_
     int32_t* fp = flags.data_ptr<int32_t>();
     const double deg_tol = spectrum::degenerate_rtol<scalar_t>();
     at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
-      std::vector<double> G(m * m), evals(m), evecs(m * m), u(m), work(2 * m * m), buf(spectrum::kChunk);
-      std::vector<int> order(m);
-      std::vector<eig::Rotation> rot(eig::schedule_size(m) / 2);
+      Workspace ws(m);
       for (int64_t b = begin; b < end; ++b) {
-        const scalar_t* Jb = jp + b * sb;
-        spectrum::gram<scalar_t>(Jb, m, n, ld, G.data());
-        double trace = 0.0;
-        bool finite = true;
-        for (int i = 0; i < m; ++i) {
-          trace += G[i * m + i];
-          finite = finite && std::isfinite(G[i * m + i]);
-        }
-        double e1 = 0.0, e2 = 0.0;
-        if (finite) {
-          eig::sym_eig<double, double>(G.data(), m, m, evals.data(), evecs.data(), work.data(), order.data(),
-                                       rot.data());
-          e1 = evals[m - 1];
-          e2 = m >= 2 ? evals[m - 2] : 0.0;
-          for (int i = 0; i < m; ++i) u[i] = evecs[i * m + (m - 1)];
-        }
-        const spectrum::TopSpectrum top = spectrum::top_spectrum(e1, e2, trace, finite, m, deg_tol);
+        const spectrum::TopSpectrum top = sample_spectrum_dispatch(jp + b * sb, m, n, ld, deg_tol, vp + b * n, ws);
         s1[b] = static_cast<scalar_t>(top.sigma1);
         s2[b] = static_cast<scalar_t>(top.sigma2);
         lp[b] = static_cast<scalar_t>(top.lam);
         fp[b] = top.flags;
-        spectrum::right_vector<scalar_t>(Jb, m, n, ld, u.data(), top.inv_sigma1, vp + b * n, buf.data());
       }
     });
   });

@@ -7,10 +7,25 @@
 #include <vector>
 
 #include "linalg/linalg.h"
+#include "linalg/target_clones.h"
 #include "pyadvt/sym_eig.h"
 
 namespace pyadvt {
 namespace {
+
+PYADVT_TARGET_CLONES void sym_eig_float(const float* G, int k, float* evals, float* evecs, double* work, int* order) {
+  eig::sym_eig<float, float>(G, k, k, evals, evecs, work, order);
+}
+
+PYADVT_TARGET_CLONES void sym_eig_double(const double* G, int k, double* evals, double* evecs, double* work,
+                                         int* order) {
+  eig::sym_eig<double, double>(G, k, k, evals, evecs, work, order);
+}
+
+inline void sym_eig_dispatch(const float* G, int k, float* e, float* v, double* w, int* o) { sym_eig_float(G, k, e, v, w, o); }
+inline void sym_eig_dispatch(const double* G, int k, double* e, double* v, double* w, int* o) {
+  sym_eig_double(G, k, e, v, w, o);
+}
 
 std::tuple<at::Tensor, at::Tensor> small_sym_eig_cpu(const at::Tensor& G) {
   validate_small_sym_eig(G);
@@ -29,10 +44,8 @@ std::tuple<at::Tensor, at::Tensor> small_sym_eig_cpu(const at::Tensor& G) {
     at::parallel_for(0, B, grain, [&](int64_t begin, int64_t end) {
       std::vector<double> work(2 * k * k);
       std::vector<int> order(k);
-      std::vector<eig::Rotation> rot(eig::schedule_size(k) / 2);
       for (int64_t b = begin; b < end; ++b) {
-        eig::sym_eig<scalar_t, scalar_t>(gp + b * k * k, k, k, ep + b * k, vp + b * k * k, work.data(), order.data(),
-                                         rot.data());
+        sym_eig_dispatch(gp + b * k * k, k, ep + b * k, vp + b * k * k, work.data(), order.data());
       }
     });
   });

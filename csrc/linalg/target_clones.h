@@ -1,0 +1,12 @@
+// Function multi-versioning for the hot CPU loops of the linalg and hessian kernels: GCC compiles
+// AVX-512/AVX2 clones next to the baseline x86-64 code and picks one at load time, so the wheel
+// stays portable (same pattern as csrc/pgd/cpu/pgd_step_cpu.cpp).
+#pragma once
+
+#ifndef PYADVT_TARGET_CLONES
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define PYADVT_TARGET_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define PYADVT_TARGET_CLONES
+#endif
+#endif
