@@ -115,6 +115,8 @@ def test_batch_independence_and_no_mutation():
     assert S.training and torch.equal(x, xc)
     torch.testing.assert_close(full.tau1.per_sample, parts.tau1.per_sample, rtol=1e-12, atol=1e-12)
     assert abs(full.tau2.tau2 - parts.tau2.tau2) < 1e-12
+    with_bar = adversarial_transferability(S, T, x, batch_size=4, progress=True)
+    torch.testing.assert_close(with_bar.tau1.per_sample, full.tau1.per_sample, rtol=1e-12, atol=1e-12)
     single = tau1(S, T, x[4:5])
     assert abs(single.tau1 - float(full.tau1.per_sample[4])) < 1e-12
 
