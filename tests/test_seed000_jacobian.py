@@ -108,3 +108,13 @@ def test_jvp_falls_back_to_double_backward_without_forward_ad():
     expected = (2 * x * v) @ lin.weight.detach().T
     torch.testing.assert_close(jvp(model, x, v), expected)
     torch.testing.assert_close(jvp(model, x, v, method="double_backward"), expected)
+
+
+def test_auto_falls_back_when_torch_func_cannot_trace_a_layer():
+    lin = torch.nn.Linear(2, 5).double()  # n = 2 < m = 5: auto tries forward mode first
+    model = lambda z: lin(_SquareNoForwardAD.apply(z))  # noqa: E731
+    x = torch.rand(3, 2, dtype=torch.float64)
+    expected = lin.weight.detach()[None] * (2 * x)[:, None, :]
+    torch.testing.assert_close(jacobian(model, x), expected)
+    with pytest.raises(RuntimeError):
+        jacobian(model, x, method="fwd")

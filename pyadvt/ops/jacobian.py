@@ -12,7 +12,8 @@ flattened (``n = prod(in_shape)``) and the output flattened (``m``). Three exact
 * ``"fwd"``: ``torch.func.vmap(torch.func.jacfwd(f_single))``: ``n`` forward-mode passes, best when
   the input is smaller than the output (``n < m``, e.g. a representation map on tiny inputs).
 
-``method="auto"`` picks ``"fwd"`` when ``n < m`` and ``"batched_grad"`` otherwise, backed by
+``method="auto"`` picks ``"fwd"`` when ``n < m`` (falling back to ``"batched_grad"`` when a layer does not
+support ``torch.func``) and ``"batched_grad"`` otherwise, backed by
 ``benchmarks/bench_tau.py`` (CPU, 2 loaded cores, m = 10 logits): SmallCNN on 256 digits (n = 64)
 ``batched_grad`` 177 ms vs ``rev`` 350 ms vs ``fwd`` 1588 ms; on 64 CIFAR-shaped inputs (n = 3072)
 941 ms vs 1462 ms (``fwd`` would need n passes); for the MLP on digits ``rev`` and ``batched_grad``
@@ -129,7 +130,12 @@ def jacobian(model, x: torch.Tensor, *, method: str = "auto") -> torch.Tensor:
         if method == "auto":
             with torch.no_grad():
                 m = model(x[:1]).numel()
-            method = choose_method(x[0].numel(), m)
+            if choose_method(x[0].numel(), m) == "fwd":
+                try:
+                    return _jac_func(model, x, forward=True)
+                except (RuntimeError, NotImplementedError):
+                    pass  # a layer unsupported by torch.func (e.g. an old-style autograd.Function)
+            method = "batched_grad"
         if method == "batched_grad":
             return _jac_batched_grad(model, x)
         return _jac_func(model, x, forward=(method == "fwd"))
