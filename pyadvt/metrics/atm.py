@@ -120,8 +120,9 @@ def transfer_table(models: Sequence, x: torch.Tensor, labels: Sequence[torch.Ten
                 with torch.no_grad():
                     for t, tgt in enumerate(models):
                         logits = tgt(x_adv)
-                        loss[i, t, sl] = F.cross_entropy(logits, labels[t][sl], reduction="none").double()
-                        success[i, t, sl] = logits.argmax(1) != labels[t][sl]
+                        yt = labels[t][sl].to(logits.device)
+                        loss[i, t, sl] = F.cross_entropy(logits, yt, reduction="none").double().cpu()
+                        success[i, t, sl] = (logits.argmax(1) != yt).cpu()
     return TransferTable(loss=loss, success=success)
 
 
