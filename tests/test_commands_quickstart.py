@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -56,10 +58,22 @@ def test_rerun_resumes_without_training(tiny_run, monkeypatch):
     assert again["data"] == result["data"]
 
 
-def test_changed_config_needs_fresh(tiny_run, tmp_path):
-    out, _ = tiny_run
-    with pytest.raises(ValueError, match=r"different configuration \(seed: stored 0, now 1\).*--fresh"):
-        Q.run(dict(TINY, seed=1), out_dir=out, progress=False)
+def test_changing_only_source_settings_reuses_the_zoo(tiny_run, tmp_path, monkeypatch):
+    out, result = tiny_run
+    work = tmp_path / "copy"
+    shutil.copytree(out, work)
+    trained = []
+    real = Q.train_member
+    monkeypatch.setattr(Q, "train_member", lambda *a, **k: trained.append(a[:2]) or real(*a, **k))
+    cfg = copy.deepcopy(TINY)
+    cfg["sources"]["task"] = "same"
+    changed = Q.run(cfg, out_dir=work, progress=False)
+    assert trained == [("mlp", "st")]  # only the new reference model; the zoo came from the store
+    assert changed["data"]["zoo"] == result["data"]["zoo"]
+    assert changed["data"]["surrogates"] == result["data"]["surrogates"]
+    cfg["zoo"]["epochs"] = 2  # a zoo setting invalidates the zoo (and everything computed from it)
+    Q.run(cfg, out_dir=work, progress=False)
+    assert trained[1:] == [("mlp", "st"), ("mlp", "sam_jr"), ("mlp", "st")]
 
 
 def test_checkpointed_members_reload_identically(tiny_run):
@@ -70,7 +84,7 @@ def test_checkpointed_members_reload_identically(tiny_run):
     store = CellStore(out / "cells")
     _, test = digits(seed=0)
     zoo = Q.resolve_config(Q.DEFAULTS, TINY)["zoo"]
-    model = Q._load_member(("zoo", "mlp", "st"), store, test, zoo)
+    model = Q._load_member(("zoo", Q._config_hash(0, zoo), "mlp", "st"), store, test, zoo)
     assert evaluate(model, test)["accuracy"] == result["data"]["zoo"][0]["accuracy"]
 
 

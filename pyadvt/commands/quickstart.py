@@ -15,8 +15,9 @@ downloaded), in a few minutes on 2 CPU cores:
 4. **Report**: ``OUT/result.json`` (``pyadvt.result/1``), ``OUT/report.html`` (self-contained) and
    ``OUT/report.md`` with ``OUT/figures/``.
 
-Every trained model and every ranking cell is stored under ``OUT/cells`` as soon as it finishes, so
-an interrupted run resumes where it stopped (``--fresh`` starts over); under ``torchrun
+Every trained model and every ranking cell is stored under ``OUT/cells`` as soon as it finishes, keyed
+by a digest of the settings it depends on, so an interrupted or re-configured run reuses every cell
+still valid (``--fresh`` starts over); under ``torchrun
 --nproc_per_node=K -m pyadvt quickstart`` the cells are shared out over the K ranks. Settings come
 from the defaults below, ``--config FILE`` (YAML/TOML) and ``--set key.sub=value``.
 
@@ -29,6 +30,8 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
+import json
 import shutil
 import time
 from collections.abc import Mapping
@@ -48,7 +51,7 @@ from pyadvt.transfer.target_transforms import low_pass, low_resolution
 from pyadvt.utils import distributed
 from pyadvt.utils.config import add_config_arguments, resolve_config
 from pyadvt.utils.progress import log, set_quiet
-from pyadvt.utils.sweep import CellStore
+from pyadvt.utils.sweep import CellStore, to_jsonable
 
 __all__ = ["DEFAULTS", "METHODS", "run", "train_member", "shifted_target"]
 
@@ -138,8 +141,15 @@ def shifted_target(data: TensorData, transform: str, task: str, seed: int = 0) -
     return TensorData(x.clamp(0, 1), data.y, data.num_classes)
 
 
+def _config_hash(*parts: Any) -> str:
+    """Short digest of the settings a cell depends on, part of its key: changing e.g. only the
+    ``sources`` settings reuses the stored zoo, while changing ``zoo`` retrains it."""
+    text = json.dumps(to_jsonable(parts), sort_keys=True)
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:10]
+
+
 def _zoo_cell(key: tuple, train: TensorData, test: TensorData, zoo: Mapping, seed: int, store: CellStore) -> dict:
-    _, arch, method = key
+    arch, method = key[-2:]
     start = time.perf_counter()
     model = train_member(arch, method, train, zoo, seed)
     result = {"arch": arch, "method": method, "accuracy": evaluate(model, test)["accuracy"],
@@ -148,7 +158,8 @@ def _zoo_cell(key: tuple, train: TensorData, test: TensorData, zoo: Mapping, see
 
 
 def _load_member(key: tuple, store: CellStore, data: TensorData, zoo: Mapping) -> nn.Module:
-    model = build(key[1], in_shape=data.in_shape, num_classes=data.num_classes, **zoo["model_kwargs"].get(key[1], {}))
+    arch = key[-2]
+    model = build(arch, in_shape=data.in_shape, num_classes=data.num_classes, **zoo["model_kwargs"].get(arch, {}))
     model.load_state_dict(store.load_checkpoint(key))
     return model.to(data.x.device).eval()
 
@@ -170,15 +181,13 @@ def run(config: Mapping | None = None, out_dir: str | Path = "pyadvt-quickstart"
     if fresh and distributed.is_main() and cells_dir.exists():
         shutil.rmtree(cells_dir)
     distributed.barrier()
-    try:
-        store = CellStore(cells_dir, meta=cfg)
-    except ValueError as exc:
-        raise ValueError(f"{exc} (or rerun with --fresh)") from None
+    store = CellStore(cells_dir)
+    zoo_hash = _config_hash(seed, zoo)
 
     with timings("data"):
         train, test = (d.to(device) for d in digits(seed=seed))
     names = [f"{a}-{m}" for a in zoo["architectures"] for m in zoo["methods"]]
-    keys = [("zoo", a, m) for a in zoo["architectures"] for m in zoo["methods"]]
+    keys = [("zoo", zoo_hash, a, m) for a in zoo["architectures"] for m in zoo["methods"]]
     log(f"quickstart: training a zoo of {len(keys)} models ({', '.join(names)})")
     with timings("zoo"):
         members = distributed.map_cells(keys, lambda k: _zoo_cell(k, train, test, zoo, seed, store), store,
@@ -191,7 +200,7 @@ def run(config: Mapping | None = None, out_dir: str | Path = "pyadvt-quickstart"
         surrogates = rank_surrogates(models, models, test, attack=s["attack"], eps=s["eps"], steps=s["steps"],
                                      norm=s["norm"], n_eval=s["n_eval"], n_smooth=s["n_smooth"],
                                      smoothness_method=s["smoothness_method"], seed=seed, store=store,
-                                     progress=progress)
+                                     progress=progress, cell_prefix=("surrogates", _config_hash(zoo_hash, s)))
 
     src = cfg["sources"]
     log(f"quickstart: ranking the zoo as sources for a shifted target ({src['transform']}, {src['task']} labels)")
@@ -199,7 +208,7 @@ def run(config: Mapping | None = None, out_dir: str | Path = "pyadvt-quickstart"
         t_train = shifted_target(train, src["transform"], src["task"], seed=seed)
         t_test = shifted_target(test, src["transform"], src["task"], seed=seed + 1)
         ref_zoo = dict(zoo, epochs=src["reference_epochs"])
-        ref_key = ("reference", src["reference"], "st")
+        ref_key = ("reference", _config_hash(seed, zoo, src), src["reference"], "st")
         if not store.has(ref_key):
             if distributed.is_main():
                 _zoo_cell(ref_key, t_train, t_test, ref_zoo, seed + 1000, store)
@@ -207,7 +216,8 @@ def run(config: Mapping | None = None, out_dir: str | Path = "pyadvt-quickstart"
         reference = _load_member(ref_key, store, t_train, ref_zoo)
         sources = rank_sources(models, reference, t_test, target_train=t_train, eps=src["eps"], steps=src["steps"],
                                n_eval=src["n_eval"], probe=src["probe"], probe_epochs=src["probe_epochs"],
-                               probe_lr=src["probe_lr"], seed=seed, store=store, progress=progress)
+                               probe_lr=src["probe_lr"], seed=seed, store=store, progress=progress,
+                               cell_prefix=("sources", _config_hash(zoo_hash, src)))
 
     zoo_rows = [dict(name=n, **members[k]) for n, k in zip(names, keys)]
     rep_s, rep_t = surrogates_report(surrogates), sources_report(sources)

@@ -142,7 +142,7 @@ def _finite(v: Any) -> float | None:
 def rank_sources(sources: Mapping[str, nn.Module], reference: nn.Module, target_test: TensorData, *,
                  target_train: TensorData | None = None, eps: float = 0.1, steps: int = 10, n_eval: int = 200,
                  probe: bool = True, probe_epochs: int = 5, probe_lr: float = 0.05, seed: int = 0,
-                 store: CellStore | None = None, progress: bool = True) -> dict:
+                 store: CellStore | None = None, progress: bool = True, cell_prefix: tuple = ()) -> dict:
     """Rank ``sources`` by adversarial transferability to ``reference`` on the target data.
 
     Args:
@@ -153,6 +153,7 @@ def rank_sources(sources: Mapping[str, nn.Module], reference: nn.Module, target_
         eps, steps: L-inf PGD budget and iterations of the eq. (2) attack.
         probe, probe_epochs, probe_lr: linear probing of each source (new head, SPEC section 4).
         seed: seed of the attacks and probes; store/progress: resumable cells and tqdm.
+        cell_prefix: prepended to the cell keys ``("source", name)`` (e.g. a digest of the settings).
 
     Returns:
         ``{"rows": [...], "spearman": {...}, "n_eval": N}``: one row per source sorted by
@@ -174,7 +175,7 @@ def rank_sources(sources: Mapping[str, nn.Module], reference: nn.Module, target_
     names = list(sources)
 
     def cell(key):
-        src = sources[key[1]]
+        src = sources[key[-1]]
         tr = adversarial_transferability(src, reference, x)
         emp = empirical_transferability(src, reference, x, y, eps=[eps], steps=steps, seed=seed)
         out = {"tau1": _finite(tr.tau1.tau1), "tau2": _finite(tr.tau2.tau2),
@@ -187,9 +188,9 @@ def rank_sources(sources: Mapping[str, nn.Module], reference: nn.Module, target_
             out["probe_accuracy"] = _finite(evaluate(probed.model, target_test)["accuracy"])
         return out
 
-    cells = distributed.map_cells([("source", n) for n in names], cell, store, progress=progress,
+    cells = distributed.map_cells([(*cell_prefix, "source", n) for n in names], cell, store, progress=progress,
                                   desc="rank sources")
-    rows = [dict(name=n, **cells[("source", n)]) for n in names]
+    rows = [dict(name=n, **cells[(*cell_prefix, "source", n)]) for n in names]
     for key, col in (("rank_score", "score"), ("rank_eq2", "eq2_loss"), ("rank_probe", "probe_accuracy")):
         if col == "probe_accuracy" and not probe:
             continue
@@ -211,7 +212,7 @@ def _nan(v: Any) -> float:
 def rank_surrogates(surrogates: Mapping[str, nn.Module], targets: Mapping[str, nn.Module], data: TensorData, *,
                     attack: str = "pgd", eps: float = 0.1, steps: int = 10, norm: str = "linf", n_eval: int = 200,
                     n_smooth: int = 64, smoothness_method: str = "lanczos", seed: int = 0,
-                    store: CellStore | None = None, progress: bool = True) -> dict:
+                    store: CellStore | None = None, progress: bool = True, cell_prefix: tuple = ()) -> dict:
     """Measure each surrogate's attack success on every target and its seed-001 predictors.
 
     Args:
@@ -222,6 +223,7 @@ def rank_surrogates(surrogates: Mapping[str, nn.Module], targets: Mapping[str, n
         attack, eps, steps, norm: the attack (:func:`pyadvt.attacks.build_attack`).
         n_smooth, smoothness_method: samples and method of the smoothness ``sigma_F`` (SPEC section 3).
         seed, store, progress: attack seed, resumable cells and tqdm.
+        cell_prefix: prepended to the cell keys ``("surrogate", name)``.
 
     Returns:
         ``{"rows": [...], "asr": [[...]], "rate": [[...]], "similarity": [[...]], "surrogates": [...],
@@ -237,7 +239,7 @@ def rank_surrogates(surrogates: Mapping[str, nn.Module], targets: Mapping[str, n
     tnames = list(targets)
 
     def cell(key):
-        sur = surrogates[key[1]]
+        sur = surrogates[key[-1]]
         atk = build_attack(attack, sur, eps, steps=steps, norm=norm, seed=seed)
         x_adv = atk(x, y)
         per = {}
@@ -250,11 +252,11 @@ def rank_surrogates(surrogates: Mapping[str, nn.Module], targets: Mapping[str, n
                 "smoothness": _finite(sm.mean), "smoothness_max": _finite(sm.max), "targets": per}
 
     snames = list(surrogates)
-    cells = distributed.map_cells([("surrogate", n) for n in snames], cell, store, progress=progress,
-                                  desc="rank surrogates")
+    skey = {n: (*cell_prefix, "surrogate", n) for n in snames}
+    cells = distributed.map_cells(list(skey.values()), cell, store, progress=progress, desc="rank surrogates")
     rows = []
     for n in snames:
-        c = cells[("surrogate", n)]
+        c = cells[skey[n]]
         others = [t for t in tnames if t != n] or tnames
         asr = [c["targets"][t]["asr"] for t in others if c["targets"][t]["asr"] is not None]
         sim = [c["targets"][t]["similarity"] for t in others if c["targets"][t]["similarity"] is not None]
@@ -273,7 +275,7 @@ def rank_surrogates(surrogates: Mapping[str, nn.Module], targets: Mapping[str, n
         row["rank_similarity"] = r
 
     def matrix(field: str) -> list[list]:
-        return [[cells[("surrogate", s)]["targets"][t][field] for t in tnames] for s in snames]
+        return [[cells[skey[s]]["targets"][t][field] for t in tnames] for s in snames]
 
     rows.sort(key=lambda r: (r["rank_asr"] is None, r["rank_asr"] or 0))
     return {"rows": rows, "surrogates": snames, "targets": tnames, "asr": matrix("asr"), "rate": matrix("rate"),
