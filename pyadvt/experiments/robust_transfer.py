@@ -49,7 +49,7 @@ DEFAULTS: dict = {
     "eps_linf": 0.1,
     "at_steps": 10,
     "gaussian_std": 1.0,
-    "sources": ["natural", "at_l2", "at_linf", "at_l2_pgd1", "gaussian_l2"],
+    "sources": ["natural", "at_l2", "at_linf", "at_l2_pgd1", "at_linf_pgd1", "gaussian_l2"],
     "source_train": {"epochs": 20, "lr": 0.05, "batch_size": 64},
     "target": {"sizes": [10, 25, 50, 100, 250, "all"], "seeds": [0, 1, 2], "blocks": ["head", 1, "all"],
                "epochs": 30, "lr": 0.05, "batch_size": 32},
