@@ -8,7 +8,9 @@ User errors exit with status 2 and a one-line reason.
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
+import importlib.util
 import json
 import sys
 
@@ -39,29 +41,50 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _summary(module_name: str) -> str:
+    """First docstring line of a module, read from its source without importing it (imports of
+    the experiment modules pull in matplotlib and friends; only the chosen one is imported)."""
+    spec = importlib.util.find_spec(module_name)
+    if spec is None or not spec.origin:
+        return ""
+    with open(spec.origin, encoding="utf-8") as fh:
+        doc = ast.get_docstring(ast.parse(fh.read())) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+def _add_module_commands(sub, registry: dict[str, str], chosen: str | None) -> None:
+    for name, module_name in registry.items():
+        if name != chosen:
+            sub.add_parser(name, help=_summary(module_name))
+            continue
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=_summary(module_name))
+        module.add_arguments(p)
+        p.set_defaults(func=module.main)
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser; only the module of the sub-command named in ``argv`` (default
+    ``sys.argv[1:]``) is imported."""
+    words = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")]
+    command = words[0] if words else None
     parser = argparse.ArgumentParser(prog="pyadvt", description="Adversarial transferability toolkit.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("info", help="show build information (compiled kernels, versions)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_info)
-    for name, module_name in COMMANDS.items():
-        module = importlib.import_module(module_name)
-        p = sub.add_parser(name, help=(module.__doc__ or "").strip().splitlines()[0])
-        module.add_arguments(p)
-        p.set_defaults(func=module.main)
+    for name in COMMANDS:
+        _add_module_commands(sub, {name: COMMANDS[name]}, name if name == command else None)
     exp = sub.add_parser("experiment", help="run a paper-reproduction experiment")
     exp_sub = exp.add_subparsers(dest="experiment", required=True)
-    for name, module_name in EXPERIMENTS.items():
-        module = importlib.import_module(module_name)
-        p = exp_sub.add_parser(name, help=(module.__doc__ or "").strip().splitlines()[0])
-        module.add_arguments(p)
-        p.set_defaults(func=module.main)
+    experiment = words[1] if command == "experiment" and len(words) > 1 else None
+    for name in EXPERIMENTS:
+        _add_module_commands(exp_sub, {name: EXPERIMENTS[name]}, name if name == experiment else None)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
