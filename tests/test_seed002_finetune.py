@@ -3,13 +3,11 @@ subset sweeps with confidence intervals (seed 002 / 004, SPEC §4 and §7)."""
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 from scipy import stats
 
-from pyadvt.data import TensorData, digits
+from pyadvt.data import digits
 from pyadvt.models import build
 from pyadvt.train.gaussian import GaussianNoise, fit_gaussian
 from pyadvt.transfer.finetune import finetune, frozen_batchnorm, linear_probe, lp_ft, replace_head, trainable_modules

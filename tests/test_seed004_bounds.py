@@ -232,7 +232,8 @@ def test_theorem2_with_attack_estimated_sensitivity_on_linear_model():
     model, x, y = linear_setup(5)
     eps = 0.1
     ratk = RepresentationAttack(model, eps, steps=100, alpha=eps / 4, norm="l2", features=True)
-    rec = evaluate_robustness_transfer(model, x, y, eps, norm="l2", rep_attack=ratk, attack=loss_pgd(model, eps, "l2", 5))
+    rec = evaluate_robustness_transfer(model, x, y, eps, norm="l2", rep_attack=ratk,
+                                       attack=loss_pgd(model, eps, "l2", 5))
     exact = eps * torch.linalg.matrix_norm(model.g.weight.detach(), 2).item()
     assert float(rec.sensitivity.max()) <= exact * (1 + 1e-5)
     assert float(rec.sensitivity.min()) >= 0.95 * exact

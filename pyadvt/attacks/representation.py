@@ -47,7 +47,8 @@ def representation_fn(model: nn.Module, features: bool | None = None) -> Callabl
     if features is None:
         features = has
     if features and not has:
-        raise ValueError("'features=True' but the model has no callable 'features' method; pass the representation itself")
+        raise ValueError("'features=True' but the model has no callable 'features' method; "
+                         "pass the representation itself")
     return model.features if features else model
 
 
@@ -189,7 +190,8 @@ class RepresentationAttack:
         best = x0.clone()
         best_d = torch.zeros(x0.shape[0], device=x0.device)
         for r in range(self.restarts):
-            x_t = random_start(x0, eps_t, self.norm, self.seed, sample_ids, stream=r) if self.random_start else x0.clone()
+            x_t = (random_start(x0, eps_t, self.norm, self.seed, sample_ids, stream=r) if self.random_start
+                   else x0.clone())
             for _ in range(self.steps):
                 grad, d = self._objective(x_t, ref)
                 best, best_d = _keep_best(best, best_d, x_t, d)

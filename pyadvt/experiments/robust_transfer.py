@@ -232,7 +232,8 @@ def run(config: dict | None = None, out_dir: str | Path = "results/robust-transf
                     "title": f"low-res ({sh['lowres_size']}x{sh['lowres_size']}) target accuracy (n={sh['size']})",
                     "ylabel": "accuracy"})
     figures.append({"type": "bars", "values": [r[5] for r in shift_table], "labels": [r[0] for r in shift_table],
-                    "title": f"low-pass (top {sh['lowpass_fraction']:.0%} frequencies zeroed) accuracy (n={sh['size']})",
+                    "title": f"low-pass (top {sh['lowpass_fraction']:.0%} frequencies zeroed) accuracy "
+                             f"(n={sh['size']})",
                     "ylabel": "accuracy"})
 
     inf_cfg = cfg["influence"]
@@ -250,7 +251,8 @@ def run(config: dict | None = None, out_dir: str | Path = "results/robust-transf
         influence = run_cells(inf_keys, influence_cell, store, progress=progress, desc="influence")
     influence_table = [[k[1]] + [influence[k][str(kk)] for kk in inf_cfg["ks"]] for k in inf_keys]
 
-    src_table = [[n, m["clean_accuracy"], m["robust_accuracy_linf"], m["robust_accuracy_l2"]] for n, (_, m) in srcs.items()]
+    src_table = [[n, m["clean_accuracy"], m["robust_accuracy_linf"], m["robust_accuracy_l2"]]
+                 for n, (_, m) in srcs.items()]
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(out_dir / "robust_transfer_sweep.csv", "w", newline="") as fh:
         w = csv.writer(fh)

@@ -129,7 +129,8 @@ def influence_match_rate(influence: torch.Tensor, y_train: torch.Tensor, y_test:
         {1: 0.5, 2: 0.5}
     """
     if influence.dim() != 2 or influence.shape != (y_test.shape[0], y_train.shape[0]):
-        raise ValueError(f"'influence' must be [M={y_test.shape[0]}, N={y_train.shape[0]}], got {tuple(influence.shape)}")
+        raise ValueError(f"'influence' must be [M={y_test.shape[0]}, N={y_train.shape[0]}], "
+                         f"got {tuple(influence.shape)}")
     score = {"helpful": -influence, "harmful": influence, "abs": influence.abs()}.get(by)
     if score is None:
         raise ValueError(f"'by' must be 'helpful', 'harmful' or 'abs', got {by!r}")

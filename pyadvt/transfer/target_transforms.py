@@ -2,9 +2,9 @@
 
 * :func:`low_resolution`: down-sample to ``size`` (area averaging) and up-sample back (bilinear), so the
   image keeps its shape but loses detail — the paper lowered Caltech101 to 32x32.
-* :func:`low_pass`: zero the highest spatial frequencies of each channel's 2-D FFT (the paper zeroed "the
-  top 1,024 (~14 %) frequencies"; pyadvt takes the fraction, default 0.14) and transform back; frequencies are ranked by their
-  radius ``sqrt(fy^2 + fx^2)`` in cycles/pixel, and whole rings of equal radius are zeroed together, which
+* :func:`low_pass`: zero the highest spatial frequencies of each channel's 2-D FFT (the paper zeroed
+  "the top 1,024 (~14 %) frequencies"; pyadvt takes the fraction, default 0.14) and transform back;
+  frequencies are ranked by their radius ``sqrt(fy^2 + fx^2)`` in cycles/pixel, and whole rings of equal radius are zeroed together, which
   keeps the spectrum Hermitian so the result is real.
 
 Both work on ``[N, C, H, W]`` images in ``[0, 1]``, return new tensors clipped to ``[0, 1]`` and never
