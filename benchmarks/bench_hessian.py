@@ -10,10 +10,16 @@ on the reference ``SmallCNN`` (trained for a few epochs so the softmax is not fl
 (d) pyadvt ``smoothness(method="lanczos")`` (batched Lanczos, full re-orthogonalisation);
 (e) pyadvt ``smoothness(method="exact")`` (Gauss-Newton route: C VJPs + a C x C eigenproblem).
 
-Reported per method: samples/s (median of ``rounds`` timed runs), HVPs per sample, max relative
+Reported per method: samples/s (median time), HVPs per sample, max relative
 deviation from (e). Power iteration's Rayleigh-change rule stops early with ~100x the error of
-Lanczos at the same tol, so power at tol 1e-7 (about Lanczos's accuracy) is reported as well. Ratios: (d)/(a), (e)/(a), (e)/(d) speed-ups and HVPs(d)/HVPs(c). Goals
+Lanczos at the same tol, so power at tol 1e-7 (about Lanczos's accuracy) is reported as well.
+Ratios: (d)/(a), (e)/(a), (e)/(d) speed-ups and HVPs(d)/HVPs(c). Goals
 (issue 5): (d) or (e) >= 50x (a); Lanczos <= half the HVPs of power; exact >= 10x Lanczos.
+Cost model behind the last goal: for a ReLU net ``H = J^T S J`` has rank <= C - 1, so Lanczos
+stops after <= C (here ~5) HVPs of ~2-3 backward passes each, while exact needs C = 10 VJPs;
+on 10-class digits exact can therefore only be a small factor faster than Lanczos.
+Timing: ``common.measure`` (``Timer.blocked_autorange``, median and IQR) after one untimed call
+that also gives the values and HVP counts.
 
     python benchmarks/bench_hessian.py [--quick] [--threads N] [--samples N]
 """
@@ -28,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from scipy.sparse.linalg import LinearOperator, eigsh
 
-from common import devices, write_results
+from common import devices, measure, write_results
 from pyadvt.data import digits
 from pyadvt.metrics import smoothness
 from pyadvt.models import build
@@ -110,18 +116,7 @@ def pyadvt_method(method: str, tol: float = TOL):
     return run
 
 
-def timed(fn, rounds: int):
-    times, out = [], None
-    for _ in range(rounds):
-        t = time.perf_counter()
-        out = fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times)), out
-
-
-def bench(device: str, n_samples: int, rounds: int) -> dict:
+def bench(device: str, n_samples: int, min_run_time: float) -> dict:
     model, test = trained_model(device)
     x, y = test.x[:n_samples].to(device), test.y[:n_samples].to(device)
     methods = {
@@ -135,10 +130,12 @@ def bench(device: str, n_samples: int, rounds: int) -> dict:
     pyadvt_method("exact")(model, x[:2], y[:2])  # warm-up (kernel dispatch, allocator)
     res, values = {}, {}
     for name, fn in methods.items():
-        slow = name.startswith(("a_", "b_"))
-        sec, (vals, hvps) = timed(lambda fn=fn: fn(model, x, y), 1 if slow else rounds)
+        vals, hvps = fn(model, x, y)
+        t = measure(lambda fn=fn: fn(model, x, y), min_run_time, label=name)
         values[name] = vals
-        res[name] = {"seconds": sec, "samples_per_s": n_samples / sec, "hvps_per_sample": hvps}
+        sec = t["median_s"]
+        res[name] = {"seconds": sec, "iqr_s": t["iqr_s"], "runs": t["runs"], "samples_per_s": n_samples / sec,
+                     "hvps_per_sample": hvps}
         print(f"{device} {name:22s} {n_samples / sec:10.1f} samples/s   {hvps:6.1f} HVPs/sample")
     ref = values["e_pyadvt_exact"]
     for name in methods:
@@ -149,7 +146,8 @@ def bench(device: str, n_samples: int, rounds: int) -> dict:
         "exact_vs_eigsh": sps["e_pyadvt_exact"] / sps["a_eigsh_per_sample"],
         "pyadvt_power_vs_power_loop": sps["c_pyadvt_power"] / sps["b_power_per_sample"],
         "exact_vs_lanczos": sps["e_pyadvt_exact"] / sps["d_pyadvt_lanczos"],
-        "hvps_lanczos_over_power": res["d_pyadvt_lanczos"]["hvps_per_sample"] / res["c_pyadvt_power"]["hvps_per_sample"],
+        "hvps_lanczos_over_power": (res["d_pyadvt_lanczos"]["hvps_per_sample"]
+                                    / res["c_pyadvt_power"]["hvps_per_sample"]),
         "hvps_lanczos_over_power_tol1e-7": (res["d_pyadvt_lanczos"]["hvps_per_sample"]
                                             / res["c2_pyadvt_power_tol1e-7"]["hvps_per_sample"]),
     }
@@ -167,16 +165,15 @@ def bench(device: str, n_samples: int, rounds: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="32 samples, one round")
+    ap.add_argument("--quick", action="store_true", help="32 samples, short timing")
     ap.add_argument("--samples", type=int, default=None, help="number of test images (default 128)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     n = args.samples or (32 if args.quick else 128)
-    rounds = 1 if args.quick else 3
     for device in devices():
-        write_results("bench_hessian", device, bench(device, n, rounds))
+        write_results("bench_hessian", device, bench(device, n, 0.2 if args.quick else 1.0))
 
 
 if __name__ == "__main__":

@@ -356,7 +356,8 @@ def run(config: dict | str | None = None, out_dir: str | Path = "results/surroga
         trained = run_cells(list(t_keys.values()) + list(m_keys.values()), train_fn, store, progress=progress,
                             desc="train zoo")
     targets = {a: _load(store, k, build(a, **TARGET_KWARGS[a])) for a, k in t_keys.items()}
-    eval_digest = _digest({"eval": cfg["eval"], "attack": cfg["attack"], "targets": {a: k[2] for a, k in t_keys.items()}})
+    eval_digest = _digest({"eval": cfg["eval"], "attack": cfg["attack"],
+                           "targets": {a: k[2] for a, k in t_keys.items()}})
     with timings("target_smoothness"):
         target_smooth = {a: smoothness(t, x, y, method=cfg["eval"]["smoothness_method"], progress=False).max
                          for a, t in targets.items()}
@@ -384,7 +385,8 @@ def run(config: dict | str | None = None, out_dir: str | Path = "results/surroga
     members_out = {f"{m}/seed{s}": {"accuracy": accs[(m, s)], **evals[(m, s)]} for (m, s) in evals}
     f = agg["findings"]
     notes = [f"little robustness ({k[len('little_robustness_'):]}): rise-then-fall={v['rise_then_fall']} "
-             f"(ST {v['st']:.3f}, best {v['best']:.3f} at AT eps {v['best_at_eps']:g}, largest AT {v['largest_at']:.3f})"
+             f"(ST {v['st']:.3f}, best {v['best']:.3f} at AT eps {v['best_at_eps']:g}, "
+             f"largest AT {v['largest_at']:.3f})"
              for k, v in f.items() if k.startswith("little_robustness_")]
     s = f["sam_jr_vs_st"]
     notes.append(f"SAM&JR vs ST: mean ASR difference {s['mean_asr_difference']:+.4f} over {s['cells']} "
