@@ -21,12 +21,14 @@ from pyadvt.report import read_result
 TINY = {
     "zoo": {"architectures": ["mlp"], "methods": ["st", "sam_jr"], "epochs": 1},
     "surrogates": {"n_eval": 24, "n_smooth": 4, "steps": 2},
-    "sources": {"n_eval": 24, "steps": 2, "probe_epochs": 1, "reference_epochs": 1},
+    "sources": {"architecture": "mlp", "fractions": [0.0, 0.5, 1.0], "samples": 200, "epochs": 1, "n_eval": 24,
+                "steps": 2, "probe_epochs": 1},
 }
 TINY_ARGS = ["--set", "zoo.architectures=[mlp]", "--set", "zoo.methods=[st, sam_jr]", "--epochs", "1",
              "--set", "surrogates.n_eval=24", "--set", "surrogates.n_smooth=4", "--set", "surrogates.steps=2",
-             "--set", "sources.n_eval=24", "--set", "sources.steps=2", "--set", "sources.probe_epochs=1",
-             "--set", "sources.reference_epochs=1", "--quiet"]
+             "--set", "sources.architecture=mlp", "--set", "sources.fractions=[0.0, 0.5, 1.0]",
+             "--set", "sources.samples=200", "--set", "sources.epochs=1", "--set", "sources.n_eval=24",
+             "--set", "sources.steps=2", "--set", "sources.probe_epochs=1", "--quiet"]
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +46,10 @@ def test_result_report_and_contents(tiny_run):
     assert all(0 <= z["accuracy"] <= 1 for z in data["zoo"])
     asr = data["surrogates"]["asr"]
     assert len(asr) == 2 and all(a is None or 0 <= a <= 1 for row in asr for a in row)
-    assert {r["name"] for r in data["sources"]["rows"]} == {"mlp-st", "mlp-sam_jr"}
+    rows = data["sources"]["rows"]
+    assert {r["name"] for r in rows} == {"0% target classes", "50% target classes", "100% target classes"}
+    assert sorted(r["target_class_fraction"] for r in rows) == [0.0, 0.5, 1.0]
+    assert all(0 <= r["tau1"] <= 1 and 0 <= r["tau2"] <= 1 and 0 <= r["probe_accuracy"] <= 1 for r in rows)
     assert set(result["timings"]) == {"data", "zoo", "surrogates", "sources"}
     assert result["config"]["zoo"]["epochs"] == 1 and result["config"]["zoo"]["lr"] == 0.05  # defaults merged
     kinds = [f["type"] for f in result["figures"]]
@@ -66,14 +71,14 @@ def test_changing_only_source_settings_reuses_the_zoo(tiny_run, tmp_path, monkey
     real = Q.train_member
     monkeypatch.setattr(Q, "train_member", lambda *a, **k: trained.append(a[:2]) or real(*a, **k))
     cfg = copy.deepcopy(TINY)
-    cfg["sources"]["task"] = "same"
+    cfg["sources"]["transform"] = "noise"
     changed = Q.run(cfg, out_dir=work, progress=False)
-    assert trained == [("mlp", "st")]  # only the new reference model; the zoo came from the store
+    assert trained == [("mlp", "st")] * 4  # the 3 sources and the reference; the zoo came from the store
     assert changed["data"]["zoo"] == result["data"]["zoo"]
     assert changed["data"]["surrogates"] == result["data"]["surrogates"]
     cfg["zoo"]["epochs"] = 2  # a zoo setting invalidates the zoo (and everything computed from it)
     Q.run(cfg, out_dir=work, progress=False)
-    assert trained[1:] == [("mlp", "st"), ("mlp", "sam_jr"), ("mlp", "st")]
+    assert trained[4:] == [("mlp", "st"), ("mlp", "sam_jr")] + [("mlp", "st")] * 4
 
 
 def test_checkpointed_members_reload_identically(tiny_run):
@@ -88,16 +93,28 @@ def test_checkpointed_members_reload_identically(tiny_run):
     assert evaluate(model, test)["accuracy"] == result["data"]["zoo"][0]["accuracy"]
 
 
-def test_shifted_target():
-    data = TensorData(torch.rand(6, 1, 8, 8), torch.arange(6), 10)
-    par = Q.shifted_target(data, "lowres", "parity")
-    assert par.num_classes == 2 and par.y.tolist() == [0, 1, 0, 1, 0, 1]
+def test_shifted_target_selects_relabels_and_shifts():
     from pyadvt.transfer.target_transforms import low_resolution
 
-    assert torch.equal(par.x, low_resolution(data.x, 4)) and not torch.equal(par.x, data.x)
-    same = Q.shifted_target(data, "none", "same")
+    data = TensorData(torch.rand(8, 1, 8, 8), torch.tensor([0, 5, 7, 5, 1, 9, 7, 2]), 10)
+    t = Q.shifted_target(data, [7, 5], "lowres")
+    assert t.num_classes == 2 and t.y.tolist() == [1, 0, 1, 0]  # order of `classes` gives the new labels
+    assert torch.equal(t.x, low_resolution(data.x[[1, 2, 3, 6]], 4))
+    same = Q.shifted_target(data, list(range(10)), "none")
     assert torch.equal(same.x, data.x) and torch.equal(same.y, data.y)
-    assert not torch.equal(Q.shifted_target(data, "noise", "same").x, data.x)
+    assert not torch.equal(Q.shifted_target(data, list(range(10)), "noise").x, data.x)
+
+
+def test_class_mixture_shares():
+    train, _ = digits()
+    for fraction in (0.0, 0.25, 1.0):
+        mix = Q.class_mixture(train, [5, 6, 7, 8, 9], fraction, 200, seed=3)
+        inside = torch.isin(mix.y, torch.tensor([5, 6, 7, 8, 9]))
+        assert len(mix) == 200 and int(inside.sum()) == round(200 * fraction) and mix.num_classes == 10
+        assert torch.unique(mix.x.flatten(1), dim=0).shape[0] >= 195  # drawn without replacement
+    assert torch.equal(Q.class_mixture(train, [1], 0.5, 50, 0).x, Q.class_mixture(train, [1], 0.5, 50, 0).x)
+    with pytest.raises(ValueError, match="too large for the mixture 1"):
+        Q.class_mixture(train, [1], 1.0, 500, 0)
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -105,6 +122,8 @@ def test_shifted_target():
     (["--set", "zoo.methods=[xx]"], "unknown method 'xx'"),
     (["--set", "zoo.architectures=[vgg]"], "unknown architecture 'vgg'"),
     (["--set", "sources.transform=blur"], "sources.transform must be one of"),
+    (["--set", "sources.target_classes=[1, 1]"], "sources.target_classes must be distinct digits"),
+    (["--set", "sources.fractions=[1.5]"], "sources.fractions must be shares in [0, 1]"),
     (["--epochs", "0"], "zoo.epochs must be >= 1"),
 ])
 def test_config_errors_exit_2_with_one_line(tmp_path, capsys, argv, message):

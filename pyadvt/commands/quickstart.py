@@ -9,9 +9,11 @@ downloaded), in a few minutes on 2 CPU cores:
 2. **Surrogates** (seed 001): each model attacks the test set (PGD); transfer attack success on
    every other model (the ASR matrix), smoothness ``sigma_F`` and gradient similarity, and their
    rank correlation with the measured ASR.
-3. **Sources** (seed 000): a reference model is trained on a *shifted target* (by default low-
-   resolution digits, parity labels); every zoo model is ranked by ``tau1 * tau2`` and the eq. (2)
-   loss against the reference and the ranking is validated by linear probing (Spearman, 95% CI).
+3. **Sources** (seed 000 sec. 4.1): sources of one architecture are trained on digit mixtures with a
+   growing share of the target's classes; the target is those classes under a shift (by default
+   low resolution) with its own reference model. Sources are ranked by ``tau1 * tau2`` and the
+   eq. (2) loss against the reference, and the ranking is validated by linear probing (Spearman
+   with a 95% CI); seed 000 predicts that sources closer to the target rank higher.
 4. **Report**: ``OUT/result.json`` (``pyadvt.result/1``), ``OUT/report.html`` (self-contained) and
    ``OUT/report.md`` with ``OUT/figures/``.
 
@@ -34,17 +36,17 @@ import hashlib
 import json
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from pyadvt.commands.rank import rank_sources, rank_surrogates, sources_report, surrogates_report
+from pyadvt.commands.rank import format_spearman, rank_sources, rank_surrogates, sources_report, spearman_ci, surrogates_report
 from pyadvt.data import TensorData, digits
 from pyadvt.data.corruptions import gaussian_noise
-from pyadvt.models import build
+from pyadvt.models import MODELS, build
 from pyadvt.report import Timings, make_result, publish
 from pyadvt.train import SAM, AdversarialLoss, JacobianRegularizer, evaluate, fit
 from pyadvt.transfer.target_transforms import low_pass, low_resolution
@@ -53,7 +55,7 @@ from pyadvt.utils.config import add_config_arguments, resolve_config
 from pyadvt.utils.progress import log, set_quiet
 from pyadvt.utils.sweep import CellStore, to_jsonable
 
-__all__ = ["DEFAULTS", "METHODS", "run", "train_member", "shifted_target"]
+__all__ = ["DEFAULTS", "METHODS", "run", "train_member", "shifted_target", "class_mixture"]
 
 DEFAULTS: dict[str, Any] = {
     "seed": 0,
@@ -73,13 +75,15 @@ DEFAULTS: dict[str, Any] = {
     },
     "surrogates": {"attack": "pgd", "eps": 0.1, "steps": 10, "norm": "linf", "n_eval": 200, "n_smooth": 48,
                    "smoothness_method": "lanczos"},
-    "sources": {"transform": "lowres", "task": "parity", "reference": "mlp", "reference_epochs": 3,
-                "eps": 0.1, "steps": 10, "n_eval": 200, "probe": True, "probe_epochs": 3, "probe_lr": 0.05},
+    # seed 000 sec. 4.1: sources of one architecture trained on mixtures with a growing share of the
+    # target's classes; the target (those classes, shifted by `transform`) has its own reference model
+    "sources": {"architecture": "cnn", "target_classes": [5, 6, 7, 8, 9], "fractions": [0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
+                "samples": 600, "epochs": 3, "transform": "lowres", "eps": 0.1, "steps": 10, "n_eval": 200,
+                "probe": True, "probe_epochs": 3, "probe_lr": 0.05},
 }
 
 METHODS = ("st", "at", "sam_jr")
 TRANSFORMS = ("none", "lowres", "lowpass", "noise")
-TASKS = ("same", "parity")
 
 
 def _validate(cfg: Mapping) -> None:
@@ -89,15 +93,21 @@ def _validate(cfg: Mapping) -> None:
     bad = [m for m in zoo["methods"] if m not in METHODS]
     if bad:
         raise ValueError(f"config zoo.methods: unknown method {bad[0]!r}; choose from {', '.join(METHODS)}")
-    from pyadvt.models import MODELS
-
     bad = [a for a in zoo["architectures"] if a not in MODELS]
     if bad:
         raise ValueError(f"config zoo.architectures: unknown architecture {bad[0]!r}; choose from {', '.join(MODELS)}")
-    if cfg["sources"]["transform"] not in TRANSFORMS:
+    src = cfg["sources"]
+    if src["transform"] not in TRANSFORMS:
         raise ValueError(f"config sources.transform must be one of {', '.join(TRANSFORMS)}")
-    if cfg["sources"]["task"] not in TASKS:
-        raise ValueError(f"config sources.task must be one of {', '.join(TASKS)}")
+    if src["architecture"] not in MODELS:
+        raise ValueError(f"config sources.architecture: unknown architecture {src['architecture']!r}")
+    classes = src["target_classes"]
+    if not classes or len(set(classes)) != len(classes) or not all(isinstance(c, int) and 0 <= c <= 9 for c in classes):
+        raise ValueError(f"config sources.target_classes must be distinct digits 0-9, got {classes!r}")
+    if not src["fractions"] or not all(0 <= f <= 1 for f in src["fractions"]):
+        raise ValueError(f"config sources.fractions must be shares in [0, 1], got {src['fractions']!r}")
+    if src["samples"] < 10 or src["epochs"] < 1:
+        raise ValueError("config sources.samples must be >= 10 and sources.epochs >= 1")
     for key in ("epochs", "batch_size"):
         if zoo[key] < 1:
             raise ValueError(f"config zoo.{key} must be >= 1, got {zoo[key]}")
@@ -122,23 +132,39 @@ def train_member(arch: str, method: str, train: TensorData, zoo: Mapping, seed: 
     return model.eval()
 
 
-def shifted_target(data: TensorData, transform: str, task: str, seed: int = 0) -> TensorData:
-    """The target task for source ranking: ``data`` under a distribution shift and/or a new labelling.
+def shifted_target(data: TensorData, classes: Sequence[int], transform: str, seed: int = 0) -> TensorData:
+    """The target task for source ranking: the samples of ``classes`` (relabelled ``0..k-1`` in that
+    order) under a distribution shift.
 
     ``transform``: ``none``, ``lowres`` (down to half resolution and back, seed 002 sec. 5),
-    ``lowpass`` (keep the lowest 14% of 2-D frequencies) or ``noise`` (Gaussian, std 0.1);
-    ``task``: ``same`` labels or ``parity`` (even/odd digit, 2 classes).
+    ``lowpass`` (keep the lowest 14% of 2-D frequencies) or ``noise`` (Gaussian, std 0.1).
     """
-    x = data.x
+    keep = torch.isin(data.y, torch.tensor(list(classes), device=data.y.device))
+    relabel = torch.full((int(data.y.max()) + 1,), -1, dtype=torch.long, device=data.y.device)
+    relabel[torch.tensor(list(classes), device=data.y.device)] = torch.arange(len(classes), device=data.y.device)
+    x, y = data.x[keep], relabel[data.y[keep]]
     if transform == "lowres":
         x = low_resolution(x, max(1, x.shape[-1] // 2))
     elif transform == "lowpass":
         x = low_pass(x)
     elif transform == "noise":
         x = gaussian_noise(x, 0.1, seed=seed)
-    if task == "parity":
-        return TensorData(x.clamp(0, 1), data.y % 2, 2)
-    return TensorData(x.clamp(0, 1), data.y, data.num_classes)
+    return TensorData(x.clamp(0, 1), y, len(classes))
+
+
+def class_mixture(data: TensorData, classes: Sequence[int], fraction: float, samples: int, seed: int) -> TensorData:
+    """``samples`` images of ``data``, ``round(fraction * samples)`` of them from ``classes`` and the rest
+    from the other classes (drawn without replacement, seeded); labels unchanged (seed 000 sec. 4.1)."""
+    inside = torch.isin(data.y, torch.tensor(list(classes), device=data.y.device))
+    pools = inside.nonzero().flatten().cpu(), (~inside).nonzero().flatten().cpu()
+    k = round(fraction * samples)
+    if k > len(pools[0]) or samples - k > len(pools[1]):
+        raise ValueError(f"config sources.samples={samples} is too large for the mixture {fraction:g}: only "
+                         f"{len(pools[0])} images of the target classes and {len(pools[1])} others")
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.cat([pools[0][torch.randperm(len(pools[0]), generator=g)[:k]],
+                     pools[1][torch.randperm(len(pools[1]), generator=g)[:samples - k]]])
+    return data.subset(idx.to(data.y.device))
 
 
 def _config_hash(*parts: Any) -> str:
@@ -203,35 +229,56 @@ def run(config: Mapping | None = None, out_dir: str | Path = "pyadvt-quickstart"
                                      progress=progress, cell_prefix=("surrogates", _config_hash(zoo_hash, s)))
 
     src = cfg["sources"]
-    log(f"quickstart: ranking the zoo as sources for a shifted target ({src['transform']}, {src['task']} labels)")
+    arch, classes = src["architecture"], src["target_classes"]
+    log(f"quickstart: ranking {arch} sources trained on class mixtures for a shifted target "
+        f"(classes {classes}, {src['transform']})")
     with timings("sources"):
-        t_train = shifted_target(train, src["transform"], src["task"], seed=seed)
-        t_test = shifted_target(test, src["transform"], src["task"], seed=seed + 1)
-        ref_zoo = dict(zoo, epochs=src["reference_epochs"])
-        ref_key = ("reference", _config_hash(seed, zoo, src), src["reference"], "st")
-        if not store.has(ref_key):
-            if distributed.is_main():
-                _zoo_cell(ref_key, t_train, t_test, ref_zoo, seed + 1000, store)
-            distributed.barrier()
-        reference = _load_member(ref_key, store, t_train, ref_zoo)
-        sources = rank_sources(models, reference, t_test, target_train=t_train, eps=src["eps"], steps=src["steps"],
-                               n_eval=src["n_eval"], probe=src["probe"], probe_epochs=src["probe_epochs"],
-                               probe_lr=src["probe_lr"], seed=seed, store=store, progress=progress,
-                               cell_prefix=("sources", _config_hash(zoo_hash, src)))
+        t_train = shifted_target(train, classes, src["transform"], seed=seed)
+        t_test = shifted_target(test, classes, src["transform"], seed=seed + 1)
+        src_zoo = dict(zoo, epochs=src["epochs"])
+        src_hash = _config_hash(seed, zoo, src)
+        src_names = [f"{round(100 * f)}% target classes" for f in src["fractions"]]
+        src_keys = [("source_model", src_hash, i, arch, "st") for i in range(len(src_names))]
+        ref_key = ("reference", src_hash, arch, "st")
+
+        def source_cell(key):
+            if key == ref_key:
+                return _zoo_cell(key, t_train, t_test, src_zoo, seed + 1000, store)
+            mix = class_mixture(train, classes, src["fractions"][key[2]], src["samples"], seed + key[2])
+            return _zoo_cell(key, mix, test, src_zoo, seed, store)
+
+        distributed.map_cells(src_keys + [ref_key], source_cell, store, progress=progress, desc="train sources")
+        source_models = {n: _load_member(k, store, train, src_zoo) for n, k in zip(src_names, src_keys)}
+        reference = _load_member(ref_key, store, t_train, src_zoo)
+        sources = rank_sources(source_models, reference, t_test, target_train=t_train, eps=src["eps"],
+                               steps=src["steps"], n_eval=src["n_eval"], probe=src["probe"],
+                               probe_epochs=src["probe_epochs"], probe_lr=src["probe_lr"], seed=seed, store=store,
+                               progress=progress, cell_prefix=("sources", src_hash))
+        for row in sources["rows"]:
+            row["target_class_fraction"] = src["fractions"][src_names.index(row["name"])]
 
     zoo_rows = [dict(name=n, **members[k]) for n, k in zip(names, keys)]
     rep_s, rep_t = surrogates_report(surrogates), sources_report(sources)
     figures = [{"type": "bars", "values": [r["accuracy"] for r in zoo_rows], "labels": names,
                 "ylabel": "clean test accuracy", "title": "Zoo: clean accuracy on digits"}]
     figures += rep_s["figures"] + rep_t["figures"]
+    figures.append({"type": "scatter", "x": [r["target_class_fraction"] for r in sources["rows"]],
+                    "y": [r["score"] for r in sources["rows"]], "xlabel": "share of target classes in the source data",
+                    "ylabel": "tau1 * tau2 (source -> reference)",
+                    "title": "Adversarial transferability grows with source-target closeness (seed 000 Fig. 3)"})
     zoo_table = {"title": "Zoo", "columns": ["model", "architecture", "method", "test accuracy", "training (s)"],
                  "rows": [[r["name"], r["arch"], r["method"], r["accuracy"], r["train_seconds"]] for r in zoo_rows]}
     summary = {"zoo size": len(zoo_rows), "reference accuracy (shifted target)": store.get(ref_key)["accuracy"]}
+    if len(src["fractions"]) > 1:
+        fr = [r["target_class_fraction"] for r in sources["rows"]]
+        summary["spearman tau1 * tau2 vs target-class share"] = format_spearman(
+            spearman_ci(fr, [float("nan") if r["score"] is None else r["score"] for r in sources["rows"]]))
     summary.update(rep_s["summary"])
     summary.update(rep_t["summary"])
-    notes = [f"Shifted target: {src['transform']} digits with {src['task']} labels; reference model "
-             f"{src['reference']} trained on it. Sources ranked by tau1*tau2 (seed 000, Defs. 2-3) and "
-             f"the eq. (2) loss; validated by linear probing.",
+    notes = [f"Source ranking (seed 000 sec. 4.1): {len(src_names)} {arch} sources trained on {src['samples']} "
+             f"digits each with {', '.join(src_names)}; target = digits {classes} ({src['transform']}), with a "
+             f"{arch} reference trained on it. Sources ranked by tau1*tau2 (Defs. 2-3) and the eq. (2) loss and "
+             "validated by linear probing; seed 000 expects sources closer to the target to rank higher.",
              "Surrogate ASR excludes each model's own (white-box) column from its mean.",
              "Spearman CIs use the Fisher z transform (se = sqrt(1.06/(n-3))); with a small zoo they are wide."]
     result = make_result("quickstart", cfg, {"zoo": zoo_rows, "surrogates": surrogates, "sources": sources},
