@@ -74,3 +74,10 @@ def test_tiny_run_writes_results_and_resumes(tmp_path, monkeypatch):
     assert again["data"]["members"] == res["data"]["members"]
     torch.testing.assert_close(torch.tensor(again["summary"]["sam_jr_minus_st_asr"]),
                                torch.tensor(res["summary"]["sam_jr_minus_st_asr"]))
+    # the CLI with the same settings from a config file (all cells cached)
+    from pyadvt.cli import main as cli_main
+
+    (tmp_path / "tiny.yaml").write_text(json.dumps(TINY))
+    assert cli_main(["experiment", "surrogates", "--config", str(tmp_path / "tiny.yaml"), "--out-dir",
+                     str(tmp_path), "--no-progress"]) == 0
+    assert cli_main(["experiment", "surrogates", "--out-dir", str(tmp_path), "--set", "zoo.at_epss=[1]"]) == 2
