@@ -246,7 +246,10 @@ def aggregate(cfg: dict, members: list[dict], evals: dict, accs: dict) -> dict:
             for eps in budgets:
                 asr = runs(lambda e, a, tgt=tgt, eps=eps, mode=mode: _asr(e, "pgd", mode, eps, tgt)).ravel()
                 fp = runs(lambda e, a, eps=eps, mode=mode: e["attacks"]["pgd"][mode][f"{eps:g}"]["fooling"]).ravel()
-                t = statistics_table(asr, acc, fp, ms, gs)
+                ok = np.isfinite(np.stack([asr, acc, fp, ms, gs])).all(0)  # undefined metrics: drop the surrogate
+                if ok.sum() < 3:
+                    continue
+                t = statistics_table(asr[ok], acc[ok], fp[ok], ms[ok], gs[ok])
                 stat_rows.append({"mode": mode, "target": tgt, "eps": eps, **t.summary()})
     # AT curves (Figs. 2-4): x = [0 (ST), at_eps...]
     at_names = ["ST"] + [m["name"] for m in members if m["family"] == "at"]
