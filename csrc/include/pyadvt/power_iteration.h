@@ -27,25 +27,24 @@ PYADVT_HD T normalized(T v, T hv, double inv_norm) {
 
 // <v, hv> and ||hv||^2 of one row; kLanes independent accumulators (lane l sums the elements
 // = l mod kLanes) so the loop vectorises without reassociating a reduction.
-constexpr int kLanes = 4;
+constexpr int kLanes = 8;
 
 template <typename T>
 void row_sums(const T* v, const T* hv, int64_t n, double* dot, double* hv_sq) {
-  double d[kLanes] = {0.0, 0.0, 0.0, 0.0}, q[kLanes] = {0.0, 0.0, 0.0, 0.0};
+  double d[kLanes] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+  double q[kLanes] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
   const int64_t vec_end = (n / kLanes) * kLanes;
-  for (int64_t i = 0; i < vec_end; i += kLanes)
-    for (int l = 0; l < kLanes; ++l) {
-      const double h = static_cast<double>(hv[i + l]);
-      d[l] += static_cast<double>(v[i + l]) * h;
-      q[l] += h * h;
-    }
+  for (int64_t i = 0; i < vec_end; i += kLanes) {
+    for (int l = 0; l < kLanes; ++l) d[l] += static_cast<double>(v[i + l]) * static_cast<double>(hv[i + l]);
+    for (int l = 0; l < kLanes; ++l) q[l] += static_cast<double>(hv[i + l]) * static_cast<double>(hv[i + l]);
+  }
   for (int64_t i = vec_end; i < n; ++i) {
     const double h = static_cast<double>(hv[i]);
     d[0] += static_cast<double>(v[i]) * h;
     q[0] += h * h;
   }
-  *dot = (d[0] + d[1]) + (d[2] + d[3]);
-  *hv_sq = (q[0] + q[1]) + (q[2] + q[3]);
+  *dot = ((d[0] + d[1]) + (d[2] + d[3])) + ((d[4] + d[5]) + (d[6] + d[7]));
+  *hv_sq = ((q[0] + q[1]) + (q[2] + q[3])) + ((q[4] + q[5]) + (q[6] + q[7]));
 }
 
 // The whole update of one row (no-op when inactive).
@@ -55,7 +54,8 @@ void update_row(T* v, const T* hv, int64_t n, T* eig, bool* active, double tol) 
   double dot, hv_sq;
   row_sums(v, hv, n, &dot, &hv_sq);
   const double inv = inverse_norm(hv_sq);
-  for (int64_t i = 0; i < n; ++i) v[i] = normalized(v[i], hv[i], inv);
+  if (inv > 0.0)  // branch-free loop body so it vectorises; hv == 0 keeps v
+    for (int64_t i = 0; i < n; ++i) v[i] = static_cast<T>(static_cast<double>(hv[i]) * inv);
   const bool done = is_converged(dot, static_cast<double>(*eig), tol);
   *eig = static_cast<T>(dot);
   *active = !done;
