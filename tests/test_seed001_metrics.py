@@ -98,7 +98,7 @@ def test_transfer_rates_match_definition_3(rows, targeted):
 def test_explicit_target_labels_and_bad_input():
     Fm = Lookup([0, 1, 2, 2], 3)
     x, y = torch.tensor([[0.0], [1.0]]), torch.tensor([0, 1])
-    r = transferability(Fm, Fm, x, y, x + 2, target_labels=torch.tensor([2, 0]))
+    r = transferability(Fm, Fm, x, y, x + 2, target=torch.tensor([2, 0]))
     assert r.targeted and r.success.tolist() == [True, False]
     with pytest.raises(ValueError, match="x_adv"):
         transferability(Fm, Fm, x, y, x[:1])

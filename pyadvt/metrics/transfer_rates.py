@@ -41,7 +41,7 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.
 
 @dataclass
 class TransferRates:
-    """Transfer outcome of one (surrogate, target, x_adv) triple.
+    """Transfer outcome of one (surrogate, victim, x_adv) triple.
 
     Attributes:
         success: ``[N]`` bool per-sample ``T_r``.
@@ -68,19 +68,19 @@ class TransferRates:
                 "n": int(self.success.numel())}
 
 
-def transferability(surrogate: nn.Module, target: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                    x_adv: torch.Tensor, target_labels: torch.Tensor | None = None, targeted: bool = False,
+def transferability(surrogate: nn.Module, victim: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                    x_adv: torch.Tensor, target: torch.Tensor | None = None, targeted: bool = False,
                     num_classes: int | None = None, batch_size: int = 1024) -> TransferRates:
     """Definition-3 transfer rate, raw ASR and fooling probability (SPEC §3).
 
     Args:
         surrogate: the model ``F`` the adversarial examples were crafted on.
-        target: the victim ``G``.
+        victim: the target model ``G``.
         x: ``[N, *in_shape]`` clean inputs; y: ``[N]`` int64 labels.
         x_adv: ``[N, *in_shape]`` adversarial inputs.
-        target_labels: ``[N]`` int64 targets (implies ``targeted=True``).
-        targeted: targeted rates with ``t = (y + 1) mod C`` unless ``target_labels`` is given.
-        num_classes: ``C`` for the default target (default: the target model's output width).
+        target: ``[N]`` int64 target labels (implies ``targeted=True``), as in the attacks' API.
+        targeted: targeted rates with ``t = (y + 1) mod C`` unless ``target`` is given.
+        num_classes: ``C`` for the default target (default: the victim's output width).
     """
     if not isinstance(y, torch.Tensor) or y.dtype != torch.long or y.dim() != 1:
         raise ValueError("'y' must be an int64 tensor [N]")
@@ -88,19 +88,19 @@ def transferability(surrogate: nn.Module, target: nn.Module, x: torch.Tensor, y:
         raise ValueError(f"'x_adv' must be a tensor with the shape of 'x' {tuple(x.shape)}")
     if x.shape[0] != y.shape[0] or x.shape[0] == 0:
         raise ValueError(f"'x' has {x.shape[0]} samples but 'y' has {y.shape[0]}; both must be equal and > 0")
-    pf, pg = predict(surrogate, x, batch_size).cpu(), predict(target, x, batch_size).cpu()
-    af, ag = predict(surrogate, x_adv, batch_size).cpu(), predict(target, x_adv, batch_size).cpu()
+    pf, pg = predict(surrogate, x, batch_size).cpu(), predict(victim, x, batch_size).cpu()
+    af, ag = predict(surrogate, x_adv, batch_size).cpu(), predict(victim, x_adv, batch_size).cpu()
     y = y.cpu()
-    targeted = targeted or target_labels is not None
+    targeted = targeted or target is not None
     if targeted:
-        if target_labels is None:
+        if target is None:
             if num_classes is None:
-                with torch.no_grad(), evaluating(target):
-                    num_classes = int(target(x[:1].to(model_device(target))).shape[1])
-            target_labels = (y + 1) % int(num_classes)
-        t = target_labels.cpu()
+                with torch.no_grad(), evaluating(victim):
+                    num_classes = int(victim(x[:1].to(model_device(victim))).shape[1])
+            target = (y + 1) % int(num_classes)
+        t = target.cpu()
         if t.shape != y.shape or t.dtype != torch.long:
-            raise ValueError("'target_labels' must be an int64 tensor shaped like 'y'")
+            raise ValueError("'target' must be an int64 tensor of target labels shaped like 'y'")
         hit_f, hit_g = af == t, ag == t
     else:
         hit_f, hit_g = af != y, ag != y
