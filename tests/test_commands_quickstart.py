@@ -89,7 +89,7 @@ def test_checkpointed_members_reload_identically(tiny_run):
     store = CellStore(out / "cells")
     _, test = digits(seed=0)
     zoo = Q.resolve_config(Q.DEFAULTS, TINY)["zoo"]
-    model = Q._load_member(("zoo", Q._config_hash(0, zoo), "mlp", "st"), store, test, zoo)
+    model = Q._load_member(("zoo", Q.config_digest(0, zoo), "mlp", "st"), store, test, zoo)
     assert evaluate(model, test)["accuracy"] == result["data"]["zoo"][0]["accuracy"]
 
 

@@ -213,3 +213,12 @@ def test_sigkill_at_random_time_never_corrupts_the_store(tmp_path):
     counts = _log_counts(tmp_path / "store.log")
     assert len(counts) == 9 and sum(v > 1 for v in counts.values()) <= 1
     assert len(json.loads((tmp_path / "store.out").read_text())) == 9
+
+
+def test_config_digest_is_stable_and_sensitive():
+    a = sweep.config_digest(0, {"epochs": 3, "lr": 0.05, "dev": torch.device("cpu")})
+    assert a == sweep.config_digest(0, {"lr": 0.05, "epochs": 3, "dev": torch.device("cpu")})  # key order
+    assert a != sweep.config_digest(0, {"epochs": 4, "lr": 0.05, "dev": torch.device("cpu")})
+    assert a != sweep.config_digest(1, {"epochs": 3, "lr": 0.05, "dev": torch.device("cpu")})
+    assert len(a) == 10 and int(a, 16) >= 0
+    assert to_jsonable([torch.float32, torch.device("cpu")]) == ["torch.float32", "cpu"]

@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import hashlib
-import json
 import shutil
 import time
 from collections.abc import Mapping, Sequence
@@ -53,7 +51,7 @@ from pyadvt.transfer.target_transforms import low_pass, low_resolution
 from pyadvt.utils import distributed
 from pyadvt.utils.config import add_config_arguments, resolve_config
 from pyadvt.utils.progress import log, set_quiet
-from pyadvt.utils.sweep import CellStore, to_jsonable
+from pyadvt.utils.sweep import CellStore, config_digest
 
 __all__ = ["DEFAULTS", "METHODS", "run", "train_member", "shifted_target", "class_mixture"]
 
@@ -167,13 +165,6 @@ def class_mixture(data: TensorData, classes: Sequence[int], fraction: float, sam
     return data.subset(idx.to(data.y.device))
 
 
-def _config_hash(*parts: Any) -> str:
-    """Short digest of the settings a cell depends on, part of its key: changing e.g. only the
-    ``sources`` settings reuses the stored zoo, while changing ``zoo`` retrains it."""
-    text = json.dumps(to_jsonable(parts), sort_keys=True)
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:10]
-
-
 def _zoo_cell(key: tuple, train: TensorData, test: TensorData, zoo: Mapping, seed: int, store: CellStore) -> dict:
     arch, method = key[-2:]
     start = time.perf_counter()
@@ -208,7 +199,7 @@ def run(config: Mapping | None = None, out_dir: str | Path = "pyadvt-quickstart"
         shutil.rmtree(cells_dir)
     distributed.barrier()
     store = CellStore(cells_dir)
-    zoo_hash = _config_hash(seed, zoo)
+    zoo_hash = config_digest(seed, zoo)
 
     with timings("data"):
         train, test = (d.to(device) for d in digits(seed=seed))
@@ -226,7 +217,7 @@ def run(config: Mapping | None = None, out_dir: str | Path = "pyadvt-quickstart"
         surrogates = rank_surrogates(models, models, test, attack=s["attack"], eps=s["eps"], steps=s["steps"],
                                      norm=s["norm"], n_eval=s["n_eval"], n_smooth=s["n_smooth"],
                                      smoothness_method=s["smoothness_method"], seed=seed, store=store,
-                                     progress=progress, cell_prefix=("surrogates", _config_hash(zoo_hash, s)))
+                                     progress=progress, cell_prefix=("surrogates", config_digest(zoo_hash, s)))
 
     src = cfg["sources"]
     arch, classes = src["architecture"], src["target_classes"]
@@ -236,7 +227,7 @@ def run(config: Mapping | None = None, out_dir: str | Path = "pyadvt-quickstart"
         t_train = shifted_target(train, classes, src["transform"], seed=seed)
         t_test = shifted_target(test, classes, src["transform"], seed=seed + 1)
         src_zoo = dict(zoo, epochs=src["epochs"])
-        src_hash = _config_hash(seed, zoo, src)
+        src_hash = config_digest(seed, zoo, src)
         src_names = [f"{round(100 * f)}% target classes" for f in src["fractions"]]
         src_keys = [("source_model", src_hash, i, arch, "st") for i in range(len(src_names))]
         ref_key = ("reference", src_hash, arch, "st")

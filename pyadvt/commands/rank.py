@@ -50,7 +50,7 @@ from pyadvt.transfer.finetune import linear_probe
 from pyadvt.utils import distributed
 from pyadvt.utils.config import add_config_arguments, resolve_config
 from pyadvt.utils.progress import log, set_quiet
-from pyadvt.utils.sweep import CellStore
+from pyadvt.utils.sweep import CellStore, config_digest
 
 __all__ = ["spearman_ci", "format_spearman", "load_model", "rank_sources", "rank_surrogates", "sources_report", "surrogates_report"]
 
@@ -406,14 +406,14 @@ def _data(cfg: Mapping) -> tuple[TensorData, TensorData]:
             load_dataset(cfg["dataset"], cfg["data_root"], split="test"))
 
 
-def _store(out: Path, cfg: Mapping, fresh: bool) -> CellStore:
+def _store(out: Path, fresh: bool) -> CellStore:
     cells = out / "cells"
     if fresh and distributed.is_main() and cells.exists():
         import shutil
 
         shutil.rmtree(cells)
     distributed.barrier()
-    return CellStore(cells, meta=dict(cfg))
+    return CellStore(cells)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -445,20 +445,21 @@ def main(args: argparse.Namespace) -> int:
                 if not cfg["surrogates"] or not cfg["targets"]:
                     raise UserError("rank surrogates needs at least one --surrogate and one --target")
                 models, targets = load(cfg["surrogates"]), load(cfg["targets"])
-        store = _store(out, cfg, args.fresh)
+        store = _store(out, args.fresh)
+        prefix = (config_digest(cfg),)  # cells of another configuration are never reused
         dev = torch.device(cfg["device"])
         with timings("rank"):
             if sources:
                 ranking = rank_sources(models, reference, test.to(dev), target_train=train.to(dev),
                                        eps=cfg["eps"], steps=cfg["steps"], n_eval=cfg["n_eval"], probe=cfg["probe"],
                                        probe_epochs=cfg["probe_epochs"], probe_lr=cfg["probe_lr"], seed=cfg["seed"],
-                                       store=store)
+                                       store=store, cell_prefix=prefix)
                 extra = sources_report(ranking)
             else:
                 ranking = rank_surrogates(models, targets, test.to(dev), attack=cfg["attack"], eps=cfg["eps"],
                                           steps=cfg["steps"], norm=cfg["norm"], n_eval=cfg["n_eval"],
                                           n_smooth=cfg["n_smooth"], smoothness_method=cfg["smoothness_method"],
-                                          seed=cfg["seed"], store=store)
+                                          seed=cfg["seed"], store=store, cell_prefix=prefix)
                 extra = surrogates_report(ranking)
         result = make_result(f"rank-{args.what}", cfg, ranking, timings=timings, seeds={"seed": cfg["seed"]},
                              device=cfg["device"], **extra)

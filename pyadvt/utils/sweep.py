@@ -40,7 +40,7 @@ from typing import Any
 from pyadvt.utils.progress import progress as _progress
 
 __all__ = ["CellStore", "run_cells", "to_jsonable", "atomic_write_text", "atomic_write_bytes",
-           "key_to_str"]
+           "key_to_str", "config_digest"]
 
 _TMP_PREFIX = ".tmp-"
 _META = "_meta.json"
@@ -79,11 +79,14 @@ def to_jsonable(obj: Any) -> Any:
         return str(obj)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    package = type(obj).__module__.split(".")[0]
     tolist = getattr(obj, "tolist", None)  # torch.Tensor, numpy arrays and numpy scalars
-    if callable(tolist) and type(obj).__module__.split(".")[0] in ("torch", "numpy"):
+    if callable(tolist) and package in ("torch", "numpy"):
         if hasattr(obj, "detach"):
             obj = obj.detach().cpu()
         return to_jsonable(obj.tolist())
+    if package == "torch" and type(obj).__name__ in ("device", "dtype"):
+        return str(obj)
     raise TypeError(f"cannot convert {type(obj).__name__} to JSON; convert it to lists/numbers first")
 
 
@@ -141,6 +144,21 @@ def _key_to_json(key: Any) -> Any:
 
 def _key_from_json(obj: Any) -> Hashable:
     return tuple(_key_from_json(k) for k in obj) if isinstance(obj, list) else obj
+
+
+def config_digest(*parts: Any) -> str:
+    """A short stable digest (10 hex digits) of JSON-serialisable settings.
+
+    Put it in cell keys, e.g. ``("zoo", config_digest(seed, zoo_cfg), arch)``: a rerun with other
+    settings then computes new cells instead of reusing stale ones, while cells whose settings did
+    not change are reused.
+
+    Example:
+        >>> config_digest({"a": 1, "b": 2}) == config_digest({"b": 2, "a": 1}), len(config_digest(0))
+        (True, 10)
+    """
+    text = json.dumps(to_jsonable(parts), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:10]
 
 
 def key_to_str(key: Hashable) -> str:
