@@ -348,6 +348,13 @@ def test_spectrum_bad_input(J, err, match):
         jacobian_spectrum(J)
 
 
+def test_outputs_carry_no_gradient():
+    J = torch.randn(2, 3, 5, requires_grad=True)
+    assert not any(t.requires_grad for t in jacobian_spectrum(J))
+    G = J @ J.mT
+    assert not any(t.requires_grad for t in small_sym_eig(G))
+
+
 def test_bad_backend():
     with pytest.raises(ValueError, match="backend"):
         jacobian_spectrum(torch.ones(1, 2, 3), backend="fast")
