@@ -31,6 +31,15 @@ TINY_ARGS = ["--set", "zoo.architectures=[mlp]", "--set", "zoo.methods=[st, sam_
              "--set", "sources.steps=2", "--set", "sources.probe_epochs=1", "--quiet"]
 
 
+@pytest.fixture(autouse=True)
+def _restore_quiet():
+    """``--quiet`` sets a process-wide flag; reset it so tests do not depend on their order."""
+    from pyadvt.utils.progress import set_quiet
+
+    yield
+    set_quiet(None)
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("qs")
@@ -161,3 +170,18 @@ def test_torchrun_two_ranks_match_single_process(tmp_path):
         for row in res["data"]["zoo"]:
             row.pop("train_seconds")
     assert json.dumps(one["data"], sort_keys=True) == json.dumps(two["data"], sort_keys=True)
+
+
+def test_quiet_silences_progress_and_status(tiny_run, tmp_path, capsys):
+    out, _ = tiny_run
+    work = tmp_path / "q"
+    shutil.copytree(out, work)  # reuse the stored cells: this checks output, not training
+    loud = [a for a in TINY_ARGS if a != "--quiet"]
+    assert cli.main(["quickstart", "--out", str(work)] + loud) == 0
+    captured = capsys.readouterr()
+    assert "quickstart: training a zoo" in captured.err and "train zoo" in captured.err
+    assert captured.out.strip() == str(work / "report.html")
+    assert cli.main(["quickstart", "--out", str(work)] + TINY_ARGS) == 0
+    captured = capsys.readouterr()
+    assert "quickstart:" not in captured.err and "train zoo" not in captured.err and "it/s" not in captured.err
+    assert captured.out.strip() == str(work / "report.html")  # the result path still goes to stdout

@@ -24,6 +24,15 @@ from pyadvt.train import fit, save_checkpoint
 from pyadvt.utils.sweep import CellStore
 
 
+@pytest.fixture(autouse=True)
+def _restore_quiet():
+    """``--quiet`` sets a process-wide flag; reset it so tests do not depend on their order."""
+    from pyadvt.utils.progress import set_quiet
+
+    yield
+    set_quiet(None)
+
+
 @settings(max_examples=30, deadline=None)
 @given(pairs=st.lists(st.tuples(st.floats(-10, 10), st.floats(-10, 10)), min_size=4, max_size=25))
 def test_spearman_ci_matches_scipy_and_contains_rho(pairs):
