@@ -57,6 +57,8 @@ def _rank_main(rank, world, port, out_dir, use_store):
     try:
         with D.session(backend="gloo") as active:
             store = CellStore(out_dir / "store") if use_store else None
+            with D.session(backend="gloo") as inner:  # a nested session keeps the outer group alive
+                assert inner is True
             merged = D.map_cells(CELLS, fn, store, progress=False)
             info = {"active": active, "rank": D.rank(), "world": D.world_size(), "main": D.is_main(),
                     "gathered": D.gather_objects(D.rank() * 10), "bcast": D.broadcast_object(f"from{D.rank()}"),

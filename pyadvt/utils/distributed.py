@@ -104,12 +104,18 @@ def cleanup() -> None:
 
 @contextlib.contextmanager
 def session(backend: str | None = None) -> Iterator[bool]:
-    """``with session() as distributed:`` = :func:`init_from_env` ... :func:`cleanup`."""
+    """``with session() as distributed:`` = :func:`init_from_env` ... :func:`cleanup`.
+
+    Sessions nest: an inner session inside an existing process group neither re-initialises nor
+    destroys it (so a CLI wrapper and a command may both open one).
+    """
+    created = not (dist.is_available() and dist.is_initialized())
     active = init_from_env(backend)
     try:
         yield active
     finally:
-        cleanup()
+        if created:
+            cleanup()
 
 
 def local_device() -> torch.device:
