@@ -56,6 +56,11 @@ def test_markdown_links_figures_and_config_reloads(tmp_path):
     config_block = re.search(r"```yaml\n(.*?)```", md, re.S).group(1)
     assert yaml.safe_load(config_block) == {"eps": 0.1, "train": {"epochs": 2}}
     assert "| spearman | 0.75 |" in md and "| mlp | 0.9 |" in md
+    csv_link = re.search(r"\[CSV\]\(([^)]+)\)", md).group(1)
+    import csv
+
+    with open(tmp_path / csv_link, newline="") as fh:
+        assert list(csv.reader(fh)) == [["source", "score"], ["mlp", "0.9"]]
 
 
 def test_matrices_in_data_become_heatmaps_without_figure_specs(tmp_path):

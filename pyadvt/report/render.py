@@ -8,7 +8,7 @@ recursively) or a list of these, and writes into ``out_dir``:
   has loaded (number of ``<img>`` elements and of those decoded with ``naturalWidth > 0``), which
   the headless-browser test reads.
 * ``report.md`` - the same content in Markdown, with links to ``figures/*.png``.
-* ``figures/*.png`` - every figure.
+* ``figures/*.png`` - every figure; ``tables/*.csv`` - every table (empty cell = undefined).
 
 Each result becomes a section with its summary, figures (the result's figure specs, see
 :mod:`pyadvt.report.figures`; results without specs get a heatmap of every numeric matrix in
@@ -27,8 +27,10 @@ Example:
 from __future__ import annotations
 
 import base64
+import csv
 import dataclasses
 import html
+import io
 import json
 import math
 import os
@@ -171,6 +173,15 @@ def _md_table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+def _write_csv(table: Mapping, path: Path) -> Path:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(table["columns"])
+    for row in table["rows"]:
+        writer.writerow(["" if v is None else (json.dumps(v) if isinstance(v, (dict, list)) else v) for v in row])
+    return atomic_write_text(path, buf.getvalue())
+
+
 def _section(result: Mapping, index: int, fig_dir: Path, out_dir: Path) -> tuple[str, str, list[Path]]:
     esc = html.escape
     kind = result["kind"]
@@ -198,10 +209,12 @@ def _section(result: Mapping, index: int, fig_dir: Path, out_dir: Path) -> tuple
                  f"<figcaption>{esc(str(caption))}</figcaption></figure>")
         m += [f"![{title}]({path.relative_to(out_dir).as_posix()})", "", f"*{caption}*", ""]
 
-    for table in result.get("tables", []):
+    for j, table in enumerate(result.get("tables", [])):
         title = str(table.get("title", "Table"))
+        csv_path = _write_csv(table, out_dir / "tables" / f"{index:02d}-{j:02d}-{_slug(title)}.csv")
         h += [f"<h3>{esc(title)}</h3>", _html_table(table["rows"], table["columns"])]
-        m += [f"### {title}", "", _md_table(table["rows"], table["columns"]), ""]
+        m += [f"### {title}", "", _md_table(table["rows"], table["columns"]), "",
+              f"[CSV]({csv_path.relative_to(out_dir).as_posix()})", ""]
 
     if result.get("notes"):
         h += ["<h3>Notes</h3>", "<ul>" + "".join(f"<li>{esc(str(n))}</li>" for n in result["notes"]) + "</ul>"]
