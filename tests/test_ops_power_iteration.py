@@ -73,6 +73,22 @@ def test_semantics_by_hand(backend):
     assert v[1].tolist() == [1.0, 0.0] and v[3].tolist() == [0.6, 0.8] and v[4].tolist() == [0.6, 0.8]
 
 
+@needs_kernel
+def test_non_finite_hv_keeps_v_like_the_reference():
+    v = torch.full((3, 4), 0.5, dtype=torch.float64)
+    hv = torch.ones(3, 4, dtype=torch.float64)
+    hv[0, 1] = float("inf")
+    hv[1, 2] = NAN
+    eig = torch.full((3,), NAN, dtype=torch.float64)
+    active = torch.ones(3, dtype=torch.bool)
+    vk, ek, ak = _run("kernel", v, hv, eig, active, 1e-4)
+    vr, er, ar = _run("reference", v, hv, eig, active, 1e-4)
+    assert torch.equal(vk[:2], v[:2]) and torch.equal(vr[:2], v[:2])
+    torch.testing.assert_close(vk, vr)
+    torch.testing.assert_close(ek, er, equal_nan=True)
+    assert ek[0] == float("inf") and torch.isnan(ek[1]) and torch.equal(ak, ar)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_tolerance_is_relative_to_rayleigh(backend):
     v = torch.tensor([[1.0]]).double().expand(2, 1).clone()

@@ -38,7 +38,8 @@ def power_iteration_update_(
     For every row ``b`` with ``active[b]`` (other rows are not touched):
 
     * ``rayleigh = <v_b, hv_b>`` (``v_b`` is unit norm, as this op leaves it),
-    * ``v_b <- hv_b / ||hv_b||`` (kept unchanged when ``hv_b == 0``),
+    * ``v_b <- hv_b / ||hv_b||`` (kept unchanged when ``hv_b`` is zero or not finite; ``eig_b`` then
+      holds the non-finite Rayleigh quotient, so callers can mask such samples),
     * converged when ``|rayleigh - eig_b| <= tol * |rayleigh|`` (``eig_b`` NaN means no previous
       value, hence not converged),
     * ``eig_b <- rayleigh``; ``active_b <- not converged``.

@@ -171,7 +171,8 @@ def jacobian_spectrum(J: torch.Tensor, *, backend: str = "auto") -> JacobianSpec
         * 2 ``FLAG_DEGENERATE_TOP``: ``(sigma1^2 - sigma2^2) <= sqrt(eps_dtype) * sigma1^2``; ``v1`` is
           a deterministic unit vector of the (near-)degenerate top subspace.
         * 4 ``FLAG_RANK_LT2``: ``sigma2^2 <= 64 m eps_f64 sigma1^2`` (or ``m == 1``): ``sigma2 = lam = 0``.
-        * 8 ``FLAG_NONFINITE``: NaN/Inf in ``J``: that sample's outputs are NaN (only this flag set).
+        * 8 ``FLAG_NONFINITE``: NaN/Inf in ``J`` (or ``J J^T`` overflows float64): that sample's
+          outputs are NaN (only this flag set); mask such samples.
 
     Args:
         J: ``[B, m, n]`` float32/float64, ``1 <= m <= 64`` (outputs x inputs; put the short side

@@ -20,7 +20,8 @@ def power_iteration_update_reference_(
     nrm = hd.square().sum(dim=1).sqrt()
     prev = eig.to(torch.float64)
     inv = torch.where(nrm > 0, 1.0 / torch.where(nrm > 0, nrm, 1.0), torch.zeros_like(nrm))
-    new_v = torch.where((nrm > 0)[:, None], hd * inv[:, None], vd)
+    # Same rule as the kernels: v is kept unless 1/||hv|| is positive (zero or non-finite hv).
+    new_v = torch.where((inv > 0)[:, None], hd * inv[:, None], vd)
     converged = (rayleigh - prev).abs() <= tol * rayleigh.abs()
     v.copy_(torch.where(active[:, None], new_v.to(v.dtype), v))
     eig.copy_(torch.where(active, rayleigh.to(eig.dtype), eig))
