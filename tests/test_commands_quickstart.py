@@ -185,3 +185,12 @@ def test_quiet_silences_progress_and_status(tiny_run, tmp_path, capsys):
     captured = capsys.readouterr()
     assert "quickstart:" not in captured.err and "train zoo" not in captured.err and "it/s" not in captured.err
     assert captured.out.strip() == str(work / "report.html")  # the result path still goes to stdout
+
+
+def test_print_config_roundtrips_through_config_file(tmp_path, capsys):
+    assert cli.main(["quickstart", "--print-config", "--epochs", "2", "--set", "sources.transform=noise"]) == 0
+    text = capsys.readouterr().out
+    (tmp_path / "qs.yaml").write_text(text)
+    cfg = Q.resolve_config(Q.DEFAULTS, tmp_path / "qs.yaml")
+    assert cfg["zoo"]["epochs"] == 2 and cfg["sources"]["transform"] == "noise"
+    assert cfg == Q.resolve_config(Q.DEFAULTS, {"zoo": {"epochs": 2}, "sources": {"transform": "noise"}})

@@ -10,7 +10,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyadvt.utils.config import (add_config_arguments, config_from_args, dump_config, load_config,
+from pyadvt.utils.config import (FreeForm, add_config_arguments, config_from_args, dump_config, load_config,
                                  merge_config, parse_overrides, resolve_config)
 
 DEFAULTS = {
@@ -148,3 +148,17 @@ def test_override_strings_reproduce_any_config(tree):
     flatten(tree)
     assert parse_overrides(items) == tree
     assert merge_config(tree, parse_overrides(items)) == tree
+
+
+def test_free_form_sections_keep_checking_known_keys(tmp_path):
+    defaults = {"kw": FreeForm(cnn=FreeForm(channels=[16, 32]), mlp=FreeForm()), "eps": 0.1}
+    path = tmp_path / "c.yaml"
+    path.write_text("kw:\n  cnn: {channels: [8, 8], activation: tanh}\n  resnet: {widths: [4]}\n")
+    cfg = resolve_config(defaults, path, overrides=["kw.mlp.hidden=[32]", "kw.cnn.dropout=0.1"])
+    assert cfg["kw"] == {"cnn": {"channels": [8, 8], "activation": "tanh", "dropout": 0.1},
+                         "mlp": {"hidden": [32]}, "resnet": {"widths": [4]}}
+    with pytest.raises(ValueError, match="'kw.cnn.channels' must be a list"):
+        resolve_config(defaults, overrides=["kw.cnn.channels=3"])
+    with pytest.raises(ValueError, match="unknown config key 'epss'"):
+        resolve_config(defaults, overrides=["epss=1"])
+    assert yaml.safe_load(dump_config(cfg)) == cfg

@@ -49,7 +49,7 @@ from pyadvt.report import Timings, make_result, publish
 from pyadvt.train import SAM, AdversarialLoss, JacobianRegularizer, evaluate, fit
 from pyadvt.transfer.target_transforms import low_pass, low_resolution
 from pyadvt.utils import distributed
-from pyadvt.utils.config import add_config_arguments, resolve_config
+from pyadvt.utils.config import FreeForm, add_config_arguments, dump_config, resolve_config
 from pyadvt.utils.progress import log, set_quiet
 from pyadvt.utils.sweep import CellStore, config_digest
 
@@ -62,8 +62,8 @@ DEFAULTS: dict[str, Any] = {
         "architectures": ["mlp", "cnn", "resnet"],
         "methods": ["st", "at", "sam_jr"],
         # constructor arguments per architecture (small widths keep the quickstart within minutes)
-        "model_kwargs": {"mlp": {}, "cnn": {"channels": [16, 32, 64]}, "resnet": {"widths": [8, 16, 32]},
-                         "lenet": {}},
+        "model_kwargs": FreeForm(mlp=FreeForm(), cnn=FreeForm(channels=[16, 32, 64]),
+                                 resnet=FreeForm(widths=[8, 16, 32]), lenet=FreeForm()),
         "epochs": 3,
         "lr": 0.05,
         "batch_size": 64,
@@ -289,6 +289,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu or cuda[:k] (default cpu)")
     parser.add_argument("--fresh", action="store_true", help="ignore cells stored by an earlier run")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or status messages")
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the effective configuration as YAML (a starting point for --config) and exit")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -296,6 +298,10 @@ def main(args: argparse.Namespace) -> int:
         set_quiet(True)
     cfg = resolve_config(DEFAULTS, args.config, overrides=args.overrides,
                          flags={"zoo.epochs": args.epochs, "seed": args.seed, "device": args.device})
+    _validate(cfg)
+    if args.print_config:
+        print(dump_config(cfg), end="")
+        return 0
     with distributed.session():
         run(copy.deepcopy(cfg), out_dir=args.out, progress=True, fresh=args.fresh)
         if distributed.is_main():

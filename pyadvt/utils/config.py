@@ -12,7 +12,8 @@ configuration is built by :func:`resolve_config`, later sources winning:
 Unknown keys are rejected with a ``ValueError`` naming the key (and the closest known key), and a
 value whose type does not match the default's (e.g. a string for an int) is rejected naming the
 key; ints are accepted for floats, lists for tuples. A default of ``None`` or an empty dict accepts
-anything (free-form sections such as a ``models`` mapping).
+anything (free-form sections such as a ``models`` mapping); wrap a section in :class:`FreeForm` to
+give it defaults and still accept new keys (e.g. extra model constructor arguments).
 
 Example:
     >>> defaults = {"eps": 0.1, "train": {"epochs": 3, "lr": 0.05}}
@@ -38,8 +39,17 @@ from typing import Any
 
 import yaml
 
-__all__ = ["load_config", "merge_config", "parse_overrides", "resolve_config", "add_config_arguments",
+__all__ = ["FreeForm", "load_config", "merge_config", "parse_overrides", "resolve_config", "add_config_arguments",
            "config_from_args", "dump_config"]
+
+
+class FreeForm(dict):
+    """A config section whose defaults are type-checked but which also accepts new keys.
+
+    Example:
+        >>> resolve_config({"cnn": FreeForm(channels=[16, 32])}, overrides=["cnn.activation=tanh"])
+        {'cnn': {'channels': [16, 32], 'activation': 'tanh'}}
+    """
 
 
 def load_config(path: str | os.PathLike) -> dict:
@@ -122,8 +132,9 @@ def merge_config(base: Mapping, override: Mapping, *, strict: bool = True, _pref
     """
     if not isinstance(override, Mapping):
         raise ValueError(f"config section {_prefix or '<top>'!r} must be a mapping, got {override!r}")
-    out = copy.deepcopy(dict(base))
-    free_form = not base
+    out = copy.deepcopy(base)
+    out = FreeForm(out) if isinstance(base, FreeForm) else dict(out)
+    free_form = not base or isinstance(base, FreeForm)
     for key, value in override.items():
         name = f"{_prefix}.{key}" if _prefix else str(key)
         if key not in base:
