@@ -256,7 +256,7 @@ def run(config: Mapping | None = None, out_dir: str | Path = "pyadvt-quickstart"
     figures.append({"type": "scatter", "x": [r["target_class_fraction"] for r in sources["rows"]],
                     "y": [r["score"] for r in sources["rows"]], "xlabel": "share of target classes in the source data",
                     "ylabel": "tau1 * tau2 (source -> reference)",
-                    "title": "Adversarial transferability grows with source-target closeness (seed 000 Fig. 3)"})
+                    "title": "tau1 * tau2 vs the share of target classes in the source data (seed 000 Fig. 3)"})
     zoo_table = {"title": "Zoo", "columns": ["model", "architecture", "method", "test accuracy", "training (s)"],
                  "rows": [[r["name"], r["arch"], r["method"], r["accuracy"], r["train_seconds"]] for r in zoo_rows]}
     summary = {"zoo size": len(zoo_rows), "reference accuracy (shifted target)": store.get(ref_key)["accuracy"]}
