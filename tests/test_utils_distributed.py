@@ -71,6 +71,40 @@ def _rank_main(rank, world, port, out_dir, use_store):
         os._exit(code)
 
 
+def _failing_rank_main(rank, world, port, out_dir):
+    torch.set_num_threads(1)
+    os.environ.update(_loopback_env(rank, world, port))
+
+    def fn(cell):
+        if cell == CELLS[3]:  # dealt to rank 1
+            raise ArithmeticError("bad cell")
+        return cell_value(cell)
+
+    with D.session(backend="gloo"):
+        try:
+            D.map_cells(CELLS, fn, CellStore(Path(out_dir) / "store"), progress=False)
+            message = "no error"
+        except Exception as exc:  # noqa: BLE001
+            message = f"{type(exc).__name__}: {exc}"
+    Path(out_dir, f"error{rank}.txt").write_text(message)
+    os._exit(0)
+
+
+def test_a_failing_cell_stops_every_rank_without_hanging(tmp_path):
+    ctx = mp.get_context("fork")
+    port = _free_port()
+    procs = [ctx.Process(target=_failing_rank_main, args=(r, 2, port, tmp_path)) for r in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0]
+    assert (tmp_path / "error1.txt").read_text() == "ArithmeticError: bad cell"
+    assert (tmp_path / "error0.txt").read_text().startswith(
+        "RuntimeError: a cell failed on another rank (rank 1: ArithmeticError: bad cell)")
+    assert len(CellStore(tmp_path / "store")) >= len(CELLS[0::2])  # rank 0's cells were kept
+
+
 def _run_ranks(tmp_path, world=2, use_store=False):
     ctx = mp.get_context("fork")
     port = _free_port()

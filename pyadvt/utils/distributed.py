@@ -177,7 +177,8 @@ def map_cells(cells: Sequence[Hashable], fn: Callable[[Hashable], Any], store: C
     computes its share, writing each finished cell at once, and the shares are gathered (finished
     cells are read from the store), so every rank returns the same dict in ``cells`` order. Single-process runs give identical results (values are JSON round-trips, see
     :func:`~pyadvt.utils.sweep.run_cells`). ``fn`` must not itself use collectives (cells are
-    independent). With a ``store``, all ranks must see the same directory (one machine or a shared
+    independent). If ``fn`` raises on one rank, that rank re-raises and every other rank raises a
+    ``RuntimeError`` naming it once it reaches the gather, instead of waiting for the timeout. With a ``store``, all ranks must see the same directory (one machine or a shared
     file system).
 
     Example:
@@ -191,9 +192,22 @@ def map_cells(cells: Sequence[Hashable], fn: Callable[[Hashable], Any], store: C
         # rank 0 decides what is left (every rank then agrees, even while others write) and the
         # remaining cells are dealt round-robin, so a resumed sweep stays balanced across ranks
         todo = broadcast_object([c for c in cells if not store.has(c)] if is_main() else None)
-    mine = run_cells(todo, fn, store, progress=progress, shard=(rank(), world_size()), desc=desc)
+    failure: BaseException | None = None
+    try:
+        mine = run_cells(todo, fn, store, progress=progress, shard=(rank(), world_size()), desc=desc)
+        payload: Any = [(key_to_str(k), v) for k, v in mine.items()]
+    except Exception as exc:  # noqa: BLE001 - tell the other ranks instead of leaving them waiting
+        if not is_distributed():
+            raise
+        failure, payload = exc, f"rank {rank()}: {type(exc).__name__}: {exc}"
+    parts = gather_objects(payload)
+    if failure is not None:
+        raise failure
+    errors = [p for p in parts if isinstance(p, str)]
+    if errors:
+        raise RuntimeError(f"a cell failed on another rank ({errors[0]}); finished cells are stored, rerun to resume")
     merged: dict[str, Any] = {}
-    for part in gather_objects([(key_to_str(k), v) for k, v in mine.items()]):
+    for part in parts:
         merged.update(part)
     out = {}
     for cell in cells:
