@@ -222,3 +222,12 @@ def test_config_digest_is_stable_and_sensitive():
     assert a != sweep.config_digest(1, {"epochs": 3, "lr": 0.05, "dev": torch.device("cpu")})
     assert len(a) == 10 and int(a, 16) >= 0
     assert to_jsonable([torch.float32, torch.device("cpu")]) == ["torch.float32", "cpu"]
+
+
+def test_stale_temporary_files_are_removed_fresh_ones_kept(tmp_path):
+    stale, fresh = tmp_path / ".tmp-old", tmp_path / ".tmp-new"
+    stale.write_text("{")
+    fresh.write_text("{")
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    store = CellStore(tmp_path)
+    assert not stale.exists() and fresh.exists() and len(store) == 0

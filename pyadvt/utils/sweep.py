@@ -33,6 +33,7 @@ import math
 import os
 import re
 import tempfile
+import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -192,6 +193,7 @@ class CellStore:
     def __init__(self, directory: str | os.PathLike, *, meta: Any = None):
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
+        self._remove_stale_temporaries()
         self.meta = None if meta is None else json.loads(_dumps(meta))
         if self.meta is not None:
             meta_path = self.directory / _META
@@ -204,6 +206,16 @@ class CellStore:
                         f"({diff}); use a new directory or delete the old one to start afresh")
             else:
                 atomic_write_text(meta_path, _dumps(self.meta))
+
+    def _remove_stale_temporaries(self, max_age_s: float = 3600.0) -> None:
+        # a writer killed mid-write leaves its temporary file; a live write takes milliseconds
+        now = time.time()
+        for tmp in self.directory.glob(f"{_TMP_PREFIX}*"):
+            try:
+                if now - tmp.stat().st_mtime > max_age_s:
+                    tmp.unlink()
+            except OSError:  # pragma: no cover - removed concurrently
+                pass
 
     # -- paths -------------------------------------------------------------------------------
     def _stem(self, key: Hashable) -> str:
