@@ -2,13 +2,16 @@
 // small_sym_eig), shared by the CPU driver, the CUDA kernel and the native tests.
 //
 // Work is in double on a row-major k x k matrix A (overwritten) and eigenvector matrix V
-// (V[i * k + j] = component i of eigenvector j). One sweep visits every pair (p, q), p < q, once,
+// (CUDA: V[i * k + j] = component i of eigenvector j; the serial CPU driver keeps the transpose so
+// its rotations touch contiguous rows). One sweep visits every pair (p, q), p < q, once,
 // in the round-robin ("parallel") order: K = k rounded up to even, K - 1 steps of K / 2 disjoint
 // pairs each, so one step's rotations commute and the CUDA kernel applies them concurrently. A
 // step is three phases, identical on CPU and GPU:
 //   1. rotation parameters of every pair from the current A (Golub & Van Loan, sym.schur2),
 //   2. column rotations  A <- A R,  V <- V R,
 //   3. row rotations     A <- R^T A, then a_pq = a_qp = 0 and the diagonal from the exact formula.
+// (The CUDA kernel runs these phases with threads; the CPU applies each rotation in turn with the
+// symmetric update of apply_rotation_serial, the same rotations up to rounding.)
 // Sweeps stop when off(A) = sqrt(sum_{p != q} a_pq^2) <= eps_f64 * ||A||_F (or after kMaxSweeps).
 // Finally eigenvalues are sorted ascending (stable) and every eigenvector column is flipped so its
 // first nonzero component is positive.
@@ -152,34 +155,51 @@ PYADVT_HD double column_sign(const double* V, int k, int j) {
   return 1.0;
 }
 
+// Sign (+1 / -1) that makes the first nonzero entry of row j of Vt positive.
+inline double row_sign(const double* Vt, int k, int j) {
+  for (int i = 0; i < k; ++i) {
+    const double v = Vt[j * k + i];
+    if (v != 0.0) return v < 0.0 ? -1.0 : 1.0;
+  }
+  return 1.0;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Serial drivers (CPU, native tests).
 
-// One rotation applied serially with the symmetric update: rows/columns p, q of A outside the
-// (p, q) block, the exact 2 x 2 block update, and columns p, q of V. Equals phases 2-3 for this pair
-// up to rounding (the rotations of one step are disjoint and commute) at 2k instead of 3k updates.
-inline void apply_rotation_serial(double* A, double* V, int k, const Rotation& r) {
-  const int p = r.p, q = r.q;
+// One rotation applied serially with the symmetric update: rows p, q of A rotated (contiguous, so
+// the loop vectorises) and mirrored into columns p, q, the exact 2 x 2 block update, and rows p, q
+// of the transposed eigenvector matrix Vt. Equals phases 2-3 for this pair up to rounding (the
+// rotations of one step are disjoint and commute).
+inline void apply_rotation_serial(double* A, double* Vt, int k, const Rotation& r) {
+  double* ap = A + r.p * k;
+  double* aq = A + r.q * k;
+  const double c = r.c, s = r.s;
   for (int i = 0; i < k; ++i) {
-    if (i != p && i != q) {
-      const double xp = A[i * k + p], xq = A[i * k + q];
-      const double np = r.c * xp - r.s * xq, nq = r.s * xp + r.c * xq;
-      A[i * k + p] = np;
-      A[p * k + i] = np;
-      A[i * k + q] = nq;
-      A[q * k + i] = nq;
-    }
-    rotate_columns(V, k, i, r);
+    const double xp = ap[i], xq = aq[i];
+    ap[i] = c * xp - s * xq;
+    aq[i] = s * xp + c * xq;
   }
-  finish_rotation(A, k, r);
+  for (int i = 0; i < k; ++i) {
+    A[i * k + r.p] = ap[i];
+    A[i * k + r.q] = aq[i];
+  }
+  double* vp = Vt + r.p * k;
+  double* vq = Vt + r.q * k;
+  for (int i = 0; i < k; ++i) {
+    const double xp = vp[i], xq = vq[i];
+    vp[i] = c * xp - s * xq;
+    vq[i] = s * xp + c * xq;
+  }
+  finish_rotation(A, k, r);  // overwrites the 2 x 2 block, which the loops above only half-rotated
 }
 
 // Diagonalises A (k x k, symmetric, row-major; overwritten: its diagonal ends up holding the
-// eigenvalues) and accumulates the rotations into V (eigenvector columns, unsorted), visiting the
-// pairs in the same round-robin order as the CUDA kernel. Returns the number of sweeps done.
-inline int jacobi_unsorted(double* A, double* V, int k) {
-  for (int i = 0; i < k * k; ++i) V[i] = 0.0;
-  for (int i = 0; i < k; ++i) V[i * k + i] = 1.0;
+// eigenvalues) and accumulates the rotations into Vt (eigenvectors as ROWS, unsorted), visiting
+// the pairs in the same round-robin order as the CUDA kernel. Returns the number of sweeps done.
+inline int jacobi_unsorted(double* A, double* Vt, int k) {
+  for (int i = 0; i < k * k; ++i) Vt[i] = 0.0;
+  for (int i = 0; i < k; ++i) Vt[i * k + i] = 1.0;
   if (k < 2) return 0;
   const int K = schedule_size(k), half = K / 2;
   int sweep = 0;
@@ -197,7 +217,7 @@ inline int jacobi_unsorted(double* A, double* V, int k) {
         int p, q;
         round_robin_pair(K, s, j, &p, &q);
         const Rotation r = make_rotation(A, k, p, q);
-        if (r.q >= 0) apply_rotation_serial(A, V, k, r);
+        if (r.q >= 0) apply_rotation_serial(A, Vt, k, r);
       }
     }
   }
@@ -211,17 +231,17 @@ inline int jacobi_unsorted(double* A, double* V, int k) {
 template <typename T, typename U>
 inline int sym_eig(const T* G, int64_t ld, int k, U* evals, U* evecs, double* work, int* order) {
   double* A = work;
-  double* V = work + k * k;
+  double* Vt = work + k * k;  // eigenvectors as rows
   for (int i = 0; i < k; ++i)
     for (int j = 0; j < k; ++j)
       A[i * k + j] = 0.5 * (static_cast<double>(G[i * ld + j]) + static_cast<double>(G[j * ld + i]));
-  const int sweeps = jacobi_unsorted(A, V, k);
+  const int sweeps = jacobi_unsorted(A, Vt, k);
   ascending_order(A, k, order);
   for (int j = 0; j < k; ++j) {
     const int src = order[j];
     evals[j] = static_cast<U>(A[src * k + src]);
-    const double sg = column_sign(V, k, src);
-    for (int i = 0; i < k; ++i) evecs[i * k + j] = static_cast<U>(sg * V[i * k + src]);
+    const double sg = row_sign(Vt, k, src);
+    for (int i = 0; i < k; ++i) evecs[i * k + j] = static_cast<U>(sg * Vt[src * k + i]);
   }
   return sweeps;
 }
