@@ -27,7 +27,7 @@ def _has_colour(img: np.ndarray, colour, tol=3) -> bool:
     return _count_colour(img, colour, tol) > 500  # a filled area, not anti-aliasing
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(data=st.lists(st.tuples(st.floats(-100, 100), st.floats(-100, 100)), min_size=3, max_size=30))
 def test_fit_line_matches_scipy_linregress(data):
     x, y = np.array(data).T
@@ -39,6 +39,11 @@ def test_fit_line_matches_scipy_linregress(data):
     assert fit["slope"] == pytest.approx(ref.slope, rel=1e-6, abs=1e-6)
     assert fit["intercept"] == pytest.approx(ref.intercept, rel=1e-6, abs=1e-5)
     assert fit["r"] == pytest.approx(ref.rvalue, abs=1e-6) and fit["p"] == pytest.approx(ref.pvalue, abs=1e-6)
+
+
+def test_fit_line_degenerate_spread_is_undefined_not_an_error():
+    # found by hypothesis: numpy's polyfit raised LinAlgError on a denormal spread
+    assert F.fit_line([0.0, 0.0, 1.1233640605337975e-219], [0.0, 0.0, 1.0])["slope"] is None
 
 
 def test_fit_line_drops_undefined_pairs_and_reports_undefined_r():

@@ -146,11 +146,18 @@ def fit_line(x: Any, y: Any) -> dict:
     ok = np.isfinite(xs) & np.isfinite(ys)
     xs, ys = xs[ok], ys[ok]
     out: dict[str, Any] = {"slope": None, "intercept": None, "r": None, "p": None, "n": int(xs.size)}
-    if xs.size < 3 or np.ptp(xs) == 0 or np.ptp(ys) == 0:
+    if xs.size < 3:
         return out
-    slope, intercept = np.polyfit(xs, ys, 1)
-    r, p = stats.pearsonr(xs, ys)
-    out.update(slope=round(float(slope), 12), intercept=round(float(intercept), 12) + 0.0, r=float(r), p=float(p))
+    dx, dy = xs - xs.mean(), ys - ys.mean()
+    sxx, syy = float(dx @ dx), float(dy @ dy)
+    if not (sxx > 0 and syy > 0 and math.isfinite(sxx) and math.isfinite(syy)):
+        return out  # a (numerically) constant coordinate: no line, no correlation
+    slope = float(dx @ dy) / sxx
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scipy's near-constant-input warnings: r is still defined here
+        r, p = stats.pearsonr(xs, ys)
+    out.update(slope=round(slope, 12), intercept=round(float(ys.mean() - slope * xs.mean()), 12) + 0.0,
+               r=float(r), p=float(p))
     return out
 
 
