@@ -60,9 +60,7 @@ PYADVT_HD A l2_projection_factor(double sum_sq, A eps) {
 
 template <typename T, typename A = typename acc_type<T>::type>
 double sum_abs(const T* g, int64_t n) {
-  double s = 0.0;
-  for (int64_t i = 0; i < n; ++i) s += std::fabs(static_cast<double>(g[i]));
-  return s;
+  return simd_sum(n, [g](int64_t i) { return std::fabs(static_cast<double>(g[i])); });
 }
 
 // L-inf step without momentum on elements [begin, end) of a [B, n] batch; eps/alpha are read
@@ -100,14 +98,12 @@ void step_sample(T* x, const T* g, const T* x0, T* m, int64_t n, A eps, A alpha,
                                             static_cast<A>(x0[i]), eps, alpha, lo, hi));
     return;
   }
-  double dsq = 0.0;
-  for (int64_t i = 0; i < n; ++i) dsq += static_cast<double>(d[i]) * static_cast<double>(d[i]);
+  const double dsq = simd_sum(n, [d](int64_t i) { return static_cast<double>(d[i]) * static_cast<double>(d[i]); });
   const A scale = alpha * safe_inverse_norm<A>(dsq);
-  double delta_sq = 0.0;
-  for (int64_t i = 0; i < n; ++i) {
+  const double delta_sq = simd_sum(n, [=](int64_t i) {
     const A delta = (static_cast<A>(x[i]) + scale * static_cast<A>(d[i])) - static_cast<A>(x0[i]);
-    delta_sq += static_cast<double>(delta) * static_cast<double>(delta);
-  }
+    return static_cast<double>(delta) * static_cast<double>(delta);
+  });
   const A factor = l2_projection_factor<A>(delta_sq, eps);
   for (int64_t i = 0; i < n; ++i) {
     const A delta = (static_cast<A>(x[i]) + scale * static_cast<A>(d[i])) - static_cast<A>(x0[i]);
