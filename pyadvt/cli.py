@@ -24,6 +24,12 @@ COMMANDS: dict[str, str] = {
     "rank": "pyadvt.commands.rank",
 }
 
+# spelled-out forms of nested sub-commands: `pyadvt rank-sources ...` == `pyadvt rank sources ...`
+ALIASES: dict[str, tuple[str, ...]] = {
+    "rank-sources": ("rank", "sources"),
+    "rank-surrogates": ("rank", "surrogates"),
+}
+
 
 class UserError(Exception):
     """An error caused by the user's input: reported as one line, exit status 2."""
@@ -75,6 +81,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.set_defaults(func=_info)
     for name in COMMANDS:
         _add_module_commands(sub, {name: COMMANDS[name]}, name if name == command else None)
+    for alias, target in ALIASES.items():
+        sub.add_parser(alias, help=f"same as `pyadvt {' '.join(target)}`")
     exp = sub.add_parser("experiment", help="run a paper-reproduction experiment")
     exp_sub = exp.add_subparsers(dest="experiment", required=True)
     experiment = words[1] if command == "experiment" and len(words) > 1 else None
@@ -84,6 +92,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ALIASES:
+        argv = [*ALIASES[argv[0]], *argv[1:]]
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:

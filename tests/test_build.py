@@ -55,3 +55,28 @@ def test_missing_extension_falls_back_with_one_warning():
 def test_kernel_available_is_per_op_and_device():
     assert _ext.kernel_available("no_such_op", "cpu") is False
     assert _ext.kernel_available("pgd_step_", "mps") is False
+
+
+def test_cli_aliases_and_help_list_every_command(capsys):
+    import pytest
+
+    from pyadvt.cli import ALIASES, COMMANDS, build_parser, main
+    from pyadvt.experiments import EXPERIMENTS
+
+    with pytest.raises(SystemExit) as exc:
+        main(["rank-sources", "--help"])
+    assert exc.value.code == 0
+    assert "usage: pyadvt rank sources" in capsys.readouterr().out
+    help_text = build_parser(["info"]).format_help()
+    for name in [*COMMANDS, *ALIASES, "experiment"]:
+        assert name in help_text
+    exp_help = build_parser(["experiment"])._subparsers._group_actions[0].choices["experiment"].format_help()
+    for name in EXPERIMENTS:
+        assert name in exp_help
+
+
+def test_cli_imports_only_the_chosen_command():
+    code = ("import sys; from pyadvt.cli import build_parser; build_parser(['info']); "
+            "print(any(m.startswith('pyadvt.experiments.') or m == 'matplotlib' for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
