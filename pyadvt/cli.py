@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import ast
 import importlib
-import importlib.util
 import json
 import sys
+from pathlib import Path
 
 from pyadvt.experiments import EXPERIMENTS
 
@@ -48,13 +48,11 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _summary(module_name: str) -> str:
-    """First docstring line of a module, read from its source without importing it (imports of
-    the experiment modules pull in matplotlib and friends; only the chosen one is imported)."""
-    spec = importlib.util.find_spec(module_name)
-    if spec is None or not spec.origin:
-        return ""
-    with open(spec.origin, encoding="utf-8") as fh:
-        doc = ast.get_docstring(ast.parse(fh.read())) or ""
+    """First docstring line of a pyadvt module, read from its source without importing it or its
+    parent packages (they pull in matplotlib and friends; only the chosen command is imported)."""
+    path = Path(__file__).resolve().parent.joinpath(*module_name.split(".")[1:])
+    source = path.with_suffix(".py") if path.with_suffix(".py").is_file() else path / "__init__.py"
+    doc = ast.get_docstring(ast.parse(source.read_text(encoding="utf-8"))) or ""
     return doc.strip().splitlines()[0] if doc.strip() else ""
 
 
