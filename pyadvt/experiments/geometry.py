@@ -37,7 +37,6 @@ Example (Python):
 
 from __future__ import annotations
 
-import argparse
 import csv
 from pathlib import Path
 
@@ -52,8 +51,9 @@ from pyadvt.models import build
 from pyadvt.report import Timings, make_result, publish
 from pyadvt.theory import MultiClassLinear, check_theorem9
 from pyadvt.train import fit
-from pyadvt.utils.config import add_config_arguments, merge_config, resolve_config
-from pyadvt.utils.progress import log, progress as progress_bar, set_quiet
+from pyadvt.experiments._cli import experiment_cli
+from pyadvt.utils.config import merge_config, resolve_config
+from pyadvt.utils.progress import progress as progress_bar
 from pyadvt.utils.rng import per_sample_rand
 
 FAMILIES = ("svm", "nn")
@@ -327,23 +327,7 @@ def _run(cfg: dict, out_dir: Path, progress: bool) -> dict:
     return result
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_config_arguments(parser)
-    parser.add_argument("--out", default="results/geometry", help="output directory")
-    parser.add_argument("--quick", action="store_true", help="tiny smoke-test configuration")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-
-
-def main(args: argparse.Namespace) -> int:
-    if args.quiet:
-        set_quiet(True)
-    base = QUICK if args.quick else DEFAULTS
-    cfg = resolve_config(base, args.config, overrides=args.overrides)
-    result = run(cfg, out_dir=args.out, progress=not args.quiet)
-    log(f"geometry: wrote {Path(args.out) / 'result.json'}")
-    for k, v in result["summary"].items():
-        print(f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}")
-    return 0
+add_arguments, main = experiment_cli("geometry", run, DEFAULTS, QUICK)
 
 
 __all__ = ["DEFAULTS", "QUICK", "LinearScores", "adversarial_examples", "add_arguments", "as_multiclass_linear",

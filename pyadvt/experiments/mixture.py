@@ -44,7 +44,6 @@ Example (Python):
 
 from __future__ import annotations
 
-import argparse
 import csv
 from pathlib import Path
 
@@ -60,8 +59,9 @@ from pyadvt.report import Timings, make_result, publish
 from pyadvt.report.figures import curves, heatmap, scatter
 from pyadvt.train import evaluate, fit
 from pyadvt.transfer import knowledge_transferability
-from pyadvt.utils.config import add_config_arguments, merge_config, resolve_config
-from pyadvt.utils.progress import log, set_quiet
+from pyadvt.experiments._cli import experiment_cli
+from pyadvt.utils.config import merge_config, resolve_config
+from pyadvt.utils.progress import log
 from pyadvt.utils.sweep import CellStore, run_cells
 
 DEFAULTS: dict = {
@@ -404,22 +404,7 @@ def _atm_section(cfg: dict, store: CellStore, reference, x_eval, y_eval, C: int,
             "success_rate": table.success.double().mean(-1).tolist()}
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_config_arguments(parser)
-    parser.add_argument("--out", default="results/mixture", help="output directory (cells are cached there)")
-    parser.add_argument("--quick", action="store_true", help="tiny smoke-test configuration (< 1 min)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-
-
-def main(args: argparse.Namespace) -> int:
-    if args.quiet:
-        set_quiet(True)
-    cfg = resolve_config(QUICK if args.quick else DEFAULTS, args.config, overrides=args.overrides)
-    result = run(cfg, out_dir=args.out, progress=not args.quiet)
-    log(f"mixture: wrote {Path(args.out) / 'result.json'}")
-    for k, v in result.get("summary", {}).items():
-        print(f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}")
-    return 0
+add_arguments, main = experiment_cli("mixture", run, DEFAULTS, QUICK)
 
 
 __all__ = ["DEFAULTS", "QUICK", "shift_domain", "mixture_source_data", "correlation", "run", "add_arguments", "main"]

@@ -16,7 +16,6 @@ Example (Python):
 
 from __future__ import annotations
 
-import argparse
 import csv
 from pathlib import Path
 
@@ -33,9 +32,9 @@ from pyadvt.transfer.finetune import finetune
 from pyadvt.transfer.influence import head_influence, influence_match_rate
 from pyadvt.transfer.sweep import balanced_subset, mean_ci, paired_delta, subset_sweep, summarize
 from pyadvt.transfer.target_transforms import low_pass, low_resolution
-from pyadvt.utils.config import add_config_arguments, merge_config, resolve_config
+from pyadvt.experiments._cli import experiment_cli
+from pyadvt.utils.config import merge_config, resolve_config
 from pyadvt.utils.modes import evaluating
-from pyadvt.utils.progress import log, set_quiet
 from pyadvt.utils.sweep import CellStore, run_cells
 
 SOURCE_KINDS = ("natural", "at_l2", "at_linf", "at_l2_pgd1", "at_linf_pgd1", "gaussian_l2")
@@ -283,23 +282,7 @@ def run(config: dict | None = None, out_dir: str | Path = "results/robust-transf
     return result
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_config_arguments(parser)
-    parser.add_argument("--out", default="results/robust-transfer", help="output directory (cells are cached there)")
-    parser.add_argument("--quick", action="store_true", help="tiny smoke-test configuration")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-
-
-def main(args: argparse.Namespace) -> int:
-    if args.quiet:
-        set_quiet(True)
-    base = QUICK if args.quick else DEFAULTS
-    cfg = resolve_config(base, args.config, overrides=args.overrides)
-    result = run(cfg, out_dir=args.out, progress=not args.quiet)
-    log(f"robust-transfer: wrote {Path(args.out) / 'result.json'}")
-    for k, v in result.get("summary", {}).items():
-        print(f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}")
-    return 0
+add_arguments, main = experiment_cli("robust-transfer", run, DEFAULTS, QUICK)
 
 
 __all__ = ["DEFAULTS", "QUICK", "SOURCE_KINDS", "source_loss", "train_source", "robust_accuracy", "run",

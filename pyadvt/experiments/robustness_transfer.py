@@ -17,7 +17,6 @@ Example (Python):
 
 from __future__ import annotations
 
-import argparse
 import csv
 from pathlib import Path
 
@@ -30,8 +29,8 @@ from pyadvt.metrics.robustness_transfer import as_score, evaluate_robustness_tra
 from pyadvt.models import build
 from pyadvt.report import Timings, make_result, publish
 from pyadvt.transfer.finetune import finetune, lp_ft
-from pyadvt.utils.config import add_config_arguments, merge_config, resolve_config
-from pyadvt.utils.progress import log, set_quiet
+from pyadvt.experiments._cli import experiment_cli
+from pyadvt.utils.config import merge_config, resolve_config
 from pyadvt.utils.sweep import CellStore, run_cells
 
 REPRESENTATIONS = {"standard": "natural", "adversarial": "at_linf", "random": None}
@@ -251,22 +250,7 @@ def run(config: dict | None = None, out_dir: str | Path = "results/robustness-tr
     return result
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_config_arguments(parser)
-    parser.add_argument("--out", default="results/robustness-transfer", help="output directory (cells cached there)")
-    parser.add_argument("--quick", action="store_true", help="tiny smoke-test configuration")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-
-
-def main(args: argparse.Namespace) -> int:
-    if args.quiet:
-        set_quiet(True)
-    cfg = resolve_config(QUICK if args.quick else DEFAULTS, args.config, overrides=args.overrides)
-    result = run(cfg, out_dir=args.out, progress=not args.quiet)
-    log(f"robustness-transfer: wrote {Path(args.out) / 'result.json'}")
-    for k, v in result.get("summary", {}).items():
-        print(f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}")
-    return 0
+add_arguments, main = experiment_cli("robustness-transfer", run, DEFAULTS, QUICK)
 
 
 __all__ = ["DEFAULTS", "QUICK", "REPRESENTATIONS", "METHODS", "representation", "transfer", "evaluate_transferred",

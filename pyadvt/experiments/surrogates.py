@@ -21,7 +21,6 @@ Every trained zoo member, target and per-surrogate evaluation is stored as a cel
 
 from __future__ import annotations
 
-import argparse
 import csv
 import hashlib
 import json
@@ -42,7 +41,8 @@ from pyadvt.report.render import render_report
 from pyadvt.report.results import Timings, make_result, write_result
 from pyadvt.train import (SAM, AdversarialLoss, CutMix, Cutout, ExplicitGradientRegularizer,
                           InputGradientRegularizer, JacobianRegularizer, LabelSmoothing, Mixup, evaluate, fit)
-from pyadvt.utils.config import add_config_arguments, merge_config, resolve_config
+from pyadvt.experiments._cli import experiment_cli
+from pyadvt.utils.config import merge_config, resolve_config
 from pyadvt.utils.sweep import CellStore, run_cells
 
 DEFAULTS: dict = {
@@ -422,18 +422,5 @@ def run(config: dict | str | None = None, out_dir: str | Path = "results/surroga
 
 # ----------------------------------------------------------------------------- CLI
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quick", action="store_true", help="small preset (1 seed, 15 members): under 3 minutes")
-    parser.add_argument("--out-dir", default=None, help="output directory (default results/surrogates[-quick])")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    add_config_arguments(parser)
-
-
-def main(args: argparse.Namespace) -> int:
-    cfg = resolve(args.config, quick=args.quick, overrides=args.overrides)
-    out_dir = args.out_dir or ("results/surrogates-quick" if args.quick else "results/surrogates")
-    res = run(cfg, out_dir=out_dir, progress=not args.no_progress, quick=args.quick)
-    for line in res.get("notes", []):
-        print(line)
-    print(f"wrote {Path(out_dir) / 'result.json'}")
-    return 0
+add_arguments, main = experiment_cli(
+    "surrogates", run, resolve=lambda config, quick, overrides: resolve(config, quick=quick, overrides=overrides))
