@@ -40,8 +40,8 @@ def as_vector(v, name: str, dim: int | None = None) -> np.ndarray:
     return arr.copy()
 
 
-def as_binary_labels(y, n: int, name: str = "y") -> np.ndarray:
-    """``y`` as float64 ``[n]`` with values in ``{+1, -1}``."""
+def _label_vector(y, n: int, name: str) -> np.ndarray:
+    """``y`` (array or tensor) as a numpy vector of ``n`` labels, shape-checked."""
     if hasattr(y, "detach"):
         y = y.detach().cpu().numpy()
     arr = np.asarray(y)
@@ -49,6 +49,12 @@ def as_binary_labels(y, n: int, name: str = "y") -> np.ndarray:
         raise ValueError(f"{name} must be a vector [N], got shape {tuple(arr.shape)}")
     if arr.shape[0] != n:
         raise ValueError(f"{name} has {arr.shape[0]} labels but X has {n} points (mismatched shapes)")
+    return arr
+
+
+def as_binary_labels(y, n: int, name: str = "y") -> np.ndarray:
+    """``y`` as float64 ``[n]`` with values in ``{+1, -1}``."""
+    arr = _label_vector(y, n, name)
     if not np.issubdtype(arr.dtype, np.number):
         raise TypeError(f"{name} must be numeric labels in {{+1, -1}}, got dtype {arr.dtype}")
     arr = arr.astype(np.float64)
@@ -62,13 +68,7 @@ def as_binary_labels(y, n: int, name: str = "y") -> np.ndarray:
 
 def as_int_labels(y, n: int, name: str = "y") -> np.ndarray:
     """``y`` as int64 ``[n]`` class labels (any integers)."""
-    if hasattr(y, "detach"):
-        y = y.detach().cpu().numpy()
-    arr = np.asarray(y)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be a vector [N], got shape {tuple(arr.shape)}")
-    if arr.shape[0] != n:
-        raise ValueError(f"{name} has {arr.shape[0]} labels but X has {n} points (mismatched shapes)")
+    arr = _label_vector(y, n, name)
     if not np.issubdtype(arr.dtype, np.integer):
         if np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
             arr = arr.astype(np.int64)
