@@ -225,3 +225,12 @@ def test_kernel_checks_raise_runtime_error_naming_argument():
     with pytest.raises(RuntimeError, match="eps"):
         torch.ops.pyadvt.pgd_step_(x, x, x, torch.tensor([0.1, 0.1, 0.1]), torch.tensor([0.1]), "linf", 0.0, 1.0,
                                    None, 1.0)
+
+
+@pytest.mark.parametrize("backend", ["reference", pytest.param("kernel", marks=needs_kernel)])
+def test_unvalidated_fast_path_equals_validated(backend):
+    x, grad, x0, eps, alpha = _inputs((4, 3, 5), torch.float32, eps_per_sample=True, alpha_per_sample=True)
+    a, b = x.clone(), x.clone()
+    pgd_step_(a, grad, x0, eps, alpha, backend=backend)
+    pgd_step_(b, grad, x0, eps.float(), alpha.float(), backend=backend, validate=False)
+    torch.testing.assert_close(a, b)

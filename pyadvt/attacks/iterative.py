@@ -105,10 +105,13 @@ class IterativeAttack(Attack):
         x_adv = self._start(batch, rows, restart, x0, eps)
         momentum = None if self.mu is None else torch.zeros_like(x0)
         state = self._transform_state(batch, rows, restart)
+        step_checks = True
         for t in range(self.steps):
             transform = None if state is None else (lambda z, t=t: self._transform(z, state, t))
             grad = self.input_grad(x_adv, y, target, transform)
-            pgd_step_(x_adv, grad, x0, eps, alpha, self.norm, 0.0, 1.0, momentum, self.mu)
+            # eps/alpha were validated once by Attack.__call__; the kernel still checks shapes/devices
+            pgd_step_(x_adv, grad, x0, eps, alpha, self.norm, 0.0, 1.0, momentum, self.mu, validate=step_checks)
+            step_checks = False
             bar.update(1)
         return x_adv
 

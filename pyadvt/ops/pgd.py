@@ -29,6 +29,7 @@ def pgd_step_(
     momentum: torch.Tensor | None = None,
     mu: float | None = None,
     backend: str = "auto",
+    validate: bool = True,
 ) -> torch.Tensor:
     """One projected-gradient step, in place, for a whole batch (one pass for L-inf).
 
@@ -54,6 +55,9 @@ def pgd_step_(
         mu: momentum decay; only with ``momentum`` (default 1.0 then).
         backend: ``"auto"`` (kernel when compiled for the device, else reference),
             ``"kernel"`` or ``"reference"``.
+        validate: check every argument first (default). Loops that validated their tensors once
+            (the attacks) pass ``False`` to skip the per-call checks; the kernel still checks
+            shapes, dtypes and devices.
 
     Returns:
         ``x`` (the same tensor, updated).
@@ -65,6 +69,25 @@ def pgd_step_(
         >>> pgd_step_(x, g, x0, eps=0.1, alpha=0.05).tolist()
         [[0.550000011920929, 0.44999998807907104, 0.5], [0.550000011920929, 0.550000011920929, 0.44999998807907104]]
     """
+    if validate:
+        eps_t, alpha_t, mu = _validated(x, grad, x_orig, eps, alpha, norm, lo, hi, momentum, mu, backend)
+    else:
+        acc = torch.float64 if x.dtype == torch.float64 else torch.float32
+        eps_t = torch.as_tensor(eps, dtype=acc, device=x.device).reshape(-1)
+        alpha_t = torch.as_tensor(alpha, dtype=acc, device=x.device).reshape(-1)
+        mu = 1.0 if mu is None else float(mu)
+    use_kernel = backend == "kernel" or (backend == "auto" and _ext.kernel_available("pgd_step_", x.device.type))
+    if use_kernel:
+        torch.ops.pyadvt.pgd_step_(x, grad, x_orig, eps_t, alpha_t, _NORMS[norm], float(lo), float(hi), momentum, mu)
+    else:
+        if backend == "auto":
+            _ext.warn_fallback("pgd_step_")
+        pgd_step_reference_(x, grad, x_orig, eps_t, alpha_t, _NORMS[norm], float(lo), float(hi), momentum, mu)
+    return x
+
+
+def _validated(x, grad, x_orig, eps, alpha, norm, lo, hi, momentum, mu, backend):
+    """Every check of :func:`pgd_step_`; returns ``(eps [1|B], alpha [1|B], mu)``."""
     require_tensor(x, "x")
     require_floating(x, "x")
     if x.dim() < 1 or x.shape[0] == 0:
@@ -86,12 +109,4 @@ def pgd_step_(
     alpha_t = per_sample_tensor(alpha, x, "alpha", positive=True)
     if backend not in ("auto", "kernel", "reference"):
         raise ValueError(f"'backend' must be 'auto', 'kernel' or 'reference', got {backend!r}")
-
-    use_kernel = backend == "kernel" or (backend == "auto" and _ext.kernel_available("pgd_step_", x.device.type))
-    if use_kernel:
-        torch.ops.pyadvt.pgd_step_(x, grad, x_orig, eps_t, alpha_t, _NORMS[norm], float(lo), float(hi), momentum, mu)
-    else:
-        if backend == "auto":
-            _ext.warn_fallback("pgd_step_")
-        pgd_step_reference_(x, grad, x_orig, eps_t, alpha_t, _NORMS[norm], float(lo), float(hi), momentum, mu)
-    return x
+    return eps_t, alpha_t, mu
