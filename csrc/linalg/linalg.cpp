@@ -27,4 +27,12 @@ void validate_jacobian_spectrum(const at::Tensor& J) {
   check_float(J, "J");
 }
 
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> new_jacobian_spectrum_outputs(
+    const at::Tensor& J) {
+  validate_jacobian_spectrum(J);
+  const int64_t B = J.size(0), n = J.size(2);
+  return {at::empty({B}, J.options()), at::empty({B}, J.options()), at::empty({B}, J.options()),
+          at::empty({B, n}, J.options()), at::empty({B}, J.options().dtype(at::kInt))};
+}
+
 }  // namespace pyadvt

@@ -4,7 +4,7 @@
 #include <torch/library.h>
 
 #include "hessian/power_iteration.h"
-#include "linalg/target_clones.h"
+#include "pyadvt/target_clones.h"
 #include "pyadvt/power_iteration.h"
 
 namespace pyadvt {

@@ -1,6 +1,6 @@
-// Function multi-versioning for the hot CPU loops of the linalg and hessian kernels: GCC compiles
+// Function multi-versioning for the hot CPU loops of the kernels: GCC compiles
 // AVX-512/AVX2 clones next to the baseline x86-64 code and picks one at load time, so the wheel
-// stays portable (same pattern as csrc/pgd/cpu/pgd_step_cpu.cpp).
+// stays portable (used by the pgd, linalg and hessian CPU kernels).
 #pragma once
 
 #ifndef PYADVT_TARGET_CLONES

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "linalg/linalg.h"
-#include "linalg/target_clones.h"
+#include "pyadvt/target_clones.h"
 #include "pyadvt/jacobian_spectrum.h"
 #include "pyadvt/sym_eig.h"
 
@@ -68,14 +68,10 @@ inline spectrum::TopSpectrum sample_spectrum_dispatch(const double* Jb, int m, i
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> jacobian_spectrum_cpu(const at::Tensor& J) {
-  validate_jacobian_spectrum(J);
+  at::Tensor sigma1, sigma2, lam, v1, flags;
+  std::tie(sigma1, sigma2, lam, v1, flags) = new_jacobian_spectrum_outputs(J);
   const int64_t B = J.size(0), n = J.size(2);
   const int m = static_cast<int>(J.size(1));
-  at::Tensor sigma1 = at::empty({B}, J.options());
-  at::Tensor sigma2 = at::empty({B}, J.options());
-  at::Tensor lam = at::empty({B}, J.options());
-  at::Tensor v1 = at::empty({B, n}, J.options());
-  at::Tensor flags = at::empty({B}, J.options().dtype(at::kInt));
   if (B == 0) return {sigma1, sigma2, lam, v1, flags};
   // Rows must be contiguous; the row stride may be anything.
   const at::Tensor Jc = (J.stride(2) == 1 && J.stride(1) >= n) ? J : J.contiguous();

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "linalg/linalg.h"
-#include "linalg/target_clones.h"
+#include "pyadvt/target_clones.h"
 #include "pyadvt/sym_eig.h"
 
 namespace pyadvt {

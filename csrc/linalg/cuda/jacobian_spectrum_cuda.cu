@@ -66,13 +66,10 @@ __global__ void finish_v1_kernel(const double* __restrict__ w, const double* __r
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> jacobian_spectrum_cuda(const at::Tensor& J) {
-  validate_jacobian_spectrum(J);
-  const int64_t B = J.size(0), m = J.size(1), n = J.size(2);
-  at::Tensor sigma1 = at::empty({B}, J.options());
-  at::Tensor sigma2 = at::empty({B}, J.options());
-  at::Tensor lam = at::empty({B}, J.options());
-  at::Tensor v1 = at::empty({B, n}, J.options());
-  at::Tensor flags = at::empty({B}, J.options().dtype(at::kInt));
+  at::Tensor sigma1, sigma2, lam, v1, flags;
+  std::tie(sigma1, sigma2, lam, v1, flags) = new_jacobian_spectrum_outputs(J);
+  const int64_t B = J.size(0), n = J.size(2);
+  const int64_t m = J.size(1);
   if (B == 0) return {sigma1, sigma2, lam, v1, flags};
   c10::cuda::CUDAGuard guard(J.device());
   cudaStream_t stream = at::cuda::getCurrentCUDAStream();

@@ -6,17 +6,12 @@
 #include <vector>
 
 #include "pgd/pgd_step.h"
+#include "pyadvt/target_clones.h"
 
 namespace pyadvt {
 namespace {
 
-// The L-inf loop is the hot path; compile AVX-512/AVX2 clones of it (picked at load time by the
-// CPU) while the wheel itself stays baseline x86-64.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define PYADVT_TARGET_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define PYADVT_TARGET_CLONES
-#endif
+// The L-inf loop is the hot path: AVX-512/AVX2 clones of it are picked at load time.
 
 PYADVT_TARGET_CLONES void linf_range_float(float* x, const float* g, const float* x0, int64_t n, const float* eps,
                                            int64_t es, const float* alpha, int64_t as, float lo, float hi,
@@ -64,8 +59,10 @@ void pgd_step_cpu(at::Tensor x, const at::Tensor& grad, const at::Tensor& x_orig
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "pgd_step_cpu", [&] {
     using A = typename acc_type<scalar_t>::type;
     const at::ScalarType acc = std::is_same<A, double>::value ? at::kDouble : at::kFloat;
-    auto [eps_t, eps_stride] = per_sample_values<A>(eps, acc);
-    auto [alpha_t, alpha_stride] = per_sample_values<A>(alpha, acc);
+    at::Tensor eps_t, alpha_t;
+    int64_t eps_stride, alpha_stride;
+    std::tie(eps_t, eps_stride) = per_sample_values<A>(eps, acc);
+    std::tie(alpha_t, alpha_stride) = per_sample_values<A>(alpha, acc);
     const A* e = eps_t.template data_ptr<A>();
     const A* a = alpha_t.template data_ptr<A>();
     scalar_t* xp = xc.data_ptr<scalar_t>();
