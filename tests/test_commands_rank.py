@@ -16,6 +16,7 @@ from torch import nn
 from pyadvt import cli
 from pyadvt.attacks import build_attack
 from pyadvt.commands import rank as R
+from pyadvt.metrics import ranking
 from pyadvt.data import TensorData
 from pyadvt.metrics import adversarial_transferability, transferability
 from pyadvt.models import build
@@ -174,7 +175,7 @@ def test_cli_rank_surrogates_writes_result_and_resumes(tmp_path, checkpoints, mo
     assert res["kind"] == "rank-surrogates" and res["config"]["n_eval"] == 24 and res["config"]["steps"] == 2
     assert len(res["data"]["asr"]) == 2 and res["environment"]["seeds"] == {"seed": 0}
     # a rerun resumes from the stored cells: nothing is recomputed, same data
-    monkeypatch.setattr(R, "transferability", lambda *a, **k: pytest.fail("recomputed a stored cell"))
+    monkeypatch.setattr(ranking, "transferability", lambda *a, **k: pytest.fail("recomputed a stored cell"))
     assert cli.main(args) == 0
     assert read_result(tmp_path / "out")["data"] == res["data"]
 

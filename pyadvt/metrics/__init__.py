@@ -13,3 +13,4 @@ from pyadvt.metrics.empirical_transfer import EmpiricalTransferResult, empirical
 from pyadvt.metrics.legacy_alpha import LegacyAlphaResult, legacy_alpha
 from pyadvt.metrics.atm import (TransferTable, cluster_tree, perron_vector, tournament_matrix, transfer_table,
                                transferability_matrix, within_cluster_entropy)
+from pyadvt.metrics.ranking import rank_sources, rank_surrogates, spearman_ci
