@@ -14,6 +14,7 @@ Every attack (SPEC §0-§1) is constructed once and called on ``(x, y)``:
 
 from __future__ import annotations
 
+import abc
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -76,7 +77,7 @@ class AttackBatch:
         return draws[src]
 
 
-class Attack:
+class Attack(abc.ABC):
     """Base class of pyadvt attacks (SPEC §0-§1).
 
     Subclasses implement :meth:`_attack` on an :class:`AttackBatch` and use :meth:`objective`,
@@ -179,9 +180,9 @@ class Attack:
                           stacklevel=2)
         return out.view((K,) + tuple(x.shape)) if multi else out
 
+    @abc.abstractmethod
     def _attack(self, batch: AttackBatch) -> torch.Tensor:
         """Return ``[N, *in_shape]`` adversarial rows for ``batch`` (implemented by subclasses)."""
-        raise NotImplementedError(f"{type(self).__name__} must implement _attack(batch)")
 
     # ------------------------------------------------------------------ helpers for subclasses
     def objective(self, logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
