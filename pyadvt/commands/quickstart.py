@@ -46,7 +46,7 @@ from pyadvt.data import TensorData, digits
 from pyadvt.data.corruptions import gaussian_noise
 from pyadvt.models import MODELS, build
 from pyadvt.report import Timings, make_result, publish
-from pyadvt.train import SAM, AdversarialLoss, JacobianRegularizer, evaluate, fit
+from pyadvt.train import evaluate, fit, training_recipe
 from pyadvt.transfer.target_transforms import low_pass, low_resolution
 from pyadvt.utils import distributed
 from pyadvt.utils.config import FreeForm, add_config_arguments, dump_config, resolve_config
@@ -116,15 +116,13 @@ def train_member(arch: str, method: str, train: TensorData, zoo: Mapping, seed: 
     torch.manual_seed(seed)
     model = build(arch, in_shape=train.in_shape, num_classes=train.num_classes,
                   **zoo["model_kwargs"].get(arch, {})).to(train.x.device)
-    kwargs: dict[str, Any] = {}
-    if method == "at":
-        kwargs["loss_fn"] = AdversarialLoss(**zoo["at"], seed=seed)
-    elif method == "sam_jr":
-        kwargs["loss_fn"] = JacobianRegularizer(zoo["jr"]["lam"], n_proj=zoo["jr"]["n_proj"], seed=seed)
-        kwargs["optimizer"] = SAM(model.parameters(), torch.optim.SGD, rho=zoo["sam"]["rho"], model=model,
-                                  lr=zoo["lr"], momentum=0.9, weight_decay=5e-4)
-    elif method != "st":
+    if method not in METHODS:
         raise ValueError(f"unknown training method {method!r}; choose from {', '.join(METHODS)}")
+    at = zoo["at"]
+    kwargs = training_recipe(method, model, strength=at["eps"] if method == "at" else zoo["jr"]["lam"],
+                             seed=seed, norm=at["norm"], steps=at["steps"], n_proj=zoo["jr"]["n_proj"],
+                             sam_rho=zoo["sam"]["rho"],
+                             sgd={"lr": zoo["lr"], "momentum": 0.9, "weight_decay": 5e-4})
     fit(model, train, epochs=zoo["epochs"], lr=zoo["lr"], batch_size=zoo["batch_size"], seed=seed,
         progress=False, **kwargs)
     return model.eval()

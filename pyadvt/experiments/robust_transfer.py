@@ -25,9 +25,7 @@ from pyadvt.attacks import PGD
 from pyadvt.data import TensorData, digits
 from pyadvt.models import build
 from pyadvt.report import Timings, make_result, publish
-from pyadvt.train import evaluate, fit
-from pyadvt.train.adversarial import AdversarialLoss
-from pyadvt.train.gaussian import GaussianNoise
+from pyadvt.train import evaluate, fit, training_recipe
 from pyadvt.transfer.finetune import finetune
 from pyadvt.transfer.influence import head_influence, influence_match_rate
 from pyadvt.transfer.sweep import balanced_subset, mean_ci, paired_delta, subset_sweep, summarize
@@ -75,15 +73,17 @@ def source_loss(kind: str, eps_l2: float, eps_linf: float, steps: int, seed: int
     ``x`` (seed 002 app. A.10), ``gaussian_l2`` N(0, std^2) noise rescaled into the L2 ball."""
     if kind not in SOURCE_KINDS:
         raise ValueError(f"unknown source kind {kind!r}; choose from {SOURCE_KINDS}")
-    if kind == "natural":
-        return None, None
-    if kind == "gaussian_l2":
-        return None, GaussianNoise(eps_l2, gaussian_std, "l2")
-    norm = "l2" if "l2" in kind else "linf"
+    norm = "linf" if "linf" in kind else "l2"
     eps = eps_l2 if norm == "l2" else eps_linf
-    if kind.endswith("pgd1"):
-        return AdversarialLoss(eps, steps=1, alpha=2 * eps, norm=norm, random_start=False, seed=seed), None
-    return AdversarialLoss(eps, steps=steps, alpha=2.5 * eps / steps, norm=norm, seed=seed), None
+    if kind == "natural":
+        recipe = training_recipe("st")
+    elif kind == "gaussian_l2":
+        recipe = training_recipe("gaussian", strength=eps_l2, gaussian_std=gaussian_std, norm="l2")
+    elif kind.endswith("pgd1"):
+        recipe = training_recipe("at", strength=eps, steps=1, alpha=2 * eps, norm=norm, random_start=False, seed=seed)
+    else:
+        recipe = training_recipe("at", strength=eps, steps=steps, alpha=2.5 * eps / steps, norm=norm, seed=seed)
+    return recipe.get("loss_fn"), recipe.get("batch_transform")
 
 
 def train_source(kind: str, train: TensorData, cfg: dict, progress: bool = False) -> torch.nn.Module:

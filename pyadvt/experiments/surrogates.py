@@ -39,8 +39,7 @@ from pyadvt.models import build
 from pyadvt.report.figures import plot
 from pyadvt.report.render import render_report
 from pyadvt.report.results import Timings, make_result, write_result
-from pyadvt.train import (SAM, AdversarialLoss, CutMix, Cutout, ExplicitGradientRegularizer,
-                          InputGradientRegularizer, JacobianRegularizer, LabelSmoothing, Mixup, evaluate, fit)
+from pyadvt.train import evaluate, fit, training_recipe
 from pyadvt.experiments._cli import experiment_cli
 from pyadvt.utils.config import merge_config, resolve_config
 from pyadvt.utils.sweep import CellStore, run_cells
@@ -131,26 +130,9 @@ def member_recipe(member: dict, cfg: dict, model: torch.nn.Module, seed: int) ->
     """``fit`` keyword arguments (``loss_fn``, ``batch_transform``, ``optimizer``) of a zoo member."""
     fam, s, z, t = member["family"], member["strength"], cfg["zoo"], cfg["train"]
     sgd = {"lr": t["lr"], "momentum": t["momentum"], "weight_decay": t["weight_decay"]}
-    sam_rho = float(z["sam_rho"])
-    recipes = {  # factories: only the member's own recipe is built
-        "st": lambda: {},
-        "at": lambda: {"loss_fn": AdversarialLoss(s, steps=int(z["at_steps"]), alpha=float(z["at_step_size"]) * s,
-                                                  norm="l2", seed=seed)},
-        "mixup": lambda: {"batch_transform": Mixup(p=s, num_classes=10)},
-        "cutmix": lambda: {"batch_transform": CutMix(p=s, num_classes=10)},
-        "cutout": lambda: {"batch_transform": Cutout(int(s))},
-        "label_smoothing": lambda: {"batch_transform": LabelSmoothing(s, num_classes=10)},
-        "ir": lambda: {"loss_fn": InputGradientRegularizer(s)},
-        "jr": lambda: {"loss_fn": JacobianRegularizer(s, seed=seed)},
-        "er": lambda: {"loss_fn": ExplicitGradientRegularizer(s)},
-        "sam": lambda: {},
-        "sam_ir": lambda: {"loss_fn": InputGradientRegularizer(s)},
-        "sam_jr": lambda: {"loss_fn": JacobianRegularizer(s, seed=seed)},
-    }
-    out = recipes[fam]()
-    if fam.startswith("sam"):
-        out["optimizer"] = SAM(model.parameters(), torch.optim.SGD, rho=sam_rho, model=model, **sgd)
-    return out
+    return training_recipe(fam, model, strength=s, num_classes=10, seed=seed, norm="l2", steps=int(z["at_steps"]),
+                           alpha=float(z["at_step_size"]) * s if fam == "at" else None,
+                           sam_rho=float(z["sam_rho"]), sgd=sgd)
 
 
 def _train_cell(store: CellStore, cfg: dict, train, test, kind: str, spec: dict, seed: int):

@@ -9,3 +9,4 @@ from pyadvt.train.lgv import collect_lgv
 from pyadvt.train.regularizers import ExplicitGradientRegularizer, InputGradientRegularizer, JacobianRegularizer
 from pyadvt.train.sam import SAM
 from pyadvt.train.gaussian import GaussianNoise, fit_gaussian
+from pyadvt.train.recipes import METHODS as RECIPES, training_recipe
