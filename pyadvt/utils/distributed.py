@@ -187,14 +187,14 @@ def map_cells(cells: Sequence[Hashable], fn: Callable[[Hashable], Any], store: C
     """
     cells = list(cells)
     if store is None:
-        todo = cells
+        pending = cells
     else:
         # rank 0 decides what is left (every rank then agrees, even while others write) and the
         # remaining cells are dealt round-robin, so a resumed sweep stays balanced across ranks
-        todo = broadcast_object([c for c in cells if not store.has(c)] if is_main() else None)
+        pending = broadcast_object([c for c in cells if not store.has(c)] if is_main() else None)
     failure: BaseException | None = None
     try:
-        mine = run_cells(todo, fn, store, progress=progress, shard=(rank(), world_size()), desc=desc)
+        mine = run_cells(pending, fn, store, progress=progress, shard=(rank(), world_size()), desc=desc)
         payload: Any = [(key_to_str(k), v) for k, v in mine.items()]
     except Exception as exc:  # noqa: BLE001 - tell the other ranks instead of leaving them waiting
         if not is_distributed():

@@ -352,15 +352,15 @@ def run_cells(cells: Iterable[Hashable], fn: Callable[[Hashable], Any], store: C
         raise ValueError(f"cells contains the key {dup} more than once")
     mine: Sequence[Hashable] = cells[rank::world]
     results: dict[Hashable, Any] = {}
-    todo = []
+    pending = []
     for cell in mine:
         if store is not None and store.has(cell):
             results[cell] = store.get(cell)
         else:
-            todo.append(cell)
-    bar = _progress(total=len(mine), initial=len(mine) - len(todo), desc=desc, enabled=progress)
+            pending.append(cell)
+    bar = _progress(total=len(mine), initial=len(mine) - len(pending), desc=desc, enabled=progress)
     try:
-        for cell in todo:
+        for cell in pending:
             bar.set_postfix_str(key_to_str(cell)[:40], refresh=False)
             value = fn(cell)
             if store is not None:
