@@ -11,7 +11,6 @@ from pyadvt import _ext
 from pyadvt.ops import pgd_step_
 from pyadvt.ops.reference.pgd import pgd_step_reference_
 
-from conftest import device_params
 
 needs_kernel = pytest.mark.skipif(not _ext.kernel_available("pgd_step_", "cpu"), reason="pyadvt._C not built")
 
@@ -166,13 +165,16 @@ def test_torch_compile_fullgraph():
     torch.testing.assert_close(compiled(x, grad, x0), attack_step(x, grad, x0))
 
 
-@pytest.mark.parametrize("device", device_params())
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
+# half precision kernels exist on CUDA only
+_PARITY_CASES = [("cpu", torch.float32), ("cpu", torch.float64)] + [
+    pytest.param("cuda", dt, marks=pytest.mark.needs_cuda)
+    for dt in (torch.float32, torch.float64, torch.float16, torch.bfloat16)]
+
+
+@pytest.mark.parametrize("device,dtype", _PARITY_CASES)
 @pytest.mark.parametrize("norm", ["linf", "l2"])
 @pytest.mark.parametrize("use_momentum", [False, True])
 def test_device_parity(device, dtype, norm, use_momentum):
-    if device == "cpu" and dtype in (torch.float16, torch.bfloat16):
-        pytest.skip("half precision kernels are CUDA-only")
     x, grad, x0, eps, alpha = _inputs((5, 3, 17, 9), torch.float64, eps_per_sample=True, alpha_per_sample=True)
     m = torch.randn_like(x) if use_momentum else None
     xr, mr = _run("reference", x, grad, x0, eps, alpha, norm, m, 1.0 if use_momentum else None)

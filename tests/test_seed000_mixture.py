@@ -11,13 +11,6 @@ from pyadvt.data import TensorData
 from pyadvt.experiments import EXPERIMENTS, mixture
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def test_shift_domain_translates_and_brightens():
     x = torch.zeros(1, 1, 3, 3)

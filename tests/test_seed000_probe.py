@@ -9,14 +9,6 @@ from pyadvt.train import fit
 from pyadvt.transfer import knowledge_transferability
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """Training tiny nets with 2 intra-op threads on a loaded 2-core machine is ~30x slower than with 1."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _task(seed, n=120):
     """Two-class task decided by the mean of the left image half (learnable from good features)."""

@@ -14,15 +14,6 @@ from pyadvt.models import build
 from pyadvt.train import evaluate, fit, load_checkpoint, lr_factor
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny models: intra-op threads only add synchronisation cost (badly so on a busy machine)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def data():
     return digits(seed=0)
