@@ -1,5 +1,6 @@
-// Native tests of the Jacobi eigen-solver and the Jacobian-spectrum arithmetic
-// (csrc/include/pyadvt/sym_eig.h, jacobian_spectrum.h), run under ASan/UBSan.
+// Native tests of the two small symmetric eigen-solvers - the cyclic Jacobi of the CUDA kernel
+// (serial driver) and the tridiagonal QL of the CPU kernels - and of the Jacobian-spectrum
+// arithmetic (csrc/include/pyadvt/sym_eig.h, sym_tridiag.h, jacobian_spectrum.h), run under ASan/UBSan.
 #include <algorithm>
 #include <cmath>
 #include <random>
@@ -8,22 +9,34 @@
 #include "check.h"
 #include "pyadvt/jacobian_spectrum.h"
 #include "pyadvt/sym_eig.h"
+#include "pyadvt/sym_tridiag.h"
 
 namespace eig = pyadvt::eig;
 namespace sp = pyadvt::spectrum;
 
 namespace {
 
+enum class Solver { kJacobi, kTridiagonal };
+constexpr Solver kSolvers[] = {Solver::kJacobi, Solver::kTridiagonal};
+
 struct Decomposition {
   std::vector<double> evals, evecs;
-  int sweeps;
+  int sweeps;      // Jacobi sweeps (0 for the tridiagonal solver)
+  bool converged;  // Jacobi: fewer than kMaxSweeps sweeps; QL: every eigenvalue deflated
 };
 
-Decomposition decompose(const std::vector<double>& G, int k) {
-  Decomposition d{std::vector<double>(k), std::vector<double>(k * k), 0};
-  std::vector<double> work(2 * k * k);
+Decomposition decompose(const std::vector<double>& G, int k, Solver solver) {
+  Decomposition d{std::vector<double>(k), std::vector<double>(k * k), 0, true};
   std::vector<int> order(k);
-  d.sweeps = eig::sym_eig<double, double>(G.data(), k, k, d.evals.data(), d.evecs.data(), work.data(), order.data());
+  if (solver == Solver::kJacobi) {
+    std::vector<double> work(2 * k * k);
+    d.sweeps = eig::sym_eig<double, double>(G.data(), k, k, d.evals.data(), d.evecs.data(), work.data(), order.data());
+    d.converged = d.sweeps < eig::kMaxSweeps;
+  } else {
+    std::vector<double> work(eig::tridiagonal_eig_work(k));
+    d.converged = eig::tridiagonal_eig<double, double>(G.data(), k, k, d.evals.data(), d.evecs.data(), work.data(),
+                                                       order.data());
+  }
   return d;
 }
 
@@ -84,19 +97,19 @@ void round_robin_covers_every_pair_once() {
   }
 }
 
-void random_matrices_are_diagonalised() {
+void random_matrices_are_diagonalised(Solver solver) {
   std::mt19937 rng(3);
   for (int k : {1, 2, 3, 5, 10, 17, 33, 64}) {
     for (int trial = 0; trial < 3; ++trial) {
       const auto G = random_symmetric(rng, k);
-      const auto d = decompose(G, k);
+      const auto d = decompose(G, k, solver);
       double res, orth;
       residuals(G, d, k, &res, &orth);
       const double scale = max_abs(G) * k;
       CHECK(res <= 1e-12 * scale);
       CHECK(orth <= 1e-12 * k);
       CHECK(std::is_sorted(d.evals.begin(), d.evals.end()));
-      CHECK(d.sweeps < eig::kMaxSweeps);
+      CHECK(d.converged);
       double trace = 0, sum = 0;
       for (int i = 0; i < k; ++i) trace += G[i * k + i], sum += d.evals[i];
       CHECK_CLOSE(sum, trace, 1e-12 * k);
@@ -104,10 +117,10 @@ void random_matrices_are_diagonalised() {
   }
 }
 
-void first_nonzero_component_positive() {
+void first_nonzero_component_positive(Solver solver) {
   std::mt19937 rng(4);
   const int k = 9;
-  const auto d = decompose(random_symmetric(rng, k), k);
+  const auto d = decompose(random_symmetric(rng, k), k, solver);
   bool ok = true;
   for (int j = 0; j < k; ++j) {
     int i = 0;
@@ -117,21 +130,21 @@ void first_nonzero_component_positive() {
   CHECK(ok);
 }
 
-void repeated_and_diagonal_cases() {
+void repeated_and_diagonal_cases(Solver solver) {
   // Diagonal input: no rotation, exact eigenvalues, permutation eigenvectors.
   const int k = 4;
   std::vector<double> D = {3, 0, 0, 0, 0, -1, 0, 0, 0, 0, 2, 0, 0, 0, 0, -1};
-  const auto d = decompose(D, k);
+  const auto d = decompose(D, k, solver);
   CHECK(d.evals[0] == -1 && d.evals[1] == -1 && d.evals[2] == 2 && d.evals[3] == 3);
   CHECK(d.evecs[1 * k + 0] == 1.0 && d.evecs[3 * k + 1] == 1.0);  // stable order of the tie
-  CHECK(d.sweeps == 0);
+  CHECK(d.sweeps == 0 && d.converged);
   // Zero matrix and a rank-one matrix with a 3-fold zero eigenvalue.
-  const auto z = decompose(std::vector<double>(k * k, 0.0), k);
+  const auto z = decompose(std::vector<double>(k * k, 0.0), k, solver);
   CHECK(max_abs(z.evals) == 0.0);
   std::vector<double> u = {1, 2, -2, 4}, R(k * k);
   for (int i = 0; i < k; ++i)
     for (int j = 0; j < k; ++j) R[i * k + j] = u[i] * u[j];
-  const auto r = decompose(R, k);
+  const auto r = decompose(R, k, solver);
   double res, orth;
   residuals(R, r, k, &res, &orth);
   CHECK(res <= 1e-13 * 25 && orth <= 1e-14 * 10);
@@ -139,12 +152,12 @@ void repeated_and_diagonal_cases() {
   CHECK(std::fabs(r.evals[0]) <= 1e-13 && std::fabs(r.evals[2]) <= 1e-13);
 }
 
-void graded_matrix_keeps_small_eigenvalues() {
+void graded_matrix_keeps_small_eigenvalues(Solver solver) {
   // diag(1e12, 1, 1e-12) mixed by a rotation of its first two coordinates.
   const double c = std::cos(0.3), s = std::sin(0.3);
   std::vector<double> G = {c * c * 1e12 + s * s, c * s * (1e12 - 1), 0, c * s * (1e12 - 1), s * s * 1e12 + c * c, 0,
                            0, 0, 1e-12};
-  const auto d = decompose(G, 3);
+  const auto d = decompose(G, 3, solver);
   CHECK(d.evals[0] == 1e-12);
   CHECK_CLOSE(d.evals[2], 1e12, 1e-14);
 }
@@ -183,6 +196,90 @@ void gram_and_right_vector() {
   CHECK(*std::max_element(v1.begin(), v1.end()) == 0.0f && *std::min_element(v1.begin(), v1.end()) == 0.0f);
 }
 
+// Already-tridiagonal input (QL runs on it directly) and a tight cluster next to a large eigenvalue.
+void tridiagonal_and_clustered_inputs(Solver solver) {
+  const int k = 12;
+  std::vector<double> T(k * k, 0.0);  // the 1-2-1 matrix: eigenvalues 2 - 2 cos(j pi / (k + 1))
+  for (int i = 0; i < k; ++i) {
+    T[i * k + i] = 2.0;
+    if (i + 1 < k) T[i * k + i + 1] = T[(i + 1) * k + i] = -1.0;
+  }
+  const auto d = decompose(T, k, solver);
+  bool ok = d.converged;
+  for (int j = 0; j < k; ++j) ok &= std::fabs(d.evals[j] - (2.0 - 2.0 * std::cos((j + 1) * M_PI / (k + 1)))) <= 1e-14;
+  CHECK(ok);
+  std::mt19937 rng(7);
+  std::vector<double> lam = {1.0, 1.0 + 1e-13, 1.0 + 2e-13, 1e6, -3.0, 0.5};  // cluster of three
+  const int n = static_cast<int>(lam.size());
+  auto M = random_symmetric(rng, n);  // M -> Q diag(lam) Q^T with Q from Gram-Schmidt on M's columns
+  std::vector<double> Q(n * n);
+  for (int j = 0; j < n; ++j) {
+    for (int i = 0; i < n; ++i) Q[i * n + j] = M[i * n + j];
+    for (int p = 0; p < j; ++p) {
+      double dot = 0;
+      for (int i = 0; i < n; ++i) dot += Q[i * n + p] * Q[i * n + j];
+      for (int i = 0; i < n; ++i) Q[i * n + j] -= dot * Q[i * n + p];
+    }
+    double nrm = 0;
+    for (int i = 0; i < n; ++i) nrm += Q[i * n + j] * Q[i * n + j];
+    for (int i = 0; i < n; ++i) Q[i * n + j] /= std::sqrt(nrm);
+  }
+  std::vector<double> A(n * n, 0.0);
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j < n; ++j)
+      for (int p = 0; p < n; ++p) A[i * n + j] += Q[i * n + p] * lam[p] * Q[j * n + p];
+  const auto c = decompose(A, n, solver);
+  double res, orth;
+  residuals(A, c, n, &res, &orth);
+  CHECK(c.converged && res <= 1e-15 * 1e6 * n * 8 && orth <= 1e-13);
+  CHECK_CLOSE(c.evals[n - 1], 1e6, 1e-9);
+  CHECK_CLOSE(c.evals[1], 0.5, 1e-9);
+}
+
+// NaN input (small_sym_eig(check=True) refuses it; check=False may pass it): both solvers stop,
+// and QL reports non-convergence or NaN values (Jacobi gives up at once and returns the diagonal).
+void non_finite_input_terminates(Solver solver) {
+  const int k = 5;
+  std::mt19937 rng(8);
+  auto G = random_symmetric(rng, k);
+  G[1 * k + 3] = G[3 * k + 1] = std::nan("");
+  const auto d = decompose(G, k, solver);
+  bool any_nan = false;
+  for (double v : d.evals) any_nan |= std::isnan(v);
+  CHECK(solver == Solver::kJacobi || any_nan || !d.converged);
+}
+
+// tridiagonalize + apply_q: Q^T A Q equals tridiag(e, d, e) and Q is orthogonal.
+void tridiagonalization_is_a_similarity() {
+  std::mt19937 rng(9);
+  for (int k : {1, 2, 3, 6, 10, 31, 64}) {
+    const auto G = random_symmetric(rng, k);
+    std::vector<double> A = G, d(k), e(k), tau(k), Q(k * k);
+    eig::tridiagonalize(A.data(), k, d.data(), e.data(), tau.data());
+    for (int i = 0; i < k; ++i) {  // column i of Q = Q e_i
+      std::vector<double> y(k, 0.0);
+      y[i] = 1.0;
+      eig::apply_q(A.data(), tau.data(), k, y.data());
+      for (int r = 0; r < k; ++r) Q[r * k + i] = y[r];
+    }
+    double err = 0, orth = 0;
+    for (int i = 0; i < k; ++i)
+      for (int j = 0; j < k; ++j) {
+        double t = 0, qq = 0;
+        for (int r = 0; r < k; ++r) {
+          qq += Q[r * k + i] * Q[r * k + j];
+          for (int c = 0; c < k; ++c) t += Q[r * k + i] * G[r * k + c] * Q[c * k + j];
+        }
+        const double expect = i == j ? d[i] : (j == i + 1 ? e[i] : (i == j + 1 ? e[j] : 0.0));
+        err = std::max(err, std::fabs(t - expect));
+        orth = std::max(orth, std::fabs(qq - (i == j ? 1.0 : 0.0)));
+      }
+    CHECK(err <= 1e-13 * k * max_abs(G));
+    CHECK(orth <= 1e-14 * k);
+    CHECK(e[k - 1] == 0.0);
+  }
+}
+
 void top_spectrum_flags() {
   const double tol = sp::degenerate_rtol<double>();
   auto t = sp::top_spectrum(9.0, 1.0, 10.0, true, 2, tol);
@@ -203,10 +300,15 @@ void top_spectrum_flags() {
 
 int main() {
   round_robin_covers_every_pair_once();
-  random_matrices_are_diagonalised();
-  first_nonzero_component_positive();
-  repeated_and_diagonal_cases();
-  graded_matrix_keeps_small_eigenvalues();
+  for (Solver solver : kSolvers) {
+    random_matrices_are_diagonalised(solver);
+    first_nonzero_component_positive(solver);
+    repeated_and_diagonal_cases(solver);
+    graded_matrix_keeps_small_eigenvalues(solver);
+    tridiagonal_and_clustered_inputs(solver);
+    non_finite_input_terminates(solver);
+  }
+  tridiagonalization_is_a_similarity();
   gram_and_right_vector();
   top_spectrum_flags();
   return native_test::finish();

@@ -1,5 +1,6 @@
 // CPU implementation of jacobian_spectrum: per sample (parallel over the batch) one pass over J
-// for the float64 Gram matrix, Jacobi on it, one pass for v1 = J^T u1 / sigma1.
+// for the float64 Gram matrix, its two largest eigenvalues and top eigenvector by tridiagonal QL
+// (pyadvt/sym_tridiag.h), one pass for v1 = J^T u1 / sigma1.
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -11,7 +12,7 @@
 #include "linalg/linalg.h"
 #include "pyadvt/target_clones.h"
 #include "pyadvt/jacobian_spectrum.h"
-#include "pyadvt/sym_eig.h"
+#include "pyadvt/sym_tridiag.h"
 
 namespace pyadvt {
 namespace {
@@ -19,9 +20,8 @@ namespace {
 // Scratch of one worker thread.
 struct Workspace {
   explicit Workspace(int m)
-      : G(m * m), evals(m), evecs(m * m), u(m), work(2 * m * m), buf(spectrum::kChunk), order(m) {}
-  std::vector<double> G, evals, evecs, u, work, buf;
-  std::vector<int> order;
+      : G(m * m), u(m), work(eig::tridiagonal_eig_work(m)), buf(spectrum::kChunk) {}
+  std::vector<double> G, u, work, buf;
 };
 
 // Everything for one sample Jb [m, n] (row stride ld); outputs as doubles plus v1 written.
@@ -37,10 +37,8 @@ inline spectrum::TopSpectrum sample_spectrum(const T* Jb, int m, int64_t n, int6
   }
   double e1 = 0.0, e2 = 0.0;
   if (finite) {
-    eig::sym_eig<double, double>(ws.G.data(), m, m, ws.evals.data(), ws.evecs.data(), ws.work.data(), ws.order.data());
-    e1 = ws.evals[m - 1];
-    e2 = m >= 2 ? ws.evals[m - 2] : 0.0;
-    for (int i = 0; i < m; ++i) ws.u[i] = ws.evecs[i * m + (m - 1)];
+    eig::tridiagonal_top2<double>(ws.G.data(), m, m, &e1, &e2, ws.u.data(), ws.work.data());
+    if (m < 2) e2 = 0.0;
   }
   const spectrum::TopSpectrum top = spectrum::top_spectrum(e1, e2, trace, finite, m, deg_tol);
   spectrum::right_vector<T>(Jb, m, n, ld, ws.u.data(), top.inv_sigma1, v1, ws.buf.data());
