@@ -7,7 +7,7 @@ and writes ``benchmarks/results/bench_spectral_<device>.json`` through ``common.
   ``torch.linalg.svd(full_matrices=False)`` and ``torch.linalg.svdvals`` on float32 Jacobians
   ``[B, 10, n]`` for n in {64, 3072, 150528} (B = 64, 64, 8), with the agreement with the SVD and
   the achieved GB/s (J is read twice) against a measured copy bandwidth. Issue goal: >= 5x svd (CPU).
-* ``small_sym_eig``: the Jacobi kernel vs ``torch.linalg.eigh`` on ``[B, k, k]``.
+* ``small_sym_eig``: the kernel (tridiagonal QL on the CPU, Jacobi on CUDA) vs ``torch.linalg.eigh`` on ``[B, k, k]``.
 
     python benchmarks/bench_spectral.py [--quick] [--only jacobian_spectrum] [--compile]
 """
@@ -64,7 +64,7 @@ def bench_jacobian_spectrum(device: str, min_run_time: float, quick: bool = Fals
 
 
 def bench_small_sym_eig(device: str, min_run_time: float, quick: bool = False, compile_ref: bool = False) -> dict:
-    """Jacobi kernel vs torch.linalg.eigh on [B, k, k] float32/float64."""
+    """small_sym_eig kernel vs torch.linalg.eigh on [B, k, k] float32/float64."""
     del compile_ref
     out = {}
     for B, k in ([(1024, 10)] if quick else [(1024, 10), (4096, 10), (256, 64)]):

@@ -1,5 +1,6 @@
 // Framework-free cyclic Jacobi eigen-solver for small symmetric matrices (SPEC section 8,
-// small_sym_eig), shared by the CPU driver, the CUDA kernel and the native tests.
+// small_sym_eig): the CUDA kernel's arithmetic, and a serial driver of the same rotations that the
+// native tests check on the CPU (the CPU kernels use the tridiagonal QL of sym_tridiag.h).
 //
 // Work is in double on a row-major k x k matrix A (overwritten) and eigenvector matrix V
 // (CUDA: V[i * k + j] = component i of eigenvector j; the serial CPU driver keeps the transpose so
@@ -10,7 +11,7 @@
 //   1. rotation parameters of every pair from the current A (Golub & Van Loan, sym.schur2),
 //   2. column rotations  A <- A R,  V <- V R,
 //   3. row rotations     A <- R^T A, then a_pq = a_qp = 0 and the diagonal from the exact formula.
-// (The CUDA kernel runs these phases with threads; the CPU applies each rotation in turn with the
+// (The CUDA kernel runs these phases with threads; the serial driver applies each rotation in turn with the
 // symmetric update of apply_rotation_serial, the same rotations up to rounding.)
 // Sweeps stop when off(A) = sqrt(sum_{p != q} a_pq^2) <= eps_f64 * ||A||_F (or after kMaxSweeps).
 // Finally eigenvalues are sorted ascending (stable) and every eigenvector column is flipped so its
@@ -165,7 +166,7 @@ inline double row_sign(const double* Vt, int k, int j) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Serial drivers (CPU, native tests).
+// Serial driver (native tests).
 
 // One rotation applied serially with the symmetric update: rows p, q of A rotated (contiguous, so
 // the loop vectorises) and mirrored into columns p, q, the exact 2 x 2 block update, and rows p, q
