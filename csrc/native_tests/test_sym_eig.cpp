@@ -280,6 +280,35 @@ void tridiagonalization_is_a_similarity() {
   }
 }
 
+// tridiagonal_top2 against the full decomposition: the two largest eigenvalues and |<u1, v_top>| = 1,
+// a unit vector of the top eigenspace when it is repeated, and k = 1.
+void top2_matches_full_decomposition() {
+  std::mt19937 rng(10);
+  for (int k : {2, 3, 10, 17, 64}) {
+    const auto G = random_symmetric(rng, k);
+    const auto d = decompose(G, k, Solver::kTridiagonal);
+    std::vector<double> work(eig::tridiagonal_eig_work(k)), u(k);
+    double e1, e2;
+    CHECK(eig::tridiagonal_top2<double>(G.data(), k, k, &e1, &e2, u.data(), work.data()));
+    CHECK(std::fabs(e1 - d.evals[k - 1]) <= 1e-13 * k * max_abs(G));
+    CHECK(std::fabs(e2 - d.evals[k - 2]) <= 1e-13 * k * max_abs(G));
+    double dot = 0;
+    for (int i = 0; i < k; ++i) dot += u[i] * d.evecs[i * k + (k - 1)];
+    CHECK_CLOSE(std::fabs(dot), 1.0, 1e-12);
+  }
+  // diag(1, 5, 5, 2): e1 = e2 = 5, u1 in span(e_1, e_2) (0-based), unit norm.
+  const std::vector<double> D = {1, 0, 0, 0, 0, 5, 0, 0, 0, 0, 5, 0, 0, 0, 0, 2};
+  std::vector<double> work(eig::tridiagonal_eig_work(4)), u(4);
+  double e1, e2;
+  eig::tridiagonal_top2<double>(D.data(), 4, 4, &e1, &e2, u.data(), work.data());
+  CHECK(e1 == 5.0 && e2 == 5.0 && u[0] == 0.0 && u[3] == 0.0);
+  CHECK_CLOSE(u[1] * u[1] + u[2] * u[2], 1.0, 1e-15);
+  const double one = 7.0;
+  double v;
+  eig::tridiagonal_top2<double>(&one, 1, 1, &e1, &e2, &v, work.data());
+  CHECK(e1 == 7.0 && std::isinf(e2) && e2 < 0 && std::fabs(v) == 1.0);
+}
+
 void top_spectrum_flags() {
   const double tol = sp::degenerate_rtol<double>();
   auto t = sp::top_spectrum(9.0, 1.0, 10.0, true, 2, tol);
@@ -309,6 +338,7 @@ int main() {
     non_finite_input_terminates(solver);
   }
   tridiagonalization_is_a_similarity();
+  top2_matches_full_decomposition();
   gram_and_right_vector();
   top_spectrum_flags();
   return native_test::finish();
