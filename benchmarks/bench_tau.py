@@ -1,7 +1,8 @@
 """tau1/tau2 throughput and the Jacobian method choice (issue 4 items 2 and 8).
 
-1. ``jacobian`` methods on the same model and batch: ``batched_grad`` (one forward, m vmapped
-   backward passes via ``is_grads_batched``), ``rev`` (``vmap(jacrev)``), ``fwd`` (``vmap(jacfwd)``)
+1. ``jacobian`` methods on the same model and batch: ``batched_grad`` (one forward, m backward
+   passes of the batch: sequential on CPU, vmapped via ``is_grads_batched`` elsewhere), ``rev``
+   (``vmap(jacrev)``), ``fwd`` (``vmap(jacfwd)``)
    and a per-sample ``torch.autograd.functional.jacobian`` loop; this is the evidence for
    ``method="auto"`` (:func:`pyadvt.ops.jacobian.choose_method`).
 2. tau1 + tau2 (:func:`pyadvt.metrics.adversarial_transferability`, batched Jacobians + the

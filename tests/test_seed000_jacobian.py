@@ -54,6 +54,18 @@ def test_jacobian_batch_independent_and_methods_agree(b, n, m, seed):
     torch.testing.assert_close(jacobian(net, x[-1:])[0], Js["rev"][-1], rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("m", [1, 5])
+def test_sequential_and_vmapped_reverse_passes_agree(m):
+    """"batched_grad" runs its m reverse passes one by one on CPU and vmapped elsewhere: same rows."""
+    from pyadvt.ops.jacobian import _rows_sequential, _rows_vmapped
+
+    net = torch.nn.Sequential(*list(_cnn())[:-1], torch.nn.Linear(4, m).double()).eval()
+    x = torch.rand(6, 1, 8, 8, dtype=torch.float64).requires_grad_(True)
+    seq, vm = (rows(net(x).reshape(6, -1), x) for rows in (_rows_sequential, _rows_vmapped))
+    assert seq.shape == vm.shape == (6, m, 64)
+    torch.testing.assert_close(seq, vm, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(seq, _loop_jacobian(net, x.detach()), rtol=1e-10, atol=1e-12)
+
 def test_jacobian_of_linear_is_weight_and_wrong_method_fails():
     net = torch.nn.Linear(4, 3)
     J = jacobian(net, torch.rand(2, 4))

@@ -3,8 +3,9 @@
 ``jacobian(model, x)`` returns ``J_f(x)`` for every sample of a batch, ``[B, m, n]`` with the input
 flattened (``n = prod(in_shape)``) and the output flattened (``m``). Three exact methods:
 
-* ``"batched_grad"``: one forward pass of the whole batch, then ``m`` reverse passes vmapped
-  together by ``torch.autograd.grad(..., is_grads_batched=True)``. Because the model runs in eval mode
+* ``"batched_grad"``: one forward pass of the whole batch, then ``m`` reverse passes of the batch,
+  one per output: on CPU one after the other on the retained graph, elsewhere vmapped together by
+  ``torch.autograd.grad(..., is_grads_batched=True)``. Because the model runs in eval mode
   samples do not interact, so the gradient of ``sum_b f(x_b)[k]`` w.r.t. ``x_b`` is row ``k`` of
   ``J_f(x_b)``. Cost: ~``m`` backward passes of the batch. Best for few outputs (classifiers).
 * ``"rev"``: ``torch.func.vmap(torch.func.jacrev(f_single))``, f applied to one sample at a time;
@@ -14,10 +15,11 @@ flattened (``n = prod(in_shape)``) and the output flattened (``m``). Three exact
 
 ``method="auto"`` picks ``"fwd"`` when ``n < m`` (falling back to ``"batched_grad"`` when a layer does not
 support ``torch.func``) and ``"batched_grad"`` otherwise, backed by
-``benchmarks/bench_tau.py`` (CPU, 2 loaded cores, m = 10 logits): SmallCNN on 256 digits (n = 64)
-``batched_grad`` 177 ms vs ``rev`` 350 ms vs ``fwd`` 1588 ms; on 64 CIFAR-shaped inputs (n = 3072)
-941 ms vs 1462 ms (``fwd`` would need n passes); for the MLP on digits ``rev`` and ``batched_grad``
-are within 20% (13 vs 16 ms); for an MLP map with n = 16 < m = 64 ``fwd`` wins (4.7 vs 5.8 ms).
+``benchmarks/bench_tau.py`` (CPU, 2 cores, m = 10 logits): SmallCNN on 256 digits (n = 64)
+``batched_grad`` 53 ms vs ``rev`` 79 ms vs ``fwd`` 387 ms; on 64 CIFAR-shaped inputs (n = 3072)
+180 ms vs 619 ms (``fwd`` would need n passes); for the MLP on digits ``batched_grad`` 3.5 ms vs
+``rev`` 4.5 ms; for an MLP map with n = 16 < m = 64 ``fwd`` wins (1.0 vs 1.8 ms ``rev``, 2.7 ms
+``batched_grad``).
 ``"rev"``/``"fwd"`` vmap at most :data:`VMAP_BUDGET`
 (sample, direction) pairs at once to bound memory.
 
@@ -76,20 +78,48 @@ def choose_method(n: int, m: int) -> str:
     return "fwd" if n < m else "batched_grad"
 
 
+def _one_hot_cotangents(out: torch.Tensor) -> torch.Tensor:
+    """``[m, B, m]`` cotangents for ``out [B, m]``: slice ``k`` selects output ``k`` of every sample."""
+    B, m = out.shape
+    eye = torch.eye(m, dtype=out.dtype, device=out.device)
+    return eye[:, None, :].expand(m, B, m)
+
+
+def _rows_vmapped(out: torch.Tensor, xr: torch.Tensor) -> torch.Tensor:
+    """``[B, m, n]``: the ``m`` reverse passes of ``out [B, m]`` vmapped by ``is_grads_batched``."""
+    B, m = out.shape
+    (g,) = torch.autograd.grad(out, xr, grad_outputs=_one_hot_cotangents(out), is_grads_batched=True)
+    return g.reshape(m, B, -1).permute(1, 0, 2).contiguous()
+
+
+def _rows_sequential(out: torch.Tensor, xr: torch.Tensor) -> torch.Tensor:
+    """``[B, m, n]``: the ``m`` reverse passes of ``out [B, m]`` one after the other (graph retained)."""
+    B, m = out.shape
+    cot = _one_hot_cotangents(out).contiguous()
+    rows = xr.new_empty((B, m, xr[0].numel()))
+    for k in range(m):
+        (g,) = torch.autograd.grad(out, xr, grad_outputs=cot[k], retain_graph=k < m - 1)
+        rows[:, k] = g.reshape(B, -1)
+    return rows
+
+
 def _jac_batched_grad(model, x: torch.Tensor) -> torch.Tensor:
+    """``[B, m, n]``: one forward pass of ``x [B, *in]``, then ``m`` reverse passes of the batch.
+
+    On CPU the reverse passes run one after the other: ``is_grads_batched`` has no batching rule for
+    ``convolution_backward`` or ``native_batch_norm_backward`` and falls back to a per-slice loop plus
+    a ``cat`` (SmallCNN Jacobians 1.3x slower on 256 digits, 2.2x on 64 CIFAR images), and it was never
+    faster for MLPs up to m = 64 (2-core CPU, ``benchmarks/bench_tau.py`` workloads). Other devices keep the
+    vmapped passes (fewer kernel launches; not re-measured). Both orders compute the same rows up to
+    float rounding (bit-identical on the bench_tau workloads).
+    """
     B = x.shape[0]
     xr = x.detach().clone().requires_grad_(True)
     with torch.enable_grad():
         out = model(xr).reshape(B, -1)
-        m = out.shape[1]
-        eye = torch.eye(m, dtype=out.dtype, device=out.device)
-        grad_out = eye[:, None, :].expand(m, B, m)
-        if m == 1:
-            (g,) = torch.autograd.grad(out, xr, grad_outputs=grad_out[0])
-            g = g.unsqueeze(0)
-        else:
-            (g,) = torch.autograd.grad(out, xr, grad_outputs=grad_out, is_grads_batched=True)
-    return g.reshape(m, B, -1).permute(1, 0, 2).contiguous()
+        if xr.device.type == "cpu" or out.shape[1] == 1:
+            return _rows_sequential(out, xr)
+        return _rows_vmapped(out, xr)
 
 
 #: at most this many (sample, tangent/cotangent) pairs are vmapped at once by "rev"/"fwd": forward mode
