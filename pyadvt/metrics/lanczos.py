@@ -10,9 +10,9 @@ one batched Hessian-vector product (one double-backward for the whole batch).
   for samples whose dominant-magnitude eigenvalue is negative (indefinite Hessians).
 * :func:`lanczos_top_eig` - Lanczos with full re-orthogonalisation; the top Ritz pair of each
   sample's tridiagonal matrix (``pyadvt.ops.small_sym_eig``) is declared converged when its
-  estimated error ``min(r, r^2 / gap) <= tol * |theta|`` (``r = ||H y - theta y||``, the gap
-  theorem with the Ritz gap), when ``theta`` changes by at most ``tol * |theta|`` between
-  iterations, or when the Krylov space became invariant.
+  residual ``||H y - theta y|| <= tol * |theta|`` (ARPACK's criterion, as in ``eigsh(tol=...)``),
+  when ``theta`` changes by at most ``tol * |theta|`` between iterations, or when the Krylov
+  space became invariant.
 
 Example:
     >>> import torch
@@ -143,31 +143,14 @@ def power_top_eig(matvec: Matvec, v0: torch.Tensor, tol: float = 1e-4, max_iter:
     return res
 
 
-def _ritz_error_bound(residual: torch.Tensor, evals: torch.Tensor) -> torch.Tensor:
-    """Estimated ``|lambda_max - theta_1|`` from the Ritz residual ``r`` (gap theorem).
-
-    ``min(r, r^2 / gap)`` with ``gap = theta_1 - theta_2`` (the Ritz gap); shapes ``[B]`` and
-    ``[B, j]``. The quadratic form is the gap theorem's bound; the Ritz gap stands in for the true
-    gap ``lambda_max - lambda_2``, as in ARPACK-style practice.
-    """
-    if evals.shape[1] < 2:
-        return residual
-    gap = evals[:, -1] - evals[:, -2]
-    quad = torch.where(gap > 0, residual.square() / gap.clamp_min(torch.finfo(gap.dtype).tiny), residual)
-    return torch.minimum(residual, quad)
-
-
 def lanczos_top_eig(matvec: Matvec, v0: torch.Tensor, tol: float = 1e-4, max_iter: int = 100,
                     progress=None) -> EigResult:
     """Per-sample ``lambda_max`` by batched Lanczos with full re-orthogonalisation (SPEC §3 (b)).
 
     All samples advance in lock-step; after step ``j`` each active sample's tridiagonal matrix
-    ``T_j`` (float64) gives the top Ritz pair ``(theta_j, s)``; the sample stops when the estimated
-    error ``min(r, r^2 / (theta_j - theta_j^(2))) <= tol * |theta_j|`` with the residual
-    ``r = beta_j |s_j| = ||H y - theta_j y||`` (ARPACK/``eigsh`` stop at ``r <= tol |theta|``; the
-    ``r^2 / gap`` term is the gap theorem of Parlett's *The Symmetric Eigenvalue Problem*, ch. 11,
-    with the Ritz gap standing in for the true one), when ``|theta_j - theta_{j-1}| <= tol * |theta_j|``,
-    or when the new Lanczos vector vanished
+    ``T_j`` (float64) gives the top Ritz pair ``(theta_j, s)``; the sample stops when the residual
+    ``beta_j |s_j| = ||H y - theta_j y|| <= tol * |theta_j|`` (the stopping rule of ARPACK/``eigsh``),
+    when ``|theta_j - theta_{j-1}| <= tol * |theta_j|``, or when the new Lanczos vector vanished
     (invariant Krylov space: ``theta_j`` is then an exact eigenvalue). At most ``min(max_iter, n)``
     products per sample. Unlike power iteration, the top Ritz value approaches ``lambda_max``
     (the algebraically largest eigenvalue) directly, also for indefinite ``H``.
@@ -217,8 +200,7 @@ def lanczos_top_eig(matvec: Matvec, v0: torch.Tensor, tol: float = 1e-4, max_ite
         new_theta = evals[:, -1]
         scale = new_theta.abs()
         residual = b.double() * evecs[:, -1, -1].abs()  # ||H y - theta y|| for the top Ritz vector y
-        error = _ritz_error_bound(residual, evals)
-        done = ((new_theta - theta).abs() <= tol * scale) | (error <= tol * scale)
+        done = ((new_theta - theta).abs() <= tol * scale) | (residual <= tol * scale)
         invariant = b.double() <= 64 * torch.finfo(dt).eps * torch.maximum(scale, alpha[:, : j + 1].abs().amax(1))
         stop = active & (done | invariant | (b <= tiny))
         theta = torch.where(active, new_theta, theta)

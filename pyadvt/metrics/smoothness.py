@@ -54,9 +54,6 @@ SMOOTH_NONLINEARITIES: tuple[type[nn.Module], ...] = (
 )
 
 _METHODS = ("lanczos", "power", "exact")
-_STARTS = ("gradient", "random")
-#: Weight of the random part of the ``"gradient"`` start vector (both parts unit-norm).
-_RANDOM_MIX = 0.01
 
 
 @dataclass
@@ -141,22 +138,6 @@ class _BatchInputHessian:
         return out
 
 
-def _start_vectors(op: _BatchInputHessian, r: torch.Tensor, start: str) -> torch.Tensor:
-    """``[B, n]`` start vectors: ``r`` (``"random"``) or ``g/||g|| + 0.01 r/||r||`` (``"gradient"``).
-
-    ``op.g`` is the batch's input gradient ``[B, *in_shape]``; rows where it is zero or non-finite
-    fall back to ``r``.
-    """
-    if start == "random":
-        return r
-    g = op.g.detach().reshape(r.shape).to(r.dtype)
-    gn = g.norm(dim=1, keepdim=True)
-    usable = torch.isfinite(gn) & (gn > 0)
-    rn = r / r.norm(dim=1, keepdim=True).clamp_min(torch.finfo(r.dtype).tiny)
-    mixed = g / torch.where(usable, gn, torch.ones_like(gn)) + _RANDOM_MIX * rn
-    return torch.where(usable, mixed, r)
-
-
 def _check_exact_allowed(model: nn.Module, force: bool) -> None:
     if force:
         return
@@ -201,7 +182,7 @@ def _exact_chunk(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[to
 
 def smoothness(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method: str = "lanczos", tol: float = 1e-4,
                max_iter: int = 100, batch_size: int = 256, seed: int = 0, force: bool = False,
-               progress: bool = True, start: str = "gradient") -> SmoothnessResult:
+               progress: bool = True) -> SmoothnessResult:
     """Per-sample ``sigma(x) = lambda_max(Hessian_x CE(model(x), y))`` (seed 001 Def. 1, SPEC §3).
 
     The model runs in eval mode (BatchNorm uses, and keeps, its running statistics) without
@@ -217,13 +198,6 @@ def smoothness(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method: str =
             dominant-magnitude eigenvalue is negative).
         batch_size: samples per batched HVP.
         seed: seed of the per-sample random start vectors.
-        start: ``power``/``lanczos`` start vector per sample. ``"gradient"`` (default):
-            ``g/||g|| + 0.01 r/||r||`` with ``g = grad_x CE`` and ``r`` the seeded Gaussian vector.
-            For piecewise-linear nets ``g = J^T (p - e_y)`` lies in the range of
-            ``H = J^T S J`` (``p - e_y`` is orthogonal to the null vector ``1`` of ``S``), so no
-            product is spent removing null-space components; the random part keeps a non-zero
-            overlap with the top eigenvector. Samples with a zero or non-finite gradient use ``r``.
-            ``"random"``: ``r`` alone (as the authors' ``eigsh`` calls).
         force: allow ``exact`` on models with smooth non-linearities (returns the Gauss-Newton
             eigenvalue, not the Hessian's).
         progress: tqdm progress bar over batches.
@@ -242,8 +216,6 @@ def smoothness(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method: str =
         raise ValueError(f"'y' must be an int64 tensor of shape [{x.shape[0]}] (one label per sample)")
     if int(batch_size) < 1:
         raise ValueError(f"'batch_size' must be >= 1, got {batch_size}")
-    if start not in _STARTS:
-        raise ValueError(f"'start' must be one of {_STARTS}, got {start!r}")
     if method == "exact":
         _check_exact_allowed(model, force)
     dev = model_device(model)
@@ -263,8 +235,8 @@ def smoothness(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method: str =
                 defined.append(ok)
                 calls += C
                 continue
+            v0 = per_sample_rand(xb, (n,), seed=seed, distribution="normal")
             op = _BatchInputHessian(model, xb, yb)
-            v0 = _start_vectors(op, per_sample_rand(xb, (n,), seed=seed, distribution="normal"), start)
             solver = lanczos_top_eig if method == "lanczos" else power_top_eig
             r: EigResult = solver(op, v0, tol=tol, max_iter=max_iter)
             values.append(r.values)
