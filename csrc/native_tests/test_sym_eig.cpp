@@ -284,8 +284,22 @@ void tridiagonalization_is_a_similarity() {
 // a unit vector of the top eigenspace when it is repeated, and k = 1.
 void top2_matches_full_decomposition() {
   std::mt19937 rng(10);
-  for (int k : {2, 3, 10, 17, 64}) {
-    const auto G = random_symmetric(rng, k);
+  std::vector<int> sizes = {2, 3, 17, 64};
+  for (int t = 0; t < 40; ++t) sizes.push_back(10);  // many trials: the early stop and its continuation
+  for (size_t t = 0; t < sizes.size(); ++t) {
+    const int k = sizes[t];
+    auto G = random_symmetric(rng, k);
+    if (t % 2 == 1) {  // Gram matrix of a 10 x 3k Gaussian "Jacobian" (positive semi-definite)
+      std::normal_distribution<double> nd;
+      std::vector<double> J(k * 3 * k);
+      for (double& v : J) v = nd(rng);
+      for (int i = 0; i < k; ++i)
+        for (int j = 0; j < k; ++j) {
+          double g = 0;
+          for (int c = 0; c < 3 * k; ++c) g += J[i * 3 * k + c] * J[j * 3 * k + c];
+          G[i * k + j] = g;
+        }
+    }
     const auto d = decompose(G, k, Solver::kTridiagonal);
     std::vector<double> work(eig::tridiagonal_eig_work(k)), u(k);
     double e1, e2;
@@ -307,6 +321,30 @@ void top2_matches_full_decomposition() {
   double v;
   eig::tridiagonal_top2<double>(&one, 1, 1, &e1, &e2, &v, work.data());
   CHECK(e1 == 7.0 && std::isinf(e2) && e2 < 0 && std::fabs(v) == 1.0);
+}
+
+// Sturm count of a trailing block against its eigenvalues from the full decomposition.
+void sturm_count_matches_eigenvalues() {
+  std::mt19937 rng(11);
+  std::normal_distribution<double> nd;
+  const int k = 9, l = 2, n = k - l;
+  std::vector<double> d(k), e(k, 0.0), T(n * n, 0.0);
+  for (int i = 0; i < k; ++i) d[i] = nd(rng);
+  for (int i = 0; i + 1 < k; ++i) e[i] = nd(rng);
+  for (int i = 0; i < n; ++i) {
+    T[i * n + i] = d[l + i];
+    if (i + 1 < n) T[i * n + i + 1] = T[(i + 1) * n + i] = e[l + i];
+  }
+  const auto ref = decompose(T, n, Solver::kTridiagonal);
+  bool ok = true;
+  for (double x : {-10.0, -1.0, 0.0, 0.3, 1.0, 10.0}) {
+    int expect = 0;
+    for (double v : ref.evals) expect += v >= x;
+    ok &= eig::count_at_least(d.data(), e.data(), l, k, x) == expect;
+  }
+  for (int j = 0; j < n; ++j)  // just above each eigenvalue: n - 1 - j remain
+    ok &= eig::count_at_least(d.data(), e.data(), l, k, ref.evals[j] + 1e-9) == n - 1 - j;
+  CHECK(ok);
 }
 
 void top_spectrum_flags() {
@@ -339,6 +377,7 @@ int main() {
   }
   tridiagonalization_is_a_similarity();
   top2_matches_full_decomposition();
+  sturm_count_matches_eigenvalues();
   gram_and_right_vector();
   top_spectrum_flags();
   return native_test::finish();

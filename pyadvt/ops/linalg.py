@@ -186,8 +186,8 @@ def jacobian_spectrum(J: torch.Tensor, *, backend: str = "auto") -> JacobianSpec
         :class:`JacobianSpectrum` ``(sigma1 [B], sigma2 [B], lam [B], v1 [B, n], flags [B] int32)``;
         no gradient flows through them (``J`` is detached).
 
-    Performance (2-core CPU, float32, m = 10; benchmarks/bench_spectral.py): about 5x
-    ``torch.linalg.svd`` at n = 64 (the 10 x 10 eigen-solve dominates), 9x at n = 3072 and 12x at
+    Performance (2-core CPU, float32, m = 10; benchmarks/bench_spectral.py): about 6.7x
+    ``torch.linalg.svd`` at n = 64 (the 10 x 10 eigen-solve dominates), 9.7x at n = 3072 and 12x at
     n = 150528 (one vectorised float64 Gram pass plus one pass for ``v1``).
 
     Example:
