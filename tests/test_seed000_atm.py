@@ -73,3 +73,94 @@ def test_transfer_table_with_models(tmp_path):
     assert path.stat().st_size > 1000
     with pytest.raises(ValueError, match="labels"):
         transfer_table(models, x, labels[:2], lambda m: PGD(m, eps=0.1))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Independent re-implementations (seed 000 §4.3 / App. G.3, SPEC section 2 "Transferability matrix")
+# ---------------------------------------------------------------------------------------------------
+
+def _tournament_by_hand(loss, success):
+    """M_T[i, j] = mean over samples of: 1 if i's example beats j's, 1/2 on a tie, 0 otherwise, where
+    a successful (untargeted) attack on T beats a failed one and only equal outcomes are ranked by the
+    target loss - a plain double loop, no vectorisation shared with pyadvt."""
+    N, S = len(loss), len(loss[0])
+    M = np.zeros((N, N))
+    for i in range(N):
+        for j in range(N):
+            total = 0.0
+            for s in range(S):
+                si, sj = bool(success[i][s]), bool(success[j][s])
+                if si != sj:
+                    total += 1.0 if si else 0.0
+                elif loss[i][s] > loss[j][s]:
+                    total += 1.0
+                elif loss[i][s] == loss[j][s]:
+                    total += 0.5
+            M[i, j] = total / S
+    return M
+
+
+def test_tournament_success_beats_higher_loss_by_hand():
+    # ATM tournament rule: success first, loss only between equal outcomes. Every sample here has the
+    # *failed* source with the higher target loss, so ranking by loss alone would reverse the result.
+    loss = torch.tensor([[0.1, 0.2, 0.3, 5.0],    # source 0: fools T on samples 0..2 with a low loss
+                         [4.0, 4.0, 4.0, 1.0]])   # source 1: never fools T, higher loss on 0..2
+    succ = torch.tensor([[True, True, True, False],
+                         [False, False, False, False]])
+    M = tournament_matrix(loss, succ)
+    # samples 0..2: source 0 succeeds -> wins despite the lower loss; sample 3: both fail, 5.0 > 1.0
+    assert float(M[0, 1]) == pytest.approx(1.0)
+    assert float(M[1, 0]) == pytest.approx(0.0)
+    # both succeed -> loss decides; equal success and equal loss -> 1/2
+    M2 = tournament_matrix(torch.tensor([[1.0, 2.0], [3.0, 2.0]]), torch.tensor([[True, True], [True, True]]))
+    assert float(M2[0, 1]) == pytest.approx((0.0 + 0.5) / 2)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_tournament_matches_double_loop_on_random_outcomes(seed):
+    rng = np.random.default_rng(seed)
+    N, S = 5, 30
+    # integer losses so that exact ties happen; success independent of the loss so rules conflict
+    loss = rng.integers(0, 4, (N, S)).astype(np.float64)
+    succ = rng.random((N, S)) < 0.4
+    M = tournament_matrix(torch.from_numpy(loss), torch.from_numpy(succ))
+    np.testing.assert_allclose(M.numpy(), _tournament_by_hand(loss, succ), rtol=0, atol=1e-12)
+
+
+def _perron_by_power_iteration(M, iters=5000):
+    """Principal eigenvector of a positive matrix by plain power iteration, normalised to sum 1."""
+    A = np.asarray(M, dtype=np.float64) + 1e-6
+    v = np.ones(A.shape[0]) / A.shape[0]
+    for _ in range(iters):
+        v = A @ v
+        v = v / v.sum()
+    return v
+
+
+def test_atm_columns_are_perron_vectors_of_the_hand_tournaments():
+    # the ATM's column T is the Perron vector of M_T (normalised to sum 1), M_T built with the
+    # success-then-loss rule: check both steps against the independent versions above
+    rng = np.random.default_rng(7)
+    N, S = 4, 25
+    loss = rng.integers(0, 3, (N, N, S)).astype(np.float64)
+    succ = rng.random((N, N, S)) < 0.5
+    atm = transferability_matrix(torch.from_numpy(loss), torch.from_numpy(succ)).numpy()
+    for t in range(N):
+        expect = _perron_by_power_iteration(_tournament_by_hand(loss[:, t], succ[:, t]))
+        np.testing.assert_allclose(atm[:, t], expect, atol=1e-6)
+    # a source that fools the target on every sample with the *lowest* loss still ranks first
+    loss1 = np.array([[0.0] * 6, [9.0] * 6, [5.0] * 6])
+    succ1 = np.array([[True] * 6, [False] * 6, [False] * 6])
+    col = perron_vector(tournament_matrix(torch.from_numpy(loss1), torch.from_numpy(succ1))).numpy()
+    assert col.argmax() == 0 and col[1] > col[2]
+
+
+def test_within_cluster_entropy_is_in_bits_by_hand():
+    # mean over clusters of -sum p log2 p of the reference labels inside each cluster
+    clusters = [1, 1, 1, 2, 2, 2, 2, 3]
+    reference = ["a", "a", "b", "c", "c", "d", "e", "f"]
+    h1 = -(2 / 3 * np.log2(2 / 3) + 1 / 3 * np.log2(1 / 3))          # 0.918... bits
+    h2 = -(0.5 * np.log2(0.5) + 2 * (0.25 * np.log2(0.25)))           # 1.5 bits
+    h3 = 0.0
+    assert within_cluster_entropy(clusters, reference) == pytest.approx((h1 + h2 + h3) / 3, abs=1e-12)
+    assert within_cluster_entropy([1, 1, 1, 1], ["a", "b", "c", "d"]) == pytest.approx(2.0)  # log2(4)

@@ -72,9 +72,86 @@ def test_legacy_alpha_identical_models_and_manual_loop():
         xa, xm = atk_a(xi, S(xi).argmax(1)), atk_m(xi, T2(xi).argmax(1))
         da = (S(xi) - S(xa)).double().flatten()
         dma, dmm = (T2(xi) - T2(xa)).double().flatten(), (T2(xi) - T2(xm)).double().flatten()
-        ratios.append(float(dma.norm() / dmm.norm()))
+        ratios.append(float((dma.norm() / dmm.norm()).detach()))
         outer = outer + torch.outer(da / da.norm(), dma / dma.norm())
     assert r.n_used == 12
     assert r.alpha1 == pytest.approx(sum(ratios) / 12, rel=1e-5)
     assert r.alpha2 == pytest.approx(float((outer.detach() / 12).square().sum()), rel=1e-5)
     assert r.summary()["n_used"] == 12
+
+
+def test_eq2_clean_correct_variant_averages_only_target_correct_samples():
+    # eq. (2) restricted as in the authors' scripts: mean target loss over the samples the target
+    # classifies correctly on clean inputs; hand-made result with known numbers first
+    from pyadvt.metrics.empirical_transfer import EmpiricalTransferResult
+
+    loss = torch.tensor([[1.0, 2.0, 4.0, 8.0], [3.0, 5.0, 7.0, 9.0]])
+    cc = torch.tensor([True, False, True, False])
+    r = EmpiricalTransferResult(eps=torch.tensor([0.1, 0.2], dtype=torch.float64), loss=loss,
+                                correct=torch.zeros(2, 4, dtype=torch.bool), clean_loss=torch.zeros(4),
+                                clean_correct=cc, source_flipped=torch.zeros(2, 4, dtype=torch.bool))
+    torch.testing.assert_close(r.transfer_loss(), torch.tensor([15 / 4, 24 / 4], dtype=torch.float64))
+    torch.testing.assert_close(r.transfer_loss(only_target_correct=True),
+                               torch.tensor([(1 + 4) / 2, (3 + 7) / 2], dtype=torch.float64))
+    assert r.summary()["per_eps"][1]["target_loss_clean_correct"] == pytest.approx(5.0)
+    # on real models: the mask is the target's clean correctness, recomputed here by hand
+    S, T = _nets()
+    x, y = torch.rand(16, 1, 4, 4), torch.randint(0, 3, (16,))
+    res = empirical_transferability(S, T, x, y, eps=(0.1,), steps=3, seed=0)
+    with torch.no_grad():
+        mask = T(x).argmax(1) == y
+    assert 0 < int(mask.sum()) < 16  # both kinds present, so the restriction matters
+    assert torch.equal(res.clean_correct, mask)
+    expect = float(res.loss[0][mask].double().mean())
+    assert float(res.transfer_loss(only_target_correct=True)[0]) == pytest.approx(expect, rel=1e-12)
+    assert expect != pytest.approx(float(res.loss[0].double().mean()), rel=1e-3)
+
+
+def test_eq2_examples_push_the_source_off_its_own_prediction_by_hand():
+    # eq. (2): x_adv maximises loss_S(f_S(x_t), f_S(x)), i.e. cross-entropy w.r.t. argmax f_S(x), written
+    # here as a plain PGD loop (random start off) - not through pyadvt's PGD
+    S, T = _nets()
+    x, y = torch.rand(8, 1, 4, 4), torch.randint(0, 3, (8,))
+    eps, steps = 0.2, 4
+    alpha = 2.5 * eps / steps
+    with torch.no_grad():
+        own = S(x).argmax(1)
+    xa = x.clone()
+    for _ in range(steps):
+        xa.requires_grad_(True)
+        g, = torch.autograd.grad(F.cross_entropy(S(xa), own, reduction="sum"), xa)
+        xa = torch.min(torch.max(xa.detach() + alpha * g.sign(), x - eps), x + eps).clamp(0, 1)
+    with torch.no_grad():
+        ref = F.cross_entropy(T(xa), y, reduction="none")
+    r = empirical_transferability(S, T, x, y, eps=eps, steps=steps, random_start=False)
+    torch.testing.assert_close(r.loss[0], ref, rtol=1e-5, atol=1e-6)
+
+
+def test_legacy_alpha_uses_only_samples_the_attacker_classifies_correctly():
+    # authors' code (adv2know.py): alpha1 = mean ||M(x)-M(x_A)|| / ||M(x)-M(x_M)||,
+    # alpha2 = ||mean unit(A(x)-A(x_A)) unit(M(x)-M(x_A))^T||_F^2, both over attacker-correct samples only
+    S, _ = _nets()
+    M = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 5))
+    x = torch.rand(12, 1, 4, 4)
+    with torch.no_grad():
+        pred = S(x).argmax(1)
+    y = pred.clone()
+    wrong = torch.tensor([1, 4, 5, 9, 10])
+    y[wrong] = (pred[wrong] + 1) % 4           # the attacker misclassifies these five
+    r = legacy_alpha(S, M, x, y, eps=0.1, steps=3, seed=2)
+    atk_a = PGD(S, eps=0.1, alpha=0.1 / 3, steps=3, seed=2)
+    atk_m = PGD(M, eps=0.1, alpha=0.1 / 3, steps=3, seed=2)
+    keep = [i for i in range(12) if int(y[i]) == int(pred[i])]
+    assert len(keep) == 7
+    ratios, outer = [], torch.zeros(4, 5, dtype=torch.float64)
+    with torch.no_grad():
+        for i in keep:
+            xi = x[i:i + 1]
+            xa, xm = atk_a(xi, S(xi).argmax(1)), atk_m(xi, M(xi).argmax(1))
+            da = (S(xi) - S(xa)).double().flatten()
+            dma, dmm = (M(xi) - M(xa)).double().flatten(), (M(xi) - M(xm)).double().flatten()
+            ratios.append(float(dma.norm() / dmm.norm()))
+            outer += torch.outer(da / da.norm(), dma / dma.norm())
+    assert r.n_used == 7 and r.used.tolist() == [i in keep for i in range(12)]
+    assert r.alpha1 == pytest.approx(sum(ratios) / 7, rel=1e-5)
+    assert r.alpha2 == pytest.approx(float((outer / 7).square().sum()), rel=1e-5)

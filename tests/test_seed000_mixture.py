@@ -69,3 +69,78 @@ def test_quick_run_outputs_and_resume(tmp_path):
     # a changed configuration is refused instead of mixing cells
     with pytest.raises(ValueError, match="different configuration"):
         mixture.run(dict(mixture.QUICK, source_size=200), out_dir=out, progress=False)
+
+
+# --- correlation(): percentile-bootstrap 95% CIs (seed 000 §4.1, Fig. 3 correlations) ---------------
+
+def _bootstrap_ci_by_hand(x, y, n_boot, seed):
+    """Percentile bootstrap over pairs, written independently: the same index draws (numpy
+    default_rng(seed).integers(0, n, (n_boot, n))), r per resample from np.corrcoef / scipy's
+    spearmanr, resamples with a constant variable skipped, CI = [2.5th, 97.5th] percentiles."""
+    from scipy import stats
+
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    idx = np.random.default_rng(seed).integers(0, x.size, (n_boot, x.size))
+    rp, rs = [], []
+    for row in idx:
+        a, b = x[row], y[row]
+        if np.all(a == a[0]) or np.all(b == b[0]):
+            continue
+        rp.append(np.corrcoef(a, b)[0, 1])
+        rs.append(stats.spearmanr(a, b)[0])
+    return ([np.percentile(rp, 2.5), np.percentile(rp, 97.5)], [np.percentile(rs, 2.5), np.percentile(rs, 97.5)])
+
+
+def test_correlation_ci_is_the_2_5_97_5_percentile_bootstrap():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=15)
+    y = 0.5 * x + rng.normal(size=15)
+    x[:3] = x[0]  # ties, so that some rank correlations use averaged ranks
+    c = mixture.correlation(x, y, n_boot=400, seed=5)
+    pci, sci = _bootstrap_ci_by_hand(x, y, 400, 5)
+    np.testing.assert_allclose(c["pearson_ci"], pci, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(c["spearman_ci"], sci, rtol=0, atol=1e-10)
+
+
+def test_correlation_ci_width_matches_the_normal_theory_for_a_large_sample():
+    # for bivariate normal data with correlation rho, r is ~ N(rho, (1 - rho^2)^2 / n), so a 95% CI has
+    # width ~ 2 * 1.96 * (1 - rho^2) / sqrt(n) (an interquartile "CI" would be ~ 2.9x narrower)
+    rng = np.random.default_rng(2)
+    n, rho = 800, 0.6
+    x = rng.normal(size=n)
+    y = rho * x + np.sqrt(1 - rho ** 2) * rng.normal(size=n)
+    c = mixture.correlation(x, y, n_boot=1000, seed=0)
+    width = c["pearson_ci"][1] - c["pearson_ci"][0]
+    theory = 2 * 1.959964 * (1 - rho ** 2) / np.sqrt(n)
+    assert width == pytest.approx(theory, rel=0.2)
+    assert c["pearson_ci"][0] < c["pearson"] < c["pearson_ci"][1]
+
+
+# --- direction_of_effect(): the paper's claimed direction (seed 000 §4.1: more target-like source data
+# -> larger tau1/tau2/eq.-2 loss, higher probe accuracy, lower probe loss) ---------------------------
+
+def _corr_table(rhos):
+    """Synthetic correlation rows {"x": "fraction", "y": name, "spearman": rho} plus noise rows."""
+    rows = [{"x": "fraction", "y": k, "spearman": v, "pearson": v} for k, v in rhos.items()]
+    # rows with other x must not be picked up
+    rows += [{"x": "tau1", "y": k, "spearman": -0.9, "pearson": -0.9} for k in mixture.KNOWLEDGE_METRICS]
+    return rows
+
+
+def test_direction_of_effect_signs_on_synthetic_tables():
+    adv = ["tau1", "tau2", "tau1*tau2", "eq2_loss@0.1"]
+    good = {"tau1": 0.8, "tau2": 0.3, "tau1*tau2": 0.5, "eq2_loss@0.1": 0.9,
+            "probe_accuracy": 0.7, "probe_loss": -0.6, "finetune_auc_loss": -0.2}
+    d = mixture.direction_of_effect(_corr_table(good), adv)
+    assert d == {"tau1": True, "tau2": True, "tau1*tau2": True, "eq2_loss@0.1": True,
+                 "probe_accuracy": True, "probe_loss_decreases": True}
+    # probe loss rising with the fraction is the wrong direction
+    d = mixture.direction_of_effect(_corr_table(dict(good, probe_loss=0.4)), adv)
+    assert d["probe_loss_decreases"] is False and d["tau1"] is True
+    # every sign flipped: nothing holds
+    bad = {k: -v for k, v in good.items()}
+    d = mixture.direction_of_effect(_corr_table(bad), adv)
+    assert not any(d.values()) and set(d) == set(adv) | {"probe_accuracy", "probe_loss_decreases"}
+    # undefined rho (constant column -> None) and rho = 0 count as "direction not shown"
+    d = mixture.direction_of_effect(_corr_table(dict(good, tau2=None, probe_loss=None, tau1=0.0)), adv)
+    assert d["tau2"] is False and d["probe_loss_decreases"] is False and d["tau1"] is False

@@ -51,3 +51,46 @@ def test_finetune_changes_features_and_better_source_transfers_better():
                if not k.startswith("head."))
     with pytest.raises(ValueError, match="method"):
         knowledge_transferability(random_src, tr, te, method="zero-shot")
+
+
+def _ce_and_acc_by_hand(model, data):
+    """Mean cross-entropy and top-1 accuracy of ``model`` (eval mode) on ``data``, written out."""
+    model.eval()
+    with torch.no_grad():
+        logits = model(data.x).double()
+    logp = logits - logits.logsumexp(1, keepdim=True)
+    ce = -logp[torch.arange(len(data.y)), data.y].mean()
+    return float(ce), float((logits.argmax(1) == data.y).double().mean())
+
+
+def test_knowledge_transferability_reports_the_target_test_split():
+    # seed 000 §3.1/§4.1: knowledge transferability = final loss / accuracy of the transferred model on
+    # the target *test* data (never its training split)
+    torch.manual_seed(0)
+    src = build("cnn", num_classes=4)
+    tr, te = _task(4, 80), _task(5, 40)
+    kt = knowledge_transferability(src, tr, te, method="probe", epochs=2, lr=0.05)
+    test_loss, test_acc = _ce_and_acc_by_hand(kt.model, te)
+    train_loss, train_acc = _ce_and_acc_by_hand(kt.model, tr)
+    assert kt.loss == pytest.approx(test_loss, rel=1e-5) and kt.accuracy == pytest.approx(test_acc)
+    assert abs(train_loss - test_loss) > 1e-3  # the two splits are distinguishable here
+
+
+def test_probe_bn_statistics_frozen_by_default_and_drift_only_when_asked():
+    # SPEC §4 / seed 000 linear probe: features and BatchNorm running statistics stay frozen; the
+    # authors' code let the statistics drift (legacy_bn_drift=True) - the head still is the only
+    # trainable part in both cases
+    torch.manual_seed(0)
+    src = build("cnn", num_classes=4)
+    tr, te = _task(6, 64), _task(7, 32)
+    bn = [k for k in src.state_dict() if k.endswith("running_mean") or k.endswith("running_var")]
+    assert bn
+    frozen = knowledge_transferability(src, tr, te, method="probe", epochs=1)
+    drift = knowledge_transferability(src, tr, te, method="probe", epochs=1, legacy_bn_drift=True)
+    ref = src.state_dict()
+    assert all(torch.equal(frozen.model.state_dict()[k], ref[k]) for k in bn)
+    assert any(not torch.equal(drift.model.state_dict()[k], ref[k]) for k in bn)
+    # weights of the frozen features are untouched either way
+    for k, v in ref.items():
+        if not k.startswith("head.") and k not in bn and "num_batches_tracked" not in k:
+            assert torch.equal(drift.model.state_dict()[k], v), k

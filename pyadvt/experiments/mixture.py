@@ -190,6 +190,23 @@ def correlation(x, y, n_boot: int = 2000, seed: int = 0) -> dict:
     return out
 
 
+def direction_of_effect(corr: list[dict], adv_names) -> dict[str, bool]:
+    """The paper's direction of effect (seed 000 §4.1, Fig. 3) from the correlation table ``corr``
+    (rows ``{"x", "y", "spearman", ...}``, as built by :func:`_run`).
+
+    More target-like source data should mean more transferability of both kinds: for every adversarial
+    metric in ``adv_names`` (tau1, tau2, eq.-2 loss, ...) and for the probe accuracy the Spearman rho with
+    ``"fraction"`` must be positive (key = the metric's name); ``"probe_loss_decreases"``: rho(fraction,
+    probe loss) negative. An undefined rho (constant column) counts as 0, i.e. the direction fails.
+    """
+    def find(x, y):
+        return next(c for c in corr if c["x"] == x and c["y"] == y)
+
+    direction = {name: (find("fraction", name)["spearman"] or 0.0) > 0 for name in list(adv_names) + ["probe_accuracy"]}
+    direction["probe_loss_decreases"] = (find("fraction", "probe_loss")["spearman"] or 0.0) < 0
+    return direction
+
+
 def run(config: dict | None = None, out_dir: str | Path = "results/mixture", progress: bool = True) -> dict:
     """Run the experiment (see module docstring); returns the ``pyadvt.result/1`` dict."""
     cfg = resolve_config(DEFAULTS, config)
@@ -278,8 +295,7 @@ def _run(cfg: dict, out_dir: Path, progress: bool) -> dict:
         return next(c for c in corr if c["x"] == x and c["y"] == y)
 
     mid = eps_keys[len(eps_keys) // 2] if len(eps_keys) > 1 else eps_keys[0]
-    direction = {name: (find("fraction", name)["spearman"] or 0.0) > 0 for name in adv_names + ["probe_accuracy"]}
-    direction["probe_loss_decreases"] = (find("fraction", "probe_loss")["spearman"] or 0.0) < 0
+    direction = direction_of_effect(corr, adv_names)
     # the paper's claim on the main metrics: tau1, tau2, eq.-2 at the largest budget (smaller budgets barely
     # move a confident reference; their directions are reported in ``direction`` but not required)
     main = ["tau1", "tau2", f"eq2_loss@{eps_keys[-1]}", "probe_accuracy", "probe_loss_decreases"]
