@@ -81,3 +81,84 @@ def test_tiny_run_writes_results_and_resumes(tmp_path, monkeypatch):
     assert cli_main(["experiment", "surrogates", "--config", str(tmp_path / "tiny.yaml"), "--out-dir",
                      str(tmp_path), "--no-progress"]) == 0
     assert cli_main(["experiment", "surrogates", "--out-dir", str(tmp_path), "--set", "zoo.at_epss=[1]"]) == 2
+
+
+# ---------------------------------------------------------------------------------------------------
+# aggregate() on synthetic per-cell results (the full experiment is too slow for a unit test)
+
+AGG_CFG = {"seeds": [0, 1], "targets": ["mlp", "lenet"],
+           "zoo": {"at_eps": [0.5, 1.0, 2.0], "mixup": [], "cutmix": [], "cutout": [], "label_smoothing": [],
+                   "ir": [], "jr": [], "er": []},
+           "attack": {"budgets": [0.1, 0.2, 0.3], "methods": ["pgd", "mi"], "targeted": True}}
+# mean (over seeds) PGD ASR at the middle budget 0.2 for ST, AT-0.5, AT-1, AT-2 (seed 001 Fig. 2)
+AT_CURVES = {("untargeted", "mlp"): [0.30, 0.50, 0.45, 0.20],    # rises, then falls below the peak
+             ("untargeted", "lenet"): [0.20, 0.30, 0.40, 0.60],  # keeps rising: no fall
+             ("targeted", "mlp"): [0.10, 0.20, 0.30, 0.25],      # rises, then falls (peak at AT-1)
+             ("targeted", "lenet"): [0.50, 0.40, 0.30, 0.20]}    # only falls: no rise
+
+
+def _synthetic(sam_jr_delta):
+    """(cfg, members, evals, accs) with ASR = curve + 0.1 (eps - 0.2) + method/seed offsets;
+    SAM&JR's ASR is ST's plus ``sam_jr_delta(method, mode, target, eps)``."""
+    cfg = exp.resolve(AGG_CFG)
+    members = exp.zoo_members(cfg)
+    names = [m["name"] for m in members]
+    assert names == ["ST", "AT-0.5", "AT-1", "AT-2", "SAM", "SAM&IR", "SAM&JR"]
+    evals, accs = {}, {}
+    for s in cfg["seeds"]:
+        noise = 0.02 if s == 0 else -0.02  # cancels in the mean over the two seeds
+        for i, name in enumerate(names):
+            def asr(method, mode, tgt, eps, name=name):
+                base = AT_CURVES[(mode, tgt)][0] if name not in ("AT-0.5", "AT-1", "AT-2") else \
+                    AT_CURVES[(mode, tgt)][names.index(name)]
+                if name in ("SAM", "SAM&IR"):
+                    base += 0.05
+                v = base + 0.1 * (eps - 0.2) + (0.01 if method == "mi" else 0.0) + noise
+                return v + (sam_jr_delta(method, mode, tgt, eps) if name == "SAM&JR" else 0.0)
+            attacks = {method: {mode: {f"{eps:g}": {"fooling": 0.9 + 0.01 * i + 0.001 * s,
+                                                     "targets": {t: {"asr": asr(method, mode, t, eps), "rate": 0.5}
+                                                                 for t in cfg["targets"]}}
+                                        for eps in cfg["attack"]["budgets"]}
+                                for mode in ("untargeted", "targeted")}
+                       for method in cfg["attack"]["methods"]}
+            evals[(name, s)] = {"smoothness_mean": 1.0 + 0.3 * i + 0.1 * s, "smoothness_max": 5.0,
+                                "similarity": {t: {"mean": 0.1 + 0.02 * i - 0.01 * s, "min": -0.2}
+                                               for t in cfg["targets"]},
+                                "attacks": attacks,
+                                "bound": {t: {"value": -1.0, "vacuous": True, "c_G": 0.0, "eps": 0.5,
+                                              "empirical": 0.25} for t in cfg["targets"]}}
+            accs[(name, s)] = 0.95 - 0.01 * i - 0.005 * s
+    return cfg, members, evals, accs
+
+
+def test_aggregate_little_robustness_finding_on_synthetic_curves():
+    # Seed 001 Fig. 2 / sec. 3: "a little robustness" = ASR rises above ST at some small AT budget and
+    # falls again at the largest budget; a curve that keeps rising (or only falls) is not that pattern.
+    cfg, members, evals, accs = _synthetic(lambda *a: 0.0)
+    f = exp.aggregate(cfg, members, evals, accs)["findings"]
+    at_x = [0.0, 0.5, 1.0, 2.0]
+    for (mode, tgt), curve in AT_CURVES.items():
+        got = f[f"little_robustness_{mode}_{tgt}"]
+        best = max(range(4), key=lambda k: curve[k])
+        assert got["st"] == pytest.approx(curve[0]) and got["largest_at"] == pytest.approx(curve[-1])
+        assert got["best"] == pytest.approx(curve[best]) and got["best_at_eps"] == at_x[best]
+        expect = best > 0 and curve[best] > curve[0] and curve[-1] < curve[best]
+        assert got["rise_then_fall"] is expect
+    assert [f[f"little_robustness_{m}_{t}"]["rise_then_fall"] for m, t in AT_CURVES] == [True, False, True, False]
+
+
+@pytest.mark.parametrize("case", ["worse", "better"])
+def test_aggregate_sam_jr_vs_st_finding_on_synthetic_tables(case):
+    # Seed 001 sec. 4.2: SAM&JR "beats ST" when its ASR minus ST's, averaged over every (attack, mode,
+    # target, budget) cell of seed means, is positive. 2 attacks x 2 modes x 2 targets x 3 budgets = 24.
+    if case == "worse":  # -0.05 everywhere except +0.02 in the 3 (mi, targeted, lenet) cells
+        delta = lambda m, mode, t, e: 0.02 if (m, mode, t) == ("mi", "targeted", "lenet") else -0.05  # noqa: E731
+        mean, wins = (21 * -0.05 + 3 * 0.02) / 24, 3
+    else:  # +0.04 everywhere except -0.01 in the 6 PGD untargeted cells
+        delta = lambda m, mode, t, e: -0.01 if (m, mode) == ("pgd", "untargeted") else 0.04  # noqa: E731
+        mean, wins = (6 * -0.01 + 18 * 0.04) / 24, 18
+    cfg, members, evals, accs = _synthetic(delta)
+    s = exp.aggregate(cfg, members, evals, accs)["findings"]["sam_jr_vs_st"]
+    assert s["cells"] == 24 and s["wins"] == wins
+    assert s["mean_asr_difference"] == pytest.approx(mean, abs=1e-12)
+    assert s["beats_st"] is (mean > 0) and s["beats_st"] is (case == "better")

@@ -163,3 +163,146 @@ def test_lower_bound_terms_and_empirical_rate():
     assert math.isclose(b.value, lower_bound_from_terms(b.terms["fooling"], b.terms["risk_surrogate"],
                                                         b.terms["risk_target"], b.terms["c_F"], b.terms["c_G"],
                                                         eps, b.terms["S_inf"]))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Independent re-computations (no pyadvt helper is used to build the expected values).
+
+def _dense_top_eig(model, xi, yi):
+    """``sigma(x) = lambda_max(Hessian_x CE)`` (seed 001 Def. 1) from a dense torch.func Hessian."""
+    n = xi.numel()
+    H = torch.func.hessian(lambda z: F.cross_entropy(model(z.unsqueeze(0)), yi.view(1)))(xi).reshape(n, n)
+    return float(torch.linalg.eigvalsh(0.5 * (H + H.T).detach())[-1])
+
+
+def _loss_and_grad(model, xi, yi):
+    xi = xi.unsqueeze(0).clone().requires_grad_(True)
+    li = F.cross_entropy(model(xi), yi.view(1))
+    (g,) = torch.autograd.grad(li, xi)
+    return float(li), g.flatten()
+
+
+def test_lower_bound_every_term_matches_a_per_sample_computation():
+    # Seed 001 Theorem 1 (SPEC §3): s_F, s_G are the UPPER smoothness (max over samples of
+    # lambda_max, Def. 1), S_ the INFIMUM of the gradient cosine (Def. 2),
+    #   c_F = min_i [min_{y'!=y} l_F(x+d, y') - l_F(x, y) - s_F eps^2/2] / ||grad_x l_F||,
+    #   c_G = max_i [min_{y'!=y} l_G(x+d, y') - l_G(x, y) + s_G eps^2/2] / ||grad_x l_G||.
+    C, B = 4, 10
+    Fm, Gm, (x, y) = mlp(3, C=C), mlp(4, C=C), batch(B=B, C=C, seed=5)
+    g = torch.Generator().manual_seed(7)
+    x_adv = (x + 0.4 * torch.sign(torch.randn(x.shape, generator=g, dtype=x.dtype))).clamp(0, 1)
+    eps = 0.9
+    b = lower_bound(Fm, Gm, x, y, x_adv, eps=eps, smoothness_kwargs={"method": "exact", "progress": False})
+
+    sig_F = [_dense_top_eig(Fm, x[i], y[i]) for i in range(B)]
+    sig_G = [_dense_top_eig(Gm, x[i], y[i]) for i in range(B)]
+    s_F, s_G = max(sig_F), max(sig_G)
+    assert s_G > 0 and max(sig_G) - sum(sig_G) / B > 1e-3 * s_G  # max != mean on this batch
+    assert math.isclose(b.terms["s_F"], s_F, rel_tol=1e-7) and math.isclose(b.terms["s_G"], s_G, rel_tol=1e-7)
+
+    def c_values(model, s, sign):
+        out = []
+        for i in range(B):
+            li, gi = _loss_and_grad(model, x[i], y[i])
+            with torch.no_grad():
+                logp = F.log_softmax(model(x_adv[i:i + 1]), 1)[0]
+            other = min(-float(logp[c]) for c in range(C) if c != int(y[i]))
+            out.append((other - li + sign * s * eps ** 2 / 2) / float(gi.norm()))
+        return out
+
+    cF, cG = c_values(Fm, s_F, -1.0), c_values(Gm, s_G, +1.0)
+    cG_minus = c_values(Gm, s_G, -1.0)
+    # the chosen batch separates the alternatives: max vs min over samples, + vs - the smoothness term
+    assert max(cG) - min(cG) > 1e-2 and abs(max(cG) - max(cG_minus)) > 1e-2
+    assert math.isclose(b.terms["c_F"], min(cF), rel_tol=1e-7, abs_tol=1e-10)
+    assert math.isclose(b.terms["c_G"], max(cG), rel_tol=1e-7, abs_tol=1e-10)
+
+    cos = []
+    for i in range(B):
+        gf, gg = _loss_and_grad(Fm, x[i], y[i])[1], _loss_and_grad(Gm, x[i], y[i])[1]
+        cos.append(float(gf @ gg / (gf.norm() * gg.norm())))
+    assert math.isclose(b.terms["S_inf"], min(cos), rel_tol=1e-9)
+
+    with torch.no_grad():
+        pf, pg = Fm(x).argmax(1), Gm(x).argmax(1)
+        af, ag = Fm(x_adv).argmax(1), Gm(x_adv).argmax(1)
+    fool = float((af != y).double().mean())  # 1 - a
+    gF, gG = float((pf != y).double().mean()), float((pg != y).double().mean())
+    assert math.isclose(b.terms["fooling"], fool) and math.isclose(b.terms["risk_surrogate"], gF)
+    assert math.isclose(b.terms["risk_target"], gG)
+    a, cF_, cG_, S_ = 1 - fool, min(cF), max(cG), min(cos)
+    if eps > cG_:  # Theorem 1's right-hand side, written out
+        expect = ((1 - a) - (gF + gG) - (eps * (1 + a) - cF_ * (1 - a)) / (eps - cG_)
+                  - eps * (1 - a) / (eps - cG_) * math.sqrt(2 - 2 * S_))
+        assert math.isclose(b.value, expect, rel_tol=1e-7, abs_tol=1e-9)
+    else:
+        assert b.value == float("-inf")
+    both = (pf == y) & (pg == y)
+    assert math.isclose(b.empirical, float((both & (af != y) & (ag != y)).double().mean()))
+
+
+def test_similarity_infimum_is_the_smallest_cosine():
+    # Seed 001 Def. 2: S_ = inf over samples of cos(grad l_F, grad l_G), not their mean.
+    Fm, Gm, (x, y) = mlp(5, act=nn.Tanh), mlp(6), batch(B=8, seed=2)
+    cos = []
+    for i in range(8):
+        gf, gg = _loss_and_grad(Fm, x[i], y[i])[1], _loss_and_grad(Gm, x[i], y[i])[1]
+        cos.append(float(gf @ gg / (gf.norm() * gg.norm())))
+    r = gradient_similarity(Fm, Gm, x, y, batch_size=3)
+    assert min(cos) < sum(cos) / 8 - 1e-3
+    assert math.isclose(r.min, min(cos), rel_tol=1e-9, abs_tol=1e-12)
+    assert math.isclose(r.mean, sum(cos) / 8, rel_tol=1e-9, abs_tol=1e-12)
+
+
+# hand-built predictions: columns y, F(x), G(x), F(x_adv), G(x_adv); C = 3
+HAND = [(0, 0, 0, 1, 1),   # both correct, both fooled; targeted t=1 hit by both
+        (1, 1, 1, 2, 0),   # both correct, both fooled; targeted t=2 hit by F only
+        (2, 2, 1, 0, 0),   # G wrong on x: outside Def. 3's denominator although both are fooled
+        (0, 1, 0, 0, 2),   # F wrong on x, F not fooled, G fooled
+        (1, 1, 1, 0, 1),   # both correct, only F fooled
+        (2, 2, 2, 0, 2)]   # both correct, only F fooled; targeted t=0 hit by F only
+
+
+def _hand_models():
+    y = torch.tensor([r[0] for r in HAND])
+    Fm = Lookup([r[1] for r in HAND] + [r[3] for r in HAND], 3)
+    Gm = Lookup([r[2] for r in HAND] + [r[4] for r in HAND], 3)
+    x = torch.arange(len(HAND), dtype=torch.float64)[:, None]
+    return Fm, Gm, x, y, x + len(HAND)
+
+
+def test_untargeted_rates_on_hand_built_predictions():
+    # Def. 3: T_r = 1[F(x)=G(x)=y, F(x+d)!=y, G(x+d)!=y]; rate over the 4 samples both classify correctly
+    # (rows 0, 1, 4, 5) -> 2/4; ASR = 1 - acc_G(x_adv) = 4/6; FP = 1 - acc_F(x_adv) = 5/6.
+    Fm, Gm, x, y, x_adv = _hand_models()
+    r = transferability(Fm, Gm, x, y, x_adv)
+    assert r.success.tolist() == [True, True, False, False, False, False]
+    assert r.both_correct == 4 and r.rate == 0.5
+    assert math.isclose(r.asr, 4 / 6) and math.isclose(r.fooling, 5 / 6)
+    assert math.isclose(r.acc_surrogate, 5 / 6) and math.isclose(r.acc_target, 5 / 6)
+
+
+def test_targeted_rates_default_target_is_next_class():
+    # SPEC §3: targeted success means G(x+d) = t with default t = (y + 1) mod C = [1, 2, 0, 1, 2, 0].
+    Fm, Gm, x, y, x_adv = _hand_models()
+    r = transferability(Fm, Gm, x, y, x_adv, targeted=True)
+    assert r.targeted and r.success.tolist() == [True, False, False, False, False, False]
+    assert r.both_correct == 4 and r.rate == 0.25
+    assert math.isclose(r.asr, 2 / 6)       # G(x_adv) = [1, 0, 0, 2, 1, 2] hits t in rows 0, 2
+    assert math.isclose(r.fooling, 4 / 6)   # F(x_adv) = [1, 2, 0, 0, 0, 0] hits t in rows 0, 1, 2, 5
+    explicit = transferability(Fm, Gm, x, y, x_adv, target=(y + 1) % 3)
+    assert explicit.success.tolist() == r.success.tolist() and explicit.asr == r.asr
+
+
+def test_ols_r2_includes_an_intercept():
+    # Table VI's R^2 is that of OLS with an intercept: y = 10 + x is fitted exactly (R^2 = 1), which a
+    # fit through the origin is not.
+    xs = np.array([1.0, 2.0, 3.0, 4.0])
+    assert math.isclose(ols_r2(10 + xs, xs[:, None]), 1.0, rel_tol=1e-12)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(12, 2)) + 3.0
+    yv = 5.0 + X @ np.array([0.5, -1.0]) + rng.normal(size=12)
+    expect = LinearRegression().fit(X, yv).score(X, yv)
+    assert math.isclose(ols_r2(yv, X), expect, rel_tol=1e-10)
+    t = statistics_table(yv, rng.normal(size=12), rng.normal(size=12), X[:, 0], X[:, 1])
+    assert math.isclose(t.r2_smooth_sim, expect, rel_tol=1e-10)

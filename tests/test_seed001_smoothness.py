@@ -186,3 +186,48 @@ def test_lanczos_stops_within_tolerance_on_separated_spectra(seed):
                         torch.randn(B, n, generator=g, dtype=torch.float64), tol=tol, max_iter=n)
     assert r.converged.all()
     assert ((r.values - 2.0).abs() <= 10 * tol * 2.0).all()
+
+
+@pytest.mark.parametrize("method", ["lanczos", "exact"])
+def test_mean_and_upper_smoothness_match_dense_values(method):
+    # Seed 001 Def. 1: sigma_F = E[sigma(x)] and the upper smoothness bar-sigma_F = sup sigma(x) (used as
+    # s_F / s_G in Theorem 1), here the max over the samples of the dense Hessian's top eigenvalue.
+    model, (x, y) = relu_mlp(), data(B=8, seed=2)
+    ref = [float(torch.linalg.eigvalsh(torch.func.hessian(
+        lambda z, yi=yi: F.cross_entropy(model(z.unsqueeze(0)), yi.view(1)))(xi).reshape(6, 6))[-1])
+        for xi, yi in zip(x, y)]
+    r = smoothness(model, x, y, method=method, tol=1e-10, max_iter=50, progress=False)
+    assert max(ref) > sum(ref) / len(ref) * (1 + 1e-3)  # max and mean differ on this batch
+    assert r.max == pytest.approx(max(ref), rel=1e-6)
+    assert r.mean == pytest.approx(sum(ref) / len(ref), rel=1e-6)
+    assert r.summary()["max"] == r.max
+
+
+def test_exact_route_matches_gauss_newton_eigenvalue_by_hand():
+    # SPEC §3 (c): for a piecewise-linear net H = J^T (diag p - p p^T) J; its top eigenvalue computed
+    # densely from the logits' Jacobian (no projection trick) must equal method="exact".
+    model, (x, y) = relu_mlp(), data(B=5, seed=4)
+    r = smoothness(model, x, y, method="exact", progress=False)
+    for i in range(5):
+        J = torch.func.jacrev(lambda z: model(z.unsqueeze(0))[0])(x[i]).reshape(4, 6)
+        p = torch.softmax(model(x[i:i + 1])[0].detach(), 0)
+        H = J.T @ (torch.diag(p) - torch.outer(p, p)) @ J
+        assert float(r.values[i]) == pytest.approx(float(torch.linalg.eigvalsh(H)[-1]), rel=1e-9, abs=1e-14)
+
+
+def test_lanczos_honours_a_loose_tolerance_against_dense_eigvalsh():
+    # Lanczos (SPEC §3 (b)) stops when ||H y - theta y|| <= tol |theta| (ARPACK/eigsh's rule), so at
+    # tol = 1e-3 theta is within ~tol of lambda_max. A rule 1000x looser stops after the first product
+    # (residual <= |theta|) with theta = the Rayleigh quotient of the start vector, far from lambda_max.
+    g = torch.Generator().manual_seed(11)
+    B, n, tol = 3, 40, 1e-3
+    Q, _ = torch.linalg.qr(torch.randn(B, n, n, generator=g, dtype=torch.float64))
+    lam = 5.0 * torch.rand(B, n, generator=g, dtype=torch.float64)
+    lam[:, 0] = 10.0
+    H = Q @ torch.diag_embed(lam) @ Q.transpose(1, 2)
+    H = 0.5 * (H + H.transpose(1, 2))
+    ref = torch.linalg.eigvalsh(H)[:, -1]
+    r = lanczos_top_eig(lambda v, a: torch.einsum("bij,bj->bi", H, v),
+                        torch.randn(B, n, generator=g, dtype=torch.float64), tol=tol, max_iter=n)
+    assert r.converged.all() and (r.iterations > 2).all()
+    assert ((r.values - ref).abs() <= 10 * tol * ref.abs()).all(), (r.values, ref)

@@ -334,3 +334,23 @@ def test_lgv_collects_evenly_spaced_snapshots():
     assert len(sam) == 3
     with pytest.raises(ValueError, match="per_epoch"):
         collect_lgv(model, data, epochs=1, per_epoch=10, batch_size=30, progress=False)
+
+
+def test_lgv_default_is_constant_learning_rate_0_05():
+    # Seed 001 sec. 5.2 / LGV (Gubri et al. 2022): fine-tune "with a constant learning rate of 0.05".
+    # Full-batch plain SGD (momentum and weight decay switched off) makes each snapshot one gradient
+    # step w_{k+1} = w_k - 0.05 grad L(w_k) of the mean cross-entropy, recomputed here by hand.
+    g = torch.Generator().manual_seed(3)
+    x, y = torch.rand(30, 1, 2, 3, generator=g), torch.arange(30) % 3
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(6, 3))
+    snaps = collect_lgv(model, TensorData(x, y), epochs=3, per_epoch=1, batch_size=30, momentum=0.0,
+                        weight_decay=0.0, progress=False)
+    W, b = model[1].weight.detach().clone(), model[1].bias.detach().clone()
+    for snap in snaps:  # one optimizer step per snapshot, the same rate every step (no warmup/decay)
+        W_, b_ = W.clone().requires_grad_(True), b.clone().requires_grad_(True)
+        loss = F.cross_entropy(x.flatten(1) @ W_.T + b_, y)
+        gW, gb = torch.autograd.grad(loss, (W_, b_))
+        W, b = W - 0.05 * gW, b - 0.05 * gb
+        torch.testing.assert_close(snap[1].weight, W, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(snap[1].bias, b, rtol=1e-5, atol=1e-6)
