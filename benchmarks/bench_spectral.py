@@ -8,6 +8,9 @@ and writes ``benchmarks/results/bench_spectral_<device>.json`` through ``common.
   ``[B, 10, n]`` for n in {64, 3072, 150528} (B = 64, 64, 8), with the agreement with the SVD and
   the achieved GB/s (J is read twice) against a measured copy bandwidth. Issue goal: >= 5x svd (CPU).
 * ``small_sym_eig``: the kernel (tridiagonal QL on the CPU, Jacobi on CUDA) vs ``torch.linalg.eigh`` on ``[B, k, k]``.
+* ``tau_throughput``: tau1 + tau2 batched vs a batch-size-1 loop in the style of the authors' scripts
+  (the workloads and loop of ``bench_tau.py``, which also compares the Jacobian methods). Issue goal:
+  >= 50x the loop (CPU).
 
     python benchmarks/bench_spectral.py [--quick] [--only jacobian_spectrum] [--compile]
 """
@@ -18,6 +21,7 @@ import argparse
 
 import torch
 
+from bench_tau import bench_tau_throughput
 from common import copy_bandwidth, devices, measure, write_results
 from pyadvt.ops import jacobian_spectrum, small_sym_eig
 from pyadvt.ops.reference.linalg import jacobian_spectrum_reference
@@ -81,9 +85,16 @@ def bench_small_sym_eig(device: str, min_run_time: float, quick: bool = False, c
     return out
 
 
+def bench_tau_vs_loop(device: str, min_run_time: float, quick: bool = False, compile_ref: bool = False) -> dict:
+    """tau1 + tau2 batched vs a batch-size-1 loop (issue 4 item 8): ``bench_tau.bench_tau_throughput``."""
+    del compile_ref
+    return bench_tau_throughput(device, quick, min_run_time)
+
+
 COMPARISONS = {
     "jacobian_spectrum": bench_jacobian_spectrum,
     "small_sym_eig": bench_small_sym_eig,
+    "tau_throughput": bench_tau_vs_loop,
 }
 
 

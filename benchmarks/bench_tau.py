@@ -30,6 +30,7 @@ from common import devices, measure, write_results
 from pyadvt.metrics import adversarial_transferability, tau2_from_deviations
 from pyadvt.models import build
 from pyadvt.ops import jacobian
+from pyadvt.ops.jacobian import _rows_vmapped
 
 
 def loop_tau(source, target, x):
@@ -60,6 +61,14 @@ def workloads(device: str, quick: bool) -> dict:
     return {k: (s.to(device).eval(), t.to(device).eval(), x.to(device)) for k, (s, t, x) in out.items()}
 
 
+def vmapped_batched_grad(model, x: torch.Tensor) -> torch.Tensor:
+    """``batched_grad`` with its m reverse passes always vmapped by ``is_grads_batched``: timed on CPU as
+    the evidence for ``pyadvt.ops.jacobian``'s sequential-or-vmapped rule (``_sequential_passes``)."""
+    xr = x.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        return _rows_vmapped(model(xr).reshape(x.shape[0], -1), xr)
+
+
 def bench_jacobian_methods(device: str, quick: bool, min_run_time: float) -> dict:
     res = {}
     cases = dict(workloads(device, quick))
@@ -74,6 +83,9 @@ def bench_jacobian_methods(device: str, quick: bool, min_run_time: float) -> dic
             row[method] = measure(lambda m=method: jacobian(model, x, method=m), min_run_time)
         if "fwd" not in methods:  # n forward passes per sample: hopeless (and memory-hungry) for large n
             row["fwd"] = {"skipped": f"n={n} > 256"}
+        if device == "cpu":
+            row["batched_grad_vmapped"] = measure(lambda: vmapped_batched_grad(model, x), min_run_time)
+            row["vmapped_over_batched_grad"] = row["batched_grad_vmapped"]["median_s"] / row["batched_grad"]["median_s"]
         xs = x[:8]
         loop = measure(lambda: [torch.autograd.functional.jacobian(lambda z: model(z), xs[i:i + 1])
                                 for i in range(xs.shape[0])], min_run_time)

@@ -66,6 +66,24 @@ def test_sequential_and_vmapped_reverse_passes_agree(m):
     torch.testing.assert_close(seq, vm, rtol=1e-12, atol=1e-14)
     torch.testing.assert_close(seq, _loop_jacobian(net, x.detach()), rtol=1e-10, atol=1e-12)
 
+
+def test_reverse_pass_order_rule():
+    """Sequential on CPU for few outputs or layers without a vmap batching rule; vmapped otherwise."""
+    from pyadvt.ops.jacobian import SEQUENTIAL_MAX_OUTPUTS, _sequential_passes
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    mlp = torch.nn.Sequential(torch.nn.Linear(4, 64), torch.nn.Tanh())
+    cnn = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.Flatten())
+    assert _sequential_passes(mlp, cpu, SEQUENTIAL_MAX_OUTPUTS)
+    assert not _sequential_passes(mlp, cpu, SEQUENTIAL_MAX_OUTPUTS + 1)
+    assert _sequential_passes(cnn, cpu, 200)
+    assert not _sequential_passes(cnn, cuda, 10) and _sequential_passes(cnn, cuda, 1)
+    # a wide map takes the vmapped path and still returns the exact Jacobian
+    x = torch.rand(3, 4, dtype=torch.float64)
+    net = mlp.double()
+    torch.testing.assert_close(jacobian(net, x, method="batched_grad"), _loop_jacobian(net, x), rtol=1e-10, atol=1e-12)
+
+
 def test_jacobian_of_linear_is_weight_and_wrong_method_fails():
     net = torch.nn.Linear(4, 3)
     J = jacobian(net, torch.rand(2, 4))

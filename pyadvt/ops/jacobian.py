@@ -4,7 +4,8 @@
 flattened (``n = prod(in_shape)``) and the output flattened (``m``). Three exact methods:
 
 * ``"batched_grad"``: one forward pass of the whole batch, then ``m`` reverse passes of the batch,
-  one per output: on CPU one after the other on the retained graph, elsewhere vmapped together by
+  one per output: on CPU one after the other on the retained graph (unless ``m > 32`` and every layer
+  has a ``vmap`` batching rule), elsewhere vmapped together by
   ``torch.autograd.grad(..., is_grads_batched=True)``. Because the model runs in eval mode
   samples do not interact, so the gradient of ``sum_b f(x_b)[k]`` w.r.t. ``x_b`` is row ``k`` of
   ``J_f(x_b)``. Cost: ~``m`` backward passes of the batch. Best for few outputs (classifiers).
@@ -103,21 +104,43 @@ def _rows_sequential(out: torch.Tensor, xr: torch.Tensor) -> torch.Tensor:
     return rows
 
 
-def _jac_batched_grad(model, x: torch.Tensor) -> torch.Tensor:
-    """``[B, m, n]``: one forward pass of ``x [B, *in]``, then ``m`` reverse passes of the batch.
+#: Layers whose backward has no ``vmap`` batching rule: ``is_grads_batched`` runs them once per
+#: cotangent and concatenates the slices.
+_NO_BATCHING_RULE = (nn.modules.conv._ConvNd, nn.modules.batchnorm._BatchNorm)
 
-    On CPU the reverse passes run one after the other: ``is_grads_batched`` has no batching rule for
-    ``convolution_backward`` or ``native_batch_norm_backward`` and falls back to a per-slice loop plus
-    a ``cat`` (SmallCNN Jacobians 1.3x slower on 256 digits, 2.2x on 64 CIFAR images), and it was never
-    faster for MLPs up to m = 64 (2-core CPU, ``benchmarks/bench_tau.py`` workloads). Other devices keep the
-    vmapped passes (fewer kernel launches; not re-measured). Both orders compute the same rows up to
-    float rounding (bit-identical on the bench_tau workloads).
+#: On CPU, at most this many outputs run as sequential reverse passes when no layer forces it.
+SEQUENTIAL_MAX_OUTPUTS = 32
+
+
+def _sequential_passes(model, device: torch.device, m: int) -> bool:
+    """Whether ``batched_grad`` runs its ``m`` reverse passes one after the other (else vmapped).
+
+    On CPU (interleaved timings of the ``benchmarks/bench_tau.py`` workloads, 2 cores, vmapped /
+    sequential time): SmallCNN on 256 digits
+    1.7x, on 64 CIFAR images 2.0x (``convolution_backward`` / ``native_batch_norm_backward`` fall back to
+    a per-slice loop plus a ``cat`` under ``is_grads_batched``); MLP on digits (m = 10) 1.25x, a 3-layer
+    MLP with m = 32 1.1x; but a tiny n = 16, m = 64 map 0.46x, where each pass is mostly the autograd
+    engine's per-call overhead. Hence: sequential on CPU when a layer lacks a batching rule or
+    ``m <= SEQUENTIAL_MAX_OUTPUTS``; other devices keep the vmapped passes (fewer kernel launches; not
+    re-measured). Both orders compute the same rows up to float rounding.
     """
+    if m == 1:
+        return True
+    if device.type != "cpu":
+        return False
+    if m <= SEQUENTIAL_MAX_OUTPUTS:
+        return True
+    return isinstance(model, nn.Module) and any(isinstance(mod, _NO_BATCHING_RULE) for mod in model.modules())
+
+
+def _jac_batched_grad(model, x: torch.Tensor) -> torch.Tensor:
+    """``[B, m, n]``: one forward pass of ``x [B, *in]``, then ``m`` reverse passes of the batch,
+    sequential or vmapped as :func:`_sequential_passes` decides."""
     B = x.shape[0]
     xr = x.detach().clone().requires_grad_(True)
     with torch.enable_grad():
         out = model(xr).reshape(B, -1)
-        if xr.device.type == "cpu" or out.shape[1] == 1:
+        if _sequential_passes(model, xr.device, out.shape[1]):
             return _rows_sequential(out, xr)
         return _rows_vmapped(out, xr)
 
