@@ -165,6 +165,16 @@ def test_sam_step_equals_formula_on_quadratic():
     assert opt.param_groups is opt.base_optimizer.param_groups
 
 
+def _cross_entropy_closure(opt, model, x, y):
+    """The closure SAM's step calls (twice): zero grads, cross-entropy of model(x), backward."""
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        return loss
+    return closure
+
+
 def test_sam_updates_batchnorm_statistics_once_per_step():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(6, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 3)).double()
@@ -172,27 +182,14 @@ def test_sam_updates_batchnorm_statistics_once_per_step():
     ref.load_state_dict(model.state_dict())
     x, y = batch(B=8)
     opt = SAM(model.parameters(), torch.optim.SGD, rho=0.5, model=model, lr=0.1)
-
-    def closure():
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        return loss
-
-    opt.step(closure)
+    opt.step(_cross_entropy_closure(opt, model, x, y))
     ref.train()(x)  # one forward at theta
     for a, b_ in zip(model[2].buffers(), ref[2].buffers()):
         torch.testing.assert_close(a, b_)
     # without 'model' the ascent pass updates them a second time
     model2 = ref
     opt2 = SAM(model2.parameters(), torch.optim.SGD, rho=0.5, lr=0.1)
-
-    def closure2():
-        opt2.zero_grad()
-        loss = F.cross_entropy(model2(x), y)
-        loss.backward()
-        return loss
-    opt2.step(closure2)
+    opt2.step(_cross_entropy_closure(opt2, model2, x, y))
     assert int(model2[2].num_batches_tracked) == 3
 
 
