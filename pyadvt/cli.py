@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from pyadvt.experiments import EXPERIMENTS
+from pyadvt.utils.validation import UserError
 
 # name -> module exposing add_arguments(parser) and main(args) -> int
 COMMANDS: dict[str, str] = {
@@ -29,10 +30,6 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "rank-sources": ("rank", "sources"),
     "rank-surrogates": ("rank", "surrogates"),
 }
-
-
-class UserError(Exception):
-    """An error caused by the user's input: reported as one line, exit status 2."""
 
 
 def _info(args: argparse.Namespace) -> int:
