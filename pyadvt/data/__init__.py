@@ -10,7 +10,8 @@ from pyadvt.data.files import DatasetFormatError
 from pyadvt.data.load import DATASETS, load_dataset
 from pyadvt.data.mnist import load_mnist, read_idx
 from pyadvt.data.stl10 import load_stl10
+from pyadvt.data.stream import as_data, iter_batches, num_batches, num_samples
 from pyadvt.data.tensor_data import BatchLoader, TensorData
 
-__all__ = ["BatchLoader", "DATASETS", "DatasetFormatError", "TensorData", "digits", "load_cifar", "load_dataset",
-           "load_mnist", "load_stl10", "read_idx"]
+__all__ = ["BatchLoader", "DATASETS", "DatasetFormatError", "TensorData", "as_data", "digits", "iter_batches",
+           "load_cifar", "load_dataset", "load_mnist", "load_stl10", "num_batches", "num_samples", "read_idx"]
