@@ -45,6 +45,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from pyadvt.data.tensor_data import TensorData
 from pyadvt.utils.progress import progress as _progress
+from pyadvt.utils.validation import InvalidTypeError, InvalidValueError, check_batch_size
 
 Batch = tuple[torch.Tensor, "torch.Tensor | None"]
 
@@ -52,13 +53,6 @@ _X_KEYS = ("x", "image", "images", "img", "pixel_values", "input", "inputs")
 _Y_KEYS = ("y", "label", "labels", "target", "targets")
 _KINDS = ("a tensor x [N, ...], a pair (x, y), a TensorData, a torch.utils.data.Dataset of (x, y) items "
           "or a DataLoader")
-
-
-def check_batch_size(batch_size: Any, name: str = "batch_size") -> int:
-    """``batch_size`` as an int, or ``ValueError`` unless it is a positive int."""
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"'{name}' must be a positive int, got {batch_size!r}")
-    return batch_size
 
 
 def is_data(obj: Any) -> bool:
@@ -79,10 +73,10 @@ def as_data(x: Any, y: torch.Tensor | None = None, name: str = "x"):
     if isinstance(x, torch.Tensor):
         return x if y is None else (x, y)
     if y is not None:
-        raise ValueError(f"'y' must be None when '{name}' is a {type(x).__name__} (its labels are read from it); "
+        raise InvalidValueError(f"'y' must be None when '{name}' is a {type(x).__name__} (its labels are read from it); "
                          f"pass y only with a tensor '{name}'")
     if not is_data(x):
-        raise TypeError(f"'{name}' must be {_KINDS}, got {type(x).__name__}")
+        raise InvalidTypeError(f"'{name}' must be {_KINDS}, got {type(x).__name__}")
     return x
 
 
@@ -91,9 +85,9 @@ def _check_labels(y: Any, n: int, where: str) -> torch.Tensor:
     if y.dim() == 0:
         y = y.reshape(1)
     if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
-        raise ValueError(f"{where}: labels must be integer class indices, got {y.dtype}")
+        raise InvalidValueError(f"{where}: labels must be integer class indices, got {y.dtype}")
     if y.dim() != 1 or y.shape[0] != n:
-        raise ValueError(f"{where}: labels must have shape [{n}] (one per sample), got {tuple(y.shape)}")
+        raise InvalidValueError(f"{where}: labels must have shape [{n}] (one per sample), got {tuple(y.shape)}")
     return y.to(torch.int64)
 
 
@@ -101,9 +95,9 @@ def _check_inputs(x: Any, where: str) -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
         hint = (" (convert images with a transform such as torchvision.transforms.ToTensor())"
                 if type(x).__module__.startswith("PIL") else "")
-        raise TypeError(f"{where}: inputs must be torch.Tensors, got {type(x).__name__}{hint}")
+        raise InvalidTypeError(f"{where}: inputs must be torch.Tensors, got {type(x).__name__}{hint}")
     if x.dim() < 1:
-        raise ValueError(f"{where}: inputs must have a batch dimension, got a 0-d tensor")
+        raise InvalidValueError(f"{where}: inputs must have a batch dimension, got a 0-d tensor")
     return x
 
 
@@ -114,13 +108,13 @@ def _split_item(item: Any, where: str) -> tuple[Any, Any]:
     if isinstance(item, Mapping):
         xk = next((k for k in _X_KEYS if k in item), None)
         if xk is None:
-            raise ValueError(f"{where}: a dict item needs one of the keys {_X_KEYS} for the inputs, "
+            raise InvalidValueError(f"{where}: a dict item needs one of the keys {_X_KEYS} for the inputs, "
                              f"got keys {sorted(map(str, item))}")
         yk = next((k for k in _Y_KEYS if k in item), None)
         return item[xk], (item[yk] if yk is not None else None)
     if isinstance(item, (tuple, list)) and len(item) in (1, 2):
         return item[0], (item[1] if len(item) == 2 else None)
-    raise TypeError(f"{where}: each item must be (x, y), a tensor x or a dict with 'x'/'y' keys, "
+    raise InvalidTypeError(f"{where}: each item must be (x, y), a tensor x or a dict with 'x'/'y' keys, "
                     f"got {type(item).__name__}" + (f" of length {len(item)}" if isinstance(item, (tuple, list)) else ""))
 
 
@@ -133,12 +127,12 @@ def _stack(items: list, where: str) -> Batch:
         ys.append(y)
     shapes = {tuple(x.shape) for x in xs}
     if len(shapes) > 1:
-        raise ValueError(f"{where}: items have different shapes {sorted(shapes)}; resize them to one shape "
+        raise InvalidValueError(f"{where}: items have different shapes {sorted(shapes)}; resize them to one shape "
                          "(e.g. load_dataset('imagefolder', root, size=...))")
     x = torch.stack(xs)
     has_y = [y is not None for y in ys]
     if any(has_y) and not all(has_y):
-        raise ValueError(f"{where}: some items have labels and some do not")
+        raise InvalidValueError(f"{where}: some items have labels and some do not")
     y = _check_labels(torch.stack([torch.as_tensor(v) for v in ys]).reshape(-1), x.shape[0], where) if all(has_y) else None
     return x, y
 
@@ -159,7 +153,7 @@ def _tensors(data: Any) -> tuple[torch.Tensor, torch.Tensor | None] | None:
             data[1] is None or isinstance(data[1], torch.Tensor)):
         x, y = data
         if x.dim() < 1:
-            raise ValueError("'data': x must have shape [N, ...], got a 0-d tensor")
+            raise InvalidValueError("'data': x must have shape [N, ...], got a 0-d tensor")
         return x, (None if y is None else _check_labels(y, x.shape[0], "'data' (x, y)"))
     return None
 
@@ -168,7 +162,7 @@ def _check_source(data: Any) -> None:
     if isinstance(data, (Iterator, str, bytes, Mapping)) or not (is_data(data) or _tensors(data) is not None):
         extra = (" (a generator or iterator can be walked only once: wrap it in a list or a DataLoader)"
                  if isinstance(data, Iterator) else "")
-        raise TypeError(f"'data' must be {_KINDS}, got {type(data).__name__}{extra}")
+        raise InvalidTypeError(f"'data' must be {_KINDS}, got {type(data).__name__}{extra}")
 
 
 def num_samples(data: Any) -> int | None:
@@ -260,7 +254,7 @@ def iter_batches(data: Any, batch_size: int, *, device: torch.device | str | Non
         labels: ``True`` requires labels (``ValueError`` at the first batch without them), ``False``
             drops them, ``None`` passes on what the source has.
 
-    Raises ``ValueError`` for a ``batch_size`` below 1, an empty source, or items of the wrong
+    Raises ``ValueError`` (``TypeError`` for a non-int) for a ``batch_size`` below 1, an empty source, or items of the wrong
     kind or shape, and ``TypeError`` for an unsupported ``data`` -- the source's type and size are
     checked before the first batch is read.
 
@@ -273,7 +267,7 @@ def iter_batches(data: Any, batch_size: int, *, device: torch.device | str | Non
     _check_source(data)
     n = num_samples(data)
     if n == 0:
-        raise ValueError(f"'data' is empty (a {type(data).__name__} with 0 samples); give at least one sample")
+        raise InvalidValueError(f"'data' is empty (a {type(data).__name__} with 0 samples); give at least one sample")
     return _walk(data, batch_size, device, progress, desc, labels)
 
 
@@ -285,7 +279,7 @@ def _walk(data, batch_size, device, progress, desc, labels) -> Iterator[Batch]:
             if x.shape[0] == 0:
                 continue
             if labels and y is None:
-                raise ValueError(f"'data' must provide labels y (a pair (x, y), a TensorData or (x, y) items); "
+                raise InvalidValueError(f"'data' must provide labels y (a pair (x, y), a TensorData or (x, y) items); "
                                  f"a {type(data).__name__} without labels was given")
             if labels is False:
                 y = None
@@ -300,7 +294,7 @@ def _walk(data, batch_size, device, progress, desc, labels) -> Iterator[Batch]:
         if bar is not None:
             bar.close()
     if seen == 0:
-        raise ValueError(f"'data' is empty (the {type(data).__name__} yielded no samples); give at least one sample")
+        raise InvalidValueError(f"'data' is empty (the {type(data).__name__} yielded no samples); give at least one sample")
 
 
 def first_batch(data: Any, batch_size: int = 1) -> Batch:
@@ -317,5 +311,5 @@ def collect(data: Any, batch_size: int = 1024, *, device: torch.device | str | N
         ys.append(y)
     has = [y is not None for y in ys]
     if any(has) and not all(has):
-        raise ValueError("'data': some batches have labels and some do not")
+        raise InvalidValueError("'data': some batches have labels and some do not")
     return torch.cat(xs), (torch.cat(ys) if all(has) else None)

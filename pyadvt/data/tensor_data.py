@@ -11,10 +11,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
+from torch.utils.data import Dataset
 
 
 @dataclass(eq=False, repr=False)
-class TensorData:
+class TensorData(Dataset):
     """Images ``x`` (float32 ``[N, C, H, W]`` in [0, 1]) and integer labels ``y`` (int64 ``[N]``).
 
     ``num_classes`` defaults to ``y.max() + 1``; give it explicitly when a subset may miss the
@@ -28,6 +29,13 @@ class TensorData:
         (10, 3, (1, 8, 8))
         >>> [xb.shape[0] for xb, yb in data.loader(4)]
         [4, 4, 2]
+
+    It is also a ``torch.utils.data.Dataset`` of ``(x [C, H, W], y)`` items, so a ``DataLoader``
+    (or any code written for Datasets) takes it directly:
+
+        >>> xb, yb = next(iter(torch.utils.data.DataLoader(data, batch_size=3)))
+        >>> xb.shape, yb.tolist()
+        (torch.Size([3, 1, 8, 8]), [0, 1, 2])
     """
 
     x: torch.Tensor
@@ -69,6 +77,10 @@ class TensorData:
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sample ``i`` as ``(x [C, H, W], y [])`` (use :meth:`subset` for many indices)."""
+        return self.x[i], self.y[i]
 
     def __repr__(self) -> str:
         return (f"TensorData(n={len(self)}, in_shape={self.in_shape}, num_classes={self.num_classes}, "
