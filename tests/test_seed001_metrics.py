@@ -58,7 +58,7 @@ def test_similarity_masks_zero_gradients():
 
 
 class Lookup(nn.Module):
-    """Predicts table[k] for input k (x = [[k]]): a model with hand-set predictions."""
+    """Predicts table[k] for input x = [[k / len(table)]] (pixel space): a model with hand-set predictions."""
 
     def __init__(self, table, C):
         super().__init__()
@@ -66,7 +66,7 @@ class Lookup(nn.Module):
         self.C = C
 
     def forward(self, x):
-        return F.one_hot(self.table[x[:, 0].long()], self.C).double() * 5
+        return F.one_hot(self.table[(x[:, 0] * len(self.table)).round().long()], self.C).double() * 5
 
 
 @settings(max_examples=20, deadline=None)
@@ -79,8 +79,8 @@ def test_transfer_rates_match_definition_3(rows, targeted):
     fclean, gclean = [r[1] for r in rows], [r[2] for r in rows]
     fadv, gadv = [r[3] for r in rows], [r[4] for r in rows]
     Fm, Gm = Lookup(fclean + fadv, C), Lookup(gclean + gadv, C)
-    x = torch.arange(N, dtype=torch.float64)[:, None]
-    r = transferability(Fm, Gm, x, y, x + N, targeted=targeted)
+    x = torch.arange(N, dtype=torch.float64)[:, None] / (2 * N)
+    r = transferability(Fm, Gm, x, y, x + 0.5, targeted=targeted)
     t = [(int(v) + 1) % C for v in y]
     hit = (lambda p, i: p == t[i]) if targeted else (lambda p, i: p != int(y[i]))
     both = [fclean[i] == gclean[i] == int(y[i]) for i in range(N)]
@@ -97,8 +97,8 @@ def test_transfer_rates_match_definition_3(rows, targeted):
 
 def test_explicit_target_labels_and_bad_input():
     Fm = Lookup([0, 1, 2, 2], 3)
-    x, y = torch.tensor([[0.0], [1.0]]), torch.tensor([0, 1])
-    r = transferability(Fm, Fm, x, y, x + 2, target=torch.tensor([2, 0]))
+    x, y = torch.tensor([[0.0], [0.25]], dtype=torch.float64), torch.tensor([0, 1])
+    r = transferability(Fm, Fm, x, y, x + 0.5, target=torch.tensor([2, 0]))
     assert r.targeted and r.success.tolist() == [True, False]
     with pytest.raises(ValueError, match="x_adv"):
         transferability(Fm, Fm, x, y, x[:1])
@@ -267,8 +267,8 @@ def _hand_models():
     y = torch.tensor([r[0] for r in HAND])
     Fm = Lookup([r[1] for r in HAND] + [r[3] for r in HAND], 3)
     Gm = Lookup([r[2] for r in HAND] + [r[4] for r in HAND], 3)
-    x = torch.arange(len(HAND), dtype=torch.float64)[:, None]
-    return Fm, Gm, x, y, x + len(HAND)
+    x = torch.arange(len(HAND), dtype=torch.float64)[:, None] / (2 * len(HAND))
+    return Fm, Gm, x, y, x + 0.5
 
 
 def test_untargeted_rates_on_hand_built_predictions():

@@ -159,15 +159,16 @@ def _model_tensor(model) -> torch.Tensor | None:
     return None
 
 
-def check_model_input(model, x: torch.Tensor, name: str = "x", model_name: str = "model") -> None:
-    """``x`` must be on the model's device and have its floating dtype (a float64 batch into a float32
-    model fails deep inside conv2d otherwise)."""
+def check_model_input(model, x: torch.Tensor, name: str = "x", model_name: str = "model", *,
+                      check_device: bool = True) -> None:
+    """``x`` must have the model's floating dtype (a float64 batch into a float32 model fails deep
+    inside conv2d otherwise) and, with ``check_device``, be on the model's device."""
     if not callable(model):
         raise InvalidTypeError(f"'{model_name}' must be an nn.Module or a callable, got {type(model).__name__}")
     p = _model_tensor(model)
     if p is None:
         return
-    if x.device != p.device:
+    if check_device and x.device != p.device:
         raise InvalidValueError(f"'{name}' is on {x.device} but '{model_name}' is on {p.device}; "
                                 f"move them to one device (e.g. {name}.to({str(p.device)!r}))")
     if x.dtype != p.dtype:
