@@ -1,6 +1,6 @@
-"""Hard-margin (max-margin) linear SVM with its dual variables, solved exactly with cvxpy (seed 003, §3).
+"""Hard-margin (max-margin) linear SVM with its dual variables, solved exactly with cvxpy (seed 003, §3; docs/theory.md §6).
 
-Primal (SPEC §6): ``min_{w, b} 1/2 ||w||^2  s.t.  y_i (w.x_i + b) >= 1`` for all ``i``. The dual variables of
+Primal (docs/theory.md §6): ``min_{w, b} 1/2 ||w||^2  s.t.  y_i (w.x_i + b) >= 1`` for all ``i``. The dual variables of
 the constraints are the ``alpha_i >= 0`` of seed 003 Lemma 3, which satisfy
 
 * ``w* = sum_i alpha_i y_i x_i``        (stationarity in ``w``),
@@ -14,6 +14,15 @@ identities above hold to ~1e-8 relative (tested to 1e-6). First-order solvers (O
 to ~1e-4 and are used only if asked for by name. Separability is decided *before* the QP by an LP
 feasibility problem (HiGHS through ``scipy.optimize.linprog``: find ``(w, b)`` with ``y_i (w.x_i + b) >= 1``),
 so non-separable data gives a clear ``ValueError`` rather than a solver status.
+
+Scale: both problems are solved in **normalised coordinates** ``x' = (x - mu) / s`` (``mu`` the mean of
+``X`` when there is an intercept, else 0; ``s = max |x - mu|``) and mapped back exactly:
+``w = w' / s``, ``b = b' - w.mu``, ``alpha = alpha' / s^2`` (the constraints are the same, the objective
+is ``s^2`` times larger). The solvers' absolute tolerances therefore act on a problem of unit scale, and
+the result is scale-equivariant: data ``c X`` gives ``w / c``, ``b``, ``c gamma*`` for any ``c`` in the
+finite range (tested from 1e-9 to 1e12 against scikit-learn). After solving, KKT tightness
+``min_i y_i (w.x_i + b) = 1`` is checked in the original coordinates; a solution that misses it by more
+than ``KKT_TOL`` raises a warning naming the value (the reported ``w`` would not be the max-margin one).
 
 Example:
     >>> import numpy as np
@@ -35,6 +44,7 @@ from pyadvt.theory._validate import as_binary_labels, as_points, require_both_cl
 from pyadvt.theory.linear import LinearClassifier
 
 DEFAULT_SOLVER = "CLARABEL"
+KKT_TOL = 1e-6  # |min_i y_i (w.x_i + b) - 1| accepted after solving
 _CLARABEL_OPTIONS = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10, "tol_ktratio": 1e-8,
                      "max_iter": 500}
 
@@ -87,6 +97,10 @@ class MaxMarginSVM:
         y = self.y if y is None else as_binary_labels(y, np.size(y))
         return -y[:, None] * self.w[None, :]
 
+    def min_functional_margin(self) -> float:
+        """``min_i y_i (w*.x_i + b*)``: exactly 1 at the max-margin solution (KKT tightness)."""
+        return float(np.min(self.y * (self.X @ self.w + self.b)))
+
     def identity_residuals(self) -> dict:
         """Relative residuals of the three dual identities (Lemma 3 and complementary slackness).
 
@@ -113,17 +127,28 @@ def linear_separator(X, y, fit_intercept: bool = True) -> LinearClassifier | Non
     X = as_points(X)
     y = as_binary_labels(y, X.shape[0])
     n, d = X.shape
-    A = -y[:, None] * (np.hstack([X, np.ones((n, 1))]) if fit_intercept else X)
+    Xn, mu, scale = _normalised(X, fit_intercept)
+    A = -y[:, None] * (np.hstack([Xn, np.ones((n, 1))]) if fit_intercept else Xn)
     res = linprog(np.zeros(A.shape[1]), A_ub=A, b_ub=-np.ones(n), bounds=[(None, None)] * A.shape[1],
                   method="highs")
     if res.status == 2:  # infeasible
         return None
     if res.status != 0:
         raise RuntimeError(f"separability LP failed: {res.message}")
-    sol = res.x
-    sep = LinearClassifier(sol[:d], sol[d] if fit_intercept else 0.0)
+    w = res.x[:d] / scale
+    sep = LinearClassifier(w, float(res.x[d] - w @ mu) if fit_intercept else 0.0)
     # HiGHS works to ~1e-7 feasibility; accept only a separator that really separates.
     return sep if np.all(sep.margins(X, y) > 0) else None
+
+
+def _normalised(X: np.ndarray, fit_intercept: bool) -> tuple[np.ndarray, np.ndarray, float]:
+    """``(X - mu) / s`` with ``mu`` the mean (0 without intercept) and ``s`` the max-abs entry."""
+    mu = X.mean(axis=0) if fit_intercept else np.zeros(X.shape[1])
+    Xc = X - mu
+    scale = float(np.max(np.abs(Xc)))
+    if scale == 0.0 or not np.isfinite(scale):
+        scale = 1.0
+    return Xc / scale, mu, scale
 
 
 def is_linearly_separable(X, y, fit_intercept: bool = True) -> bool:
@@ -161,9 +186,10 @@ def max_margin_svm(X, y, *, fit_intercept: bool = True, solver: str = DEFAULT_SO
         raise ValueError(f"solver {solver!r} is not installed; available: {cp.installed_solvers()}")
 
     n, d = X.shape
+    Xn, mu, scale = _normalised(X, fit_intercept)
     w = cp.Variable(d)
     b = cp.Variable() if fit_intercept else 0.0
-    constraint = cp.multiply(y, X @ w + b) >= 1
+    constraint = cp.multiply(y, Xn @ w + b) >= 1
     problem = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(w)), [constraint])
     options = _CLARABEL_OPTIONS if solver == "CLARABEL" else {}
     problem.solve(solver=solver, **options)
@@ -175,10 +201,19 @@ def max_margin_svm(X, y, *, fit_intercept: bool = True, solver: str = DEFAULT_SO
 
         warnings.warn(f"{solver} reports an inaccurate optimum for the max-margin SVM; check "
                       "identity_residuals() before relying on the duals", RuntimeWarning, stacklevel=2)
-    w_star = np.asarray(w.value, dtype=np.float64).reshape(d)
-    b_star = float(b.value) if fit_intercept else 0.0
-    alpha = np.clip(np.asarray(constraint.dual_value, dtype=np.float64).reshape(n), 0.0, None)
+    w_star = np.asarray(w.value, dtype=np.float64).reshape(d) / scale
+    b_star = float(b.value - w_star @ mu) if fit_intercept else 0.0
+    alpha = np.clip(np.asarray(constraint.dual_value, dtype=np.float64).reshape(n), 0.0, None) / scale ** 2
     support = alpha > sv_tol * alpha.max()
-    return MaxMarginSVM(w=w_star, b=b_star, alpha=alpha, margin=float(1.0 / np.linalg.norm(w_star)),
-                        support=support, X=X, y=y, fit_intercept=fit_intercept, solver=solver,
-                        status=str(problem.status))
+    svm = MaxMarginSVM(w=w_star, b=b_star, alpha=alpha, margin=float(1.0 / np.linalg.norm(w_star)),
+                       support=support, X=X, y=y, fit_intercept=fit_intercept, solver=solver,
+                       status=str(problem.status))
+    tight = svm.min_functional_margin()
+    if not abs(tight - 1.0) <= KKT_TOL:
+        import warnings
+
+        warnings.warn(f"max_margin_svm: KKT tightness not met after solving with {solver}: "
+                      f"min_i y_i (w.x_i + b) = {tight:.6g}, expected 1 (tolerance {KKT_TOL:g}); w, b and the "
+                      "margin are not the max-margin solution to that accuracy - check the data's conditioning "
+                      "or try solver='CLARABEL'", RuntimeWarning, stacklevel=2)
+    return svm
