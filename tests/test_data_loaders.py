@@ -244,3 +244,35 @@ def test_idx_count_mismatch_and_bad_arguments(tmp_path):
         load_mnist(tmp_path)
     with pytest.raises(ValueError, match="variant"):
         load_mnist(tmp_path, variant="emnist")
+
+
+# ---------------------------------------------------------------- Debian's Fashion-MNIST package
+DEBIAN_FASHION = "/usr/share/datasets/fashion-mnist"
+
+
+@pytest.mark.skipif(not os.path.isdir(DEBIAN_FASHION),
+                    reason=f"{DEBIAN_FASHION} absent (install it with `apt-get install dataset-fashion-mnist`)")
+def test_fashion_mnist_from_the_debian_package_without_root():
+    test = load_dataset("fashion-mnist", split="test")
+    assert test.x.shape == (10000, 1, 28, 28) and test.num_classes == 10
+    # the official test split holds 1000 images of each of the 10 classes
+    assert torch.bincount(test.y, minlength=10).tolist() == [1000] * 10
+    # independent read of the IDX file: 16-byte header, then uint8 pixels
+    with gzip.open(os.path.join(DEBIAN_FASHION, "t10k-images-idx3-ubyte.gz"), "rb") as f:
+        raw = f.read()
+    assert struct.unpack(">4i", raw[:16]) == (0x803, 10000, 28, 28)
+    first = np.frombuffer(raw, dtype=np.uint8, count=3 * 784, offset=16).reshape(3, 1, 28, 28)
+    assert torch.equal(test.x[:3], torch.from_numpy(first.copy()).float() / 255)
+    train = load_dataset("fmnist", split="train")
+    assert len(train) == 60000 and torch.bincount(train.y, minlength=10).tolist() == [6000] * 10
+
+
+def test_missing_system_dataset_names_the_apt_package(monkeypatch, tmp_path):
+    from pyadvt.data import load as load_module
+
+    monkeypatch.setitem(load_module.SYSTEM_ROOTS, "fashion-mnist",
+                        (str(tmp_path / "absent"), "apt-get install dataset-fashion-mnist"))
+    with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
+        load_dataset("fashion-mnist")
+    with pytest.raises(ValueError, match="pass 'root'"):
+        load_dataset("mnist")   # Debian has no MNIST package
