@@ -31,7 +31,31 @@ def test_sequential_auto_head():
     assert m.head is net[3] and m.feature_dim == 8 and m.num_classes == 3
     assert torch.allclose(m.features(x), net[:3](x))
     assert torch.allclose(m(x), net(x))
-    assert [type(b) for b in m.blocks] == [nn.Flatten, nn.Linear, nn.ReLU]
+    assert m.blocks == [net[1]]  # Flatten and ReLU hold no parameters: they are not blocks
+
+
+def test_default_blocks_skip_parameter_free_layers_and_finetune_one_block_trains_parameters():
+    from pyadvt.data import TensorData
+    from pyadvt.transfer import finetune
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                        nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.ReLU()),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(), nn.Linear(4, 3))
+    m = wrap(net)
+    assert m.block_names == [("0", "1"), "3"]  # conv + its BatchNorm, then the inner conv stage
+    data = TensorData(torch.rand(8, 1, 6, 6), torch.arange(8) % 2)
+    res = finetune(m, data, blocks=1, num_classes=2, epochs=1, batch_size=4, lr=0.5, progress=False)
+    before = dict(net.named_parameters())
+    changed = {n for n, p in res.model.body.named_parameters() if not torch.equal(p, before[n])}
+    assert changed == {"3.0.weight", "3.0.bias"}
+
+
+def test_tuple_blocks_are_one_module_list():
+    net = Net()
+    m = wrap(net, head="classifier.1", blocks=[("conv", "proj")])
+    (block,) = m.blocks
+    assert isinstance(block, nn.ModuleList) and list(block) == [net.conv, net.proj]
 
 
 def test_nested_explicit_head_blocks_and_no_leftover_hooks():

@@ -19,8 +19,9 @@ class WrappedModel(SplitModel):
     call; ``forward(x) = head(features(x))``. ``head`` starts as that same layer (parameters are
     shared with the user's module, so training either trains both) and may be replaced
     (``m.head = nn.Linear(m.feature_dim, k)``) for transfer learning. ``blocks`` lists the user's
-    modules named in ``block_names`` (default: its top-level children in registration order,
-    except the one holding the head).
+    modules named in ``block_names`` (input -> output; default :func:`default_blocks`). An entry of
+    ``block_names`` may be a tuple of names that form one block (e.g. a stage and the norm layer
+    after it); its block is then an ``nn.ModuleList`` of those modules.
     """
 
     def __init__(self, module: nn.Module, head_name: str, block_names: Sequence[str],
@@ -30,12 +31,13 @@ class WrappedModel(SplitModel):
         self.body = module
         self.head = module.get_submodule(head_name)
         self.head_name = head_name
-        self.block_names = list(block_names)
+        self.block_names = [name if isinstance(name, str) else tuple(name) for name in block_names]
         self.in_shape = None
 
     @property
     def blocks(self) -> list[nn.Module]:
-        return [self.body.get_submodule(name) for name in self.block_names]
+        return [self.body.get_submodule(name) if isinstance(name, str)
+                else nn.ModuleList([self.body.get_submodule(n) for n in name]) for name in self.block_names]
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         captured: list[torch.Tensor] = []
@@ -62,6 +64,92 @@ def _default_head(module: nn.Module) -> str:
     return linears[-1]
 
 
+def _holds_parameters(module: nn.Module) -> bool:
+    return next(module.parameters(), None) is not None
+
+
+def _is_norm(module: nn.Module) -> bool:
+    """A normalisation layer (BatchNorm/LayerNorm/GroupNorm and look-alikes such as timm's LayerNorm2d)."""
+    if isinstance(module, (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm)):
+        return True
+    return "Norm" in type(module).__name__ and not any(_holds_parameters(c) for c in module.children())
+
+
+def _is_block_list(module: nn.Module) -> bool:
+    """An ``nn.Sequential``/``nn.ModuleList`` of two or more blocks (children with sub-modules)."""
+    if not isinstance(module, (nn.Sequential, nn.ModuleList)):
+        return False
+    inner = [c for c in module.children() if _holds_parameters(c) and next(c.children(), None) is not None]
+    return len(inner) >= 2
+
+
+def _merge_norms(groups: list[list[str]], modules: dict[str, nn.Module]) -> list[list[str]]:
+    """A block that is only a norm layer joins the block before it (the first one joins the next)."""
+    out: list[list[str]] = []
+    pending: list[str] = []
+    for group in groups:
+        if len(group) == 1 and _is_norm(modules[group[0]]):
+            if out:
+                out[-1] = out[-1] + group
+            else:
+                pending += group
+            continue
+        out.append(pending + group)
+        pending = []
+    if pending:
+        out.append(pending)
+    return out
+
+
+def _expand(prefix: str, module: nn.Module, head_name: str, modules: dict[str, nn.Module],
+            depth: int = 0) -> list[list[str]]:
+    """Blocks (lists of dotted names) inside ``module``, input -> output, each holding parameters.
+
+    The root, the container of the head, every ``nn.Sequential`` / ``nn.ModuleList`` and a top-level
+    child that holds a sequence of blocks (a ViT encoder) are opened; any other module is one block.
+    """
+    holds_head = depth == 0 or head_name.startswith(prefix + ".")
+    opens = (isinstance(module, (nn.Sequential, nn.ModuleList))
+             or (depth == 1 and any(_is_block_list(c) for c in module.children())))
+    if not (holds_head or opens):
+        return [[prefix]]
+    groups: list[list[str]] = []
+    for name, child in module.named_children():
+        full = f"{prefix}.{name}" if prefix else name
+        if full == head_name or not _holds_parameters(child):
+            continue
+        modules[full] = child
+        groups += _expand(full, child, head_name, modules, depth + 1)
+    groups = _merge_norms(groups, modules)
+    if not holds_head and len(groups) == 1:
+        return [[prefix]]  # e.g. the conv + BatchNorm of one Conv-BN-act module: the module itself
+    return groups
+
+
+def default_blocks(module: nn.Module, head: str) -> list[str | tuple[str, ...]]:
+    """The blocks of ``module`` for fine-tuning: modules holding parameters, input -> output, head excluded.
+
+    Starting from the top-level children (registration order), parameter-free layers (pooling,
+    flatten, dropout, activations) are skipped; a sequence of blocks (an ``nn.Sequential`` /
+    ``nn.ModuleList``, or a module holding one, such as a ResNet stage or a ViT encoder) is opened
+    into its blocks; a lone norm layer joins the block before it (ResNet's ``conv1 + bn1`` stem, a
+    ViT's last block + final ``norm``); layers of the head's container before the head (VGG's
+    ``classifier.0``, MobileNetV3's ``classifier.0``) are blocks too. So ``blocks[-1]`` is the last
+    block *with parameters* before the head: ``finetune(blocks=1)`` trains it and the head.
+
+    Returns names (``"layer4.1"``) or tuples of names forming one block (``("blocks.11", "norm")``).
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+        ...                     nn.Flatten(), nn.Dropout(), nn.Linear(2, 3))
+        >>> default_blocks(net, "6")
+        [('0', '1')]
+    """
+    modules: dict[str, nn.Module] = {}
+    groups = _expand("", module, head, modules)
+    return [g[0] if len(g) == 1 else tuple(g) for g in groups]
+
+
 def wrap(module: nn.Module, head: str | None = None, blocks: Sequence[str] | None = None,
          normalize: nn.Module | None = None, example_input: torch.Tensor | None = None) -> WrappedModel:
     """Turn a classifier whose logits come straight out of a final ``nn.Linear`` into a SplitModel.
@@ -70,8 +158,9 @@ def wrap(module: nn.Module, head: str | None = None, blocks: Sequence[str] | Non
         module: the user's ``nn.Module`` (not copied, not modified).
         head: dotted name of the final linear layer (e.g. ``"fc"``, ``"classifier.6"``); default the
             last ``nn.Linear`` in ``module.named_modules()`` order.
-        blocks: dotted names of the modules forming ``blocks`` (input -> output order); default the
-            top-level children except the one that is or holds the head.
+        blocks: dotted names of the modules forming ``blocks`` (input -> output order; an entry may be
+            a tuple of names forming one block); default :func:`default_blocks` (the modules holding
+            parameters, so ``finetune(blocks=1)`` trains a block with parameters and the head).
         normalize: optional input layer (e.g. ``Normalize``) applied before ``module``.
         example_input: if given, checked (in eval mode): ``wrapped(x)`` must equal
             ``module(normalize(x))``, which fails when the module post-processes the head's output
@@ -93,13 +182,13 @@ def wrap(module: nn.Module, head: str | None = None, blocks: Sequence[str] | Non
     if not isinstance(head_module, nn.Linear):
         raise ValueError(f"'head': {head_name!r} is a {type(head_module).__name__}, not an nn.Linear")
     if blocks is None:
-        top = head_name.split(".")[0]
-        blocks = [name for name, _ in module.named_children() if name != top]
-    for name in blocks:
-        try:
-            module.get_submodule(name)
-        except AttributeError:
-            raise ValueError(f"'blocks': {type(module).__name__} has no submodule {name!r}") from None
+        blocks = default_blocks(module, head_name)
+    for entry in blocks:
+        for name in ([entry] if isinstance(entry, str) else entry):
+            try:
+                module.get_submodule(name)
+            except AttributeError:
+                raise ValueError(f"'blocks': {type(module).__name__} has no submodule {name!r}") from None
     wrapped = WrappedModel(module, head_name, blocks, normalize)
     if example_input is not None:
         with evaluating(wrapped), torch.no_grad():  # eval mode: the check must not touch BatchNorm statistics
