@@ -1,4 +1,4 @@
-"""Robustness transfer from a representation to a linear head (seed 004, SPEC §5).
+"""Robustness transfer from a representation to a linear head (seed 004, docs/theory.md §5).
 
 Model ``f(x) = W g(x) + b`` with representation ``g`` (penultimate layer) and rows ``w_j`` of ``W``.
 
@@ -51,6 +51,8 @@ from torch import nn
 
 from pyadvt.attacks.representation import RepresentationAttack, representation_distance, representation_fn
 from pyadvt.utils.modes import evaluating, model_device
+from pyadvt.utils.validation import (check_batch_size, check_images, check_labels, check_model_input, finite_rows,
+                                     warn_invalid)
 
 __all__ = [
     "ASScore", "Lemma1Result", "Theorem2Result", "RobustnessRecord", "as_score", "head_weights", "head_norm",
@@ -99,7 +101,7 @@ def head_norm(W: torch.Tensor, q="inf") -> float:
 
 
 def lipschitz_constant(loss: str = "ce", q="inf") -> float:
-    """Lipschitz constant of ``loss`` in the logits' ``q``-norm (SPEC §5).
+    """Lipschitz constant of ``loss`` in the logits' ``q``-norm (docs/theory.md §5).
 
     Softmax-CE: its logit gradient ``p - e_y`` has L1 norm ``2 (1 - p_y) <= 2`` (dual of ``q = inf``, seed 004
     Lemma 3) and L2 norm ``<= sqrt(2)`` (``q = 2``). The regression loss ``||f(x) - y||_2`` is 1-Lipschitz in
@@ -163,18 +165,34 @@ def hoeffding_term(n: int, rho: float, bound: float) -> float:
 
 @dataclass
 class ASScore:
-    """Adversarial sensitivity: per-sample shifts ``[N]`` and their mean (seed 004 eq. 2)."""
+    """Adversarial sensitivity: per-sample shifts ``[N]`` and their mean (seed 004 eq. 2).
+
+    ``valid [N]`` bool flags the samples whose input and clean representation are finite (default:
+    the finite entries of ``per_sample``); invalid samples have ``per_sample = NaN``, are counted in
+    ``n_invalid`` and skipped by ``score`` (NaN when no sample is valid, never a "perfectly robust" 0).
+    """
 
     per_sample: torch.Tensor
     eps: float
     norm: str
+    valid: torch.Tensor | None = None
+
+    def __post_init__(self):
+        if self.valid is None:
+            self.valid = torch.isfinite(self.per_sample)
+
+    @property
+    def n_invalid(self) -> int:
+        return int((~self.valid).sum())
 
     @property
     def score(self) -> float:
-        return float(self.per_sample.double().mean())
+        n = int(self.valid.sum())
+        return float(self.per_sample[self.valid].double().mean()) if n else float("nan")
 
     def summary(self) -> dict:
-        return {"as_score": self.score, "eps": self.eps, "norm": self.norm, "n": int(self.per_sample.numel())}
+        return {"as_score": self.score, "eps": self.eps, "norm": self.norm, "n": int(self.per_sample.numel()),
+                "n_invalid": self.n_invalid}
 
 
 @dataclass
@@ -347,8 +365,15 @@ def evaluate_robustness_transfer(
         raise ValueError(f"'loss' must be one of {_LOSSES}, got {loss!r}")
     if loss == "ce" and y.dtype not in (torch.int64, torch.int32):
         raise TypeError("loss='ce' needs integer class labels 'y' [N]")
+    # finite only: the [0, 1] range is enforced by the default PGD adversary; a custom attack may work on
+    # an unclipped space (e.g. the exact worst case of a linear model)
+    check_images(x, "x", lo=-math.inf, hi=math.inf)
+    check_batch_size(batch_size)
+    check_model_input(model, x, "x", check_device=False)
     g = representation_fn(model, True)
     W, b = head_weights(model, head)
+    if loss == "ce":
+        check_labels(y, x.shape[0], "y", num_classes=W.shape[0])
     dev = model_device(model)
     atk = attack if attack is not None else _default_attack(model, eps, norm, steps, seed, loss)
     ratk = rep_attack if rep_attack is not None else RepresentationAttack(
@@ -392,20 +417,34 @@ def as_score(model: nn.Module, x: torch.Tensor, eps: float, *, norm: str = "linf
         x: ``[N, *in_shape]`` unlabeled inputs in [0, 1].
         eps, norm, steps, alpha, random_start, restarts, seed, legacy_fgsm: the representation attack's settings.
 
+    A sample with a NaN/Inf pixel, or whose clean representation is non-finite (e.g. NaN weights), has no
+    defined shift: it is flagged invalid (``valid``), reported in one warning and skipped by the mean.
+
     Example:
         >>> g = nn.Sequential(nn.Flatten(), nn.Linear(4, 2, bias=False))
         >>> with torch.no_grad(): _ = g[1].weight.copy_(torch.tensor([[1., 0, 0, 0], [0, 0, 0, 0]]))
         >>> round(as_score(g, torch.full((3, 1, 2, 2), 0.5), eps=0.1, steps=3).score, 4)
         0.1
     """
+    valid = check_images(x, "x", allow_nonfinite=True)
+    check_batch_size(batch_size)
+    check_model_input(model, x, "x", check_device=False)
     atk = RepresentationAttack(model, eps, steps=steps, alpha=alpha, norm=norm, random_start=random_start,
                                restarts=restarts, seed=seed, features=features, legacy_fgsm=legacy_fgsm)
     dev = model_device(model)
-    parts = []
+    parts, oks = [], []
     for s in _batches(x.shape[0], batch_size, progress, "AS score"):
-        atk(x[s:s + batch_size].to(dev))
-        parts.append(atk.last_distance)
-    return ASScore(torch.cat(parts), float(eps), atk.norm)
+        xb, ok = x[s:s + batch_size].to(dev), valid[s:s + batch_size].to(dev)
+        xb = torch.where(ok.view(-1, *([1] * (xb.dim() - 1))), xb, torch.zeros_like(xb))  # attack finite rows only
+        with evaluating(model), torch.no_grad():
+            ok = ok & finite_rows(atk.g(xb))
+        atk(xb)
+        parts.append(torch.where(ok, atk.last_distance, torch.full_like(atk.last_distance, math.nan)))
+        oks.append(ok)
+    valid = torch.cat(oks)
+    warn_invalid(int((~valid).sum()), int(valid.numel()), "as_score",
+                 "a NaN/Inf input or a non-finite representation")
+    return ASScore(torch.cat(parts), float(eps), atk.norm, valid)
 
 
 def lemma1(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, q="inf", **kwargs) -> Lemma1Result:
