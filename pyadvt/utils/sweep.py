@@ -15,6 +15,12 @@ Keys are ``str``, ``int``, ``bool``, ``None`` or (nested) tuples of these; resul
 floats become ``None`` = undefined) and every returned result is the JSON round-trip of what was
 stored, so a fresh run and a resumed run return identical values.
 
+A cell that fails to load (truncated or garbage JSON, a record of the wrong schema or for another key,
+a checkpoint that is missing, truncated or whose SHA-256 differs from the one recorded when it was
+written) is never fatal and never silently reused: its files are moved aside to ``_corrupt/`` in the
+store (kept for inspection), a :class:`CorruptCellWarning` prints the path, and the cell counts as not
+finished, so :func:`run_cells` recomputes it. ``docs/reliability.md`` states the resume guarantees.
+
 Example:
     >>> import tempfile
     >>> store = CellStore(tempfile.mkdtemp())
@@ -34,17 +40,37 @@ import os
 import re
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pyadvt.utils.progress import progress as _progress
+from pyadvt.utils.validation import InvalidValueError
 
 __all__ = ["CellStore", "run_cells", "to_jsonable", "atomic_write_text", "atomic_write_bytes",
-           "key_to_str", "config_digest"]
+           "key_to_str", "config_digest", "CorruptCellWarning", "CorruptCellError"]
 
 _TMP_PREFIX = ".tmp-"
 _META = "_meta.json"
+_CORRUPT = "_corrupt"
+_MISSING = object()
+
+
+class CorruptCellWarning(RuntimeWarning):
+    """A stored cell could not be loaded; it was moved aside and will be recomputed."""
+
+
+class CorruptCellError(InvalidValueError):
+    """A cell's checkpoint could not be loaded (it was moved aside; rerun to recompute the cell)."""
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -52,7 +78,7 @@ def to_jsonable(obj: Any) -> Any:
 
     Tensors and numpy arrays become (nested) lists, numpy/torch scalars become Python numbers,
     tuples/sets become lists, dataclasses and ``Path`` objects become dicts/strings, and
-    non-finite floats (NaN, +-inf) become ``None`` (SPEC section 0: undefined, never a silent NaN).
+    non-finite floats (NaN, +-inf) become ``None`` (docs/theory.md §0: undefined, never a silent NaN).
     Raises ``TypeError`` naming the offending type for anything else.
 
     Example:
@@ -198,7 +224,15 @@ class CellStore:
         if self.meta is not None:
             meta_path = self.directory / _META
             if meta_path.exists():
-                old = json.loads(meta_path.read_text())
+                try:
+                    old = json.loads(meta_path.read_text(encoding="utf-8"))
+                except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+                    # unlike a cell, a lost configuration cannot be recomputed: the cells beside it
+                    # may belong to another configuration, so refuse instead of guessing
+                    raise InvalidValueError(
+                        f"cell store configuration {meta_path} is unreadable ({exc}); delete the directory "
+                        f"{self.directory} (or that file, if its cells are known to match) to start afresh"
+                    ) from None
                 diff = _first_difference(old, self.meta)
                 if diff is not None:
                     raise ValueError(
@@ -232,20 +266,81 @@ class CellStore:
         """The torch checkpoint file of ``key`` (see :meth:`put`'s ``checkpoint``)."""
         return self.directory / f"{self._stem(key)}.pt"
 
+    # -- loading and quarantine ---------------------------------------------------------------
+    def quarantine(self, path: Path, reason: str, key: Hashable | None = None) -> Path:
+        """Move a cell's files (``path`` and its checkpoint) to ``_corrupt/`` and warn with the paths."""
+        aside = self.directory / _CORRUPT
+        aside.mkdir(exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        moved = None
+        for f in (path, path.with_suffix(".pt")):
+            dest = aside / f"{f.name}.{stamp}-{os.getpid()}"
+            try:
+                os.replace(f, dest)
+            except FileNotFoundError:  # no checkpoint, or another process moved it first
+                continue
+            moved = moved or dest
+        what = f"cell {key_to_str(key)}" if key is not None else "cell"
+        warnings.warn(f"{what}: {path} could not be loaded ({reason}); moved aside to "
+                      f"{moved if moved is not None else aside} for inspection; it will be recomputed",
+                      CorruptCellWarning, stacklevel=3)
+        return aside
+
+    def _problem(self, record: Any, path: Path, key: Hashable | None, verify: bool) -> str | None:
+        """Why ``record`` (parsed from ``path``) is not a usable cell, or None."""
+        if not isinstance(record, dict) or "key" not in record or "result" not in record:
+            return "not a cell record: expected a JSON object with 'key' and 'result'"
+        if key is not None:
+            try:
+                stored = key_to_str(_key_from_json(record["key"]))
+            except TypeError:
+                stored = None
+            if stored != key_to_str(key):
+                return f"it holds the cell {stored}, not this one"
+        ck = record.get("checkpoint")
+        if ck is not None:
+            pt = path.with_suffix(".pt")
+            if not isinstance(ck, dict) or not isinstance(ck.get("bytes"), int):
+                return "its checkpoint entry has the wrong schema"
+            if not pt.exists():
+                return f"its checkpoint {pt.name} is missing"
+            if pt.stat().st_size != ck["bytes"]:
+                return f"its checkpoint {pt.name} has {pt.stat().st_size} bytes, {ck['bytes']} were written"
+            if verify and ck.get("sha256") and _sha256(pt) != ck["sha256"]:
+                return f"its checkpoint {pt.name} does not match the SHA-256 recorded when it was written"
+        return None
+
+    def _read(self, path: Path, key: Hashable | None, verify: bool = True) -> Any:
+        """The record at ``path``, or ``_MISSING`` (absent, or corrupt and moved aside)."""
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return _MISSING
+        except (OSError, UnicodeDecodeError) as exc:
+            self.quarantine(path, f"unreadable: {exc}", key)
+            return _MISSING
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as exc:
+            self.quarantine(path, f"invalid JSON: {exc}", key)
+            return _MISSING
+        problem = self._problem(record, path, key, verify)
+        if problem is not None:
+            self.quarantine(path, problem, key)
+            return _MISSING
+        return record
+
     # -- access ------------------------------------------------------------------------------
     def has(self, key: Hashable) -> bool:
-        """True when ``key``'s result has been stored."""
-        return self.path(key).exists()
+        """True when ``key``'s result has been stored and loads (a corrupt cell is moved aside: False)."""
+        return self._read(self.path(key), key) is not _MISSING
 
     __contains__ = has
 
     def get(self, key: Hashable, default: Any = None) -> Any:
-        """The stored result of ``key`` (JSON types), or ``default`` when it is not stored."""
-        try:
-            record = json.loads(self.path(key).read_text())
-        except FileNotFoundError:
-            return default
-        return record["result"]
+        """The stored result of ``key`` (JSON types), or ``default`` when it is not stored (or corrupt)."""
+        record = self._read(self.path(key), key, verify=False)
+        return default if record is _MISSING else record["result"]
 
     def put(self, key: Hashable, result: Any, *, checkpoint: Any = None) -> Any:
         """Store ``result`` for ``key`` atomically and return its JSON round-trip.
@@ -253,7 +348,9 @@ class CellStore:
         ``checkpoint`` (optional, anything ``torch.save`` accepts, e.g. a ``state_dict``) is saved
         first to :meth:`checkpoint_path`, so a stored cell always has its checkpoint.
         """
-        text = _dumps({"key": _key_to_json(key), "result": result})
+        record = {"key": _key_to_json(key), "result": result}
+        text = _dumps(record)  # refuse unserialisable results before touching the checkpoint
+        ck_path = self.checkpoint_path(key)
         if checkpoint is not None:
             import io
 
@@ -261,27 +358,46 @@ class CellStore:
 
             buf = io.BytesIO()
             torch.save(checkpoint, buf)
-            atomic_write_bytes(self.checkpoint_path(key), buf.getvalue())
+            data = buf.getvalue()
+            atomic_write_bytes(ck_path, data)
+            record["checkpoint"] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        elif ck_path.exists():  # rewriting a cell whose checkpoint fn already saved
+            record["checkpoint"] = {"bytes": ck_path.stat().st_size, "sha256": _sha256(ck_path)}
+        text = _dumps(record)
         atomic_write_text(self.path(key), text)
         return json.loads(text)["result"]
 
     def load_checkpoint(self, key: Hashable, map_location: Any = "cpu") -> Any:
         """Load the checkpoint stored with ``key`` (``FileNotFoundError`` if there is none).
 
-        Loaded with ``weights_only=True``: checkpoints should be tensors/state dicts/plain data.
+        Loaded with ``weights_only=True``: checkpoints should be tensors/state dicts/plain data. A
+        checkpoint that does not match its recorded SHA-256 or fails to load is moved aside with its
+        cell and :class:`CorruptCellError` names it (a rerun recomputes the cell).
         """
         import torch
 
         path = self.checkpoint_path(key)
         if not path.exists():
             raise FileNotFoundError(f"no checkpoint stored for cell {key_to_str(key)} in {self.directory}")
-        return torch.load(path, map_location=map_location, weights_only=True)
+        cell = self.path(key)
+        if self._read(cell, key) is _MISSING and not path.exists():  # verified (and moved aside if corrupt)
+            raise CorruptCellError(f"the checkpoint {path} of cell {key_to_str(key)} is corrupt; it was moved "
+                                   f"to {self.directory / _CORRUPT}; rerun to recompute the cell")
+        try:
+            return torch.load(path, map_location=map_location, weights_only=True)
+        except Exception as exc:  # truncated zip, garbage bytes, unpickling refusal ...
+            self.quarantine(cell, f"its checkpoint {path.name} fails to load: {type(exc).__name__}", key)
+            raise CorruptCellError(f"the checkpoint {path} of cell {key_to_str(key)} fails to load "
+                                   f"({type(exc).__name__}); it was moved to {self.directory / _CORRUPT}; "
+                                   "rerun to recompute the cell") from None
 
     def _records(self) -> Iterator[dict]:
         for path in sorted(self.directory.glob("*.json")):
             if path.name == _META or path.name.startswith(_TMP_PREFIX):
                 continue
-            yield json.loads(path.read_text())
+            record = self._read(path, None, verify=False)
+            if record is not _MISSING:
+                yield record
 
     def keys(self) -> list[Hashable]:
         """Keys of all stored cells (sorted by file name, i.e. not in sweep order)."""
