@@ -3,15 +3,27 @@
 All attacks share :class:`Attack`'s guarantees: eval mode, no parameter gradients, inputs never
 mutated, output in [0, 1] and the eps-ball, per-sample seeded randomness, multi-budget calls
 ``atk(x, y, eps=torch.tensor([...]))`` returning ``[K, B, ...]``.
+
+The transfer-attack suite (docs/theory.md §10) composes objective, input transforms, gradient
+transforms, backward modifiers, ensembles and the fused update in :class:`TransferAttack`; presets by
+name via ``create("mi-di-ti-si", model, eps=16/255)``; the protocol in :func:`evaluate`.
 """
 
 from pyadvt.attacks.base import Attack, AttackBatch, cross_entropy_per_sample
+from pyadvt.attacks.composed import TransferAttack, cost_per_image, margin_loss
 from pyadvt.attacks.di import DI, DIM, diverse_input
 from pyadvt.attacks.ensemble import Ensemble
+from pyadvt.attacks.feature_attacks import FIA, ILA, NAA
 from pyadvt.attacks.fgsm import FGSM
+from pyadvt.attacks.gradient_attacks import NIFGSM, PIFGSM, SINIFGSM, TIFGSM, VMIFGSM, VNIFGSM
+from pyadvt.attacks.input_attacks import BSR, SSA, Admix
 from pyadvt.attacks.iterative import IterativeAttack
 from pyadvt.attacks.mifgsm import MIFGSM
+from pyadvt.attacks.model_attacks import SGM, LinBP
 from pyadvt.attacks.pgd import PGD
+from pyadvt.attacks.presets import SUITE, create
 from pyadvt.attacks.registry import ATTACKS, build_attack
+from pyadvt.attacks.stream import AttackedBatch, attack_all, run_on
 from pyadvt.attacks.representation import RepresentationAttack, representation_distance, representation_fn
+from pyadvt.attacks.svre import SVRE
 from pyadvt.attacks.virtual import VirtualAdversarialAttack, VirtualDirection, virtual_direction

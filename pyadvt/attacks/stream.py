@@ -1,0 +1,114 @@
+"""Run any attack over a dataset one batch at a time: ``run_on(attack, data)``.
+
+``data`` is anything :func:`pyadvt.data.iter_batches` walks (a tensor pair, ``TensorData``,
+``Dataset`` of ``(x, y)``, ``DataLoader``, an ImageFolder); ``attack`` is a pyadvt
+:class:`~pyadvt.attacks.Attack` or any callable ``attack(x, y) -> x_adv`` (a torchattacks attack, a
+function). Each batch is moved to the attack model's device, attacked, and yielded with its clean
+inputs and labels, so at most one batch of the dataset (and its adversarial copy) is in memory.
+pyadvt attacks draw their randomness per sample (docs/theory.md §0), so the adversarial examples do
+not depend on ``batch_size``.
+
+Example:
+    >>> import torch
+    >>> from torch import nn
+    >>> from pyadvt.attacks import PGD
+    >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
+    >>> data = torch.utils.data.TensorDataset(torch.rand(5, 1, 2, 2), torch.arange(5) % 3)
+    >>> [b.x_adv.shape[0] for b in run_on(PGD(net, eps=0.1, steps=2), data, batch_size=2)]
+    [2, 2, 1]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+
+from pyadvt.attacks.base import Attack
+from pyadvt.utils.modes import model_device
+from pyadvt.utils.validation import InvalidTypeError, InvalidValueError
+
+__all__ = ["AttackedBatch", "attack_all", "run_on"]
+
+
+@dataclass
+class AttackedBatch:
+    """One attacked batch: ``x [b, ...]``, ``y [b]``, ``x_adv [b, ...]`` (``[K, b, ...]`` for ``K``
+    budgets), ``target [b]`` or ``None``, and ``start``: the position of its first sample in the data."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    x_adv: torch.Tensor
+    target: torch.Tensor | None
+    start: int
+
+
+def _device(attack, device):
+    if device is not None:
+        return torch.device(device)
+    model = getattr(attack, "model", None)
+    return model_device(model) if isinstance(model, torch.nn.Module) else None
+
+
+def run_on(attack: Attack | Callable, data, batch_size: int = 256, *, target: Callable | None = None,
+           eps: float | torch.Tensor | None = None, device: torch.device | str | None = None,
+           progress: bool = False, desc: str = "attack") -> Iterator[AttackedBatch]:
+    """Attack every batch of ``data``; yields :class:`AttackedBatch` in data order.
+
+    Args:
+        attack: a pyadvt ``Attack`` or a callable ``(x, y) -> x_adv``.
+        data: a source :func:`~pyadvt.data.iter_batches` accepts, with labels.
+        batch_size: samples per attack call.
+        target: ``target(y) -> [b]`` target labels for a targeted attack (default: the attack's own,
+            ``(y + 1) mod C`` for pyadvt attacks).
+        eps: budget override of a pyadvt attack: a number or ``[K]`` budgets (then ``x_adv`` is
+            ``[K, b, ...]``).
+        device: where batches go (default: the attack model's device).
+        progress: a tqdm bar over the batches.
+
+    The data, ``batch_size`` and arguments are checked before the first batch is attacked.
+    """
+    from pyadvt.data.stream import iter_batches
+
+    if not callable(attack):
+        raise InvalidTypeError(f"'attack' must be a pyadvt Attack or a callable (x, y) -> x_adv, "
+                               f"got {type(attack).__name__}")
+    if target is not None and not callable(target):
+        raise InvalidTypeError(f"'target' must be a callable y -> target labels, got {type(target).__name__}")
+    if eps is not None and not isinstance(attack, Attack):
+        raise InvalidValueError("'eps' overrides the budget of a pyadvt Attack; set the budget of "
+                                f"{type(attack).__name__} when building it")
+    batches = iter_batches(data, batch_size, device=_device(attack, device), progress=progress, desc=desc,
+                           labels=True)
+    return _run(attack, batches, target, eps)
+
+
+def _run(attack, batches, target, eps) -> Iterator[AttackedBatch]:
+    start = 0
+    for x, y in batches:
+        t = None if target is None else target(y)
+        kwargs = {} if eps is None else {"eps": eps}
+        if t is not None:
+            kwargs["target"] = t
+        x_adv = attack(x, y, **kwargs)
+        if not isinstance(x_adv, torch.Tensor) or x_adv.shape[-x.dim():] != x.shape:
+            raise InvalidValueError(f"'attack' must return adversarial inputs shaped like its input {tuple(x.shape)}, "
+                                    f"got {getattr(x_adv, 'shape', type(x_adv).__name__)}")
+        yield AttackedBatch(x=x, y=y, x_adv=x_adv.detach(), target=t, start=start)
+        start += x.shape[0]
+
+
+def attack_all(attack: Attack | Callable, data, batch_size: int = 256, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(x_adv, y)`` of the whole of ``data`` concatenated (``x_adv`` ``[N, ...]`` or ``[K, N, ...]``).
+
+    Holds every adversarial example in memory: prefer :func:`run_on` for large data. Keyword
+    arguments are those of :func:`run_on`.
+    """
+    xs, ys = [], []
+    for b in run_on(attack, data, batch_size, **kwargs):
+        xs.append(b.x_adv)
+        ys.append(b.y)
+    eps = kwargs.get("eps")
+    multi = eps is not None and torch.as_tensor(eps).dim() == 1  # [K, b, ...] batches
+    return torch.cat(xs, dim=1 if multi else 0), torch.cat(ys)
