@@ -1,0 +1,257 @@
+"""Attacks as compositions (docs/theory.md §10): objective, input transforms, gradient transforms,
+backward modifiers, ensemble and update rule, on top of :class:`pyadvt.attacks.IterativeAttack`.
+
+Per outer iteration ``t`` of :class:`TransferAttack` (all rows of a batch at once):
+
+1. look-ahead point ``p = x_t + alpha * mu * g_t`` (Nesterov, NI) or ``p = x_t``, plus a fresh
+   ``U(-eps, eps)`` offset when ``grad_noise`` (LinBP's optimiser);
+2. gradient ``grad = mean_copies grad_p objective(model(T(p)))`` through the input transforms ``T`` (each
+   a stack of random copies, drawn per sample), under the backward modifiers, then TI's kernel;
+3. variance tuning (VMI/VNI): use ``grad + v_t`` and set ``v_{t+1} = mean_i grad(x_t + r_i) - grad``;
+4. update (:meth:`TransferAttack._update`): the fused :func:`pyadvt.ops.pgd_step_` (momentum
+   ``g_{t+1} = mu g_t + grad / mean|grad|`` and the projected sign step), or PI's rule.
+
+Every random draw comes from the sample's own stream (:meth:`pyadvt.attacks.AttackBatch.rand`), so a
+sample's result does not depend on its batch, and a multi-budget call equals separate calls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pyadvt.attacks.base import AttackBatch, LossFn
+from pyadvt.attacks.ensemble import Ensemble
+from pyadvt.attacks.iterative import IterativeAttack
+from pyadvt.attacks.smoothing import depthwise, gaussian_kernel
+from pyadvt.attacks.transforms import (InputTransform, TransformContext, _check_float, _check_int,
+                                       apply_transforms, total_copies)
+from pyadvt.ops import pgd_step_
+from pyadvt.ops.attack_update import nesterov_point, variance_momentum_step_
+
+# per-sample streams of the composed attacks: disjoint from IterativeAttack's 4 * restart + kind
+_BASE = 0x40000000
+SLOT_NEIGHBOURS, SLOT_NOISE, SLOT_SETUP, SLOT_INNER = 200, 201, 202, 203
+
+
+def stream(restart: int, step: int, slot: int) -> int:
+    """Stream number of the draws of ``slot`` (a transform's draw, neighbours, noise) at ``step``."""
+    return _BASE + (restart << 20) + (step << 8) + slot
+
+
+def margin_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Logit margin ``max_{j != y} z_j - z_y`` per sample ``[B]`` (Carlini-Wagner's objective)."""
+    true = logits.gather(1, y.view(-1, 1)).squeeze(1)
+    other = logits.masked_fill(F.one_hot(y, logits.shape[1]).bool(), float("-inf")).amax(dim=1)
+    return other - true
+
+
+OBJECTIVES = {"ce": None, "margin": margin_loss}
+
+
+class TransferAttack(IterativeAttack):
+    """The composable L-inf transfer attack (docs/theory.md §10.0 and the module doc).
+
+    Args:
+        model: logits model, or a list of models (an ensemble, see ``ensemble``).
+        eps: budget (default 16/255, the field's protocol).
+        alpha: step (default ``eps / steps``).
+        steps: outer iterations (default 10).
+        mu: momentum decay (default 1.0; ``None`` for plain sign steps, I-FGSM).
+        nesterov: NI's look-ahead ``x_t + alpha mu g_t`` (docs/theory.md §10.1).
+        transforms: :class:`pyadvt.attacks.transforms.InputTransform` s applied in order before every
+            gradient (their copies are averaged).
+        ti_kernel: TI's Gaussian kernel length (odd, e.g. 15) or ``None``; ``ti_nsig`` its range.
+        vt_neighbours: variance tuning's ``N`` (0: off) and ``vt_beta`` its radius ``beta * eps``.
+        modifiers: backward modifiers (:class:`pyadvt.attacks.modifiers.SkipGradient`,
+            :class:`~pyadvt.attacks.modifiers.LinearBackprop`) installed around the call.
+        objective: ``"ce"`` (cross-entropy, default) or ``"margin"`` (logit margin); ``loss`` overrides.
+        ensemble: for a list of models, ``"logits"`` (CE of the mean logits, default) or ``"loss"``
+            (mean of the members' objectives).
+        grad_noise: evaluate the gradient at ``x_t + U(-eps, eps)`` (LinBP's optimiser).
+        random_start, restarts, targeted, seed, progress: see :class:`pyadvt.attacks.PGD`.
+
+    After a call, :attr:`last_cost` holds the gradient evaluations (forward + backward of one image
+    through one model) spent per (budget, sample) row.
+
+    Example:
+        >>> import torch
+        >>> from pyadvt.attacks.transforms import ScaleCopies
+        >>> net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3, padding=1), torch.nn.Flatten(), torch.nn.Linear(32, 3))
+        >>> atk = TransferAttack(net, eps=0.1, steps=2, nesterov=True, transforms=[ScaleCopies(2)], ti_kernel=3)
+        >>> x = torch.rand(2, 1, 4, 4)
+        >>> bool(((atk(x, torch.tensor([0, 1])) - x).abs() <= 0.1 + 1e-6).all()), atk.last_cost
+        (True, 4.0)
+    """
+
+    def __init__(self, model: nn.Module | Sequence[nn.Module], eps: float = 16 / 255, alpha: float | None = None,
+                 steps: int = 10, *, mu: float | None = 1.0, nesterov: bool = False,
+                 transforms: Sequence[InputTransform] = (), ti_kernel: int | None = None, ti_nsig: float = 3.0,
+                 vt_neighbours: int = 0, vt_beta: float = 1.5, modifiers: Sequence = (), objective: str = "ce",
+                 ensemble: str = "logits", grad_noise: bool = False, random_start: bool = False, restarts: int = 1,
+                 targeted: bool = False, seed: int = 0, loss: LossFn | None = None, progress: bool = False) -> None:
+        if objective not in OBJECTIVES:
+            raise ValueError(f"'objective' must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
+        if ensemble not in ("logits", "loss"):
+            raise ValueError(f"'ensemble' must be 'logits' or 'loss', got {ensemble!r}")
+        super().__init__(model, eps, alpha, steps, norm="linf", random_start=random_start, restarts=restarts, mu=mu,
+                         targeted=targeted, seed=seed, loss=loss or OBJECTIVES[objective], progress=progress)
+        self.objective_name = objective
+        self.ensemble = ensemble
+        if ensemble == "loss" and not isinstance(self.model, Ensemble):
+            raise ValueError("ensemble='loss' needs a list of models")
+        self.nesterov = bool(nesterov)
+        if self.nesterov and self.mu is None:
+            raise ValueError("'nesterov=True' needs momentum: pass mu (e.g. 1.0)")
+        self.transforms = list(transforms)
+        for i, t in enumerate(self.transforms):
+            if not isinstance(t, InputTransform):
+                raise TypeError(f"'transforms[{i}]' must be an InputTransform, got {type(t).__name__}")
+        self.ti_kernel = None if ti_kernel is None else gaussian_kernel(ti_kernel, ti_nsig)
+        self.ti_size, self.ti_nsig = ti_kernel, float(ti_nsig)
+        self.vt_neighbours = _check_int(vt_neighbours, "vt_neighbours", 0)
+        self.vt_beta = _check_float(vt_beta, "vt_beta", 0.0)
+        self.modifiers = list(modifiers)
+        for i, m in enumerate(self.modifiers):
+            if not callable(getattr(m, "installed", None)):
+                raise TypeError(f"'modifiers[{i}]' must have an installed(model) context manager, got "
+                                f"{type(m).__name__}")
+        self.grad_noise = bool(grad_noise)
+        self.last_cost = 0.0
+        self._evals = 0.0
+
+    # ------------------------------------------------------------------ call structure
+    def _attack(self, batch: AttackBatch) -> torch.Tensor:
+        self._evals = 0.0
+        with contextlib.ExitStack() as stack:
+            for m in self._installed_modifiers():
+                stack.enter_context(m.installed(self.model))
+            out = super()._attack(batch)
+        self.last_cost = self._evals / batch.x.shape[0]
+        return out
+
+    def _installed_modifiers(self) -> list:
+        """Modifiers installed around the call (subclasses add their feature taps)."""
+        return self.modifiers
+
+    def _members(self) -> list[nn.Module]:
+        return list(self.model.models) if isinstance(self.model, Ensemble) else [self.model]
+
+    def _setup(self, batch: AttackBatch, rows, restart: int, x0, y, target, eps, alpha) -> dict:
+        """Per-run state (feature weights, baselines, accumulators); default none."""
+        return {}
+
+    # ------------------------------------------------------------------ the loop
+    def _run_once(self, batch: AttackBatch, rows: torch.Tensor | None, restart: int, bar) -> torch.Tensor:
+        def sel(t):
+            return t if rows is None or t is None else t[rows]
+
+        x0, y, target, eps, alpha = sel(batch.x), sel(batch.y), sel(batch.target), sel(batch.eps), sel(batch.alpha)
+        x_adv = self._start(batch, rows, restart, x0, eps)
+        state = self._setup(batch, rows, restart, x0, y, target, eps, alpha)
+        momentum = None if self.mu is None else torch.zeros_like(x0)
+        variance = torch.zeros_like(x0) if self.vt_neighbours else None
+        for t in range(self.steps):
+            point = nesterov_point(x_adv, momentum, alpha, self.mu) if self.nesterov else x_adv
+            if self.grad_noise:
+                u = batch.rand(tuple(x0.shape[1:]), stream(restart, t, SLOT_NOISE), rows=rows)
+                point = point + (2.0 * u - 1.0) * eps.to(x0.dtype).view((-1,) + (1,) * (x0.dim() - 1))
+            grad = self._gradient(point, batch, rows, restart, t, y, target, eps, state)
+            if variance is not None:
+                neighbours = self._neighbour_gradient(x_adv, batch, rows, restart, t, y, target, eps, state)
+                variance_momentum_step_(x_adv, grad, variance, neighbours, x0, eps, alpha, momentum,
+                                        1.0 if self.mu is None else self.mu)
+            else:
+                self._update(x_adv, grad, x0, eps, alpha, momentum, state, t)
+            bar.update(1)
+        return x_adv
+
+    def _update(self, x_adv, grad, x0, eps, alpha, momentum, state, step: int) -> None:
+        """The fused projected sign step with optional momentum (docs/theory.md §10.0)."""
+        pgd_step_(x_adv, grad, x0, eps, alpha, "linf", 0.0, 1.0, momentum, self.mu, validate=False)
+
+    # ------------------------------------------------------------------ gradients
+    def _draws(self, batch, rows, restart, step, base: int, slot0: int, in_shape) -> list[list[torch.Tensor]]:
+        """Each transform's draws, from each sample's stream, arranged copy-major over its input rows."""
+        out, prior = [], base
+        for i, tr in enumerate(self.transforms):
+            ds = []
+            for j, (shape, dist) in enumerate(tr.draw_shapes(in_shape)):
+                d = batch.rand((prior,) + tuple(shape), stream(restart, step, slot0 + 8 * i + j), dist, rows=rows)
+                ds.append(d.transpose(0, 1).reshape((-1,) + tuple(shape)))
+            out.append(ds)
+            prior *= tr.copies
+        return out
+
+    def _value(self, inp: torch.Tensor, y: torch.Tensor, target, state: dict, copies: int) -> torch.Tensor:
+        """Per-row objective ``[rows]`` of the transformed rows (``copies`` per attacked row)."""
+        members = self._members()
+        self._evals += inp.shape[0] * len(members)
+        if self.ensemble == "loss":
+            return torch.stack([self.objective(m(inp), y, target) for m in members]).mean(dim=0)
+        return self.objective(self.model(inp), y, target)
+
+    def _gradient(self, point, batch, rows, restart, step, y, target, eps, state, base: int = 1,
+                  slot0: int = 0) -> torch.Tensor:
+        """``mean over transform copies`` of the objective's gradient at ``point`` (``[base * n]`` rows,
+        ``base`` copy-major repeats of the ``n`` attacked rows), then TI's kernel."""
+        n = y.shape[0]
+        leaf = point.detach().requires_grad_(True)
+        inp = leaf
+        if self.transforms:
+            draws = self._draws(batch, rows, restart, step, base, slot0, tuple(point.shape[1:]))
+            inp = apply_transforms(self.transforms, leaf, draws,
+                                   TransformContext(eps=eps.repeat(base), clean=batch.clean))
+        copies = inp.shape[0] // n
+        rep = copies
+        yy = y.repeat(rep)
+        tt = None if target is None else target.repeat(rep)
+        value = self._value(inp, yy, tt, state, copies // base)
+        (grad,) = torch.autograd.grad(value.sum(), leaf)
+        grad = grad / (copies // base)
+        if not bool(torch.isfinite(grad.sum())):
+            bad = ~torch.isfinite(grad).reshape(grad.shape[0], -1).all(dim=1)
+            grad = torch.where(bad.view((-1,) + (1,) * (grad.dim() - 1)), torch.zeros_like(grad), grad)
+            self.undefined += int(bad.sum())
+        if self.ti_kernel is not None:
+            grad = depthwise(grad, self.ti_kernel)
+        return grad
+
+    def _neighbour_gradient(self, x_adv, batch, rows, restart, step, y, target, eps, state) -> torch.Tensor:
+        """VT: ``mean_i grad(x_t + r_i)``, ``r_i ~ U[-beta eps, beta eps]^D`` per element and sample,
+        neighbours not clipped (docs/theory.md §10.4)."""
+        N, shape = self.vt_neighbours, tuple(x_adv.shape[1:])
+        u = batch.rand((N,) + shape, stream(restart, step, SLOT_NEIGHBOURS), rows=rows)
+        radius = (self.vt_beta * eps).to(x_adv.dtype).view((-1, 1) + (1,) * len(shape))
+        r = ((2.0 * u - 1.0) * radius).transpose(0, 1).reshape((-1,) + shape)
+        pts = x_adv.repeat((N,) + (1,) * len(shape)) + r
+        g = self._gradient(pts, batch, rows, restart, step, y, target, eps, state, base=N, slot0=100)
+        return g.reshape((N, -1) + shape).mean(dim=0)
+
+    def __repr__(self) -> str:
+        parts = [f"eps={self.eps:g}", f"alpha={self.alpha:g}", f"steps={self.steps}",
+                 f"mu={self.mu}" if self.mu is not None else "mu=None"]
+        if self.nesterov:
+            parts.append("nesterov=True")
+        if self.transforms:
+            parts.append(f"transforms={self.transforms}")
+        if self.ti_size:
+            parts.append(f"ti_kernel={self.ti_size}")
+        if self.vt_neighbours:
+            parts.append(f"vt_neighbours={self.vt_neighbours}, vt_beta={self.vt_beta:g}")
+        if self.modifiers:
+            parts.append(f"modifiers={self.modifiers}")
+        return f"{type(self).__name__}({', '.join(parts)}, targeted={self.targeted}, seed={self.seed})"
+
+
+def cost_per_image(attack, steps: int | None = None) -> float | None:
+    """Gradient evaluations per image of the last call (:attr:`TransferAttack.last_cost`), or for the
+    base attacks ``steps * restarts`` (times the ensemble size)."""
+    if isinstance(attack, TransferAttack):
+        return attack.last_cost
+    k = len(attack.model.models) if isinstance(attack.model, Ensemble) else 1
+    return float(getattr(attack, "steps", 1) * getattr(attack, "restarts", 1) * k)
