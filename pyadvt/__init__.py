@@ -20,7 +20,7 @@ __all__ = ["build_info", "__version__"]
 
 _SUBPACKAGES = {
     "attacks", "bounds", "cli", "data", "experiments", "metrics", "models", "ops", "report",
-    "theory", "train", "transfer",
+    "selection", "theory", "train", "transfer",
 }
 
 

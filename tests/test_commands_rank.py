@@ -1,4 +1,5 @@
-"""Source/surrogate ranking: Spearman CIs vs scipy, rankings vs direct metric calls, model loading, CLI."""
+"""Source/surrogate ranking: Spearman CIs vs scipy, rankings vs direct metric and estimator calls, --scores,
+the deprecated pyadvt.metrics.ranking alias, model loading, CLI."""
 
 from __future__ import annotations
 
@@ -16,12 +17,13 @@ from torch import nn
 from pyadvt import cli
 from pyadvt.attacks import build_attack
 from pyadvt.commands import rank as R
-from pyadvt.metrics import ranking
+from pyadvt.selection import ranking
 from pyadvt.data import TensorData
 from pyadvt.metrics import adversarial_transferability, transferability
 from pyadvt.models import build
 from pyadvt.report import read_result
 from pyadvt.train import fit, save_checkpoint
+from pyadvt.selection import ESTIMATORS, extract, leep, logme, nce
 from pyadvt.utils.sweep import CellStore
 
 
@@ -116,7 +118,18 @@ def test_rank_sources_scores_are_tau1_tau2_and_probe_validates():
         assert 0 <= row["probe_accuracy"] <= 1 and row["eq2_loss"] > 0
     scores = [r["score"] for r in res["rows"]]
     assert scores == sorted(scores, reverse=True) and [r["rank_score"] for r in res["rows"]] == [1, 2, 3]
-    assert set(res["spearman"]) == {"score_vs_probe", "tau1_vs_probe", "tau2_vs_probe", "eq2_loss_vs_probe"}
+    assert set(res["spearman"]) == {f"{c}_vs_probe" for c in ("score", "tau1", "tau2", "eq2_loss", *ESTIMATORS)}
+    for row in res["rows"]:  # every estimator column is the estimator on the source's view of target_train
+        ex = extract(sources[row["name"]], target)
+        assert row["logme"] == pytest.approx(logme(ex.features, target.y), rel=1e-9)
+        assert row["leep"] == pytest.approx(leep(ex.probs, target.y), rel=1e-9)
+        assert row["nce"] == pytest.approx(nce(ex.preds, target.y), abs=1e-12)
+    best_logme = max(res["rows"], key=lambda r: r["logme"])
+    assert best_logme["rank_logme"] == 1
+    acc = [r["probe_accuracy"] for r in res["rows"]]
+    if np.ptp(acc) > 0 and np.ptp([r["logme"] for r in res["rows"]]) > 0:
+        assert res["agreement"]["logme"]["weighted_tau"] == pytest.approx(
+            stats.weightedtau([r["logme"] for r in res["rows"]], acc).statistic)
     assert R.sources_report(res)["tables"][0]["columns"][-1] == "probe accuracy"
     with pytest.raises(ValueError, match="probe=True needs target_train"):
         R.rank_sources(sources, reference, target, probe=True)
@@ -205,3 +218,48 @@ def test_cli_rank_sources_end_to_end(tmp_path, checkpoints, capsys):
     res = read_result(tmp_path / "src")
     assert [r["rank_score"] for r in res["data"]["rows"]] == [1, 2]
     assert json.loads(json.dumps(res["figures"]))[0]["type"] == "bars"
+
+
+def test_rank_sources_scores_option_computes_only_those_columns():
+    data = _data(48)
+    reference = _trained(10, data)
+    sources = {f"s{i}": _trained(i, data) for i in range(2)}
+    res = R.rank_sources(sources, reference, data, n_eval=24, probe=False, scores="logme,gbc", progress=False)
+    assert res["scores"] == ["logme", "gbc"] and res["rows"][0]["rank_logme"] == 1
+    assert all(r["tau1"] is None if "tau1" in r else True for r in res["rows"])
+    assert "eq2_loss" not in res["rows"][0] or res["rows"][0]["eq2_loss"] is None
+    with pytest.raises(ValueError, match="unknown source score.*'lgme'.*logme"):
+        R.rank_sources(sources, reference, data, probe=False, scores=["lgme"], progress=False)
+    plain = {"plain": nn.Sequential(nn.Flatten(), nn.Conv1d(1, 1, 1), nn.Flatten())}
+    with pytest.raises(ValueError):
+        R.rank_sources(plain, reference, data, probe=False, scores=["logme"], progress=False)
+    sur = R.rank_surrogates(sources, sources, data, n_eval=16, steps=2, scores=["similarity"], progress=False)
+    assert sur["scores"] == ["asr", "similarity"] and all(r["smoothness"] is None for r in sur["rows"])
+    assert all(r["mean_similarity"] is not None for r in sur["rows"])
+
+
+def test_metrics_ranking_is_a_deprecated_alias():
+    import importlib
+    import sys
+
+    sys.modules.pop("pyadvt.metrics.ranking", None)
+    with pytest.warns(DeprecationWarning, match="pyadvt.selection"):
+        old = importlib.import_module("pyadvt.metrics.ranking")
+    assert old.rank_sources is ranking.rank_sources and old.spearman_ci is ranking.spearman_ci
+    import pyadvt.metrics as M
+
+    with pytest.warns(DeprecationWarning):
+        assert M.rank_surrogates is ranking.rank_surrogates
+
+
+def test_cli_rank_sources_scores_flag(tmp_path, checkpoints):
+    names = list(checkpoints)
+    argv = ["rank-sources", "--reference", checkpoints[names[0]], "--n-eval", "24", "--no-probe", "--quiet",
+            "--scores", "logme,tau1*tau2", "--set", "steps=2", "--out", str(tmp_path / "s")]
+    for n in names:
+        argv += ["--source", f"{n}={checkpoints[n]}"]
+    assert cli.main(argv) == 0
+    res = read_result(tmp_path / "s")
+    assert res["data"]["scores"] == ["logme", "tau1*tau2"] and res["config"]["scores"] == ["logme", "tau1*tau2"]
+    assert res["tables"][0]["columns"][:4] == ["rank", "source", "LogME", "tau1 * tau2"]
+    assert cli.main(argv[:-2] + ["--scores", "nope", "--out", str(tmp_path / "t")]) == 2

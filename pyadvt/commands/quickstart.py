@@ -41,7 +41,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from pyadvt.commands.rank import format_spearman, rank_sources, rank_surrogates, sources_report, spearman_ci, surrogates_report
+from pyadvt.commands.rank import format_spearman, sources_report, surrogates_report
+from pyadvt.selection import rank_sources, rank_surrogates, spearman_ci
 from pyadvt.data import TensorData, digits
 from pyadvt.data.corruptions import gaussian_noise
 from pyadvt.models import MODELS, build

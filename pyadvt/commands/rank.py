@@ -2,7 +2,7 @@
 
 ``pyadvt rank sources``: seed 000's use - which pretrained source will transfer best to a target
 task? Each source is scored against a cheap *reference* model trained on the target data by
-``tau1 * tau2`` (SPEC section 2, Defs. 2-3: top-singular-vector alignment times deviation
+``tau1 * tau2`` (docs/theory.md §2, Defs. 2-3: top-singular-vector alignment times deviation
 transferability) and by the eq. (2) loss (reference loss on PGD examples made on the source against
 its own prediction). With ``--probe`` the ranking is validated by linear probing every source on
 the target data: Spearman correlation of each score with the probe accuracy, with a 95% CI.
@@ -18,7 +18,12 @@ an ``nn.Module`` (or naming one). Every source/surrogate is one resumable cell
 (:class:`~pyadvt.utils.sweep.CellStore` under ``OUT/cells``) and cells are sharded over
 ``torchrun`` ranks (:func:`~pyadvt.utils.distributed.map_cells`).
 
-The ranking itself is :mod:`pyadvt.metrics.ranking` (``rank_sources``, ``rank_surrogates``); this
+With ``--scores`` (comma-separated) a source ranking computes only the columns named, from the
+field's estimators (``leep, nleep, nce, h_score, h_score_shrinkage, logme, transrate, gbc, sfda``;
+docs/theory.md §11) and the adversarial scores (``tau1, tau2, tau1*tau2, eq2_loss``); by default
+every score the models allow. For surrogates ``--scores`` picks ``smoothness`` and/or ``similarity``.
+
+The ranking itself is :mod:`pyadvt.selection.ranking` (``rank_sources``, ``rank_surrogates``); this
 module loads the models, runs it from the command line and renders the report.
 """
 
@@ -35,7 +40,7 @@ import torch
 from torch import nn
 
 from pyadvt.data import TensorData, digits, load_dataset
-from pyadvt.metrics.ranking import rank_sources, rank_surrogates, spearman_ci
+from pyadvt.selection import SOURCE_SCORES, SURROGATE_SCORES, rank_sources, rank_surrogates, spearman_ci
 from pyadvt.report import Timings, make_result, publish
 from pyadvt.train import load_checkpoint
 from pyadvt.utils import distributed
@@ -76,27 +81,39 @@ def format_spearman(s: Mapping) -> str:
     return f"{s['rho']:.3f}{ci} (n={s['n']})"
 
 
+_LABELS = {"tau1*tau2": "tau1 * tau2", "eq2_loss": "eq. 2 transfer loss", "h_score": "H-score",
+           "h_score_shrinkage": "shrinkage H-score", "logme": "LogME", "leep": "LEEP", "nleep": "NLEEP",
+           "nce": "NCE", "transrate": "TransRate", "gbc": "GBC", "sfda": "SFDA"}
+
+
 def sources_report(ranking: Mapping) -> dict:
     """Figure specs, tables and a summary for a :func:`rank_sources` result (for ``make_result``)."""
     rows = ranking["rows"]
     names = [r["name"] for r in rows]
-    cols = ["rank", "source", "tau1", "tau2", "tau1*tau2", "eq. 2 loss", "eq. 2 ref. accuracy"]
+    scores = list(ranking.get("scores") or ["tau1", "tau2", "tau1*tau2", "eq2_loss"])
+    lead = "tau1*tau2" if "tau1*tau2" in scores else scores[0]
+    cols = ["rank", "source"] + [_LABELS.get(c, c) for c in scores]
     probe = "probe_accuracy" in rows[0]
-    if probe:
-        cols.append("probe accuracy")
-    table = [[r["rank_score"], r["name"], r["tau1"], r["tau2"], r["score"], r["eq2_loss"], r["eq2_accuracy"]]
-             + ([r["probe_accuracy"]] if probe else []) for r in rows]
-    figures = [{"type": "bars", "values": [r["score"] for r in rows], "labels": names, "ylabel": "tau1 * tau2",
-                "title": "Source ranking by adversarial transferability (tau1 * tau2)"}]
-    summary: dict[str, Any] = {"best source (tau1 * tau2)": names[0] if names else None}
+    extra = (["eq2_accuracy"] if "eq2_loss" in scores else []) + (["probe_accuracy"] if probe else [])
+    cols += [{"eq2_accuracy": "eq. 2 ref. accuracy", "probe_accuracy": "probe accuracy"}[c] for c in extra]
+    rank_key = "rank_score" if lead == "tau1*tau2" else f"rank_{lead}"
+    table = [[r[rank_key], r["name"]] + [r.get(c) for c in scores] + [r.get(c) for c in extra] for r in rows]
+    figures = [{"type": "bars", "values": [r.get(lead) for r in rows], "labels": names, "ylabel": _LABELS.get(lead, lead),
+                "title": f"Source ranking by {_LABELS.get(lead, lead)}"}]
+    summary: dict[str, Any] = {f"best source ({_LABELS.get(lead, lead)})": names[0] if names else None}
     if probe:
         acc = [r["probe_accuracy"] for r in rows]
-        for col, label in (("score", "tau1 * tau2"), ("eq2_loss", "eq. 2 transfer loss")):
-            s = ranking["spearman"][f"{col}_vs_probe"]
-            figures.append({"type": "scatter", "x": [r[col] for r in rows], "y": acc, "labels": names,
-                            "xlabel": label, "ylabel": "linear-probe accuracy on the target",
-                            "title": f"{label} vs knowledge transfer (Spearman {format_spearman(s)})"})
+        for col in scores:
+            label = _LABELS.get(col, col)
+            s = ranking["spearman"][f"{'score' if col == 'tau1*tau2' else col}_vs_probe"]
+            if col in ("tau1*tau2", "eq2_loss", "logme"):
+                figures.append({"type": "scatter", "x": [r[col] for r in rows], "y": acc, "labels": names,
+                                "xlabel": label, "ylabel": "linear-probe accuracy on the target",
+                                "title": f"{label} vs knowledge transfer (Spearman {format_spearman(s)})"})
             summary[f"spearman {label} vs probe accuracy"] = format_spearman(s)
+            wt = ranking.get("agreement", {}).get(col, {}).get("weighted_tau")
+            if wt is not None:
+                summary[f"weighted tau {label} vs probe accuracy"] = round(wt, 4)
     return {"figures": figures, "tables": [{"title": "Source ranking", "columns": cols, "rows": table}],
             "summary": summary}
 
@@ -134,12 +151,12 @@ def surrogates_report(ranking: Mapping) -> dict:
 # -- CLI -------------------------------------------------------------------------------------------
 SOURCES_DEFAULTS: dict[str, Any] = {
     "sources": {}, "reference": None, "dataset": "digits", "data_root": None, "n_eval": 200, "eps": 0.1,
-    "steps": 10, "probe": True, "probe_epochs": 5, "probe_lr": 0.05, "seed": 0, "device": "cpu",
+    "steps": 10, "probe": True, "probe_epochs": 5, "probe_lr": 0.05, "seed": 0, "device": "cpu", "scores": None,
 }
 SURROGATES_DEFAULTS: dict[str, Any] = {
     "surrogates": {}, "targets": {}, "dataset": "digits", "data_root": None, "n_eval": 200, "attack": "pgd",
     "eps": 0.1, "steps": 10, "norm": "linf", "n_smooth": 64, "smoothness_method": "lanczos", "seed": 0,
-    "device": "cpu",
+    "device": "cpu", "scores": None,
 }
 
 
@@ -173,6 +190,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             p.add_argument("--surrogate", action="append", metavar="NAME=SPEC", help="a candidate surrogate (repeatable)")
             p.add_argument("--target", action="append", metavar="NAME=SPEC", help="a target model (repeatable)")
             p.add_argument("--attack", default=None, help="attack name (default pgd)")
+        choices = SOURCE_SCORES if what == "sources" else SURROGATE_SCORES
+        p.add_argument("--scores", default=None, metavar="A,B,...",
+                       help=f"comma-separated scores to compute (default: all the models allow): {', '.join(choices)}")
         p.add_argument("--dataset", default=None, help="target data: digits (default) or a pyadvt.data dataset")
         p.add_argument("--data-root", default=None, help="directory holding the dataset files")
         p.add_argument("--eps", type=float, default=None, help="attack budget (L-inf pixels, default 0.1)")
@@ -209,7 +229,8 @@ def main(args: argparse.Namespace) -> int:
     sources = args.what == "sources"
     defaults = SOURCES_DEFAULTS if sources else SURROGATES_DEFAULTS
     flags = {"dataset": args.dataset, "data_root": args.data_root, "eps": args.eps, "n_eval": args.n_eval,
-             "seed": args.seed, "device": args.device}
+             "seed": args.seed, "device": args.device,
+             "scores": [x.strip() for x in args.scores.split(",") if x.strip()] if args.scores else None}
     if sources:
         flags.update(sources=_named_specs(args.source, "--source"), reference=args.reference, probe=args.probe)
     else:
@@ -238,13 +259,13 @@ def main(args: argparse.Namespace) -> int:
                 ranking = rank_sources(models, reference, test.to(dev), target_train=train.to(dev),
                                        eps=cfg["eps"], steps=cfg["steps"], n_eval=cfg["n_eval"], probe=cfg["probe"],
                                        probe_epochs=cfg["probe_epochs"], probe_lr=cfg["probe_lr"], seed=cfg["seed"],
-                                       store=store, cell_prefix=prefix)
+                                       scores=cfg["scores"], store=store, cell_prefix=prefix)
                 extra = sources_report(ranking)
             else:
                 ranking = rank_surrogates(models, targets, test.to(dev), attack=cfg["attack"], eps=cfg["eps"],
                                           steps=cfg["steps"], norm=cfg["norm"], n_eval=cfg["n_eval"],
                                           n_smooth=cfg["n_smooth"], smoothness_method=cfg["smoothness_method"],
-                                          seed=cfg["seed"], store=store, cell_prefix=prefix)
+                                          seed=cfg["seed"], scores=cfg["scores"], store=store, cell_prefix=prefix)
                 extra = surrogates_report(ranking)
         result = make_result(f"rank-{args.what}", cfg, ranking, timings=timings, seeds={"seed": cfg["seed"]},
                              device=cfg["device"], **extra)

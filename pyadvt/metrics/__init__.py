@@ -13,4 +13,16 @@ from pyadvt.metrics.empirical_transfer import EmpiricalTransferResult, empirical
 from pyadvt.metrics.legacy_alpha import LegacyAlphaResult, legacy_alpha
 from pyadvt.metrics.atm import (TransferTable, cluster_tree, perron_vector, tournament_matrix, transfer_table,
                                transferability_matrix, within_cluster_entropy)
-from pyadvt.metrics.ranking import rank_sources, rank_surrogates, spearman_ci
+
+
+def __getattr__(name: str):
+    # deprecated: the rankings moved to pyadvt.selection (a layer above the metrics)
+    if name in ("rank_sources", "rank_surrogates", "spearman_ci"):
+        import warnings
+
+        from pyadvt.selection import ranking
+
+        warnings.warn(f"pyadvt.metrics.{name} is deprecated; import it from pyadvt.selection", DeprecationWarning,
+                      stacklevel=2)
+        return getattr(ranking, name)
+    raise AttributeError(f"module 'pyadvt.metrics' has no attribute {name!r}")

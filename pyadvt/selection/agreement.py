@@ -1,0 +1,172 @@
+"""How well a transferability score ranks sources, measured as the field does (docs/theory.md §11.9).
+
+For every target task, a score over the ``N`` candidate sources is compared with the ground-truth
+transfer accuracy of the same sources (linear probing or fine-tuning): Kendall ``tau_b``, weighted
+Kendall ``tau`` (hyperbolic weights, so the top of the ranking counts most), Pearson, Spearman and
+``rel@1`` (accuracy of the source the score ranks first over the best accuracy). Means over targets
+come with percentile-bootstrap intervals that resample targets and ground-truth seeds.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from pyadvt.utils.validation import InvalidValueError
+
+__all__ = ["METRICS", "AgreementResult", "agreement", "rel_at_k"]
+
+METRICS = ("kendall", "weighted_tau", "pearson", "spearman", "rel@1")
+
+
+def rel_at_k(score: Any, accuracy: Any, k: int = 1) -> float:
+    """``max(accuracy of the top-k sources by score) / max(accuracy)``; ties in the score go to the
+    earlier candidate (a stable sort, as the SFDA authors' code).
+
+    Example:
+        >>> rel_at_k([0.1, 0.9, 0.5], [0.8, 0.6, 0.9])
+        0.6666666666666666
+    """
+    s, a = np.asarray(score, dtype=np.float64), np.asarray(accuracy, dtype=np.float64)
+    order = np.argsort(-s, kind="stable")[:k]
+    best = a.max()
+    if not best > 0:
+        raise InvalidValueError("rel@k needs a positive best accuracy")
+    return float(a[order].max() / best)
+
+
+def _one(score: np.ndarray, acc: np.ndarray) -> dict[str, float]:
+    out = {m: float("nan") for m in METRICS}
+    if np.ptp(acc) > 0 and np.ptp(score) > 0 and score.size >= 2:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out["kendall"] = float(stats.kendalltau(score, acc).statistic)
+            out["weighted_tau"] = float(stats.weightedtau(score, acc).statistic)
+            out["pearson"] = float(stats.pearsonr(score, acc).statistic)
+            out["spearman"] = float(stats.spearmanr(score, acc).statistic)
+    if acc.max() > 0:
+        out["rel@1"] = rel_at_k(score, acc, 1)
+    return out
+
+
+@dataclass
+class AgreementResult:
+    """Agreement of one score with the ground truth.
+
+    ``per_target[metric]``: ``[T]`` values (``NaN`` where undefined: a constant score or accuracy);
+    ``mean[metric]``: mean over the targets where it is defined (``None`` if none);
+    ``ci[metric]``: ``(lower, upper)`` percentile-bootstrap interval of that mean (``None`` when
+    undefined or with a single target and seed); ``n_undefined[metric]``: targets left out.
+    """
+
+    per_target: dict[str, list[float]]
+    mean: dict[str, float | None]
+    ci: dict[str, tuple[float, float] | None]
+    n_undefined: dict[str, int]
+    n_targets: int
+    n_seeds: int
+    n_candidates: int
+    confidence: float
+    valid: dict[str, list[bool]] = field(default_factory=dict)
+
+    @property
+    def weighted_tau(self) -> float | None:
+        """Headline: the mean weighted Kendall tau over targets."""
+        return self.mean["weighted_tau"]
+
+    def summary(self) -> dict:
+        return {"mean": dict(self.mean), "ci": {k: None if v is None else list(v) for k, v in self.ci.items()},
+                "per_target": {k: [None if np.isnan(x) else x for x in v] for k, v in self.per_target.items()},
+                "n_undefined": dict(self.n_undefined), "n_targets": self.n_targets, "n_seeds": self.n_seeds,
+                "n_candidates": self.n_candidates, "confidence": self.confidence}
+
+
+def _as_grid(a: Any, name: str, ndim_max: int) -> np.ndarray:
+    x = np.asarray(a, dtype=np.float64)
+    if x.ndim == 1:
+        x = x[None]
+    if x.ndim < 2 or x.ndim > ndim_max:
+        raise InvalidValueError(f"'{name}' must have shape [N]" + (", [T, N] or [T, S, N]" if ndim_max == 3 else
+                                " or [T, N]") + f" (targets T, seeds S, candidates N), got {np.shape(a)}")
+    if not np.isfinite(x).all():
+        raise InvalidValueError(f"'{name}' contains NaN or infinite values; drop undefined candidates first")
+    return x
+
+
+def _means(per: dict[str, np.ndarray]) -> dict[str, float]:
+    return {m: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan") for m, v in per.items()}
+
+
+def agreement(scores: Any, ground_truth: Any, *, n_boot: int = 1000, confidence: float = 0.95,
+              seed: int = 0) -> AgreementResult | dict[str, AgreementResult]:
+    """Rank agreement between ``scores`` and the ground-truth transfer accuracy.
+
+    Args:
+        scores: ``[N]`` or ``[T, N]``: one score per candidate (per target task), higher = better; or
+            a mapping ``{name: such an array}`` (then a dict of results is returned).
+        ground_truth: ``[N]``, ``[T, N]`` or ``[T, S, N]``: the transfer accuracy of each candidate on
+            each target, for ``S`` seeds of the transfer run (averaged over seeds before comparing).
+        n_boot: bootstrap replicates; each draws ``T`` targets and then ``S`` seeds with replacement
+            (``numpy.random.default_rng(seed)``, targets first) and recomputes the mean over targets.
+        confidence: level of the percentile intervals.
+
+    Per target (docs/theory.md §11.9): ``kendall`` = ``scipy.stats.kendalltau`` (tau-b),
+    ``weighted_tau`` = ``scipy.stats.weightedtau`` (defaults: hyperbolic weights ``1/(r+1)``),
+    ``pearson``, ``spearman`` and ``rel@1`` (:func:`rel_at_k`).
+
+    Example:
+        >>> r = agreement([0.1, 0.5, 0.9, 0.3], [0.60, 0.70, 0.95, 0.50], n_boot=0)
+        >>> r.mean["kendall"], r.mean["rel@1"]
+        (0.6666666666666669, 1.0)
+    """
+    if isinstance(scores, Mapping):
+        return {name: agreement(s, ground_truth, n_boot=n_boot, confidence=confidence, seed=seed)
+                for name, s in scores.items()}
+    s = _as_grid(scores, "scores", 2)
+    g = _as_grid(ground_truth, "ground_truth", 3)
+    if g.ndim == 2:
+        g = g[:, None]
+    T, S, N = g.shape
+    if s.shape != (T, N):
+        if s.shape == (1, N):
+            s = np.repeat(s, T, axis=0)
+        else:
+            raise InvalidValueError(f"'scores' has shape {s.shape} but 'ground_truth' has {T} targets and {N} "
+                                    "candidates; give one score per (target, candidate)")
+    if N < 2:
+        raise InvalidValueError(f"agreement needs at least 2 candidates, got {N}")
+    if not 0 < confidence < 1 or n_boot < 0:
+        raise InvalidValueError(f"'confidence' must be in (0, 1) and 'n_boot' >= 0, got {confidence}, {n_boot}")
+
+    def per_target(s_sel: np.ndarray, g_sel: np.ndarray) -> dict[str, np.ndarray]:
+        rows = [_one(s_sel[t], g_sel[t].mean(0)) for t in range(s_sel.shape[0])]
+        return {m: np.array([r[m] for r in rows]) for m in METRICS}
+
+    per = per_target(s, g)
+    mean = _means(per)
+    ci: dict[str, tuple[float, float] | None] = {m: None for m in METRICS}
+    if n_boot and (T > 1 or S > 1):
+        rng = np.random.default_rng(seed)
+        boots = {m: [] for m in METRICS}
+        for _ in range(n_boot):
+            ti = rng.integers(0, T, T)
+            si = rng.integers(0, S, S)
+            rep = _means(per_target(s[ti], g[ti][:, si]))
+            for m in METRICS:
+                boots[m].append(rep[m])
+        q = (1 - confidence) / 2
+        for m in METRICS:
+            b = np.array(boots[m])
+            b = b[np.isfinite(b)]
+            if b.size and np.isfinite(mean[m]):
+                ci[m] = (float(np.quantile(b, q)), float(np.quantile(b, 1 - q)))
+    return AgreementResult(
+        per_target={m: [float(v) for v in per[m]] for m in METRICS},
+        mean={m: (None if np.isnan(v) else v) for m, v in mean.items()}, ci=ci,
+        n_undefined={m: int(np.isnan(per[m]).sum()) for m in METRICS}, n_targets=T, n_seeds=S, n_candidates=N,
+        confidence=confidence, valid={m: [bool(np.isfinite(v)) for v in per[m]] for m in METRICS})
