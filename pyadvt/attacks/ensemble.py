@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from pyadvt.models.output import model_logits
+
 
 class Ensemble(nn.Module):
     """``forward(x) = mean_i models[i](x)``: the mean logits ``[B, C]`` of a list of models.
@@ -30,7 +32,7 @@ class Ensemble(nn.Module):
         self.models = nn.ModuleList(models)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        outs = [m(x) for m in self.models]
+        outs = [model_logits(m(x), name=f"models[{i}]") for i, m in enumerate(self.models)]
         for i, o in enumerate(outs[1:], start=1):
             if o.shape != outs[0].shape:
                 raise ValueError(f"ensemble member {i} returns shape {tuple(o.shape)} but member 0 returns "

@@ -42,6 +42,7 @@ Example:
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -416,6 +417,9 @@ def as_score(model: nn.Module, x: torch.Tensor, eps: float, *, norm: str = "linf
         model: representation ``g`` or a split model (``features`` used).
         x: ``[N, *in_shape]`` unlabeled inputs in [0, 1].
         eps, norm, steps, alpha, random_start, restarts, seed, legacy_fgsm: the representation attack's settings.
+        features: ``True`` uses ``model.features``, ``False`` the model's output itself; ``None`` (default)
+            uses ``features`` when the model has it and otherwise warns that the output is taken as ``g``
+            (a classifier's logits are not its representation: wrap it with :func:`pyadvt.models.wrap`).
 
     A sample with a NaN/Inf pixel, or whose clean representation is non-finite (e.g. NaN weights), has no
     defined shift: it is flagged invalid (``valid``), reported in one warning and skipped by the mean.
@@ -423,12 +427,17 @@ def as_score(model: nn.Module, x: torch.Tensor, eps: float, *, norm: str = "linf
     Example:
         >>> g = nn.Sequential(nn.Flatten(), nn.Linear(4, 2, bias=False))
         >>> with torch.no_grad(): _ = g[1].weight.copy_(torch.tensor([[1., 0, 0, 0], [0, 0, 0, 0]]))
-        >>> round(as_score(g, torch.full((3, 1, 2, 2), 0.5), eps=0.1, steps=3).score, 4)
+        >>> round(as_score(g, torch.full((3, 1, 2, 2), 0.5), eps=0.1, steps=3, features=False).score, 4)
         0.1
     """
     valid = check_images(x, "x", allow_nonfinite=True)
     check_batch_size(batch_size)
     check_model_input(model, x, "x", check_device=False)
+    if features is None and not callable(getattr(model, "features", None)):
+        warnings.warn(f"as_score: {type(model).__name__} has no 'features', so its output is taken as the "
+                      "representation g; if it returns logits, wrap it (pyadvt.models.wrap(model), or a hub model "
+                      "from pyadvt.models.from_torchvision / from_timm) to measure its penultimate layer, or pass "
+                      "features=False to confirm the output is the representation", UserWarning, stacklevel=2)
     atk = RepresentationAttack(model, eps, steps=steps, alpha=alpha, norm=norm, random_start=random_start,
                                restarts=restarts, seed=seed, features=features, legacy_fgsm=legacy_fgsm)
     dev = model_device(model)

@@ -223,7 +223,7 @@ def smoothness(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method: str =
     N, n = x.shape[0], x[0].numel()
     chunks = [(s, min(s + int(batch_size), N)) for s in range(0, N, int(batch_size))]
     values, iters, conv, defined, calls = [], [], [], [], 0
-    with evaluating(model), torch.enable_grad():
+    with evaluating(model, higher_order=True), torch.enable_grad():  # HVPs: double backward
         bar = _progress(chunks, desc=f"smoothness[{method}]", enabled=progress, leave=False)
         for s, e in bar:
             xb, yb = x[s:e], y[s:e]

@@ -11,9 +11,11 @@ from pyadvt.models.hub import IMAGENET_MEAN, IMAGENET_STD, from_timm, from_torch
 from pyadvt.models.lenet import LeNet
 from pyadvt.models.mlp import MLP
 from pyadvt.models.normalize import Normalize
+from pyadvt.models.output import OutputSelector, model_logits, select_output
 from pyadvt.models.registry import MODELS, build
 from pyadvt.models.resnet import BasicBlock, SmallResNet
 from pyadvt.models.wrap import WrappedModel, default_blocks, wrap
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "BasicBlock", "LeNet", "MLP", "MODELS", "Normalize", "SmallCNN", "SmallResNet", "SplitModel",
-           "WrappedModel", "build", "default_blocks", "from_timm", "from_torchvision", "wrap"]
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "BasicBlock", "LeNet", "MLP", "MODELS", "Normalize", "OutputSelector", "SmallCNN", "SmallResNet", "SplitModel",
+           "WrappedModel", "build", "default_blocks", "from_timm", "from_torchvision", "model_logits",
+           "select_output", "wrap"]

@@ -60,9 +60,10 @@ def _check_inputs(model, x: torch.Tensor, name: str = "x") -> None:
 
 
 def _maybe_evaluating(model):
+    # higher_order: JVPs (forward AD or double backward) need layers with second derivatives
     if isinstance(model, nn.Module):
-        return evaluating(model)
-    return evaluating([])
+        return evaluating(model, higher_order=True)
+    return evaluating([], higher_order=True)
 
 
 def _single(model, in_shape):

@@ -20,6 +20,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from pyadvt.data import TensorData
+from pyadvt.models.output import model_contract
 from pyadvt.train.checkpoint import save_checkpoint
 from pyadvt.train.losses import cross_entropy_loss, soft_cross_entropy
 from pyadvt.utils.modes import evaluating, model_device
@@ -130,8 +131,9 @@ def fit(model: nn.Module, train, *, epochs: int = 10, lr: float = 0.05, batch_si
     """Train ``model`` in place on ``train`` with mini-batch SGD + momentum and a warmup-cosine schedule.
 
     Args:
-        model: any ``nn.Module`` mapping ``[B, C, H, W]`` in [0, 1] to logits ``[B, K]``; only
-            parameters with ``requires_grad`` are optimised (freeze others to fine-tune part of it).
+        model: any ``nn.Module`` mapping ``[B, C, H, W]`` in [0, 1] to logits ``[B, K]`` (or a tuple, dict
+            or ``ModelOutput`` holding them, see :mod:`pyadvt.models.output`); only parameters with
+            ``requires_grad`` are optimised (freeze others to fine-tune part of it).
         train: :class:`~pyadvt.data.TensorData` (or an ``(x, y)`` pair), labels in ``0..K-1``.
         epochs, lr, batch_size, momentum, weight_decay: SGD settings (``torch.optim.SGD``).
         warmup_epochs: linear warmup length (may be fractional); then ``schedule`` ("cosine" or
@@ -218,7 +220,8 @@ def fit(model: nn.Module, train, *, epochs: int = 10, lr: float = 0.05, batch_si
     fork_devices = [device] if device.type == "cuda" else []
     bar = tqdm(total=total, desc="fit", disable=not progress, leave=False)
     try:
-        with torch.random.fork_rng(devices=fork_devices):
+        # the output contract (tuple / dict / ModelOutput -> logits; device and dtype checked) for loss_fn's calls
+        with model_contract(model), torch.random.fork_rng(devices=fork_devices):
             torch.manual_seed(_derived_seed(seed, 2))
             for epoch in range(epochs):
                 model.train()
