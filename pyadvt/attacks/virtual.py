@@ -4,10 +4,19 @@
 singular vector of the input Jacobian ``J_f(x)`` ([m, n]); its sign is fixed so that the first
 nonzero component is positive (the metrics built on it, tau1 and tau2, are sign-invariant).
 
-The direction comes from one batched Jacobian (:func:`pyadvt.ops.jacobian.jacobian`) and the
-spectral kernel ``jacobian_spectrum`` (Gram matrix ``J J^T`` + small symmetric eigensolver).
-Samples whose Jacobian is zero (or non-finite) have no direction: ``v1 = 0`` there, they are flagged
-and the attack leaves them unperturbed.
+The direction comes from one of two routes, chosen per batch by a cost and memory model
+(:func:`pyadvt.ops.budget.plan_route`, docs/theory.md §9) before the first backward pass:
+
+* ``"dense"`` (outputs ``m <= 64`` and ``[B, m, n]`` fits ``max_memory``): one batched Jacobian
+  (:func:`pyadvt.ops.jacobian.jacobian`) and the spectral kernel ``jacobian_spectrum``;
+* ``"matrix_free"`` (wide outputs, e.g. 1000 ImageNet logits or a 512-2048-wide representation):
+  Lanczos on the Gram operator through batched VJPs/JVPs
+  (:func:`pyadvt.ops.matrix_free.jacobian_top_singular`), never materialising ``J``.
+
+When neither fits, :class:`pyadvt.ops.budget.MemoryBudgetError` says what to pass. Samples whose
+Jacobian is zero (or whose input or Jacobian is non-finite) have no direction: ``v1 = 0`` there,
+they are flagged and the attack leaves them unperturbed. Half-precision models and inputs are
+evaluated in float32 (:func:`pyadvt.ops.precision.float32_compute`).
 
 Example:
     >>> import torch
@@ -23,8 +32,11 @@ from dataclasses import dataclass
 
 import torch
 
+from pyadvt.ops.budget import RoutePlan, plan_route
 from pyadvt.ops.jacobian import jacobian
 from pyadvt.ops.linalg import jacobian_spectrum
+from pyadvt.ops.matrix_free import DEFAULT_MAX_ITER, jacobian_top_singular
+from pyadvt.ops.precision import float32_compute
 from pyadvt.ops.reference.linalg import FLAG_NONFINITE, FLAG_ZERO
 
 #: flag bits that make a sample's attack direction undefined
@@ -35,14 +47,19 @@ UNDEFINED = FLAG_ZERO | FLAG_NONFINITE
 class VirtualDirection:
     """Per-sample spectrum of ``J_f(x)``: ``v1 [B, n]`` (unit, sign-normalised; 0 if undefined),
     ``sigma1, sigma2, lam [B]`` (lam = sigma2 / sigma1), ``flags [B]`` int32 (bit 1 zero Jacobian,
-    2 degenerate top singular value, 4 rank < 2, 8 non-finite) and ``jac [B, m, n]``."""
+    2 degenerate top singular value, 4 rank < 2, 8 non-finite input or Jacobian, 16 Lanczos not
+    converged), ``jac [B, m, n]`` (dense route with ``keep_jac``; None otherwise), ``route``,
+    ``jv1 [B, m]`` = ``J v1`` (when asked) and ``iterations [B]`` (Lanczos steps; None when dense)."""
 
     v1: torch.Tensor
     sigma1: torch.Tensor
     sigma2: torch.Tensor
     lam: torch.Tensor
     flags: torch.Tensor
-    jac: torch.Tensor
+    jac: torch.Tensor | None
+    route: str = "dense"
+    jv1: torch.Tensor | None = None
+    iterations: torch.Tensor | None = None
 
     @property
     def valid(self) -> torch.Tensor:
@@ -50,19 +67,51 @@ class VirtualDirection:
         return (self.flags & UNDEFINED) == 0
 
 
-def virtual_direction(model, x: torch.Tensor, *, method: str = "auto") -> VirtualDirection:
+def virtual_direction(model, x: torch.Tensor, *, method: str = "auto", route: str = "auto", max_memory=None,
+                      tol: float = 1e-6, max_iter: int = DEFAULT_MAX_ITER, seed: int = 0, want_jv1: bool = False,
+                      keep_jac: bool = True, plan: RoutePlan | None = None) -> VirtualDirection:
     """Top right singular vector of ``J_f(x_b)`` for every sample (Definition 1 direction).
 
     Args:
         model: ``[B, *in] -> [B, m]`` module or callable (run in eval mode).
         x: ``[B, *in_shape]`` inputs (not modified).
-        method: Jacobian method, see :func:`pyadvt.ops.jacobian.jacobian`.
+        method: Jacobian method of the dense route, see :func:`pyadvt.ops.jacobian.jacobian`.
+        route: ``"auto"`` (cost/memory model), ``"dense"`` or ``"matrix_free"``.
+        max_memory: memory budget (bytes or e.g. ``"4GiB"``; default
+            :func:`pyadvt.ops.budget.resolve_max_memory`).
+        tol, max_iter, seed: Lanczos residual tolerance, step cap and start-vector seed (matrix-free).
+        want_jv1: also return ``J v1 [B, m]``.
+        keep_jac: keep the dense route's ``[B, m, n]`` Jacobian in the result.
+        plan: a route already planned for this batch size (skips the probe forward pass).
+
+    Raises:
+        pyadvt.ops.budget.MemoryBudgetError: no route fits ``max_memory`` (before any backward pass).
     """
-    J = jacobian(model, x, method=method)
-    sigma1, sigma2, lam, v1, flags = jacobian_spectrum(J)
+    model, x = float32_compute(model, x)
+    finite = torch.isfinite(x.detach()).reshape(x.shape[0], -1).all(1)
+    xs = torch.where(finite.reshape(-1, *([1] * (x.dim() - 1))), x.detach(), torch.zeros_like(x)) \
+        if not bool(finite.all()) else x
+    if plan is None:
+        plan = plan_route(model, xs, route=route, max_memory=max_memory, max_iter=max_iter, what="virtual_direction")
+    if plan.route == "dense":
+        J = jacobian(model, xs, method=method, max_memory=plan.budget)
+        sigma1, sigma2, lam, v1, flags = jacobian_spectrum(J)
+        jv1 = torch.einsum("bmn,bn->bm", J, v1) if want_jv1 else None
+        iterations = None
+    else:
+        s = jacobian_top_singular(model, xs, tol=tol, max_iter=max_iter, seed=seed, want_jv1=want_jv1)
+        sigma1, sigma2, lam, v1, flags, jv1, iterations = s.sigma1, s.sigma2, s.lam, s.v1, s.flags, s.jv1, s.iterations
+        J = None
+    if not bool(finite.all()):  # docs/theory.md §0: a non-finite input has no direction
+        nan = torch.full_like(sigma1, float("nan"))
+        sigma1, sigma2, lam = (torch.where(finite, t, nan) for t in (sigma1, sigma2, lam))
+        flags = torch.where(finite, flags, torch.full_like(flags, FLAG_NONFINITE))
+        if jv1 is not None:
+            jv1 = torch.where(finite[:, None], jv1, torch.full_like(jv1, float("nan")))
     bad = (flags & UNDEFINED) != 0
     v1 = torch.where(bad[:, None], torch.zeros_like(v1), v1)
-    return VirtualDirection(v1=v1, sigma1=sigma1, sigma2=sigma2, lam=lam, flags=flags, jac=J)
+    return VirtualDirection(v1=v1, sigma1=sigma1, sigma2=sigma2, lam=lam, flags=flags,
+                            jac=J if keep_jac else None, route=plan.route, jv1=jv1, iterations=iterations)
 
 
 class VirtualAdversarialAttack:
@@ -71,8 +120,9 @@ class VirtualAdversarialAttack:
     Args:
         model: the attacked model ``[B, *in] -> [B, m]``.
         eps: L2 radius in pixel units (> 0).
-        clip: clamp the result to [0, 1] (SPEC §0); ``False`` returns the exact tangent attack
+        clip: clamp the result to [0, 1] (docs/theory.md §0); ``False`` returns the exact tangent attack
             ``x + delta_f(x)`` used by the theory (tau1, tau2, Proposition 2).
+        method, route, max_memory: as :func:`virtual_direction` (wide outputs take the matrix-free route).
 
     Call ``atk(x, y=None, eps=None)``; ``y`` is ignored (the attack needs no label). The input is never
     modified and samples with an undefined direction are returned unchanged.
@@ -85,15 +135,18 @@ class VirtualAdversarialAttack:
         True
     """
 
-    def __init__(self, model, eps: float, *, clip: bool = True, method: str = "auto"):
+    def __init__(self, model, eps: float, *, clip: bool = True, method: str = "auto", route: str = "auto",
+                 max_memory=None):
         if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not eps > 0:
             raise ValueError(f"'eps' must be a positive number, got {eps!r}")
         self.model, self.eps, self.clip, self.method = model, float(eps), bool(clip), method
+        self.route, self.max_memory = route, max_memory
 
     def perturbation(self, x: torch.Tensor, eps: float | None = None) -> torch.Tensor:
         """``delta_f(x) = eps * v1(x)``, shaped like ``x``."""
         eps = self.eps if eps is None else float(eps)
-        d = virtual_direction(self.model, x, method=self.method)
+        d = virtual_direction(self.model, x, method=self.method, route=self.route, max_memory=self.max_memory,
+                              keep_jac=False)
         return (eps * d.v1).reshape(x.shape).to(x.dtype)
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor | None = None, eps: float | None = None) -> torch.Tensor:

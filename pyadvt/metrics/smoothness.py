@@ -1,6 +1,6 @@
 """Model smoothness: the per-sample top eigenvalue of the input Hessian of the cross-entropy.
 
-Seed 001 (Zhang et al., S&P 2024), Definition 1 / SPEC §3: ``sigma(x) = lambda_max(H(x))`` with
+Seed 001 (Zhang et al., S&P 2024), Definition 1 / docs/theory.md §3: ``sigma(x) = lambda_max(H(x))`` with
 ``H(x) = Hessian_x CE(f(x), y)``; the model's smoothness is the mean ``sigma_F`` and its *upper*
 smoothness the max. Three batched methods:
 
@@ -9,7 +9,16 @@ smoothness the max. Three batched methods:
 * ``"power"`` - power iteration with per-sample convergence (``power_iteration_update_`` kernel);
 * ``"exact"`` - for piecewise-linear networks ``H = J^T S J`` almost everywhere
   (``S = diag p - p p^T``, ``J`` the logits' input Jacobian), so
-  ``lambda_max = lambda_max(S^1/2 J J^T S^1/2)``: a C x C eigenproblem from C batched VJPs.
+  ``lambda_max = lambda_max(S^1/2 J J^T S^1/2)``: a C x C eigenproblem (docs/theory.md §3, §9).
+  For ``C <= 64`` it is built from C batched VJPs and solved by ``small_sym_eig`` (dense route);
+  for more classes (1000 ImageNet logits) it is solved matrix-free: Lanczos on the C x C operator
+  ``u -> P D_q J J^T D_q P u`` through one VJP and one JVP per step (ARPACK residual test, tol
+  1e-6; :func:`pyadvt.ops.matrix_free.lanczos_top_pairs`). ``route="dense"`` forces the C-VJP
+  Jacobian with ``torch.linalg.eigh`` for any C. The route and its memory are decided before the
+  first backward pass; when nothing fits ``max_memory`` it refuses naming ``batch_size`` /
+  ``max_memory`` (the same budget bounds the ``lanczos``/``power`` HVP graphs and Krylov bases).
+
+Half-precision models are evaluated through a float32 copy (:func:`pyadvt.ops.precision.float32_compute`).
 
 Converged samples are masked out of later HVPs, and the autograd graph is rebuilt on the
 still-active samples when fewer than half remain, so a slow sample does not make the whole batch
@@ -38,6 +47,10 @@ from torch import nn
 
 from pyadvt import ops
 from pyadvt.metrics.lanczos import EigResult, lanczos_top_eig, power_top_eig
+from pyadvt.ops.budget import (MATRIX_FREE_GRAPH_FACTOR, format_bytes, graph_bytes_per_sample, plan_route, refuse,
+                               resolve_max_memory)
+from pyadvt.ops.matrix_free import DEFAULT_MAX_ITER, JacobianProducts, lanczos_top_pairs, noise_rtol
+from pyadvt.ops.precision import float32_compute
 from pyadvt.utils.modes import evaluating, model_device
 from pyadvt.utils.progress import progress as _progress
 from pyadvt.utils.rng import per_sample_rand
@@ -149,7 +162,8 @@ def _check_exact_allowed(model: nn.Module, force: bool) -> None:
             "pass force=True to get the Gauss-Newton value anyway")
 
 
-def _exact_chunk(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+def _exact_chunk(model: nn.Module, x: torch.Tensor, y: torch.Tensor, use_eigh: bool = False
+                 ) -> tuple[torch.Tensor, torch.Tensor, int]:
     """``lambda_max(S^1/2 J J^T S^1/2)`` per sample (Gauss-Newton route), ``J`` from C VJPs.
 
     One forward pass and C backward passes (one per logit, each for the whole batch; measured
@@ -157,7 +171,8 @@ def _exact_chunk(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[to
     ``q = sqrt(p)``, ``S = diag p - p p^T = A A^T`` for ``A = diag(q) (I - q q^T)``
     (``I - q q^T`` is a projection since ``||q|| = 1``), so the nonzero eigenvalues of ``J^T S J``
     are those of the symmetric ``C x C`` matrix ``P K P``, ``K = diag(q) J J^T diag(q)``,
-    ``P = I - q q^T``: one ``small_sym_eig`` call, no matrix square root.
+    ``P = I - q q^T``: one ``small_sym_eig`` call (``torch.linalg.eigvalsh`` when ``use_eigh`` or
+    ``C > 64``), no matrix square root.
     """
     xr = x.detach().clone().requires_grad_(True)
     logits = model(xr)
@@ -175,15 +190,64 @@ def _exact_chunk(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[to
     P = torch.eye(C, dtype=torch.float64, device=x.device) - q[:, :, None] * q[:, None, :]
     M = P @ K @ P
     M = 0.5 * (M + M.transpose(1, 2))
-    lam = ops.small_sym_eig(M.contiguous(), check=False)[0][:, -1]
-    finite = torch.isfinite(lam)
+    finite = torch.isfinite(M).all(dim=(1, 2))
+    M = torch.where(finite[:, None, None], M, torch.zeros_like(M))
+    if use_eigh or C > ops.linalg.MAX_K:
+        lam = torch.linalg.eigvalsh(M)[:, -1]
+    else:
+        lam = ops.small_sym_eig(M.contiguous(), check=False)[0][:, -1]
+    finite = finite & torch.isfinite(lam)
     return torch.where(finite, lam, torch.full_like(lam, float("nan"))), finite, C
+
+
+def _exact_matrix_free(model: nn.Module, x: torch.Tensor, max_iter: int, seed: int
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """The Gauss-Newton ``lambda_max(P D_q J J^T D_q P)`` by Lanczos on the C x C operator
+    (one VJP and one JVP per step, never ``J``).
+
+    Returns ``(values [B], converged [B], defined [B], products per sample [B], batched passes)``.
+    """
+    P = JacobianProducts(model, x)
+    if P.out.dim() != 2:
+        raise ValueError(f"the model must return logits of shape [B, C], got {tuple(P.out.shape)}")
+    q = torch.softmax(P.out.detach().double(), dim=1).sqrt()  # the graph of the whole batch
+
+    def proj(u):
+        return u - (u * q).sum(1, keepdim=True) * q
+
+    def matvec(u, active):
+        return proj(q * P.jvp(P.vjp(q * proj(u), active), active))
+
+    v0 = proj(per_sample_rand(x, (P.m,), seed=seed, distribution="normal", dtype=torch.float64))
+    inv = max(noise_rtol(P.dtype), 64 * 2.0**-52)
+    r = lanczos_top_pairs(matvec, v0, npairs=1, tol=1e-6, max_iter=max_iter, invariant_rtol=inv)
+    lam = r.theta[:, 0].clamp_min(0.0)
+    finite = r.defined & torch.isfinite(lam) & torch.isfinite(q).all(1)
+    lam = torch.where(finite, lam, torch.full_like(lam, float("nan")))
+    return lam, r.converged & finite, finite, 2 * r.iterations, P.passes
+
+
+def _check_hvp_budget(model, x: torch.Tensor, method: str, batch: int, max_iter: int, max_memory) -> None:
+    """Refuse (before any backward) when the HVP graph and Krylov basis of ``lanczos``/``power`` exceed
+    the budget: ~``MATRIX_FREE_GRAPH_FACTOR`` graphs plus ``[B, max_iter + 1, n]`` (Lanczos)."""
+    budget = resolve_max_memory(max_memory, x.device)
+    _, gps, dt = graph_bytes_per_sample(model, x[:1])
+    n, isz = x[0].numel(), torch.empty((), dtype=dt).element_size()
+    width = (min(max_iter, n) + 1) if method == "lanczos" else 3
+
+    def need(b):
+        return int(MATRIX_FREE_GRAPH_FACTOR * b * gps + b * width * n * isz + 4 * b * n * isz)
+
+    if need(batch) > budget:
+        fit = max((b for b in range(batch, 0, -1) if need(b) <= budget), default=0)
+        refuse(f"smoothness(method={method!r})", "Hessian-vector", batch, need(batch), budget, fit,
+               f" (HVP graph {format_bytes(gps)} per sample, Krylov basis [{batch}, {width}, {n}])")
 
 
 def smoothness(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method: str = "lanczos", tol: float = 1e-4,
                max_iter: int = 100, batch_size: int = 256, seed: int = 0, force: bool = False,
-               progress: bool = True) -> SmoothnessResult:
-    """Per-sample ``sigma(x) = lambda_max(Hessian_x CE(model(x), y))`` (seed 001 Def. 1, SPEC §3).
+               progress: bool = True, route: str = "auto", max_memory=None) -> SmoothnessResult:
+    """Per-sample ``sigma(x) = lambda_max(Hessian_x CE(model(x), y))`` (seed 001 Def. 1, docs/theory.md §3).
 
     The model runs in eval mode (BatchNorm uses, and keeps, its running statistics) without
     parameter gradients; ``x`` is not modified.
@@ -201,12 +265,18 @@ def smoothness(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method: str =
         force: allow ``exact`` on models with smooth non-linearities (returns the Gauss-Newton
             eigenvalue, not the Hessian's).
         progress: tqdm progress bar over batches.
+        route: ``exact`` only: ``"auto"`` (C x C problem dense for ``C <= 64``, matrix-free beyond),
+            ``"dense"`` (C VJPs, ``torch.linalg.eigvalsh`` when ``C > 64``) or ``"matrix_free"``.
+        max_memory: memory budget per batch (bytes or e.g. ``"4GiB"``; default
+            :func:`pyadvt.ops.budget.resolve_max_memory`).
 
     Returns:
         :class:`SmoothnessResult`; ``.mean`` is ``sigma_F``, ``.max`` the upper smoothness.
 
     Raises:
         ValueError: unknown method, bad shapes, or ``exact`` on a smooth network without ``force``.
+        pyadvt.ops.budget.MemoryBudgetError: the method does not fit ``max_memory`` at this
+            ``batch_size`` (raised before any backward pass).
     """
     if method not in _METHODS:
         raise ValueError(f"'method' must be one of {_METHODS}, got {method!r}")
@@ -218,17 +288,33 @@ def smoothness(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method: str =
         raise ValueError(f"'batch_size' must be >= 1, got {batch_size}")
     if method == "exact":
         _check_exact_allowed(model, force)
+    model, x = float32_compute(model, x)
     dev = model_device(model)
     x, y = x.detach().to(dev), y.to(dev)
     N, n = x.shape[0], x[0].numel()
     chunks = [(s, min(s + int(batch_size), N)) for s in range(0, N, int(batch_size))]
+    first = torch.nan_to_num(x[: chunks[0][1]], nan=0.0, posinf=0.0, neginf=0.0)
+    exact_route = None
+    if method == "exact":
+        exact_route = plan_route(model, first, route=route, max_memory=max_memory, max_iter=DEFAULT_MAX_ITER,
+                                 what="smoothness(method='exact')").route
+    else:
+        _check_hvp_budget(model, first, method, first.shape[0], int(max_iter), max_memory)
     values, iters, conv, defined, calls = [], [], [], [], 0
     with evaluating(model, higher_order=True), torch.enable_grad():  # HVPs: double backward
         bar = _progress(chunks, desc=f"smoothness[{method}]", enabled=progress, leave=False)
         for s, e in bar:
             xb, yb = x[s:e], y[s:e]
+            if method == "exact" and exact_route == "matrix_free":
+                lam, ok, fin, products, passes = _exact_matrix_free(model, xb, DEFAULT_MAX_ITER, seed)
+                values.append(lam)
+                iters.append(products)
+                conv.append(ok)
+                defined.append(fin)
+                calls += passes
+                continue
             if method == "exact":
-                lam, ok, C = _exact_chunk(model, xb, yb)
+                lam, ok, C = _exact_chunk(model, xb, yb, use_eigh=route == "dense")
                 values.append(lam)
                 iters.append(torch.full((e - s,), C, dtype=torch.long, device=dev))
                 conv.append(ok.clone())
@@ -251,7 +337,7 @@ def smoothness(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method: str =
         warnings.warn(f"smoothness: {undefined} of {N} samples have a non-finite Hessian; they are reported as "
                       "undefined (NaN) and skipped by mean/max", RuntimeWarning, stacklevel=2)
     not_conv = int((res.defined & ~res.converged).sum())
-    if not_conv and method != "exact":
+    if not_conv and (method != "exact" or exact_route == "matrix_free"):
         warnings.warn(f"smoothness: {not_conv} of {N} samples did not converge within max_iter={max_iter} "
                       f"(tol={tol:g}); their last estimates are kept", RuntimeWarning, stacklevel=2)
     return res

@@ -1,13 +1,18 @@
-"""Spectral adversarial-transferability metrics of seed 000 (SPEC section 2).
+"""Spectral adversarial-transferability metrics of seed 000 (docs/theory.md §2, §9).
 
 * ``tau1(x) = <v1_S(x), v1_T(x)>^2`` (Definition 2, "angle"): squared cosine between the two virtual
   adversarial attacks (:mod:`pyadvt.attacks.virtual`), ``tau1 = E tau1(x)``.
 * ``lambda_f(x) = sigma2(x) / sigma1(x)`` (Definition 4, singular-value ratio of ``J_f(x)``) and its
   worst case ``lambda_f = max_x lambda_f(x)``.
 
-Everything is batched (one Jacobian per model per batch, then the ``jacobian_spectrum`` kernel) and
-batch-independent. Samples whose Jacobian is zero or non-finite are *undefined*: masked, counted,
-reported with a warning, and skipped by the means (SPEC section 0).
+Everything is batched and batch-independent. Per model, a cost and memory model
+(:func:`pyadvt.ops.budget.plan_route`) picks, once and before the first backward pass, the dense
+route (one Jacobian per batch and the ``jacobian_spectrum`` kernel, for ``m <= 64`` outputs) or the
+matrix-free route (Lanczos on the Gram operator through VJPs/JVPs,
+:mod:`pyadvt.ops.matrix_free`, e.g. for 1000 ImageNet logits); when neither fits ``max_memory`` it
+refuses with a message naming ``batch_size`` / ``max_memory``. Samples whose Jacobian is zero or
+whose input or Jacobian is non-finite are *undefined*: masked, counted, reported with a warning, and
+skipped by the means (docs/theory.md §0).
 
 Example:
     >>> import torch
@@ -25,6 +30,9 @@ from dataclasses import dataclass
 import torch
 
 from pyadvt.attacks.virtual import virtual_direction
+from pyadvt.ops.budget import RoutePlan, plan_route
+from pyadvt.ops.matrix_free import FLAG_NOT_CONVERGED
+from pyadvt.ops.precision import float32_compute
 from pyadvt.utils.progress import progress as _progress
 
 
@@ -38,10 +46,17 @@ def batches(n: int, batch_size: int, *, progress: bool = False, desc: str | None
 
 
 def warn_undefined(n_undefined: int, n_total: int, what: str) -> None:
-    """Warn (SPEC section 0) that ``n_undefined`` of ``n_total`` samples were masked out of ``what``."""
+    """Warn (docs/theory.md §0) that ``n_undefined`` of ``n_total`` samples were masked out of ``what``."""
     if n_undefined:
         warnings.warn(f"{what}: {n_undefined} of {n_total} samples have a zero or non-finite Jacobian; "
                       "they are undefined, masked and skipped by the means", RuntimeWarning, stacklevel=3)
+
+
+def warn_not_converged(n: int, n_total: int, what: str) -> None:
+    """Warn that the matrix-free route hit its iteration cap on ``n`` of ``n_total`` samples."""
+    if n:
+        warnings.warn(f"{what}: Lanczos did not converge within max_iter on {n} of {n_total} samples; their last "
+                      "estimates are used (flag FLAG_NOT_CONVERGED)", RuntimeWarning, stacklevel=3)
 
 
 def check_batch(x, name: str = "x") -> None:
@@ -49,6 +64,20 @@ def check_batch(x, name: str = "x") -> None:
         raise TypeError(f"'{name}' must be a torch.Tensor, got {type(x).__name__}")
     if x.dim() < 2 or x.shape[0] == 0:
         raise ValueError(f"'{name}' must be a non-empty batch [B, *in_shape], got shape {tuple(x.shape)}")
+
+
+def plan_models(models, x: torch.Tensor, batch_size: int, *, route: str = "auto", max_memory=None,
+                what: str = "spectrum") -> list[RoutePlan]:
+    """One :class:`~pyadvt.ops.budget.RoutePlan` per model for batches of ``batch_size`` samples of
+    ``x``, made before any backward pass (raises :class:`~pyadvt.ops.budget.MemoryBudgetError`)."""
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"'batch_size' must be a positive int, got {batch_size!r}")
+    plans = []
+    for model in models:
+        m32, xb = float32_compute(model, x[: min(batch_size, x.shape[0])])
+        xb = torch.nan_to_num(xb.detach(), nan=0.0, posinf=0.0, neginf=0.0)
+        plans.append(plan_route(m32, xb, route=route, max_memory=max_memory, what=what))
+    return plans
 
 
 def _masked_mean(values: torch.Tensor, valid: torch.Tensor) -> float:
@@ -60,11 +89,14 @@ def _masked_mean(values: torch.Tensor, valid: torch.Tensor) -> float:
 class Tau1Result:
     """``per_sample [N]`` tau1(x) (0 where undefined), ``valid [N]`` bool, ``tau1`` = mean over valid
     samples, ``n_undefined``, ``n_degenerate`` (valid samples whose top singular value is degenerate
-    for either model: v1 is then not unique and tau1(x) depends on the solver's choice)."""
+    for either model: v1 is then not unique and tau1(x) depends on the solver's choice) and
+    ``n_not_converged`` (valid samples where the matrix-free route hit its iteration cap for either
+    model; their last Lanczos estimates are used)."""
 
     per_sample: torch.Tensor
     valid: torch.Tensor
     n_degenerate: int
+    n_not_converged: int = 0
 
     @property
     def tau1(self) -> float:
@@ -76,7 +108,7 @@ class Tau1Result:
 
     def summary(self) -> dict:
         return {"tau1": self.tau1, "n": int(self.valid.numel()), "n_undefined": self.n_undefined,
-                "n_degenerate": self.n_degenerate}
+                "n_degenerate": self.n_degenerate, "n_not_converged": self.n_not_converged}
 
 
 @dataclass
@@ -113,7 +145,7 @@ def tau1_from_directions(v1_s: torch.Tensor, v1_t: torch.Tensor) -> torch.Tensor
 
 
 def tau1(source, target, x: torch.Tensor, *, batch_size: int = 256, progress: bool = False,
-         method: str = "auto") -> Tau1Result:
+         method: str = "auto", route: str = "auto", max_memory=None) -> Tau1Result:
     """Adversarial transferability (angle), seed 000 Definition 2: ``tau1(x) = <v1_S, v1_T>^2``.
 
     Args:
@@ -122,10 +154,17 @@ def tau1(source, target, x: torch.Tensor, *, batch_size: int = 256, progress: bo
         x: ``[N, *in_shape]`` evaluation samples (not modified).
         batch_size: samples per batched Jacobian.
         progress: show a tqdm bar.
-        method: Jacobian method (:func:`pyadvt.ops.jacobian.jacobian`).
+        method: Jacobian method of the dense route (:func:`pyadvt.ops.jacobian.jacobian`).
+        route: ``"auto"`` (cost/memory model), ``"dense"`` or ``"matrix_free"``.
+        max_memory: memory budget per batch (bytes or e.g. ``"3GiB"``; default
+            :func:`pyadvt.ops.budget.resolve_max_memory`).
 
     Returns:
         :class:`Tau1Result` (``.tau1`` the mean, ``.per_sample``, ``.summary()``).
+
+    Raises:
+        pyadvt.ops.budget.MemoryBudgetError: neither route fits ``max_memory`` at this ``batch_size``
+            (raised before any backward pass).
 
     Example:
         >>> import torch
@@ -136,27 +175,32 @@ def tau1(source, target, x: torch.Tensor, *, batch_size: int = 256, progress: bo
         0.5
     """
     check_batch(x)
-    vals, valid, degenerate = [], [], 0
+    ps, pt = plan_models((source, target), x, batch_size, route=route, max_memory=max_memory, what="tau1")
+    vals, valid, degenerate, not_conv = [], [], 0, 0
     for sl in batches(x.shape[0], batch_size, progress=progress, desc="tau1"):
-        ds = virtual_direction(source, x[sl], method=method)
-        dt = virtual_direction(target, x[sl], method=method)
+        ds = virtual_direction(source, x[sl], method=method, plan=ps, keep_jac=False)
+        dt = virtual_direction(target, x[sl], method=method, plan=pt, keep_jac=False)
         ok = ds.valid & dt.valid
         t = torch.where(ok, tau1_from_directions(ds.v1, dt.v1), torch.zeros_like(ds.sigma1))
         vals.append(t)
         valid.append(ok)
         degenerate += int((ok & (((ds.flags | dt.flags) & 2) != 0)).sum())
-    res = Tau1Result(per_sample=torch.cat(vals), valid=torch.cat(valid), n_degenerate=degenerate)
+        not_conv += int((ok & (((ds.flags | dt.flags) & FLAG_NOT_CONVERGED) != 0)).sum())
+    res = Tau1Result(per_sample=torch.cat(vals), valid=torch.cat(valid), n_degenerate=degenerate,
+                     n_not_converged=not_conv)
     warn_undefined(res.n_undefined, x.shape[0], "tau1")
+    warn_not_converged(not_conv, x.shape[0], "tau1")
     return res
 
 
 def singular_value_ratio(model, x: torch.Tensor, *, batch_size: int = 256, progress: bool = False,
-                         method: str = "auto") -> SingularValueRatio:
+                         method: str = "auto", route: str = "auto", max_memory=None) -> SingularValueRatio:
     """Singular-value ratio ``lambda_f(x) = sigma2(x) / sigma1(x)`` of ``J_f(x)`` (seed 000 Def. 4).
 
     Args:
         model: ``[B, *in] -> [B, m]`` (eval mode inside).
         x: ``[N, *in_shape]`` samples.
+        batch_size, progress, method, route, max_memory: as :func:`tau1`.
 
     Returns:
         :class:`SingularValueRatio` with per-sample ``lam``, ``sigma1``, ``sigma2`` and ``.worst`` = max.
@@ -170,9 +214,10 @@ def singular_value_ratio(model, x: torch.Tensor, *, batch_size: int = 256, progr
         0.5
     """
     check_batch(x)
+    (plan,) = plan_models((model,), x, batch_size, route=route, max_memory=max_memory, what="singular_value_ratio")
     lam, s1, s2, valid = [], [], [], []
     for sl in batches(x.shape[0], batch_size, progress=progress, desc="singular value ratio"):
-        d = virtual_direction(model, x[sl], method=method)
+        d = virtual_direction(model, x[sl], method=method, plan=plan, keep_jac=False)
         ok = d.valid
         zero = torch.zeros_like(d.lam)
         lam.append(torch.where(ok, d.lam, zero))

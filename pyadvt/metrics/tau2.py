@@ -1,4 +1,4 @@
-"""Adversarial transferability (deviation) ``tau2`` of seed 000, Definition 3 (SPEC section 2).
+"""Adversarial transferability (deviation) ``tau2`` of seed 000, Definition 3 (docs/theory.md §2, §9).
 
 With the source's virtual attack ``delta_S(x) = eps * v1_S(x)`` and the deviations (eq. 1)
 ``U(x) = J_S(x) delta_S(x)`` (``[m]``) and ``V(x) = J_T(x) delta_S(x)`` (``[d]``):
@@ -8,6 +8,10 @@ With the source's virtual attack ``delta_S(x) = eps * v1_S(x)`` and the deviatio
 * ``A = proj(B*, r)``: ``B*`` if ``||B*||_2 <= r`` else ``r B* / ||B*||_2``,
 * ``tau2 = E<2V - A U, A U> / E||V||^2`` in [0, 1] (Proposition 1). For scalar outputs it reduces
   to ``E[UV]^2 / (E[U^2] E[V^2])``.
+
+No Jacobian is needed: ``U = eps J_S v1_S`` and ``V = J_T delta_S`` are Jacobian-vector products
+(``v1_S`` from the dense or the matrix-free route of :func:`pyadvt.attacks.virtual.virtual_direction`,
+chosen by the memory model before the first backward pass, docs/theory.md §9).
 
 tau2 is a population quantity: it is computed from the sufficient statistics ``E[V U^T]``,
 ``E[U U^T]``, ``E||V||^2``, ``E||U||^2`` accumulated over batches in float64, so batch size never
@@ -27,7 +31,10 @@ from dataclasses import dataclass, field
 import torch
 
 from pyadvt.attacks.virtual import virtual_direction
-from pyadvt.metrics.spectral import Tau1Result, batches, check_batch, tau1_from_directions, warn_undefined
+from pyadvt.metrics.spectral import (Tau1Result, batches, check_batch, plan_models, tau1_from_directions,
+                                     warn_not_converged, warn_undefined)
+from pyadvt.ops.matrix_free import FLAG_NOT_CONVERGED
+from pyadvt.ops.precision import float32_compute
 from pyadvt.ops.jacobian import jvp
 
 
@@ -119,18 +126,17 @@ def tau2_from_deviations(U: torch.Tensor, V: torch.Tensor) -> Tau2Result:
     return stats.result()
 
 
-def _deviations(source, target, x, eps: float, method: str, target_jac: bool):
-    """(U, V, valid, source direction, target direction or None) for one batch."""
-    ds = virtual_direction(source, x, method=method)
+def _deviations(source, target, x, eps: float, method: str, plans, target_spectrum: bool):
+    """(U, V, source direction, target direction or None) for one batch: ``U = eps J_S v1_S`` and
+    ``V = J_T (eps v1_S)`` (a JVP of the target)."""
+    ps, pt = plans
+    ds = virtual_direction(source, x, method=method, plan=ps, want_jv1=True, keep_jac=False)
     delta = eps * ds.v1
-    U = torch.einsum("bmn,bn->bm", ds.jac, delta)
-    if target_jac:
-        dt = virtual_direction(target, x, method=method)
-        V = torch.einsum("bdn,bn->bd", dt.jac, delta.to(dt.jac.dtype))
-    else:
-        dt = None
-        V = jvp(target, x, delta.reshape(x.shape).to(x.dtype))
-    return U, V, ds.valid, ds, dt
+    U = eps * ds.jv1
+    dt = virtual_direction(target, x, method=method, plan=pt, keep_jac=False) if target_spectrum else None
+    t32, x32 = float32_compute(target, x)
+    V = jvp(t32, x32, delta.reshape(x.shape).to(x32.dtype))
+    return U, V, ds, dt
 
 
 def _check_eps(eps) -> float:
@@ -140,7 +146,7 @@ def _check_eps(eps) -> float:
 
 
 def tau2(source, target, x: torch.Tensor, eps: float = 1.0, *, batch_size: int = 256, progress: bool = False,
-         method: str = "auto") -> Tau2Result:
+         method: str = "auto", route: str = "auto", max_memory=None) -> Tau2Result:
     """Adversarial transferability (deviation) from ``source`` to ``target``, seed 000 Definition 3.
 
     ``U`` comes from the source Jacobian, ``V = J_T delta_S`` from one batched JVP of the target.
@@ -149,7 +155,9 @@ def tau2(source, target, x: torch.Tensor, eps: float = 1.0, *, batch_size: int =
         source: ``[B, *in] -> [B, m]``; target: ``[B, *in] -> [B, d]`` (eval mode inside).
         x: ``[N, *in_shape]`` samples (the distribution D).
         eps: attack radius (tau2 does not depend on it; kept for fidelity with the definition).
-        batch_size, progress, method: batching, tqdm bar, Jacobian method.
+        batch_size, progress, method: batching, tqdm bar, Jacobian method of the dense route.
+        route, max_memory: route of the source's spectrum and the memory budget
+            (:func:`pyadvt.metrics.spectral.tau1`); the target needs only a JVP.
 
     Returns:
         :class:`Tau2Result` (``.tau2``, ``.A``, ``.summary()``).
@@ -161,10 +169,11 @@ def tau2(source, target, x: torch.Tensor, eps: float = 1.0, *, batch_size: int =
     """
     check_batch(x)
     eps = _check_eps(eps)
+    plans = plan_models((source,), x, batch_size, route=route, max_memory=max_memory, what="tau2") + [None]
     stats = Tau2Stats()
     for sl in batches(x.shape[0], batch_size, progress=progress, desc="tau2"):
-        U, V, ok, _, _ = _deviations(source, target, x[sl], eps, method, target_jac=False)
-        ok = ok & torch.isfinite(V).all(1)
+        U, V, ds, _ = _deviations(source, target, x[sl], eps, method, plans, target_spectrum=False)
+        ok = ds.valid & torch.isfinite(V).all(1) & torch.isfinite(U).all(1)
         stats.add(U[ok], V[ok])
         stats.n_undefined += int((~ok).sum())
     warn_undefined(stats.n_undefined, x.shape[0], "tau2")
@@ -185,8 +194,12 @@ class TransferabilityResult:
 
 
 def adversarial_transferability(source, target, x: torch.Tensor, eps: float = 1.0, *, batch_size: int = 256,
-                                progress: bool = False, method: str = "auto") -> TransferabilityResult:
-    """tau1 (Def. 2) and tau2 (Def. 3, source -> target) sharing one Jacobian of each model per batch.
+                                progress: bool = False, method: str = "auto", route: str = "auto",
+                                max_memory=None) -> TransferabilityResult:
+    """tau1 (Def. 2) and tau2 (Def. 3, source -> target) sharing one spectrum of each model per batch.
+
+    ``route`` / ``max_memory`` as :func:`pyadvt.metrics.spectral.tau1` (both models planned before
+    the first backward pass); ``V`` is a JVP of the target.
 
     tau1 masks samples whose direction is undefined for either model; tau2 only those undefined for the
     source (a zero target Jacobian gives ``V = 0``, a legitimate deviation), as :func:`tau2` does.
@@ -199,18 +212,23 @@ def adversarial_transferability(source, target, x: torch.Tensor, eps: float = 1.
     """
     check_batch(x)
     eps = _check_eps(eps)
+    plans = plan_models((source, target), x, batch_size, route=route, max_memory=max_memory,
+                        what="adversarial_transferability")
     stats = Tau2Stats()
-    vals, valid, degenerate = [], [], 0
+    vals, valid, degenerate, not_conv = [], [], 0, 0
     for sl in batches(x.shape[0], batch_size, progress=progress, desc="tau1/tau2"):
-        U, V, _, ds, dt = _deviations(source, target, x[sl], eps, method, target_jac=True)
+        U, V, ds, dt = _deviations(source, target, x[sl], eps, method, plans, target_spectrum=True)
         ok = ds.valid & dt.valid
         vals.append(torch.where(ok, tau1_from_directions(ds.v1, dt.v1.to(ds.v1.dtype)), torch.zeros_like(ds.sigma1)))
         valid.append(ok)
         degenerate += int((ok & (((ds.flags | dt.flags) & 2) != 0)).sum())
+        not_conv += int((ok & (((ds.flags | dt.flags) & FLAG_NOT_CONVERGED) != 0)).sum())
         # tau2 needs only the source's attack: a zero target Jacobian is a legitimate V = 0
-        ok2 = ds.valid & torch.isfinite(V).all(1)
+        ok2 = ds.valid & torch.isfinite(V).all(1) & torch.isfinite(U).all(1)
         stats.add(U[ok2], V[ok2])
         stats.n_undefined += int((~ok2).sum())
-    t1 = Tau1Result(per_sample=torch.cat(vals), valid=torch.cat(valid), n_degenerate=degenerate)
+    t1 = Tau1Result(per_sample=torch.cat(vals), valid=torch.cat(valid), n_degenerate=degenerate,
+                    n_not_converged=not_conv)
     warn_undefined(t1.n_undefined, x.shape[0], "tau1/tau2")
+    warn_not_converged(not_conv, x.shape[0], "tau1/tau2")
     return TransferabilityResult(tau1=t1, tau2=stats.result())

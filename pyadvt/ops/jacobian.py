@@ -1,4 +1,4 @@
-"""Batched input Jacobians and Jacobian-vector products of a model (SPEC section 2).
+"""Batched input Jacobians and Jacobian-vector products of a model (docs/theory.md §2, §9).
 
 ``jacobian(model, x)`` returns ``J_f(x)`` for every sample of a batch, ``[B, m, n]`` with the input
 flattened (``n = prod(in_shape)``) and the output flattened (``m``). Three exact methods:
@@ -21,8 +21,16 @@ support ``torch.func``) and ``"batched_grad"`` otherwise, backed by
 180 ms vs 619 ms (``fwd`` would need n passes); for the MLP on digits ``batched_grad`` 3.5 ms vs
 ``rev`` 4.5 ms; for an MLP map with n = 16 < m = 64 ``fwd`` wins (1.0 vs 1.8 ms ``rev``, 2.7 ms
 ``batched_grad``).
-``"rev"``/``"fwd"`` vmap at most :data:`VMAP_BUDGET`
-(sample, direction) pairs at once to bound memory.
+``"rev"``/``"fwd"`` vmap at most :data:`VMAP_BUDGET` (sample, direction) pairs at once, and fewer
+when the memory budget says so.
+
+**Memory** (docs/theory.md §9): before the first backward pass ``jacobian`` measures what one
+sample's autograd graph holds (:func:`pyadvt.ops.budget.graph_bytes_per_sample`) and checks the
+output ``[B, m, n]`` plus the method's working memory against ``max_memory`` (default
+:func:`pyadvt.ops.budget.resolve_max_memory`): ``batched_grad`` holds the batch's graph (its vmapped
+order ~``m`` gradient copies, used only when that fits too); ``rev``/``fwd`` ~2 graphs per vmapped
+(sample, direction) pair, so the vmap chunks shrink to fit. When even the smallest chunk does not
+fit, :class:`pyadvt.ops.budget.MemoryBudgetError` names the size and what to pass.
 
 ``jvp(model, x, v)`` returns ``J_f(x_b) v_b`` for every sample with one forward-mode pass
 (``torch.func.jvp``), falling back to the double-backward trick for layers lacking forward AD.
@@ -43,6 +51,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from pyadvt.ops.budget import MemoryBudgetError, format_bytes, graph_bytes_per_sample, resolve_max_memory
 from pyadvt.utils.modes import evaluating
 
 _METHODS = ("auto", "batched_grad", "rev", "fwd")
@@ -113,7 +122,7 @@ _NO_BATCHING_RULE = (nn.modules.conv._ConvNd, nn.modules.batchnorm._BatchNorm)
 SEQUENTIAL_MAX_OUTPUTS = 32
 
 
-def _sequential_passes(model, device: torch.device, m: int) -> bool:
+def _sequential_passes(model, device: torch.device, m: int, vmapped_fits: bool = True) -> bool:
     """Whether ``batched_grad`` runs its ``m`` reverse passes one after the other (else vmapped).
 
     On CPU (interleaved timings of the ``benchmarks/bench_tau.py`` workloads, 2 cores, vmapped /
@@ -123,9 +132,10 @@ def _sequential_passes(model, device: torch.device, m: int) -> bool:
     MLP with m = 32 1.1x; but a tiny n = 16, m = 64 map 0.46x, where each pass is mostly the autograd
     engine's per-call overhead. Hence: sequential on CPU when a layer lacks a batching rule or
     ``m <= SEQUENTIAL_MAX_OUTPUTS``; other devices keep the vmapped passes (fewer kernel launches; not
-    re-measured). Both orders compute the same rows up to float rounding.
+    re-measured). Both orders compute the same rows up to float rounding. The vmapped order holds ``m``
+    gradient copies at once, so it is used only when ``vmapped_fits`` (the memory budget allows it).
     """
-    if m == 1:
+    if m == 1 or not vmapped_fits:
         return True
     if device.type != "cpu":
         return False
@@ -134,14 +144,14 @@ def _sequential_passes(model, device: torch.device, m: int) -> bool:
     return isinstance(model, nn.Module) and any(isinstance(mod, _NO_BATCHING_RULE) for mod in model.modules())
 
 
-def _jac_batched_grad(model, x: torch.Tensor) -> torch.Tensor:
+def _jac_batched_grad(model, x: torch.Tensor, vmapped_fits: bool = True) -> torch.Tensor:
     """``[B, m, n]``: one forward pass of ``x [B, *in]``, then ``m`` reverse passes of the batch,
     sequential or vmapped as :func:`_sequential_passes` decides."""
     B = x.shape[0]
     xr = x.detach().clone().requires_grad_(True)
     with torch.enable_grad():
         out = model(xr).reshape(B, -1)
-        if _sequential_passes(model, xr.device, out.shape[1]):
+        if _sequential_passes(model, xr.device, out.shape[1], vmapped_fits):
             return _rows_sequential(out, xr)
         return _rows_vmapped(out, xr)
 
@@ -151,26 +161,73 @@ def _jac_batched_grad(model, x: torch.Tensor) -> torch.Tensor:
 VMAP_BUDGET = 4096
 
 
-def _jac_func(model, x: torch.Tensor, forward: bool) -> torch.Tensor:
+def _jac_func(model, x: torch.Tensor, forward: bool, max_pairs: int = VMAP_BUDGET) -> torch.Tensor:
+    """``[B, m, n]`` by vmapped forward- or reverse-mode products, at most ``max_pairs``
+    (sample, direction) pairs at once: whole samples when ``width`` directions fit, else one sample
+    at a time with its directions in chunks."""
     in_shape = x.shape[1:]
     f = _single(model, in_shape)
-    jac = torch.func.jacfwd(f) if forward else torch.func.jacrev(f)
     flat = x.detach().reshape(x.shape[0], -1)
-    width = flat.shape[1] if forward else max(1, _single(model, in_shape)(flat[0]).numel())
-    chunk = max(1, VMAP_BUDGET // width)
-    return torch.func.vmap(jac, chunk_size=min(chunk, flat.shape[0]))(flat)
+    n = flat.shape[1]
+    m = max(1, f(flat[0]).numel())
+    width = n if forward else m
+    pairs = max(1, min(VMAP_BUDGET, int(max_pairs)))
+    inner = min(width, pairs)
+    outer = max(1, pairs // width) if inner == width else 1
+    if forward:
+        basis = torch.eye(n, dtype=flat.dtype, device=flat.device)
+
+        def jac(z):
+            cols = torch.func.vmap(lambda t: torch.func.jvp(f, (z,), (t,))[1], chunk_size=inner)(basis)
+            return cols.T  # [m, n]
+    else:
+        jac = torch.func.jacrev(f, chunk_size=inner)
+    return torch.func.vmap(jac, chunk_size=min(outer, flat.shape[0]))(flat)
 
 
-def jacobian(model, x: torch.Tensor, *, method: str = "auto") -> torch.Tensor:
+def _budget_check(model, x: torch.Tensor, method: str, max_memory) -> tuple[int, bool, int]:
+    """``(m, vmapped_fits, max_pairs)`` for ``method`` under the budget; raises
+    :class:`MemoryBudgetError` before any backward pass when the Jacobian cannot fit."""
+    budget = resolve_max_memory(max_memory, x.device)
+    m, gps, dt = graph_bytes_per_sample(model, x[:1])
+    B, n = x.shape[0], x[0].numel()
+    isz = torch.empty((), dtype=dt).element_size()
+    out = B * m * n * isz
+    if method == "batched_grad":
+        need = out + B * gps + 2 * B * n * isz
+        pair = 0
+    else:
+        pair = 2 * gps + 2 * (n + m) * isz
+        need = out + pair
+    if need > budget:
+        per_sample = need / B
+        fit = int(budget // per_sample)
+        fix = f"pass batch_size={fit} (or smaller)" if fit >= 1 else "a single sample does not fit"
+        raise MemoryBudgetError(
+            f"jacobian: method={method!r} would need about {format_bytes(need)} for B={B} (Jacobian [{B}, {m}, {n}] "
+            f"{format_bytes(out)}, autograd graph {format_bytes(gps)} per sample), over max_memory="
+            f"{format_bytes(budget)}; {fix}, or pass max_memory={format_bytes(need * 1.1)} or more; for wide "
+            "outputs the spectral metrics take the matrix-free route (route='matrix_free') instead")
+    vmapped_fits = need + m * B * gps <= budget
+    max_pairs = VMAP_BUDGET if pair == 0 else max(1, int((budget - out) // pair))
+    return m, vmapped_fits, max_pairs
+
+
+def jacobian(model, x: torch.Tensor, *, method: str = "auto", max_memory=None) -> torch.Tensor:
     """Per-sample input Jacobians ``J_f(x_b)``, batched.
 
     Args:
         model: ``nn.Module`` (run in eval mode, restored on exit) or callable, ``[B, *in] -> [B, *out]``.
         x: ``[B, *in_shape]`` floating point inputs (not modified).
         method: ``"auto"`` | ``"batched_grad"`` | ``"rev"`` | ``"fwd"`` (see module docstring).
+        max_memory: memory budget in bytes or a string like ``"4GiB"`` (default
+            :func:`pyadvt.ops.budget.resolve_max_memory`).
 
     Returns:
         ``[B, m, n]`` with ``m = prod(out_shape)``, ``n = prod(in_shape)``, dtype of the output.
+
+    Raises:
+        pyadvt.ops.budget.MemoryBudgetError: the method cannot fit ``max_memory`` (before any backward).
 
     Example:
         >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
@@ -182,21 +239,25 @@ def jacobian(model, x: torch.Tensor, *, method: str = "auto") -> torch.Tensor:
         raise ValueError(f"'method' must be one of {_METHODS}, got {method!r}")
     with _maybe_evaluating(model):
         if method == "auto":
-            with torch.no_grad():
-                m = model(x[:1]).numel()
-            if choose_method(x[0].numel(), m) == "fwd":
+            try:
+                m, _, pairs = _budget_check(model, x, "fwd", max_memory)
+                use_fwd = choose_method(x[0].numel(), m) == "fwd"
+            except MemoryBudgetError:  # batched_grad may still fit (checked below)
+                use_fwd = False
+            if use_fwd:
                 try:
-                    return _jac_func(model, x, forward=True)
+                    return _jac_func(model, x, forward=True, max_pairs=pairs)
                 except (RuntimeError, NotImplementedError):
                     pass  # a layer unsupported by torch.func (e.g. an old-style autograd.Function)
             method = "batched_grad"
+        m, vmapped_fits, pairs = _budget_check(model, x, method, max_memory)
         if method == "batched_grad":
-            return _jac_batched_grad(model, x)
-        return _jac_func(model, x, forward=(method == "fwd"))
+            return _jac_batched_grad(model, x, vmapped_fits)
+        return _jac_func(model, x, forward=(method == "fwd"), max_pairs=pairs)
 
 
 def jvp(model, x: torch.Tensor, v: torch.Tensor, *, method: str = "fwd") -> torch.Tensor:
-    """Per-sample Jacobian-vector products ``J_f(x_b) v_b`` (SPEC §2 deviation ``Delta_{f,delta}``).
+    """Per-sample Jacobian-vector products ``J_f(x_b) v_b`` (docs/theory.md §2 deviation ``Delta_{f,delta}``).
 
     Args:
         model: ``[B, *in] -> [B, *out]`` module or callable (eval mode inside).
