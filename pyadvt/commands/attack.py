@@ -1,31 +1,52 @@
-"""Attack a digits source model and measure transfer to a target model.
+"""Attack a source model and measure transfer to one or more target models, on any supported dataset.
 
-``pyadvt attack --attack pgd --eps 0.05 0.1 0.2`` trains (or loads with ``--source-checkpoint`` /
-``--target-checkpoint``) a source and a target network on scikit-learn's digits, attacks the source
-on the test split at every budget in one batched pass per chunk, and prints clean accuracies, the
-source fooling rate ``1 - acc_S(x_adv)``, the transfer success ``1 - acc_T(x_adv)`` over all samples
-and the Definition-3 transfer rate over samples both models classify correctly (SPEC §3; targeted:
-hit rates of the target label ``(y + 1) mod 10``). ``--out`` writes a ``pyadvt.result/1`` JSON.
+``pyadvt attack --attack pgd --eps 0.05 0.1 0.2`` attacks a source on the test split at every budget
+in one batched pass per chunk and prints clean accuracies, the source fooling rate
+``1 - acc_S(x_adv)``, the transfer success ``1 - acc_T(x_adv)`` over all samples and the
+Definition-3 transfer rate over samples both models classify correctly (docs/theory.md §3;
+targeted: hit rates of the target label ``(y + 1) mod C``). ``--out`` writes a ``pyadvt.result/1`` JSON.
+
+Models: ``--source SPEC`` and ``--target SPEC`` (repeatable) take any model spec of
+:mod:`pyadvt.commands.model_spec` -- ``torchvision:resnet18``, ``timm:resnet18``, ``zoo.py:make``,
+``pkg.zoo:make``, a checkpoint, each optionally ``:WEIGHTS.pt`` (a plain state dict loaded with
+``weights_only=True``). Without them a ``--source-model`` / ``--target-model`` architecture is
+trained on the train split (or loaded with ``--source-checkpoint`` / ``--target-checkpoint``).
+
+Data: ``--dataset`` digits (default), cifar10, cifar100, stl10, mnist, fashion-mnist (Debian's
+package without ``--data-root``), kmnist or imagefolder (``--data-root`` a class-subfolder tree);
+``--image-size`` / ``--channels`` fit the images to the models. The test split is streamed one
+``--attack-batch`` at a time (:func:`pyadvt.attacks.run_on`), so an ImageFolder of any size works.
+
+A target that cannot run on the data or fails during the evaluation is reported in one line naming
+it and what failed; the other targets still run (exit status 1 when any failed).
 
 Example (a few seconds on 2 CPU cores)::
 
     pyadvt attack --attack dim --eps 0.05 0.1 0.2 --out results/attack.json
+    pyadvt attack --dataset imagefolder --data-root ~/pets --image-size 64 \\
+        --source torchvision:resnet18:r18.pt --target timm:resnet18:t18.pt --eps 0.03
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 import torch
 from torch import nn
+from torch.utils.data import Subset
 
-from pyadvt.attacks import ATTACKS, build_attack
-from pyadvt.data import TensorData, digits
-from pyadvt.metrics.transfer_rates import transferability
+from pyadvt.attacks import ATTACKS, build_attack, run_on
+from pyadvt.commands.model_spec import ModelSpecError, check_model, load_model
+from pyadvt.data import DATASETS, TensorData, digits, load_dataset
+from pyadvt.data.adapt import AdaptedImages, adapt_images
+from pyadvt.data.stream import first_batch
+from pyadvt.metrics.transfer_rates import rates_from_predictions
 from pyadvt.models import MODELS, build
 from pyadvt.report import Timings, make_result, write_result
-from pyadvt.train import evaluate, fit, load_checkpoint, save_checkpoint
-from pyadvt.utils.progress import log, progress, set_quiet
+from pyadvt.train import fit, save_checkpoint
+from pyadvt.utils.modes import evaluating
+from pyadvt.utils.progress import log, set_quiet
 
 COLUMNS = ["eps", "source fooling", "transfer success", "transfer rate (Def. 3)", "mean L-inf", "mean L2"]
 
@@ -40,10 +61,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="step size as a fraction of eps (default: PGD 2.5/steps, MI/DI 1/steps)")
     a.add_argument("--norm", choices=["linf", "l2"], default="linf", help="threat model (l2: pgd, di, dim)")
     a.add_argument("--restarts", type=int, default=1, help="random restarts (default 1)")
-    a.add_argument("--targeted", action="store_true", help="targeted attack towards (y + 1) mod 10")
+    a.add_argument("--targeted", action="store_true", help="targeted attack towards (y + 1) mod C")
+    d = parser.add_argument_group("data")
+    d.add_argument("--dataset", default="digits", help=f"one of {', '.join(DATASETS)} (default digits)")
+    d.add_argument("--data-root", default=None,
+                   help="directory of the dataset files, or the class-subfolder tree of --dataset imagefolder")
+    d.add_argument("--image-size", type=int, default=None, help="resize and center-crop the images to this size")
+    d.add_argument("--channels", type=int, choices=[1, 3], default=None,
+                   help="convert the images to 1 (gray) or 3 (RGB) channels, e.g. 3 for ImageNet models on MNIST")
     m = parser.add_argument_group("models")
-    m.add_argument("--source-model", choices=sorted(MODELS), default="cnn", help="source architecture (default cnn)")
-    m.add_argument("--target-model", choices=sorted(MODELS), default="cnn", help="target architecture (default cnn)")
+    m.add_argument("--source", default=None, metavar="SPEC",
+                   help="source model spec: torchvision:NAME, timm:NAME, FILE.py:CALLABLE, MODULE:CALLABLE or a "
+                        "checkpoint, optionally :WEIGHTS.pt (a plain state dict)")
+    m.add_argument("--target", action="append", default=None, metavar="[NAME=]SPEC",
+                   help="target model spec (repeatable)")
+    m.add_argument("--source-model", choices=sorted(MODELS), default="cnn",
+                   help="architecture trained as the source when --source is not given (default cnn)")
+    m.add_argument("--target-model", choices=sorted(MODELS), default="cnn",
+                   help="architecture trained as the target when --target is not given (default cnn)")
     m.add_argument("--source-checkpoint", default=None, help="load the source from this checkpoint instead of training")
     m.add_argument("--target-checkpoint", default=None, help="load the target from this checkpoint instead of training")
     m.add_argument("--save-checkpoints", default=None, metavar="DIR",
@@ -52,7 +87,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--lr", type=float, default=0.05, help="SGD learning rate (default 0.05)")
     m.add_argument("--batch-size", type=int, default=64, help="training batch size (default 64)")
     r = parser.add_argument_group("run")
-    r.add_argument("--n-eval", type=int, default=None, help="attack the first N test samples (default: all 450)")
+    r.add_argument("--n-eval", type=int, default=None, help="attack the first N test samples (default: all)")
     r.add_argument("--attack-batch", type=int, default=256, help="samples per attack pass (default 256)")
     r.add_argument("--seed", type=int, default=0, help="seed of the split, the models (seed, seed+1) and the attack")
     r.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
@@ -72,6 +107,15 @@ def main(args: argparse.Namespace) -> int:
             set_quiet(None)     # back to the environment's default for an in-process caller
 
 
+class _Target:
+    """A target model and the per-sample predictions gathered for it."""
+
+    def __init__(self, name: str, spec: str, model: nn.Module | None, error: str | None = None) -> None:
+        self.name, self.spec, self.model, self.error = name, spec, model, error
+        self.clean: list[torch.Tensor] = []
+        self.adv: list[torch.Tensor] = []
+
+
 def _run(args: argparse.Namespace) -> int:
     from pyadvt.cli import UserError
 
@@ -81,14 +125,15 @@ def _run(args: argparse.Namespace) -> int:
     device = _device(args.device, UserError)
     timings = Timings()
     with timings("data"):
-        train, test = digits(seed=args.seed)
+        train, test, num_classes = _data(args, UserError)
+        in_shape = tuple(first_batch(test)[0].shape[1:])
     with timings("source"):
-        source = _model("source", args.source_checkpoint, args.source_model, args.seed, train, args, device, UserError)
+        source = _model("source", args.source or args.source_checkpoint, args.source_model, args.seed, train,
+                        args, device, in_shape, num_classes, UserError)
     with timings("target"):
-        target = _model("target", args.target_checkpoint, args.target_model, args.seed + 1, train, args, device,
-                        UserError)
+        targets = _targets(args, train, device, in_shape, num_classes, UserError)
     n = len(test) if args.n_eval is None else min(args.n_eval, len(test))
-    x, y = test.x[:n].to(device), test.y[:n].to(device)
+    data = test.subset(range(n)) if isinstance(test, TensorData) else Subset(test, range(n))
     budgets = torch.tensor(args.eps, dtype=torch.float32)
     top = float(budgets.max())
     alpha = None if args.alpha_ratio is None else args.alpha_ratio * top
@@ -98,19 +143,72 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UserError(str(exc)) from None
     log(f"attack: {atk} at eps {', '.join(f'{e:g}' for e in args.eps)} on {n} test samples")
+    cols: dict[str, list] = {"y": [], "t": [], "src_clean": [], "src_adv": [], "linf": [], "l2": []}
     with timings("attack"):
-        chunks = [atk(x[s:s + args.attack_batch], y[s:s + args.attack_batch], eps=budgets)
-                  for s in progress(range(0, n, args.attack_batch), desc="attack")]
-        x_adv = torch.cat(chunks, dim=1)
-    with timings("evaluate"):
-        clean = {"source": evaluate(source, TensorData(x.cpu(), y.cpu()))["accuracy"],
-                 "target": evaluate(target, TensorData(x.cpu(), y.cpu()))["accuracy"]}
-        rows = [_budget_row(eps, source, target, x, y, x_adv[k], args.targeted) for k, eps in enumerate(args.eps)]
-    _print_table(args, clean, rows, n)
+        try:
+            for b in run_on(atk, data, args.attack_batch, eps=budgets, device=device, progress=not args.quiet):
+                cols["y"].append(b.y.cpu())
+                cols["t"].append(((b.y + 1) % num_classes).cpu())
+                cols["src_clean"].append(_predict(source, b.x))
+                cols["src_adv"].append(torch.stack([_predict(source, xa) for xa in b.x_adv]))
+                delta = (b.x_adv - b.x.unsqueeze(0)).flatten(2)
+                cols["linf"].append(delta.abs().amax(dim=2).cpu())
+                cols["l2"].append(delta.norm(dim=2).cpu())
+                for tg in targets:
+                    _evaluate_target(tg, b, device)
+        except (RuntimeError, NotImplementedError) as exc:
+            raise UserError(f"source {_label(args)}: the {args.attack} attack failed: {_one_line(exc)}") from None
+    y = torch.cat(cols["y"])
+    target_labels = torch.cat(cols["t"]) if args.targeted else None
+    src_clean, src_adv = torch.cat(cols["src_clean"]), torch.cat(cols["src_adv"], dim=1)
+    linf, l2 = torch.cat(cols["linf"], dim=1), torch.cat(cols["l2"], dim=1)
+    results = []
+    for tg in targets:
+        if tg.error is not None:
+            continue
+        tgt_clean, tgt_adv = torch.cat(tg.clean), torch.cat(tg.adv, dim=1)
+        rows = []
+        for k, eps in enumerate(args.eps):
+            rates = rates_from_predictions(src_clean, tgt_clean, src_adv[k], tgt_adv[k], y, target=target_labels)
+            rows.append({"eps": eps, "source_fooling": rates.fooling, "transfer_success": rates.asr,
+                         "transfer_rate": rates.rate, "both_correct": rates.both_correct,
+                         "mean_linf": float(linf[k].mean()), "mean_l2": float(l2[k].mean())})
+        results.append({"name": tg.name, "spec": tg.spec, "clean_accuracy": float((tgt_clean == y).double().mean()),
+                        "budgets": rows})
+    clean_source = float((src_clean == y).double().mean())
+    failed = [{"name": tg.name, "spec": tg.spec, "error": tg.error} for tg in targets if tg.error is not None]
+    _print_table(args, clean_source, results, n)
     if args.out:
-        path = write_result(_result(args, clean, rows, n, timings, device), args.out)
+        path = write_result(_result(args, clean_source, results, failed, n, timings, device), args.out)
         print(f"wrote {path}")
-    return 0
+    return 1 if failed else 0
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+    return f"{type(exc).__name__}: {(lines[0] if lines else '')[:300]}"
+
+
+def _label(args) -> str:
+    return args.source or args.source_checkpoint or args.source_model
+
+
+@torch.no_grad()
+def _predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    with evaluating(model):
+        return model(x).argmax(1).cpu()
+
+
+def _evaluate_target(tg: _Target, b, device) -> None:
+    """Predictions of one target on a batch; a failure is reported once and the target dropped."""
+    if tg.error is not None:
+        return
+    try:
+        tg.clean.append(_predict(tg.model, b.x))
+        tg.adv.append(torch.stack([_predict(tg.model, xa) for xa in b.x_adv]))
+    except (RuntimeError, NotImplementedError, ValueError, TypeError) as exc:
+        tg.error = f"target {tg.name} ({tg.spec}): transfer evaluation failed: {_one_line(exc)}"
+        print(f"pyadvt: error: {tg.error}", file=sys.stderr)
 
 
 def _validate(args: argparse.Namespace, UserError) -> None:
@@ -119,12 +217,15 @@ def _validate(args: argparse.Namespace, UserError) -> None:
     for name in ("steps", "restarts", "epochs", "batch_size", "attack_batch"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    if args.threads is not None and args.threads < 1:
-        raise UserError(f"--threads must be >= 1, got {args.threads}")
-    if args.n_eval is not None and args.n_eval < 1:
-        raise UserError(f"--n-eval must be >= 1, got {args.n_eval}")
+    for name in ("threads", "n_eval", "image_size"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if args.alpha_ratio is not None and not args.alpha_ratio > 0:
         raise UserError(f"--alpha-ratio must be > 0, got {args.alpha_ratio}")
+    if args.source and args.source_checkpoint:
+        raise UserError("give --source or --source-checkpoint, not both")
+    if args.target and args.target_checkpoint:
+        raise UserError("give --target or --target-checkpoint, not both")
 
 
 def _device(name: str, UserError) -> torch.device:
@@ -139,21 +240,45 @@ def _device(name: str, UserError) -> torch.device:
     return device
 
 
-def _model(role: str, checkpoint: str | None, arch: str, seed: int, train: TensorData, args, device,
+def _adapt(data, args):
+    """``data`` with --image-size / --channels applied (in memory for a TensorData, per item otherwise)."""
+    size = None if args.dataset == "imagefolder" else args.image_size  # the ImageFolder resizes itself
+    if size is None and args.channels is None:
+        return data
+    if isinstance(data, TensorData):
+        return TensorData(adapt_images(data.x, size, args.channels), data.y, data.num_classes)
+    return AdaptedImages(data, size, args.channels)
+
+
+def _data(args, UserError):
+    """``(train or None, test, num_classes)``; train is read only when a model is trained."""
+    if args.dataset == "digits":
+        train, test = digits(seed=args.seed)
+    else:
+        kw = {"size": args.image_size} if args.dataset == "imagefolder" else {}
+        needs_train = not (args.source or args.source_checkpoint) or not (args.target or args.target_checkpoint)
+        test = load_dataset(args.dataset, args.data_root, "test", **kw)
+        train = load_dataset(args.dataset, args.data_root, "train", **kw) if needs_train else None
+    num_classes = getattr(test, "num_classes", None)
+    if num_classes is None:
+        raise UserError(f"--dataset {args.dataset}: the number of classes is unknown")
+    return (None if train is None else _adapt(train, args)), _adapt(test, args), int(num_classes)
+
+
+def _model(role: str, spec: str | None, arch: str, seed: int, train, args, device, in_shape, num_classes,
            UserError) -> nn.Module:
-    """Load ``checkpoint`` or train ``arch`` on ``train`` (weights seeded by ``seed``)."""
-    if checkpoint is not None:
-        model, _ = load_checkpoint(checkpoint, map_location=device)
-        with torch.no_grad():
-            width = model.eval()(train.x[:1].to(device)).shape
-        if width != (1, train.num_classes):
-            raise UserError(f"--{role}-checkpoint {checkpoint}: the model maps a digits image to shape "
-                            f"{tuple(width)}, expected (1, {train.num_classes}) logits")
-        log(f"{role}: loaded {checkpoint}")
+    """Load ``spec`` or train ``arch`` on ``train`` (weights seeded by ``seed``)."""
+    if spec is not None:
+        flag = f"--{role}" if getattr(args, role) else f"--{role}-checkpoint"
+        model = load_model(spec, num_classes=num_classes, in_shape=in_shape, device=device, flag=flag)
+        log(f"{role}: loaded {spec}")
         return model
+    if not isinstance(train, TensorData):
+        raise UserError(f"training a --{role}-model needs an in-memory dataset; for --dataset {args.dataset} "
+                        f"give a trained model with --{role} SPEC")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = build(arch, in_shape=tuple(train.x.shape[1:]), num_classes=train.num_classes).to(device)
+        model = build(arch, in_shape=tuple(train.x.shape[1:]), num_classes=num_classes).to(device)
     result = fit(model, train, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=seed,
                  progress=not args.quiet)
     log(f"{role}: trained {arch} for {args.epochs} epochs in {result.seconds:.1f} s")
@@ -165,12 +290,28 @@ def _model(role: str, checkpoint: str | None, arch: str, seed: int, train: Tenso
     return model.eval()
 
 
-def _budget_row(eps: float, source, target, x, y, x_adv, targeted: bool) -> dict:
-    rates = transferability(source, target, x, y, x_adv, targeted=targeted)
-    delta = (x_adv - x).flatten(1)
-    return {"eps": eps, "source_fooling": rates.fooling, "transfer_success": rates.asr,
-            "transfer_rate": rates.rate, "both_correct": rates.both_correct,
-            "mean_linf": float(delta.abs().amax(dim=1).mean()), "mean_l2": float(delta.norm(dim=1).mean())}
+def _targets(args, train, device, in_shape, num_classes, UserError) -> list[_Target]:
+    """The targets; one that cannot be loaded or run on the data is reported and skipped."""
+    from pyadvt.commands.model_spec import named_model_specs
+
+    if not args.target:
+        spec = args.target_checkpoint
+        model = _model("target", spec, args.target_model, args.seed + 1, train, args, device, in_shape,
+                       num_classes, UserError)
+        return [_Target("target", spec or args.target_model, model)]
+    out = []
+    for name, spec in named_model_specs(args.target, "--target").items():
+        try:
+            model = load_model(spec, num_classes=num_classes, device=device, flag="--target")
+            check_model(model, in_shape, num_classes, name=f"target {name} ({spec})", device=device)
+            out.append(_Target(name, spec, model))
+            log(f"target {name}: loaded {spec}")
+        except (ModelSpecError, FileNotFoundError) as exc:
+            out.append(_Target(name, spec, None, str(exc)))
+            print(f"pyadvt: error: {exc}", file=sys.stderr)
+    if all(t.error is not None for t in out):
+        raise UserError("no --target could be used (see the errors above)")
+    return out
 
 
 def _cells(row: dict) -> list:
@@ -178,31 +319,40 @@ def _cells(row: dict) -> list:
             row["mean_l2"]]
 
 
-def _print_table(args, clean: dict, rows: list[dict], n: int) -> None:
+def _print_table(args, clean_source: float, results: list[dict], n: int) -> None:
     kind = "targeted " if args.targeted else ""
     print(f"{kind}{args.attack} ({args.norm}, {args.steps if args.attack != 'fgsm' else 1} steps) on "
-          f"{args.source_model if args.source_checkpoint is None else args.source_checkpoint} -> "
-          f"{args.target_model if args.target_checkpoint is None else args.target_checkpoint}, {n} digits test samples")
-    print(f"clean accuracy: source {clean['source']:.4f}, target {clean['target']:.4f}")
-    widths = [max(len(c), 8) for c in COLUMNS]
-    print("  ".join(c.rjust(w) for c, w in zip(COLUMNS, widths)))
-    for row in rows:
-        print("  ".join(f"{v:.4f}".rjust(w) if v == v else "n/a".rjust(w) for v, w in zip(_cells(row), widths)))
+          f"{_label(args)} -> {', '.join(r['spec'] for r in results)}, {n} {args.dataset} test samples")
+    for r in results:
+        print(f"clean accuracy: source {clean_source:.4f}, target {r['clean_accuracy']:.4f}"
+              + (f" ({r['name']})" if len(results) > 1 else ""))
+        widths = [max(len(c), 8) for c in COLUMNS]
+        print("  ".join(c.rjust(w) for c, w in zip(COLUMNS, widths)))
+        for row in r["budgets"]:
+            print("  ".join(f"{v:.4f}".rjust(w) if v == v else "n/a".rjust(w) for v, w in zip(_cells(row), widths)))
 
 
-def _result(args, clean: dict, rows: list[dict], n: int, timings: Timings, device) -> dict:
+def _result(args, clean_source: float, results: list[dict], failed: list[dict], n: int, timings: Timings,
+            device) -> dict:
     config = {k: v for k, v in vars(args).items() if k not in ("func", "command", "quiet", "out", "threads")}
+    first = results[0]
+    rows = first["budgets"]
     eps = [r["eps"] for r in rows]
     figure = {"type": "curves", "title": f"{args.attack}: source fooling and transfer success", "x": eps,
               "series": {"source fooling": [r["source_fooling"] for r in rows],
-                         "transfer success": [r["transfer_success"] for r in rows]},
+                         **{f"transfer success ({r['name']})" if len(results) > 1 else "transfer success":
+                            [b["transfer_success"] for b in r["budgets"]] for r in results}},
               "xlabel": f"eps ({args.norm})", "ylabel": "rate"}
-    summary = {"clean_accuracy_source": clean["source"], "clean_accuracy_target": clean["target"],
+    summary = {"clean_accuracy_source": clean_source, "clean_accuracy_target": first["clean_accuracy"],
                "max_eps_transfer_success": rows[-1]["transfer_success"] if rows else None}
     notes = ["source fooling = 1 - acc_S(x_adv) and transfer success = 1 - acc_T(x_adv) over all samples "
-             "(targeted: hit rates of (y + 1) mod 10); transfer rate = Definition 3 of seed 001 over the "
-             "samples both models classify correctly (SPEC section 3)."]
-    return make_result("attack", config, {"n": n, "clean_accuracy": clean, "budgets": rows}, timings=timings,
-                       seeds=[args.seed, args.seed + 1], device=device, summary=summary, figures=[figure],
-                       tables=[{"title": "attack and transfer per budget", "columns": COLUMNS,
-                                "rows": [_cells(r) for r in rows]}], notes=notes)
+             "(targeted: hit rates of (y + 1) mod C); transfer rate = Definition 3 of seed 001 over the "
+             "samples both models classify correctly (docs/theory.md §3)."]
+    notes += [f"failed: {f['error']}" for f in failed]
+    data = {"n": n, "dataset": args.dataset,
+            "clean_accuracy": {"source": clean_source, "target": first["clean_accuracy"]},
+            "budgets": rows, "targets": results, "failed": failed}
+    tables = [{"title": "attack and transfer per budget" + (f" ({r['name']})" if len(results) > 1 else ""),
+               "columns": COLUMNS, "rows": [_cells(b) for b in r["budgets"]]} for r in results]
+    return make_result("attack", config, data, timings=timings, seeds=[args.seed, args.seed + 1], device=device,
+                       summary=summary, figures=[figure], tables=tables, notes=notes)
