@@ -20,6 +20,7 @@ from pyadvt.utils.validation import UserError
 # name -> module exposing add_arguments(parser) and main(args) -> int
 COMMANDS: dict[str, str] = {
     "attack": "pyadvt.commands.attack",
+    "benchmark-attacks": "pyadvt.commands.benchmark_attacks",
     "report": "pyadvt.report.command",
     "quickstart": "pyadvt.commands.quickstart",
     "rank": "pyadvt.commands.rank",

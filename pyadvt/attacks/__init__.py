@@ -22,6 +22,7 @@ from pyadvt.attacks.mifgsm import MIFGSM
 from pyadvt.attacks.model_attacks import SGM, LinBP
 from pyadvt.attacks.pgd import PGD
 from pyadvt.attacks.presets import SUITE, create
+from pyadvt.attacks.protocol import PROTOCOLS, Protocol, SuiteResult, evaluate
 from pyadvt.attacks.registry import ATTACKS, build_attack
 from pyadvt.attacks.stream import AttackedBatch, attack_all, run_on
 from pyadvt.attacks.representation import RepresentationAttack, representation_distance, representation_fn
