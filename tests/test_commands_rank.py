@@ -200,7 +200,8 @@ def test_cli_user_errors_are_one_line(tmp_path, checkpoints, capsys):
         (["rank", "sources", "--source", f"a={ck}"], "needs at least one --source and a --reference"),
         (["rank", "surrogates", "--surrogate", f"a={ck}", "--target", f"b={ck}", "--set", "epss=1"],
          "unknown config key 'epss'"),
-        (["rank", "surrogates", "--surrogate", "a=torch.nn:Identity", "--target", f"b={ck}"], "incompatible models"),
+        (["rank", "surrogates", "--surrogate", "a=torch.nn:Identity", "--target", f"b={ck}"],
+         "--surrogate a 'torch.nn:Identity' maps an image [1, 1, 8, 8] to shape [1, 1, 8, 8], expected [1, 10] logits"),
     ]
     for argv, message in cases:
         assert cli.main(argv + ["--out", str(tmp_path / "o"), "--quiet"]) == 2

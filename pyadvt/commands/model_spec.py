@@ -179,8 +179,8 @@ def _import_module(name: str, flag: str, text: str):
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:
-        raise ModelSpecError(f"{flag} {text!r}: cannot import module {name!r} ({exc}); run from the folder that "
-                             "holds it or install it") from None
+        raise ModelSpecError(f"{flag}: cannot load model entry point {text!r}: cannot import module {name!r} ({exc}); "
+                             "run from the folder that holds it or install it") from None
     except Exception as exc:
         raise ModelSpecError(f"{flag} {text!r}: importing {name} failed: {type(exc).__name__}: {_first_line(exc)}") \
             from None
@@ -198,8 +198,8 @@ def _call(obj, kwargs: dict, num_classes: int | None, flag: str, text: str) -> n
                                  "instance")
         return obj
     if not callable(obj):
-        raise ModelSpecError(f"{flag} {text!r}: names a {type(obj).__name__}, not an nn.Module or a callable "
-                             "returning one")
+        raise ModelSpecError(f"{flag}: model entry point {text!r} gave a {type(obj).__name__}, not a torch.nn.Module "
+                             "(or a callable returning one)")
     kwargs = dict(kwargs)
     if num_classes is not None and "num_classes" not in kwargs:
         try:
@@ -296,7 +296,8 @@ def load_model(spec: str | ModelSpec, *, num_classes: int | None = None,
         from pyadvt.train import load_checkpoint
 
         if not os.path.exists(spec.target):
-            raise FileNotFoundError(f"{flag} {text!r}: the checkpoint file does not exist (or write the model as {FORMS})")
+            raise FileNotFoundError(f"{flag} {text!r}: model checkpoint not found (the file does not exist; or write "
+                                    f"the model as {FORMS})")
         try:
             model, _ = load_checkpoint(spec.target, map_location="cpu")
         except ValueError as exc:

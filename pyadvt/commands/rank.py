@@ -30,8 +30,6 @@ module loads the models, runs it from the command line and renders the report.
 from __future__ import annotations
 
 import argparse
-import importlib
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,7 +40,6 @@ from torch import nn
 from pyadvt.data import TensorData, digits, load_dataset
 from pyadvt.selection import SOURCE_SCORES, SURROGATE_SCORES, rank_sources, rank_surrogates, spearman_ci
 from pyadvt.report import Timings, make_result, publish
-from pyadvt.train import load_checkpoint
 from pyadvt.utils import distributed
 from pyadvt.utils.config import add_config_arguments, resolve_config
 from pyadvt.utils.progress import log, set_quiet
@@ -52,25 +49,18 @@ __all__ = ["spearman_ci", "format_spearman", "load_model", "rank_sources", "rank
            "surrogates_report"]
 
 
-def load_model(spec: str, device: str | torch.device = "cpu") -> nn.Module:
-    """An ``nn.Module`` from a checkpoint path or a ``package.module:callable`` entry point (eval mode).
+def load_model(spec: str, device: str | torch.device = "cpu", *, num_classes: int | None = None,
+               in_shape: Sequence[int] | None = None, flag: str = "model") -> nn.Module:
+    """An ``nn.Module`` (eval mode) from any model spec of :mod:`pyadvt.commands.model_spec`:
+    ``torchvision:NAME``, ``timm:NAME``, ``FILE.py:CALLABLE``, ``package.module:callable`` or a
+    checkpoint, optionally ``:WEIGHTS.pt``; with ``in_shape`` it is checked on one image.
 
     Raises ``FileNotFoundError`` for a missing checkpoint and ``ValueError`` naming ``spec`` for an
     entry point that cannot be imported or does not give a module.
     """
-    if ":" in spec and not os.path.exists(spec):
-        module_name, _, attr = spec.partition(":")
-        try:
-            obj = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise ValueError(f"cannot load model entry point {spec!r}: {exc}") from None
-        model = obj() if callable(obj) and not isinstance(obj, nn.Module) else obj
-        if not isinstance(model, nn.Module):
-            raise ValueError(f"entry point {spec!r} gave a {type(model).__name__}, not a torch.nn.Module")
-        return model.to(device).eval()
-    if not os.path.exists(spec):
-        raise FileNotFoundError(f"model checkpoint not found: {spec}")
-    return load_checkpoint(spec, map_location=device)[0]
+    from pyadvt.commands.model_spec import load_model as load_spec
+
+    return load_spec(spec, num_classes=num_classes, in_shape=in_shape, device=device, flag=flag)
 
 
 def format_spearman(s: Mapping) -> str:
@@ -161,17 +151,9 @@ SURROGATES_DEFAULTS: dict[str, Any] = {
 
 
 def _named_specs(items: Sequence[str] | None, flag: str) -> dict[str, str] | None:
-    if not items:
-        return None
-    out = {}
-    for item in items:
-        name, sep, spec = item.partition("=")
-        if not sep:
-            name, spec = Path(item).stem or item, item
-        if not name or not spec:
-            raise ValueError(f"{flag} {item!r} must look like NAME=CHECKPOINT or NAME=package.module:callable")
-        out[name] = spec
-    return out
+    from pyadvt.commands.model_spec import named_model_specs
+
+    return named_model_specs(items, flag)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -182,7 +164,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         add_config_arguments(p)
         if what == "sources":
             p.add_argument("--source", action="append", metavar="NAME=SPEC",
-                           help="a candidate source: checkpoint file or package.module:callable (repeatable)")
+                           help="a candidate source: torchvision:NAME, timm:NAME, FILE.py:CALLABLE, "
+                                "package.module:callable or a checkpoint, optionally :WEIGHTS.pt (repeatable)")
             p.add_argument("--reference", metavar="SPEC", help="reference model trained on the target task")
             p.add_argument("--no-probe", dest="probe", action="store_const", const=False, default=None,
                            help="skip the linear-probing validation")
@@ -242,15 +225,21 @@ def main(args: argparse.Namespace) -> int:
     with distributed.session():
         with timings("load"):
             train, test = _data(cfg)
-            load = lambda specs: {n: load_model(s, cfg["device"]) for n, s in specs.items()}  # noqa: E731
+            shape, classes = tuple(test.x.shape[1:]), test.num_classes
+
+            def load(specs, flag, task_classes=True):  # sources keep their own heads (other tasks)
+                return {n: load_model(s, cfg["device"], num_classes=classes if task_classes else None,
+                                      in_shape=shape, flag=f"{flag} {n}") for n, s in specs.items()}
+
             if sources:
                 if not cfg["sources"] or not cfg["reference"]:
                     raise UserError("rank sources needs at least one --source and a --reference")
-                models, reference = load(cfg["sources"]), load_model(cfg["reference"], cfg["device"])
+                models = load(cfg["sources"], "--source", task_classes=False)
+                reference = load({"reference": cfg["reference"]}, "--reference")["reference"]
             else:
                 if not cfg["surrogates"] or not cfg["targets"]:
                     raise UserError("rank surrogates needs at least one --surrogate and one --target")
-                models, targets = load(cfg["surrogates"]), load(cfg["targets"])
+                models, targets = load(cfg["surrogates"], "--surrogate"), load(cfg["targets"], "--target")
         store = _store(out, args.fresh)
         prefix = (config_digest(cfg),)  # cells of another configuration are never reused
         dev = torch.device(cfg["device"])
