@@ -10,3 +10,4 @@ from pyadvt.train.regularizers import ExplicitGradientRegularizer, InputGradient
 from pyadvt.train.sam import SAM
 from pyadvt.train.gaussian import GaussianNoise, fit_gaussian
 from pyadvt.train.recipes import METHODS as RECIPES, training_recipe
+from pyadvt.train.zoo import ModelSpec, data_digest, train_or_load

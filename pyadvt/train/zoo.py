@@ -1,0 +1,154 @@
+"""``ModelSpec`` and ``train_or_load``: one way to say how a model was trained, and a cache of trained models.
+
+A :class:`ModelSpec` names everything that decides a model's weights: the architecture and its
+keyword arguments (:func:`pyadvt.models.build`), the training recipe and its knobs
+(:func:`pyadvt.train.training_recipe`), the :func:`pyadvt.train.fit` settings and the seed. Together with
+a digest of the training data it gives :meth:`ModelSpec.key`, the cell key under which
+:func:`train_or_load` stores the trained weights in a :class:`~pyadvt.utils.sweep.CellStore`: a rerun
+loads every model whose spec and data did not change and trains only the others (docs/theory.md §4).
+
+Example:
+    >>> import tempfile
+    >>> from pyadvt.data import digits
+    >>> from pyadvt.utils.sweep import CellStore
+    >>> train, _ = digits()
+    >>> spec = ModelSpec("mlp", {"hidden": [32]}, fit_kwargs={"epochs": 1}, seed=3)
+    >>> store = CellStore(tempfile.mkdtemp())
+    >>> model, info = train_or_load(spec, train, store)
+    >>> info["trained"], train_or_load(spec, train, store)[1]["trained"]
+    (True, False)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from pyadvt.data import TensorData
+from pyadvt.models import MODELS, build
+from pyadvt.train.fit import evaluate, fit
+from pyadvt.train.recipes import METHODS, training_recipe
+from pyadvt.utils.sweep import CellStore, config_digest, to_jsonable
+from pyadvt.utils.validation import InvalidTypeError, InvalidValueError
+
+__all__ = ["ModelSpec", "data_digest", "train_or_load"]
+
+_FIT_OWN = ("seed", "progress", "loss_fn", "batch_transform", "optimizer", "checkpoint", "eval_data", "on_step")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How one model is built and trained.
+
+    Args:
+        arch: a :data:`pyadvt.models.MODELS` name (``"mlp"``, ``"cnn"``, ``"resnet"``, ``"lenet"``).
+        model_kwargs: :func:`pyadvt.models.build` arguments (``in_shape``, ``num_classes``, widths ...);
+            ``in_shape`` and ``num_classes`` default to the training data's.
+        recipe: a :data:`pyadvt.train.RECIPES` method (``"st"`` plain, ``"at"`` adversarial, ...).
+        recipe_kwargs: :func:`pyadvt.train.training_recipe` arguments (``strength``, ``norm``, ``steps``).
+        fit_kwargs: :func:`pyadvt.train.fit` settings (``epochs``, ``lr``, ``batch_size`` ...).
+        seed: seeds the initialisation (``torch.manual_seed`` in a forked RNG), the recipe and ``fit``.
+
+    Everything must be plain data (JSON types), so that the spec can be hashed and stored.
+    """
+
+    arch: str
+    model_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    recipe: str = "st"
+    recipe_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    fit_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.arch not in MODELS:
+            raise InvalidValueError(f"ModelSpec: unknown arch {self.arch!r}; choose one of {', '.join(MODELS)}")
+        if self.recipe not in METHODS:
+            raise InvalidValueError(f"ModelSpec: unknown recipe {self.recipe!r}; choose one of {', '.join(METHODS)}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise InvalidTypeError(f"ModelSpec: 'seed' must be an int, got {self.seed!r}")
+        for name in ("model_kwargs", "recipe_kwargs", "fit_kwargs"):
+            value = getattr(self, name)
+            if not isinstance(value, Mapping):
+                raise InvalidTypeError(f"ModelSpec: '{name}' must be a dict, got {type(value).__name__}")
+            try:
+                to_jsonable(dict(value))
+                config_digest(dict(value))
+            except TypeError as exc:
+                raise InvalidTypeError(f"ModelSpec: '{name}' must hold plain data (numbers, strings, lists, "
+                                       f"dicts): {exc}") from None
+        bad = [k for k in self.fit_kwargs if k in _FIT_OWN]
+        if bad:
+            raise InvalidValueError(f"ModelSpec: fit_kwargs may not set {', '.join(bad)}: the seed is the spec's "
+                                    "'seed' and losses / transforms / optimizers come from the 'recipe'")
+
+    def to_dict(self) -> dict:
+        """The spec as plain data (what :meth:`key` hashes)."""
+        return to_jsonable({"arch": self.arch, "model_kwargs": dict(self.model_kwargs), "recipe": self.recipe,
+                            "recipe_kwargs": dict(self.recipe_kwargs), "fit_kwargs": dict(self.fit_kwargs),
+                            "seed": self.seed})
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ModelSpec:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**{k: d[k] for k in ("arch", "model_kwargs", "recipe", "recipe_kwargs", "fit_kwargs", "seed")
+                      if k in d})
+
+    def build(self, data: TensorData | None = None) -> nn.Module:
+        """A freshly initialised model (the initialisation seeded by ``seed``, global RNG untouched)."""
+        kwargs = dict(self.model_kwargs)
+        if data is not None:
+            kwargs.setdefault("in_shape", tuple(data.in_shape))
+            kwargs.setdefault("num_classes", int(data.num_classes))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            return build(self.arch, **kwargs)
+
+    def key(self, data: TensorData) -> tuple:
+        """The cell key of the trained model: ``("model", arch, recipe, digest of spec + data)``."""
+        return ("model", self.arch, self.recipe, config_digest(self.to_dict(), data_digest(data)))
+
+
+def data_digest(data: TensorData) -> str:
+    """A digest of the training data's contents (images, labels, number of classes)."""
+    if not isinstance(data, TensorData):
+        raise InvalidTypeError(f"'data' must be a pyadvt.data.TensorData, got {type(data).__name__}")
+    h = hashlib.sha1()
+    h.update(np.ascontiguousarray(data.x.detach().cpu().numpy()).tobytes())
+    h.update(np.ascontiguousarray(data.y.detach().cpu().numpy()).tobytes())
+    h.update(repr((tuple(data.x.shape), int(data.num_classes))).encode())
+    return h.hexdigest()[:16]
+
+
+def train_or_load(spec: ModelSpec, data: TensorData, store: CellStore | None = None, *,
+                  progress: bool = False) -> tuple[nn.Module, dict]:
+    """The model ``spec`` trains on ``data``: loaded from ``store`` if it holds it, else trained and stored.
+
+    Training is ``fit(spec.build(data), data, seed=spec.seed, **spec.fit_kwargs, **recipe)`` with
+    ``recipe = training_recipe(spec.recipe, model, num_classes=..., seed=spec.seed, **spec.recipe_kwargs)``.
+
+    Returns ``(model in eval mode, info)``; ``info`` holds the spec, its ``key``, the training
+    accuracy, the training seconds and ``trained`` (False when loaded).
+    """
+    if not isinstance(spec, ModelSpec):
+        raise InvalidTypeError(f"'spec' must be a ModelSpec, got {type(spec).__name__}")
+    key = spec.key(data)
+    model = spec.build(data)
+    if store is not None and store.has(key):
+        model.load_state_dict(store.load_checkpoint(key))
+        return model.eval(), dict(store.get(key), trained=False)
+    recipe = training_recipe(spec.recipe, model, num_classes=int(data.num_classes), seed=spec.seed,
+                             **dict(spec.recipe_kwargs))
+    start = time.perf_counter()
+    fit(model, data, seed=spec.seed, progress=progress, **dict(spec.fit_kwargs), **recipe)
+    info = {"spec": spec.to_dict(), "key": list(key), "train_accuracy": evaluate(model, data)["accuracy"],
+            "train_seconds": time.perf_counter() - start}
+    if store is not None:
+        info = store.put(key, info, checkpoint=model.state_dict())
+    return model.eval(), dict(info, trained=True)
