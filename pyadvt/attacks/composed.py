@@ -188,7 +188,8 @@ class TransferAttack(IterativeAttack):
         return out
 
     def _value(self, inp: torch.Tensor, y: torch.Tensor, target, state: dict, copies: int) -> torch.Tensor:
-        """Per-row objective ``[rows]`` of the transformed rows (``copies`` per attacked row)."""
+        """Per-row objective ``[rows]`` of the transformed rows (``copies`` copy-major rows per attacked
+        row, so per-row state ``[n, ...]`` is repeated ``copies`` times)."""
         members = self._members()
         self._evals += inp.shape[0] * len(members)
         if self.ensemble == "loss":
@@ -206,11 +207,10 @@ class TransferAttack(IterativeAttack):
             draws = self._draws(batch, rows, restart, step, base, slot0, tuple(point.shape[1:]))
             inp = apply_transforms(self.transforms, leaf, draws,
                                    TransformContext(eps=eps.repeat(base), clean=batch.clean))
-        copies = inp.shape[0] // n
-        rep = copies
-        yy = y.repeat(rep)
-        tt = None if target is None else target.repeat(rep)
-        value = self._value(inp, yy, tt, state, copies // base)
+        copies = inp.shape[0] // n                 # rows per attacked row: base repeats x transform copies
+        yy = y.repeat(copies)
+        tt = None if target is None else target.repeat(copies)
+        value = self._value(inp, yy, tt, state, copies)
         (grad,) = torch.autograd.grad(value.sum(), leaf)
         grad = grad / (copies // base)
         if not bool(torch.isfinite(grad.sum())):

@@ -1,0 +1,117 @@
+"""The transfer protocol (pyadvt.attacks.evaluate) and ``pyadvt benchmark-attacks``: ASR over all images
+and over the images every model classifies correctly, presets, resumable cells, the CLI's outputs."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import torch
+from torch import nn
+
+import pyadvt.attacks as A
+import pyadvt.attacks.protocol as P
+from pyadvt.cli import main as cli_main
+
+
+def net(seed: int) -> nn.Module:
+    """One shared random network plus a small seed-dependent perturbation: the models mostly agree."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(64, 4)).eval()
+    g = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=g))
+    return model
+
+
+@pytest.fixture
+def setup():
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(20, 1, 4, 4, generator=g), torch.randint(0, 4, (20,), generator=g)
+    sources = {"s0": net(0), "s1": net(1)}
+    targets = {"t0": net(2), "t1": net(3)}
+    # make the clean labels partly right so the "all correct" subset is neither empty nor everything
+    with torch.no_grad():
+        y[:14] = net(-1)(x[:14]).argmax(1)
+    return sources, targets, x, y
+
+
+def test_standard_protocol_is_the_fields():
+    p = A.PROTOCOLS["standard"]
+    assert (p.eps, p.alpha, p.steps, p.mu) == (16 / 255, 1.6 / 255, 10, 1.0)
+    assert set(A.PROTOCOLS) >= {"standard", "digits", "fashion-mnist"}
+
+
+def test_evaluate_asr_equals_a_manual_computation(setup):
+    sources, targets, x, y = setup
+    res = A.evaluate(sources, targets, ["mifgsm", "svre"], (x, y), "standard")
+    models = {**sources, **targets}
+    with torch.no_grad():
+        correct = torch.stack([m(x).argmax(1) == y for m in models.values()]).all(0)
+    assert 0 < int(correct.sum()) < 20
+    for s in ("s0", "s1"):
+        adv = A.MIFGSM(sources[s], 16 / 255, 1.6 / 255, 10, mu=1.0)(x, y)
+        for t, m in targets.items():
+            with torch.no_grad():
+                wrong = m(adv).argmax(1) != y
+            row = next(r for r in res.rows if (r["attack"], r["source"], r["target"]) == ("mifgsm", s, t))
+            assert row["asr_all"] == pytest.approx(float(wrong.float().mean()))
+            assert row["asr_correct"] == pytest.approx(float(wrong[correct].float().mean()))
+            assert row["n_correct"] == int(correct.sum()) and row["cost"] == 10.0
+    svre = [r for r in res.rows if r["attack"] == "svre"]
+    assert {r["source"] for r in svre} == {"s0+s1"} and len(svre) == 2
+    assert svre[0]["cost"] > 10
+
+
+def test_evaluate_resumes_from_stored_cells(setup, tmp_path, monkeypatch):
+    sources, targets, x, y = setup
+    first = A.evaluate(sources, targets, ["nifgsm"], (x, y), "digits", store=tmp_path)
+
+    def refuse(*a, **k):
+        raise AssertionError("a finished cell was recomputed")
+
+    calls = {"n": 0}
+    real = P.build_for_protocol
+
+    def counting(*a, **k):
+        calls["n"] += 1
+        return real(*a, **k)
+
+    monkeypatch.setattr(P, "build_for_protocol", counting)
+    second = A.evaluate(sources, targets, ["nifgsm"], (x, y), "digits", store=tmp_path)
+    assert second.rows == first.rows
+    assert calls["n"] == 1        # only the up-front validation of the name, no attack run
+
+
+def test_evaluate_rejects_bad_requests_before_work(setup):
+    sources, targets, x, y = setup
+    with pytest.raises(ValueError, match="unknown attack"):
+        A.evaluate(sources, targets, ["mifgsm", "nope"], (x, y))
+    with pytest.raises(ValueError, match="at least 2 sources"):
+        A.evaluate({"s0": sources["s0"]}, targets, ["svre"], (x, y))
+    with pytest.raises(ValueError, match="unknown protocol"):
+        A.evaluate(sources, targets, ["mifgsm"], (x, y), "imagenet-ish")
+
+
+def test_protocol_reaches_the_attacks():
+    p = A.PROTOCOLS["digits"]
+    atk = P.build_for_protocol("mi-ti", net(0), p)
+    assert (atk.eps, atk.alpha, atk.steps, atk.mu, atk.ti_size) == (p.eps, p.alpha, p.steps, p.mu, p.ti_kernel)
+    assert P.build_for_protocol("tifgsm", net(0), p).ti_size == p.ti_kernel
+
+
+def test_benchmark_attacks_cli_writes_csv_heatmap_and_html(tmp_path):
+    out = tmp_path / "suite"
+    code = cli_main(["benchmark-attacks", "--protocol", "digits", "--sources", "cnn", "mlp", "--targets", "mlp",
+                     "--attacks", "mifgsm", "mi-di", "--n-images", "24", "--epochs", "1", "--out", str(out)])
+    assert code == 0
+    result = json.loads((out / "result.json").read_text())
+    assert result["kind"] == "benchmark-attacks" and result["config"]["eps"] == 0.2
+    (table,) = list((out / "tables").glob("*.csv"))
+    rows = list(csv.DictReader(table.open()))
+    assert len(rows) == 4 and {r["attack"] for r in rows} == {"mifgsm", "mi-di"}
+    assert all(0.0 <= float(r["asr_all"]) <= 1.0 for r in rows)
+    assert list((out / "figures").glob("*.png")) and (out / "report.html").exists()
+    assert len(list((out / "cells").rglob("*.json"))) >= 4
