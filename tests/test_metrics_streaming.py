@@ -74,3 +74,21 @@ def test_transferability_stream_errors(setup):
         transferability(s, t, x, y)
     with pytest.raises(ValueError, match="labels"):
         transferability(s, t, TensorDataset(x), x_adv=lambda a, b: a)
+
+
+@pytest.mark.parametrize("kind", ["tensordata", "dataset", "items", "loader"])
+def test_gradient_similarity_streams_like_the_tensor(setup, kind):
+    from pyadvt.metrics.similarity import gradient_similarity
+
+    s, t, x, y = setup
+    ref = gradient_similarity(s, t, x, y, batch_size=64)
+    got = gradient_similarity(s, t, _sources(x, y)[kind], batch_size=4)
+    torch.testing.assert_close(got.values, ref.values, atol=1e-6, rtol=0, equal_nan=True)  # float32 gradients
+    assert torch.equal(got.defined, ref.defined)
+    # an independent per-sample computation of the cosine
+    i = 5
+    xi = x[i:i + 1].clone().requires_grad_(True)
+    gs = torch.autograd.grad(nn.functional.cross_entropy(s(xi), y[i:i + 1]), xi)[0].flatten().double()
+    xi = x[i:i + 1].clone().requires_grad_(True)
+    gt = torch.autograd.grad(nn.functional.cross_entropy(t(xi), y[i:i + 1]), xi)[0].flatten().double()
+    assert float(got.values[i]) == pytest.approx(float(gs @ gt / (gs.norm() * gt.norm())), abs=1e-6)

@@ -33,6 +33,15 @@ def _check_xy(x, y) -> None:
         raise ValueError(f"'y' must be an int64 tensor of shape [{x.shape[0]}] (one label per sample)")
 
 
+def _batch_loss_grads(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, dev) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(CE [b], grad_x CE [b, *in_shape])`` of one batch: one backward of the summed loss, so each row
+    is exactly that sample's own gradient (called inside ``evaluating(model)`` and ``enable_grad``)."""
+    xb = xb.detach().to(dev).clone().requires_grad_(True)
+    loss = F.cross_entropy(model(xb), yb.to(dev), reduction="none")
+    (g,) = torch.autograd.grad(loss.sum(), xb)
+    return loss.detach(), g
+
+
 def loss_input_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512
                          ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-sample ``(CE(model(x_i), y_i) [N], grad_x CE [N, *in_shape])`` in eval mode.
@@ -45,10 +54,8 @@ def loss_input_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor, bat
     losses, grads = [], []
     with evaluating(model), torch.enable_grad():
         for s in range(0, x.shape[0], int(batch_size)):
-            xb = x[s:s + int(batch_size)].detach().to(dev).clone().requires_grad_(True)
-            loss = F.cross_entropy(model(xb), y[s:s + int(batch_size)].to(dev), reduction="none")
-            (g,) = torch.autograd.grad(loss.sum(), xb)
-            losses.append(loss.detach())
+            loss, g = _batch_loss_grads(model, x[s:s + int(batch_size)], y[s:s + int(batch_size)], dev)
+            losses.append(loss)
             grads.append(g)
     return torch.cat(losses), torch.cat(grads)
 
@@ -82,26 +89,41 @@ class SimilarityResult:
                 "undefined": int((~self.defined).sum())}
 
 
-def gradient_similarity(surrogate: nn.Module, target: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                        batch_size: int = 512) -> SimilarityResult:
+def gradient_similarity(surrogate: nn.Module, target: nn.Module, x, y: torch.Tensor | None = None,
+                        batch_size: int = 512, *, progress: bool = False) -> SimilarityResult:
     """``S(x_i, y_i) = <g_F, g_G> / (||g_F|| ||g_G||)``, ``g = grad_x CE(model(x_i), y_i)`` (seed 001 Def. 2).
 
     Args:
         surrogate, target: classifiers returning logits ``[B, C]`` (same input space).
-        x: ``[N, *in_shape]`` inputs in [0, 1]; y: ``[N]`` int64 labels.
+        x: ``[N, *in_shape]`` inputs in [0, 1] with y ``[N]`` int64 labels; or a ``TensorData`` /
+            ``Dataset`` / ``DataLoader`` of ``(x, y)`` (then ``y=None``), walked one batch at a time
+            (:func:`pyadvt.data.iter_batches`): only one batch of gradients is held.
         batch_size: samples per forward/backward.
+        progress: a tqdm bar over the batches.
 
     Samples where either gradient is zero or non-finite are undefined (masked, counted, warned).
     """
-    _, gf = loss_input_gradients(surrogate, x, y, batch_size)
-    _, gg = loss_input_gradients(target, x, y, batch_size)
-    gf, gg = gf.flatten(1).double(), gg.flatten(1).to(gf.device).double()
-    nf, ng = gf.norm(dim=1), gg.norm(dim=1)
-    defined = (nf > 0) & (ng > 0) & torch.isfinite(nf) & torch.isfinite(ng)
-    cos = (gf * gg).sum(1) / (nf * ng).clamp_min(torch.finfo(torch.float64).tiny)
-    cos = torch.where(defined, cos.clamp(-1.0, 1.0), torch.full_like(cos, float("nan")))
+    from pyadvt.data.stream import as_data, iter_batches
+
+    if isinstance(x, torch.Tensor):
+        _check_xy(x, y)
+    data = as_data(x, y)
+    devs = model_device(surrogate), model_device(target)
+    values, masks = [], []
+    with evaluating(surrogate), evaluating(target), torch.enable_grad():
+        for xb, yb in iter_batches(data, batch_size, labels=True, progress=progress, desc="gradient similarity"):
+            _check_xy(xb, yb)
+            _, gf = _batch_loss_grads(surrogate, xb, yb, devs[0])
+            _, gg = _batch_loss_grads(target, xb, yb, devs[1])
+            gf, gg = gf.flatten(1).double(), gg.flatten(1).to(gf.device).double()
+            nf, ng = gf.norm(dim=1), gg.norm(dim=1)
+            defined = (nf > 0) & (ng > 0) & torch.isfinite(nf) & torch.isfinite(ng)
+            cos = (gf * gg).sum(1) / (nf * ng).clamp_min(torch.finfo(torch.float64).tiny)
+            values.append(torch.where(defined, cos.clamp(-1.0, 1.0), torch.full_like(cos, float("nan"))).cpu())
+            masks.append(defined.cpu())
+    cos, defined = torch.cat(values), torch.cat(masks)
     bad = int((~defined).sum())
     if bad:
-        warnings.warn(f"gradient_similarity: {bad} of {x.shape[0]} samples have a zero or non-finite input "
+        warnings.warn(f"gradient_similarity: {bad} of {cos.shape[0]} samples have a zero or non-finite input "
                       "gradient; they are undefined and skipped by mean/min", RuntimeWarning, stacklevel=2)
     return SimilarityResult(values=cos, defined=defined)
