@@ -2,7 +2,8 @@
 
 ``pyadvt info`` prints the build; ``pyadvt experiment NAME`` runs an experiment registered in
 :data:`pyadvt.experiments.EXPERIMENTS`; other sub-commands are registered in ``COMMANDS``.
-User errors exit with status 2 and a one-line reason.
+Every error exits with status 2 and a one-line reason (``--debug`` adds the traceback); Ctrl-C
+exits 130 with "interrupted; rerun to resume".
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ import argparse
 import ast
 import importlib
 import json
+import os
 import sys
+import traceback
 from pathlib import Path
 
 from pyadvt.experiments import EXPERIMENTS
-from pyadvt.utils.validation import UserError
+from pyadvt.utils.validation import UserError, check_device
 
 # name -> module exposing add_arguments(parser) and main(args) -> int
 COMMANDS: dict[str, str] = {
@@ -70,7 +73,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     ``sys.argv[1:]``) is imported."""
     words = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")]
     command = words[0] if words else None
-    parser = argparse.ArgumentParser(prog="pyadvt", description="Adversarial transferability toolkit.")
+    parser = argparse.ArgumentParser(prog="pyadvt", description="Adversarial transferability toolkit.",
+                                     epilog="--debug (anywhere on the line) prints tracebacks of errors.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("info", help="show build information (compiled kernels, versions)")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -87,16 +91,46 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+# errors whose message is the whole story (bad argument, file, configuration); anything else is
+# reported with its type so a bug is recognisable, still on one line (the traceback needs --debug)
+_USER_ERRORS = (UserError, ValueError, TypeError, KeyError, OSError)
+INTERRUPTED = 130  # the shell's status for a SIGINT-terminated process
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) if not isinstance(exc, KeyError) else str(exc)
+    if isinstance(exc, _USER_ERRORS):
+        return text or type(exc).__name__
+    return f"{type(exc).__name__}: {text} (rerun with --debug for the traceback)"
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status.
+
+    Every error is one line on stderr with status 2 (``--debug`` anywhere on the line, or
+    ``PYADVT_DEBUG=1``, prints the traceback too); Ctrl-C exits 130 with "interrupted; rerun to
+    resume" (finished cells are on disk, docs/reliability.md).
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ALIASES:
-        argv = [*ALIASES[argv[0]], *argv[1:]]
-    parser = build_parser(argv)
-    args = parser.parse_args(argv)
+    debug = "--debug" in argv or os.environ.get("PYADVT_DEBUG", "") not in ("", "0")
+    argv = [a for a in argv if a != "--debug"]
     try:
+        if argv and argv[0] in ALIASES:
+            argv = [*ALIASES[argv[0]], *argv[1:]]
+        parser = build_parser(argv)
+        args = parser.parse_args(argv)
+        if getattr(args, "device", None) is not None:
+            check_device(args.device, "--device")
         return int(args.func(args) or 0)
-    except (UserError, FileNotFoundError, ValueError) as exc:
-        print(f"pyadvt: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        if debug:
+            traceback.print_exc()
+        print("pyadvt: interrupted; rerun to resume", file=sys.stderr)
+        return INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - the command line's last line of defence
+        if debug:
+            traceback.print_exc()
+        print(f"pyadvt: error: {_one_line(exc)}", file=sys.stderr)
         return 2
 
 

@@ -110,6 +110,24 @@ def _validate(cfg: Mapping) -> None:
     for key in ("epochs", "batch_size"):
         if zoo[key] < 1:
             raise ValueError(f"config zoo.{key} must be >= 1, got {zoo[key]}")
+    _validate_attacks(cfg)
+
+
+def _validate_attacks(cfg: Mapping) -> None:
+    """The evaluation settings, checked before the zoo is trained (not after minutes of training)."""
+    from pyadvt.attacks import build_attack
+    from pyadvt.utils.validation import check_count, check_device
+
+    check_device(cfg["device"], "config device (--device)", allow_auto=False)
+    s = cfg["surrogates"]
+    for section, key in (("surrogates", "n_eval"), ("surrogates", "n_smooth"), ("surrogates", "steps"),
+                         ("sources", "n_eval"), ("sources", "steps")):
+        check_count(cfg[section][key], f"config {section}.{key}")
+    for section, attack, norm in (("surrogates", s["attack"], s["norm"]), ("sources", "pgd", "linf")):
+        try:
+            build_attack(attack, nn.Linear(1, 1), cfg[section]["eps"], steps=cfg[section]["steps"], norm=norm)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"config {section} (attack/eps/norm/steps): {exc}") from None
 
 
 def train_member(arch: str, method: str, train: TensorData, zoo: Mapping, seed: int) -> nn.Module:
@@ -301,6 +319,8 @@ def main(args: argparse.Namespace) -> int:
     if args.print_config:
         print(dump_config(cfg), end="")
         return 0
+    from pyadvt.utils.validation import check_output_dir
+    check_output_dir(args.out)
     with distributed.session():
         run(copy.deepcopy(cfg), out_dir=args.out, progress=True, fresh=args.fresh)
         if distributed.is_main():

@@ -221,7 +221,8 @@ def main(args: argparse.Namespace) -> int:
                      targets=_named_specs(args.target, "--target"), attack=args.attack)
     cfg = resolve_config(defaults, args.config, overrides=args.overrides, flags=flags)
     timings = Timings()
-    out = Path(args.out)
+    from pyadvt.utils.validation import check_output_dir
+    out = check_output_dir(args.out)
     with distributed.session():
         with timings("load"):
             train, test = _data(cfg)

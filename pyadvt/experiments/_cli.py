@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pyadvt.utils.config import add_config_arguments, resolve_config
 from pyadvt.utils.progress import log, set_quiet
+from pyadvt.utils.validation import check_device, check_output_dir
 
 
 def experiment_cli(name: str, run: Callable[..., dict], defaults: Mapping | None = None, quick: Mapping | None = None,
@@ -42,6 +43,9 @@ def experiment_cli(name: str, run: Callable[..., dict], defaults: Mapping | None
             set_quiet(True)
         out = args.out or f"results/{name}{'-quick' if args.quick else ''}"
         cfg = resolve(args.config, args.quick, args.overrides)
+        if "device" in cfg:
+            check_device(cfg["device"], "config device")
+        check_output_dir(out)
         result = run(cfg, out_dir=out, progress=not args.quiet)
         log(f"{name}: wrote {Path(out) / 'result.json'}")
         for key, value in result.get("summary", {}).items():

@@ -29,6 +29,10 @@ about as much as other CNNs' adversaries do (relative effect 0.94). The same hol
 the binary 3-vs-8 task. Theorem 9 checked on the first two SVMs (digits 3 vs 8): the max-margin direction of
 the 197-point set S is adversarial for both SVMs at every point of S.
 
+Resumable: every trained model, every model's PGD examples and the Theorem-9 check is stored as a cell
+under ``out_dir/cells`` as soon as it finishes (:mod:`pyadvt.utils.sweep`); a rerun after a crash or
+Ctrl-C recomputes only the missing cells and gives the same result.
+
 Example (Python):
     >>> from pyadvt.experiments import geometry
     >>> result = geometry.run(geometry.QUICK, out_dir="/tmp/geometry", progress=False)  # doctest: +SKIP
@@ -53,8 +57,8 @@ from pyadvt.theory import MultiClassLinear, check_theorem9
 from pyadvt.train import fit
 from pyadvt.experiments._cli import experiment_cli
 from pyadvt.utils.config import merge_config, resolve_config
-from pyadvt.utils.progress import progress as progress_bar
 from pyadvt.utils.rng import per_sample_rand
+from pyadvt.utils.sweep import CellStore, config_digest, run_cells
 
 FAMILIES = ("svm", "nn")
 SOURCES = ("svm", "nn", "random")
@@ -117,12 +121,16 @@ def train_svm(data: TensorData, C: float = 1.0, max_iter: int = 20000, seed: int
     return LinearScores(svc.coef_, svc.intercept_)
 
 
+def _build_nn(cfg: dict, in_shape: tuple, num_classes: int) -> nn.Module:
+    width_key = {"cnn": "channels", "mlp": "hidden", "lenet": None, "resnet": "channels"}.get(cfg["arch"])
+    kwargs = {width_key: tuple(cfg["width"])} if width_key else {}
+    return build(cfg["arch"], in_shape=in_shape, num_classes=num_classes, **kwargs)
+
+
 def train_nn(data: TensorData, cfg: dict, num_classes: int, seed: int) -> nn.Module:
     """A small ReLU network (``cfg["arch"]``: "cnn" channels or "mlp" hidden = ``cfg["width"]``)."""
     torch.manual_seed(seed)
-    width_key = {"cnn": "channels", "mlp": "hidden", "lenet": None, "resnet": "channels"}.get(cfg["arch"])
-    kwargs = {width_key: tuple(cfg["width"])} if width_key else {}
-    model = build(cfg["arch"], in_shape=tuple(data.x.shape[1:]), num_classes=num_classes, **kwargs)
+    model = _build_nn(cfg, tuple(data.x.shape[1:]), num_classes)
     fit(model, data, epochs=cfg["epochs"], lr=cfg["lr"], batch_size=cfg["batch_size"], seed=seed, progress=False)
     return model.eval()
 
@@ -250,25 +258,58 @@ def _run(cfg: dict, out_dir: Path, progress: bool) -> dict:
     x, y = test.x[:n_eval], test.y[:n_eval]
     rng = np.random.default_rng(seed)
     subsets = [np.sort(rng.choice(len(train), cfg["subset_size"], replace=False)) for _ in range(2 * K)]
+    # every trained model, every model's adversarial examples and the Theorem-9 check is a cell, stored as
+    # soon as it finishes; a rerun (after a crash or Ctrl-C) reuses them. Keys carry a digest of exactly
+    # the settings each depends on, so changing e.g. 'eps' reuses the trained models.
+    store = CellStore(out_dir / "cells")
+    data_key = config_digest(seed, cfg["classes"], cfg["subset_size"], K)
+    train_key = {"svm": config_digest(data_key, cfg["svm"]), "nn": config_digest(data_key, cfg["nn"])}
+    attack_key = {f: config_digest(train_key[f], cfg["attack"], eps, n_eval) for f in FAMILIES}
 
-    models: dict[str, list[nn.Module]] = {"svm": [], "nn": []}
+    def train_cell(cell):
+        f, i = cell[1], cell[2]
+        if f == "svm":
+            m = train_svm(train.subset(subsets[i]), cfg["svm"]["C"], cfg["svm"]["max_iter"], seed + i)
+        else:
+            m = train_nn(train.subset(subsets[K + i]), cfg["nn"], train.num_classes, seed + i)
+        return store.put(cell, {"clean_accuracy": float((predict(m, x) == y).double().mean())},
+                         checkpoint=m.state_dict())
+
+    def load_model(f: str, i: int) -> nn.Module:
+        state = store.load_checkpoint(("model", f, i, train_key[f]))
+        if f == "svm":
+            w = state["linear.weight"]
+            m = LinearScores(np.zeros(tuple(w.shape)), np.zeros(w.shape[0]))
+        else:
+            m = _build_nn(cfg["nn"], tuple(train.x.shape[1:]), train.num_classes)
+        m.load_state_dict(state)
+        return m.eval()
+
     with timings("train"):
-        for i in progress_bar(range(K), desc="train SVMs + NNs", enabled=progress):
-            models["svm"].append(train_svm(train.subset(subsets[i]), cfg["svm"]["C"], cfg["svm"]["max_iter"], seed + i))
-            models["nn"].append(train_nn(train.subset(subsets[K + i]), cfg["nn"], train.num_classes, seed + i))
-    clean = {f: [float((predict(m, x) == y).double().mean()) for m in models[f]] for f in FAMILIES}
+        trained = run_cells([("model", f, i, train_key[f]) for i in range(K) for f in FAMILIES], train_cell, store,
+                            progress=progress, desc="train SVMs + NNs")
+        models: dict[str, list[nn.Module]] = {f: [load_model(f, i) for i in range(K)] for f in FAMILIES}
+    clean = {f: [trained[("model", f, i, train_key[f])]["clean_accuracy"] for i in range(K)] for f in FAMILIES}
     digit_of = list(cfg["classes"]) if cfg["classes"] else list(range(10))
     pair = [digit_of.index(c) for c in cfg["theory_pair"] if c in digit_of]
     with timings("theorem 9"):
-        thm9 = theorem9_on_digits(models["svm"], [train.subset(subsets[0]), train.subset(subsets[1])],
-                                  *(pair if len(pair) == 2 else (0, 1)))
+        thm9_cell = ("theorem9", config_digest(train_key["svm"], cfg["theory_pair"]))
+        thm9 = run_cells([thm9_cell], lambda _: theorem9_on_digits(
+            models["svm"], [train.subset(subsets[0]), train.subset(subsets[1])],
+            *(pair if len(pair) == 2 else (0, 1))), store, progress=False)[thm9_cell]
+
+    def attack_cell(cell):
+        f, i = cell[1], cell[2]
+        adv = adversarial_examples(models[f][i], x, y, eps, cfg["attack"]["steps"], cfg["attack"]["random_start"],
+                                   seed + 1000 * (f == "nn") + i)
+        return store.put(cell, {"shape": list(adv.shape)}, checkpoint={"x_adv": adv})
 
     perturbed: dict[str, list[torch.Tensor]] = {}
     with timings("attacks"):
+        a_keys = {f: [("pgd", f, i, attack_key[f]) for i in range(K)] for f in FAMILIES}
+        run_cells([k for f in FAMILIES for k in a_keys[f]], attack_cell, store, progress=progress, desc="PGD")
         for f in FAMILIES:
-            perturbed[f] = [adversarial_examples(m, x, y, eps, cfg["attack"]["steps"], cfg["attack"]["random_start"],
-                                                 seed + 1000 * (f == "nn") + i)
-                            for i, m in enumerate(progress_bar(models[f], desc=f"PGD on {f}s", enabled=progress))]
+            perturbed[f] = [store.load_checkpoint(k)["x_adv"] for k in a_keys[f]]
         perturbed["random"] = [random_sign_perturbations(x, eps, seed + 7919 + i) for i in range(K)]
 
     curves: dict = {t: {} for t in FAMILIES}

@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from pyadvt.report.render import render_report
+from pyadvt.utils.validation import check_output_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     first = Path(args.results[0])
-    out = Path(args.out) if args.out else (first if first.is_dir() else first.parent)
+    out = check_output_dir(args.out, "-o/--out") if args.out else (first if first.is_dir() else first.parent)
     report = render_report(list(args.results), out, title=args.title)
     print(report.html)
     return 0

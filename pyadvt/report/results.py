@@ -192,7 +192,7 @@ def read_result(path: str | os.PathLike) -> dict:
         raise FileNotFoundError(f"result file not found: {path}")
     try:
         result = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"result file {path} is not valid JSON: {exc}") from None
     try:
         validate_result(result)

@@ -34,7 +34,8 @@ from torch import nn
 __all__ = [
     "UserError", "InvalidValueError", "InvalidTypeError",
     "check_tensor", "check_images", "check_like", "check_labels", "check_batch_size",
-    "check_model_input", "check_logits", "finite_rows", "warn_invalid",
+    "check_model_input", "check_logits", "finite_rows", "warn_invalid", "check_count", "check_device",
+    "check_output_dir",
 ]
 
 
@@ -200,3 +201,62 @@ def warn_invalid(n_invalid: int, n_total: int, what: str, why: str = "non-finite
     if n_invalid:
         warnings.warn(f"{what}: {n_invalid} of {n_total} samples are invalid ({why}); they are flagged, "
                       "counted and excluded from the means", RuntimeWarning, stacklevel=3)
+
+
+def check_count(value, name: str, minimum: int = 1) -> int:
+    """``value`` must be an int (not bool) >= ``minimum``; ``name`` is how the user spelled it
+    (``'n_eval'``, ``config surrogates.n_eval``, ``--steps``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InvalidTypeError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise InvalidValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_device(name, argument: str = "--device", *, allow_auto: bool = True) -> torch.device:
+    """Parse a device string the user gave: unknown names and CUDA devices that are not visible are
+    refused naming ``argument``. ``"auto"`` (when allowed) is CUDA when available, else CPU."""
+    if isinstance(name, torch.device):
+        name = str(name)
+    if not isinstance(name, str):
+        raise InvalidTypeError(f"{argument} must be a device name such as cpu or cuda:0, got {name!r}")
+    if allow_auto and name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise InvalidValueError(f"{argument}: unknown device {name!r}; use cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda"):
+        raise InvalidValueError(f"{argument}: device {name!r} is not supported; use cpu, cuda or cuda:N")
+    if device.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0:
+            raise InvalidValueError(f"{argument} {name}: no CUDA GPU is visible (torch.cuda.is_available() is False); use cpu")
+        if device.index is not None and device.index >= n:
+            raise InvalidValueError(f"{argument} {name}: only {n} CUDA device(s) are visible (cuda:0..cuda:{n - 1})")
+    return device
+
+
+def check_output_dir(path, argument: str = "--out"):
+    """``path`` must be a directory that exists or can be created, and be writable (a file is probed).
+
+    Returns the ``pathlib.Path``."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    if path is None or (isinstance(path, str) and not path.strip()):
+        raise InvalidValueError(f"{argument} must name a directory, got {path!r}")
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise InvalidValueError(f"{argument} {out}: is a file, not a directory; pass a directory (it is created "
+                                "if missing)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".pyadvt-write-test-", dir=out)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise InvalidValueError(f"{argument} {out}: not a writable directory ({exc.strerror or exc}); "
+                                "pass a directory you can write to") from None
+    return out
