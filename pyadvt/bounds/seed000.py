@@ -1,9 +1,13 @@
-"""Evaluators of seed 000's theory (Liang et al., ICML 2021; SPEC section 2): both sides of
+"""Evaluators of seed 000's theory (Liang et al., ICML 2021; docs/theory.md §2): both sides of
 Theorem 1 (identity), Theorem 2 (general and Lipschitz forms), Theorem 3 and Proposition 2.
 
 The distribution ``D`` is the empirical distribution of the given samples ``x`` (those with a
-defined virtual attack for both models). All the quantities come from the exact per-sample input
-Jacobians ``J_S(x) [m, n]``, ``J_T(x) [d, n]`` (float64 recommended for checking identities):
+defined virtual attack for both models). All the quantities come from the per-sample input
+Jacobians ``J_S(x) [m, n]``, ``J_T(x) [d, n]`` (float64 recommended for checking identities) -
+materialised on the dense route (``m, d <= 64``), or only through products on the matrix-free route
+(docs/theory.md §9, chosen per model by :func:`pyadvt.ops.budget.plan_route` before any backward):
+there ``U``, ``V`` are JVPs and ``||J_T(x) - A J_S(x)||_2`` is the top singular value of the
+Jacobian of ``h(x) = f_T(x) - A f_S(x)``, found by the same Lanczos solver:
 
 * ``tau1(x) = <v1_S, v1_T>^2``, ``tau1 = E tau1(x)``; ``tau2`` and the affine map's matrix ``A``
   from :func:`pyadvt.metrics.tau2.tau2_from_deviations` with ``U = J_S v1_S``, ``V = J_T v1_S``;
@@ -27,18 +31,22 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from torch import nn
+
 from pyadvt.attacks.virtual import virtual_direction
-from pyadvt.metrics.spectral import batches, check_batch, tau1_from_directions, warn_undefined
+from pyadvt.metrics.spectral import batches, check_batch, plan_models, tau1_from_directions, warn_undefined
 from pyadvt.metrics.tau2 import Tau2Result, tau2_from_deviations
+from pyadvt.ops.jacobian import jvp
+from pyadvt.ops.matrix_free import jacobian_top_singular
 from pyadvt.utils.modes import evaluating
 
 
 @dataclass
 class PairJacobians:
-    """Per-sample Jacobians and spectra of a (source, target) pair on the valid samples."""
+    """Per-sample Jacobians (dense route) and spectra of a (source, target) pair on the valid samples."""
 
-    JS: torch.Tensor  # [N, m, n]
-    JT: torch.Tensor  # [N, d, n]
+    JS: torch.Tensor | None  # [N, m, n] (None on the matrix-free route)
+    JT: torch.Tensor | None  # [N, d, n]
     v1S: torch.Tensor  # [N, n]
     sigmaS: torch.Tensor  # [N] ||J_S(x)||_2
     sigmaT: torch.Tensor  # [N]
@@ -48,34 +56,73 @@ class PairJacobians:
     tau2: Tau2Result
     valid: torch.Tensor  # [N_all] which of the given samples are used
     x: torch.Tensor  # [N, *in] the valid samples
+    source: object = None
+    target: object = None
+    batch_size: int = 256
 
     @property
     def A(self) -> torch.Tensor:
-        return self.tau2.A.to(self.JS.dtype)
+        return self.tau2.A.to(self.v1S.dtype)
+
+    @property
+    def n(self) -> int:
+        return int(self.x.shape[0])
+
+
+class _JacobianGap(nn.Module):
+    """``h(x) = f_T(x) - A f_S(x)`` (flattened outputs), whose Jacobian is ``J_T - A J_S``."""
+
+    def __init__(self, source, target, A: torch.Tensor):
+        super().__init__()
+        self.source, self.target, self.A = source, target, A
+
+    def forward(self, x):
+        fs = self.source(x).reshape(x.shape[0], -1)
+        return self.target(x).reshape(x.shape[0], -1) - fs @ self.A.to(fs.dtype).T
+
+
+def jacobian_gap_sq(p: PairJacobians) -> torch.Tensor:
+    """``[N]`` per-sample ``||J_T(x) - A J_S(x)||_2^2`` (dense, or matrix-free through ``h``)."""
+    if p.JS is not None and p.JT is not None:
+        return _spec_sq(p.JT - p.A.to(p.JS.dtype) @ p.JS)
+    h = _JacobianGap(p.source, p.target, p.tau2.A)
+    out = []
+    with evaluating([m for m in (p.source, p.target) if isinstance(m, nn.Module)]):
+        for sl in batches(p.n, p.batch_size):
+            out.append(jacobian_top_singular(h, p.x[sl]).sigma1.double().square())
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.float64)
 
 
 def pair_jacobians(source, target, x: torch.Tensor, *, batch_size: int = 256, progress: bool = False,
-                   method: str = "auto") -> PairJacobians:
-    """Collect everything the seed-000 bounds need for ``(source, target)`` on samples ``x``."""
+                   method: str = "auto", route: str = "auto", max_memory=None) -> PairJacobians:
+    """Collect everything the seed-000 bounds need for ``(source, target)`` on samples ``x``.
+
+    ``route`` / ``max_memory`` as :func:`pyadvt.metrics.spectral.tau1`: both models are planned
+    before any backward pass; the Jacobians are kept only when both take the dense route.
+    """
     check_batch(x)
-    parts: dict[str, list] = {k: [] for k in ("JS", "JT", "v1S", "sS", "sT", "lS", "lT", "t1", "ok")}
+    ps, pt = plan_models((source, target), x, batch_size, route=route, max_memory=max_memory,
+                         what="seed-000 bounds")
+    dense = ps.route == "dense" and pt.route == "dense"
+    parts: dict[str, list] = {k: [] for k in ("JS", "JT", "v1S", "sS", "sT", "lS", "lT", "t1", "U", "V", "ok")}
     for sl in batches(x.shape[0], batch_size, progress=progress, desc="jacobians"):
-        ds = virtual_direction(source, x[sl], method=method)
-        dt = virtual_direction(target, x[sl], method=method)
+        ds = virtual_direction(source, x[sl], method=method, plan=ps, want_jv1=True, keep_jac=dense)
+        dt = virtual_direction(target, x[sl], method=method, plan=pt, keep_jac=dense)
         ok = ds.valid & dt.valid
-        for key, val in (("JS", ds.jac), ("JT", dt.jac), ("v1S", ds.v1), ("sS", ds.sigma1), ("sT", dt.sigma1),
-                         ("lS", ds.lam), ("lT", dt.lam), ("t1", tau1_from_directions(ds.v1, dt.v1.to(ds.v1.dtype)))):
+        V = jvp(target, x[sl], ds.v1.reshape(x[sl].shape).to(x.dtype))
+        for key, val in (("v1S", ds.v1), ("sS", ds.sigma1), ("sT", dt.sigma1), ("lS", ds.lam), ("lT", dt.lam),
+                         ("t1", tau1_from_directions(ds.v1, dt.v1.to(ds.v1.dtype))), ("U", ds.jv1), ("V", V)):
             parts[key].append(val[ok])
+        if dense:
+            parts["JS"].append(ds.jac[ok])
+            parts["JT"].append(dt.jac[ok])
         parts["ok"].append(ok)
-    cat = {k: torch.cat(v) for k, v in parts.items()}
+    cat = {k: torch.cat(v) if v else None for k, v in parts.items()}
     valid = cat["ok"]
     warn_undefined(int((~valid).sum()), x.shape[0], "seed-000 bounds")
-    JS, JT, v1S = cat["JS"], cat["JT"], cat["v1S"]
-    U = torch.einsum("bmn,bn->bm", JS, v1S)
-    V = torch.einsum("bdn,bn->bd", JT, v1S.to(JT.dtype))
-    return PairJacobians(JS=JS, JT=JT, v1S=v1S, sigmaS=cat["sS"], sigmaT=cat["sT"], lamS=cat["lS"],
-                         lamT=cat["lT"], tau1_x=cat["t1"], tau2=tau2_from_deviations(U, V), valid=valid,
-                         x=x[valid])
+    return PairJacobians(JS=cat["JS"], JT=cat["JT"], v1S=cat["v1S"], sigmaS=cat["sS"], sigmaT=cat["sT"],
+                         lamS=cat["lS"], lamT=cat["lT"], tau1_x=cat["t1"], tau2=tau2_from_deviations(cat["U"], cat["V"]),
+                         valid=valid, x=x[valid], source=source, target=target, batch_size=batch_size)
 
 
 def _mean(t: torch.Tensor) -> float:
@@ -140,9 +187,10 @@ def theorem1(source, target, x: torch.Tensor, *, L: float | None = None, pair: P
         pair: precomputed :func:`pair_jacobians` (skips recomputation).
     """
     p = pair or pair_jacobians(source, target, x, batch_size=batch_size, progress=progress)
-    if p.JS.shape[1] != 1 or p.JT.shape[1] != 1:
+    if p.JS is None or p.JS.shape[1] != 1 or p.JT.shape[1] != 1:
+        widths = "wide outputs" if p.JS is None else f"m={p.JS.shape[1]}, d={p.JT.shape[1]}"
         raise ValueError("theorem1 needs scalar-output models (m = d = 1); use theorem2 for vector outputs, "
-                         f"got m={p.JS.shape[1]}, d={p.JT.shape[1]}")
+                         f"got {widths}")
     t2 = p.tau2.tau2
     diff = p.JT[:, 0] - p.A[0, 0] * p.JS[:, 0]
     lhs = _mean(diff.double().square().sum(-1))
@@ -150,7 +198,7 @@ def theorem1(source, target, x: torch.Tensor, *, L: float | None = None, pair: P
     rhs = _mean((1 - p.tau1_x.double() * t2) * gT2)
     Lv = _lipschitz(p, L)
     t1 = _mean(p.tau1_x)
-    return BoundResult(lhs=lhs, rhs=rhs, rhs_lipschitz=(1 - t1 * t2) * Lv ** 2, tau1=t1, tau2=t2, L=Lv, n=p.JS.shape[0])
+    return BoundResult(lhs=lhs, rhs=rhs, rhs_lipschitz=(1 - t1 * t2) * Lv ** 2, tau1=t1, tau2=t2, L=Lv, n=p.n)
 
 
 def theorem2(source, target, x: torch.Tensor, *, L: float | None = None, pair: PairJacobians | None = None,
@@ -165,7 +213,7 @@ def theorem2(source, target, x: torch.Tensor, *, L: float | None = None, pair: P
     """
     p = pair or pair_jacobians(source, target, x, batch_size=batch_size, progress=progress)
     t2 = p.tau2.tau2
-    lhs = _mean(_spec_sq(p.JT - p.A @ p.JS))
+    lhs = _mean(jacobian_gap_sq(p))
     t1x, lT, lS = p.tau1_x.double(), p.lamT.double(), p.lamS.double()
     sT2, sS2 = p.sigmaT.double().square(), p.sigmaS.double().square()
     ratio = _mean(sT2) / _mean(sS2)
@@ -174,7 +222,7 @@ def theorem2(source, target, x: torch.Tensor, *, L: float | None = None, pair: P
     t1 = _mean(t1x)
     lTm, lSm = float(lT.max()), float(lS.max())
     rhs_l = ((1 - t1 * t2) + (1 - t1) * (1 - t2) * lTm ** 2 + (lTm + lSm) ** 2) * 5 * Lv ** 2
-    return BoundResult(lhs=lhs, rhs=rhs, rhs_lipschitz=rhs_l, tau1=t1, tau2=t2, L=Lv, n=p.JS.shape[0])
+    return BoundResult(lhs=lhs, rhs=rhs, rhs_lipschitz=rhs_l, tau1=t1, tau2=t2, L=Lv, n=p.n)
 
 
 @dataclass
@@ -232,10 +280,10 @@ def theorem3(source, target, x: torch.Tensor, y: torch.Tensor, beta: float, *, p
         raise ValueError(f"'y' must be [N, d] = {tuple(fT.shape)} matching the target's outputs, got {tuple(y.shape)}")
     lhs = _mean((fS @ A.T + c - y).square().sum(-1)) ** 0.5
     target_err = _mean((fT - y).square().sum(-1)) ** 0.5
-    gap = _mean(_spec_sq(p.JT - p.A @ p.JS)) ** 0.5
+    gap = _mean(jacobian_gap_sq(p)) ** 0.5
     smooth = (1 + (_mean(p.sigmaT.double().square()) / _mean(p.sigmaS.double().square())) ** 0.5) * float(beta)
     return Theorem3Result(lhs=lhs, rhs=target_err + gap + smooth, target_error=target_err, jacobian_gap=gap,
-                          smoothness_term=smooth, n=p.JS.shape[0])
+                          smoothness_term=smooth, n=p.n)
 
 
 @dataclass
@@ -281,4 +329,4 @@ def proposition2(source, target, x: torch.Tensor, eps: float, *, pair: PairJacob
     lw = float(lT.max())
     upper_worst = eps ** 2 * _mean((lw ** 2 + (1 - lw ** 2) * t1x) * sT2)
     return Proposition2Result(loss=loss, lower=lower, upper=upper, upper_worst=upper_worst, eps=float(eps),
-                              n=p.JS.shape[0])
+                              n=p.n)

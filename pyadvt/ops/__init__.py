@@ -5,5 +5,8 @@ from pyadvt.ops.hessian import power_iteration_update_
 from pyadvt.ops.jacobian import jacobian, jvp
 from pyadvt.ops.linalg import JacobianSpectrum, jacobian_spectrum, small_sym_eig
 from pyadvt.ops.pgd import pgd_step_
+from pyadvt.ops.budget import MemoryBudgetError, plan_route
+from pyadvt.ops.matrix_free import MatrixFreeSpectrum, jacobian_top_singular, lanczos_step_
 
-__all__ = ["JacobianSpectrum", "jacobian", "jacobian_spectrum", "jvp", "pgd_step_", "power_iteration_update_", "small_sym_eig"]
+__all__ = ["JacobianSpectrum", "jacobian", "jacobian_spectrum", "jvp", "pgd_step_", "power_iteration_update_", "small_sym_eig",
+           "MatrixFreeSpectrum", "MemoryBudgetError", "jacobian_top_singular", "lanczos_step_", "plan_route"]

@@ -169,14 +169,27 @@ Operator = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 def lanczos_top_pairs(matvec: Operator, v0: torch.Tensor, *, npairs: int = 2, tol: float = 1e-6,
                       max_iter: int = DEFAULT_MAX_ITER, invariant_rtol: float = 64 * 2.0**-52,
-                      backend: str = "auto") -> LanczosResult:
+                      backend: str = "auto", active: torch.Tensor | None = None, seed: int = 0,
+                      restart: bool = True) -> LanczosResult:
     """Top ``npairs`` (1 or 2) Ritz pairs of symmetric positive semi-definite operators, one per sample.
+
+    A single Krylov sequence sees one copy of a repeated eigenvalue, and it stops early when its space
+    becomes invariant (e.g. a low-rank or exactly degenerate Jacobian). So for ``npairs == 2`` a
+    sample that stopped on an (almost: last ``beta <= tol * theta_1``) invariant space of dimension
+    ``< d`` gets one more run, on the operator
+    deflated by its basis, from a new random vector orthogonal to it; its top Ritz value joins the
+    candidates (a rank-1 operator costs one more product; an exactly repeated top eigenvalue is then
+    found and flagged degenerate). A repeated eigenvalue inside a space that is *not* invariant is not
+    detected by a single-vector method (probability zero for a random start on a generic Jacobian).
 
     Args:
         matvec: ``(v [B, d] float64, active [B] bool) -> G v [B, d]`` (rows outside ``active`` ignored).
         v0: ``[B, d]`` start vectors (normalised here).
         npairs, tol, invariant_rtol, backend: see :func:`lanczos_step_`.
         max_iter: at most ``min(max_iter, d)`` products per sample.
+        active: ``[B]`` samples to solve (default all; the others come back undefined-free zeros).
+        seed: seed of the restart vectors (drawn per sample from ``v0``'s row).
+        restart: allow the deflated restart described above.
 
     Example:
         >>> G = torch.diag(torch.arange(1.0, 9.0, dtype=torch.float64)).expand(2, 8, 8)
@@ -200,7 +213,8 @@ def lanczos_top_pairs(matvec: Operator, v0: torch.Tensor, *, npairs: int = 2, to
     alpha, beta, y = torch.zeros(B, K, **f64), torch.zeros(B, K, **f64), torch.zeros(B, K, **f64)
     ritz = torch.zeros(B, 4, **f64)
     status = torch.zeros(B, dtype=torch.int32, device=dev)
-    active = torch.ones(B, dtype=torch.bool, device=dev)
+    requested = torch.ones(B, dtype=torch.bool, device=dev) if active is None else active.clone()
+    active = requested.clone()
     defined = torch.ones(B, dtype=torch.bool, device=dev)
     iterations = torch.zeros(B, dtype=torch.long, device=dev)
     calls = 0
@@ -220,10 +234,44 @@ def lanczos_top_pairs(matvec: Operator, v0: torch.Tensor, *, npairs: int = 2, to
     vec = torch.einsum("bk,bkd->bd", y, Q[:, :K])
     vec = vec / vec.norm(dim=1, keepdim=True).clamp_min(torch.finfo(torch.float64).tiny)
     theta = ritz[:, :2].clone()
+    residual = ritz[:, 2:].clone()
     if npairs == 1:
         theta[:, 1] = 0.0
+    # (nearly) invariant: the last beta bounds every Ritz residual
+    last_beta = beta.gather(1, (iterations - 1).clamp_min(0)[:, None])[:, 0]
+    nearly = ((status & STATUS_INVARIANT) != 0) | (last_beta <= max(tol, invariant_rtol) * theta[:, 0].abs())
+    again = requested & defined & nearly & (iterations < d)
+    if restart and npairs == 2 and bool(again.any()):
+        basis = Q[:, :K]  # rows past each sample's last step are zero
+
+        def deflate(v):
+            for _ in range(2):
+                v = v - torch.einsum("bk,bkd->bd", torch.einsum("bkd,bd->bk", basis, v), basis)
+            return v
+
+        def deflated(v, act):
+            return deflate(matvec(deflate(v), act).double())
+
+        v1 = deflate(per_sample_rand(v0, (d,), seed=seed, stream=1, distribution="normal", dtype=torch.float64))
+        extra = lanczos_top_pairs(deflated, v1, npairs=1, tol=tol, max_iter=max_iter, invariant_rtol=invariant_rtol,
+                                  backend=backend, active=again, restart=False)
+        calls += extra.calls
+        iterations += extra.iterations
+        t3 = torch.where(again, extra.theta[:, 0], torch.zeros_like(theta[:, 0]))
+        r3 = extra.residual[:, 0]
+        top_is_new = again & (t3 > theta[:, 0])
+        second_is_new = again & ~top_is_new & (t3 > theta[:, 1])
+        vec = torch.where(top_is_new[:, None], extra.vector, vec)
+        theta_new = torch.stack([torch.where(top_is_new, t3, theta[:, 0]),
+                                 torch.where(top_is_new, theta[:, 0], torch.where(second_is_new, t3, theta[:, 1]))], 1)
+        residual = torch.stack([torch.where(top_is_new, r3, residual[:, 0]),
+                                torch.where(top_is_new, residual[:, 0], torch.where(second_is_new, r3, residual[:, 1]))],
+                               1)
+        theta = theta_new
+        defined &= ~again | extra.defined
+        converged &= ~again | extra.converged
     nan = torch.full_like(theta, float("nan"))
-    return LanczosResult(theta=torch.where(defined[:, None], theta, nan), residual=ritz[:, 2:].clone(),
+    return LanczosResult(theta=torch.where(defined[:, None], theta, nan), residual=residual,
                          vector=torch.where(defined[:, None], vec, torch.full_like(vec, float("nan"))),
                          iterations=iterations, converged=converged, defined=defined, calls=calls)
 
@@ -392,7 +440,8 @@ def jacobian_top_singular(model, x: torch.Tensor, *, tol: float = 1e-6, max_iter
                 return P.vjp(P.jvp(v, active), active)
         v0 = per_sample_rand(x, (d,), seed=seed, distribution="normal", dtype=torch.float64)
         inv = max(noise_rtol(P.dtype), 64 * 2.0**-52)
-        lz = lanczos_top_pairs(matvec, v0, npairs=2, tol=tol, max_iter=max_iter, invariant_rtol=inv, backend=backend)
+        lz = lanczos_top_pairs(matvec, v0, npairs=2, tol=tol, max_iter=max_iter, invariant_rtol=inv, backend=backend,
+                               seed=seed)
         everyone = torch.ones(B, dtype=torch.bool, device=x.device)
         e1 = lz.theta[:, 0].clamp_min(0.0)
         e2 = lz.theta[:, 1].clamp_min(0.0)
