@@ -92,3 +92,72 @@ def test_gradient_similarity_streams_like_the_tensor(setup, kind):
     xi = x[i:i + 1].clone().requires_grad_(True)
     gt = torch.autograd.grad(nn.functional.cross_entropy(t(xi), y[i:i + 1]), xi)[0].flatten().double()
     assert float(got.values[i]) == pytest.approx(float(gs @ gt / (gs.norm() * gt.norm())), abs=1e-6)
+
+
+def _split(seed):
+    from pyadvt.models import build
+
+    torch.manual_seed(seed)
+    return build("mlp", in_shape=(1, 6, 6), num_classes=5).eval()
+
+
+@pytest.mark.parametrize("kind", ["dataset", "loader"])
+def test_empirical_transfer_and_legacy_alpha_stream(setup, kind):
+    from pyadvt.metrics.empirical_transfer import empirical_transferability
+    from pyadvt.metrics.legacy_alpha import legacy_alpha
+
+    s, t, x, y = setup
+    ref = empirical_transferability(s, t, x, y, eps=(0.05, 0.1), steps=2, batch_size=64)
+    got = empirical_transferability(s, t, _sources(x, y)[kind], eps=(0.05, 0.1), steps=2, batch_size=4)
+    torch.testing.assert_close(got.loss, ref.loss, atol=1e-5, rtol=1e-5)
+    assert torch.equal(got.correct, ref.correct) and torch.equal(got.source_flipped, ref.source_flipped)
+    ref = legacy_alpha(s, t, x, y, eps=0.1, steps=2, batch_size=64)
+    got = legacy_alpha(s, t, _sources(x, y)[kind], eps=0.1, steps=2, batch_size=4)
+    assert torch.equal(got.used, ref.used)
+    assert got.alpha1 == pytest.approx(ref.alpha1, rel=1e-5) and got.alpha2 == pytest.approx(ref.alpha2, rel=1e-5)
+
+
+def test_transfer_table_streams(setup):
+    from pyadvt.metrics.atm import transfer_table
+
+    s, t, x, y = setup
+    labels = [y, (y + 1) % 5]
+    factory = lambda m: PGD(m, eps=0.1, steps=2)  # noqa: E731
+    ref = transfer_table([s, t], x, labels, factory, batch_size=64)
+    got = transfer_table([s, t], DataLoader(TensorDataset(x), batch_size=6), labels, factory, batch_size=4)
+    torch.testing.assert_close(got.loss, ref.loss, atol=1e-5, rtol=1e-5)
+    assert torch.equal(got.success, ref.success)
+    with pytest.raises(ValueError, match="one label per image"):
+        transfer_table([s, t], TensorDataset(x), [y[:5], y], factory)
+
+
+@pytest.mark.parametrize("kind", ["tensordata", "items", "loader"])
+def test_as_score_and_robustness_record_stream(setup, kind):
+    from pyadvt.metrics.robustness_transfer import as_score, evaluate_robustness_transfer
+
+    _, _, x, y = setup
+    m = _split(4)
+    data = _sources(x, y)[kind]
+    ref = as_score(m, x, eps=0.1, steps=3, batch_size=64)
+    got = as_score(m, data, eps=0.1, steps=3, batch_size=4)
+    torch.testing.assert_close(got.per_sample, ref.per_sample, atol=1e-5, rtol=1e-5)
+    assert got.score == pytest.approx(ref.score, rel=1e-5)
+    rec_ref = evaluate_robustness_transfer(m, x, y, eps=0.1, steps=2, batch_size=64)
+    rec = evaluate_robustness_transfer(m, _sources(x, y)[kind], None, eps=0.1, steps=2, batch_size=4)
+    assert torch.equal(rec.y, rec_ref.y)
+    lem, lem_ref = rec.lemma1(), rec_ref.lemma1()
+    assert lem.adv_loss == pytest.approx(lem_ref.adv_loss, rel=1e-5) and lem.rhs == pytest.approx(lem_ref.rhs, rel=1e-5)
+    with pytest.raises(ValueError, match="needs loss='ce'"):
+        evaluate_robustness_transfer(m, data, None, eps=0.1, loss="mse")
+
+
+@pytest.mark.parametrize("kind", ["tensordata", "dataset", "loader"])
+def test_evaluate_streams(setup, kind):
+    from pyadvt.train import evaluate
+
+    s, _, x, y = setup
+    got = evaluate(s, _sources(x, y)[kind], batch_size=4)
+    with torch.no_grad():
+        logits = s(x)
+    assert got["n"] == N and got["accuracy"] == pytest.approx(float((logits.argmax(1) == y).double().mean()))
+    assert got["loss"] == pytest.approx(float(nn.functional.cross_entropy(logits, y)), rel=1e-5)

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pyadvt.metrics.spectral import batches, check_batch
+from pyadvt.metrics.spectral import check_batch
 from pyadvt.utils.modes import evaluating
 
 
@@ -93,30 +93,42 @@ class TransferTable:
         return transferability_matrix(self.loss, self.success)
 
 
-def transfer_table(models: Sequence, x: torch.Tensor, labels: Sequence[torch.Tensor], attack_factory, *,
+def transfer_table(models: Sequence, x, labels: Sequence[torch.Tensor], attack_factory, *,
                    batch_size: int = 256, progress: bool = False) -> TransferTable:
     """Attack every model and evaluate every model on every attack.
 
     Args:
         models: N classifiers (sources and targets at once, as for the paper's task pool).
-        x: ``[S, *in]`` images in [0, 1].
+        x: ``[S, *in]`` images in [0, 1], or a ``TensorData`` / ``Dataset`` / ``DataLoader`` of them
+            (any labels it holds are ignored), walked one batch at a time for each source
+            (:func:`pyadvt.data.iter_batches`).
         labels: N tensors ``[S]``, model t's labels for x (its task).
         attack_factory: ``attack_factory(model) -> attack`` with ``attack(x, y) -> x_adv`` (e.g.
             ``lambda m: PGD(m, eps=0.03, steps=10)``); source i is attacked with its own labels.
 
     Untargeted success on target t = ``argmax f_t(x_adv) != labels[t]``; loss = cross-entropy.
     """
-    check_batch(x)
+    from pyadvt.data.stream import iter_batches, num_samples
+
+    if isinstance(x, torch.Tensor):
+        check_batch(x)
     if len(labels) != len(models):
         raise ValueError(f"'labels' must have one tensor per model ({len(models)}), got {len(labels)}")
     N = len(models)
-    loss = torch.zeros(N, N, x.shape[0], dtype=torch.float64)
-    success = torch.zeros(N, N, x.shape[0], dtype=torch.bool)
+    S = num_samples(x)
+    if S is not None and any(lab.shape[0] != S for lab in labels):
+        raise ValueError(f"'labels' must each hold one label per image ({S}), got {[lab.shape[0] for lab in labels]}")
+    S = int(labels[0].shape[0]) if S is None else S
+    loss = torch.zeros(N, N, S, dtype=torch.float64)
+    success = torch.zeros(N, N, S, dtype=torch.bool)
     with evaluating(list(models)):
         for i, src in enumerate(models):
             atk = attack_factory(src)
-            for sl in batches(x.shape[0], batch_size, progress=progress, desc=f"ATM source {i}"):
-                x_adv = atk(x[sl], labels[i][sl])
+            start = 0
+            for xb, _ in iter_batches(x, batch_size, progress=progress, desc=f"ATM source {i}", labels=False):
+                sl = slice(start, start + xb.shape[0])
+                start = sl.stop
+                x_adv = atk(xb, labels[i][sl].to(xb.device))
                 with torch.no_grad():
                     for t, tgt in enumerate(models):
                         logits = tgt(x_adv)

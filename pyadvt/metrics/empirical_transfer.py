@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from pyadvt.attacks import PGD
-from pyadvt.metrics.spectral import batches, check_batch
+from pyadvt.metrics.spectral import check_batch
 from pyadvt.utils.modes import evaluating
 
 
@@ -69,7 +69,7 @@ def _predict(model, x):
         return model(x)
 
 
-def empirical_transferability(source, target, x: torch.Tensor, y: torch.Tensor,
+def empirical_transferability(source, target, x, y: torch.Tensor | None = None,
                               eps: float | Sequence[float] = (0.03, 0.06, 0.1, 0.2), *, steps: int = 10,
                               alpha_ratio: float | None = None, norm: str = "linf", random_start: bool = True,
                               restarts: int = 1, seed: int = 0, batch_size: int = 256,
@@ -80,7 +80,9 @@ def empirical_transferability(source, target, x: torch.Tensor, y: torch.Tensor,
     Args:
         source: classifier ``[B, *in] -> [B, C_S]`` that makes the attacks.
         target: classifier ``[B, *in] -> [B, C_T]`` evaluated on them (the reference model).
-        x: ``[N, *in]`` images in [0, 1]; y: ``[N]`` target labels.
+        x: ``[N, *in]`` images in [0, 1] with y ``[N]`` target labels; or a ``TensorData`` / ``Dataset``
+            / ``DataLoader`` of ``(x, y)`` (then ``y=None``), walked one batch at a time on the
+            source's device (:func:`pyadvt.data.iter_batches`).
         eps: one budget or several (pixel units, L-inf by default as in the paper's §4.1).
         steps: PGD iterations (paper: 10); alpha_ratio: step = ``alpha_ratio * eps`` (default 2.5/steps);
         norm, random_start, restarts, seed: PGD options (per-sample seeded random starts).
@@ -89,9 +91,15 @@ def empirical_transferability(source, target, x: torch.Tensor, y: torch.Tensor,
     Returns:
         :class:`EmpiricalTransferResult`.
     """
-    check_batch(x)
-    if not isinstance(y, torch.Tensor) or y.shape != (x.shape[0],):
-        raise ValueError(f"'y' must be a [N] tensor of target labels with N={x.shape[0]}")
+    from pyadvt.data.stream import as_data, iter_batches
+    from pyadvt.utils.modes import model_device
+
+    if isinstance(x, torch.Tensor):
+        check_batch(x)
+        if not isinstance(y, torch.Tensor) or y.shape != (x.shape[0],):
+            raise ValueError(f"'y' must be a [N] tensor of target labels with N={x.shape[0]}")
+    data = as_data(x, y)
+    device = None if isinstance(x, torch.Tensor) else model_device(source)
     try:
         budgets = torch.as_tensor(eps, dtype=torch.float64).detach().cpu().reshape(-1)
     except (TypeError, ValueError):
@@ -104,8 +112,9 @@ def empirical_transferability(source, target, x: torch.Tensor, y: torch.Tensor,
               restarts=restarts, seed=seed)
     out = {k: [] for k in ("loss", "correct", "closs", "ccorrect", "flip")}
     with evaluating([source, target]):
-        for sl in batches(x.shape[0], batch_size, progress=progress, desc="eq. 2 transfer"):
-            xb, yb = x[sl], y[sl].to(x.device).long()
+        for xb, yb in iter_batches(data, batch_size, device=device, progress=progress, desc="eq. 2 transfer",
+                                   labels=True):
+            yb = yb.to(xb.device).long()
             own = _predict(source, xb).argmax(1)
             x_adv = atk(xb, own, eps=budgets.to(xb.dtype))  # [K, B, ...]
             K, B = x_adv.shape[:2]

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import torch
 
 from pyadvt.attacks import PGD
-from pyadvt.metrics.spectral import batches, check_batch
+from pyadvt.metrics.spectral import check_batch
 from pyadvt.utils.modes import evaluating
 
 
@@ -62,31 +62,39 @@ def _unit(v: torch.Tensor):
     return v / n.clamp_min(torch.finfo(v.dtype).tiny), n[:, 0] > 0
 
 
-def legacy_alpha(attacker, victim, x: torch.Tensor, y: torch.Tensor, eps: float = 0.06, *, steps: int = 10,
+def legacy_alpha(attacker, victim, x, y: torch.Tensor | None = None, eps: float = 0.06, *, steps: int = 10,
                  alpha_ratio: float = 1.0, seed: int = 0, batch_size: int = 256,
                  progress: bool = False) -> LegacyAlphaResult:
     """Authors'-code alpha1 / alpha2 / combined scores (see module docstring).
 
     Args:
         attacker: ``A`` (in the scripts, the reference model); victim: ``M`` (the transferred model).
-        x: ``[N, *in]`` images in [0, 1]; y: ``[N]`` labels of the attacker's task (for the filter).
+        x: ``[N, *in]`` images in [0, 1] with y ``[N]`` labels of the attacker's task (for the filter);
+            or a ``TensorData`` / ``Dataset`` / ``DataLoader`` of ``(x, y)`` (then ``y=None``), walked
+            one batch at a time on the attacker's device (:func:`pyadvt.data.iter_batches`).
         eps: L-inf budget in [0, 1] pixel units (the scripts' ``2 eps`` in [-1, 1] units).
         steps: PGD steps; the scripts use step ``eps / steps`` in pixel units, i.e. ``alpha_ratio = 1``.
         seed: per-sample random starts (uniform in the ball, as the scripts).
     """
-    check_batch(x)
-    if not isinstance(y, torch.Tensor) or y.shape != (x.shape[0],):
-        raise ValueError(f"'y' must be a [N] tensor of labels with N={x.shape[0]}")
+    from pyadvt.data.stream import as_data, iter_batches
+    from pyadvt.utils.modes import model_device
+
+    if isinstance(x, torch.Tensor):
+        check_batch(x)
+        if not isinstance(y, torch.Tensor) or y.shape != (x.shape[0],):
+            raise ValueError(f"'y' must be a [N] tensor of labels with N={x.shape[0]}")
+    data = as_data(x, y)
+    device = None if isinstance(x, torch.Tensor) else model_device(attacker)
     kw = dict(eps=float(eps), alpha=alpha_ratio * float(eps) / steps, steps=steps, seed=seed)
     atk_a, atk_m = PGD(attacker, **kw), PGD(victim, **kw)
     ratios, used, outer, comb = [], [], 0.0, 0.0
     n_undef = 0
     with evaluating([attacker, victim]):
-        for sl in batches(x.shape[0], batch_size, progress=progress, desc="legacy alpha"):
-            xb = x[sl]
+        for xb, yb in iter_batches(data, batch_size, device=device, progress=progress, desc="legacy alpha",
+                                   labels=True):
             with torch.no_grad():
                 a0, m0 = attacker(xb), victim(xb)
-            correct = a0.argmax(1) == y[sl].to(a0.device)
+            correct = a0.argmax(1) == yb.to(a0.device)
             xa = atk_a(xb, a0.argmax(1))
             xm = atk_m(xb, m0.argmax(1))
             with torch.no_grad():

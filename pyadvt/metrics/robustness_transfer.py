@@ -338,7 +338,7 @@ def _batches(n: int, batch_size: int, progress: bool, desc: str):
 
 
 def evaluate_robustness_transfer(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, norm: str = "linf", loss: str = "ce",
+    model: nn.Module, x, y: torch.Tensor | None, eps: float, *, norm: str = "linf", loss: str = "ce",
     steps: int = 20, rep_steps: int | None = None, restarts: int = 1, seed: int = 0,
     attack: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     rep_attack: RepresentationAttack | None = None, legacy_fgsm: bool = False, head: nn.Linear | None = None,
@@ -349,6 +349,9 @@ def evaluate_robustness_transfer(
     Args:
         model: split model ``f = head(features(x))`` (``features(x) -> [B, d]``, ``head: nn.Linear``).
         x: ``[N, *in_shape]`` inputs in ``[0, 1]``. y: ``[N]`` int labels (``loss="ce"``) or ``[N, C]`` targets.
+            With ``loss="ce"``, ``x`` may also be a ``TensorData`` / ``Dataset`` / ``DataLoader`` of
+            ``(x, y)`` (then ``y=None``), walked one batch at a time (:func:`pyadvt.data.iter_batches`);
+            the record keeps per-sample values and features ``[N, d]``, never the images.
         eps, norm: the common ball of both attacks (``"linf"`` or ``"l2"``).
         loss: ``"ce"`` (softmax cross-entropy) or ``"mse"`` (``||f(x) - y||_2``).
         steps: PGD steps of the loss adversary (default :class:`pyadvt.attacks.PGD`, step ``2.5 eps / steps``).
@@ -358,32 +361,52 @@ def evaluate_robustness_transfer(
 
     Example: see the module docstring.
     """
-    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
-        raise TypeError("'x' and 'y' must be torch.Tensors")
-    if x.shape[0] != y.shape[0] or x.shape[0] == 0:
-        raise ValueError(f"'x' ({x.shape[0]}) and 'y' ({y.shape[0]}) must hold the same non-zero number of samples")
+    from pyadvt.data.stream import as_data, first_batch, is_data, iter_batches
+
+    streaming = is_data(x) and not isinstance(x, torch.Tensor)
     if loss not in _LOSSES:
         raise ValueError(f"'loss' must be one of {_LOSSES}, got {loss!r}")
-    if loss == "ce" and y.dtype not in (torch.int64, torch.int32):
-        raise TypeError("loss='ce' needs integer class labels 'y' [N]")
+    if streaming:
+        if loss != "ce":
+            raise ValueError("a dataset 'x' needs loss='ce' (its labels are class indices); pass tensors x and y "
+                             "[N, C] for loss='mse'")
+        data = as_data(x, y)
+        x0 = first_batch(data)[0]
+    else:
+        if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
+            raise TypeError("'x' and 'y' must be torch.Tensors (or 'x' a TensorData / Dataset / DataLoader and y=None)")
+        if x.shape[0] != y.shape[0] or x.shape[0] == 0:
+            raise ValueError(f"'x' ({x.shape[0]}) and 'y' ({y.shape[0]}) must hold the same non-zero number of samples")
+        if loss == "ce" and y.dtype not in (torch.int64, torch.int32):
+            raise TypeError("loss='ce' needs integer class labels 'y' [N]")
+        x0 = x
     # finite only: the [0, 1] range is enforced by the default PGD adversary; a custom attack may work on
     # an unclipped space (e.g. the exact worst case of a linear model)
-    check_images(x, "x", lo=-math.inf, hi=math.inf)
+    check_images(x0, "x", lo=-math.inf, hi=math.inf)
     check_batch_size(batch_size)
-    check_model_input(model, x, "x", check_device=False)
+    check_model_input(model, x0, "x", check_device=False)
     g = representation_fn(model, True)
     W, b = head_weights(model, head)
-    if loss == "ce":
+    if loss == "ce" and not streaming:
         check_labels(y, x.shape[0], "y", num_classes=W.shape[0])
     dev = model_device(model)
+    if streaming:
+        batches = iter_batches(data, batch_size, device=dev, progress=progress, desc="robustness-transfer",
+                               labels=True)
+    else:
+        batches = ((x[s:s + batch_size].to(dev), y[s:s + batch_size].to(dev))
+                   for s in _batches(x.shape[0], batch_size, progress, "robustness-transfer"))
     atk = attack if attack is not None else _default_attack(model, eps, norm, steps, seed, loss)
     ratk = rep_attack if rep_attack is not None else RepresentationAttack(
         model, eps, steps=rep_steps or steps, norm=norm, restarts=restarts, seed=seed, features=True,
         legacy_fgsm=legacy_fgsm)
     cols: dict[str, list[torch.Tensor]] = {k: [] for k in
-                                           ("cl", "al", "rs", "as", "ti", "fe", "co", "ac")}
-    for s in _batches(x.shape[0], batch_size, progress, "robustness-transfer"):
-        xb, yb = x[s:s + batch_size].to(dev), y[s:s + batch_size].to(dev)
+                                           ("cl", "al", "rs", "as", "ti", "fe", "co", "ac", "y")}
+    for xb, yb in batches:
+        if streaming:
+            check_images(xb, "x", lo=-math.inf, hi=math.inf)
+            check_labels(yb, xb.shape[0], "y", num_classes=W.shape[0])
+        cols["y"].append(yb)
         x_adv = atk(xb, yb).detach()
         x_rep = ratk(xb)
         with evaluating(model), torch.no_grad():
@@ -404,10 +427,10 @@ def evaluate_robustness_transfer(
             cols["fe"].append(fe)
     cat = {k: (torch.cat(v) if v else None) for k, v in cols.items()}
     return RobustnessRecord(float(eps), norm, loss, cat["cl"], cat["al"], cat["rs"], cat["as"], cat["ti"], cat["fe"],
-                            y.to(dev), cat["co"], cat["ac"], W, b)
+                            cat["y"], cat["co"], cat["ac"], W, b)
 
 
-def as_score(model: nn.Module, x: torch.Tensor, eps: float, *, norm: str = "linf", steps: int = 20,
+def as_score(model: nn.Module, x, eps: float, *, norm: str = "linf", steps: int = 20,
              alpha: float | None = None, random_start: bool = True, restarts: int = 1, seed: int = 0,
              legacy_fgsm: bool = False, features: bool | None = None, batch_size: int = 256,
              progress: bool = False) -> ASScore:
@@ -415,7 +438,8 @@ def as_score(model: nn.Module, x: torch.Tensor, eps: float, *, norm: str = "linf
 
     Args:
         model: representation ``g`` or a split model (``features`` used).
-        x: ``[N, *in_shape]`` unlabeled inputs in [0, 1].
+        x: ``[N, *in_shape]`` unlabeled inputs in [0, 1], or a ``TensorData`` / ``Dataset`` /
+            ``DataLoader`` (labels ignored), walked one batch at a time (:func:`pyadvt.data.iter_batches`).
         eps, norm, steps, alpha, random_start, restarts, seed, legacy_fgsm: the representation attack's settings.
         features: ``True`` uses ``model.features``, ``False`` the model's output itself; ``None`` (default)
             uses ``features`` when the model has it and otherwise warns that the output is taken as ``g``
@@ -430,9 +454,13 @@ def as_score(model: nn.Module, x: torch.Tensor, eps: float, *, norm: str = "linf
         >>> round(as_score(g, torch.full((3, 1, 2, 2), 0.5), eps=0.1, steps=3, features=False).score, 4)
         0.1
     """
-    valid = check_images(x, "x", allow_nonfinite=True)
+    from pyadvt.data.stream import first_batch, iter_batches
+
+    streaming = not isinstance(x, torch.Tensor)
+    valid = None if streaming else check_images(x, "x", allow_nonfinite=True)
     check_batch_size(batch_size)
-    check_model_input(model, x, "x", check_device=False)
+    x0 = first_batch(x)[0] if streaming else x
+    check_model_input(model, x0, "x", check_device=False)
     if features is None and not callable(getattr(model, "features", None)):
         warnings.warn(f"as_score: {type(model).__name__} has no 'features', so its output is taken as the "
                       "representation g; if it returns logits, wrap it (pyadvt.models.wrap(model), or a hub model "
@@ -442,8 +470,13 @@ def as_score(model: nn.Module, x: torch.Tensor, eps: float, *, norm: str = "linf
                                restarts=restarts, seed=seed, features=features, legacy_fgsm=legacy_fgsm)
     dev = model_device(model)
     parts, oks = [], []
-    for s in _batches(x.shape[0], batch_size, progress, "AS score"):
-        xb, ok = x[s:s + batch_size].to(dev), valid[s:s + batch_size].to(dev)
+    start = 0
+    for xb, _ in iter_batches(x, batch_size, device=dev, progress=progress, desc="AS score", labels=False):
+        if streaming:
+            ok = check_images(xb, "x", allow_nonfinite=True).to(dev)
+        else:
+            ok = valid[start:start + xb.shape[0]].to(dev)
+        start += xb.shape[0]
         xb = torch.where(ok.view(-1, *([1] * (xb.dim() - 1))), xb, torch.zeros_like(xb))  # attack finite rows only
         with evaluating(model), torch.no_grad():
             ok = ok & finite_rows(atk.g(xb))

@@ -98,9 +98,10 @@ def _derived_seed(seed: int, stream: int) -> int:
 
 
 def evaluate(model: nn.Module, data, batch_size: int = 512) -> dict:
-    """``{"accuracy", "loss", "n"}`` of ``model`` on ``data`` (TensorData or ``(x, y)``): top-1
-    accuracy and mean cross-entropy, batched, in eval mode via ``evaluating`` (the model's mode and
-    ``requires_grad`` flags are restored), without gradients.
+    """``{"accuracy", "loss", "n"}`` of ``model`` on ``data`` (TensorData, ``(x, y)``, or any labelled
+    ``Dataset`` / ``DataLoader``, walked one batch at a time by :func:`pyadvt.data.iter_batches`):
+    top-1 accuracy and mean cross-entropy, batched, in eval mode via ``evaluating`` (the model's
+    mode and ``requires_grad`` flags are restored), without gradients.
 
     Example:
         >>> from pyadvt.models import build
@@ -108,17 +109,19 @@ def evaluate(model: nn.Module, data, batch_size: int = 512) -> dict:
         >>> sorted(evaluate(build("mlp", num_classes=3), data))
         ['accuracy', 'loss', 'n']
     """
-    data = _as_data(data, "data")
+    from pyadvt.data.stream import iter_batches
+
+    if isinstance(data, (tuple, list)):
+        data = _as_data(data, "data")
     _check_positive(batch_size, "batch_size")
     device = model_device(model)
-    correct, loss_sum = 0, 0.0
+    correct, loss_sum, n = 0, 0.0, 0
     with evaluating(model), torch.no_grad():
-        for x, y in data.loader(batch_size):
-            x, y = x.to(device), y.to(device)
+        for x, y in iter_batches(data, batch_size, device=device, labels=True):
             logits = model(x)
             loss_sum += float(soft_cross_entropy(logits, y, reduction="sum"))
             correct += int((logits.argmax(dim=1) == y).sum())
-    n = len(data)
+            n += int(y.shape[0])
     return {"accuracy": correct / n if n else float("nan"), "loss": loss_sum / n if n else float("nan"), "n": n}
 
 
