@@ -327,3 +327,27 @@ def test_a_layer_without_second_derivative_gets_a_hint_naming_it():
     model = nn.Sequential(nn.Flatten(), net)
     with pytest.raises(InvalidTypeError, match="HardSigmoidGate"):
         smoothness(model, x, y, progress=False)
+
+
+def test_loss_ensemble_transfer_attack_on_any_output_equals_the_tensor_models():
+    from pyadvt.attacks import TransferAttack
+
+    torch.manual_seed(0)
+    a, b = Core(), Core()
+    x, y = _data()
+    ours = TransferAttack([Returns(a, "dict"), Returns(b, "hf")], eps=0.1, steps=2, ensemble="loss")(x, y)
+    torch.testing.assert_close(ours, TransferAttack([a, b], eps=0.1, steps=2, ensemble="loss")(x, y), rtol=0, atol=0)
+
+
+def test_rank_sources_on_any_output_equals_the_tensor_models():
+    from pyadvt.selection import rank_sources
+
+    torch.manual_seed(0)
+    a, b, ref = Core(), Core(), Core()
+    test = TensorData(*_data(6, seed=5))
+    kw = dict(eps=0.1, steps=2, n_eval=6, probe=False, scores="tau1,tau2", progress=False)
+    ours = rank_sources({"a": Returns(a, "tuple"), "b": Returns(b, "dict")}, Returns(ref, "hf"), test, **kw)
+    plain = rank_sources({"a": a, "b": b}, ref, test, **kw)
+    assert [r["name"] for r in ours["rows"]] == [r["name"] for r in plain["rows"]]
+    for r, p in zip(ours["rows"], plain["rows"]):
+        assert r["tau1"] == pytest.approx(p["tau1"]) and r["tau2"] == pytest.approx(p["tau2"])

@@ -28,6 +28,7 @@ from pyadvt.attacks.base import AttackBatch, LossFn
 from pyadvt.attacks.ensemble import Ensemble
 from pyadvt.attacks.iterative import IterativeAttack
 from pyadvt.attacks.smoothing import depthwise, gaussian_kernel
+from pyadvt.models.output import model_logits
 from pyadvt.attacks.transforms import (InputTransform, TransformContext, _check_float, _check_int,
                                        apply_transforms, total_copies)
 from pyadvt.ops import pgd_step_
@@ -193,7 +194,7 @@ class TransferAttack(IterativeAttack):
         members = self._members()
         self._evals += inp.shape[0] * len(members)
         if self.ensemble == "loss":
-            return torch.stack([self.objective(m(inp), y, target) for m in members]).mean(dim=0)
+            return torch.stack([self.objective(model_logits(m(inp)), y, target) for m in members]).mean(dim=0)
         return self.objective(self.model(inp), y, target)
 
     def _gradient(self, point, batch, rows, restart, step, y, target, eps, state, base: int = 1,

@@ -42,6 +42,7 @@ from pyadvt.metrics.similarity import gradient_similarity
 from pyadvt.metrics.smoothness import smoothness
 from pyadvt.metrics.tau2 import adversarial_transferability
 from pyadvt.metrics.transfer_rates import transferability
+from pyadvt.models.output import model_logits
 from pyadvt.train import evaluate
 from pyadvt.transfer.finetune import linear_probe
 from pyadvt.selection.agreement import agreement
@@ -120,7 +121,7 @@ def _check_compatible(models: Mapping[str, nn.Module], x: torch.Tensor, role: st
             with torch.no_grad():
                 was = model.training
                 model.eval()
-                out = model(x[:1])
+                out = model_logits(model(x[:1]), name=f"{role} {name!r}")
                 model.train(was)
         except Exception as exc:  # noqa: BLE001 - any failure here means "incompatible with the data"
             raise ValueError(f"incompatible models: {role} {name!r} cannot take inputs of shape "
