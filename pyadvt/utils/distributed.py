@@ -12,6 +12,13 @@ same code runs unchanged as::
     python -m pyadvt experiment NAME ...
     torchrun --nproc_per_node=2 -m pyadvt experiment NAME ...
 
+Stalled ranks: the process-group timeout defaults to :data:`DEFAULT_TIMEOUT_S` (5 minutes, not
+torch's 30), configurable per call (``timeout_s``) or with ``PYADVT_DIST_TIMEOUT`` (seconds). Before each
+collective of this module every rank records its arrival in the rendezvous store; a rank that does not
+arrive within the timeout (stopped with SIGSTOP, hung, or far slower than the others) turns into a
+:class:`RankTimeoutError` on the others naming it, instead of a hang. A killed rank is detected by the
+transport at once.
+
 Example:
     >>> init_from_env()          # no torchrun variables here: single process
     False
@@ -32,13 +39,39 @@ import torch
 import torch.distributed as dist
 
 from pyadvt.utils.sweep import CellStore, key_to_str, run_cells
+from pyadvt.utils.validation import InvalidValueError
 
 __all__ = ["init_from_env", "cleanup", "session", "is_distributed", "rank", "world_size", "is_main",
            "local_device", "shard", "gather_objects", "broadcast_object", "barrier", "rank_zero_only",
-           "map_cells"]
+           "map_cells", "DEFAULT_TIMEOUT_S", "RankTimeoutError", "timeout_seconds"]
 
 T = TypeVar("T")
 _OWNED = False  # whether this module initialised the process group (and should destroy it)
+DEFAULT_TIMEOUT_S = 300.0
+_TIMEOUT_ENV = "PYADVT_DIST_TIMEOUT"
+_state = {"timeout_s": DEFAULT_TIMEOUT_S, "op": 0}
+
+
+class RankTimeoutError(RuntimeError):
+    """One or more ranks did not reach a collective within the process-group timeout."""
+
+
+def timeout_seconds(timeout_s: float | None = None) -> float:
+    """The process-group timeout: ``timeout_s``, else ``$PYADVT_DIST_TIMEOUT``, else 300 s."""
+    if timeout_s is None:
+        raw = os.environ.get(_TIMEOUT_ENV, "").strip()
+        if not raw:
+            return DEFAULT_TIMEOUT_S
+        try:
+            timeout_s = float(raw)
+        except ValueError:
+            raise InvalidValueError(f"{_TIMEOUT_ENV} must be a number of seconds, got {raw!r}") from None
+        name = _TIMEOUT_ENV
+    else:
+        name = "timeout_s"
+    if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or not 0 < timeout_s < float("inf"):
+        raise InvalidValueError(f"{name} must be a finite number of seconds > 0, got {timeout_s!r}")
+    return float(timeout_s)
 
 
 def is_distributed() -> bool:
@@ -65,13 +98,15 @@ def _default_backend() -> str:
     return "nccl" if torch.cuda.is_available() and dist.is_nccl_available() else "gloo"
 
 
-def init_from_env(backend: str | None = None, *, timeout_s: float = 1800.0) -> bool:
+def init_from_env(backend: str | None = None, *, timeout_s: float | None = None) -> bool:
     """Initialise the default process group from ``torchrun``'s environment variables.
 
     Reads ``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``. When
     ``WORLD_SIZE`` is missing or 1 nothing happens and ``False`` is returned. ``backend`` defaults to
     ``"nccl"`` when CUDA is available (the process then uses ``cuda:LOCAL_RANK``) and ``"gloo"``
     otherwise. Calling it again when a group already exists returns ``True`` without re-initialising.
+    ``timeout_s`` bounds every collective (default :func:`timeout_seconds`: 300 s or
+    ``$PYADVT_DIST_TIMEOUT``).
     """
     global _OWNED
     if not dist.is_available():
@@ -84,12 +119,14 @@ def init_from_env(backend: str | None = None, *, timeout_s: float = 1800.0) -> b
     missing = [v for v in ("RANK", "MASTER_ADDR", "MASTER_PORT") if v not in os.environ]
     if missing:
         raise ValueError(f"WORLD_SIZE={world} but {', '.join(missing)} not set: launch with torchrun")
+    timeout = timeout_seconds(timeout_s)
     backend = backend or _default_backend()
     if backend not in ("gloo", "nccl", "mpi"):
         raise ValueError(f"backend must be 'gloo', 'nccl' or 'mpi', got {backend!r}")
     if backend == "nccl":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    dist.init_process_group(backend=backend, init_method="env://", timeout=timedelta(seconds=timeout_s))
+    dist.init_process_group(backend=backend, init_method="env://", timeout=timedelta(seconds=timeout))
+    _state.update(timeout_s=timeout, op=0)
     _OWNED = True
     return True
 
@@ -103,14 +140,14 @@ def cleanup() -> None:
 
 
 @contextlib.contextmanager
-def session(backend: str | None = None) -> Iterator[bool]:
+def session(backend: str | None = None, *, timeout_s: float | None = None) -> Iterator[bool]:
     """``with session() as distributed:`` = :func:`init_from_env` ... :func:`cleanup`.
 
     Sessions nest: an inner session inside an existing process group neither re-initialises nor
     destroys it (so a CLI wrapper and a command may both open one).
     """
     created = not (dist.is_available() and dist.is_initialized())
-    active = init_from_env(backend)
+    active = init_from_env(backend, timeout_s=timeout_s)
     try:
         yield active
     finally:
@@ -135,10 +172,41 @@ def shard(items: Iterable[T], *, rank_id: int | None = None, num_ranks: int | No
     return list(items)[r::w]
 
 
+def _arrive(what: str) -> None:
+    """Every rank records its arrival at collective number ``op`` in the rendezvous store and waits for
+    the others; the ones missing after the timeout are named (a stopped rank would otherwise hang the
+    collective). Every rank calls this module's collectives in the same order, so ``op`` agrees."""
+    from torch.distributed import distributed_c10d as c10d
+
+    get_store = getattr(c10d, "_get_default_store", None)
+    if get_store is None:  # pragma: no cover - older/newer torch: rely on the collective's own timeout
+        return
+    store = get_store()
+    _state["op"] += 1
+    prefix = f"pyadvt/arrive/{_state['op']}/"
+    timeout = _state["timeout_s"]
+    me, world = dist.get_rank(), dist.get_world_size()
+    store.set(prefix + str(me), "1")
+    keys = [prefix + str(r) for r in range(world)]
+    try:
+        store.wait(keys, timedelta(seconds=timeout))
+    except Exception:  # noqa: BLE001 - the store's timeout error type differs between torch versions
+        try:
+            missing = [r for r in range(world) if not store.check([prefix + str(r)])]
+            who = f"rank(s) {', '.join(map(str, missing))}" if missing else "a rank"
+        except Exception:  # noqa: BLE001
+            who = "rank 0 (it hosts the rendezvous store)"
+        raise RankTimeoutError(
+            f"rank {me}: {who} did not reach the {what} within {timeout:g} s (stopped, hung or much slower "
+            f"than the others); finished cells are stored, rerun to resume (timeout: timeout_s= or "
+            f"${_TIMEOUT_ENV})") from None
+
+
 def gather_objects(obj: Any) -> list[Any]:
     """``[obj from rank 0, obj from rank 1, ...]`` on every rank (picklable objects; ``[obj]`` alone)."""
     if not is_distributed():
         return [obj]
+    _arrive("gather of results")
     out: list[Any] = [None] * dist.get_world_size()
     dist.all_gather_object(out, obj)
     return out
@@ -148,6 +216,7 @@ def broadcast_object(obj: Any, src: int = 0) -> Any:
     """Rank ``src``'s ``obj`` on every rank (identity when not distributed)."""
     if not is_distributed():
         return obj
+    _arrive(f"broadcast from rank {src}")
     box = [obj]
     dist.broadcast_object_list(box, src=src)
     return box[0]
@@ -156,6 +225,7 @@ def broadcast_object(obj: Any, src: int = 0) -> Any:
 def barrier() -> None:
     """Wait for all ranks (no-op when not distributed)."""
     if is_distributed():
+        _arrive("barrier")
         dist.barrier()
 
 
