@@ -169,3 +169,20 @@ def test_bad_items_give_clear_messages():
         list(iter_batches(NotTensors(), 2))
     with pytest.raises(ValueError, match="needs one of the keys"):
         list(iter_batches([{"pixels": X}], 2))
+
+
+def test_to_tensor_data_subsets():
+    from pyadvt.data import to_tensor_data
+
+    td = to_tensor_data(_Items())
+    assert torch.equal(td.x, X) and torch.equal(td.y, Y)
+    first = to_tensor_data(DataLoader(TensorDataset(X, Y), batch_size=4), 5)
+    assert torch.equal(first.y, Y[:5])
+    g = torch.Generator().manual_seed(7)
+    idx = torch.randperm(11, generator=g)[:6]
+    for data in (_Items(), TensorData(X, Y), (X, Y)):
+        sub = to_tensor_data(data, 6, seed=7)
+        assert torch.equal(sub.x, X[idx]) and torch.equal(sub.y, Y[idx])
+    assert to_tensor_data(TensorData(X, Y, 9)).num_classes == 9
+    with pytest.raises(ValueError, match="labels"):
+        to_tensor_data(X)

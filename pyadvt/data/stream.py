@@ -313,3 +313,45 @@ def collect(data: Any, batch_size: int = 1024, *, device: torch.device | str | N
     if any(has) and not all(has):
         raise InvalidValueError("'data': some batches have labels and some do not")
     return torch.cat(xs), (torch.cat(ys) if all(has) else None)
+
+
+def to_tensor_data(data: Any, n: int | None = None, *, seed: int | None = None, batch_size: int = 256) -> TensorData:
+    """``data`` (or ``n`` of its samples) in memory as a :class:`TensorData`, for the few callers that
+    index samples at random (probes, rankings on the first ``n_eval`` samples).
+
+    ``n`` samples are the first ``n``, or with ``seed`` a seeded random subset in random order (an
+    ImageFolder lists its samples class by class, so its first ``n`` are usually all of one class).
+    ``num_classes`` is taken from ``data.num_classes`` when the source has it.
+
+    Example:
+        >>> ds = torch.utils.data.TensorDataset(torch.rand(6, 1, 2, 2), torch.tensor([0, 0, 1, 1, 2, 2]))
+        >>> len(to_tensor_data(ds, 4, seed=0)), to_tensor_data(ds).y.tolist()
+        (4, [0, 0, 1, 1, 2, 2])
+    """
+    from torch.utils.data import Subset
+
+    classes = getattr(data, "num_classes", None)
+    size = num_samples(data)
+    if n is not None:
+        n = check_batch_size(n, "n")
+        if size is None:
+            raise InvalidValueError("'n' needs a source of known length (a Dataset, TensorData or tensors)")
+        n = min(n, size)
+        if seed is None:
+            idx = torch.arange(n)
+        else:
+            g = torch.Generator().manual_seed(int(seed))
+            idx = torch.randperm(size, generator=g)[:n]
+        if isinstance(data, TensorData):
+            return data.subset(idx)
+        if isinstance(data, DataLoader) or _tensors(data) is not None:
+            x, y = collect(data, batch_size)
+            data = (x[idx], None if y is None else y[idx])
+        else:
+            data = Subset(data, idx.tolist())
+    elif isinstance(data, TensorData):
+        return data
+    x, y = collect(data, batch_size)
+    if y is None:
+        raise InvalidValueError("'data' must provide labels y to become a TensorData")
+    return TensorData(x, y, classes)
