@@ -240,3 +240,18 @@ def test_linear_probe_and_finetune_one_block(name):
             assert changed, "fine-tuning the last block changed none of its parameters"
         assert res.model.head.out_features == 2 and res.model(x).shape == (4, 2)
     assert all(torch.equal(v, m.body.state_dict()[k]) for k, v in before.items())  # source untouched
+
+
+@pytest.mark.parametrize("name", ["timm_vit_tiny", "tv_mobilenet_v3_small"])
+def test_gradient_regularised_training_runs_on_attention_and_hardsigmoid(name):
+    from pyadvt.train import fit
+    from pyadvt.train.regularizers import InputGradientRegularizer
+
+    torch.manual_seed(0)
+    m = BUILD[name]()  # a fresh copy: training changes it
+    x, _ = data(4)
+    before = m.head.weight.detach().clone()
+    res = fit(m, TensorData(x, torch.tensor([0, 1, 2, 3])), epochs=1, batch_size=2, lr=0.01,
+              loss_fn=InputGradientRegularizer(0.1), progress=False)
+    assert res.steps == 2 and not torch.equal(m.head.weight, before)
+    assert all("forward" not in mod.__dict__ for mod in m.modules())  # Hardsigmoid restored

@@ -8,6 +8,7 @@ may become soft), optimizers with ``needs_closure = True`` (SAM) stepped with a 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -20,7 +21,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from pyadvt.data import TensorData
-from pyadvt.models.output import model_contract
+from pyadvt.models.output import model_contract, twice_differentiable
 from pyadvt.train.checkpoint import save_checkpoint
 from pyadvt.train.losses import cross_entropy_loss, soft_cross_entropy
 from pyadvt.utils.modes import evaluating, model_device
@@ -145,7 +146,9 @@ def fit(model: nn.Module, train, *, epochs: int = 10, lr: float = 0.05, batch_si
             state, so the caller's global RNG is untouched) dropout-style global draws. Same seed
             and same initial weights -> identical trained weights.
         loss_fn: ``loss_fn(model, x, y) -> scalar`` (default mean cross-entropy; ``y`` int ``[B]``
-            or soft ``[B, K]``).
+            or soft ``[B, K]``). A loss with the attribute ``higher_order = True`` (it backpropagates
+            through a gradient, like the input-gradient and Jacobian regularisers) runs under
+            :func:`pyadvt.models.output.twice_differentiable`.
         batch_transform: ``(x, y, generator) -> (x, y)`` applied to every training batch, e.g.
             augmentations; ``generator`` is a seeded CPU ``torch.Generator``.
         optimizer: use this optimizer instead of SGD (``lr`` is then ignored); each group's
@@ -223,8 +226,11 @@ def fit(model: nn.Module, train, *, epochs: int = 10, lr: float = 0.05, batch_si
     fork_devices = [device] if device.type == "cuda" else []
     bar = tqdm(total=total, desc="fit", disable=not progress, leave=False)
     try:
-        # the output contract (tuple / dict / ModelOutput -> logits; device and dtype checked) for loss_fn's calls
-        with model_contract(model), torch.random.fork_rng(devices=fork_devices):
+        # the output contract (tuple / dict / ModelOutput -> logits; device and dtype checked) for loss_fn's calls;
+        # a loss that differentiates its own gradient (input-gradient / Jacobian regularisers) declares
+        # `higher_order = True` and gets the math SDPA backend and a twice-differentiable Hardsigmoid
+        higher = twice_differentiable(model) if getattr(loss_fn, "higher_order", False) else contextlib.nullcontext()
+        with model_contract(model), higher, torch.random.fork_rng(devices=fork_devices):
             torch.manual_seed(_derived_seed(seed, 2))
             for epoch in range(epochs):
                 model.train()

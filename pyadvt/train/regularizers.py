@@ -49,6 +49,8 @@ class InputGradientRegularizer:
         legacy_batch_norm: the authors' variant, one norm of the batch gradient divided by ``B``.
     """
 
+    higher_order = True  # double backward: fit() selects twice-differentiable layers
+
     def __init__(self, lam: float, legacy_batch_norm: bool = False):
         self.lam, self.legacy_batch_norm = _check_lambda(lam), bool(legacy_batch_norm)
 
@@ -70,6 +72,8 @@ class JacobianRegularizer:
         legacy_squared: the authors' squared form ``(lam / 2) C mean ||v^T J||^2``.
         seed: seed of the projections' generator (advanced every call).
     """
+
+    higher_order = True  # double backward: fit() selects twice-differentiable layers
 
     def __init__(self, lam: float, n_proj: int = 1, legacy_squared: bool = False, seed: int = 0):
         if not isinstance(n_proj, int) or n_proj < 1:
@@ -99,6 +103,8 @@ class JacobianRegularizer:
 
 class ExplicitGradientRegularizer:
     """ER loss ``L(theta) + (lam / 2) ||grad_theta L(theta)||^2`` over trainable parameters."""
+
+    higher_order = True  # double backward: fit() selects twice-differentiable layers
 
     def __init__(self, lam: float):
         self.lam = _check_lambda(lam)
