@@ -1,8 +1,9 @@
 """Virtual adversarial attack (seed 000, Definition 1; SPEC section 1).
 
 ``delta_f(x) = argmax_{||delta|| <= eps} ||J_f(x) delta||_2 = eps * v1(x)`` with ``v1`` the top right
-singular vector of the input Jacobian ``J_f(x)`` ([m, n]); its sign is fixed so that the first
-nonzero component is positive (the metrics built on it, tau1 and tau2, are sign-invariant).
+singular vector of the input Jacobian ``J_f(x)`` ([m, n]); its sign is fixed by the rule of
+:func:`pyadvt.ops.reference.linalg.normalize_signs`, the same on both routes (the metrics built on
+it, tau1 and tau2, are sign-invariant).
 
 The direction comes from one of two routes, chosen per batch by a cost and memory model
 (:func:`pyadvt.ops.budget.plan_route`, docs/theory.md §9) before the first backward pass:

@@ -417,7 +417,8 @@ def jacobian_top_singular(model, x: torch.Tensor, *, tol: float = 1e-6, max_iter
         backend: ``lanczos_step_`` backend.
 
     Returns:
-        :class:`MatrixFreeSpectrum`; ``v1`` unit with first nonzero component positive (0 where the
+        :class:`MatrixFreeSpectrum`; ``v1`` unit, its sign fixed by
+        :func:`pyadvt.ops.reference.linalg.normalize_signs` as on the dense route (0 where the
         Jacobian is zero, NaN where non-finite).
     """
     require_tensor(x, "x")
