@@ -211,3 +211,26 @@ def test_user_errors_are_one_line(tree, capsys, monkeypatch, argv, match):
     code, _, err = _cli(capsys, "--image-size", "8", "--channels", "3", "--eps", "0.1", "--steps", "1", *argv)
     assert code == 2
     assert match in err.strip().splitlines()[-1] and err.strip().splitlines()[-1].startswith("pyadvt: error:")
+
+
+# ---------------------------------------------------------------- rank commands on user models
+@pytest.mark.slow
+def test_rank_sources_on_an_image_folder_with_file_and_hub_models(tree, capsys, monkeypatch):
+    monkeypatch.chdir(tree)
+    code = main(["rank", "sources", "--source", "r18=torchvision:resnet18", "--source", "small=zoo.py:make,width=6",
+                 "--reference", "zoo.py:make", "--dataset", "imagefolder", "--data-root", "images",
+                 "--image-size", "16", "--n-eval", "6", "--no-probe", "--set", "steps=1", "--out", "out", "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    res = json.loads((tree / "out" / "result.json").read_text())
+    assert sorted(r["name"] for r in res["data"]["rows"]) == ["r18", "small"]
+    assert res["data"]["n_eval"] == 6
+
+
+def test_rank_surrogates_on_digits_as_rgb(tree, capsys, monkeypatch):
+    monkeypatch.chdir(tree)
+    code = main(["rank", "surrogates", "--surrogate", "a=zoo.py:make", "--surrogate", "b=zoo.py:make,width=5",
+                 "--target", "t=zoo.py:make,width=3", "--channels", "3", "--image-size", "12", "--n-eval", "8",
+                 "--set", "steps=1", "--set", "n_smooth=4", "--out", "out2", "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    res = json.loads((tree / "out2" / "result.json").read_text())
+    assert sorted(r["name"] for r in res["data"]["rows"]) == ["a", "b"]

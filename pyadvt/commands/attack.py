@@ -39,6 +39,7 @@ from torch.utils.data import Subset
 from pyadvt.attacks import ATTACKS, build_attack, run_on
 from pyadvt.commands.model_spec import ModelSpecError, check_model, load_model
 from pyadvt.data import DATASETS, TensorData, digits, load_dataset
+from pyadvt.data.load import canonical_name
 from pyadvt.data.adapt import AdaptedImages, adapt_images
 from pyadvt.data.stream import first_batch
 from pyadvt.metrics.transfer_rates import rates_from_predictions
@@ -87,7 +88,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--lr", type=float, default=0.05, help="SGD learning rate (default 0.05)")
     m.add_argument("--batch-size", type=int, default=64, help="training batch size (default 64)")
     r = parser.add_argument_group("run")
-    r.add_argument("--n-eval", type=int, default=None, help="attack the first N test samples (default: all)")
+    r.add_argument("--n-eval", type=int, default=None,
+                   help="attack N test samples: the first N of an in-memory dataset, a seeded random N of an "
+                        "image folder (default: all)")
     r.add_argument("--attack-batch", type=int, default=256, help="samples per attack pass (default 256)")
     r.add_argument("--seed", type=int, default=0, help="seed of the split, the models (seed, seed+1) and the attack")
     r.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
@@ -133,7 +136,13 @@ def _run(args: argparse.Namespace) -> int:
     with timings("target"):
         targets = _targets(args, train, device, in_shape, num_classes, UserError)
     n = len(test) if args.n_eval is None else min(args.n_eval, len(test))
-    data = test.subset(range(n)) if isinstance(test, TensorData) else Subset(test, range(n))
+    if isinstance(test, TensorData):
+        data = test.subset(range(n))
+    elif n < len(test):  # a seeded random subset: an ImageFolder lists its samples class by class
+        idx = torch.randperm(len(test), generator=torch.Generator().manual_seed(args.seed))[:n]
+        data = Subset(test, sorted(idx.tolist()))
+    else:
+        data = test
     budgets = torch.tensor(args.eps, dtype=torch.float32)
     top = float(budgets.max())
     alpha = None if args.alpha_ratio is None else args.alpha_ratio * top
@@ -242,7 +251,7 @@ def _device(name: str, UserError) -> torch.device:
 
 def _adapt(data, args):
     """``data`` with --image-size / --channels applied (in memory for a TensorData, per item otherwise)."""
-    size = None if args.dataset == "imagefolder" else args.image_size  # the ImageFolder resizes itself
+    size = None if canonical_name(args.dataset) == "imagefolder" else args.image_size  # it resizes itself
     if size is None and args.channels is None:
         return data
     if isinstance(data, TensorData):
@@ -252,10 +261,10 @@ def _adapt(data, args):
 
 def _data(args, UserError):
     """``(train or None, test, num_classes)``; train is read only when a model is trained."""
-    if args.dataset == "digits":
+    if canonical_name(args.dataset) == "digits":
         train, test = digits(seed=args.seed)
     else:
-        kw = {"size": args.image_size} if args.dataset == "imagefolder" else {}
+        kw = {"size": args.image_size} if canonical_name(args.dataset) == "imagefolder" else {}
         needs_train = not (args.source or args.source_checkpoint) or not (args.target or args.target_checkpoint)
         test = load_dataset(args.dataset, args.data_root, "test", **kw)
         train = load_dataset(args.dataset, args.data_root, "train", **kw) if needs_train else None

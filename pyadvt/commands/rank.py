@@ -140,11 +140,13 @@ def surrogates_report(ranking: Mapping) -> dict:
 
 # -- CLI -------------------------------------------------------------------------------------------
 SOURCES_DEFAULTS: dict[str, Any] = {
-    "sources": {}, "reference": None, "dataset": "digits", "data_root": None, "n_eval": 200, "eps": 0.1,
+    "sources": {}, "reference": None, "dataset": "digits", "data_root": None, "image_size": None, "channels": None,
+    "n_eval": 200, "eps": 0.1,
     "steps": 10, "probe": True, "probe_epochs": 5, "probe_lr": 0.05, "seed": 0, "device": "cpu", "scores": None,
 }
 SURROGATES_DEFAULTS: dict[str, Any] = {
-    "surrogates": {}, "targets": {}, "dataset": "digits", "data_root": None, "n_eval": 200, "attack": "pgd",
+    "surrogates": {}, "targets": {}, "dataset": "digits", "data_root": None, "image_size": None, "channels": None,
+    "n_eval": 200, "attack": "pgd",
     "eps": 0.1, "steps": 10, "norm": "linf", "n_smooth": 64, "smoothness_method": "lanczos", "seed": 0,
     "device": "cpu", "scores": None,
 }
@@ -177,7 +179,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         p.add_argument("--scores", default=None, metavar="A,B,...",
                        help=f"comma-separated scores to compute (default: all the models allow): {', '.join(choices)}")
         p.add_argument("--dataset", default=None, help="target data: digits (default) or a pyadvt.data dataset")
-        p.add_argument("--data-root", default=None, help="directory holding the dataset files")
+        p.add_argument("--data-root", default=None,
+                       help="directory holding the dataset files, or the class-subfolder tree of --dataset imagefolder")
+        p.add_argument("--image-size", type=int, default=None, help="resize and center-crop the images to this size")
+        p.add_argument("--channels", type=int, choices=[1, 3], default=None,
+                       help="convert the images to 1 (gray) or 3 (RGB) channels (e.g. 3 for ImageNet models)")
         p.add_argument("--eps", type=float, default=None, help="attack budget (L-inf pixels, default 0.1)")
         p.add_argument("--n-eval", type=int, default=None, help="evaluation samples (default 200)")
         p.add_argument("--seed", type=int, default=None, help="seed (default 0)")
@@ -188,10 +194,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _data(cfg: Mapping) -> tuple[TensorData, TensorData]:
+    """Both splits in memory; an image folder's test split as a seeded random ``n_eval`` subset (its
+    files are listed class by class), its images resized by the folder reader."""
+    from pyadvt.data import to_tensor_data
+    from pyadvt.data.adapt import adapt_images
+    from pyadvt.data.load import canonical_name
+
+    folder = canonical_name(cfg["dataset"]) == "imagefolder"
     if cfg["dataset"] == "digits":
-        return digits(seed=cfg["seed"])
-    return (load_dataset(cfg["dataset"], cfg["data_root"], split="train"),
-            load_dataset(cfg["dataset"], cfg["data_root"], split="test"))
+        train, test = digits(seed=cfg["seed"])
+    else:
+        kw = {"size": cfg["image_size"]} if folder else {}
+        train = to_tensor_data(load_dataset(cfg["dataset"], cfg["data_root"], split="train", **kw))
+        test = load_dataset(cfg["dataset"], cfg["data_root"], split="test", **kw)
+        test = to_tensor_data(test, cfg["n_eval"], seed=cfg["seed"]) if folder else test
+    size = None if folder else cfg["image_size"]
+    if size is not None or cfg["channels"] is not None:
+        train, test = (TensorData(adapt_images(d.x, size, cfg["channels"]), d.y, d.num_classes) for d in (train, test))
+    return train, test
 
 
 def _store(out: Path, fresh: bool) -> CellStore:
@@ -211,7 +231,8 @@ def main(args: argparse.Namespace) -> int:
         set_quiet(True)
     sources = args.what == "sources"
     defaults = SOURCES_DEFAULTS if sources else SURROGATES_DEFAULTS
-    flags = {"dataset": args.dataset, "data_root": args.data_root, "eps": args.eps, "n_eval": args.n_eval,
+    flags = {"dataset": args.dataset, "data_root": args.data_root, "image_size": args.image_size,
+             "channels": args.channels, "eps": args.eps, "n_eval": args.n_eval,
              "seed": args.seed, "device": args.device,
              "scores": [x.strip() for x in args.scores.split(",") if x.strip()] if args.scores else None}
     if sources:

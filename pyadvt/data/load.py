@@ -23,10 +23,15 @@ SYSTEM_ROOTS = {"fashion-mnist": ("/usr/share/datasets/fashion-mnist", "apt-get 
 _SPLIT_DIRS = {"train": ("train",), "test": ("test", "val", "valid", "validation")}
 
 
+def canonical_name(name: str) -> str:
+    """The ``DATASETS`` key of a dataset name or alias (``"CIFAR-10"`` -> ``"cifar10"``); unknown names pass through."""
+    return _ALIASES.get(name.lower(), name.lower())
+
+
 def default_root(name: str) -> str:
     """The system directory of dataset ``name`` (e.g. Debian's Fashion-MNIST package), or
     ``FileNotFoundError`` saying how to install it or which ``root`` to pass."""
-    key = _ALIASES.get(name.lower(), name.lower())
+    key = canonical_name(name)
     if key in SYSTEM_ROOTS:
         path, install = SYSTEM_ROOTS[key]
         if os.path.isdir(path):
@@ -71,7 +76,7 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, split: str = 
     """
     if not isinstance(name, str):
         raise InvalidTypeError(f"'name' must be a str, got {type(name).__name__}")
-    key = _ALIASES.get(name.lower(), name.lower())
+    key = canonical_name(name)
     if key not in DATASETS:
         raise InvalidValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     if split not in ("train", "test"):
