@@ -40,6 +40,17 @@ ZOO = textwrap.dedent('''
                 raise RuntimeError("derivative for aten::fancy_op is not implemented")
             return self.net(x)
 
+    class Outputs(nn.Module):
+        """Returns a dict ({"logits": ...}) or a tuple (logits, features), as hub and HF models do."""
+
+        def __init__(self, num_classes, kind="dict"):
+            super().__init__()
+            self.net, self.kind = make(num_classes, width=5), kind
+
+        def forward(self, x):
+            logits = self.net(x)
+            return {"logits": logits, "features": x.flatten(1)} if self.kind == "dict" else (logits, x)
+
     def flat(num_classes):
         return nn.Sequential(nn.Flatten(), nn.Linear(10, num_classes))
 
@@ -234,3 +245,17 @@ def test_rank_surrogates_on_digits_as_rgb(tree, capsys, monkeypatch):
     assert code == 0, capsys.readouterr().err
     res = json.loads((tree / "out2" / "result.json").read_text())
     assert sorted(r["name"] for r in res["data"]["rows"]) == ["a", "b"]
+
+
+def test_dict_and_tuple_output_models(tree, capsys, monkeypatch):
+    monkeypatch.chdir(tree)
+    out_file = tree / "outputs.json"
+    code, out, err = _cli(capsys, "--dataset", "imagefolder", "--data-root", "images", "--image-size", "8",
+                          "--source", "zoo.py:Outputs", "--target", "d=zoo.py:Outputs",
+                          "--target", "t=zoo.py:Outputs,kind='tuple'", "--target", "plain=zoo.py:make,width=5",
+                          "--eps", "0.1", "--steps", "2", "--out", str(out_file))
+    assert code == 0, err
+    res = json.loads(out_file.read_text())["data"]
+    by_name = {t["name"]: t for t in res["targets"]}
+    # all three targets are the same network (width 5, same seed): the same numbers
+    assert by_name["d"]["budgets"] == by_name["t"]["budgets"] == by_name["plain"]["budgets"]
