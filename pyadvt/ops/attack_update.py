@@ -17,6 +17,20 @@ import torch.nn.functional as F
 from pyadvt import _ext
 from pyadvt.ops.pgd import pgd_step_
 
+if _ext.extension_loaded() and hasattr(torch.ops.pyadvt, "nesterov_point"):
+
+    @torch.library.register_fake("pyadvt::nesterov_point")
+    def _nesterov_point_fake(x, momentum, alpha, mu):
+        return torch.empty_like(x)
+
+    @torch.library.register_fake("pyadvt::variance_momentum_step_")
+    def _variance_momentum_step_fake(x, grad, variance, neighbours, x_orig, eps, alpha, momentum, mu):
+        return None
+
+    @torch.library.register_fake("pyadvt::patch_step_")
+    def _patch_step_fake(x, grad, x_orig, amplification, eps, alpha, beta, gamma, kernel):
+        return None
+
 
 def _per_row(p: torch.Tensor | float, x: torch.Tensor) -> torch.Tensor:
     t = torch.as_tensor(p, dtype=x.dtype, device=x.device).reshape(-1)
