@@ -1,4 +1,4 @@
-"""Gradient similarity between a surrogate and a target (seed 001 Definition 2, SPEC §3).
+"""Gradient similarity between a surrogate and a target (seed 001 Definition 2, docs/theory.md §3).
 
 ``S(x, y) = cos(grad_x loss_F(x, y), grad_x loss_G(x, y))`` with ``loss`` the cross-entropy of the
 true label; reported per sample with its mean (expected similarity ``S~``) and infimum (``S_``).
@@ -22,22 +22,28 @@ import torch.nn.functional as F
 from torch import nn
 
 from pyadvt.utils.modes import evaluating, model_device
+from pyadvt.utils.validation import (InvalidValueError, check_batch_size, check_images, check_labels, check_logits,
+                                     check_model_input)
 
 __all__ = ["SimilarityResult", "gradient_similarity", "loss_input_gradients"]
 
 
-def _check_xy(x, y) -> None:
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() < 2:
-        raise ValueError("'x' must be a floating-point tensor [N, *in_shape]")
-    if not isinstance(y, torch.Tensor) or y.shape != (x.shape[0],) or y.dtype != torch.long:
-        raise ValueError(f"'y' must be an int64 tensor of shape [{x.shape[0]}] (one label per sample)")
+def _check_xy(x, y, models=()) -> None:
+    """``x`` a non-empty batch in [0, 1] (NaN/Inf rows allowed: their gradients are undefined and
+    masked), ``y`` integer labels ``[N]``, ``x``'s dtype that of every model."""
+    check_images(x, "x", allow_nonfinite=True)
+    check_labels(y, x.shape[0], "y")
+    for name, m in models:
+        check_model_input(m, x, "x", name, check_device=False)
 
 
 def _batch_loss_grads(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, dev) -> tuple[torch.Tensor, torch.Tensor]:
     """``(CE [b], grad_x CE [b, *in_shape])`` of one batch: one backward of the summed loss, so each row
     is exactly that sample's own gradient (called inside ``evaluating(model)`` and ``enable_grad``)."""
     xb = xb.detach().to(dev).clone().requires_grad_(True)
-    loss = F.cross_entropy(model(xb), yb.to(dev), reduction="none")
+    logits = check_logits(model(xb), "model")
+    yb = check_labels(yb.to(dev), xb.shape[0], "y", num_classes=logits.shape[1]).long()
+    loss = F.cross_entropy(logits, yb, reduction="none")
     (g,) = torch.autograd.grad(loss.sum(), xb)
     return loss.detach(), g
 
@@ -49,7 +55,8 @@ def loss_input_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor, bat
     One forward/backward per batch of the *summed* loss, so each row is exactly that sample's own
     gradient. ``x`` is not modified, no parameter gradient is accumulated.
     """
-    _check_xy(x, y)
+    _check_xy(x, y, [("model", model)])
+    batch_size = check_batch_size(batch_size)
     dev = model_device(model)
     losses, grads = [], []
     with evaluating(model), torch.enable_grad():
@@ -105,14 +112,15 @@ def gradient_similarity(surrogate: nn.Module, target: nn.Module, x, y: torch.Ten
     """
     from pyadvt.data.stream import as_data, iter_batches
 
+    check_batch_size(batch_size)
     if isinstance(x, torch.Tensor):
-        _check_xy(x, y)
+        _check_xy(x, y, [("surrogate", surrogate), ("target", target)])
     data = as_data(x, y)
     devs = model_device(surrogate), model_device(target)
     values, masks = [], []
     with evaluating(surrogate), evaluating(target), torch.enable_grad():
         for xb, yb in iter_batches(data, batch_size, labels=True, progress=progress, desc="gradient similarity"):
-            _check_xy(xb, yb)
+            _check_xy(xb, yb, [("surrogate", surrogate), ("target", target)])
             _, gf = _batch_loss_grads(surrogate, xb, yb, devs[0])
             _, gg = _batch_loss_grads(target, xb, yb, devs[1])
             gf, gg = gf.flatten(1).double(), gg.flatten(1).to(gf.device).double()
@@ -121,6 +129,8 @@ def gradient_similarity(surrogate: nn.Module, target: nn.Module, x, y: torch.Ten
             cos = (gf * gg).sum(1) / (nf * ng).clamp_min(torch.finfo(torch.float64).tiny)
             values.append(torch.where(defined, cos.clamp(-1.0, 1.0), torch.full_like(cos, float("nan"))).cpu())
             masks.append(defined.cpu())
+    if not values:
+        raise InvalidValueError("'x' holds no samples; pass at least one")
     cos, defined = torch.cat(values), torch.cat(masks)
     bad = int((~defined).sum())
     if bad:

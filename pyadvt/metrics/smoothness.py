@@ -54,6 +54,7 @@ from pyadvt.ops.precision import float32_compute
 from pyadvt.utils.modes import evaluating, model_device
 from pyadvt.utils.progress import progress as _progress
 from pyadvt.utils.rng import per_sample_rand
+from pyadvt.utils.validation import check_inputs
 
 __all__ = ["SMOOTH_NONLINEARITIES", "SmoothnessResult", "smoothness"]
 
@@ -286,6 +287,7 @@ def smoothness(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method: str =
         raise ValueError(f"'y' must be an int64 tensor of shape [{x.shape[0]}] (one label per sample)")
     if int(batch_size) < 1:
         raise ValueError(f"'batch_size' must be >= 1, got {batch_size}")
+    check_inputs(x, y, models={"model": model}, batch_size=batch_size, label_range=True)
     if method == "exact":
         _check_exact_allowed(model, force)
     model, x = float32_compute(model, x)

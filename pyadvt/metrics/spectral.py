@@ -34,6 +34,7 @@ from pyadvt.ops.budget import RoutePlan, plan_route
 from pyadvt.ops.matrix_free import FLAG_NOT_CONVERGED
 from pyadvt.ops.precision import float32_compute
 from pyadvt.utils.progress import progress as _progress
+from pyadvt.utils.validation import check_inputs
 
 
 def batches(n: int, batch_size: int, *, progress: bool = False, desc: str | None = None) -> Iterator[slice]:
@@ -175,6 +176,7 @@ def tau1(source, target, x: torch.Tensor, *, batch_size: int = 256, progress: bo
         0.5
     """
     check_batch(x)
+    check_inputs(x, models={"source": source, "target": target}, batch_size=batch_size)
     ps, pt = plan_models((source, target), x, batch_size, route=route, max_memory=max_memory, what="tau1")
     vals, valid, degenerate, not_conv = [], [], 0, 0
     for sl in batches(x.shape[0], batch_size, progress=progress, desc="tau1"):

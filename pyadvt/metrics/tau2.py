@@ -36,6 +36,7 @@ from pyadvt.metrics.spectral import (Tau1Result, batches, check_batch, plan_mode
 from pyadvt.ops.matrix_free import FLAG_NOT_CONVERGED
 from pyadvt.ops.precision import float32_compute
 from pyadvt.ops.jacobian import jvp
+from pyadvt.utils.validation import check_inputs
 
 
 def project_spectral(B: torch.Tensor, r: float) -> torch.Tensor:
@@ -168,6 +169,7 @@ def tau2(source, target, x: torch.Tensor, eps: float = 1.0, *, batch_size: int =
         True
     """
     check_batch(x)
+    check_inputs(x, models={"source": source, "target": target}, batch_size=batch_size)
     eps = _check_eps(eps)
     plans = plan_models((source,), x, batch_size, route=route, max_memory=max_memory, what="tau2") + [None]
     stats = Tau2Stats()
@@ -211,6 +213,7 @@ def adversarial_transferability(source, target, x: torch.Tensor, eps: float = 1.
         (1.0, 1.0)
     """
     check_batch(x)
+    check_inputs(x, models={"source": source, "target": target}, batch_size=batch_size)
     eps = _check_eps(eps)
     plans = plan_models((source, target), x, batch_size, route=route, max_memory=max_memory,
                         what="adversarial_transferability")

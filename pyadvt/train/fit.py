@@ -25,6 +25,7 @@ from pyadvt.models.output import model_contract, twice_differentiable
 from pyadvt.train.checkpoint import save_checkpoint
 from pyadvt.train.losses import cross_entropy_loss, soft_cross_entropy
 from pyadvt.utils.modes import evaluating, model_device
+from pyadvt.utils.validation import InvalidValueError, check_labels
 
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 BatchTransform = Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
@@ -120,10 +121,14 @@ def evaluate(model: nn.Module, data, batch_size: int = 512) -> dict:
     with evaluating(model), torch.no_grad():
         for x, y in iter_batches(data, batch_size, device=device, labels=True):
             logits = model(x)
+            if y.dim() == 1:  # hard labels: integer, in [0, C) - not a deep index error in cross_entropy
+                check_labels(y, x.shape[0], "labels of 'data'", num_classes=logits.shape[1])
             loss_sum += float(soft_cross_entropy(logits, y, reduction="sum"))
             correct += int((logits.argmax(dim=1) == y).sum())
             n += int(y.shape[0])
-    return {"accuracy": correct / n if n else float("nan"), "loss": loss_sum / n if n else float("nan"), "n": n}
+    if n == 0:
+        raise InvalidValueError("'data' holds no samples; evaluate needs at least one")
+    return {"accuracy": correct / n, "loss": loss_sum / n, "n": n}
 
 
 def fit(model: nn.Module, train, *, epochs: int = 10, lr: float = 0.05, batch_size: int = 64, momentum: float = 0.9,

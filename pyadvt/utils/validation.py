@@ -35,7 +35,7 @@ __all__ = [
     "UserError", "InvalidValueError", "InvalidTypeError",
     "check_tensor", "check_images", "check_like", "check_labels", "check_batch_size",
     "check_model_input", "check_logits", "finite_rows", "warn_invalid", "check_count", "check_device",
-    "check_output_dir",
+    "check_output_dir", "check_inputs",
 ]
 
 
@@ -160,10 +160,14 @@ def _model_tensor(model) -> torch.Tensor | None:
     return None
 
 
+_HALF = (torch.float16, torch.bfloat16)
+
+
 def check_model_input(model, x: torch.Tensor, name: str = "x", model_name: str = "model", *,
-                      check_device: bool = True) -> None:
+                      check_device: bool = True, allow_half: bool = False) -> None:
     """``x`` must have the model's floating dtype (a float64 batch into a float32 model fails deep
-    inside conv2d otherwise) and, with ``check_device``, be on the model's device."""
+    inside conv2d otherwise) and, with ``check_device``, be on the model's device. ``allow_half``
+    accepts a half-precision model or input (for callers that compute in float32 copies)."""
     if not callable(model):
         raise InvalidTypeError(f"'{model_name}' must be an nn.Module or a callable, got {type(model).__name__}")
     p = _model_tensor(model)
@@ -172,7 +176,7 @@ def check_model_input(model, x: torch.Tensor, name: str = "x", model_name: str =
     if check_device and x.device != p.device:
         raise InvalidValueError(f"'{name}' is on {x.device} but '{model_name}' is on {p.device}; "
                                 f"move them to one device (e.g. {name}.to({str(p.device)!r}))")
-    if x.dtype != p.dtype:
+    if x.dtype != p.dtype and not (allow_half and (x.dtype in _HALF or p.dtype in _HALF)):
         conv = {torch.float32: ".float()", torch.float64: ".double()", torch.float16: ".half()",
                 torch.bfloat16: ".bfloat16()"}.get(p.dtype, f".to({p.dtype})")
         raise InvalidTypeError(f"'{name}' has dtype {x.dtype} but '{model_name}' has {p.dtype} parameters; "
@@ -260,3 +264,48 @@ def check_output_dir(path, argument: str = "--out"):
         raise InvalidValueError(f"{argument} {out}: not a writable directory ({exc.strerror or exc}); "
                                 "pass a directory you can write to") from None
     return out
+
+
+def check_inputs(x, y=None, *, models: dict | None = None, batch_size=None, label_range: bool = False,
+                 allow_nonfinite: bool = True) -> torch.Tensor | None:
+    """The common up-front checks of a metric ``f(models, x[, y])``, in one call.
+
+    ``x`` a non-empty floating batch in [0, 1] (NaN/Inf rows allowed and returned as the ``[N]``
+    valid mask when ``allow_nonfinite``: the metric flags them undefined); ``y`` integer labels ``[N]``,
+    with ``label_range`` in ``[0, C)`` for every model's output width ``C`` (one probe forward of one
+    sample each); ``batch_size`` an int >= 1; ``x``'s dtype that of each model in ``models``
+    (``{"source": S, "target": T}``; half precision is allowed, the metrics compute it in float32).
+    A non-tensor ``x`` (a ``Dataset`` / ``DataLoader``) is left to the per-batch checks.
+    """
+    if batch_size is not None:
+        check_batch_size(batch_size)
+    if not isinstance(x, torch.Tensor):
+        return None
+    valid = check_images(x, "x", allow_nonfinite=allow_nonfinite)
+    models = models or {}
+    for name, m in models.items():
+        check_model_input(m, x, "x", name, check_device=False, allow_half=True)
+    if y is not None:
+        check_labels(y, x.shape[0], "y")
+        if label_range:
+            for name, m in models.items():
+                check_labels(y, x.shape[0], "y", num_classes=_output_width(m, x, name))
+    return valid
+
+
+def _output_width(model, x: torch.Tensor, name: str) -> int:
+    """``C`` of ``model(x[:1])`` (the logits contract of :mod:`pyadvt.models.output`)."""
+    from pyadvt.models.output import model_logits
+    from pyadvt.utils.modes import evaluating, model_device
+
+    probe = torch.nan_to_num(x[:1].detach(), nan=0.0, posinf=1.0, neginf=0.0)
+    if isinstance(model, nn.Module):
+        probe = probe.to(model_device(model))
+        p = _model_tensor(model)
+        if p is not None and p.dtype in _HALF:
+            probe = probe.to(p.dtype)
+    with torch.no_grad(), evaluating(model if isinstance(model, nn.Module) else []):
+        out = model_logits(model(probe), name=name)
+    if out.dim() != 2:
+        raise InvalidValueError(f"'{name}' must return logits [B, C], got shape {tuple(out.shape)}")
+    return int(out.shape[1])
