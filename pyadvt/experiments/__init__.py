@@ -15,4 +15,5 @@ EXPERIMENTS: dict[str, str] = {
     "geometry": "pyadvt.experiments.geometry",
     "mixture": "pyadvt.experiments.mixture",
     "surrogates": "pyadvt.experiments.surrogates",
+    "source-selection": "pyadvt.experiments.source_selection",
 }

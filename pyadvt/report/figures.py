@@ -7,6 +7,7 @@ Each function draws one figure, saves it as a PNG and returns the path:
 * :func:`scatter` - points with a least-squares line and Pearson r in the legend (e.g. tau1*tau2
   against fine-tuned accuracy, seed 000 Fig. 3; smoothness against ASR, seed 001).
 * :func:`bars` - bars with confidence-interval whiskers (e.g. ASR per surrogate training method).
+* :func:`scatter_grid` - small scatter panels in a grid (every score against accuracy, per target).
 * :func:`curves` - lines against x with shaded bands: either explicit ``lower``/``upper`` or, when a
   series is 2-D (runs x points), mean with a 95% Student-t confidence band over runs.
 
@@ -37,7 +38,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from scipy import stats
 
-__all__ = ["heatmap", "scatter", "bars", "curves", "plot", "fit_line", "mean_ci"]
+__all__ = ["heatmap", "scatter", "bars", "curves", "scatter_grid", "plot", "fit_line", "mean_ci"]
 
 _DPI = 110
 
@@ -275,7 +276,37 @@ def curves(x: Any, series: Mapping[str, Any], path: str | os.PathLike, *, lower:
     return _save(fig, path)
 
 
-_PLOTTERS = {"heatmap": heatmap, "scatter": scatter, "bars": bars, "curves": curves}
+def scatter_grid(panels: Sequence[Mapping[str, Any]], path: str | os.PathLike, *, ncols: int = 4,
+                 title: str | None = None) -> Path:
+    """A grid of small scatter plots, one per panel ``{"x": [N], "y": [N], "title", "xlabel", "ylabel"}``
+    filled row by row (e.g. every transferability score against transfer accuracy, one column per
+    target task); each panel's title gets its Pearson r (:func:`fit_line`)."""
+    if not panels:
+        raise ValueError("scatter_grid needs at least one panel")
+    if not isinstance(ncols, int) or ncols < 1:
+        raise ValueError(f"'ncols' must be a positive int, got {ncols!r}")
+    ncols = min(ncols, len(panels))
+    nrows = math.ceil(len(panels) / ncols)
+    fig = _new_figure((2.6 * ncols, 2.2 * nrows + (0.4 if title else 0.0)))
+    for k, panel in enumerate(panels):
+        ax = fig.add_subplot(nrows, ncols, k + 1)
+        xs, ys = _array(panel["x"], "x", ndim=1), _array(panel["y"], "y", ndim=1)
+        if xs.shape != ys.shape:
+            raise ValueError(f"panel {k}: x and y must have the same length, got {xs.size} and {ys.size}")
+        ax.scatter(xs, ys, s=12, color="#1f77b4")
+        f = fit_line(xs, ys)
+        label = panel.get("title") or ""
+        ax.set_title(label + ("" if f["r"] is None else f" (r={f['r']:.2f})"), fontsize=7)
+        ax.set_xlabel(panel.get("xlabel") or "", fontsize=6)
+        ax.set_ylabel(panel.get("ylabel") or "", fontsize=6)
+        ax.tick_params(labelsize=5)
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return _save(fig, path)
+
+
+_PLOTTERS = {"heatmap": heatmap, "scatter": scatter, "bars": bars, "curves": curves, "scatter_grid": scatter_grid}
 
 
 def plot(spec: Mapping[str, Any], path: str | os.PathLike) -> Path:

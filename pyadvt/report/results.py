@@ -53,7 +53,7 @@ __all__ = ["SCHEMA", "FIGURE_TYPES", "make_result", "environment", "git_commit",
            "read_result", "validate_result", "find_results", "Timings"]
 
 SCHEMA = "pyadvt.result/1"
-FIGURE_TYPES = ("heatmap", "scatter", "bars", "curves")
+FIGURE_TYPES = ("heatmap", "scatter", "bars", "curves", "scatter_grid")
 _REQUIRED = {"schema": str, "kind": str, "config": dict, "environment": dict, "timings": dict, "data": dict}
 _OPTIONAL = {"created": str, "summary": dict, "figures": list, "tables": list, "notes": list}
 

@@ -143,11 +143,20 @@ def agreement(scores: Any, ground_truth: Any, *, n_boot: int = 1000, confidence:
     if not 0 < confidence < 1 or n_boot < 0:
         raise InvalidValueError(f"'confidence' must be in (0, 1) and 'n_boot' >= 0, got {confidence}, {n_boot}")
 
-    def per_target(s_sel: np.ndarray, g_sel: np.ndarray) -> dict[str, np.ndarray]:
-        rows = [_one(s_sel[t], g_sel[t].mean(0)) for t in range(s_sel.shape[0])]
+    memo: dict[tuple, dict[str, float]] = {}
+
+    def one_target(t: int, seeds: np.ndarray) -> dict[str, float]:
+        # a replicate's value for target t depends only on the multiset of seeds drawn: compute it once
+        key = (t, tuple(sorted(seeds.tolist())))
+        if key not in memo:
+            memo[key] = _one(s[t], g[t][seeds].mean(0))
+        return memo[key]
+
+    def per_target(ti: np.ndarray, si: np.ndarray) -> dict[str, np.ndarray]:
+        rows = [one_target(int(t), si) for t in ti]
         return {m: np.array([r[m] for r in rows]) for m in METRICS}
 
-    per = per_target(s, g)
+    per = per_target(np.arange(T), np.arange(S))
     mean = _means(per)
     ci: dict[str, tuple[float, float] | None] = {m: None for m in METRICS}
     if n_boot and (T > 1 or S > 1):
@@ -156,7 +165,7 @@ def agreement(scores: Any, ground_truth: Any, *, n_boot: int = 1000, confidence:
         for _ in range(n_boot):
             ti = rng.integers(0, T, T)
             si = rng.integers(0, S, S)
-            rep = _means(per_target(s[ti], g[ti][:, si]))
+            rep = _means(per_target(ti, si))
             for m in METRICS:
                 boots[m].append(rep[m])
         q = (1 - confidence) / 2
