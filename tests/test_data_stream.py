@@ -48,6 +48,7 @@ def _sources():
         "loader": DataLoader(TensorDataset(X, Y), batch_size=5),
         "loader-big": DataLoader(TensorDataset(X, Y), batch_size=11),
         "loader-dicts": [{"x": X[:6], "y": Y[:6]}, {"x": X[6:], "y": Y[6:]}],
+        "loader-unbatched": DataLoader(TensorDataset(X, Y), batch_size=None),
     }
 
 

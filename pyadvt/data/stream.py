@@ -225,15 +225,16 @@ def _raw_batches(data: Any, batch_size: int) -> Iterator[Batch]:
         for i in range(0, n, batch_size):
             yield _stack([data[j] for j in range(i, min(i + batch_size, n))], f"dataset items {i}..")
         return
-    if isinstance(data, IterableDataset):
-        chunk: list = []
+    if isinstance(data, IterableDataset) or (isinstance(data, DataLoader) and data.batch_size is None
+                                             and data.batch_sampler is None):
+        chunk: list = []  # single items (a DataLoader with batch_size=None yields samples, not batches)
         for item in data:
             chunk.append(item)
             if len(chunk) == batch_size:
-                yield _stack(chunk, "iterable dataset")
+                yield _stack(chunk, f"items of the {type(data).__name__}")
                 chunk = []
         if chunk:
-            yield _stack(chunk, "iterable dataset")
+            yield _stack(chunk, f"items of the {type(data).__name__}")
         return
     for k, batch in enumerate(data):  # a DataLoader or another re-iterable source of batches
         x, y = _from_batch(batch, f"batch {k} of the {type(data).__name__}")
