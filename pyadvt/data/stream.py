@@ -41,7 +41,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset, IterableDataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
 
 from pyadvt.data.tensor_data import TensorData
 from pyadvt.utils.progress import progress as _progress
@@ -149,6 +149,9 @@ def _tensors(data: Any) -> tuple[torch.Tensor, torch.Tensor | None] | None:
         return data, None
     if isinstance(data, TensorData):
         return data.x, data.y
+    if isinstance(data, TensorDataset) and len(data.tensors) in (1, 2):  # sliced, not collated item by item
+        x, *rest = data.tensors
+        return x, (_check_labels(rest[0], x.shape[0], "'data' (TensorDataset labels)") if rest else None)
     if isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], torch.Tensor) and (
             data[1] is None or isinstance(data[1], torch.Tensor)):
         x, y = data
