@@ -7,6 +7,7 @@ hub module itself (its own layers called by hand), never from pyadvt's output.
 from __future__ import annotations
 
 import pickle
+import warnings
 
 import pytest
 import torch
@@ -52,19 +53,28 @@ def test_torchvision_resnet18_normalisation_inside_and_features_by_hand():
     ("tv", "convnext_tiny", "classifier.2", ("features.7.2", "classifier.0")),
     ("tv", "densenet121", "classifier", ("features.denseblock4", "features.norm5")),
     ("tv", "regnet_y_400mf", "fc", "trunk_output.block4.block4-5"),
+    ("tv", "googlenet", "fc", "inception5b"),  # auxiliary classifiers aux1/aux2 are not blocks
     ("timm", "resnet18", "fc", "layer4.1"),
     ("timm", "vit_tiny_patch16_224", "head", ("blocks.11", "norm")),
     ("timm", "mobilenetv3_small_100", "classifier", "conv_head"),
     ("timm", "convnext_atto", "head.fc", ("stages.3", "head.norm")),
+    ("timm", "levit_128s", "head.linear", ("stages.2", "head.bn")),  # the distillation head is not a block
 ])
 def test_head_and_blocks_of_the_common_families(hub, name, head, last):
     kwargs = {"img_size": 32} if name.startswith("vit") else {}
-    m = (from_torchvision if hub == "tv" else from_timm)(name, num_classes=5, **kwargs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # LeViT's distillation-head warning (tested below)
+        m = (from_torchvision if hub == "tv" else from_timm)(name, num_classes=5, **kwargs)
     assert m.head is m.body.get_submodule(head) and m.head.out_features == 5
     assert m.block_names[-1] == last
     for block in m.blocks:  # every block holds parameters; none is the head
         params = list(block.parameters())
         assert params and all(p is not m.head.weight for p in params)
+
+
+def test_a_distilled_timm_model_warns_that_only_its_head_is_used():
+    with pytest.warns(UserWarning, match="distillation head"):
+        from_timm("levit_128s", num_classes=3)
 
 
 def test_blocks_cover_all_feature_parameters_of_resnet_once():
@@ -136,6 +146,8 @@ def test_bad_names_and_weights_are_clear_errors(tmp_path):
         from_timm("resnet18", pretrained=True)
     with pytest.raises(InvalidValueError, match="'num_classes'"):
         from_torchvision("resnet18", num_classes=0)
+    with pytest.raises(InvalidValueError, match="squeezenet1_0 has no final nn.Linear"):
+        from_torchvision("squeezenet1_0")
     wrong = tmp_path / "wrong.pt"
     torch.save(torchvision.models.resnet34(num_classes=3).state_dict(), wrong)
     with pytest.raises(InvalidValueError, match="does not fit torchvision resnet18"):

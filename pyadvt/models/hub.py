@@ -31,6 +31,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -228,6 +229,10 @@ def from_timm(name: str, num_classes: int | None = None, weights: str | os.PathL
         if found is not None and found != model.get_submodule(head).out_features:
             model = timm.create_model(name, pretrained=False, num_classes=found, **kwargs)
             head = _timm_head(model, name)
+    if isinstance(getattr(model, "head_dist", None), nn.Module):
+        warnings.warn(f"timm {name} averages its head with a distillation head (head_dist); the pyadvt model's "
+                      "logits are head(features) only, so they differ from the timm model's", UserWarning,
+                      stacklevel=2)
     hub_mean, hub_std = IMAGENET_MEAN, IMAGENET_STD
     if state is not None:
         _load(model, state, weights, f"timm {name}")

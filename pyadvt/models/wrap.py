@@ -76,11 +76,21 @@ def _is_norm(module: nn.Module) -> bool:
 
 
 def _is_block_list(module: nn.Module) -> bool:
-    """An ``nn.Sequential``/``nn.ModuleList`` of two or more blocks (children with sub-modules)."""
+    """An ``nn.Sequential``/``nn.ModuleList`` of three or more blocks (children with sub-modules), like a
+    ViT encoder's layers (a two-layer branch of an Inception module is not one)."""
     if not isinstance(module, (nn.Sequential, nn.ModuleList)):
         return False
     inner = [c for c in module.children() if _holds_parameters(c) and next(c.children(), None) is not None]
-    return len(inner) >= 2
+    return len(inner) >= 3
+
+
+def _is_side_classifier(name: str, module: nn.Module, after_head: bool) -> bool:
+    """An auxiliary classifier (GoogLeNet's ``aux1``, Inception's ``AuxLogits``) or a second head
+    registered after the head (LeViT / DeiT's ``head_dist``): not on the path to the features."""
+    lowered = name.lower()
+    if lowered.startswith("aux") or "Aux" in type(module).__name__:
+        return True
+    return after_head and ("head" in lowered or "dist" in lowered or "classifier" in lowered)
 
 
 def _merge_norms(groups: list[list[str]], modules: dict[str, nn.Module]) -> list[list[str]]:
@@ -114,9 +124,13 @@ def _expand(prefix: str, module: nn.Module, head_name: str, modules: dict[str, n
     if not (holds_head or opens):
         return [[prefix]]
     groups: list[list[str]] = []
+    after_head = False
     for name, child in module.named_children():
         full = f"{prefix}.{name}" if prefix else name
-        if full == head_name or not _holds_parameters(child):
+        holder = full == head_name or head_name.startswith(full + ".")
+        side = _is_side_classifier(name, child, after_head)
+        after_head = after_head or holder
+        if full == head_name or not _holds_parameters(child) or (side and not holder):
             continue
         modules[full] = child
         groups += _expand(full, child, head_name, modules, depth + 1)
@@ -130,7 +144,8 @@ def default_blocks(module: nn.Module, head: str) -> list[str | tuple[str, ...]]:
     """The blocks of ``module`` for fine-tuning: modules holding parameters, input -> output, head excluded.
 
     Starting from the top-level children (registration order), parameter-free layers (pooling,
-    flatten, dropout, activations) are skipped; a sequence of blocks (an ``nn.Sequential`` /
+    flatten, dropout, activations) and side classifiers (GoogLeNet / Inception auxiliary heads, a
+    distillation head after the head) are skipped; a sequence of blocks (an ``nn.Sequential`` /
     ``nn.ModuleList``, or a module holding one, such as a ResNet stage or a ViT encoder) is opened
     into its blocks; a lone norm layer joins the block before it (ResNet's ``conv1 + bn1`` stem, a
     ViT's last block + final ``norm``); layers of the head's container before the head (VGG's
