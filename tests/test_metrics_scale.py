@@ -108,6 +108,17 @@ def test_tau2_and_transferability_matrix_free_match_numpy():
     torch.testing.assert_close(both.tau1.per_sample.double(), (vs * vt).sum(1).square(), rtol=0, atol=1e-6)
 
 
+def test_forced_dense_route_for_wide_outputs_uses_svd():
+    net = convnet(300, seed=12)
+    x = X8(3)
+    a = virtual_direction(net, x, route="dense")
+    b = virtual_direction(net, x, route="matrix_free")
+    assert a.route == "dense" and a.jac.shape == (3, 300, 192)
+    torch.testing.assert_close(a.sigma1, b.sigma1, rtol=1e-6, atol=0)
+    torch.testing.assert_close(a.v1, b.v1, rtol=0, atol=1e-5)
+    assert torch.equal(a.flags, b.flags)
+
+
 def test_singular_value_ratio_and_virtual_attack_m1000():
     net = mlp(48, 1000, seed=7)
     x = torch.rand(5, 3, 4, 4, dtype=F64)

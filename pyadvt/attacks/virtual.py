@@ -1,4 +1,4 @@
-"""Virtual adversarial attack (seed 000, Definition 1; SPEC section 1).
+"""Virtual adversarial attack (seed 000, Definition 1; docs/theory.md §1, §9).
 
 ``delta_f(x) = argmax_{||delta|| <= eps} ||J_f(x) delta||_2 = eps * v1(x)`` with ``v1`` the top right
 singular vector of the input Jacobian ``J_f(x)`` ([m, n]); its sign is fixed by the rule of
@@ -35,10 +35,11 @@ import torch
 
 from pyadvt.ops.budget import RoutePlan, plan_route
 from pyadvt.ops.jacobian import jacobian
-from pyadvt.ops.linalg import jacobian_spectrum
+from pyadvt.ops.linalg import MAX_K, jacobian_spectrum
 from pyadvt.ops.matrix_free import DEFAULT_MAX_ITER, jacobian_top_singular
 from pyadvt.ops.precision import float32_compute
-from pyadvt.ops.reference.linalg import FLAG_NONFINITE, FLAG_ZERO
+from pyadvt.ops.reference.linalg import (FLAG_DEGENERATE_TOP, FLAG_NONFINITE, FLAG_RANK_LT2, FLAG_ZERO,
+                                         degenerate_rtol, normalize_signs, rank_rtol)
 
 #: flag bits that make a sample's attack direction undefined
 UNDEFINED = FLAG_ZERO | FLAG_NONFINITE
@@ -66,6 +67,28 @@ class VirtualDirection:
     def valid(self) -> torch.Tensor:
         """``[B]`` bool: the direction is defined (nonzero, finite Jacobian)."""
         return (self.flags & UNDEFINED) == 0
+
+
+def _svd_spectrum(J: torch.Tensor):
+    """``jacobian_spectrum``'s outputs for ``J [B, m, n]`` wider than its kernel (``m > 64``), from
+    ``torch.linalg.svd`` in float64 with the same flag rules (the forced dense route for wide maps)."""
+    Jd = J.detach().double()
+    finite = torch.isfinite(Jd).reshape(J.shape[0], -1).all(1)
+    Jd = torch.where(finite[:, None, None], Jd, torch.zeros_like(Jd))
+    _, S, Vh = torch.linalg.svd(Jd, full_matrices=False)
+    s1, s2 = S[:, 0], S[:, 1] if S.shape[1] > 1 else torch.zeros_like(S[:, 0])
+    zero = s1 <= 0
+    rank_lt2 = zero | (s2.square() <= rank_rtol(min(J.shape[1:])) * s1.square())
+    degenerate = ~rank_lt2 & ((s1.square() - s2.square()) <= degenerate_rtol(J.dtype) * s1.square())
+    s2 = torch.where(rank_lt2, torch.zeros_like(s2), s2)
+    lam = s2 / torch.where(zero, torch.ones_like(s1), s1)
+    v1 = torch.where(zero[:, None], torch.zeros_like(Vh[:, 0]), normalize_signs(Vh[:, 0]))
+    flags = (zero.int() * FLAG_ZERO + rank_lt2.int() * FLAG_RANK_LT2 + degenerate.int() * FLAG_DEGENERATE_TOP)
+    flags = torch.where(finite, flags, torch.full_like(flags, FLAG_NONFINITE)).to(torch.int32)
+    nan = torch.full_like(s1, float("nan"))
+    s1, s2, lam = (torch.where(finite, t, nan) for t in (s1, s2, lam))
+    dt = J.dtype
+    return s1.to(dt), s2.to(dt), lam.to(dt), v1.to(dt), flags
 
 
 def virtual_direction(model, x: torch.Tensor, *, method: str = "auto", route: str = "auto", max_memory=None,
@@ -96,7 +119,7 @@ def virtual_direction(model, x: torch.Tensor, *, method: str = "auto", route: st
         plan = plan_route(model, xs, route=route, max_memory=max_memory, max_iter=max_iter, what="virtual_direction")
     if plan.route == "dense":
         J = jacobian(model, xs, method=method, max_memory=plan.budget)
-        sigma1, sigma2, lam, v1, flags = jacobian_spectrum(J)
+        sigma1, sigma2, lam, v1, flags = jacobian_spectrum(J) if J.shape[1] <= MAX_K else _svd_spectrum(J)
         jv1 = torch.einsum("bmn,bn->bm", J, v1) if want_jv1 else None
         iterations = None
     else:

@@ -1,4 +1,4 @@
-"""Batched top-eigenvalue solvers for per-sample symmetric operators (SPEC §3 smoothness, §8).
+"""Batched top-eigenvalue solvers for per-sample symmetric operators (docs/theory.md §3 smoothness, §8).
 
 Both solvers work on a *batched* matrix-free operator ``matvec(v, active) -> H v`` where
 ``v: [B, n]`` holds one vector per sample and ``active: [B] bool`` says which rows still need
@@ -103,7 +103,7 @@ def _power_phase(matvec: Matvec, v0: torch.Tensor, shift: torch.Tensor, rows: to
 
 def power_top_eig(matvec: Matvec, v0: torch.Tensor, tol: float = 1e-4, max_iter: int = 100,
                   progress=None) -> EigResult:
-    """Per-sample ``lambda_max`` by batched power iteration (SPEC §3 method (a)).
+    """Per-sample ``lambda_max`` by batched power iteration (docs/theory.md §3 method (a)).
 
     Converged when ``|rayleigh_k - rayleigh_{k-1}| <= tol * |rayleigh_k|`` (per sample; converged
     samples are masked out of later products). Power iteration finds the eigenvalue of largest
@@ -145,7 +145,7 @@ def power_top_eig(matvec: Matvec, v0: torch.Tensor, tol: float = 1e-4, max_iter:
 
 def lanczos_top_eig(matvec: Matvec, v0: torch.Tensor, tol: float = 1e-4, max_iter: int = 100,
                     progress=None) -> EigResult:
-    """Per-sample ``lambda_max`` by batched Lanczos with full re-orthogonalisation (SPEC §3 (b)).
+    """Per-sample ``lambda_max`` by batched Lanczos with full re-orthogonalisation (docs/theory.md §3 (b)).
 
     All samples advance in lock-step; after step ``j`` each active sample's tridiagonal matrix
     ``T_j`` (float64) gives the top Ritz pair ``(theta_j, s)``; the sample stops when the residual
