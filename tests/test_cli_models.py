@@ -29,7 +29,7 @@ ZOO = textwrap.dedent('''
                              nn.Linear(4 * width, num_classes))
 
     class Picky(nn.Module):
-        """Runs on a zero image but fails on real pixels (like a layer without a kernel for them)."""
+        """Fails on real pixels (like a layer without a kernel for them)."""
 
         def __init__(self, num_classes):
             super().__init__()
@@ -37,6 +37,14 @@ ZOO = textwrap.dedent('''
 
         def forward(self, x):
             if bool(x.abs().sum() > 0):
+                raise RuntimeError("derivative for aten::fancy_op is not implemented")
+            return self.net(x)
+
+    class Late(Picky):
+        """Runs on the up-front check (a batch of one) but fails on the attack's larger batches."""
+
+        def forward(self, x):
+            if x.shape[0] > 1:
                 raise RuntimeError("derivative for aten::fancy_op is not implemented")
             return self.net(x)
 
@@ -198,22 +206,23 @@ def test_a_target_that_fails_is_one_line_and_the_others_run(tree, capsys, monkey
     out_file = tree / "partial.json"
     code, out, err = _cli(capsys, "--dataset", "imagefolder", "--data-root", "images", "--image-size", "8",
                           "--source", "zoo.py:make", "--target", "ok=zoo.py:make,width=6",
-                          "--target", "picky=zoo.py:Picky", "--target", "flat=zoo.py:flat",
+                          "--target", "late=zoo.py:Late", "--target", "flat=zoo.py:flat",
                           "--eps", "0.1", "--steps", "1", "--out", str(out_file))
     assert code == 1
     lines = err.strip().splitlines()
     assert len(lines) == 2
     assert any("flat" in ln and "cannot run on the data's images" in ln for ln in lines)
-    assert any("picky" in ln and "transfer evaluation failed" in ln and "fancy_op" in ln for ln in lines)
+    assert any("late" in ln and "transfer evaluation failed" in ln and "fancy_op" in ln for ln in lines)
     res = json.loads(out_file.read_text())["data"]
     assert [t["name"] for t in res["targets"]] == ["ok"]
-    assert {f["name"] for f in res["failed"]} == {"picky", "flat"}
+    assert {f["name"] for f in res["failed"]} == {"late", "flat"}
     assert "(ok)" not in out and "clean accuracy" in out
 
 
 @pytest.mark.parametrize("argv, match", [
     (["--source", "torchvision:no_such_net"], "--source 'torchvision:no_such_net'"),
-    (["--source", "zoo.py:make", "--target", "zoo.py:flat"], "no --target could be used"),
+    (["--source", "zoo.py:make", "--target", "zoo.py:flat"], "target zoo.py:flat (zoo.py:flat) cannot run on"),
+    (["--source", "zoo.py:Picky"], "--source 'zoo.py:Picky' cannot run on the data's images [1, 3, 8, 8]"),
     (["--source", "zoo.py:flat"], "cannot run on the data's images"),
     (["--dataset", "imagefolder", "--data-root", "images", "--source-model", "mlp"], "in-memory dataset"),
 ])
@@ -259,3 +268,16 @@ def test_dict_and_tuple_output_models(tree, capsys, monkeypatch):
     by_name = {t["name"]: t for t in res["targets"]}
     # all three targets are the same network (width 5, same seed): the same numbers
     assert by_name["d"]["budgets"] == by_name["t"]["budgets"] == by_name["plain"]["budgets"]
+
+
+def test_rank_surrogates_leaves_out_a_model_that_cannot_run(tree, capsys, monkeypatch):
+    monkeypatch.chdir(tree)
+    code = main(["rank", "surrogates", "--surrogate", "a=zoo.py:make", "--surrogate", "bad=zoo.py:Picky",
+                 "--surrogate", "b=zoo.py:make,width=5", "--target", "t=zoo.py:make,width=3", "--channels", "3",
+                 "--image-size", "12", "--n-eval", "8", "--set", "steps=1", "--set", "n_smooth=4", "--out", "out3",
+                 "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert len(err) == 1 and "--surrogate bad" in err[0] and "fancy_op" in err[0] and "left out" in err[0]
+    res = json.loads((tree / "out3" / "result.json").read_text())
+    assert sorted(r["name"] for r in res["data"]["rows"]) == ["a", "b"]

@@ -129,12 +129,12 @@ def _run(args: argparse.Namespace) -> int:
     timings = Timings()
     with timings("data"):
         train, test, num_classes = _data(args, UserError)
-        in_shape = tuple(first_batch(test)[0].shape[1:])
+        sample = first_batch(test, 2)[0]  # real images check every model before the attack starts
     with timings("source"):
         source = _model("source", args.source or args.source_checkpoint, args.source_model, args.seed, train,
-                        args, device, in_shape, num_classes, UserError)
+                        args, device, sample, num_classes, UserError)
     with timings("target"):
-        targets = _targets(args, train, device, in_shape, num_classes, UserError)
+        targets = _targets(args, train, device, sample, num_classes, UserError)
     n = len(test) if args.n_eval is None else min(args.n_eval, len(test))
     if isinstance(test, TensorData):
         data = test.subset(range(n))
@@ -274,12 +274,12 @@ def _data(args, UserError):
     return (None if train is None else _adapt(train, args)), _adapt(test, args), int(num_classes)
 
 
-def _model(role: str, spec: str | None, arch: str, seed: int, train, args, device, in_shape, num_classes,
+def _model(role: str, spec: str | None, arch: str, seed: int, train, args, device, sample, num_classes,
            UserError) -> nn.Module:
     """Load ``spec`` or train ``arch`` on ``train`` (weights seeded by ``seed``)."""
     if spec is not None:
         flag = f"--{role}" if getattr(args, role) else f"--{role}-checkpoint"
-        model = load_model(spec, num_classes=num_classes, in_shape=in_shape, device=device, flag=flag)
+        model = load_model(spec, num_classes=num_classes, in_shape=sample, device=device, flag=flag)
         log(f"{role}: loaded {spec}")
         return model
     if not isinstance(train, TensorData):
@@ -299,27 +299,30 @@ def _model(role: str, spec: str | None, arch: str, seed: int, train, args, devic
     return model.eval()
 
 
-def _targets(args, train, device, in_shape, num_classes, UserError) -> list[_Target]:
-    """The targets; one that cannot be loaded or run on the data is reported and skipped."""
+def _targets(args, train, device, sample, num_classes, UserError) -> list[_Target]:
+    """The targets; one that cannot be loaded or run on the data is reported and skipped (when none
+    can be used, the first one's error is the command's one-line error)."""
     from pyadvt.commands.model_spec import named_model_specs
 
     if not args.target:
         spec = args.target_checkpoint
-        model = _model("target", spec, args.target_model, args.seed + 1, train, args, device, in_shape,
+        model = _model("target", spec, args.target_model, args.seed + 1, train, args, device, sample,
                        num_classes, UserError)
         return [_Target("target", spec or args.target_model, model)]
     out = []
     for name, spec in named_model_specs(args.target, "--target").items():
         try:
             model = load_model(spec, num_classes=num_classes, device=device, flag="--target")
-            check_model(model, in_shape, num_classes, name=f"target {name} ({spec})", device=device)
+            check_model(model, sample, num_classes, name=f"target {name} ({spec})", device=device)
             out.append(_Target(name, spec, model))
             log(f"target {name}: loaded {spec}")
         except (ModelSpecError, FileNotFoundError) as exc:
             out.append(_Target(name, spec, None, str(exc)))
-            print(f"pyadvt: error: {exc}", file=sys.stderr)
     if all(t.error is not None for t in out):
-        raise UserError("no --target could be used (see the errors above)")
+        raise UserError(out[0].error)
+    for t in out:
+        if t.error is not None:
+            print(f"pyadvt: error: {t.error}", file=sys.stderr)
     return out
 
 

@@ -243,12 +243,13 @@ def _load_weights(model: nn.Module, path: str, flag: str, text: str) -> None:
 
 
 def load_model(spec: str | ModelSpec, *, num_classes: int | None = None,
-               in_shape: Sequence[int] | None = None, device: str | torch.device = "cpu",
+               in_shape: Sequence[int] | torch.Tensor | None = None, device: str | torch.device = "cpu",
                flag: str = "model") -> nn.Module:
     """The ``nn.Module`` of a model spec, on ``device`` in eval mode.
 
     ``num_classes`` / ``in_shape`` describe the data (for the builders and ``pyadvt:`` models; with
-    ``in_shape`` the model is also checked on one sample, see :func:`check_model`). Errors are
+    ``in_shape`` -- a shape ``(C, H, W)`` or a batch of the data -- the model is also checked on one
+    image, see :func:`check_model`). Errors are
     :class:`ModelSpecError` (a ``ValueError``) or ``FileNotFoundError``, one line naming ``flag``.
 
     Example:
@@ -277,7 +278,7 @@ def load_model(spec: str | ModelSpec, *, num_classes: int | None = None,
         if num_classes is not None:
             kw.setdefault("num_classes", num_classes)
         if in_shape is not None:
-            kw.setdefault("in_shape", tuple(in_shape))
+            kw.setdefault("in_shape", tuple(in_shape.shape[1:] if isinstance(in_shape, torch.Tensor) else in_shape))
         try:
             model = build(spec.target, **kw)
         except (ValueError, TypeError) as exc:
@@ -310,26 +311,30 @@ def load_model(spec: str | ModelSpec, *, num_classes: int | None = None,
     return model
 
 
-def check_model(model: nn.Module, in_shape: Sequence[int], num_classes: int | None = None, *,
+def check_model(model: nn.Module, images: Sequence[int] | torch.Tensor, num_classes: int | None = None, *,
                 name: str = "model", device: str | torch.device = "cpu") -> None:
-    """Run one zero image ``[1, *in_shape]`` through ``model`` (eval, no grad); ``ModelSpecError`` in
-    one line naming ``name`` when it fails or does not return ``[1, num_classes]`` logits."""
+    """Run one image through ``model`` (eval, no grad): the first of ``images`` (a batch of the data,
+    the better check) or a zero image of shape ``images`` (``(C, H, W)``); ``ModelSpecError`` in one
+    line naming ``name`` when it fails or does not return ``[1, num_classes]`` logits."""
     from pyadvt.utils.modes import evaluating
 
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
-    x = torch.zeros(1, *in_shape, device=device, dtype=dtype)
+    if isinstance(images, torch.Tensor):
+        x = images[:1].to(device=device, dtype=dtype)
+    else:
+        x = torch.zeros(1, *images, device=device, dtype=dtype)
+    shape = ", ".join(map(str, x.shape))
     try:
         with evaluating(model), torch.no_grad():
             out = model(x)
     except Exception as exc:
-        raise ModelSpecError(f"{name} cannot run on the data's images [1, {', '.join(map(str, in_shape))}]: "
+        raise ModelSpecError(f"{name} cannot run on the data's images [{shape}]: "
                              f"{type(exc).__name__}: {_first_line(exc)}") from None
     if not isinstance(out, torch.Tensor):
         raise ModelSpecError(f"{name} returns a {type(out).__name__}, not a logits tensor [B, C]")
     if out.dim() != 2 or (num_classes is not None and out.shape[1] != num_classes):
         want = f"[1, {num_classes}]" if num_classes is not None else "[1, C]"
-        raise ModelSpecError(f"{name} maps an image [1, {', '.join(map(str, in_shape))}] to shape "
-                             f"{list(out.shape)}, expected {want} logits"
+        raise ModelSpecError(f"{name} maps an image [{shape}] to shape {list(out.shape)}, expected {want} logits"
                              + (" (pass num_classes=... or a head with that many outputs)" if num_classes else ""))
 
 

@@ -30,6 +30,7 @@ module loads the models, runs it from the command line and renders the report.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -247,11 +248,25 @@ def main(args: argparse.Namespace) -> int:
     with distributed.session():
         with timings("load"):
             train, test = _data(cfg)
-            shape, classes = tuple(test.x.shape[1:]), test.num_classes
+            sample, classes = test.x[:2], test.num_classes  # real images check every model up front
+            skipped: list[str] = []
 
             def load(specs, flag, task_classes=True):  # sources keep their own heads (other tasks)
-                return {n: load_model(s, cfg["device"], num_classes=classes if task_classes else None,
-                                      in_shape=shape, flag=f"{flag} {n}") for n, s in specs.items()}
+                """Load every spec; one that fails is reported in one line and left out (the command's
+                error when none is left)."""
+                loaded, errors = {}, []
+                for n, s in specs.items():
+                    try:
+                        loaded[n] = load_model(s, cfg["device"], num_classes=classes if task_classes else None,
+                                               in_shape=sample, flag=f"{flag} {n}")
+                    except (ValueError, FileNotFoundError) as exc:
+                        errors.append(str(exc))
+                if not loaded:
+                    raise UserError(errors[0])
+                for e in errors:
+                    print(f"pyadvt: error: {e} (left out)", file=sys.stderr)
+                skipped.extend(errors)
+                return loaded
 
             if sources:
                 if not cfg["sources"] or not cfg["reference"]:
@@ -285,5 +300,5 @@ def main(args: argparse.Namespace) -> int:
         best = ranking["rows"][0]["name"]
         log(f"best {args.what[:-1]}: {best}")
         print(paths["html"])
-    return 0
+    return 1 if skipped else 0
 
