@@ -40,6 +40,7 @@ import importlib
 import importlib.util
 import inspect
 import os
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -328,8 +329,13 @@ def check_model(model: nn.Module, images: Sequence[int] | torch.Tensor, num_clas
         with evaluating(model), torch.no_grad():
             out = model(x)
     except Exception as exc:
+        hint = ""
+        wanted = re.search(r"to have (\d+) channels", str(exc))
+        if wanted and int(wanted.group(1)) != x.shape[1]:
+            hint = (f" (the model wants {wanted.group(1)}-channel images: convert them with --channels "
+                    f"{wanted.group(1)} or pyadvt.data.adapt.adapt_images(x, channels={wanted.group(1)}))")
         raise ModelSpecError(f"{name} cannot run on the data's images [{shape}]: "
-                             f"{type(exc).__name__}: {_first_line(exc)}") from None
+                             f"{type(exc).__name__}: {_first_line(exc)}{hint}") from None
     if not isinstance(out, torch.Tensor):
         raise ModelSpecError(f"{name} returns a {type(out).__name__}, not a logits tensor [B, C]")
     if out.dim() != 2 or (num_classes is not None and out.shape[1] != num_classes):
