@@ -13,7 +13,7 @@ severity   Gaussian noise std      zoom-blur zoom factors
 =========  ======================  =========================
 
 :func:`gaussian_noise` adds ``N(0, std^2)`` per pixel and clips to ``[0, 1]``; the noise of a sample depends
-only on ``(seed, sample)`` (SPEC §0). :func:`zoom_blur` averages the image with centre zooms of itself
+only on ``(seed, sample)`` (docs/theory.md §0). :func:`zoom_blur` averages the image with centre zooms of itself
 (the central ``1/factor`` region resampled bilinearly to the full size: a continuous zoom, so
 sub-pixel factors such as 1.01 act on 8x8 images too). Inputs ``[N, C, H, W]`` in ``[0, 1]``
 are never modified.

@@ -1,6 +1,6 @@
 """In-memory image classification data: ``TensorData`` and its seeded batch loader.
 
-Inputs live in pixel space ``[0, 1]`` (SPEC section 0): any normalisation belongs to the model
+Inputs live in pixel space ``[0, 1]`` (docs/theory.md §0): any normalisation belongs to the model
 (``pyadvt.models.Normalize``), never to the data.
 """
 
