@@ -42,7 +42,7 @@ from pyadvt.experiments._cli import experiment_cli
 from pyadvt.experiments.mixture import _group, mixture_source_data
 from pyadvt.metrics.statistics import ols_r2
 from pyadvt.report import Timings, make_result, publish
-from pyadvt.selection import ESTIMATORS, SOURCE_SCORES, agreement, rank_sources
+from pyadvt.selection import SOURCE_SCORES, agreement, rank_sources
 from pyadvt.train import evaluate
 from pyadvt.train.zoo import ModelSpec, train_or_load
 from pyadvt.transfer import linear_probe, lp_ft, low_resolution

@@ -30,11 +30,11 @@ from pyadvt.selection.leep import leep, nleep
 from pyadvt.selection.logme import LEGACY_LOGME, logme
 from pyadvt.selection.nce import nce
 from pyadvt.selection.ranking import (ADVERSARIAL_SCORES, SOURCE_SCORES, SURROGATE_SCORES, rank_sources,
-                                      rank_surrogates, spearman_ci)
+                                      rank_surrogates, score_source, spearman_ci)
 from pyadvt.selection.sfda import sfda
 from pyadvt.selection.transrate import transrate
 
 __all__ = ["ADVERSARIAL_SCORES", "AGREEMENT_METRICS", "AgreementResult", "ESTIMATORS", "Extracted", "LEGACY_LOGME",
            "SOURCE_SCORES", "SURROGATE_SCORES", "UndefinedScoreError", "agreement", "estimate", "extract", "gbc",
            "h_score", "h_score_shrinkage", "leep", "logme", "nce", "nleep", "rank_sources", "rank_surrogates",
-           "rel_at_k", "sfda", "spearman_ci", "split_model", "transrate"]
+           "rel_at_k", "score_source", "sfda", "spearman_ci", "split_model", "transrate"]

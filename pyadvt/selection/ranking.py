@@ -53,7 +53,7 @@ from pyadvt.utils.sweep import CellStore, config_digest
 from pyadvt.utils.validation import InvalidValueError
 
 __all__ = ["ADVERSARIAL_SCORES", "SOURCE_SCORES", "SURROGATE_SCORES", "spearman_ci", "rank_sources",
-           "rank_surrogates"]
+           "rank_surrogates", "score_source"]
 
 #: seed 000's scores of a source against the reference model (docs/theory.md §2)
 ADVERSARIAL_SCORES = ("tau1", "tau2", "tau1*tau2", "eq2_loss")
@@ -146,6 +146,50 @@ def _finite(v: Any) -> float | None:
     return float(v) if v is not None and math.isfinite(float(v)) else None
 
 
+def score_source(source: nn.Module, reference: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
+                 estimator_data: Any = None, scores: Sequence[str] | None = None, eps: float = 0.1, steps: int = 10,
+                 seed: int = 0, batch_size: int = 256) -> dict[str, Any]:
+    """Every score of one candidate source: ``{column: value or None}`` (one row of :func:`rank_sources`).
+
+    Args:
+        source: the candidate; reference: a model trained on the target task.
+        x, y: target evaluation inputs ``[B, C, H, W]`` and labels ``[B]`` (adversarial scores).
+        estimator_data: labelled target data the estimators read (tensor pair, ``TensorData``,
+            ``Dataset`` or ``DataLoader``; default ``(x, y)``).
+        scores: columns from :data:`SOURCE_SCORES` (default all; the estimators are ``None`` for a
+            source without a features/head split).
+        eps, steps, seed: the eq. 2 attack (L-inf PGD against the source's own prediction).
+
+    Besides the columns the dict holds ``score`` (= ``tau1*tau2``), ``eq2_accuracy`` and
+    ``n_undefined`` (samples where tau1 is undefined) when those were computed.
+
+    Example:
+        >>> import torch
+        >>> from pyadvt.models import build
+        >>> x, y = torch.rand(16, 1, 8, 8), torch.arange(16) % 4
+        >>> row = score_source(build("mlp", num_classes=4), build("mlp", num_classes=4), x, y, scores=["logme", "tau1"])
+        >>> sorted(k for k, v in row.items() if v is not None)
+        ['logme', 'n_undefined', 'score', 'tau1']
+    """
+    columns = _check_scores(scores, SOURCE_SCORES, "source") or list(SOURCE_SCORES)
+    estimators = [c for c in columns if c in ESTIMATORS]
+    out: dict[str, Any] = {c: None for c in columns}
+    out["score"] = None
+    if estimators and _splittable(source):
+        data = (x, y) if estimator_data is None else estimator_data
+        out.update(estimate(extract(source, data, batch_size=batch_size), scores=estimators))
+    if {"tau1", "tau2", "tau1*tau2"} & set(columns):
+        tr = adversarial_transferability(source, reference, x)
+        t1, t2 = _finite(tr.tau1.tau1), _finite(tr.tau2.tau2)
+        prod = None if t1 is None or t2 is None else t1 * t2
+        out.update({k: v for k, v in (("tau1", t1), ("tau2", t2), ("tau1*tau2", prod)) if k in columns})
+        out.update(score=prod, n_undefined=int(tr.tau1.n_undefined))
+    if "eq2_loss" in columns:
+        emp = empirical_transferability(source, reference, x, y, eps=[eps], steps=steps, seed=seed)
+        out.update(eq2_loss=_finite(emp.transfer_loss()[0]), eq2_accuracy=_finite(emp.correct[0].double().mean()))
+    return out
+
+
 def rank_sources(sources: Mapping[str, nn.Module], reference: nn.Module, target_test: TensorData, *,
                  target_train: TensorData | None = None, eps: float = 0.1, steps: int = 10, n_eval: int = 200,
                  probe: bool = True, probe_epochs: int = 5, probe_lr: float = 0.05, seed: int = 0,
@@ -198,25 +242,14 @@ def rank_sources(sources: Mapping[str, nn.Module], reference: nn.Module, target_
                 raise InvalidValueError(f"incompatible models: source {name!r} has no features/head split, which "
                                         f"the estimators {', '.join(estimators)} need; wrap it with "
                                         "pyadvt.models.wrap or leave them out of 'scores'")
-    adversarial = [s for s in (asked or ADVERSARIAL_SCORES) if s in ADVERSARIAL_SCORES]
     columns = list(asked or SOURCE_SCORES)
     est_data = target_train if target_train is not None else (x, y)
     names = list(sources)
 
     def cell(key):
         src = sources[key[-2]]
-        out: dict[str, Any] = {c: None for c in columns}
-        if estimators and _splittable(src):
-            out.update(estimate(extract(src, est_data, batch_size=batch_size), scores=estimators))
-        if {"tau1", "tau2", "tau1*tau2"} & set(adversarial):
-            tr = adversarial_transferability(src, reference, x)
-            t1, t2 = _finite(tr.tau1.tau1), _finite(tr.tau2.tau2)
-            out.update({"tau1": t1, "tau2": t2, "tau1*tau2": None if t1 is None or t2 is None else t1 * t2,
-                        "n_undefined": int(tr.tau1.n_undefined)})
-        if "eq2_loss" in adversarial:
-            emp = empirical_transferability(src, reference, x, y, eps=[eps], steps=steps, seed=seed)
-            out.update(eq2_loss=_finite(emp.transfer_loss()[0]), eq2_accuracy=_finite(emp.correct[0].double().mean()))
-        out["score"] = out.get("tau1*tau2")
+        out = score_source(src, reference, x, y, estimator_data=est_data, scores=columns, eps=eps, steps=steps,
+                           seed=seed, batch_size=batch_size)
         if probe:
             probed = linear_probe(src, target_train, num_classes=target_train.num_classes, epochs=probe_epochs,
                                   lr=probe_lr, seed=seed)
