@@ -13,7 +13,14 @@ on a shared machine affect them alike. Workloads: the reference ``SmallCNN`` on 
 ``time(baseline) / time(pyadvt)``: above 1 means pyadvt is faster. Results go to
 ``benchmarks/results/bench_attacks_<device>.json``.
 
-    python benchmarks/bench_attacks.py [--quick] [--threads N]
+    python benchmarks/bench_attacks.py [--quick] [--threads N] [--part pgd|suite|ops|all]
+
+``--part suite`` times the transfer suite (docs/theory.md §10) against torchattacks where it has the attack
+(NI, SI-NI, TI without diversity, VMI, VNI, PI; same model, data, steps and neighbours) on CIFAR-shaped
+``[64, 3, 32, 32]`` inputs, and reports every suite attack's gradient evaluations per image
+(``bench_attacks_suite_<device>.json``). ``--part ops`` times the fused update kernels
+(``nesterov_point``, ``variance_momentum_step_``, ``patch_step_``) against their eager PyTorch form and
+``torch.compile`` of it on ``[256, 3, 32, 32]`` (``bench_attack_update_<device>.json``).
 """
 
 from __future__ import annotations
@@ -86,16 +93,123 @@ def bench_workload(model, x, y, min_run_time: float, rounds: int) -> dict:
     return res
 
 
+def bench_suite(device: str, min_run_time: float, rounds: int) -> dict:
+    """Each suite attack vs torchattacks' version (where one exists), and gradient evaluations per image."""
+    import torchattacks
+
+    import pyadvt.attacks as A
+
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    model = build("cnn", in_shape=(3, 32, 32)).to(device).eval()
+    x = torch.rand(64, 3, 32, 32, generator=g).to(device)
+    y = torch.randint(0, 10, (64,), generator=g).to(device)
+    eps, alpha, steps = 16 / 255, 1.6 / 255, 10
+    pairs = {
+        "NIFGSM": (A.NIFGSM(model, eps, alpha, steps), torchattacks.NIFGSM(model, eps, alpha, steps), 10),
+        "SINIFGSM": (A.SINIFGSM(model, eps, alpha, steps), torchattacks.SINIFGSM(model, eps, alpha, steps), 50),
+        "TIFGSM": (A.TIFGSM(model, eps, alpha, steps, mu=0.0),
+                   torchattacks.TIFGSM(model, eps, alpha, steps, diversity_prob=0.0), 10),
+        "VMIFGSM": (A.VMIFGSM(model, eps, alpha, steps, N=5), torchattacks.VMIFGSM(model, eps, alpha, steps, N=5), 60),
+        "VNIFGSM": (A.VNIFGSM(model, eps, alpha, steps, N=5), torchattacks.VNIFGSM(model, eps, alpha, steps, N=5), 60),
+        "PIFGSM": (A.PIFGSM(model, eps, None, steps), torchattacks.PIFGSM(model, eps, steps), 10),
+    }
+    out = {}
+    for name, (ours, theirs, ta_cost) in pairs.items():
+        r = interleaved({"pyadvt": lambda: ours(x, y), "torchattacks": lambda: theirs(x, y)}, min_run_time, rounds)
+        ours(x, y)
+        r["speedup_vs_torchattacks"] = r["torchattacks"]["median_s"] / r["pyadvt"]["median_s"]
+        r["grad_evals_per_image"] = {"pyadvt": ours.last_cost, "torchattacks": ta_cost}
+        out[name] = r
+        print(f"[{device}] {name}: pyadvt {r['pyadvt']['median_s'] * 1e3:.0f} ms, torchattacks "
+              f"{r['torchattacks']['median_s'] * 1e3:.0f} ms -> {r['speedup_vs_torchattacks']:.2f}x "
+              f"({ours.last_cost:g} gradient evaluations per image)")
+    rnet = build("resnet", in_shape=(3, 32, 32)).to(device).eval()
+    alone = {"Admix": A.Admix(model, eps, alpha, steps), "SSA": A.SSA(model, eps, alpha, steps),
+             "BSR": A.BSR(model, eps, alpha, steps), "SGM": A.SGM(rnet, eps, alpha, steps),
+             "LinBP": A.LinBP(rnet, eps, alpha, steps), "ILA": A.ILA(rnet, eps, alpha, steps),
+             "FIA": A.FIA(rnet, eps, alpha, steps), "NAA": A.NAA(rnet, eps, alpha, steps),
+             "SVRE": A.SVRE([model, build("cnn", in_shape=(3, 32, 32)).to(device).eval()], eps, alpha, steps)}
+    for name, atk in alone.items():
+        r = measure(lambda: atk(x, y), min_run_time)
+        r["grad_evals_per_image"] = {"pyadvt": atk.last_cost}
+        out[name] = r
+        print(f"[{device}] {name}: pyadvt {r['median_s'] * 1e3:.0f} ms ({atk.last_cost:g} gradient evaluations "
+              "per image; not in torchattacks)")
+    return out
+
+
+def bench_update_ops(device: str, min_run_time: float, rounds: int) -> dict:
+    """Fused attack-update kernels vs their eager form and torch.compile of it."""
+    from pyadvt.attacks.smoothing import project_kernel
+    from pyadvt.ops import attack_update as au
+
+    g = torch.Generator().manual_seed(0)
+    shape = (256, 3, 32, 32)
+
+    def r(*s):
+        return torch.rand(*s, generator=g).to(device)
+
+    x0, grad, nb = r(*shape), 2 * r(*shape) - 1, 2 * r(*shape) - 1
+    eps = torch.full((shape[0],), 16 / 255, device=device)
+    alpha = eps / 10
+    kern = project_kernel(3).float().to(device)
+    state = {"x": x0.clone(), "v": torch.zeros_like(x0), "m": torch.zeros_like(x0), "a": torch.zeros_like(x0)}
+    compiled = {"nesterov_point": torch.compile(au.nesterov_point_reference),
+                "variance_momentum_step_": torch.compile(au.variance_momentum_step_reference_),
+                "patch_step_": torch.compile(au.patch_step_reference_)}
+    cases = {
+        "nesterov_point": {
+            "kernel": lambda: au.nesterov_point(state["x"], state["m"], alpha, 1.0, backend="kernel"),
+            "eager": lambda: au.nesterov_point_reference(state["x"], state["m"], alpha, 1.0),
+            "compiled_eager": lambda: compiled["nesterov_point"](state["x"], state["m"], alpha, 1.0)},
+        "variance_momentum_step_": {
+            "kernel": lambda: au.variance_momentum_step_(state["x"], grad, state["v"], nb, x0, eps, alpha, state["m"],
+                                                         1.0, backend="kernel"),
+            "eager": lambda: au.variance_momentum_step_reference_(state["x"], grad, state["v"], nb, x0, eps, alpha,
+                                                                  state["m"], 1.0),
+            "compiled_eager": lambda: compiled["variance_momentum_step_"](state["x"], grad, state["v"], nb, x0, eps,
+                                                                          alpha, state["m"], 1.0)},
+        "patch_step_": {
+            "kernel": lambda: au.patch_step_(state["x"], grad, x0, state["a"], eps, alpha, 10.0, 10 * alpha, kern,
+                                             backend="kernel"),
+            "eager": lambda: au.patch_step_reference_(state["x"], grad, x0, state["a"], eps, alpha, 10.0, 10 * alpha,
+                                                      kern),
+            "compiled_eager": lambda: compiled["patch_step_"](state["x"], grad, x0, state["a"], eps, alpha, 10.0,
+                                                              10 * alpha, kern)},
+    }
+    out = {"shape": list(shape)}
+    for name, cands in cases.items():
+        for fn in cands.values():
+            fn()                                  # compile / warm up outside the timed region
+        res = interleaved(cands, min_run_time, rounds)
+        res["speedup_vs_eager"] = res["eager"]["median_s"] / res["kernel"]["median_s"]
+        res["speedup_vs_compiled"] = res["compiled_eager"]["median_s"] / res["kernel"]["median_s"]
+        out[name] = res
+        print(f"[{device}] {name}: kernel {res['kernel']['median_s'] * 1e3:.2f} ms, eager "
+              f"{res['eager']['median_s'] * 1e3:.2f} ms ({res['speedup_vs_eager']:.2f}x), compiled "
+              f"{res['compiled_eager']['median_s'] * 1e3:.2f} ms ({res['speedup_vs_compiled']:.2f}x)")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter timing runs")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved measurement rounds (default 3)")
+    parser.add_argument("--part", choices=["pgd", "suite", "ops", "all"], default="pgd",
+                        help="pgd (PGD and multi-budget, default), suite (transfer suite), ops (update kernels)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     min_run_time = 0.3 if args.quick else 1.0
     for device in devices():
+        if args.part in ("suite", "all"):
+            write_results("bench_attacks_suite", device, bench_suite(device, min_run_time, args.rounds))
+        if args.part in ("ops", "all"):
+            write_results("bench_attack_update", device, bench_update_ops(device, min_run_time, args.rounds))
+        if args.part not in ("pgd", "all"):
+            continue
         results = {"budgets": list(BUDGETS), "steps": 10, "rounds": args.rounds, "min_run_time_s": min_run_time}
         for name, (model, x, y) in workloads(device).items():
             r = bench_workload(model, x, y, min_run_time, args.rounds)

@@ -9,9 +9,54 @@
 
 #include "attack_update/attack_update.h"
 #include "pyadvt/attack_update.h"
+#include "pyadvt/target_clones.h"
 
 namespace pyadvt {
 namespace {
+
+// The per-sample loops are memory-bound: AVX-512/AVX2 clones of the float/double drivers are
+// picked at load time (half/bfloat16 use the portable template).
+PYADVT_TARGET_CLONES void variance_float(float* x, const float* g, float* v, const float* nb, const float* x0,
+                                         float* m, int64_t n, float eps, float alpha, float mu) {
+  au::variance_sample<float, float>(x, g, v, nb, x0, m, n, eps, alpha, mu);
+}
+PYADVT_TARGET_CLONES void variance_double(double* x, const double* g, double* v, const double* nb, const double* x0,
+                                          double* m, int64_t n, double eps, double alpha, double mu) {
+  au::variance_sample<double, double>(x, g, v, nb, x0, m, n, eps, alpha, mu);
+}
+PYADVT_TARGET_CLONES void patch_float(float* x, const float* g, const float* x0, float* a, int64_t C, int64_t H,
+                                      int64_t W, const float* w, int64_t k, float eps, float step, float gamma,
+                                      float* scratch) {
+  au::patch_sample<float, float>(x, g, x0, a, C, H, W, w, k, eps, step, gamma, scratch);
+}
+PYADVT_TARGET_CLONES void patch_double(double* x, const double* g, const double* x0, double* a, int64_t C, int64_t H,
+                                       int64_t W, const double* w, int64_t k, double eps, double step, double gamma,
+                                       double* scratch) {
+  au::patch_sample<double, double>(x, g, x0, a, C, H, W, w, k, eps, step, gamma, scratch);
+}
+
+template <typename T, typename A>
+void variance_dispatch(T* x, const T* g, T* v, const T* nb, const T* x0, T* m, int64_t n, A eps, A alpha, A mu) {
+  if constexpr (std::is_same<T, float>::value) {
+    variance_float(x, g, v, nb, x0, m, n, eps, alpha, mu);
+  } else if constexpr (std::is_same<T, double>::value) {
+    variance_double(x, g, v, nb, x0, m, n, eps, alpha, mu);
+  } else {
+    au::variance_sample<T, A>(x, g, v, nb, x0, m, n, eps, alpha, mu);
+  }
+}
+
+template <typename T, typename A>
+void patch_dispatch(T* x, const T* g, const T* x0, T* a, int64_t C, int64_t H, int64_t W, const A* w, int64_t k,
+                    A eps, A step, A gamma, A* scratch) {
+  if constexpr (std::is_same<T, float>::value) {
+    patch_float(x, g, x0, a, C, H, W, w, k, eps, step, gamma, scratch);
+  } else if constexpr (std::is_same<T, double>::value) {
+    patch_double(x, g, x0, a, C, H, W, w, k, eps, step, gamma, scratch);
+  } else {
+    au::patch_sample<T, A>(x, g, x0, a, C, H, W, w, k, eps, step, gamma, scratch);
+  }
+}
 
 template <typename A>
 at::ScalarType acc_scalar() {
@@ -59,8 +104,8 @@ void variance_momentum_step_cpu(at::Tensor x, const at::Tensor& grad, at::Tensor
     at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
       for (int64_t b = begin; b < end; ++b) {
         const int64_t o = b * n;
-        au::variance_sample<scalar_t, A>(xp + o, gp + o, vp + o, np_ + o, x0p + o, mp + o, n, e[b * es], a[b * as],
-                                         mu_a);
+        variance_dispatch<scalar_t, A>(xp + o, gp + o, vp + o, np_ + o, x0p + o, mp + o, n, e[b * es], a[b * as],
+                                       mu_a);
       }
     });
   });
@@ -90,11 +135,11 @@ void patch_step_cpu(at::Tensor x, const at::Tensor& grad, const at::Tensor& x_or
     const scalar_t *gp = gc.data_ptr<scalar_t>(), *x0p = x0c.data_ptr<scalar_t>();
     const A beta_a = static_cast<A>(beta);
     at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
-      std::vector<A> scratch(static_cast<size_t>(n));
+      std::vector<A> scratch(static_cast<size_t>(au::patch_scratch_size(C, H, W, k)));
       for (int64_t b = begin; b < end; ++b) {
         const int64_t o = b * n;
-        au::patch_sample<scalar_t, A>(xp + o, gp + o, x0p + o, ap + o, C, H, W, w, k, e[b * es], al[b * as] * beta_a,
-                                      ga[b * gs], scratch.data());
+        patch_dispatch<scalar_t, A>(xp + o, gp + o, x0p + o, ap + o, C, H, W, w, k, e[b * es], al[b * as] * beta_a,
+                                    ga[b * gs], scratch.data());
       }
     });
   });

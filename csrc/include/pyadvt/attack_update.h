@@ -43,7 +43,8 @@ void nesterov_sample(T* out, const T* x, const T* m, int64_t n, A coef) {
 }
 
 template <typename T, typename A = typename acc_type<T>::type>
-void variance_sample(T* x, const T* g, T* v, const T* nb, const T* x0, T* m, int64_t n, A eps, A alpha, A mu) {
+void variance_sample(T* __restrict__ x, const T* __restrict__ g, T* __restrict__ v, const T* __restrict__ nb,
+                     const T* __restrict__ x0, T* __restrict__ m, int64_t n, A eps, A alpha, A mu) {
   const double s = simd_sum(n, [=](int64_t i) {
     return std::fabs(static_cast<double>(static_cast<T>(static_cast<A>(g[i]) + static_cast<A>(v[i]))));
   });
@@ -59,29 +60,45 @@ void variance_sample(T* x, const T* g, T* v, const T* nb, const T* x0, T* m, int
   }
 }
 
-// One sample [C, H, W] of patch_step_; w is the k x k kernel (row-major), p a scratch of C*H*W.
+// Scratch floats per sample of patch_sample: the zero-padded cut noise of one channel plus P.
+inline int64_t patch_scratch_size(int64_t C, int64_t H, int64_t W, int64_t k) {
+  return (H + k - 1) * (W + k - 1) + C * H * W;
+}
+
+// One sample [C, H, W] of patch_step_; w is the k x k kernel (row-major), scratch has
+// patch_scratch_size(C, H, W, k) entries.
 template <typename T, typename A = typename acc_type<T>::type>
-void patch_sample(T* x, const T* g, const T* x0, T* a, int64_t C, int64_t H, int64_t W, const A* w, int64_t k,
-                  A eps, A step, A gamma, A* p) {
-  const int64_t n = C * H * W;
-  for (int64_t i = 0; i < n; ++i) a[i] = static_cast<T>(static_cast<A>(a[i]) + step * sign_of(static_cast<A>(g[i])));
-  const int64_t r = k / 2;
+void patch_sample(T* __restrict__ x, const T* __restrict__ g, const T* __restrict__ x0, T* __restrict__ a, int64_t C,
+                  int64_t H, int64_t W, const A* __restrict__ w, int64_t k, A eps, A step, A gamma,
+                  A* __restrict__ scratch) {
+  const int64_t n = C * H * W, r = k / 2, Wp = W + k - 1;
+  A* pad = scratch;                               // [(H + k - 1), (W + k - 1)], zero border
+  A* p = scratch + (H + k - 1) * Wp;              // [C, H, W] projection
+  for (int64_t i = 0; i < (H + k - 1) * Wp; ++i) pad[i] = A(0);
   for (int64_t c = 0; c < C; ++c) {
-    const T* ac = a + c * H * W;
+    T* ac = a + c * H * W;
+    const T* gc = g + c * H * W;
     for (int64_t i = 0; i < H; ++i) {
+      A* row = pad + (i + r) * Wp + r;
       for (int64_t j = 0; j < W; ++j) {
-        A acc = A(0);
-        for (int64_t u = 0; u < k; ++u) {
-          const int64_t ii = i + u - r;
-          if (ii < 0 || ii >= H) continue;
-          for (int64_t q = 0; q < k; ++q) {
-            const int64_t jj = j + q - r;
-            if (jj < 0 || jj >= W) continue;
-            acc += w[u * k + q] * cut_noise<A>(static_cast<A>(ac[ii * W + jj]), eps);
-          }
-        }
-        p[c * H * W + i * W + j] = gamma * sign_of(acc);
+        const T ai = static_cast<T>(static_cast<A>(ac[i * W + j]) + step * sign_of(static_cast<A>(gc[i * W + j])));
+        ac[i * W + j] = ai;
+        row[j] = cut_noise<A>(static_cast<A>(ai), eps);
       }
+    }
+    A* pc = p + c * H * W;
+    for (int64_t i = 0; i < H; ++i) {
+      A* out = pc + i * W;
+      for (int64_t j = 0; j < W; ++j) out[j] = A(0);
+      for (int64_t u = 0; u < k; ++u) {
+        const A* src = pad + (i + u) * Wp;
+        for (int64_t q = 0; q < k; ++q) {
+          const A wq = w[u * k + q];
+          const A* s = src + q;
+          for (int64_t j = 0; j < W; ++j) out[j] += wq * s[j];
+        }
+      }
+      for (int64_t j = 0; j < W; ++j) out[j] = gamma * sign_of(out[j]);
     }
   }
   for (int64_t i = 0; i < n; ++i) {
