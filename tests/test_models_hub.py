@@ -180,3 +180,21 @@ def test_hub_packages_are_imported_lazily():
 def test_hub_model_is_a_plain_module_of_the_hub_in_body():
     m = from_torchvision("resnet18", num_classes=2)
     assert isinstance(m.body, torchvision.models.ResNet) and isinstance(m, nn.Module)
+
+
+def test_a_saved_pyadvt_hub_model_round_trips_with_its_new_head_and_normalisation(tmp_path):
+    torch.manual_seed(3)
+    m = from_torchvision("resnet18", num_classes=10, mean=0.4, std=0.2)
+    data = TensorData(_x(4, seed=2), torch.tensor([0, 1, 2, 0]))
+    tuned = finetune(m, data, blocks="head", num_classes=3, epochs=1, batch_size=2, progress=False).model.eval()
+    path = tmp_path / "tuned.pt"
+    torch.save(tuned.state_dict(), path)
+    back = from_torchvision("resnet18", weights=path).eval()
+    x = _x(2, seed=4)
+    with torch.no_grad():
+        assert torch.equal(back(x), tuned(x))
+    assert back.num_classes == 3 and back.normalize.mean.flatten().tolist() == pytest.approx([0.4])
+    timm_m = from_timm("resnet18", num_classes=4).eval()
+    torch.save(timm_m.state_dict(), tmp_path / "t.pt")
+    with torch.no_grad():
+        assert torch.equal(from_timm("resnet18", weights=tmp_path / "t.pt").eval()(x), timm_m(x))

@@ -67,14 +67,16 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     Accepts a ``.pt``/``.pth``/``.bin`` file holding the state dict itself or a dict with it under
     ``"state_dict"``, ``"model"`` or ``"model_state_dict"`` (pyadvt checkpoints, most training
     scripts), and ``.safetensors`` files (needs the ``safetensors`` package). A ``"module."``
-    prefix (DataParallel / DDP) is stripped.
+    prefix (DataParallel / DDP) is stripped. The hub builders also take the ``state_dict()`` of a
+    pyadvt hub model itself (its normalisation and a replaced head come back too).
     """
     if not isinstance(path, (str, os.PathLike)):
         raise InvalidTypeError(f"'weights' must be the path of a local state-dict file, got {type(path).__name__}")
     path = os.fspath(path)
     if not os.path.isfile(path):
-        raise InvalidValueError(f"'weights': no such file {path!r} (pyadvt downloads nothing: pass a local "
-                                "state-dict file)")
+        raise InvalidValueError(f"'weights': no such file {path!r}; pyadvt downloads nothing: save the weights "
+                                "to a local file first, e.g. torch.save(torchvision.models.get_model_weights(name)"
+                                ".DEFAULT.get_state_dict(), 'w.pth') where there is internet")
     if path.endswith(".safetensors"):
         try:
             from safetensors.torch import load_file
@@ -99,6 +101,15 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return dict(state)
 
 
+def _split_saved(state: dict[str, torch.Tensor] | None) -> tuple[dict | None, dict]:
+    """A pyadvt hub model's own ``state_dict`` (``normalize.*``, ``body.*``, ``head.*``) -> the hub
+    network's state and the wrapper's extras; any other state dict is the network's."""
+    if state is None or "normalize.mean" not in state or not any(k.startswith("body.") for k in state):
+        return state, {}
+    body = {k[len("body."):]: v for k, v in state.items() if k.startswith("body.")}
+    return body, {k: v for k, v in state.items() if not k.startswith("body.")}
+
+
 def _classes_in(state: Mapping[str, torch.Tensor], head: str) -> int | None:
     w = state.get(f"{head}.weight")
     return int(w.shape[0]) if isinstance(w, torch.Tensor) and w.dim() == 2 else None
@@ -117,8 +128,25 @@ def _normalize(mean, std, hub_mean, hub_std) -> Normalize:
     return Normalize(hub_mean if mean is None else mean, hub_std if std is None else std)
 
 
-def _finish(model: nn.Module, head: str, norm: Normalize, label: str) -> WrappedModel:
-    wrapped = wrap(model, head=head, normalize=norm)
+def _finish(model: nn.Module, head: str, label: str, mean, std, hub_mean, hub_std, extra: dict) -> WrappedModel:
+    """Wrap ``model``; ``extra`` (from a saved pyadvt hub model) restores its normalisation and a
+    replaced head (e.g. after :func:`pyadvt.transfer.finetune`)."""
+    if "normalize.mean" in extra and "normalize.std" in extra:
+        hub_mean, hub_std = extra["normalize.mean"].flatten().tolist(), extra["normalize.std"].flatten().tolist()
+    wrapped = wrap(model, head=head, normalize=_normalize(mean, std, hub_mean, hub_std))
+    w, b = extra.get("head.weight"), extra.get("head.bias")
+    if isinstance(w, torch.Tensor) and w.dim() == 2:
+        old = wrapped.head
+        if w.shape != old.weight.shape or not torch.equal(w, old.weight.detach()):
+            if w.shape[1] != old.in_features:
+                raise InvalidValueError(f"'weights': the saved head takes {w.shape[1]} features but {label} "
+                                        f"gives {old.in_features}")
+            new = nn.Linear(w.shape[1], w.shape[0], bias=b is not None)
+            with torch.no_grad():
+                new.weight.copy_(w)
+                if b is not None:
+                    new.bias.copy_(b)
+            wrapped.head = new.to(device=old.weight.device, dtype=old.weight.dtype)
     wrapped.hub_name = label
     return wrapped
 
@@ -158,7 +186,7 @@ def from_torchvision(name: str, num_classes: int | None = None, weights: str | o
     known = tv.models.list_models(module=tv.models)
     if name not in known:
         raise _unknown(name, known, "torchvision")
-    state = load_state_dict_file(weights) if weights is not None else None
+    state, extra = _split_saved(load_state_dict_file(weights) if weights is not None else None)
     model = tv.models.get_model(name, weights=None, **({"num_classes": num_classes} if num_classes else {}), **kwargs)
     head = _torchvision_head(model, name)
     if state is not None and num_classes is None:
@@ -169,7 +197,7 @@ def from_torchvision(name: str, num_classes: int | None = None, weights: str | o
     if state is not None:
         _load(model, state, weights, f"torchvision {name}")
         hub_mean, hub_std = _torchvision_mean_std(tv, name)
-    return _finish(model, head, _normalize(mean, std, hub_mean, hub_std), f"torchvision:{name}")
+    return _finish(model, head, f"torchvision:{name}", mean, std, hub_mean, hub_std, extra)
 
 
 def _torchvision_head(model: nn.Module, name: str) -> str:
@@ -218,7 +246,7 @@ def from_timm(name: str, num_classes: int | None = None, weights: str | os.PathL
         raise InvalidTypeError(f"'name' must be a str, got {type(name).__name__}")
     if not timm.is_model(name):
         raise _unknown(name, timm.list_models(), "timm")
-    state = load_state_dict_file(weights) if weights is not None else None
+    state, extra = _split_saved(load_state_dict_file(weights) if weights is not None else None)
     if kwargs.pop("pretrained", False):
         raise InvalidValueError("'pretrained=True' would download weights: pass a local file as 'weights'")
     extra = {"num_classes": num_classes} if num_classes else {}
@@ -238,7 +266,7 @@ def from_timm(name: str, num_classes: int | None = None, weights: str | os.PathL
         _load(model, state, weights, f"timm {name}")
         cfg = getattr(model, "pretrained_cfg", None) or {}
         hub_mean, hub_std = cfg.get("mean", IMAGENET_MEAN), cfg.get("std", IMAGENET_STD)
-    return _finish(model, head, _normalize(mean, std, hub_mean, hub_std), f"timm:{name}")
+    return _finish(model, head, f"timm:{name}", mean, std, hub_mean, hub_std, extra)
 
 
 def _timm_head(model: nn.Module, name: str) -> str:
