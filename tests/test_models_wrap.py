@@ -116,3 +116,19 @@ def test_errors_name_the_problem():
         wrap(lambda x: x)
     with pytest.raises(RuntimeError, match="never called its head 'unused'"):
         wrap(Net(), head="unused").features(torch.rand(1, 1, 8, 8))
+
+
+def test_example_check_reads_the_logits_of_a_dict_output():
+    class DictNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body, self.fc = nn.Sequential(nn.Flatten(), nn.Linear(4, 3)), nn.Linear(3, 2)
+
+        def forward(self, x):
+            h = self.body(x)
+            return {"features": h, "logits": self.fc(h)}
+
+    net = DictNet()
+    x = torch.rand(3, 1, 2, 2)
+    m = wrap(net, head="fc", example_input=x)
+    assert torch.allclose(m(x), net(x)["logits"]) and m.block_names == ["body"]

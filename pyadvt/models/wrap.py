@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from pyadvt.models.base import SplitModel
+from pyadvt.models.output import model_logits
 from pyadvt.utils.modes import evaluating
 
 
@@ -207,7 +208,8 @@ def wrap(module: nn.Module, head: str | None = None, blocks: Sequence[str] | Non
     wrapped = WrappedModel(module, head_name, blocks, normalize)
     if example_input is not None:
         with evaluating(wrapped), torch.no_grad():  # eval mode: the check must not touch BatchNorm statistics
-            ours, theirs = wrapped(example_input), module(wrapped.normalize(example_input))
+            ours = wrapped(example_input)
+            theirs = model_logits(module(wrapped.normalize(example_input)))  # a tuple / dict output's logits
         if ours.shape != theirs.shape or not torch.allclose(ours, theirs, rtol=1e-5, atol=1e-6):
             raise ValueError(f"head({head_name}) of the features does not reproduce the module's output; the module "
                              "must return the head's output unchanged (no softmax or other op after it)")
