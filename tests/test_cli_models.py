@@ -282,3 +282,16 @@ def test_rank_surrogates_leaves_out_a_model_that_cannot_run(tree, capsys, monkey
     assert len(err) == 1 and "--surrogate bad" in err[0] and "fancy_op" in err[0] and "left out" in err[0]
     res = json.loads((tree / "out3" / "result.json").read_text())
     assert sorted(r["name"] for r in res["data"]["rows"]) == ["a", "b"]
+
+
+def test_random_init_models_are_seeded(tree, capsys, monkeypatch):
+    monkeypatch.chdir(tree)
+    argv = ["--dataset", "imagefolder", "--data-root", "images", "--image-size", "16", "--source",
+            "pyadvt:cnn", "--target", "pyadvt:mlp", "--eps", "0.05", "--steps", "1"]
+    outs = []
+    for i in range(2):
+        torch.manual_seed(100 + i)  # the global RNG state must not matter
+        code, _, err = _cli(capsys, *argv, "--out", str(tree / f"s{i}.json"))
+        assert code == 0, err
+        outs.append(json.loads((tree / f"s{i}.json").read_text())["data"]["targets"])
+    assert outs[0] == outs[1]

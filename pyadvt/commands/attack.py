@@ -92,7 +92,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="attack N test samples: the first N of an in-memory dataset, a seeded random N of an "
                         "image folder (default: all)")
     r.add_argument("--attack-batch", type=int, default=256, help="samples per attack pass (default 256)")
-    r.add_argument("--seed", type=int, default=0, help="seed of the split, the models (seed, seed+1) and the attack")
+    r.add_argument("--seed", type=int, default=0,
+                   help="seed of the split, the models (source seed, targets seed+1, seed+2, ...) and the attack")
     r.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     r.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: torch's choice; 1 helps on an oversubscribed machine)")
@@ -129,20 +130,21 @@ def _run(args: argparse.Namespace) -> int:
     timings = Timings()
     with timings("data"):
         train, test, num_classes = _data(args, UserError)
-        sample = first_batch(test, 2)[0]  # real images check every model before the attack starts
+        n = len(test) if args.n_eval is None else min(args.n_eval, len(test))
+        if isinstance(test, TensorData):
+            data = test.subset(range(n))
+        elif n < len(test):  # a seeded random subset: an ImageFolder lists its samples class by class
+            idx = torch.randperm(len(test), generator=torch.Generator().manual_seed(args.seed))[:n]
+            data = Subset(test, sorted(idx.tolist()))
+        else:
+            data = test
+        data = _adapt(data, args)  # only the evaluated samples are converted
+        sample = first_batch(data, 2)[0]  # real images check every model before the attack starts
     with timings("source"):
         source = _model("source", args.source or args.source_checkpoint, args.source_model, args.seed, train,
                         args, device, sample, num_classes, UserError)
     with timings("target"):
         targets = _targets(args, train, device, sample, num_classes, UserError)
-    n = len(test) if args.n_eval is None else min(args.n_eval, len(test))
-    if isinstance(test, TensorData):
-        data = test.subset(range(n))
-    elif n < len(test):  # a seeded random subset: an ImageFolder lists its samples class by class
-        idx = torch.randperm(len(test), generator=torch.Generator().manual_seed(args.seed))[:n]
-        data = Subset(test, sorted(idx.tolist()))
-    else:
-        data = test
     budgets = torch.tensor(args.eps, dtype=torch.float32)
     top = float(budgets.max())
     alpha = None if args.alpha_ratio is None else args.alpha_ratio * top
@@ -260,7 +262,8 @@ def _adapt(data, args):
 
 
 def _data(args, UserError):
-    """``(train or None, test, num_classes)``; train is read only when a model is trained."""
+    """``(train or None, test, num_classes)``; train is read (and fitted to --image-size / --channels)
+    only when a model is trained; the test split is fitted after the evaluated samples are chosen."""
     if canonical_name(args.dataset) == "digits":
         train, test = digits(seed=args.seed)
     else:
@@ -271,7 +274,7 @@ def _data(args, UserError):
     num_classes = getattr(test, "num_classes", None)
     if num_classes is None:
         raise UserError(f"--dataset {args.dataset}: the number of classes is unknown")
-    return (None if train is None else _adapt(train, args)), _adapt(test, args), int(num_classes)
+    return (None if train is None else _adapt(train, args)), test, int(num_classes)
 
 
 def _model(role: str, spec: str | None, arch: str, seed: int, train, args, device, sample, num_classes,
@@ -279,7 +282,9 @@ def _model(role: str, spec: str | None, arch: str, seed: int, train, args, devic
     """Load ``spec`` or train ``arch`` on ``train`` (weights seeded by ``seed``)."""
     if spec is not None:
         flag = f"--{role}" if getattr(args, role) else f"--{role}-checkpoint"
-        model = load_model(spec, num_classes=num_classes, in_shape=sample, device=device, flag=flag)
+        with torch.random.fork_rng(devices=[]):  # a randomly initialised hub model is reproducible too
+            torch.manual_seed(seed)
+            model = load_model(spec, num_classes=num_classes, in_shape=sample, device=device, flag=flag)
         log(f"{role}: loaded {spec}")
         return model
     if not isinstance(train, TensorData):
@@ -310,9 +315,11 @@ def _targets(args, train, device, sample, num_classes, UserError) -> list[_Targe
                        num_classes, UserError)
         return [_Target("target", spec or args.target_model, model)]
     out = []
-    for name, spec in named_model_specs(args.target, "--target").items():
+    for k, (name, spec) in enumerate(named_model_specs(args.target, "--target").items()):
         try:
-            model = load_model(spec, num_classes=num_classes, device=device, flag="--target")
+            with torch.random.fork_rng(devices=[]):  # seeds seed+1, seed+2, ... for random-init targets
+                torch.manual_seed(args.seed + 1 + k)
+                model = load_model(spec, num_classes=num_classes, device=device, flag="--target")
             check_model(model, sample, num_classes, name=f"target {name} ({spec})", device=device)
             out.append(_Target(name, spec, model))
             log(f"target {name}: loaded {spec}")
