@@ -1,6 +1,6 @@
 """Cost of choosing a source: seconds per source for every transferability score (issue 14 item 7).
 
-Workload: a torchvision ResNet-18 (random init, 512-d features, 10 source classes) as the source,
+Workload: a torchvision ResNet-18 (:func:`pyadvt.models.from_torchvision`, random init, 512-d features, 10 source classes) as the source,
 ``n`` target images 3x32x32 in 10 classes (default 1000), a SmallCNN reference for the adversarial
 scores. Measured in one run:
 
@@ -26,11 +26,10 @@ import argparse
 import time
 
 import torch
-import torchvision
 
 from common import devices, measure, write_results
 from pyadvt.metrics import adversarial_transferability, empirical_transferability
-from pyadvt.models import build, wrap
+from pyadvt.models import build, from_torchvision
 from pyadvt.selection import ESTIMATORS, extract
 
 
@@ -43,7 +42,7 @@ def _once(fn) -> dict:
 def run(device: str, n: int, n_adv: int, min_run_time: float) -> dict:
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
-    source = wrap(torchvision.models.resnet18(num_classes=10)).to(device).eval()
+    source = from_torchvision("resnet18", num_classes=10).to(device).eval()
     reference = build("cnn", in_shape=(3, 32, 32), num_classes=10, channels=(16, 32)).to(device).eval()
     y = torch.arange(n) % 10
     x = (torch.rand(n, 3, 32, 32, generator=g) * 0.6 + 0.4 * (y.float() / 10)[:, None, None, None]).clamp(0, 1)

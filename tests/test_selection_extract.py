@@ -74,12 +74,10 @@ class _Streamed(Dataset):
 
 @pytest.mark.slow
 def test_every_estimator_on_a_torchvision_resnet18_over_a_streamed_dataset():
-    import torchvision
-
-    from pyadvt.models import wrap
+    from pyadvt.models import from_torchvision
 
     torch.manual_seed(0)
-    net = wrap(torchvision.models.resnet18(num_classes=10))
+    net = from_torchvision("resnet18", num_classes=10)  # random init, ImageNet normalisation inside
     loader = DataLoader(_Streamed(120, 4), batch_size=32)
     ex = S.extract(net, loader, batch_size=24)
     assert ex.features.shape == (120, 512) and ex.probs.shape == (120, 10) and ex.y.shape == (120,)
