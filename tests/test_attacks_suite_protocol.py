@@ -109,9 +109,30 @@ def test_benchmark_attacks_cli_writes_csv_heatmap_and_html(tmp_path):
     assert code == 0
     result = json.loads((out / "result.json").read_text())
     assert result["kind"] == "benchmark-attacks" and result["config"]["eps"] == 0.2
-    (table,) = list((out / "tables").glob("*.csv"))
-    rows = list(csv.DictReader(table.open()))
+    tables = sorted((out / "tables").glob("*.csv"))
+    assert len(tables) == 2
+    rows = list(csv.DictReader(next(t for t in tables if "success" in t.name).open()))
+    summary = list(csv.DictReader(next(t for t in tables if "summary" in t.name).open()))
+    assert {r["attack"] for r in summary} == {"mifgsm", "mi-di"}
+    for s in summary:                      # one seed: the summary is the mean over the pairs
+        mine = [float(r["asr_correct"]) for r in rows if r["attack"] == s["attack"]]
+        assert float(s["asr_correct"]) == pytest.approx(sum(mine) / len(mine))
     assert len(rows) == 4 and {r["attack"] for r in rows} == {"mifgsm", "mi-di"}
     assert all(0.0 <= float(r["asr_all"]) <= 1.0 for r in rows)
     assert list((out / "figures").glob("*.png")) and (out / "report.html").exists()
     assert len(list((out / "cells").rglob("*.json"))) >= 4
+
+
+def test_summary_is_the_seed_mean_with_a_student_t_interval():
+    from scipy import stats
+
+    from pyadvt.commands.benchmark_attacks import summarize
+
+    per_seed = {0: [0.2, 0.4], 1: [0.5, 0.5], 2: [0.3, 0.5]}           # two pairs per seed
+    rows = [{"attack": "a", "seed": s, "asr_all": v, "asr_correct": v, "cost": 10.0}
+            for s, vals in per_seed.items() for v in vals]
+    (entry,) = summarize(rows, [0, 1, 2])
+    means = [0.3, 0.5, 0.4]
+    half = stats.t.ppf(0.975, 2) * stats.sem(means)
+    assert entry["asr_correct"] == pytest.approx(0.4)
+    assert (entry["asr_correct_lo"], entry["asr_correct_hi"]) == pytest.approx((0.4 - half, 0.4 + half))
