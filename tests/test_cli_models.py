@@ -221,7 +221,7 @@ def test_a_target_that_fails_is_one_line_and_the_others_run(tree, capsys, monkey
 
 @pytest.mark.parametrize("argv, match", [
     (["--source", "torchvision:no_such_net"], "--source 'torchvision:no_such_net'"),
-    (["--source", "zoo.py:make", "--target", "zoo.py:flat"], "target zoo.py:flat (zoo.py:flat) cannot run on"),
+    (["--source", "zoo.py:make", "--target", "zoo.py:flat"], "--target zoo.py:flat 'zoo.py:flat' cannot run on"),
     (["--source", "zoo.py:Picky"], "--source 'zoo.py:Picky' cannot run on the data's images [1, 3, 8, 8]"),
     (["--source", "zoo.py:flat"], "cannot run on the data's images"),
     (["--source", "zoo.py:make", "--channels", "1"], "convert them with --channels 3"),

@@ -37,7 +37,7 @@ from torch import nn
 from torch.utils.data import Subset
 
 from pyadvt.attacks import ATTACKS, build_attack, run_on
-from pyadvt.commands.model_spec import ModelSpecError, check_model, load_model
+from pyadvt.commands.model_spec import ModelSpecError, load_model
 from pyadvt.data import DATASETS, TensorData, digits, load_dataset
 from pyadvt.data.load import canonical_name
 from pyadvt.data.adapt import AdaptedImages, adapt_images
@@ -319,8 +319,8 @@ def _targets(args, train, device, sample, num_classes, UserError) -> list[_Targe
         try:
             with torch.random.fork_rng(devices=[]):  # seeds seed+1, seed+2, ... for random-init targets
                 torch.manual_seed(args.seed + 1 + k)
-                model = load_model(spec, num_classes=num_classes, device=device, flag="--target")
-            check_model(model, sample, num_classes, name=f"target {name} ({spec})", device=device)
+                model = load_model(spec, num_classes=num_classes, in_shape=sample, device=device,
+                                   flag=f"--target {name}")
             out.append(_Target(name, spec, model))
             log(f"target {name}: loaded {spec}")
         except (ModelSpecError, FileNotFoundError) as exc:
