@@ -4,6 +4,7 @@
 //
 // The Python module pyadvt._C only carries build information; ops are reached through the
 // dispatcher (torch.ops.pyadvt.<name>), never through pybind11 functions.
+#include <torch/csrc/autograd/autograd_not_implemented_fallback.h>
 #include <torch/extension.h>
 #include <torch/library.h>
 
@@ -33,6 +34,17 @@ TORCH_LIBRARY(pyadvt, m) {
       "float tol) -> ()");
 }
 
+// The mutating ops behave as torch's own in-place ops: with grad mode on, a leaf that requires
+// grad is refused ("a leaf Variable that requires grad is being used in an in-place operation")
+// and a mutated tensor that is part of a graph makes a later backward through it fail (torch's
+// autograd fallback); the backend kernels bump the version counter of every written argument
+// (bump_versions, pyadvt/torch_checks.h), so a backward that saved one raises instead of
+// silently using the new values. (The fallback redispatches below ADInplaceOrView and bumps only
+// mutated returns; these ops return ().)
+TORCH_LIBRARY_IMPL(pyadvt, Autograd, m) {
+  m.impl("pgd_step_", torch::autograd::autogradNotImplementedFallback());
+  m.impl("power_iteration_update_", torch::autograd::autogradNotImplementedFallback());
+}
 namespace {
 
 std::string compiled_backends() {

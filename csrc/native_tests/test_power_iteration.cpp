@@ -87,7 +87,32 @@ void odd_length_sums() {
 
 }  // namespace
 
+// Rows far outside the range where ||hv||^2 survives in double (1e+-200, subnormal): v still
+// becomes the unit vector hv / ||hv|| (it used to stay unchanged: the squares over/underflowed).
+void extreme_magnitudes_normalise() {
+  const std::vector<double> base = {3.0, -4.0, 0.0, 12.0};  // norm 13
+  for (int e : {-1060, -900, -500, 500, 900, 1015}) {
+    std::vector<double> hv(base.size()), v(base.size(), 0.5);
+    for (size_t i = 0; i < base.size(); ++i) hv[i] = std::ldexp(base[i], e);
+    double eig = std::numeric_limits<double>::quiet_NaN();
+    bool active = true;
+    pw::update_row<double>(v.data(), hv.data(), 4, &eig, &active, 1e-6);
+    bool ok = true;
+    for (size_t i = 0; i < base.size(); ++i) ok &= std::fabs(v[i] - base[i] / 13.0) <= 1e-15;
+    CHECK(ok);
+    const double rayleigh = std::ldexp(0.5 * (3.0 - 4.0 + 12.0), e);  // <v, hv> with v = 0.5 (1, 1, 1, 1)
+    CHECK(std::fabs(eig - rayleigh) <= 1e-15 * std::fabs(rayleigh));
+  }
+  // An Inf entry keeps v (its Rayleigh quotient is not finite).
+  std::vector<double> hv = {1.0, INFINITY}, v = {0.6, 0.8};
+  double eig = 1.0;
+  bool active = true;
+  pw::update_row<double>(v.data(), hv.data(), 2, &eig, &active, 1e-6);
+  CHECK(v[0] == 0.6 && v[1] == 0.8 && std::isinf(eig));
+}
+
 int main() {
+  extreme_magnitudes_normalise();
   converges_to_top_eigenvalue();
   first_call_never_converges_and_sets_values();
   tolerance_boundary_and_inactive_rows();

@@ -22,6 +22,16 @@ def require_like(ref: torch.Tensor, t: torch.Tensor, ref_name: str, name: str) -
         raise ValueError(f"'{name}' has dtype {t.dtype} but '{ref_name}' has dtype {ref.dtype}")
 
 
+def require_mutable(t: torch.Tensor, name: str) -> None:
+    """``t`` may be updated in place as torch's own in-place ops allow: not a leaf that requires grad
+    while grad mode is on (torch raises for that; under ``torch.no_grad()`` it is allowed)."""
+    if torch.is_grad_enabled() and t.requires_grad and t.is_leaf:
+        raise ValueError(
+            f"'{name}' is a leaf tensor that requires grad and would be updated in place; pass "
+            f"'{name}.detach()' (or a clone), or call under torch.no_grad()"
+        )
+
+
 def require_floating(t: torch.Tensor, name: str) -> None:
     if not t.is_floating_point():
         raise ValueError(f"'{name}' must be a floating-point tensor, got {t.dtype}")

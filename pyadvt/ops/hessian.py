@@ -1,4 +1,4 @@
-"""Batched power-iteration bookkeeping ``power_iteration_update_`` (SPEC §3(a), §8).
+"""Batched power-iteration bookkeeping ``power_iteration_update_`` (docs/theory.md §3(a), §8).
 
 The Hessian-vector products come from autograd (one double-backward for the whole batch); this op
 does the per-sample rest of an iteration in one pass: Rayleigh quotient, normalisation and the
@@ -12,7 +12,7 @@ import math
 import torch
 
 from pyadvt import _ext
-from pyadvt.ops._checks import require_tensor
+from pyadvt.ops._checks import require_mutable, require_tensor
 from pyadvt.ops.reference.hessian import power_iteration_update_reference_
 
 __all__ = ["power_iteration_update_"]
@@ -33,7 +33,7 @@ def power_iteration_update_(
     *,
     backend: str = "auto",
 ) -> None:
-    """One power-iteration step's bookkeeping for a batch, in place (SPEC §3(a)).
+    """One power-iteration step's bookkeeping for a batch, in place (docs/theory.md §3(a)).
 
     For every row ``b`` with ``active[b]`` (other rows are not touched):
 
@@ -44,14 +44,18 @@ def power_iteration_update_(
       value, hence not converged),
     * ``eig_b <- rayleigh``; ``active_b <- not converged``.
 
-    Sums are accumulated in float64.
+    Sums are accumulated in float64; a row whose ``||hv||^2`` would over- or underflow float64
+    (entries beyond ~1e145 or below ~1e-145) is normalised after scaling by a power of two, so every
+    finite nonzero ``hv`` gives a unit ``v``. In-place semantics are torch's: leaves that require
+    grad are refused while grad mode is on, and the version counters of ``v``, ``eig`` and
+    ``active`` are bumped.
 
     Args:
         v: ``[B, n]`` current unit vectors, float32/float64, any strides; updated in place.
         hv: ``[B, n]`` ``H_b v_b`` (same dtype/device/shape as ``v``).
         eig: ``[B]`` previous Rayleigh quotients (NaN = none), dtype of ``v``; updated in place.
         active: ``[B]`` bool mask of rows still iterating; updated in place.
-        tol: relative tolerance, ``>= 0`` (SPEC default 1e-4).
+        tol: relative tolerance, ``>= 0`` (docs/theory.md default 1e-4).
         backend: ``"auto"``, ``"kernel"`` or ``"reference"``.
 
     Example:
@@ -90,6 +94,9 @@ def power_iteration_update_(
         raise ValueError(f"'tol' must be finite and >= 0, got {tol}")
     if backend not in ("auto", "kernel", "reference"):
         raise ValueError(f"'backend' must be 'auto', 'kernel' or 'reference', got {backend!r}")
+    if not torch.compiler.is_compiling():
+        require_mutable(v, "v")
+        require_mutable(eig, "eig")
     if B == 0:
         return
     use_kernel = backend == "kernel" or (

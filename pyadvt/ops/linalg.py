@@ -1,4 +1,4 @@
-"""Batched small symmetric eigen-decomposition and Jacobian spectra (SPEC section 8).
+"""Batched small symmetric eigen-decomposition and Jacobian spectra (docs/theory.md §8).
 
 ``small_sym_eig`` diagonalises many small symmetric matrices at once (float64, k <= 64: Householder
 tridiagonalisation + implicit QL on the CPU, parallel cyclic Jacobi on CUDA); ``jacobian_spectrum`` gets the two top singular values and the top right singular
@@ -62,8 +62,9 @@ class JacobianSpectrum(NamedTuple):
         sigma1: ``[B]`` largest singular value ``||J||_2``.
         sigma2: ``[B]`` second singular value (0 when ``m == 1`` or rank < 2).
         lam: ``[B]`` ``sigma2 / sigma1`` (0 for a zero Jacobian).
-        v1: ``[B, n]`` unit top right singular vector, first nonzero component positive
-            (zero vector for a zero Jacobian).
+        v1: ``[B, n]`` unit top right singular vector, its largest-magnitude component positive
+            (the sign rule of :func:`pyadvt.ops.reference.linalg.normalize_signs`; zero vector for a
+            zero Jacobian).
         flags: ``[B]`` int32 bit set: ``FLAG_ZERO`` (1) zero Jacobian, ``FLAG_DEGENERATE_TOP`` (2)
             ``sigma1 ~ sigma2`` so ``v1`` is one vector of a degenerate top subspace,
             ``FLAG_RANK_LT2`` (4) rank < 2, ``FLAG_NONFINITE`` (8) non-finite entries (outputs NaN).
@@ -99,13 +100,16 @@ def _symmetry_tol(dtype: torch.dtype) -> float:
 
 
 def small_sym_eig(G: torch.Tensor, *, check: bool = True, backend: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
-    """Eigen-decomposition of a batch of small symmetric matrices (SPEC §8).
+    """Eigen-decomposition of a batch of small symmetric matrices (docs/theory.md §8).
 
     The kernels work in float64 on the symmetric part ``(G + G^T) / 2``, for float32 and float64
     inputs alike: on the CPU one matrix per thread by Householder tridiagonalisation and implicit
     QL with Wilkinson shifts (Golub & Van Loan §8.3; ``csrc/include/pyadvt/sym_tridiag.h``), on
     CUDA one thread block per matrix by cyclic Jacobi in the round-robin (parallel) order
-    (``sym_eig.h``). Repeated eigenvalues get an orthonormal basis of their eigenspace.
+    (``sym_eig.h``). Repeated eigenvalues get an orthonormal basis of their eigenspace. Each matrix
+    is first scaled by the power of two that puts its largest entry in ``[0.5, 1)`` (exact, as
+    LAPACK scales), so every finite float64 magnitude works (tested from 1e-300 to 1e300); with
+    ``check=False`` a matrix holding NaN/Inf gives NaN eigenvalues and eigenvectors.
     Speed (2-core CPU): 1.4-1.7x ``torch.linalg.eigh`` at k = 10, 0.5-0.7x at k = 64.
 
     Args:
@@ -116,7 +120,9 @@ def small_sym_eig(G: torch.Tensor, *, check: bool = True, backend: str = "auto")
 
     Returns:
         ``(evals [..., k] ascending, evecs [..., k, k])`` in ``G``'s dtype; column ``j`` of ``evecs``
-        is the unit eigenvector of ``evals[..., j]``, its first nonzero component positive. No
+        is the unit eigenvector of ``evals[..., j]``, its largest-magnitude component positive (the
+        first of components within a relative 1e-8 of the largest; the same rule on CPU, CUDA and
+        the reference, insensitive to rounding noise in near-zero components). No
         gradient flows through the outputs (``G`` is detached).
 
     Example:
@@ -158,11 +164,15 @@ def small_sym_eig(G: torch.Tensor, *, check: bool = True, backend: str = "auto")
 def jacobian_spectrum(J: torch.Tensor, *, backend: str = "auto") -> JacobianSpectrum:
     """Top two singular values, their ratio and the top right singular vector of ``J [B, m, n]``.
 
-    Seed 000 (Definition 1, Theorem 2; SPEC §2): ``tau1(x) = <v1_S, v1_T>^2`` and
+    Seed 000 (Definition 1, Theorem 2; docs/theory.md §2): ``tau1(x) = <v1_S, v1_T>^2`` and
     ``lambda_f(x) = sigma2 / sigma1``. Computed through the Gram matrix ``G = J J^T`` (``[B, m, m]``,
     accumulated in float64), its two largest eigenvalues and top eigenvector ``u1`` (the tridiagonal QL
     solver of :func:`small_sym_eig` on the CPU, its Jacobi on CUDA), ``sigma_i = sqrt(max(e_i, 0))`` and ``v1 = J^T u1 / sigma1`` — two passes over ``J``
     instead of an SVD.
+
+    Range: float64 Jacobians with entries beyond ~1e145 or below ~1e-145 (whose squares would
+    over- or underflow) are scaled by a power of two before the Gram matrix is formed and the
+    singular values scaled back (exact), so the whole finite range works.
 
     Accuracy: the Gram route squares the condition number, so singular values below about
     ``1e-8 * sigma1`` are not resolved (they count as rank < 2 and are reported as 0) and ``v1``'s
@@ -174,7 +184,7 @@ def jacobian_spectrum(J: torch.Tensor, *, backend: str = "auto") -> JacobianSpec
         * 2 ``FLAG_DEGENERATE_TOP``: ``(sigma1^2 - sigma2^2) <= sqrt(eps_dtype) * sigma1^2``; ``v1`` is
           a deterministic unit vector of the (near-)degenerate top subspace.
         * 4 ``FLAG_RANK_LT2``: ``sigma2^2 <= 64 m eps_f64 sigma1^2`` (or ``m == 1``): ``sigma2 = lam = 0``.
-        * 8 ``FLAG_NONFINITE``: NaN/Inf in ``J`` (or ``J J^T`` overflows float64): that sample's
+        * 8 ``FLAG_NONFINITE``: NaN/Inf in ``J``: that sample's
           outputs are NaN (only this flag set); mask such samples.
 
     Args:

@@ -1,11 +1,11 @@
-"""The fused PGD update ``pgd_step_`` (SPEC section 8): Python wrapper and fake registration."""
+"""The fused PGD update ``pgd_step_`` (docs/theory.md §8): Python wrapper and fake registration."""
 
 from __future__ import annotations
 
 import torch
 
 from pyadvt import _ext
-from pyadvt.ops._checks import per_sample_tensor, require_floating, require_like, require_tensor
+from pyadvt.ops._checks import per_sample_tensor, require_floating, require_like, require_mutable, require_tensor
 from pyadvt.ops.reference.pgd import pgd_step_reference_
 
 _NORMS = {"linf": "linf", "inf": "linf", "l2": "l2"}
@@ -33,7 +33,7 @@ def pgd_step_(
 ) -> torch.Tensor:
     """One projected-gradient step, in place, for a whole batch (one pass for L-inf).
 
-    For each sample ``b`` (SPEC §1 PGD/MI-FGSM, §8):
+    For each sample ``b`` (docs/theory.md §1 PGD/MI-FGSM, §8):
 
     * momentum (optional, MI-FGSM, Dong et al. 2018 eq. 6):
       ``m <- mu * m + g / mean(|g|)`` with the mean over the sample's own elements;
@@ -41,10 +41,16 @@ def pgd_step_(
     * L-inf: ``x' = x + alpha * sign(d)``; L2: ``x' = x + alpha * d / ||d||_2``.
     * ``delta = x' - x_orig`` projected onto the eps-ball, then ``x = clamp(x_orig + delta, lo, hi)``.
 
-    A zero gradient gives a zero step (never NaN).
+    A zero gradient gives a zero step (never NaN); a NaN gradient element gives no L-inf step
+    there (``sign(NaN) = 0``). float16/bfloat16 tensors are stored as such and computed in float32
+    (one rounding at the end), on CPU and CUDA.
+
+    In-place semantics are those of torch's own in-place ops: a leaf that requires grad is refused
+    while grad mode is on, and the version counters of ``x`` (and ``momentum``) are bumped, so a
+    backward that saved them raises instead of silently using the new values.
 
     Args:
-        x: ``[B, *]`` current iterate, floating point; updated in place.
+        x: ``[B, *]`` current iterate, float16/bfloat16/float32/float64; updated in place.
         grad: ``[B, *]`` gradient of the attack loss at ``x`` (same shape/dtype/device).
         x_orig: ``[B, *]`` clean inputs, the centres of the eps-balls.
         eps: radius, a number or a ``[B]`` tensor (per-sample budgets), ``>= 0``.
@@ -72,6 +78,10 @@ def pgd_step_(
     if validate:
         eps_t, alpha_t, mu = _validated(x, grad, x_orig, eps, alpha, norm, lo, hi, momentum, mu, backend)
     else:
+        if not torch.compiler.is_compiling():
+            require_mutable(x, "x")
+            if momentum is not None:
+                require_mutable(momentum, "momentum")
         acc = torch.float64 if x.dtype == torch.float64 else torch.float32
         eps_t = torch.as_tensor(eps, dtype=acc, device=x.device).reshape(-1)
         alpha_t = torch.as_tensor(alpha, dtype=acc, device=x.device).reshape(-1)
@@ -92,10 +102,12 @@ def _validated(x, grad, x_orig, eps, alpha, norm, lo, hi, momentum, mu, backend)
     require_floating(x, "x")
     if x.dim() < 1 or x.shape[0] == 0:
         raise ValueError(f"'x' must have a non-empty batch dimension, got shape {tuple(x.shape)}")
+    require_mutable(x, "x")
     require_like(x, grad, "x", "grad")
     require_like(x, x_orig, "x", "x_orig")
     if momentum is not None:
         require_like(x, momentum, "x", "momentum")
+        require_mutable(momentum, "momentum")
         mu = 1.0 if mu is None else float(mu)
     elif mu is not None:
         raise ValueError("'mu' was given but 'momentum' is None: pass a momentum buffer (e.g. torch.zeros_like(x))")

@@ -1,4 +1,4 @@
-"""Per-sample randomness (SPEC section 0): a sample's random draws depend on the seed and on the
+"""Per-sample randomness (docs/theory.md §0): a sample's random draws depend on the seed and on the
 sample itself, never on the batch it is in or its position there.
 
 By default a sample is identified by a CRC32 of its bytes; pass explicit ``sample_ids`` (e.g.

@@ -4,6 +4,7 @@
 #include <torch/library.h>
 
 #include "hessian/power_iteration.h"
+#include "pyadvt/torch_checks.h"
 #include "pyadvt/target_clones.h"
 #include "pyadvt/power_iteration.h"
 
@@ -28,6 +29,7 @@ inline void update_row_dispatch(double* v, const double* hv, int64_t n, double* 
 
 void power_iteration_update_cpu(at::Tensor v, const at::Tensor& hv, at::Tensor eig, at::Tensor active, double tol) {
   validate_power_iteration_update(v, hv, eig, active, tol);
+  bump_versions({&v, &eig, &active});
   const int64_t B = v.size(0), n = v.size(1);
   if (B == 0) return;
   at::Tensor vc = v.is_contiguous() ? v : v.contiguous();

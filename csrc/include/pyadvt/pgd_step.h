@@ -1,4 +1,4 @@
-// Framework-free arithmetic of the fused PGD step (SPEC section 8, pgd_step_).
+// Framework-free arithmetic of the fused PGD step (docs/theory.md §8, pgd_step_).
 //
 // One sample is a contiguous run of n elements. For every sample b:
 //   momentum (optional):  m <- mu * m + g / mean(|g|)          (MI-FGSM; zero grad -> zero term)

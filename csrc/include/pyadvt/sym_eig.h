@@ -1,4 +1,4 @@
-// Framework-free cyclic Jacobi eigen-solver for small symmetric matrices (SPEC section 8,
+// Framework-free cyclic Jacobi eigen-solver for small symmetric matrices (docs/theory.md §8,
 // small_sym_eig): the CUDA kernel's arithmetic, and a serial driver of the same rotations that the
 // native tests check on the CPU (the CPU kernels use the tridiagonal QL of sym_tridiag.h).
 //
@@ -14,14 +14,19 @@
 // (The CUDA kernel runs these phases with threads; the serial driver applies each rotation in turn with the
 // symmetric update of apply_rotation_serial, the same rotations up to rounding.)
 // Sweeps stop when off(A) = sqrt(sum_{p != q} a_pq^2) <= eps_f64 * ||A||_F (or after kMaxSweeps).
-// Finally eigenvalues are sorted ascending (stable) and every eigenvector column is flipped so its
-// first nonzero component is positive.
+// On load A is scaled by the power of two that puts max |G| in [0.5, 1) (pyadvt/scaling.h; exact,
+// so the rotations are those of the unscaled matrix wherever that one would not over/underflow)
+// and the eigenvalues are scaled back; a matrix with a NaN or Inf entry gives NaN eigenvalues
+// and eigenvectors. Finally eigenvalues are sorted ascending (stable) and every eigenvector column
+// is flipped by the shared sign rule (largest-magnitude component positive, scaling.h).
 #pragma once
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 #include "pyadvt/common.h"
+#include "pyadvt/scaling.h"
 
 namespace pyadvt {
 namespace eig {
@@ -147,22 +152,17 @@ PYADVT_HD void ascending_order(const double* A, int k, int* order) {
   }
 }
 
-// Sign (+1 / -1) that makes the first nonzero component of column j of V positive.
-PYADVT_HD double column_sign(const double* V, int k, int j) {
-  for (int i = 0; i < k; ++i) {
-    const double v = V[i * k + j];
-    if (v != 0.0) return v < 0.0 ? -1.0 : 1.0;
-  }
-  return 1.0;
-}
+// Sign (+1 / -1) of column j of V (k x k row-major) under the shared sign rule.
+PYADVT_HD double column_sign(const double* V, int k, int j) { return scaling::vector_sign(V + j, k, k); }
 
-// Sign (+1 / -1) that makes the first nonzero entry of row j of Vt positive.
-inline double row_sign(const double* Vt, int k, int j) {
-  for (int i = 0; i < k; ++i) {
-    const double v = Vt[j * k + i];
-    if (v != 0.0) return v < 0.0 ? -1.0 : 1.0;
-  }
-  return 1.0;
+// Sign (+1 / -1) of row j of Vt under the shared sign rule.
+PYADVT_HD double row_sign(const double* Vt, int k, int j) { return scaling::vector_sign(Vt + j * k, k, 1); }
+
+// Entry (i, j) of the scaled symmetric part 2^s (G + G^T) / 2 (scaled before the sum, so entries
+// near the double maximum do not overflow).
+template <typename T>
+PYADVT_HD double scaled_symmetric_entry(T gij, T gji, scaling::Pow2 f) {
+  return 0.5 * ((static_cast<double>(gij) * f.f1) * f.f2 + (static_cast<double>(gji) * f.f1) * f.f2);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -226,21 +226,31 @@ inline int jacobi_unsorted(double* A, double* Vt, int k) {
 }
 
 // Full decomposition of a symmetric k x k matrix G given with row stride ld (elements of type T):
-// evals[k] ascending and evecs (k x k row-major, columns = eigenvectors, first nonzero component
-// positive), both of type U. work: 2 k^2 doubles; order: k ints.
-// Uses the symmetric part (G + G^T) / 2.
+// evals[k] ascending and evecs (k x k row-major, columns = eigenvectors, sign rule of scaling.h),
+// both of type U. work: 2 k^2 doubles; order: k ints. Uses the symmetric part (G + G^T) / 2,
+// scaled by a power of two (see above); non-finite G gives NaN outputs (returns 0 sweeps).
 template <typename T, typename U>
 inline int sym_eig(const T* G, int64_t ld, int k, U* evals, U* evecs, double* work, int* order) {
   double* A = work;
   double* Vt = work + k * k;  // eigenvectors as rows
+  double max_abs = 0.0;
   for (int i = 0; i < k; ++i)
-    for (int j = 0; j < k; ++j)
-      A[i * k + j] = 0.5 * (static_cast<double>(G[i * ld + j]) + static_cast<double>(G[j * ld + i]));
+    for (int j = 0; j < k; ++j) max_abs = scaling::nan_max_abs(max_abs, static_cast<double>(G[i * ld + j]));
+  if (!(max_abs <= std::numeric_limits<double>::max())) {  // NaN or Inf entry
+    const U nan = std::numeric_limits<U>::quiet_NaN();
+    for (int j = 0; j < k; ++j) evals[j] = nan;
+    for (int i = 0; i < k * k; ++i) evecs[i] = nan;
+    return 0;
+  }
+  const int shift = scaling::scale_shift(max_abs);
+  const scaling::Pow2 f = scaling::pow2_factors(shift);
+  for (int i = 0; i < k; ++i)
+    for (int j = 0; j < k; ++j) A[i * k + j] = scaled_symmetric_entry(G[i * ld + j], G[j * ld + i], f);
   const int sweeps = jacobi_unsorted(A, Vt, k);
   ascending_order(A, k, order);
   for (int j = 0; j < k; ++j) {
     const int src = order[j];
-    evals[j] = static_cast<U>(A[src * k + src]);
+    evals[j] = static_cast<U>(scaling::pow2_mul(A[src * k + src], -shift));
     const double sg = row_sign(Vt, k, src);
     for (int i = 0; i < k; ++i) evecs[i * k + j] = static_cast<U>(sg * Vt[src * k + i]);
   }

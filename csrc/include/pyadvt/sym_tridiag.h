@@ -1,5 +1,5 @@
 // Framework-free Householder-tridiagonal + implicit-QL eigen-solver for small symmetric matrices
-// (SPEC section 8, small_sym_eig): the CPU path of small_sym_eig and jacobian_spectrum, shared with
+// (docs/theory.md §8, small_sym_eig): the CPU path of small_sym_eig and jacobian_spectrum, shared with
 // the native tests. (The CUDA kernel runs the parallel cyclic Jacobi of pyadvt/sym_eig.h, whose
 // rotations map onto threads; a serial matrix is ~3x faster this way on a CPU core.)
 //
@@ -12,13 +12,18 @@
 //      towards the largest eigenvalues instead and stops once a Sturm count proves the top two found.
 //   3. the back-transformation by Q: all eigenvectors (tridiagonal_eig, small_sym_eig) or only the
 //      top one (tridiagonal_top2, jacobian_spectrum: QL accumulates T's eigenvectors, then u1 = Q y1).
-// Eigenvalues come out sorted ascending (stable, NaN last); each eigenvector's first nonzero
-// component is positive (as the Jacobi path and the PyTorch reference).
+// The input is first scaled by the power of two that puts max |G| in [0.5, 1) (pyadvt/scaling.h,
+// as LAPACK's dsyev scales; exact) and the eigenvalues are scaled back, so the whole finite double
+// range works; a NaN or Inf entry gives NaN outputs. Eigenvalues come out sorted ascending
+// (stable, NaN last); each eigenvector follows the shared sign rule of scaling.h (largest-
+// magnitude component positive), as the Jacobi path and the PyTorch reference.
 #pragma once
 
 #include <cmath>
 #include <cstdint>
 #include <limits>
+
+#include "pyadvt/scaling.h"
 
 namespace pyadvt {
 namespace eig {
@@ -195,47 +200,60 @@ inline void ascending_indices(const double* d, int k, int* order) {
   }
 }
 
-// Sign (+1 / -1) that makes the first nonzero entry of x[k] positive.
-inline double leading_sign(const double* x, int k) {
-  for (int i = 0; i < k; ++i)
-    if (x[i] != 0.0) return x[i] < 0.0 ? -1.0 : 1.0;
-  return 1.0;
-}
-
-// Copies the symmetric part (G + G^T) / 2 of G (k x k, row stride ld) into A (row-major, double).
+// Copies the scaled symmetric part 2^shift (G + G^T) / 2 of G (k x k, row stride ld) into A
+// (row-major, double), shift = scale_shift(max |G|). Returns false (A untouched) when G has a NaN
+// or Inf entry.
 template <typename T>
-inline void symmetric_part(const T* G, int64_t ld, int k, double* A) {
+inline bool scaled_symmetric_part(const T* G, int64_t ld, int k, double* A, int* shift) {
+  double max_abs = 0.0;
+  for (int i = 0; i < k; ++i)
+    for (int j = 0; j < k; ++j) max_abs = scaling::nan_max_abs(max_abs, static_cast<double>(G[i * ld + j]));
+  *shift = 0;
+  if (!(max_abs <= std::numeric_limits<double>::max())) return false;
+  *shift = scaling::scale_shift(max_abs);
+  const scaling::Pow2 f = scaling::pow2_factors(*shift);
   for (int i = 0; i < k; ++i)
     for (int j = 0; j < k; ++j)
-      A[i * k + j] = 0.5 * (static_cast<double>(G[i * ld + j]) + static_cast<double>(G[j * ld + i]));
+      A[i * k + j] = 0.5 * ((static_cast<double>(G[i * ld + j]) * f.f1) * f.f2 +
+                            (static_cast<double>(G[j * ld + i]) * f.f1) * f.f2);
+  return true;
 }
 
 // Scratch doubles needed by tridiagonal_eig for size k.
 constexpr int tridiagonal_eig_work(int k) { return 2 * k * k + 3 * k; }
 
 // The reduced form of a symmetric matrix, in a caller's tridiagonal_eig_work(k) scratch: A holds
-// the reflectors (step 1), d, e, tau the tridiagonal T and the reflector scales, Zt (k x k) room
-// for the eigenvector rows.
+// the reflectors (step 1), d, e, tau the tridiagonal T (of the matrix scaled by 2^shift) and the
+// reflector scales, Zt (k x k) room for the eigenvector rows; finite is false (nothing reduced)
+// for a NaN or Inf entry.
 struct Reduced {
   double *A, *Zt, *d, *e, *tau;
+  int shift;
+  bool finite;
 };
 
-// Symmetric part of G (row stride ld) reduced to tridiagonal form in work.
+// Scaled symmetric part of G (row stride ld) reduced to tridiagonal form in work.
 template <typename T>
 inline Reduced reduce(const T* G, int64_t ld, int k, double* work) {
-  Reduced r{work, work + k * k, work + 2 * k * k, work + 2 * k * k + k, work + 2 * k * k + 2 * k};
-  symmetric_part(G, ld, k, r.A);
-  tridiagonalize(r.A, k, r.d, r.e, r.tau);
+  Reduced r{work, work + k * k, work + 2 * k * k, work + 2 * k * k + k, work + 2 * k * k + 2 * k, 0, true};
+  r.finite = scaled_symmetric_part(G, ld, k, r.A, &r.shift);
+  if (r.finite) tridiagonalize(r.A, k, r.d, r.e, r.tau);
   return r;
 }
 
 // Full decomposition of a symmetric k x k matrix G (row stride ld, elements T), using the
 // symmetric part (G + G^T) / 2: evals[k] ascending, evecs k x k row-major with the eigenvectors
-// as columns (first nonzero component positive). work: tridiagonal_eig_work(k) doubles, order: k
-// ints. Returns false when QL did not converge (non-finite input).
+// as columns (sign rule of scaling.h). work: tridiagonal_eig_work(k) doubles, order: k ints.
+// Returns false when G is not finite (all outputs NaN) or QL did not converge.
 template <typename T, typename U>
 inline bool tridiagonal_eig(const T* G, int64_t ld, int k, U* evals, U* evecs, double* work, int* order) {
   const Reduced r = reduce(G, ld, k, work);
+  if (!r.finite) {
+    const U nan = std::numeric_limits<U>::quiet_NaN();
+    for (int j = 0; j < k; ++j) evals[j] = nan;
+    for (int i = 0; i < k * k; ++i) evecs[i] = nan;
+    return false;
+  }
   double *A = r.A, *Zt = r.Zt, *d = r.d, *e = r.e, *tau = r.tau;
   for (int i = 0; i < k; ++i) {  // Zt = Q^T: row i = Q e_i
     double* z = Zt + i * k;
@@ -248,9 +266,9 @@ inline bool tridiagonal_eig(const T* G, int64_t ld, int k, U* evals, U* evecs, d
   ascending_indices(d, k, order);
   for (int j = 0; j < k; ++j) {
     const int src = order[j];
-    evals[j] = static_cast<U>(d[src]);
+    evals[j] = static_cast<U>(scaling::pow2_mul(d[src], -r.shift));
     const double* z = Zt + src * k;
-    const double sg = leading_sign(z, k);
+    const double sg = scaling::vector_sign(z, k, 1);
     for (int i = 0; i < k; ++i) evecs[i * k + j] = static_cast<U>(sg * z[i]);
   }
   return ok;
@@ -263,10 +281,16 @@ inline bool tridiagonal_eig(const T* G, int64_t ld, int k, U* evals, U* evecs, d
 // undeflated rest exceeds the second largest found (plus 64 k eps |e1|, the resolution). For
 // 10 x 10 Gram matrices of Gaussian 10 x 64 Jacobians this does about 2/3 of the full QL's
 // rotations, with geometrically decaying singular values about 1/3.
-// Returns false when QL did not converge (non-finite input).
+// Returns false when G is not finite (e1, e2 and u1 NaN) or QL did not converge.
 template <typename T>
 inline bool tridiagonal_top2(const T* G, int64_t ld, int k, double* e1, double* e2, double* u1, double* work) {
   const Reduced r = reduce(G, ld, k, work);
+  if (!r.finite) {
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    *e1 = *e2 = nan;
+    for (int i = 0; i < k; ++i) u1[i] = nan;
+    return false;
+  }
   double *A = r.A, *Zt = r.Zt, *d = r.d, *e = r.e, *tau = r.tau;
   for (int i = 0; i < k * k; ++i) Zt[i] = 0.0;
   for (int i = 0; i < k; ++i) Zt[i * k + i] = 1.0;
@@ -285,8 +309,8 @@ inline bool tridiagonal_top2(const T* G, int64_t ld, int k, double* e1, double* 
     const double resolution = 64.0 * k * kTridiagEps * std::fabs(d[top]);
     if (count_at_least(d, e, l + 1, k, d[second] + resolution) == 0) break;
   }
-  *e1 = d[top];
-  *e2 = second >= 0 ? d[second] : -std::numeric_limits<double>::infinity();
+  *e1 = scaling::pow2_mul(d[top], -r.shift);
+  *e2 = second >= 0 ? scaling::pow2_mul(d[second], -r.shift) : -std::numeric_limits<double>::infinity();
   for (int i = 0; i < k; ++i) u1[i] = Zt[top * k + i];
   apply_q(A, tau, k, u1);
   return ok;

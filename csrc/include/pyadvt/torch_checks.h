@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
 
+#include <initializer_list>
 #include <string>
 
 namespace pyadvt {
@@ -30,6 +31,14 @@ inline void check_per_sample(const at::Tensor& x, const at::Tensor& p, const cha
               "' must be a 1-D tensor with 1 or B=", x.size(0), " entries, got shape ", p.sizes());
   TORCH_CHECK(at::isFloatingType(p.scalar_type()), "pyadvt: '", name,
               "' must be floating point, got ", p.scalar_type());
+}
+
+// Version-counter bump of the tensors an in-place op wrote (as torch's ADInplaceOrView kernels
+// do), so autograd detects that saved values changed. A no-op on inference tensors in inference
+// mode.
+inline void bump_versions(std::initializer_list<const at::Tensor*> written) {
+  for (const at::Tensor* t : written)
+    if (t != nullptr && t->defined() && !t->is_inference()) t->unsafeGetTensorImpl()->bump_version();
 }
 
 }  // namespace pyadvt

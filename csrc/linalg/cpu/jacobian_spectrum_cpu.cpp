@@ -1,6 +1,7 @@
 // CPU implementation of jacobian_spectrum: per sample (parallel over the batch) one pass over J
-// for the float64 Gram matrix, its two largest eigenvalues and top eigenvector by tridiagonal QL
-// (pyadvt/sym_tridiag.h), one pass for v1 = J^T u1 / sigma1.
+// for the float64 Gram matrix (a second, scaled pass only when float64 entries leave
+// [1e-145, 1e145]; pyadvt/jacobian_spectrum.h), its two largest eigenvalues and top eigenvector by
+// tridiagonal QL (pyadvt/sym_tridiag.h), one pass for v1 = J^T u1 / sigma1.
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -17,31 +18,27 @@
 namespace pyadvt {
 namespace {
 
-// Scratch of one worker thread.
+// Scratch of one worker thread (w: the float64 product J^T u1 of one sample, for the sign rule).
 struct Workspace {
-  explicit Workspace(int m)
-      : G(m * m), u(m), work(eig::tridiagonal_eig_work(m)), buf(spectrum::kChunk) {}
-  std::vector<double> G, u, work, buf;
+  Workspace(int m, int64_t n) : G(m * m), u(m), work(eig::tridiagonal_eig_work(m)), w(n) {}
+  std::vector<double> G, u, work, w;
 };
 
 // Everything for one sample Jb [m, n] (row stride ld); outputs as doubles plus v1 written.
 template <typename T>
 inline spectrum::TopSpectrum sample_spectrum(const T* Jb, int m, int64_t n, int64_t ld, double deg_tol, T* v1,
                                              Workspace& ws) {
-  spectrum::gram<T>(Jb, m, n, ld, ws.G.data());
-  double trace = 0.0;
   bool finite = true;
-  for (int i = 0; i < m; ++i) {
-    trace += ws.G[i * m + i];
-    finite = finite && std::isfinite(ws.G[i * m + i]);
-  }
+  const int shift = spectrum::scaled_gram<T>(Jb, m, n, ld, ws.G.data(), &finite);
+  double trace = 0.0;
+  for (int i = 0; i < m; ++i) trace += ws.G[i * m + i];
   double e1 = 0.0, e2 = 0.0;
   if (finite) {
     eig::tridiagonal_top2<double>(ws.G.data(), m, m, &e1, &e2, ws.u.data(), ws.work.data());
     if (m < 2) e2 = 0.0;
   }
-  const spectrum::TopSpectrum top = spectrum::top_spectrum(e1, e2, trace, finite, m, deg_tol);
-  spectrum::right_vector<T>(Jb, m, n, ld, ws.u.data(), top.inv_sigma1, v1, ws.buf.data());
+  const spectrum::TopSpectrum top = spectrum::top_spectrum(e1, e2, trace, finite, m, deg_tol, shift);
+  spectrum::right_vector<T>(Jb, m, n, ld, ws.u.data(), top.inv_sigma1, shift, v1, ws.w.data());
   return top;
 }
 
@@ -83,7 +80,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> jacobian_
     int32_t* fp = flags.data_ptr<int32_t>();
     const double deg_tol = spectrum::degenerate_rtol<scalar_t>();
     at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
-      Workspace ws(m);
+      Workspace ws(m, n);
       for (int64_t b = begin; b < end; ++b) {
         const spectrum::TopSpectrum top = sample_spectrum_dispatch(jp + b * sb, m, n, ld, deg_tol, vp + b * n, ws);
         s1[b] = static_cast<scalar_t>(top.sigma1);

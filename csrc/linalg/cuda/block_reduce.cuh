@@ -30,6 +30,23 @@ __device__ __forceinline__ void block_sum2(double& a, double& b) {
   b = tb;
 }
 
+// NaN-propagating maximum of a double over the block; every thread gets it. Contains
+// __syncthreads(): call it from all threads of the block.
+__device__ __forceinline__ double block_max_nan(double v) {
+  __shared__ double sm[32];
+  for (int off = 16; off > 0; off >>= 1) {
+    const double o = __shfl_down_sync(0xffffffff, v, off);
+    v = (o != o || v != v) ? (o + v) : (o > v ? o : v);
+  }
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  __syncthreads();
+  if (lane == 0) sm[warp] = v;
+  __syncthreads();
+  double t = sm[0];
+  for (int w = 1; w < warps; ++w) t = (sm[w] != sm[w] || t != t) ? (sm[w] + t) : (sm[w] > t ? sm[w] : t);
+  return t;
+}
+
 // Minimum of an int64 over the block; every thread gets it.
 __device__ __forceinline__ long long block_min(long long v) {
   __shared__ long long sm[32];

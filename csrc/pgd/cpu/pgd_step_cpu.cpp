@@ -1,11 +1,14 @@
-// CPU implementation of pgd_step_: parallel over elements (L-inf, no momentum) or samples.
+// CPU implementation of pgd_step_: parallel over elements (L-inf, no momentum) or samples;
+// float32/float64 and float16/bfloat16 (stored as such, computed in float32).
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include <type_traits>
 #include <vector>
 
 #include "pgd/pgd_step.h"
+#include "pyadvt/torch_checks.h"
 #include "pyadvt/target_clones.h"
 
 namespace pyadvt {
@@ -25,13 +28,16 @@ PYADVT_TARGET_CLONES void linf_range_double(double* x, const double* g, const do
   pgd::linf_range<double, double>(x, g, x0, n, eps, es, alpha, as, lo, hi, begin, end);
 }
 
-template <typename T>
-void linf_range_dispatch(T* x, const T* g, const T* x0, int64_t n, const T* eps, int64_t es, const T* alpha,
-                         int64_t as, T lo, T hi, int64_t begin, int64_t end) {
+// float16/bfloat16 are stored as such and computed in float32 (A = float).
+template <typename T, typename A>
+void linf_range_dispatch(T* x, const T* g, const T* x0, int64_t n, const A* eps, int64_t es, const A* alpha,
+                         int64_t as, A lo, A hi, int64_t begin, int64_t end) {
   if constexpr (std::is_same<T, float>::value) {
     linf_range_float(x, g, x0, n, eps, es, alpha, as, lo, hi, begin, end);
-  } else {
+  } else if constexpr (std::is_same<T, double>::value) {
     linf_range_double(x, g, x0, n, eps, es, alpha, as, lo, hi, begin, end);
+  } else {
+    pgd::linf_range<T, A>(x, g, x0, n, eps, es, alpha, as, lo, hi, begin, end);
   }
 }
 
@@ -46,6 +52,7 @@ void pgd_step_cpu(at::Tensor x, const at::Tensor& grad, const at::Tensor& x_orig
                   const at::Tensor& alpha, c10::string_view norm_name, double lo, double hi,
                   const c10::optional<at::Tensor>& momentum, double mu) {
   const pgd::Norm norm = validate_pgd_step(x, grad, x_orig, eps, alpha, std::string(norm_name), lo, hi, momentum);
+  bump_versions({&x, momentum.has_value() ? &*momentum : nullptr});
   const int64_t B = x.size(0);
   const int64_t n = B > 0 ? x.numel() / B : 0;
   if (n == 0) return;
@@ -56,7 +63,7 @@ void pgd_step_cpu(at::Tensor x, const at::Tensor& grad, const at::Tensor& x_orig
   const bool has_m = momentum.has_value();
   at::Tensor mc = has_m ? (momentum->is_contiguous() ? *momentum : momentum->contiguous()) : at::Tensor();
 
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "pgd_step_cpu", [&] {
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "pgd_step_cpu", [&] {
     using A = typename acc_type<scalar_t>::type;
     const at::ScalarType acc = std::is_same<A, double>::value ? at::kDouble : at::kFloat;
     at::Tensor eps_t, alpha_t;
@@ -72,7 +79,7 @@ void pgd_step_cpu(at::Tensor x, const at::Tensor& grad, const at::Tensor& x_orig
     if (norm == pgd::Norm::Linf && !has_m) {
       // Purely element-wise: split the flat batch into cache-sized chunks.
       at::parallel_for(0, B * n, 32768, [&](int64_t begin, int64_t end) {
-        linf_range_dispatch<scalar_t>(xp, gp, x0p, n, e, eps_stride, a, alpha_stride, lo_a, hi_a, begin, end);
+        linf_range_dispatch<scalar_t, A>(xp, gp, x0p, n, e, eps_stride, a, alpha_stride, lo_a, hi_a, begin, end);
       });
     } else {
       scalar_t* mp = has_m ? mc.data_ptr<scalar_t>() : nullptr;

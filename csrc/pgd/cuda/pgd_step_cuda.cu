@@ -1,36 +1,55 @@
-// CUDA implementation of pgd_step_.
+// CUDA implementation of pgd_step_ (float32/float64, and float16/bfloat16 computed in float32).
 //
-// L-inf without momentum is one element-wise pass. Otherwise per-sample sums (mean |g|, ||d||^2,
-// ||delta||^2) are accumulated in double with a 2-D grid (blocks x samples) and atomics, followed
-// by element-wise passes; every element formula comes from pyadvt/pgd_step.h.
+// L-inf without momentum is one element-wise pass. Otherwise the per-sample sums (mean |g|,
+// ||d||^2, ||delta||^2) are deterministic two-pass reductions in double: a 2-D grid (x: blocks
+// over a sample's elements, y: samples, grid-strided so any B runs; pyadvt/launch_config.h)
+// writes one partial sum per (sample, x-block), then one warp per sample adds them in a fixed
+// order. No atomics: the same inputs give bit-identical results on every run. Every element
+// formula comes from pyadvt/pgd_step.h.
 #include <ATen/Dispatch.h>
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
 
 #include "pgd/pgd_step.h"
+#include "pyadvt/torch_checks.h"
+#include "pyadvt/launch_config.h"
 
 namespace pyadvt {
 namespace {
 
-constexpr int kThreads = 256;
+constexpr int kThreads = launch::kPgdThreads;
 
 template <typename A>
 __device__ __forceinline__ A load_param(const A* p, int64_t stride, int64_t b) {
   return p[b * stride];
 }
 
-// Block-wide sum in double, then one atomicAdd per block into out[b].
-__device__ __forceinline__ void block_sum_atomic(double v, double* out) {
+// Block-wide sum in double (fixed order), written by thread 0 to *slot. Call from all threads.
+__device__ __forceinline__ void block_sum_store(double v, double* slot) {
   __shared__ double shared[kThreads / 32];
   for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffff, v, offset);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  __syncthreads();  // the previous sample's reads of shared are done
   if (lane == 0) shared[warp] = v;
   __syncthreads();
   if (warp == 0) {
     v = lane < (kThreads / 32) ? shared[lane] : 0.0;
     for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffff, v, offset);
-    if (lane == 0) atomicAdd(out, v);
+    if (lane == 0) *slot = v;
+  }
+}
+
+// sums[b] = sum_j partial[b * parts + j], one warp per sample, fixed order.
+__global__ void finish_sums_kernel(const double* __restrict__ partial, int64_t B, int64_t parts,
+                                   double* __restrict__ sums) {
+  const int lane = threadIdx.x & 31;
+  const int64_t warps_per_block = blockDim.x >> 5;
+  for (int64_t b = blockIdx.x * warps_per_block + (threadIdx.x >> 5); b < B; b += (int64_t)gridDim.x * warps_per_block) {
+    double v = 0.0;
+    for (int64_t j = lane; j < parts; j += 32) v += partial[b * parts + j];
+    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffff, v, offset);
+    if (lane == 0) sums[b] = v;
   }
 }
 
@@ -44,97 +63,105 @@ __global__ void linf_kernel(T* __restrict__ x, const T* __restrict__ g, const T*
   }
 }
 
-// sums[b] += sum |g| over sample b.
-template <typename T>
-__global__ void sum_abs_kernel(const T* __restrict__ g, int64_t n, double* sums) {
-  const int64_t b = blockIdx.y;
-  double acc = 0.0;
+// Loops of the per-sample kernels: sample b over blockIdx.y (grid-strided), element i of b over
+// blockIdx.x / threadIdx.x.
+#define PYADVT_FOR_SAMPLES(b) for (int64_t b = blockIdx.y; b < B; b += gridDim.y)
+#define PYADVT_FOR_ELEMENTS(i) \
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
-    acc += fabs(static_cast<double>(g[b * n + i]));
-  block_sum_atomic(acc, sums + b);
+
+// partial[b, blockIdx.x] = sum |g| over this block's elements of sample b.
+template <typename T>
+__global__ void sum_abs_kernel(const T* __restrict__ g, int64_t B, int64_t n, double* partial) {
+  PYADVT_FOR_SAMPLES(b) {
+    double acc = 0.0;
+    PYADVT_FOR_ELEMENTS(i) acc += fabs(static_cast<double>(g[b * n + i]));
+    block_sum_store(acc, partial + b * gridDim.x + blockIdx.x);
+  }
 }
 
-// m <- mu m + g / mean|g|; optionally sumsq[b] += m^2 (needed for the L2 direction).
+// m <- mu m + g / mean|g|; optionally partial[b, blockIdx.x] = sum m^2 (for the L2 direction).
 template <typename T, typename A>
-__global__ void momentum_kernel(T* __restrict__ m, const T* __restrict__ g, int64_t n, A mu, const double* sum_abs,
-                                double* sumsq) {
-  const int64_t b = blockIdx.y;
-  const A inv = pgd::safe_inverse_mean<A>(sum_abs[b], n);
-  double acc = 0.0;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    const A v = pgd::momentum_element<A>(static_cast<A>(m[b * n + i]), static_cast<A>(g[b * n + i]), mu, inv);
-    m[b * n + i] = static_cast<T>(v);
-    const double s = static_cast<double>(static_cast<T>(v));
-    acc += s * s;
+__global__ void momentum_kernel(T* __restrict__ m, const T* __restrict__ g, int64_t B, int64_t n, A mu,
+                                const double* sum_abs, double* partial) {
+  PYADVT_FOR_SAMPLES(b) {
+    const A inv = pgd::safe_inverse_mean<A>(sum_abs[b], n);
+    double acc = 0.0;
+    PYADVT_FOR_ELEMENTS(i) {
+      const A v = pgd::momentum_element<A>(static_cast<A>(m[b * n + i]), static_cast<A>(g[b * n + i]), mu, inv);
+      const T stored = static_cast<T>(v);
+      m[b * n + i] = stored;
+      const double s = static_cast<double>(stored);
+      acc += s * s;
+    }
+    if (partial != nullptr) block_sum_store(acc, partial + b * gridDim.x + blockIdx.x);
   }
-  if (sumsq != nullptr) block_sum_atomic(acc, sumsq + b);
 }
 
 // L-inf update reading a direction buffer (used after the momentum pass).
 template <typename T, typename A>
-__global__ void linf_dir_kernel(T* __restrict__ x, const T* __restrict__ d, const T* __restrict__ x0, int64_t n,
-                                const A* eps, int64_t es, const A* alpha, int64_t as, A lo, A hi) {
-  const int64_t b = blockIdx.y;
-  const A e = load_param(eps, es, b), a = load_param(alpha, as, b);
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t k = b * n + i;
-    x[k] = static_cast<T>(
-        pgd::linf_element<A>(static_cast<A>(x[k]), static_cast<A>(d[k]), static_cast<A>(x0[k]), e, a, lo, hi));
+__global__ void linf_dir_kernel(T* __restrict__ x, const T* __restrict__ d, const T* __restrict__ x0, int64_t B,
+                                int64_t n, const A* eps, int64_t es, const A* alpha, int64_t as, A lo, A hi) {
+  PYADVT_FOR_SAMPLES(b) {
+    const A e = load_param(eps, es, b), a = load_param(alpha, as, b);
+    PYADVT_FOR_ELEMENTS(i) {
+      const int64_t k = b * n + i;
+      x[k] = static_cast<T>(
+          pgd::linf_element<A>(static_cast<A>(x[k]), static_cast<A>(d[k]), static_cast<A>(x0[k]), e, a, lo, hi));
+    }
   }
 }
 
 template <typename T>
-__global__ void sum_sq_kernel(const T* __restrict__ d, int64_t n, double* sums) {
-  const int64_t b = blockIdx.y;
-  double acc = 0.0;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    const double v = static_cast<double>(d[b * n + i]);
-    acc += v * v;
+__global__ void sum_sq_kernel(const T* __restrict__ d, int64_t B, int64_t n, double* partial) {
+  PYADVT_FOR_SAMPLES(b) {
+    double acc = 0.0;
+    PYADVT_FOR_ELEMENTS(i) {
+      const double v = static_cast<double>(d[b * n + i]);
+      acc += v * v;
+    }
+    block_sum_store(acc, partial + b * gridDim.x + blockIdx.x);
   }
-  block_sum_atomic(acc, sums + b);
 }
 
-// delta_sq[b] += ||x + alpha d/||d|| - x0||^2.
+// partial[b, blockIdx.x] = this block's part of ||x + alpha d/||d|| - x0||^2.
 template <typename T, typename A>
-__global__ void l2_delta_kernel(const T* __restrict__ x, const T* __restrict__ d, const T* __restrict__ x0, int64_t n,
-                                const A* alpha, int64_t as, const double* dsq, double* delta_sq) {
-  const int64_t b = blockIdx.y;
-  const A scale = load_param(alpha, as, b) * pgd::safe_inverse_norm<A>(dsq[b]);
-  double acc = 0.0;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t k = b * n + i;
-    const A delta = (static_cast<A>(x[k]) + scale * static_cast<A>(d[k])) - static_cast<A>(x0[k]);
-    acc += static_cast<double>(delta) * static_cast<double>(delta);
+__global__ void l2_delta_kernel(const T* __restrict__ x, const T* __restrict__ d, const T* __restrict__ x0, int64_t B,
+                                int64_t n, const A* alpha, int64_t as, const double* dsq, double* partial) {
+  PYADVT_FOR_SAMPLES(b) {
+    const A scale = load_param(alpha, as, b) * pgd::safe_inverse_norm<A>(dsq[b]);
+    double acc = 0.0;
+    PYADVT_FOR_ELEMENTS(i) {
+      const int64_t k = b * n + i;
+      const A delta = (static_cast<A>(x[k]) + scale * static_cast<A>(d[k])) - static_cast<A>(x0[k]);
+      acc += static_cast<double>(delta) * static_cast<double>(delta);
+    }
+    block_sum_store(acc, partial + b * gridDim.x + blockIdx.x);
   }
-  block_sum_atomic(acc, delta_sq + b);
 }
 
 template <typename T, typename A>
-__global__ void l2_write_kernel(T* __restrict__ x, const T* __restrict__ d, const T* __restrict__ x0, int64_t n,
-                                const A* eps, int64_t es, const A* alpha, int64_t as, const double* dsq,
+__global__ void l2_write_kernel(T* __restrict__ x, const T* __restrict__ d, const T* __restrict__ x0, int64_t B,
+                                int64_t n, const A* eps, int64_t es, const A* alpha, int64_t as, const double* dsq,
                                 const double* delta_sq, A lo, A hi) {
-  const int64_t b = blockIdx.y;
-  const A scale = load_param(alpha, as, b) * pgd::safe_inverse_norm<A>(dsq[b]);
-  const A factor = pgd::l2_projection_factor<A>(delta_sq[b], load_param(eps, es, b));
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t k = b * n + i;
-    const A delta = (static_cast<A>(x[k]) + scale * static_cast<A>(d[k])) - static_cast<A>(x0[k]);
-    x[k] = static_cast<T>(clamp_to<A>(static_cast<A>(x0[k]) + delta * factor, lo, hi));
+  PYADVT_FOR_SAMPLES(b) {
+    const A scale = load_param(alpha, as, b) * pgd::safe_inverse_norm<A>(dsq[b]);
+    const A factor = pgd::l2_projection_factor<A>(delta_sq[b], load_param(eps, es, b));
+    PYADVT_FOR_ELEMENTS(i) {
+      const int64_t k = b * n + i;
+      const A delta = (static_cast<A>(x[k]) + scale * static_cast<A>(d[k])) - static_cast<A>(x0[k]);
+      x[k] = static_cast<T>(clamp_to<A>(static_cast<A>(x0[k]) + delta * factor, lo, hi));
+    }
   }
 }
 
-dim3 per_sample_grid(int64_t n, int64_t B) {
-  int64_t blocks = (n + kThreads * 4 - 1) / (kThreads * 4);
-  if (blocks < 1) blocks = 1;
-  if (blocks > 1024) blocks = 1024;
-  TORCH_CHECK(B <= 65535, "pyadvt: pgd_step_ on CUDA supports at most 65535 samples per call, got ", B);
-  return dim3(static_cast<unsigned>(blocks), static_cast<unsigned>(B));
-}
+#undef PYADVT_FOR_SAMPLES
+#undef PYADVT_FOR_ELEMENTS
 
 void pgd_step_cuda(at::Tensor x, const at::Tensor& grad, const at::Tensor& x_orig, const at::Tensor& eps,
                    const at::Tensor& alpha, c10::string_view norm_name, double lo, double hi,
                    const c10::optional<at::Tensor>& momentum, double mu) {
   const pgd::Norm norm = validate_pgd_step(x, grad, x_orig, eps, alpha, std::string(norm_name), lo, hi, momentum);
+  bump_versions({&x, momentum.has_value() ? &*momentum : nullptr});
   const int64_t B = x.size(0);
   const int64_t n = x.numel() / B;
   if (n == 0) return;
@@ -161,38 +188,51 @@ void pgd_step_cuda(at::Tensor x, const at::Tensor& grad, const at::Tensor& x_ori
 
     if (norm == pgd::Norm::Linf && !has_m) {
       const int64_t total = B * n;
-      const int64_t blocks = std::min<int64_t>((total + kThreads - 1) / kThreads, 65535LL * 8);
-      linf_kernel<scalar_t, A><<<blocks, kThreads, 0, stream>>>(xp, gp, x0p, n, total, e, es, a, as, lo_a, hi_a);
+      const int64_t blocks = launch::pgd_elementwise_blocks(total);
+      linf_kernel<scalar_t, A><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(xp, gp, x0p, n, total, e, es,
+                                                                                       a, as, lo_a, hi_a);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
       return;
     }
-    const dim3 grid = per_sample_grid(n, B);
-    at::Tensor sums = at::zeros({3, B}, x.options().dtype(at::kDouble));
+    const launch::PerSampleGrid shape = launch::pgd_per_sample_grid(n, B);
+    const dim3 grid(static_cast<unsigned>(shape.blocks_x), static_cast<unsigned>(shape.blocks_y));
+    const unsigned finish_blocks = static_cast<unsigned>(launch::pgd_finish_blocks(B));
+    at::Tensor partial = at::empty({B * shape.blocks_x}, x.options().dtype(at::kDouble));
+    at::Tensor sums = at::empty({3, B}, x.options().dtype(at::kDouble));
+    double* part = partial.data_ptr<double>();
     double* s_abs = sums[0].data_ptr<double>();
     double* s_dir = sums[1].data_ptr<double>();
     double* s_delta = sums[2].data_ptr<double>();
+    auto finish = [&](double* out) {
+      finish_sums_kernel<<<finish_blocks, kThreads, 0, stream>>>(part, B, shape.blocks_x, out);
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+    };
     const scalar_t* dp = gp;
     if (has_m) {
       scalar_t* mp = mc.data_ptr<scalar_t>();
-      sum_abs_kernel<scalar_t><<<grid, kThreads, 0, stream>>>(gp, n, s_abs);
+      sum_abs_kernel<scalar_t><<<grid, kThreads, 0, stream>>>(gp, B, n, part);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
-      momentum_kernel<scalar_t, A><<<grid, kThreads, 0, stream>>>(mp, gp, n, mu_a, s_abs,
-                                                                  norm == pgd::Norm::L2 ? s_dir : nullptr);
+      finish(s_abs);
+      const bool l2 = norm == pgd::Norm::L2;
+      momentum_kernel<scalar_t, A><<<grid, kThreads, 0, stream>>>(mp, gp, B, n, mu_a, s_abs, l2 ? part : nullptr);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
+      if (l2) finish(s_dir);
       dp = mp;
     }
     if (norm == pgd::Norm::Linf) {
-      linf_dir_kernel<scalar_t, A><<<grid, kThreads, 0, stream>>>(xp, dp, x0p, n, e, es, a, as, lo_a, hi_a);
+      linf_dir_kernel<scalar_t, A><<<grid, kThreads, 0, stream>>>(xp, dp, x0p, B, n, e, es, a, as, lo_a, hi_a);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
       return;
     }
     if (!has_m) {
-      sum_sq_kernel<scalar_t><<<grid, kThreads, 0, stream>>>(dp, n, s_dir);
+      sum_sq_kernel<scalar_t><<<grid, kThreads, 0, stream>>>(dp, B, n, part);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
+      finish(s_dir);
     }
-    l2_delta_kernel<scalar_t, A><<<grid, kThreads, 0, stream>>>(xp, dp, x0p, n, a, as, s_dir, s_delta);
+    l2_delta_kernel<scalar_t, A><<<grid, kThreads, 0, stream>>>(xp, dp, x0p, B, n, a, as, s_dir, part);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
-    l2_write_kernel<scalar_t, A><<<grid, kThreads, 0, stream>>>(xp, dp, x0p, n, e, es, a, as, s_dir, s_delta, lo_a,
+    finish(s_delta);
+    l2_write_kernel<scalar_t, A><<<grid, kThreads, 0, stream>>>(xp, dp, x0p, B, n, e, es, a, as, s_dir, s_delta, lo_a,
                                                                 hi_a);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
