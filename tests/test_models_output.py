@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import warnings
 from collections import OrderedDict
 
 import pytest
@@ -18,9 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pyadvt.attacks import FGSM, PGD
+from pyadvt.attacks import DI, DIM, FGSM, MIFGSM, PGD, RepresentationAttack, VirtualAdversarialAttack
 from pyadvt.data import TensorData
-from pyadvt.metrics import gradient_similarity, smoothness, tau1, tau2, transferability
+from pyadvt.metrics import (as_score, gradient_similarity, singular_value_ratio, smoothness, tau1, tau2,
+                            transferability)
 from pyadvt.models import select_output
 from pyadvt.models.output import check_model_ready, model_contract, model_logits, twice_differentiable
 from pyadvt.train import evaluate, fit
@@ -239,6 +241,16 @@ def test_attacks_and_metrics_on_any_output_equal_the_tensor_model(kind):
     torch.testing.assert_close(s.values, s_ref.values)
     torch.testing.assert_close(gradient_similarity(wrapped, other, x, y).values,
                                gradient_similarity(core, other, x, y).values)
+    for make in (lambda m: FGSM(m, eps=0.1), lambda m: MIFGSM(m, eps=0.1, steps=2), lambda m: DI(m, eps=0.1, steps=2),
+                 lambda m: DIM(m, eps=0.1, steps=2)):
+        torch.testing.assert_close(make(wrapped)(x, y), make(core)(x, y), rtol=0, atol=0)
+    torch.testing.assert_close(VirtualAdversarialAttack(wrapped, eps=0.1)(x), VirtualAdversarialAttack(core, eps=0.1)(x))
+    ratk, ratk_ref = RepresentationAttack(wrapped, 0.1, steps=2), RepresentationAttack(core, 0.1, steps=2)
+    torch.testing.assert_close(ratk(x), ratk_ref(x), rtol=0, atol=0)
+    torch.testing.assert_close(singular_value_ratio(wrapped, x).lam, singular_value_ratio(core, x).lam)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # no 'features': the output is the representation
+        assert as_score(wrapped, x, eps=0.1, steps=2).score == pytest.approx(as_score(core, x, eps=0.1, steps=2).score)
     rates, rates_ref = transferability(wrapped, other, x, y, x_adv=adv), transferability(core, other, x, y, x_adv=adv)
     assert repr(rates.summary()) == repr(rates_ref.summary())  # NaN rates when nothing qualifies
 
