@@ -22,7 +22,8 @@ def gbc(features: Any, y: Any, *, gaussian: str = "spherical", pca_dim: int | No
         features: ``[n, D]`` source features of the target inputs.
         y: ``[n]`` target labels.
         gaussian: ``"spherical"`` (one variance per class, the paper's default) or ``"diagonal"``.
-        pca_dim: PCA dimension first (64, stable_transfer's setting; ``None`` keeps the features).
+        pca_dim: PCA dimension first (64, stable_transfer's setting; capped at ``min(n, D)``; ``None``
+            keeps the features).
         legacy_st_spherical: stable_transfer's spherical code, whose log-determinant term is not
             multiplied by the dimension ``d``.
 
