@@ -202,9 +202,9 @@ def test_refuses_before_any_backward_with_what_to_pass(fn):
     y = torch.zeros(32, dtype=torch.long)
     _Count.calls = 0
     calls = {
-        "tau1": lambda: tau1(net, net, x, max_memory="1MiB"),
-        "tau2": lambda: tau2(net, net, x, max_memory="1MiB"),
-        "singular_value_ratio": lambda: singular_value_ratio(net, x, max_memory="1MiB"),
+        "tau1": lambda: tau1(net, net, x, batch_size=32, max_memory="1MiB"),
+        "tau2": lambda: tau2(net, net, x, batch_size=32, max_memory="1MiB"),
+        "singular_value_ratio": lambda: singular_value_ratio(net, x, batch_size=32, max_memory="1MiB"),
         "smoothness_exact": lambda: smoothness(net, x, y, method="exact", max_memory="1MiB", progress=False),
         "smoothness_lanczos": lambda: smoothness(net, x, y, method="lanczos", max_memory="1MiB", progress=False),
         "virtual": lambda: VirtualAdversarialAttack(net, eps=0.1, max_memory="1MiB")(x),
@@ -220,10 +220,21 @@ def test_refusal_advice_works():
     net = convnet(1000)
     x = X8(32)
     with pytest.raises(MemoryBudgetError) as e:
-        tau1(net, net, x, max_memory="3MiB")
+        tau1(net, net, x, batch_size=32, max_memory="3MiB")
     b = int(str(e.value).split("pass batch_size=")[1].split()[0])
-    assert 1 <= b < 32
+    assert 1 <= b < 32 and e.value.fit_batch == b
     assert bool(tau1(net, net, x[:4], batch_size=b, max_memory="3MiB").valid.all())
+
+
+def test_default_batch_size_shrinks_to_the_budget():
+    """``batch_size=None`` (default) takes the largest batch that fits; the result does not change."""
+    net, other = convnet(1000, seed=1), convnet(500, seed=2)
+    x = X8(10)
+    small = tau1(net, other, x, max_memory="3MiB")
+    big = tau1(net, other, x)
+    torch.testing.assert_close(small.per_sample, big.per_sample, rtol=0, atol=1e-10)
+    with pytest.raises(MemoryBudgetError, match="no batch size fits"):
+        tau1(net, other, x, max_memory="100KB")
 
 
 # ---- exact smoothness for any number of classes -------------------------------------------------

@@ -93,7 +93,7 @@ def jacobian_gap_sq(p: PairJacobians) -> torch.Tensor:
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.float64)
 
 
-def pair_jacobians(source, target, x: torch.Tensor, *, batch_size: int = 256, progress: bool = False,
+def pair_jacobians(source, target, x: torch.Tensor, *, batch_size: int | None = None, progress: bool = False,
                    method: str = "auto", route: str = "auto", max_memory=None) -> PairJacobians:
     """Collect everything the seed-000 bounds need for ``(source, target)`` on samples ``x``.
 
@@ -101,8 +101,8 @@ def pair_jacobians(source, target, x: torch.Tensor, *, batch_size: int = 256, pr
     before any backward pass; the Jacobians are kept only when both take the dense route.
     """
     check_batch(x)
-    ps, pt = plan_models((source, target), x, batch_size, route=route, max_memory=max_memory,
-                         what="seed-000 bounds")
+    (ps, pt), batch_size = plan_models((source, target), x, batch_size, route=route, max_memory=max_memory,
+                                       what="seed-000 bounds")
     dense = ps.route == "dense" and pt.route == "dense"
     parts: dict[str, list] = {k: [] for k in ("JS", "JT", "v1S", "sS", "sT", "lS", "lT", "t1", "U", "V", "ok")}
     for sl in batches(x.shape[0], batch_size, progress=progress, desc="jacobians"):
@@ -175,7 +175,7 @@ class BoundResult:
 
 
 def theorem1(source, target, x: torch.Tensor, *, L: float | None = None, pair: PairJacobians | None = None,
-             batch_size: int = 256, progress: bool = False) -> BoundResult:
+             batch_size: int | None = None, progress: bool = False) -> BoundResult:
     """Theorem 1 (scalar ``f_S, f_T: R^n -> R``), with ``g(z) = A z + c``:
 
     ``lhs = E||grad f_T - A grad f_S||^2`` equals ``rhs = E[(1 - tau1(x) tau2) ||grad f_T(x)||^2]``
@@ -202,7 +202,7 @@ def theorem1(source, target, x: torch.Tensor, *, L: float | None = None, pair: P
 
 
 def theorem2(source, target, x: torch.Tensor, *, L: float | None = None, pair: PairJacobians | None = None,
-             batch_size: int = 256, progress: bool = False) -> BoundResult:
+             batch_size: int | None = None, progress: bool = False) -> BoundResult:
     """Theorem 2 (general ``f_S: R^n -> R^m``, ``f_T: R^n -> R^d``):
 
     ``lhs = ||J_T - A J_S||^2_{D,2}`` and
@@ -253,7 +253,7 @@ def _flat_outputs(model, x: torch.Tensor) -> torch.Tensor:
 
 
 def theorem3(source, target, x: torch.Tensor, y: torch.Tensor, beta: float, *, pair: PairJacobians | None = None,
-             batch_size: int = 256, progress: bool = False) -> Theorem3Result:
+             batch_size: int | None = None, progress: bool = False) -> Theorem3Result:
     """Theorem 3: the transferred model ``g o f_S``, ``g(z) = A z + c`` with ``c = f_T(0) - A f_S(0)``,
     against the ground truth ``y``.
 
@@ -311,7 +311,7 @@ class Proposition2Result:
 
 
 def proposition2(source, target, x: torch.Tensor, eps: float, *, pair: PairJacobians | None = None,
-                 batch_size: int = 256, progress: bool = False) -> Proposition2Result:
+                 batch_size: int | None = None, progress: bool = False) -> Proposition2Result:
     """Proposition 2: bounds on the empirical adversarial transferability (eq. 2) under the MSE loss,
     for a target with zero loss (``y = f_T(x)``) and the source's virtual attack of L2 radius ``eps``.
 

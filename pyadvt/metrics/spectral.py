@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import torch
 
 from pyadvt.attacks.virtual import virtual_direction
-from pyadvt.ops.budget import RoutePlan, plan_route
+from pyadvt.ops.budget import MemoryBudgetError, RoutePlan, plan_route
 from pyadvt.ops.matrix_free import FLAG_NOT_CONVERGED
 from pyadvt.ops.precision import float32_compute
 from pyadvt.utils.progress import progress as _progress
@@ -67,18 +67,33 @@ def check_batch(x, name: str = "x") -> None:
         raise ValueError(f"'{name}' must be a non-empty batch [B, *in_shape], got shape {tuple(x.shape)}")
 
 
-def plan_models(models, x: torch.Tensor, batch_size: int, *, route: str = "auto", max_memory=None,
-                what: str = "spectrum") -> list[RoutePlan]:
-    """One :class:`~pyadvt.ops.budget.RoutePlan` per model for batches of ``batch_size`` samples of
-    ``x``, made before any backward pass (raises :class:`~pyadvt.ops.budget.MemoryBudgetError`)."""
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"'batch_size' must be a positive int, got {batch_size!r}")
-    plans = []
-    for model in models:
-        m32, xb = float32_compute(model, x[: min(batch_size, x.shape[0])])
-        xb = torch.nan_to_num(xb.detach(), nan=0.0, posinf=0.0, neginf=0.0)
-        plans.append(plan_route(m32, xb, route=route, max_memory=max_memory, what=what))
-    return plans
+#: ``batch_size=None`` means at most this many samples per batch, fewer when the memory budget says so
+DEFAULT_BATCH_SIZE = 256
+
+
+def plan_models(models, x: torch.Tensor, batch_size: int | None, *, route: str = "auto", max_memory=None,
+                what: str = "spectrum") -> tuple[list[RoutePlan], int]:
+    """``(plans, batch_size)``: one :class:`~pyadvt.ops.budget.RoutePlan` per model for batches of
+    ``batch_size`` samples of ``x``, made before any backward pass. With ``batch_size=None`` the batch
+    is :data:`DEFAULT_BATCH_SIZE` or the largest that fits ``max_memory`` for every model (results do
+    not depend on it); an explicit ``batch_size`` that does not fit raises
+    :class:`~pyadvt.ops.budget.MemoryBudgetError`."""
+    auto = batch_size is None
+    if not auto and (not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1):
+        raise ValueError(f"'batch_size' must be a positive int or None (as large as fits), got {batch_size!r}")
+    b = min(DEFAULT_BATCH_SIZE if auto else batch_size, x.shape[0])
+    while True:
+        try:
+            plans = []
+            for model in models:
+                m32, xb = float32_compute(model, x[:b])
+                xb = torch.nan_to_num(xb.detach(), nan=0.0, posinf=0.0, neginf=0.0)
+                plans.append(plan_route(m32, xb, route=route, max_memory=max_memory, what=what))
+            return plans, b
+        except MemoryBudgetError as exc:
+            if not auto or exc.fit_batch < 1 or exc.fit_batch >= b:
+                raise
+            b = exc.fit_batch
 
 
 def _masked_mean(values: torch.Tensor, valid: torch.Tensor) -> float:
@@ -145,7 +160,7 @@ def tau1_from_directions(v1_s: torch.Tensor, v1_t: torch.Tensor) -> torch.Tensor
     return (v1_s * v1_t).sum(-1).square().clamp(0.0, 1.0)
 
 
-def tau1(source, target, x: torch.Tensor, *, batch_size: int = 256, progress: bool = False,
+def tau1(source, target, x: torch.Tensor, *, batch_size: int | None = None, progress: bool = False,
          method: str = "auto", route: str = "auto", max_memory=None) -> Tau1Result:
     """Adversarial transferability (angle), seed 000 Definition 2: ``tau1(x) = <v1_S, v1_T>^2``.
 
@@ -153,7 +168,8 @@ def tau1(source, target, x: torch.Tensor, *, batch_size: int = 256, progress: bo
         source, target: models ``[B, *in] -> [B, m]`` and ``[B, *in] -> [B, d]`` (same input space;
             output sizes may differ). Run in eval mode, restored on exit.
         x: ``[N, *in_shape]`` evaluation samples (not modified).
-        batch_size: samples per batched Jacobian.
+        batch_size: samples per batch; ``None`` (default): up to 256, fewer when ``max_memory`` needs
+            it (results do not depend on the batch size).
         progress: show a tqdm bar.
         method: Jacobian method of the dense route (:func:`pyadvt.ops.jacobian.jacobian`).
         route: ``"auto"`` (cost/memory model), ``"dense"`` or ``"matrix_free"``.
@@ -177,7 +193,8 @@ def tau1(source, target, x: torch.Tensor, *, batch_size: int = 256, progress: bo
     """
     check_batch(x)
     check_inputs(x, models={"source": source, "target": target}, batch_size=batch_size)
-    ps, pt = plan_models((source, target), x, batch_size, route=route, max_memory=max_memory, what="tau1")
+    (ps, pt), batch_size = plan_models((source, target), x, batch_size, route=route, max_memory=max_memory,
+                                       what="tau1")
     vals, valid, degenerate, not_conv = [], [], 0, 0
     for sl in batches(x.shape[0], batch_size, progress=progress, desc="tau1"):
         ds = virtual_direction(source, x[sl], method=method, plan=ps, keep_jac=False)
@@ -195,7 +212,7 @@ def tau1(source, target, x: torch.Tensor, *, batch_size: int = 256, progress: bo
     return res
 
 
-def singular_value_ratio(model, x: torch.Tensor, *, batch_size: int = 256, progress: bool = False,
+def singular_value_ratio(model, x: torch.Tensor, *, batch_size: int | None = None, progress: bool = False,
                          method: str = "auto", route: str = "auto", max_memory=None) -> SingularValueRatio:
     """Singular-value ratio ``lambda_f(x) = sigma2(x) / sigma1(x)`` of ``J_f(x)`` (seed 000 Def. 4).
 
@@ -216,7 +233,8 @@ def singular_value_ratio(model, x: torch.Tensor, *, batch_size: int = 256, progr
         0.5
     """
     check_batch(x)
-    (plan,) = plan_models((model,), x, batch_size, route=route, max_memory=max_memory, what="singular_value_ratio")
+    (plan,), batch_size = plan_models((model,), x, batch_size, route=route, max_memory=max_memory,
+                                      what="singular_value_ratio")
     lam, s1, s2, valid = [], [], [], []
     for sl in batches(x.shape[0], batch_size, progress=progress, desc="singular value ratio"):
         d = virtual_direction(model, x[sl], method=method, plan=plan, keep_jac=False)

@@ -146,7 +146,7 @@ def _check_eps(eps) -> float:
     return float(eps)
 
 
-def tau2(source, target, x: torch.Tensor, eps: float = 1.0, *, batch_size: int = 256, progress: bool = False,
+def tau2(source, target, x: torch.Tensor, eps: float = 1.0, *, batch_size: int | None = None, progress: bool = False,
          method: str = "auto", route: str = "auto", max_memory=None) -> Tau2Result:
     """Adversarial transferability (deviation) from ``source`` to ``target``, seed 000 Definition 3.
 
@@ -156,7 +156,8 @@ def tau2(source, target, x: torch.Tensor, eps: float = 1.0, *, batch_size: int =
         source: ``[B, *in] -> [B, m]``; target: ``[B, *in] -> [B, d]`` (eval mode inside).
         x: ``[N, *in_shape]`` samples (the distribution D).
         eps: attack radius (tau2 does not depend on it; kept for fidelity with the definition).
-        batch_size, progress, method: batching, tqdm bar, Jacobian method of the dense route.
+        batch_size, progress, method: batching (``None``: as large as fits, up to 256), tqdm bar,
+            Jacobian method of the dense route.
         route, max_memory: route of the source's spectrum and the memory budget
             (:func:`pyadvt.metrics.spectral.tau1`); the target needs only a JVP.
 
@@ -171,7 +172,8 @@ def tau2(source, target, x: torch.Tensor, eps: float = 1.0, *, batch_size: int =
     check_batch(x)
     check_inputs(x, models={"source": source, "target": target}, batch_size=batch_size)
     eps = _check_eps(eps)
-    plans = plan_models((source,), x, batch_size, route=route, max_memory=max_memory, what="tau2") + [None]
+    plans, batch_size = plan_models((source,), x, batch_size, route=route, max_memory=max_memory, what="tau2")
+    plans = plans + [None]
     stats = Tau2Stats()
     for sl in batches(x.shape[0], batch_size, progress=progress, desc="tau2"):
         U, V, ds, _ = _deviations(source, target, x[sl], eps, method, plans, target_spectrum=False)
@@ -195,7 +197,7 @@ class TransferabilityResult:
                 "n_undefined": self.tau1.n_undefined}
 
 
-def adversarial_transferability(source, target, x: torch.Tensor, eps: float = 1.0, *, batch_size: int = 256,
+def adversarial_transferability(source, target, x: torch.Tensor, eps: float = 1.0, *, batch_size: int | None = None,
                                 progress: bool = False, method: str = "auto", route: str = "auto",
                                 max_memory=None) -> TransferabilityResult:
     """tau1 (Def. 2) and tau2 (Def. 3, source -> target) sharing one spectrum of each model per batch.
@@ -215,8 +217,8 @@ def adversarial_transferability(source, target, x: torch.Tensor, eps: float = 1.
     check_batch(x)
     check_inputs(x, models={"source": source, "target": target}, batch_size=batch_size)
     eps = _check_eps(eps)
-    plans = plan_models((source, target), x, batch_size, route=route, max_memory=max_memory,
-                        what="adversarial_transferability")
+    plans, batch_size = plan_models((source, target), x, batch_size, route=route, max_memory=max_memory,
+                                    what="adversarial_transferability")
     stats = Tau2Stats()
     vals, valid, degenerate, not_conv = [], [], 0, 0
     for sl in batches(x.shape[0], batch_size, progress=progress, desc="tau1/tau2"):

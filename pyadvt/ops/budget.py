@@ -60,7 +60,12 @@ _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 
 
 class MemoryBudgetError(ValueError, MemoryError):
     """A computation would exceed ``max_memory``; raised before any backward pass. The message says
-    how much the route needs and which ``batch_size`` / ``max_memory`` would make it fit."""
+    how much the route needs and which ``batch_size`` / ``max_memory`` would make it fit
+    (``fit_batch``: the largest batch that fits, 0 if none; ``need``, ``budget``: bytes)."""
+
+    def __init__(self, message: str, fit_batch: int = 0, need: int = 0, budget: int = 0):
+        super().__init__(message)
+        self.fit_batch, self.need, self.budget = fit_batch, need, budget
 
 
 def parse_bytes(value) -> int:
@@ -193,7 +198,8 @@ def refuse(what: str, route: str, batch: int, need: int, budget: int, fits_batch
     fix = (f"pass batch_size={fits_batch} (or smaller)" if fits_batch >= 1 else "no batch size fits")
     raise MemoryBudgetError(
         f"{what}: the {route} route would need about {format_bytes(need)} for batch_size={batch}{detail}, over "
-        f"max_memory={format_bytes(budget)}; {fix}, or pass max_memory={format_bytes(need * 1.1)} or more")
+        f"max_memory={format_bytes(budget)}; {fix}, or pass max_memory={format_bytes(need * 1.1)} or more",
+        fit_batch=fits_batch, need=need, budget=budget)
 
 
 def plan_route(model, x: torch.Tensor, *, route: str = "auto", max_memory=None, max_iter: int = 200,
