@@ -17,7 +17,6 @@ from pyadvt.ops import jacobian, jacobian_spectrum
 from pyadvt.ops.budget import MemoryBudgetError, graph_bytes_per_sample, parse_bytes, plan_route
 from pyadvt.ops.matrix_free import (FLAG_NOT_CONVERGED, JacobianProducts, jacobian_top_singular, lanczos_step_,
                                     lanczos_top_pairs)
-from pyadvt.ops.reference.lanczos import lanczos_step_reference_
 from pyadvt.ops.reference.linalg import FLAG_DEGENERATE_TOP, FLAG_NONFINITE, FLAG_RANK_LT2, FLAG_ZERO
 
 from conftest import device_params

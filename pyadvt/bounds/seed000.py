@@ -121,7 +121,8 @@ def pair_jacobians(source, target, x: torch.Tensor, *, batch_size: int | None = 
     valid = cat["ok"]
     warn_undefined(int((~valid).sum()), x.shape[0], "seed-000 bounds")
     return PairJacobians(JS=cat["JS"], JT=cat["JT"], v1S=cat["v1S"], sigmaS=cat["sS"], sigmaT=cat["sT"],
-                         lamS=cat["lS"], lamT=cat["lT"], tau1_x=cat["t1"], tau2=tau2_from_deviations(cat["U"], cat["V"]),
+                         lamS=cat["lS"], lamT=cat["lT"], tau1_x=cat["t1"],
+                         tau2=tau2_from_deviations(cat["U"], cat["V"]),
                          valid=valid, x=x[valid], source=source, target=target, batch_size=batch_size)
 
 

@@ -262,12 +262,11 @@ def lanczos_top_pairs(matvec: Operator, v0: torch.Tensor, *, npairs: int = 2, to
         top_is_new = again & (t3 > theta[:, 0])
         second_is_new = again & ~top_is_new & (t3 > theta[:, 1])
         vec = torch.where(top_is_new[:, None], extra.vector, vec)
-        theta_new = torch.stack([torch.where(top_is_new, t3, theta[:, 0]),
-                                 torch.where(top_is_new, theta[:, 0], torch.where(second_is_new, t3, theta[:, 1]))], 1)
-        residual = torch.stack([torch.where(top_is_new, r3, residual[:, 0]),
-                                torch.where(top_is_new, residual[:, 0], torch.where(second_is_new, r3, residual[:, 1]))],
-                               1)
-        theta = theta_new
+        def merge(old, new):  # the new value goes first (top_is_new) or second (second_is_new)
+            second = torch.where(top_is_new, old[:, 0], torch.where(second_is_new, new, old[:, 1]))
+            return torch.stack([torch.where(top_is_new, new, old[:, 0]), second], 1)
+
+        theta, residual = merge(theta, t3), merge(residual, r3)
         defined &= ~again | extra.defined
         converged &= ~again | extra.converged
     nan = torch.full_like(theta, float("nan"))
