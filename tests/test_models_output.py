@@ -244,7 +244,8 @@ def test_attacks_and_metrics_on_any_output_equal_the_tensor_model(kind):
     for make in (lambda m: FGSM(m, eps=0.1), lambda m: MIFGSM(m, eps=0.1, steps=2), lambda m: DI(m, eps=0.1, steps=2),
                  lambda m: DIM(m, eps=0.1, steps=2)):
         torch.testing.assert_close(make(wrapped)(x, y), make(core)(x, y), rtol=0, atol=0)
-    torch.testing.assert_close(VirtualAdversarialAttack(wrapped, eps=0.1)(x), VirtualAdversarialAttack(core, eps=0.1)(x))
+    vat = VirtualAdversarialAttack
+    torch.testing.assert_close(vat(wrapped, eps=0.1)(x), vat(core, eps=0.1)(x))
     ratk, ratk_ref = RepresentationAttack(wrapped, 0.1, steps=2), RepresentationAttack(core, 0.1, steps=2)
     torch.testing.assert_close(ratk(x), ratk_ref(x), rtol=0, atol=0)
     torch.testing.assert_close(singular_value_ratio(wrapped, x).lam, singular_value_ratio(core, x).lam)
