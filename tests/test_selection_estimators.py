@@ -457,3 +457,16 @@ def test_estimate_runs_the_registry_and_marks_undefined_scores():
         S.estimate(const, scores=["leep"])
     with pytest.raises(ValueError, match="unknown estimator"):
         S.estimate(ex, scores=["leeep"])
+
+
+def test_nleep_mixture_failure_is_an_undefined_score(monkeypatch):
+    from sklearn.mixture import GaussianMixture
+
+    def fail(self, X, y=None):
+        raise ValueError("Fitting the mixture model failed because some components have ill-defined empirical "
+                         "covariance")
+
+    monkeypatch.setattr(GaussianMixture, "fit", fail)
+    f, y = task(30, 4)
+    with pytest.raises(S.UndefinedScoreError, match="nleep: the 15-component Gaussian mixture cannot be fitted"):
+        S.nleep(f, y)

@@ -10,6 +10,7 @@ from scipy import stats
 
 from pyadvt.experiments import EXPERIMENTS
 from pyadvt.experiments import source_selection as E
+from pyadvt.selection import incremental_value
 from pyadvt.utils.config import merge_config
 
 TINY = merge_config(E.QUICK, {
@@ -23,7 +24,7 @@ def test_incremental_matches_the_partial_correlation_identities():
     rng = np.random.default_rng(0)
     base, extra = rng.normal(size=20), rng.normal(size=20)
     acc = 0.5 * base + 0.3 * extra + 0.2 * rng.normal(size=20)
-    r = E.incremental(acc, base, extra)
+    r = incremental_value(acc, base, extra)
     c = np.corrcoef([acc, base, extra])
     partial = (c[0, 2] - c[0, 1] * c[1, 2]) / np.sqrt((1 - c[0, 1] ** 2) * (1 - c[1, 2] ** 2))
     assert r["partial_r"] == pytest.approx(partial)
@@ -31,7 +32,7 @@ def test_incremental_matches_the_partial_correlation_identities():
     assert r["delta_r2"] == pytest.approx(partial ** 2 * (1 - c[0, 1] ** 2))
     f = r["delta_r2"] / (1 - r["r2_full"]) * 17
     assert r["p_value"] == pytest.approx(stats.f.sf(f, 1, 17))
-    redundant = E.incremental(acc, base, 2 * base + 3)
+    redundant = incremental_value(acc, base, 2 * base + 3)
     assert redundant["partial_r"] is None and abs(redundant["delta_r2"]) < 1e-9
 
 

@@ -34,15 +34,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import stats
 
 from pyadvt.data import TensorData, digits
 from pyadvt.data.corruptions import gaussian_noise
 from pyadvt.experiments._cli import experiment_cli
 from pyadvt.experiments.mixture import _group, mixture_source_data
-from pyadvt.metrics.statistics import ols_r2
 from pyadvt.report import Timings, make_result, publish
-from pyadvt.selection import SOURCE_SCORES, agreement, rank_sources
+from pyadvt.selection import SOURCE_SCORES, agreement, incremental_value, rank_sources
 from pyadvt.train import evaluate
 from pyadvt.train.zoo import ModelSpec, train_or_load
 from pyadvt.transfer import linear_probe, lp_ft, low_resolution
@@ -154,25 +152,6 @@ def _ground_truth(sources: dict, tasks: dict, cfg: dict, store: CellStore, progr
     return run_cells(keys, cell, store, progress=progress, desc="ground truth")
 
 
-def incremental(acc, base, extra) -> dict:
-    """Does ``extra`` explain accuracy beyond ``base``? Partial correlation of ``acc`` and ``extra``
-    given ``base`` (Pearson r of the residuals of both on ``base``), ``R^2`` of ``acc ~ base`` and of
-    ``acc ~ base + extra``, their difference and the nested-model F test's p-value."""
-    y, b, e = (np.asarray(v, dtype=np.float64) for v in (acc, base, extra))
-    n = y.size
-    A = np.column_stack([np.ones(n), b])
-    res_y = y - A @ np.linalg.lstsq(A, y, rcond=None)[0]
-    res_e = e - A @ np.linalg.lstsq(A, e, rcond=None)[0]
-    # an extra score that is (numerically) a linear function of the base one has no partial correlation
-    informative = np.linalg.norm(res_e) > 1e-9 * max(np.linalg.norm(e - e.mean()), 1e-300) and np.ptp(res_y) > 0
-    partial = float(stats.pearsonr(res_y, res_e).statistic) if informative else None
-    r2_base, r2_full = ols_r2(y, b[:, None]), ols_r2(y, np.column_stack([b, e]))
-    dr2 = r2_full - r2_base
-    f = dr2 / max(1.0 - r2_full, 1e-300) * (n - 3) if n > 3 else float("nan")
-    return {"n": int(n), "partial_r": partial, "r2_base": r2_base, "r2_full": r2_full, "delta_r2": dr2,
-            "p_value": float(stats.f.sf(f, 1, n - 3)) if n > 3 else None}
-
-
 def _zscore(v: np.ndarray) -> np.ndarray:
     sd = v.std()
     return (v - v.mean()) / sd if sd > 0 else v * 0.0
@@ -190,9 +169,9 @@ def analyse(score_table: dict[str, np.ndarray], gt: dict[str, np.ndarray], targe
         mean_acc = acc.mean(1)
         inc = {}
         for extra in ("tau1*tau2", "eq2_loss"):
-            per = {t: incremental(mean_acc[i], score_table["logme"][i], score_table[extra][i])
+            per = {t: incremental_value(mean_acc[i], score_table["logme"][i], score_table[extra][i])
                    for i, t in enumerate(targets)}
-            pooled = incremental(*(np.concatenate([_zscore(m[i]) for i in range(len(targets))])
+            pooled = incremental_value(*(np.concatenate([_zscore(m[i]) for i in range(len(targets))])
                                    for m in (mean_acc, score_table["logme"], score_table[extra])))
             inc[extra] = {"per_target": per, "pooled": pooled}
         out["incremental"][kind] = inc

@@ -21,7 +21,7 @@ Example:
 
 from pyadvt.selection._inputs import UndefinedScoreError
 from pyadvt.selection.agreement import METRICS as AGREEMENT_METRICS
-from pyadvt.selection.agreement import AgreementResult, agreement, rel_at_k
+from pyadvt.selection.agreement import AgreementResult, agreement, incremental_value, rel_at_k
 from pyadvt.selection.estimators import ESTIMATORS, estimate
 from pyadvt.selection.extract import Extracted, extract, split_model
 from pyadvt.selection.gbc import gbc
@@ -36,5 +36,5 @@ from pyadvt.selection.transrate import transrate
 
 __all__ = ["ADVERSARIAL_SCORES", "AGREEMENT_METRICS", "AgreementResult", "ESTIMATORS", "Extracted", "LEGACY_LOGME",
            "SOURCE_SCORES", "SURROGATE_SCORES", "UndefinedScoreError", "agreement", "estimate", "extract", "gbc",
-           "h_score", "h_score_shrinkage", "leep", "logme", "nce", "nleep", "rank_sources", "rank_surrogates",
+           "h_score", "h_score_shrinkage", "incremental_value", "leep", "logme", "nce", "nleep", "rank_sources", "rank_surrogates",
            "rel_at_k", "score_source", "sfda", "spearman_ci", "split_model", "transrate"]

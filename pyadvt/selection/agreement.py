@@ -5,6 +5,8 @@ transfer accuracy of the same sources (linear probing or fine-tuning): Kendall `
 Kendall ``tau`` (hyperbolic weights, so the top of the ranking counts most), Pearson, Spearman and
 ``rel@1`` (accuracy of the source the score ranks first over the best accuracy). Means over targets
 come with percentile-bootstrap intervals that resample targets and ground-truth seeds.
+:func:`incremental_value` asks whether one score adds information beyond another (partial
+correlation, change in R^2).
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from pyadvt.metrics.statistics import ols_r2
 from pyadvt.utils.validation import InvalidValueError
 
-__all__ = ["METRICS", "AgreementResult", "agreement", "rel_at_k"]
+__all__ = ["METRICS", "AgreementResult", "agreement", "incremental_value", "rel_at_k"]
 
 METRICS = ("kendall", "weighted_tau", "pearson", "spearman", "rel@1")
 
@@ -179,3 +182,34 @@ def agreement(scores: Any, ground_truth: Any, *, n_boot: int = 1000, confidence:
         mean={m: (None if np.isnan(v) else v) for m, v in mean.items()}, ci=ci,
         n_undefined={m: int(np.isnan(per[m]).sum()) for m in METRICS}, n_targets=T, n_seeds=S, n_candidates=N,
         confidence=confidence, valid={m: [bool(np.isfinite(v)) for v in per[m]] for m in METRICS})
+
+
+def incremental_value(acc: Any, base: Any, extra: Any) -> dict:
+    """Does the score ``extra`` explain transfer accuracy beyond the score ``base`` (e.g. tau1 * tau2 beyond LogME)?
+
+    Args: ``acc``, ``base``, ``extra``: ``[N]`` over candidates (finite).
+
+    Returns ``{"n", "partial_r", "r2_base", "r2_full", "delta_r2", "p_value"}``: the partial correlation
+    of ``acc`` and ``extra`` given ``base`` (Pearson r of the residuals of both on ``1 + base``; ``None``
+    when ``extra`` is a linear function of ``base``), ``R^2`` of ``acc ~ 1 + base`` and of
+    ``acc ~ 1 + base + extra``, their difference and the p-value of the nested-model F test
+    ``F = delta_r2 / (1 - r2_full) * (n - 3)`` on (1, n - 3) degrees of freedom.
+
+    Example:
+        >>> r = incremental_value([0.6, 0.7, 0.8, 0.9, 0.75], [1, 2, 3, 4, 2], [0, 1, 0, 1, 1])
+        >>> round(r["delta_r2"], 4) == round(r["partial_r"] ** 2 * (1 - r["r2_base"]), 4)
+        True
+    """
+    y, b, e = (np.asarray(v, dtype=np.float64) for v in (acc, base, extra))
+    n = y.size
+    A = np.column_stack([np.ones(n), b])
+    res_y = y - A @ np.linalg.lstsq(A, y, rcond=None)[0]
+    res_e = e - A @ np.linalg.lstsq(A, e, rcond=None)[0]
+    # an extra score that is (numerically) a linear function of the base one has no partial correlation
+    informative = np.linalg.norm(res_e) > 1e-9 * max(np.linalg.norm(e - e.mean()), 1e-300) and np.ptp(res_y) > 0
+    partial = float(stats.pearsonr(res_y, res_e).statistic) if informative else None
+    r2_base, r2_full = ols_r2(y, b[:, None]), ols_r2(y, np.column_stack([b, e]))
+    dr2 = r2_full - r2_base
+    f = dr2 / max(1.0 - r2_full, 1e-300) * (n - 3) if n > 3 else float("nan")
+    return {"n": int(n), "partial_r": partial, "r2_base": r2_base, "r2_full": r2_full, "delta_r2": dr2,
+            "p_value": float(stats.f.sf(f, 1, n - 3)) if n > 3 else None}

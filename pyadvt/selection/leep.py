@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from pyadvt.selection._inputs import as_features, as_labels, as_probs, class_index
+from pyadvt.selection._inputs import UndefinedScoreError, as_features, as_labels, as_probs, class_index
 from pyadvt.selection._pca import pca_reduce
 from pyadvt.utils.validation import InvalidValueError
 
@@ -96,8 +96,13 @@ def nleep(features: Any, y: Any, *, pca_variance: float = 0.8, components_per_cl
     else:
         z = pca_reduce(f, float(pca_variance)) if pca_variance < 1 else f - f.mean(0)
         k = min(components_per_class * C, f.shape[0])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            gmm = GaussianMixture(n_components=k, random_state=seed).fit(z)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                gmm = GaussianMixture(n_components=k, random_state=seed).fit(z)
+        except ValueError as exc:  # sklearn: "some components have ill-defined empirical covariance"
+            raise UndefinedScoreError(f"nleep: the {k}-component Gaussian mixture cannot be fitted to {f.shape[0]} "
+                                      f"samples ({exc}); give more target samples or lower "
+                                      "'components_per_class'") from None
         theta = gmm.predict_proba(z)
     return _leep(theta, labels, legacy_nolog)
