@@ -136,3 +136,15 @@ def test_summary_is_the_seed_mean_with_a_student_t_interval():
     half = stats.t.ppf(0.975, 2) * stats.sem(means)
     assert entry["asr_correct"] == pytest.approx(0.4)
     assert (entry["asr_correct_lo"], entry["asr_correct_hi"]) == pytest.approx((0.4 - half, 0.4 + half))
+
+
+def test_suite_attacks_are_reachable_from_build_attack_and_pyadvt_attack(tmp_path, capsys):
+    from pyadvt.attacks import build_attack
+
+    atk = build_attack("sinifgsm", net(0), 0.1, steps=3, seed=4)
+    assert isinstance(atk, A.SINIFGSM) and atk.steps == 3 and atk.seed == 4
+    with pytest.raises(ValueError, match="L-inf only"):
+        build_attack("vmifgsm", net(0), 0.1, norm="l2")
+    code = cli_main(["attack", "--attack", "nifgsm", "--eps", "0.1", "--steps", "3", "--epochs", "1",
+                     "--out", str(tmp_path / "r.json")])
+    assert code == 0 and (tmp_path / "r.json").exists()

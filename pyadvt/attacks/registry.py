@@ -1,4 +1,5 @@
-"""Attacks by name (``pgd``, ``fgsm``, ``mifgsm``, ``di``, ``dim``) for the CLI and configs."""
+"""Attacks by name for the CLI and configs: ``pgd``, ``fgsm``, ``mifgsm``, ``di``, ``dim`` and the fifteen
+transfer-suite attacks (``nifgsm`` ... ``svre``, :data:`pyadvt.attacks.SUITE`)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from pyadvt.attacks.fgsm import FGSM
 from pyadvt.attacks.iterative import IterativeAttack
 from pyadvt.attacks.mifgsm import MIFGSM
 from pyadvt.attacks.pgd import PGD
+from pyadvt.attacks.presets import SUITE, create
 
-ATTACKS: dict[str, type[IterativeAttack]] = {"pgd": PGD, "fgsm": FGSM, "mifgsm": MIFGSM, "di": DI, "dim": DIM}
+ATTACKS: dict[str, type[IterativeAttack]] = {"pgd": PGD, "fgsm": FGSM, "mifgsm": MIFGSM, "di": DI, "dim": DIM, **SUITE}
 
 _SUPPORTS_L2 = ("pgd", "di", "dim")
 
@@ -36,6 +38,10 @@ def build_attack(name: str, model: nn.Module | Sequence[nn.Module], eps: float, 
         raise ValueError(f"unknown attack {name!r}; choose one of {', '.join(ATTACKS)}")
     if norm != "linf" and name not in _SUPPORTS_L2:
         raise ValueError(f"attack {name!r} is L-inf only; norm={norm!r} needs one of {', '.join(_SUPPORTS_L2)}")
+    if name in SUITE:
+        extra = {} if random_start is None else {"random_start": random_start}
+        return create(name, model, eps, alpha, steps, restarts=restarts, targeted=targeted, seed=seed,
+                      progress=progress, **extra)
     if name == "fgsm":
         if restarts != 1 or random_start:
             raise ValueError("FGSM has no random start or restarts")
