@@ -165,28 +165,65 @@ def test_torch_compile_fullgraph():
     torch.testing.assert_close(compiled(x, grad, x0), attack_step(x, grad, x0))
 
 
-# half precision kernels exist on CUDA only
-_PARITY_CASES = [("cpu", torch.float32), ("cpu", torch.float64)] + [
+_PARITY_CASES = [("cpu", dt) for dt in (torch.float32, torch.float64, torch.float16, torch.bfloat16)] + [
     pytest.param("cuda", dt, marks=pytest.mark.needs_cuda)
     for dt in (torch.float32, torch.float64, torch.float16, torch.bfloat16)]
+
+
+def _near_zero_momentum(m_old, grad, mu, dtype):
+    """Elements whose new momentum mu m + g / mean|g| is within rounding of zero in the compute type:
+    there the sign (the L-inf direction) may legitimately differ between two correct evaluations
+    (FMA contraction on GPUs, summation order of mean|g|)."""
+    m64, g64 = m_old.double(), grad.double()
+    inv = g64[0].numel() / g64.abs().reshape(g64.shape[0], -1).sum(1)
+    inv = inv.reshape((-1,) + (1,) * (g64.dim() - 1))
+    terms = (mu * m64).abs() + (g64 * inv).abs()
+    ulp = 2.0 ** -23 if dtype != torch.float64 else 2.0 ** -52
+    return (mu * m64 + g64 * inv).abs() <= 64 * ulp * terms
 
 
 @pytest.mark.parametrize("device,dtype", _PARITY_CASES)
 @pytest.mark.parametrize("norm", ["linf", "l2"])
 @pytest.mark.parametrize("use_momentum", [False, True])
-def test_device_parity(device, dtype, norm, use_momentum):
-    x, grad, x0, eps, alpha = _inputs((5, 3, 17, 9), torch.float64, eps_per_sample=True, alpha_per_sample=True)
-    m = torch.randn_like(x) if use_momentum else None
-    xr, mr = _run("reference", x, grad, x0, eps, alpha, norm, m, 1.0 if use_momentum else None)
+@pytest.mark.parametrize("shape", [(5, 3, 17, 9), (3, 2, 1100)])  # 459 and 2200 elements per sample
+def test_device_parity(device, dtype, norm, use_momentum, shape):
+    """Kernel vs the reference run on the *same rounded inputs* (both compute in float32 for
+    float16/bfloat16, round once). Tolerance: a few ulps of the storage dtype (FMA contraction and
+    summation order); for L-inf with momentum, elements whose momentum is within rounding of zero
+    are masked (their sign may flip: 80/200 seeds failed for bfloat16 when compared with a float64
+    reference). The second shape takes the multi-block reduction path on CUDA (> 1024 elements)."""
+    if not _ext.kernel_available("pgd_step_", device):
+        pytest.skip(f"no pgd_step_ kernel for {device}")
+    x, grad, x0, eps, alpha = _inputs(shape, torch.float64, eps_per_sample=True, alpha_per_sample=True)
     cast = lambda t: None if t is None else t.to(device=device, dtype=dtype)  # noqa: E731
-    xd, md = _run("kernel" if _ext.kernel_available("pgd_step_", device) else "reference",
-                  cast(x), cast(grad), cast(x0), eps, alpha, norm, cast(m), 1.0 if use_momentum else None)
-    tol = TOL[dtype]
-    if norm == "linf" and dtype in (torch.float16, torch.bfloat16):
-        tol = dict(atol=tol["atol"] * 3, rtol=tol["rtol"])
-    torch.testing.assert_close(xd.cpu().double(), xr, **tol)
-    if use_momentum:
-        torch.testing.assert_close(md.cpu().double(), mr, atol=tol["atol"] * 10, rtol=tol["rtol"] * 10)
+    m = torch.randn_like(x) if use_momentum else None
+    xs, gs, x0s, ms = cast(x), cast(grad), cast(x0), cast(m)
+    mu = 1.0 if use_momentum else None
+    xr, mr = _run("reference", xs, gs, x0s, eps, alpha, norm, ms, mu)
+    xk, mk = _run("kernel", xs, gs, x0s, eps, alpha, norm, ms, mu)
+    finfo = torch.finfo(dtype)
+    tol = dict(atol=4 * finfo.eps, rtol=4 * finfo.eps)
+    keep = torch.ones(shape, dtype=torch.bool)
+    if use_momentum:  # cancellation in mu m + g / mean|g|: errors relative to the largest term
+        scale = float(mr.abs().max())
+        torch.testing.assert_close(mk.cpu().double(), mr.cpu().double(), atol=16 * finfo.eps * scale,
+                                   rtol=4 * finfo.eps)
+        if norm == "linf":
+            keep = ~_near_zero_momentum(ms.cpu(), gs.cpu(), 1.0, dtype)
+    torch.testing.assert_close(xk.cpu().double()[keep], xr.cpu().double()[keep], **tol)
+
+
+def test_near_zero_momentum_mask_is_small_and_catches_the_flips():
+    """The mask of test_device_parity removes only elements whose momentum is rounding-level."""
+    x, grad, x0, _, _ = _inputs((5, 3, 17, 9), torch.float64)
+    m = torch.randn_like(x)
+    mask = _near_zero_momentum(m.bfloat16(), grad.bfloat16(), 1.0, torch.bfloat16)
+    assert mask.float().mean() < 0.01
+    m_new = m + grad / grad.abs().mean(dim=(1, 2, 3), keepdim=True)
+    m_new[0, 0, 0, 0] = 0.0  # an exact zero is always masked
+    tiny = m.clone()
+    tiny[0, 0, 0, 0] = -grad[0, 0, 0, 0] / grad[0].abs().mean()
+    assert _near_zero_momentum(tiny, grad, 1.0, torch.float32)[0, 0, 0, 0]
 
 
 def _bad_calls():

@@ -31,7 +31,10 @@ def sample_seeds(x: torch.Tensor, seed: int, sample_ids: Sequence[int] | torch.T
         if len(ids) != x.shape[0]:
             raise ValueError(f"'sample_ids' has {len(ids)} entries but x has B={x.shape[0]} samples")
     else:
-        arr = x.detach().to("cpu").contiguous().reshape(x.shape[0], -1).numpy()
+        # the raw bytes of each sample, through a uint8 view: numpy has no bfloat16/float8 types
+        # (identical bytes, hence identical seeds, for the dtypes numpy does have)
+        rows = x.detach().to("cpu").contiguous().reshape(x.shape[0], -1)
+        arr = rows.view(torch.uint8).numpy() if rows.numel() > 0 else np.zeros((x.shape[0], 0), np.uint8)
         ids = [zlib.crc32(np.ascontiguousarray(row).tobytes()) for row in arr]
     base = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(stream) & 0xFFFFFFFF])
     root = int(base.generate_state(1, dtype=np.uint64)[0])
@@ -53,6 +56,10 @@ def per_sample_rand(x: torch.Tensor, shape: Sequence[int], seed: int, sample_ids
                     distribution: str = "uniform", dtype: torch.dtype | None = None) -> torch.Tensor:
     """``[B, *shape]`` draws (``"uniform"`` in [0, 1) or ``"normal"``), row b from sample b's generator,
     on x's device and dtype (or ``dtype``).
+
+    Draws are made in float64 and rounded once to the output dtype, so every floating dtype works
+    (float16, bfloat16, float8 ...) and a sample's draws agree across dtypes up to that rounding;
+    the sample identity is the CRC32 of its raw bytes whatever its dtype.
 
     Example:
         >>> x = torch.rand(4, 2)
