@@ -325,6 +325,14 @@ def test_hardsigmoid_gets_an_equal_twice_differentiable_formula_and_is_restored(
     ref[1] = ClampSigmoid()
     torch.testing.assert_close(h, _hvp(ref, x, v))
     assert "forward" not in net[1].__dict__
+    # first derivative and NaN exactly as torch's own kernel, boundaries +-3 included
+    t = torch.tensor([-4.0, -3.0, -1.0, 0.0, 3.0, 5.0, float("nan")], requires_grad=True)
+    (g_ref,) = torch.autograd.grad(F.hardsigmoid(t).nansum(), t)
+    with twice_differentiable(net):
+        out = net[1](t)
+        (g,) = torch.autograd.grad(out.nansum(), t)
+    assert torch.allclose(out, F.hardsigmoid(t), equal_nan=True, rtol=0, atol=0)
+    assert torch.equal(g.nan_to_num(-1.0), g_ref.nan_to_num(-1.0))
 
 
 def test_a_layer_without_second_derivative_gets_a_hint_naming_it():

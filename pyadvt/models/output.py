@@ -302,7 +302,10 @@ def model_contract(models: nn.Module | Sequence[nn.Module], output: Selector = N
 
 
 def _hardsigmoid(x: torch.Tensor) -> torch.Tensor:
-    return torch.clamp(x + 3.0, 0.0, 6.0) / 6.0
+    """``F.hardsigmoid`` with the same values and first derivative (1/6 on the open interval
+    (-3, 3), else 0, as ``hardsigmoid_backward``) built from twice-differentiable ops; NaN stays NaN."""
+    flat = (torch.clamp(x + 3.0, 0.0, 6.0) / 6.0).detach()
+    return torch.where((x > -3.0) & (x < 3.0), (x + 3.0) / 6.0, flat)
 
 
 _NOT_DIFFERENTIABLE = re.compile(r"derivative for (\S+) is not implemented|"
