@@ -1,4 +1,4 @@
-"""Benchmark of the fused ``pgd_step_`` kernel (SPEC §8).
+"""Benchmark of the fused ``pgd_step_`` kernel (docs/theory.md §8).
 
 Compares, in the same run, for ``B x 3 x 32 x 32`` and ``B x 3 x 224 x 224`` float32:
 the pyadvt kernel, the eager pure-PyTorch reference, ``torch.compile`` of the reference, and

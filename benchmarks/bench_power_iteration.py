@@ -1,4 +1,4 @@
-"""Benchmark of ``power_iteration_update_`` (SPEC §3(a), §8; issue 5 item 1).
+"""Benchmark of ``power_iteration_update_`` (docs/theory.md §3(a), §8; issue 5 item 1).
 
 The fused one-pass kernel vs its eager pure-PyTorch reference (and, with ``--compile``,
 ``torch.compile`` of the reference) on float32 ``[B, n]`` states of CIFAR-, digits- and

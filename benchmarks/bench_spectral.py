@@ -1,4 +1,4 @@
-"""Benchmark of the spectral kernels (SPEC §8; issue 4 item 8).
+"""Benchmark of the spectral kernels (docs/theory.md §8; issue 4 item 8).
 
 One function per comparison, each returning a JSON-able dict; :func:`main` runs the selected ones
 and writes ``benchmarks/results/bench_spectral_<device>.json`` through ``common.write_results``:
