@@ -1,6 +1,7 @@
 """Cost of choosing a source: seconds per source for every transferability score (issue 14 item 7).
 
-Workload: a torchvision ResNet-18 (:func:`pyadvt.models.from_torchvision`, random init, 512-d features, 10 source classes) as the source,
+Workload: a torchvision ResNet-18 (:func:`pyadvt.models.from_torchvision`, random init, 512-d features,
+10 source classes) as the source,
 ``n`` target images 3x32x32 in 10 classes (default 1000), a SmallCNN reference for the adversarial
 scores. Measured in one run:
 

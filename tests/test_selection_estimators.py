@@ -56,7 +56,8 @@ def ref_h_shrinkage(f, y):
     g = np.zeros_like(f)
     for c in range(y.max() + 1):
         g[y == c] = f[y == c].mean(0)
-    return float(np.trace(np.linalg.pinv(lw.covariance_, rcond=1e-15) @ ((1 - lw.shrinkage_) * np.cov(g, rowvar=False))))
+    cov_g = np.cov(g, rowvar=False)
+    return float(np.trace(np.linalg.pinv(lw.covariance_, rcond=1e-15) @ ((1 - lw.shrinkage_) * cov_g)))
 
 
 def ref_logme_direct(f, y):

@@ -89,7 +89,8 @@ def sources_report(ranking: Mapping) -> dict:
     cols += [{"eq2_accuracy": "eq. 2 ref. accuracy", "probe_accuracy": "probe accuracy"}[c] for c in extra]
     rank_key = "rank_score" if lead == "tau1*tau2" else f"rank_{lead}"
     table = [[r[rank_key], r["name"]] + [r.get(c) for c in scores] + [r.get(c) for c in extra] for r in rows]
-    figures = [{"type": "bars", "values": [r.get(lead) for r in rows], "labels": names, "ylabel": _LABELS.get(lead, lead),
+    figures = [{"type": "bars", "values": [r.get(lead) for r in rows], "labels": names,
+                "ylabel": _LABELS.get(lead, lead),
                 "title": f"Source ranking by {_LABELS.get(lead, lead)}"}]
     summary: dict[str, Any] = {f"best source ({_LABELS.get(lead, lead)})": names[0] if names else None}
     if probe:

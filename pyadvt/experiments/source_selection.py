@@ -106,7 +106,8 @@ def _validate(cfg: dict) -> None:
     if any(not 0.0 <= float(p) <= 1.0 for p in cfg["shares"]):
         raise ValueError(f"'shares' must lie in [0, 1], got {cfg['shares']}")
     for name, t in cfg["targets"].items():
-        if t.get("kind") not in ("classes", "low_resolution", "noise") or t.get("group") not in ("target_like", "other"):
+        kinds, groups = ("classes", "low_resolution", "noise"), ("target_like", "other")
+        if t.get("kind") not in kinds or t.get("group") not in groups:
             raise ValueError(f"target {name!r}: 'kind' must be classes, low_resolution or noise and 'group' "
                              "target_like or other")
 
@@ -311,7 +312,8 @@ def _report(cfg, names, shares, targets, table, gt, analysis, rows, timings) -> 
         "rows": per_pair}]
     data = {"sources": names, "targets": targets, "shares": shares, "scores": {k: v.tolist() for k, v in table.items()},
             "ground_truth": {k: v.tolist() for k, v in gt.items()}, "analysis": analysis}
-    notes = [f"{len(names)} sources ({', '.join(cfg['archs'])} x shares {cfg['shares']} x {', '.join(cfg['trainings'])}) "
+    notes = [f"{len(names)} sources ({', '.join(cfg['archs'])} x shares {cfg['shares']} x "
+             f"{', '.join(cfg['trainings'])}) "
              f"on digits; targets: {', '.join(targets)}. Estimators read the target training data; adversarial "
              "scores use a reference trained on each target."]
     return make_result("source-selection", cfg, data, timings=timings, seeds={"seed": cfg["seed"],

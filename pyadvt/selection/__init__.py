@@ -36,5 +36,6 @@ from pyadvt.selection.transrate import transrate
 
 __all__ = ["ADVERSARIAL_SCORES", "AGREEMENT_METRICS", "AgreementResult", "ESTIMATORS", "Extracted", "LEGACY_LOGME",
            "SOURCE_SCORES", "SURROGATE_SCORES", "UndefinedScoreError", "agreement", "estimate", "extract", "gbc",
-           "h_score", "h_score_shrinkage", "incremental_value", "leep", "logme", "nce", "nleep", "rank_sources", "rank_surrogates",
+           "h_score", "h_score_shrinkage", "incremental_value", "leep", "logme", "nce", "nleep", "rank_sources",
+           "rank_surrogates",
            "rel_at_k", "score_source", "sfda", "spearman_ci", "split_model", "transrate"]

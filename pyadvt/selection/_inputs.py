@@ -40,7 +40,8 @@ def as_features(features: Any, name: str = "features", min_samples: int = 2) -> 
         raise InvalidValueError(f"'{name}' must have shape [n, D] (one feature row per sample), got {tuple(f.shape)}; "
                          "flatten feature maps first, e.g. features.flatten(1)")
     if f.shape[0] < min_samples or f.shape[1] < 1:
-        raise InvalidValueError(f"'{name}' needs at least {min_samples} samples and one feature, got shape {tuple(f.shape)}")
+        raise InvalidValueError(f"'{name}' needs at least {min_samples} samples and one feature, "
+                                f"got shape {tuple(f.shape)}")
     f = np.asarray(f, dtype=np.float64)
     if not np.isfinite(f).all():
         raise InvalidValueError(f"'{name}' contains NaN or infinite values")
@@ -63,7 +64,8 @@ def as_labels(y: Any, n: int, name: str = "y", num_classes: int | None = None, m
     if num_classes is not None and a.size and a.max() >= num_classes:
         raise InvalidValueError(f"'{name}' holds label {int(a.max())} but num_classes={num_classes}")
     if len(np.unique(a)) < min_classes:
-        raise InvalidValueError(f"'{name}' must contain at least {min_classes} distinct classes, got {len(np.unique(a))}: "
+        raise InvalidValueError(f"'{name}' must contain at least {min_classes} distinct classes, "
+                                f"got {len(np.unique(a))}: "
                          "a transferability score needs a task to discriminate")
     return a
 

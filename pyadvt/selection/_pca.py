@@ -32,6 +32,7 @@ def pca_reduce(f: np.ndarray, n_components: int | float) -> np.ndarray:
     else:
         k = int(n_components)
         if k < 1:
-            raise InvalidValueError(f"'n_components' must be a positive int or a fraction in (0, 1), got {n_components!r}")
+            raise InvalidValueError(f"'n_components' must be a positive int or a fraction in (0, 1), "
+                                    f"got {n_components!r}")
     k = min(k, vt.shape[0])
     return z @ vt[:k].T

@@ -58,7 +58,8 @@ def check_estimators(names: Sequence[str] | None) -> list[str]:
         return list(ESTIMATORS)
     bad = [n for n in names if n not in ESTIMATORS]
     if bad:
-        raise InvalidValueError(f"unknown estimator(s) {', '.join(map(repr, bad))}; choose from {', '.join(ESTIMATORS)}")
+        raise InvalidValueError(f"unknown estimator(s) {', '.join(map(repr, bad))}; "
+                                f"choose from {', '.join(ESTIMATORS)}")
     return list(names)
 
 

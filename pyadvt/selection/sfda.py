@@ -70,7 +70,8 @@ def sfda(features: Any, y: Any, *, use_log: bool = False) -> float:
     (``lambda_max`` by three power iterations); posteriors softened by a second softmax; every sample
     mixed towards the mean of the *other* classes' means, ``x~_i = p_y x_i + (1 - p_y) mu_{-y}``; LDA
     refitted on the mixed features with the same ``lambda``; score ``(1/n) sum_i p(y_i | x~_i)``.
-    Features constant within every class raise :class:`UndefinedScoreError` (a ``ValueError``). Source: docs/theory.md §11.8.
+    Features constant within every class raise :class:`UndefinedScoreError` (a ``ValueError``).
+    Source: docs/theory.md §11.8.
 
     Example:
         >>> import numpy as np
