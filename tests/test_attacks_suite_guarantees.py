@@ -203,3 +203,15 @@ def test_create_presets_compose_by_name():
     assert sorted(A.SUITE) == sorted(n.lower() for n in ["NIFGSM", "SINIFGSM", "TIFGSM", "VMIFGSM", "VNIFGSM",
                                                           "PIFGSM", "Admix", "SSA", "BSR", "SGM", "LinBP",
                                                           "ILA", "FIA", "NAA", "SVRE"])
+
+
+@pytest.mark.parametrize("make", [lambda m, c: A.SINIFGSM(m, EPS, None, 3, m=3, copies_per_pass=c),
+                                  lambda m, c: A.VMIFGSM(m, EPS, None, 3, N=3, copies_per_pass=c),
+                                  lambda m, c: A.create("mi-admix-ssa", m, EPS, None, 2, si_m=2, admix_m2=2, ssa_n=2,
+                                                        copies_per_pass=c)])
+def test_copies_per_pass_does_not_change_the_result(make):
+    model = resnet()
+    x, y = data(4)
+    one = make(model, 1)(x, y)
+    torch.testing.assert_close(make(model, None)(x, y), one, atol=1e-5, rtol=0)
+    torch.testing.assert_close(make(model, 2)(x, y), one, atol=1e-5, rtol=0)

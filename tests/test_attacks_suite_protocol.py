@@ -69,9 +69,6 @@ def test_evaluate_resumes_from_stored_cells(setup, tmp_path, monkeypatch):
     sources, targets, x, y = setup
     first = A.evaluate(sources, targets, ["nifgsm"], (x, y), "digits", store=tmp_path)
 
-    def refuse(*a, **k):
-        raise AssertionError("a finished cell was recomputed")
-
     calls = {"n": 0}
     real = P.build_for_protocol
 
@@ -82,7 +79,7 @@ def test_evaluate_resumes_from_stored_cells(setup, tmp_path, monkeypatch):
     monkeypatch.setattr(P, "build_for_protocol", counting)
     second = A.evaluate(sources, targets, ["nifgsm"], (x, y), "digits", store=tmp_path)
     assert second.rows == first.rows
-    assert calls["n"] == 1        # only the up-front validation of the name, no attack run
+    assert calls["n"] == 0        # every cell came from the store: no attack was built
 
 
 def test_evaluate_rejects_bad_requests_before_work(setup):
@@ -148,3 +145,14 @@ def test_suite_attacks_are_reachable_from_build_attack_and_pyadvt_attack(tmp_pat
     code = cli_main(["attack", "--attack", "nifgsm", "--eps", "0.1", "--steps", "3", "--epochs", "1",
                      "--out", str(tmp_path / "r.json")])
     assert code == 0 and (tmp_path / "r.json").exists()
+
+
+def test_attacks_that_do_not_apply_to_a_source_are_skipped(setup):
+    from pyadvt.models import build
+
+    sources, targets, x, y = setup
+    torch.manual_seed(0)
+    res_net = build("resnet", in_shape=(1, 4, 4), num_classes=4, widths=(4,)).eval()
+    res = A.evaluate({"plain": sources["s0"], "res": res_net}, targets, ["sgm", "mifgsm"], (x, y), "digits")
+    pairs = {(r["attack"], r["source"]) for r in res.rows}
+    assert pairs == {("sgm", "res"), ("mifgsm", "plain"), ("mifgsm", "res")}

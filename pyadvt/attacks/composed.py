@@ -33,6 +33,7 @@ from pyadvt.attacks.transforms import (InputTransform, TransformContext, _check_
                                        apply_transforms, total_copies)
 from pyadvt.ops import pgd_step_
 from pyadvt.ops.attack_update import nesterov_point, variance_momentum_step_
+from pyadvt.utils.modes import model_device
 
 # per-sample streams of the composed attacks: disjoint from IterativeAttack's 4 * restart + kind
 _BASE = 0x40000000
@@ -74,6 +75,10 @@ class TransferAttack(IterativeAttack):
         ensemble: for a list of models, ``"logits"`` (CE of the mean logits, default) or ``"loss"``
             (mean of the members' objectives).
         grad_noise: evaluate the gradient at ``x_t + U(-eps, eps)`` (LinBP's optimiser).
+        copies_per_pass: forward/backward at most this many copies (of the ``n`` rows) per pass;
+            ``"auto"`` (default): one copy per pass on CPU, where passes whose activations outgrow
+            the caches are slower than several small ones, all copies in one pass on GPU. The result
+            does not depend on it (up to float rounding).
         random_start, restarts, targeted, seed, progress: see :class:`pyadvt.attacks.PGD`.
 
     After a call, :attr:`last_cost` holds the gradient evaluations (forward + backward of one image
@@ -93,7 +98,8 @@ class TransferAttack(IterativeAttack):
                  steps: int = 10, *, mu: float | None = 1.0, nesterov: bool = False,
                  transforms: Sequence[InputTransform] = (), ti_kernel: int | None = None, ti_nsig: float = 3.0,
                  vt_neighbours: int = 0, vt_beta: float = 1.5, modifiers: Sequence = (), objective: str = "ce",
-                 ensemble: str = "logits", grad_noise: bool = False, random_start: bool = False, restarts: int = 1,
+                 ensemble: str = "logits", grad_noise: bool = False, copies_per_pass: int | str | None = "auto",
+                 random_start: bool = False, restarts: int = 1,
                  targeted: bool = False, seed: int = 0, loss: LossFn | None = None, progress: bool = False) -> None:
         if objective not in OBJECTIVES:
             raise ValueError(f"'objective' must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
@@ -122,6 +128,9 @@ class TransferAttack(IterativeAttack):
                 raise TypeError(f"'modifiers[{i}]' must have an installed(model) context manager, got "
                                 f"{type(m).__name__}")
         self.grad_noise = bool(grad_noise)
+        if copies_per_pass == "auto":
+            copies_per_pass = None if model_device(self.model).type == "cuda" else 1
+        self.copies_per_pass = None if copies_per_pass is None else _check_int(copies_per_pass, "copies_per_pass")
         self.last_cost = 0.0
         self._evals = 0.0
 
@@ -209,10 +218,14 @@ class TransferAttack(IterativeAttack):
             inp = apply_transforms(self.transforms, leaf, draws,
                                    TransformContext(eps=eps.repeat(base), clean=batch.clean))
         copies = inp.shape[0] // n                 # rows per attacked row: base repeats x transform copies
-        yy = y.repeat(copies)
-        tt = None if target is None else target.repeat(copies)
-        value = self._value(inp, yy, tt, state, copies)
-        (grad,) = torch.autograd.grad(value.sum(), leaf)
+        per_pass = copies if self.copies_per_pass is None else min(copies, self.copies_per_pass)
+        grad = None
+        for c0 in range(0, copies, per_pass):
+            c = min(per_pass, copies - c0)
+            part = inp if c == copies else inp[c0 * n:(c0 + c) * n]
+            value = self._value(part, y.repeat(c), None if target is None else target.repeat(c), state, c)
+            (g,) = torch.autograd.grad(value.sum(), leaf, retain_graph=c0 + c < copies)
+            grad = g if grad is None else grad + g
         grad = grad / (copies // base)
         if not bool(torch.isfinite(grad.sum())):
             bad = ~torch.isfinite(grad).reshape(grad.shape[0], -1).all(dim=1)

@@ -53,6 +53,20 @@ def _key(name: str) -> str:
     return name.lower().replace("-", "").replace("_", "")
 
 
+def check_name(name: str) -> None:
+    """``ValueError`` unless ``name`` is a class name or a valid composition (no model needed)."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"'name' must be an attack name (str), got {name!r}")
+    if _key(name) in CLASSES:
+        return
+    tokens = [t for t in name.lower().replace("_", "-").split("-") if t]
+    if tokens and tokens[-1] == "fgsm":
+        tokens = tokens[:-1]
+    if not tokens or any(t not in TOKENS for t in tokens):
+        raise ValueError(f"unknown attack {name!r}: use a class name ({', '.join(CLASSES)}) or tokens "
+                         f"from {', '.join(TOKENS)} joined by '-' (e.g. 'mi-di-ti-si')")
+
+
 def create(name: str, model: nn.Module | Sequence[nn.Module], eps: float = 16 / 255, alpha: float | None = None,
            steps: int = 10, **options):
     """Build the attack ``name`` (a class name or a ``-`` composition, see the module doc).
@@ -66,8 +80,7 @@ def create(name: str, model: nn.Module | Sequence[nn.Module], eps: float = 16 / 
         >>> type(create("VMI-FGSM", net)).__name__
         'VMIFGSM'
     """
-    if not isinstance(name, str) or not name:
-        raise TypeError(f"'name' must be an attack name (str), got {name!r}")
+    check_name(name)
     key = _key(name)
     if key in CLASSES:
         cls = CLASSES[key]
@@ -76,13 +89,7 @@ def create(name: str, model: nn.Module | Sequence[nn.Module], eps: float = 16 / 
             return FGSM(model, eps=eps, **opts)
         return cls(model, eps, alpha, steps, **opts)
     tokens = [t for t in name.lower().replace("_", "-").split("-") if t]
-    if tokens and tokens[-1] == "fgsm":
-        tokens = tokens[:-1]
-    bad = [t for t in tokens if t not in TOKENS]
-    if not tokens or bad:
-        raise ValueError(f"unknown attack {name!r}: use a class name ({', '.join(CLASSES)}) or tokens "
-                         f"from {', '.join(TOKENS)} joined by '-' (e.g. 'mi-di-ti-si')")
-    t = set(tokens)
+    t = set(tokens) - {"fgsm"}
     o = dict(options)
     pop = o.pop
     momentum = bool(t & {"mi", "ni", "vmi", "vni", "admix", "bsr"})

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from pyadvt.attacks.composed import cost_per_image
-from pyadvt.attacks.presets import _key, create
+from pyadvt.attacks.presets import _key, check_name, create
 from pyadvt.utils.distributed import map_cells
 from pyadvt.utils.modes import evaluating
 from pyadvt.utils.sweep import CellStore, config_digest
@@ -153,7 +153,8 @@ def evaluate(sources, targets, attacks: Sequence[str] = DEFAULT_ATTACKS, data=No
     Returns:
         :class:`SuiteResult`: per (attack, source, target) the ASR over all images (target wrong after
         the attack) and over the images that every source and target classifies correctly, and the
-        attack's gradient evaluations per image.
+        attack's gradient evaluations per image. An attack that does not apply to a source (SGM or
+        LinBP on a network without residual blocks) has no rows for it.
 
     Example:
         >>> import torch
@@ -172,11 +173,9 @@ def evaluate(sources, targets, attacks: Sequence[str] = DEFAULT_ATTACKS, data=No
     p = get_protocol(protocol)
     names = [str(a) for a in attacks]
     for a in names:                               # an unknown name fails before any work
-        if _key(a) in ENSEMBLE_ATTACKS:
-            if len(src) < 2:
-                raise ValueError(f"attack {a!r} is an ensemble attack: it needs at least 2 sources")
-        else:
-            build_for_protocol(a, next(iter(src.values())), p, seed)
+        check_name(a)
+        if _key(a) in ENSEMBLE_ATTACKS and len(src) < 2:
+            raise ValueError(f"attack {a!r} is an ensemble attack: it needs at least 2 sources")
     preds_clean = {k: _predict(m, x, p.batch_size) for k, m in {**src, **tgt}.items()}
     correct = torch.stack([preds_clean[k] == y for k in preds_clean]).all(dim=0)
     cells = []
@@ -190,7 +189,10 @@ def evaluate(sources, targets, attacks: Sequence[str] = DEFAULT_ATTACKS, data=No
     def run(cell):
         attack_name, source_name = cell
         model = [src[s] for s in source_name.split("+")] if "+" in source_name else src[source_name]
-        atk = build_for_protocol(attack_name, model, p, seed)
+        try:
+            atk = build_for_protocol(attack_name, model, p, seed)
+        except ValueError as exc:                 # e.g. SGM on a network without residual blocks
+            return {"not_applicable": str(exc)}
         advs, costs = [], []
         for i in range(0, x.shape[0], p.batch_size):
             advs.append(atk(x[i:i + p.batch_size], y[i:i + p.batch_size]))
@@ -210,6 +212,8 @@ def evaluate(sources, targets, attacks: Sequence[str] = DEFAULT_ATTACKS, data=No
     results = map_cells(cells, run, store, progress=progress, desc="attack cells")
     rows = []
     for (a, s), res in results.items():
+        if "not_applicable" in res:
+            continue
         for t in tgt:
             rows.append({"attack": a, "source": s, "target": t, "asr_all": res[t]["asr_all"],
                          "asr_correct": res[t]["asr_correct"], "n_all": int(x.shape[0]),
