@@ -471,3 +471,26 @@ def test_nleep_mixture_failure_is_an_undefined_score(monkeypatch):
     f, y = task(30, 4)
     with pytest.raises(S.UndefinedScoreError, match="nleep: the 15-component Gaussian mixture cannot be fitted"):
         S.nleep(f, y)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(4, 50), D=st.integers(1, 70), C=st.integers(2, 5),
+       log_scale=st.floats(-6, 6), mode=st.sampled_from(["plain", "half_zero", "duplicated_rows", "offset"]))
+def test_every_estimator_is_finite_or_says_it_is_undefined(seed, n, D, C, log_scale, mode):
+    rng = np.random.default_rng(seed)
+    f = rng.normal(size=(n, D)) * 10.0 ** log_scale
+    if mode == "half_zero":
+        f[:, : D // 2] = 0
+    elif mode == "duplicated_rows":
+        f = np.repeat(f[: max(1, n // 3)], 3, axis=0)[:n]
+    elif mode == "offset":
+        f = f + 1e3 * 10.0 ** log_scale
+    n = f.shape[0]
+    y = np.arange(n) % min(C, n)
+    theta = rng.dirichlet(np.ones(4), size=n)
+    for name, (view, fn) in S.ESTIMATORS.items():
+        arg = theta if view == "probs" else (theta.argmax(1) if view == "preds" else f)
+        try:
+            assert math.isfinite(fn(arg, y)), name
+        except S.UndefinedScoreError:
+            pass
