@@ -473,7 +473,7 @@ def test_nleep_mixture_failure_is_an_undefined_score(monkeypatch):
         S.nleep(f, y)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=12, deadline=None)
 @given(seed=st.integers(0, 10_000), n=st.integers(4, 50), D=st.integers(1, 70), C=st.integers(2, 5),
        log_scale=st.floats(-6, 6), mode=st.sampled_from(["plain", "half_zero", "duplicated_rows", "offset"]))
 def test_every_estimator_is_finite_or_says_it_is_undefined(seed, n, D, C, log_scale, mode):
