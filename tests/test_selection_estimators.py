@@ -77,9 +77,12 @@ def ref_logme_direct(f, y):
                   - a / 2 * m @ m - ld / 2)
             return -ev
 
-        best = min((optimize.minimize(neg, x0, method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-12,
-                                                                             "maxiter": 4000})
-                    for x0 in ([0.0, 0.0], [2.0, 1.0], [-2.0, 2.0])), key=lambda r: r.fun)
+        starts = [optimize.minimize(neg, x0, method="L-BFGS-B", bounds=[(-20, 20)] * 2,
+                                    options={"ftol": 1e-15, "gtol": 1e-10})
+                  for x0 in ([0.0, 0.0], [2.0, 1.0], [-2.0, 2.0])]
+        polished = optimize.minimize(neg, min(starts, key=lambda r: r.fun).x, method="Nelder-Mead",
+                                     options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 2000})
+        best = min([*starts, polished], key=lambda r: r.fun)
         out.append(-best.fun / n)
     return float(np.mean(out))
 
