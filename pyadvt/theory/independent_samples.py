@@ -53,8 +53,8 @@ class TwoSampleCheck(TheoremCheck):
         sizes: ``(|S n S(1)|, |S n S(2)|)``; bound: the theorem's lower bound; n, rho, B, R: its inputs.
         direction: ``w*_S [d]`` (``None`` if S lacks one of the two classes).
         adversarial: ``[2, N1 + N2]`` bool, the direction is adversarial for ``h_j`` (row j) at the point.
-        claim1_holds (sizes >= bound), claim2_holds (adversarial for both classifiers on all of S).
-        ``violations`` lists union indices in S where claim 2 fails.
+        claim1_holds, claim2_holds: sizes >= bound; adversarial for both classifiers on all of S.
+        violations: union indices in S where claim 2 fails.
     """
 
     in_S: np.ndarray

@@ -43,7 +43,7 @@ class ConvexDirectionCheck(TheoremCheck):
         points: ``[M, d]`` the checked points (S's ``alpha`` points, then the extra ``points``).
         in_scope: ``[M]`` ``h(x) = alpha`` (the theorem speaks about these only).
         critical_c: ``[M]`` exact first flip along ``v``; adversarial: ``[M]``.
-        ``violations`` index ``points`` (in scope, not adversarial).
+        violations: indices into ``points`` (in scope, not adversarial).
     """
 
     convex_label: float
