@@ -378,3 +378,57 @@ def test_svre_equals_reference():
         G = mi(Gt, G, mu)
         x = project(x + alpha * G.sign(), x0, eps)
     torch.testing.assert_close(ours, x, **TOL)
+
+
+def linbp_last_block_reference_grad(net, x, y, lam=1.0):
+    """LinBP from torchvision ResNet-18's last block (layer4.1): manual linear backward there."""
+    b = net.layer4[1]
+
+    def prefix(z):
+        z = net.maxpool(net.relu(net.bn1(net.conv1(z))))
+        return net.layer4[0](net.layer3(net.layer2(net.layer1(z))))
+
+    xl = x.detach().requires_grad_(True)
+    z = prefix(xl)
+    zd = z.detach().requires_grad_(True)
+    pre = zd + b.bn2(b.conv2(F.relu(b.bn1(b.conv1(zd)))))
+    loss = F.cross_entropy(net.fc(torch.flatten(net.avgpool(F.relu(pre)), 1)), y, reduction="sum")
+    (g_pre,) = torch.autograd.grad(loss, pre)
+    zt = z.detach().requires_grad_(True)
+    (g_true,) = torch.autograd.grad(b.bn2(b.conv2(F.relu(b.bn1(b.conv1(zt))))), zt, g_pre)
+    zl = z.detach().requires_grad_(True)
+    (g_lin,) = torch.autograd.grad(b.bn2(b.conv2(b.bn1(b.conv1(zl)))), zl, g_pre)
+    scale = lam * g_true.flatten(1).norm(dim=1) / g_lin.flatten(1).norm(dim=1)
+    return torch.autograd.grad(z, xl, g_pre + scale.view(-1, 1, 1, 1) * g_lin)[0]
+
+
+def test_linbp_on_torchvision_resnet18_equals_manual_linear_backward():
+    net = resnet18()
+    x0, y = images(2, size=32)
+    eps, steps = 16 / 255, 2
+    ours = A.LinBP(net, eps, None, steps, layer="layer4.1")(x0, y)
+    x = x0.clone()
+    for t in range(steps):
+        u = draws(x0, (3, 32, 32), stream(0, t, SLOT_NOISE))
+        g = linbp_last_block_reference_grad(net, x + (2 * u - 1) * eps, y)
+        x = project(x + eps / steps * g.sign(), x0, eps)
+    torch.testing.assert_close(ours, x, **TOL)
+
+
+def test_sgm_and_linbp_find_timm_resnet_blocks_and_restore_them():
+    timm = pytest.importorskip("timm")
+    torch.manual_seed(0)
+    net = timm.create_model("resnet18", pretrained=False, num_classes=10).eval()
+    with torch.no_grad():                # timm zero-initialises each block's last BN: give the branches weight
+        for m in net.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+    assert len(A.modifiers.residual_blocks(net)) == 8
+    x0, y = images(2, size=32)
+    plain = A.MIFGSM(net, 16 / 255, None, 2)(x0, y)
+    for atk in (A.SGM(net, 16 / 255, None, 2), A.LinBP(net, 16 / 255, None, 2, ta_mi=True)):
+        out = atk(x0, y)
+        assert float((out - x0).abs().max()) <= 16 / 255 + 1e-6
+        assert not torch.equal(out, plain)                    # the backward really changed
+        assert not any("forward" in vars(m) for m in net.modules())
+    torch.testing.assert_close(A.MIFGSM(net, 16 / 255, None, 2)(x0, y), plain)
