@@ -22,7 +22,12 @@ tau1 + tau2 within 1.25x of the Jacobians' backward passes. JSON goes to
 ``benchmarks/results/bench_scale_cpu.json`` (``--quick``: ``bench_scale_quick_cpu.json``).
 
     python benchmarks/bench_scale.py --quick                  # 3x64x64, B in {1, 2}: minutes
-    python benchmarks/bench_scale.py --sizes 224 --batches 1 8 --metrics tau1 ...   # the full run
+    python benchmarks/bench_scale.py --sizes 224 --batches 1 8 --threads 1 --dense-size 64 \
+        --big-batch-metrics tau1 solver_vs_products                   # the run in results/ (~40 min)
+    python benchmarks/bench_scale.py --digits-only --threads 1        # refresh item 4 only
+
+On a shared 2-core machine use ``--threads 1``: with 2 intra-op threads under contention every pass
+was ~5x slower (OpenMP threads wait on each other).
 """
 
 from __future__ import annotations
@@ -203,9 +208,23 @@ def main() -> None:
                     help="metrics run at batches > 1 (default: all); the rest only at B = 1")
     ap.add_argument("--dense-size", type=int, default=64, help="input size where the dense route is timed")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--digits-only", action="store_true",
+                    help="re-measure only the dense-route limit on digits and update the existing JSON")
     args = ap.parse_args()
     os.environ["BENCH_THREADS"] = str(args.threads)
     torch.set_num_threads(args.threads)
+    if args.digits_only:
+        from common import RESULTS_DIR, metadata
+
+        path = os.path.join(RESULTS_DIR, f"bench_scale{'_quick' if args.quick else ''}_cpu.json")
+        with open(path) as fh:
+            doc = json.load(fh)
+        doc["results"]["digits_dense_limit"] = digits_dense_limit(args.quick)
+        doc["results"]["digits_dense_limit"]["metadata"] = metadata("cpu")
+        print(json.dumps(doc["results"]["digits_dense_limit"]), flush=True)
+        with open(path, "w") as fh:
+            json.dump(doc, fh, indent=2)
+        return
     sizes = args.sizes or ([64] if args.quick else [224])
     batches = args.batches or ([1, 2] if args.quick else [1, 8])
     S, T = resnets()

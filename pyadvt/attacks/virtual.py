@@ -118,7 +118,7 @@ def virtual_direction(model, x: torch.Tensor, *, method: str = "auto", route: st
     if plan is None:
         plan = plan_route(model, xs, route=route, max_memory=max_memory, max_iter=max_iter, what="virtual_direction")
     if plan.route == "dense":
-        J = jacobian(model, xs, method=method, max_memory=plan.budget)
+        J = jacobian(model, xs, method=method, max_memory=plan.budget, probe=plan.probe)
         sigma1, sigma2, lam, v1, flags = jacobian_spectrum(J) if J.shape[1] <= MAX_K else _svd_spectrum(J)
         jv1 = torch.einsum("bmn,bn->bm", J, v1) if want_jv1 else None
         iterations = None

@@ -152,7 +152,8 @@ class RoutePlan:
     """The route chosen for a batch and the predicted peak bytes of each route.
 
     Attributes: ``route`` (``"dense"`` | ``"matrix_free"``), ``m`` outputs, ``n`` inputs, ``batch``,
-    ``graph_per_sample`` (bytes), ``dense_bytes``, ``matrix_free_bytes``, ``budget`` (bytes).
+    ``graph_per_sample`` (bytes), ``dense_bytes``, ``matrix_free_bytes``, ``budget`` (bytes) and
+    ``probe`` (the :func:`graph_bytes_per_sample` result, reusable by :func:`pyadvt.ops.jacobian.jacobian`).
     """
 
     route: str
@@ -163,6 +164,7 @@ class RoutePlan:
     dense_bytes: int
     matrix_free_bytes: int
     budget: int
+    probe: tuple | None = None
 
 
 def dense_bytes(batch: int, m: int, n: int, graph_per_sample: int, itemsize: int) -> int:
@@ -231,7 +233,7 @@ def plan_route(model, x: torch.Tensor, *, route: str = "auto", max_memory=None, 
     def free(b):
         return matrix_free_bytes(b, m, n, gps, max_iter)
 
-    plan = RoutePlan("dense", m, n, B, gps, dense(B), free(B), budget)
+    plan = RoutePlan("dense", m, n, B, gps, dense(B), free(B), budget, (m, gps, out_dtype))
     if route == "dense" or (route == "auto" and m <= DENSE_MAX_OUTPUTS and dense(B) <= budget):
         if dense(B) > budget:
             refuse(what, "dense", B, dense(B), budget, _largest_batch(dense, B, budget),

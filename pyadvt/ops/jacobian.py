@@ -185,11 +185,11 @@ def _jac_func(model, x: torch.Tensor, forward: bool, max_pairs: int = VMAP_BUDGE
     return torch.func.vmap(jac, chunk_size=min(outer, flat.shape[0]))(flat)
 
 
-def _budget_check(model, x: torch.Tensor, method: str, max_memory) -> tuple[int, bool, int]:
+def _budget_check(model, x: torch.Tensor, method: str, max_memory, probe=None) -> tuple[int, bool, int]:
     """``(m, vmapped_fits, max_pairs)`` for ``method`` under the budget; raises
     :class:`MemoryBudgetError` before any backward pass when the Jacobian cannot fit."""
     budget = resolve_max_memory(max_memory, x.device)
-    m, gps, dt = graph_bytes_per_sample(model, x[:1])
+    m, gps, dt = probe if probe is not None else graph_bytes_per_sample(model, x[:1])
     B, n = x.shape[0], x[0].numel()
     isz = torch.empty((), dtype=dt).element_size()
     out = B * m * n * isz
@@ -213,7 +213,7 @@ def _budget_check(model, x: torch.Tensor, method: str, max_memory) -> tuple[int,
     return m, vmapped_fits, max_pairs
 
 
-def jacobian(model, x: torch.Tensor, *, method: str = "auto", max_memory=None) -> torch.Tensor:
+def jacobian(model, x: torch.Tensor, *, method: str = "auto", max_memory=None, probe=None) -> torch.Tensor:
     """Per-sample input Jacobians ``J_f(x_b)``, batched.
 
     Args:
@@ -222,6 +222,8 @@ def jacobian(model, x: torch.Tensor, *, method: str = "auto", max_memory=None) -
         method: ``"auto"`` | ``"batched_grad"`` | ``"rev"`` | ``"fwd"`` (see module docstring).
         max_memory: memory budget in bytes or a string like ``"4GiB"`` (default
             :func:`pyadvt.ops.budget.resolve_max_memory`).
+        probe: ``(m, graph bytes per sample, output dtype)`` from
+            :func:`pyadvt.ops.budget.graph_bytes_per_sample` for this model (skips measuring it).
 
     Returns:
         ``[B, m, n]`` with ``m = prod(out_shape)``, ``n = prod(in_shape)``, dtype of the output.
@@ -238,9 +240,11 @@ def jacobian(model, x: torch.Tensor, *, method: str = "auto", max_memory=None) -
     if method not in _METHODS:
         raise ValueError(f"'method' must be one of {_METHODS}, got {method!r}")
     with _maybe_evaluating(model):
+        if probe is None:
+            probe = graph_bytes_per_sample(model, x[:1])
         if method == "auto":
             try:
-                m, _, pairs = _budget_check(model, x, "fwd", max_memory)
+                m, _, pairs = _budget_check(model, x, "fwd", max_memory, probe)
                 use_fwd = choose_method(x[0].numel(), m) == "fwd"
             except MemoryBudgetError:  # batched_grad may still fit (checked below)
                 use_fwd = False
@@ -250,7 +254,7 @@ def jacobian(model, x: torch.Tensor, *, method: str = "auto", max_memory=None) -
                 except (RuntimeError, NotImplementedError):
                     pass  # a layer unsupported by torch.func (e.g. an old-style autograd.Function)
             method = "batched_grad"
-        m, vmapped_fits, pairs = _budget_check(model, x, method, max_memory)
+        m, vmapped_fits, pairs = _budget_check(model, x, method, max_memory, probe)
         if method == "batched_grad":
             return _jac_batched_grad(model, x, vmapped_fits)
         return _jac_func(model, x, forward=(method == "fwd"), max_pairs=pairs)
