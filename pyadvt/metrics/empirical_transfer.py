@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from pyadvt.attacks import PGD
 from pyadvt.metrics.spectral import check_batch
 from pyadvt.utils.modes import evaluating
+from pyadvt.utils.validation import check_inputs
 
 
 @dataclass
@@ -98,6 +99,7 @@ def empirical_transferability(source, target, x, y: torch.Tensor | None = None,
         check_batch(x)
         if not isinstance(y, torch.Tensor) or y.shape != (x.shape[0],):
             raise ValueError(f"'y' must be a [N] tensor of target labels with N={x.shape[0]}")
+        check_inputs(x, y, models={"source": source, "target": target}, batch_size=batch_size, label_range=True)
     data = as_data(x, y)
     device = None if isinstance(x, torch.Tensor) else model_device(source)
     try:

@@ -23,7 +23,7 @@ from torch import nn
 
 from pyadvt.utils.modes import evaluating, model_device
 from pyadvt.utils.validation import (InvalidValueError, check_batch_size, check_images, check_labels, check_logits,
-                                     check_model_input)
+                                     check_model_input, warn_invalid)
 
 __all__ = ["SimilarityResult", "gradient_similarity", "loss_input_gradients"]
 
@@ -53,7 +53,8 @@ def loss_input_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor, bat
     """Per-sample ``(CE(model(x_i), y_i) [N], grad_x CE [N, *in_shape])`` in eval mode.
 
     One forward/backward per batch of the *summed* loss, so each row is exactly that sample's own
-    gradient. ``x`` is not modified, no parameter gradient is accumulated.
+    gradient. ``x`` is not modified, no parameter gradient is accumulated. Rows that are not finite
+    (a NaN/Inf pixel, NaN weights) are left as computed and counted in one warning.
     """
     _check_xy(x, y, [("model", model)])
     batch_size = check_batch_size(batch_size)
@@ -64,7 +65,11 @@ def loss_input_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor, bat
             loss, g = _batch_loss_grads(model, x[s:s + int(batch_size)], y[s:s + int(batch_size)], dev)
             losses.append(loss)
             grads.append(g)
-    return torch.cat(losses), torch.cat(grads)
+    loss, grad = torch.cat(losses), torch.cat(grads)
+    bad = ~(torch.isfinite(loss) & torch.isfinite(grad.flatten(1)).all(dim=1))
+    warn_invalid(int(bad.sum()), int(bad.numel()), "loss_input_gradients",
+                 "a NaN/Inf input or a non-finite model output: their loss and gradient rows are NaN")
+    return loss, grad
 
 
 @dataclass

@@ -233,6 +233,7 @@ def singular_value_ratio(model, x: torch.Tensor, *, batch_size: int | None = Non
         0.5
     """
     check_batch(x)
+    check_inputs(x, models={"model": model}, batch_size=batch_size)
     (plan,), batch_size = plan_models((model,), x, batch_size, route=route, max_memory=max_memory,
                                       what="singular_value_ratio")
     lam, s1, s2, valid = [], [], [], []

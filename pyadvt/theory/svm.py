@@ -143,6 +143,8 @@ def linear_separator(X, y, fit_intercept: bool = True) -> LinearClassifier | Non
 
 def _normalised(X: np.ndarray, fit_intercept: bool) -> tuple[np.ndarray, np.ndarray, float]:
     """``(X - mu) / s`` with ``mu`` the mean (0 without intercept) and ``s`` the max-abs entry."""
+    if X.shape[0] == 0:
+        raise ValueError("X holds no points (shape [0, d]); pass at least one point of each class")
     mu = X.mean(axis=0) if fit_intercept else np.zeros(X.shape[1])
     Xc = X - mu
     scale = float(np.max(np.abs(Xc)))
