@@ -24,6 +24,7 @@ from torch import nn
 from pyadvt.ops.pgd import pgd_step_
 from pyadvt.utils.modes import evaluating
 from pyadvt.utils.rng import per_sample_rand
+from pyadvt.utils.validation import check_inputs
 
 __all__ = ["RepresentationAttack", "representation_fn", "representation_distance", "random_start"]
 
@@ -152,6 +153,7 @@ class RepresentationAttack:
             raise TypeError("'x' must be a floating-point torch.Tensor [B, *] in [0, 1]")
         if x.dim() < 2 or x.shape[0] == 0:
             raise ValueError(f"'x' must be a non-empty batch [B, *], got shape {tuple(x.shape)}")
+        check_inputs(x, models={"model": self.model}, allow_nonfinite=False)
         eps = self.eps if eps is None else eps
         eps_t = (eps.detach().to(x.device, torch.float32).reshape(-1).expand(x.shape[0]).clone()
                  if isinstance(eps, torch.Tensor) else torch.full((x.shape[0],), float(eps), device=x.device))

@@ -34,10 +34,12 @@ from dataclasses import dataclass
 import torch
 
 from pyadvt.ops.budget import RoutePlan, plan_route
+from pyadvt.ops.jacobian import _check_inputs as check_model_input
 from pyadvt.ops.jacobian import jacobian
 from pyadvt.ops.linalg import MAX_K, jacobian_spectrum
 from pyadvt.ops.matrix_free import DEFAULT_MAX_ITER, jacobian_top_singular
 from pyadvt.ops.precision import float32_compute
+from pyadvt.utils.validation import check_inputs
 from pyadvt.ops.reference.linalg import (FLAG_DEGENERATE_TOP, FLAG_NONFINITE, FLAG_RANK_LT2, FLAG_ZERO,
                                          degenerate_rtol, normalize_signs, rank_rtol)
 
@@ -111,6 +113,8 @@ def virtual_direction(model, x: torch.Tensor, *, method: str = "auto", route: st
     Raises:
         pyadvt.ops.budget.MemoryBudgetError: no route fits ``max_memory`` (before any backward pass).
     """
+    check_inputs(x, models={"model": model})
+    check_model_input(model, x)
     model, x = float32_compute(model, x)
     finite = torch.isfinite(x.detach()).reshape(x.shape[0], -1).all(1)
     xs = torch.where(finite.reshape(-1, *([1] * (x.dim() - 1))), x.detach(), torch.zeros_like(x)) \
@@ -174,5 +178,6 @@ class VirtualAdversarialAttack:
         return (eps * d.v1).reshape(x.shape).to(x.dtype)
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor | None = None, eps: float | None = None) -> torch.Tensor:
+        check_inputs(x, models={"model": self.model}, allow_nonfinite=False)
         x_adv = x.detach() + self.perturbation(x, eps)
         return x_adv.clamp(0.0, 1.0) if self.clip else x_adv
