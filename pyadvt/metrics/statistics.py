@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pyadvt.utils.stats import pearson
+
 __all__ = ["StatisticsTable", "ols_r2", "pearson_r", "statistics_table"]
 
 FACTORS = ("accuracy", "fooling", "smoothness", "similarity")
@@ -36,16 +38,12 @@ def _vector(v, name: str, n: int | None = None) -> np.ndarray:
 
 
 def pearson_r(a, b) -> float:
-    """Pearson correlation of two equal-length vectors; NaN (with a warning) if either is constant."""
-    a, b = _vector(a, "a"), _vector(b, "b", None)
-    if a.shape != b.shape or a.shape[0] < 2:
-        raise ValueError(f"pearson_r needs two vectors of equal length >= 2, got {a.shape[0]} and {b.shape[0]}")
-    da, db = a - a.mean(), b - b.mean()
-    den = np.sqrt((da @ da) * (db @ db))
-    if den == 0:
-        warnings.warn("pearson_r: a constant input has no correlation; returning NaN", RuntimeWarning, stacklevel=2)
-        return float("nan")
-    return float(np.clip((da @ db) / den, -1.0, 1.0))
+    """Pearson correlation of two equal-length vectors (:func:`pyadvt.utils.stats.pearson`'s NaN policy:
+    non-finite pairs dropped); NaN with a warning when undefined (a constant side, < 3 pairs)."""
+    c = pearson(a, b)
+    if not c.valid:
+        warnings.warn(f"pearson_r: {c.reason}: no correlation; returning NaN", RuntimeWarning, stacklevel=2)
+    return c.r
 
 
 def ols_r2(y, X) -> float:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import math
 import os
 import textwrap
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,8 @@ import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from scipy import stats
+
+from pyadvt.utils.stats import mean_ci_columns, pearson
 
 __all__ = ["heatmap", "scatter", "bars", "curves", "scatter_grid", "plot", "fit_line", "mean_ci"]
 
@@ -154,11 +154,9 @@ def fit_line(x: Any, y: Any) -> dict:
     if not (sxx > 0 and syy > 0 and math.isfinite(sxx) and math.isfinite(syy)):
         return out  # a (numerically) constant coordinate: no line, no correlation
     slope = float(dx @ dy) / sxx
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # scipy's near-constant-input warnings: r is still defined here
-        r, p = stats.pearsonr(xs, ys)
+    c = pearson(xs, ys)
     out.update(slope=round(slope, 12), intercept=round(float(ys.mean() - slope * xs.mean()), 12) + 0.0,
-               r=float(r), p=float(p))
+               r=c.r, p=c.p)
     return out
 
 
@@ -230,13 +228,11 @@ def mean_ci(runs: Any, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray
         ([2.0, 2.0], True, 0.0)
     """
     arr = _array(runs, "runs", ndim=2)
-    n = np.sum(np.isfinite(arr), axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # columns with < 2 runs: interval collapses
-        mean = np.nanmean(arr, axis=0) if arr.size else np.zeros(arr.shape[1])
-        sem = np.where(n > 1, np.nanstd(arr, axis=0, ddof=1) / np.sqrt(np.maximum(n, 1)), 0.0)
-    half = np.where(n > 1, stats.t.ppf((1 + confidence) / 2, np.maximum(n - 1, 1)) * sem, 0.0)
-    return mean, mean - half, mean + half
+    mean, lo, hi, n = mean_ci_columns(arr, confidence=confidence)  # pyadvt.utils.stats: the one interval
+    if not arr.shape[0]:
+        mean = np.zeros(arr.shape[1])
+    # for drawing, a column with < 2 runs has a collapsed band at its mean
+    return mean, np.where(n > 1, lo, mean), np.where(n > 1, hi, mean)
 
 
 def curves(x: Any, series: Mapping[str, Any], path: str | os.PathLike, *, lower: Mapping | None = None,

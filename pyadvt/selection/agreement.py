@@ -11,7 +11,6 @@ correlation, change in R^2).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +19,7 @@ import numpy as np
 from scipy import stats
 
 from pyadvt.metrics.statistics import ols_r2
+from pyadvt.utils.stats import CORRELATIONS, correlation
 from pyadvt.utils.validation import InvalidValueError
 
 __all__ = ["METRICS", "AgreementResult", "agreement", "incremental_value", "rel_at_k"]
@@ -44,14 +44,9 @@ def rel_at_k(score: Any, accuracy: Any, k: int = 1) -> float:
 
 
 def _one(score: np.ndarray, acc: np.ndarray) -> dict[str, float]:
+    # pyadvt.utils.stats: the one correlation implementation (NaN when undefined: constant side, < 3 pairs)
     out = {m: float("nan") for m in METRICS}
-    if np.ptp(acc) > 0 and np.ptp(score) > 0 and score.size >= 2:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            out["kendall"] = float(stats.kendalltau(score, acc).statistic)
-            out["weighted_tau"] = float(stats.weightedtau(score, acc).statistic)
-            out["pearson"] = float(stats.pearsonr(score, acc).statistic)
-            out["spearman"] = float(stats.spearmanr(score, acc).statistic)
+    out.update({m: correlation(score, acc, m).r for m in CORRELATIONS})
     if acc.max() > 0:
         out["rel@1"] = rel_at_k(score, acc, 1)
     return out

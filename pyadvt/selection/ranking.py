@@ -32,7 +32,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy import stats
 from torch import nn
 
 from pyadvt.attacks import build_attack
@@ -49,6 +48,7 @@ from pyadvt.selection.agreement import agreement
 from pyadvt.selection.estimators import ESTIMATORS, estimate
 from pyadvt.selection.extract import extract, split_model
 from pyadvt.utils import distributed
+from pyadvt.utils.stats import spearman as stats_spearman
 from pyadvt.utils.sweep import CellStore, config_digest
 from pyadvt.utils.validation import InvalidValueError
 
@@ -96,23 +96,9 @@ def spearman_ci(a: Sequence[float], b: Sequence[float], confidence: float = 0.95
         >>> r["rho"], r["n"], r["lower"] < 1.0
         (1.0, 5, True)
     """
-    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if x.shape != y.shape or x.ndim != 1:
-        raise ValueError(f"a and b must be 1-D of equal length, got {x.shape} and {y.shape}")
-    ok = np.isfinite(x) & np.isfinite(y)
-    x, y = x[ok], y[ok]
-    out: dict[str, Any] = {"rho": None, "lower": None, "upper": None, "p": None, "n": int(x.size),
-                           "confidence": confidence}
-    if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return out
-    res = stats.spearmanr(x, y)
-    rho = float(res.statistic)
-    out.update(rho=round(rho, 12), p=float(res.pvalue))
-    if x.size >= 4 and abs(rho) < 1:  # Fisher z is unbounded at |rho| = 1: no interval
-        z, se = math.atanh(rho), math.sqrt(1.06 / (x.size - 3))
-        q = stats.norm.ppf((1 + confidence) / 2)
-        out.update(lower=math.tanh(z - q * se), upper=math.tanh(z + q * se))
-    return out
+    c = stats_spearman(a, b, ci="fisher", confidence=confidence).summary()  # pyadvt.utils.stats: one NaN policy
+    return {"rho": None if c["r"] is None else round(c["r"], 12), "lower": c["lower"], "upper": c["upper"],
+            "p": c["p"], "n": c["n"], "confidence": confidence}
 
 
 def _check_compatible(models: Mapping[str, nn.Module], x: torch.Tensor, role: str) -> None:

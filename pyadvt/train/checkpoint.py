@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 
 import torch
 from torch import nn
 
 from pyadvt.models import build
+from pyadvt.utils.io import atomic_write
 
 FORMAT = "pyadvt.checkpoint"
 VERSION = 1
@@ -58,17 +58,8 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, config: dict | No
     payload = {"format": FORMAT, "version": VERSION, "model": build_config, "config": config,
                "state_dict": {k: v.detach().to("cpu") for k, v in model.state_dict().items()}}
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".ckpt-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path, "wb", prefix=".ckpt-") as f:
+        torch.save(payload, f)
     return path
 
 

@@ -18,14 +18,12 @@ Example:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Hashable, Sequence
 
-import numpy as np
 import torch
-from scipy import stats
 
 from pyadvt.data import TensorData
+from pyadvt.utils.stats import mean_ci as stats_mean_ci
 from pyadvt.utils.sweep import CellStore, run_cells
 
 __all__ = ["balanced_subset", "mean_ci", "subset_sweep", "summarize", "paired_delta"]
@@ -36,17 +34,7 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> dict:
 
     Non-finite values (undefined cells) are skipped.
     """
-    if not 0 < confidence < 1:
-        raise ValueError(f"'confidence' must be in (0, 1), got {confidence!r}")
-    v = np.asarray([float(x) for x in values if x is not None and math.isfinite(float(x))], dtype=np.float64)
-    n = int(v.size)
-    if n == 0:
-        return {"mean": None, "lo": None, "hi": None, "half_width": None, "n": 0}
-    mean = float(v.mean())
-    if n < 2:
-        return {"mean": mean, "lo": None, "hi": None, "half_width": None, "n": 1}
-    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * v.std(ddof=1) / math.sqrt(n))
-    return {"mean": mean, "lo": mean - half, "hi": mean + half, "half_width": half, "n": n}
+    return stats_mean_ci(list(values), confidence=confidence).summary()  # pyadvt.utils.stats: the one interval
 
 
 def balanced_subset(data: TensorData, size: int | None, seed: int) -> TensorData:

@@ -38,20 +38,20 @@ import json
 import math
 import os
 import re
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pyadvt.utils.io import TMP_PREFIX, atomic_write_bytes, atomic_write_text  # re-exported (moved)
 from pyadvt.utils.progress import progress as _progress
 from pyadvt.utils.validation import InvalidValueError
 
 __all__ = ["CellStore", "run_cells", "to_jsonable", "atomic_write_text", "atomic_write_bytes",
            "key_to_str", "config_digest", "CorruptCellWarning", "CorruptCellError"]
 
-_TMP_PREFIX = ".tmp-"
+_TMP_PREFIX = TMP_PREFIX
 _META = "_meta.json"
 _CORRUPT = "_corrupt"
 _MISSING = object()
@@ -119,46 +119,6 @@ def to_jsonable(obj: Any) -> Any:
 
 def _dumps(obj: Any) -> str:
     return json.dumps(to_jsonable(obj), indent=1, sort_keys=False, allow_nan=False)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically: a reader sees the old file or the new one, never a part.
-
-    The bytes go to a temporary file in the same directory, are fsync'ed and then ``os.replace``'d.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """:func:`atomic_write_bytes` for UTF-8 text."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _key_to_json(key: Any) -> Any:

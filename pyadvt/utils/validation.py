@@ -31,24 +31,15 @@ import warnings
 import torch
 from torch import nn
 
+# the error classes live in a module that imports nothing (the CLI and light modules use them)
+from pyadvt.utils.errors import InvalidTypeError, InvalidValueError, UserError
+
 __all__ = [
     "UserError", "InvalidValueError", "InvalidTypeError",
     "check_tensor", "check_images", "check_like", "check_labels", "check_batch_size",
     "check_model_input", "check_logits", "finite_rows", "warn_invalid", "check_count", "check_device",
     "check_output_dir", "check_inputs",
 ]
-
-
-class UserError(Exception):
-    """An error caused by the caller's input: the CLI reports it as one line with exit status 2."""
-
-
-class InvalidValueError(UserError, ValueError):
-    """An argument has the right type but a bad value (range, shape, device, NaN ...)."""
-
-
-class InvalidTypeError(UserError, TypeError):
-    """An argument has the wrong type or dtype."""
 
 
 def check_tensor(t, name: str) -> torch.Tensor:
