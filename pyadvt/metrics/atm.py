@@ -186,18 +186,14 @@ def entropy_curve(linkage_matrix: np.ndarray, reference: Sequence, ks: Sequence[
 
 
 def save_dendrogram(linkage_matrix: np.ndarray, labels: Sequence[str], path, title: str = "Task similarity tree"):
-    """Write the similarity tree as a PNG (matplotlib, Agg backend); returns the path."""
-    import matplotlib
+    """Deprecated (removed in the next release): use :func:`pyadvt.report.figures.dendrogram`.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from scipy.cluster.hierarchy import dendrogram
+    Figures are drawn only by :mod:`pyadvt.report`; this alias draws the same tree there.
+    """
+    import warnings
 
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.5 * len(labels)), 3.5))
-    dendrogram(linkage_matrix, labels=list(labels), ax=ax, leaf_rotation=60)
-    ax.set_title(title)
-    ax.set_ylabel("distance between ATM columns")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    warnings.warn("pyadvt.metrics.atm.save_dendrogram is deprecated; use pyadvt.report.figures.dendrogram",
+                  DeprecationWarning, stacklevel=2)
+    from pyadvt.report.figures import dendrogram  # lazy: figures live in the report layer
+
+    return dendrogram(linkage_matrix, labels, path, title=title)

@@ -38,7 +38,7 @@ from matplotlib.figure import Figure
 
 from pyadvt.utils.stats import mean_ci_columns, pearson
 
-__all__ = ["heatmap", "scatter", "bars", "curves", "scatter_grid", "plot", "fit_line", "mean_ci"]
+__all__ = ["heatmap", "scatter", "bars", "curves", "scatter_grid", "dendrogram", "plot", "fit_line", "mean_ci"]
 
 _DPI = 110
 
@@ -214,6 +214,33 @@ def bars(values: Any, path: str | os.PathLike, *, labels: Sequence | None = None
                   ha="right" if max(map(len, names), default=0) > 5 else "center")
     ax.grid(axis="y", alpha=0.3)
     _decorate(ax, title, xlabel, ylabel)
+    return _save(fig, path)
+
+
+def dendrogram(linkage_matrix: Any, labels: Sequence, path: str | os.PathLike, *,
+               title: str | None = "Task similarity tree",
+               ylabel: str | None = "distance between ATM columns") -> Path:
+    """The similarity tree of a scipy linkage matrix ``[N - 1, 4]`` (e.g.
+    :func:`pyadvt.metrics.atm.cluster_tree` of an ATM, seed 000 §4.3, docs/theory.md §2) with the
+    ``N`` leaves named by ``labels``.
+
+    Example:
+        >>> import tempfile, os, numpy as np
+        >>> from scipy.cluster.hierarchy import linkage
+        >>> Z = linkage(np.array([[0.0], [0.1], [1.0]]), "average")
+        >>> dendrogram(Z, ["a", "b", "c"], os.path.join(tempfile.mkdtemp(), "tree.png")).suffix
+        '.png'
+    """
+    from scipy.cluster import hierarchy
+
+    Z = _array(linkage_matrix, "linkage_matrix", ndim=2)
+    if Z.shape[1] != 4 or not np.isfinite(Z).all():
+        raise ValueError(f"linkage_matrix must be a finite scipy linkage matrix [N - 1, 4], got shape {Z.shape}")
+    names = _labels(labels, Z.shape[0] + 1, "labels")
+    fig = _new_figure((max(4.0, 0.5 * len(names)), 3.5))
+    ax = fig.add_subplot()
+    hierarchy.dendrogram(Z, labels=names, ax=ax, leaf_rotation=60)
+    _decorate(ax, title, None, ylabel)
     return _save(fig, path)
 
 
