@@ -95,7 +95,8 @@ def _svd_spectrum(J: torch.Tensor):
 
 def virtual_direction(model, x: torch.Tensor, *, method: str = "auto", route: str = "auto", max_memory=None,
                       tol: float = 1e-6, max_iter: int = DEFAULT_MAX_ITER, seed: int = 0, want_jv1: bool = False,
-                      keep_jac: bool = True, plan: RoutePlan | None = None) -> VirtualDirection:
+                      keep_jac: bool = True, plan: RoutePlan | None = None,
+                      pixel_range: bool = True) -> VirtualDirection:
     """Top right singular vector of ``J_f(x_b)`` for every sample (Definition 1 direction).
 
     Args:
@@ -109,11 +110,14 @@ def virtual_direction(model, x: torch.Tensor, *, method: str = "auto", route: st
         want_jv1: also return ``J v1 [B, m]``.
         keep_jac: keep the dense route's ``[B, m, n]`` Jacobian in the result.
         plan: a route already planned for this batch size (skips the probe forward pass).
+        pixel_range: require ``x`` in [0, 1] (pixel space, docs/theory.md §0); the seed-000 bound
+            evaluators pass False (their theorems hold on any inputs, Theorem 3 on the unit ball).
 
     Raises:
         pyadvt.ops.budget.MemoryBudgetError: no route fits ``max_memory`` (before any backward pass).
     """
-    check_inputs(x, models={"model": model})
+    if pixel_range:
+        check_inputs(x, models={"model": model})
     check_model_input(model, x)
     model, x = float32_compute(model, x)
     finite = torch.isfinite(x.detach()).reshape(x.shape[0], -1).all(1)

@@ -106,8 +106,8 @@ def pair_jacobians(source, target, x: torch.Tensor, *, batch_size: int | None = 
     dense = ps.route == "dense" and pt.route == "dense"
     parts: dict[str, list] = {k: [] for k in ("JS", "JT", "v1S", "sS", "sT", "lS", "lT", "t1", "U", "V", "ok")}
     for sl in batches(x.shape[0], batch_size, progress=progress, desc="jacobians"):
-        ds = virtual_direction(source, x[sl], method=method, plan=ps, want_jv1=True, keep_jac=dense)
-        dt = virtual_direction(target, x[sl], method=method, plan=pt, keep_jac=dense)
+        ds = virtual_direction(source, x[sl], method=method, plan=ps, want_jv1=True, keep_jac=dense, pixel_range=False)
+        dt = virtual_direction(target, x[sl], method=method, plan=pt, keep_jac=dense, pixel_range=False)
         ok = ds.valid & dt.valid
         V = jvp(target, x[sl], ds.v1.reshape(x[sl].shape).to(x.dtype))
         for key, val in (("v1S", ds.v1), ("sS", ds.sigma1), ("sT", dt.sigma1), ("lS", ds.lam), ("lT", dt.lam),
