@@ -1,4 +1,4 @@
-"""Diverse-input transform and the DI / DIM attacks (SPEC §1, Xie et al. 2019)."""
+"""Diverse-input transform and the DI / DIM attacks (docs/theory.md §1, Xie et al. 2019)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Guarantees shared by every attack (SPEC §0-§1): ball, range, no mutation, modes, no parameter
+"""Guarantees shared by every attack (docs/theory.md §0-§1): ball, range, no mutation, modes, no parameter
 gradients, batch-independence, random starts, targeted mode, restarts, validation, ensembles."""
 
 from __future__ import annotations

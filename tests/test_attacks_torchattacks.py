@@ -1,5 +1,5 @@
 """Cross-checks against torchattacks (test extra) on the same model and data, and the documented
-differences where SPEC §1 and torchattacks disagree."""
+differences where docs/theory.md §1 and torchattacks disagree."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def test_targeted_pgd_equals_torchattacks(setup):
 
 
 def test_mifgsm_zero_gradient_sample_takes_no_step():
-    """SPEC §0: a zero gradient never yields NaN. pyadvt's kernel skips the 0/0 normalisation; torchattacks
+    """docs/theory.md §0: a zero gradient never yields NaN. pyadvt's kernel skips the 0/0 normalisation; torchattacks
     computes NaN momentum there, which its sign step happens to turn into a zero step (torch.sign(nan) == 0),
     so both leave the sample in place and agree on the other samples."""
     torch.manual_seed(0)

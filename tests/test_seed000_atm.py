@@ -76,7 +76,7 @@ def test_transfer_table_with_models(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------------
-# Independent re-implementations (seed 000 §4.3 / App. G.3, SPEC section 2 "Transferability matrix")
+# Independent re-implementations (seed 000 §4.3 / App. G.3, docs/theory.md §2 "Transferability matrix")
 # ---------------------------------------------------------------------------------------------------
 
 def _tournament_by_hand(loss, success):

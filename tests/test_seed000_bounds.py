@@ -156,7 +156,7 @@ def test_theorem3_requires_unit_ball():
 
 # ---------------------------------------------------------------------------------------------------
 # Formula pins: expected values derived by hand (closed-form linear / quadratic models) or from an
-# independent re-implementation of SPEC section 2 (torch.func.jacrev + torch.linalg.svd + numpy), never
+# independent re-implementation of docs/theory.md §2 (torch.func.jacrev + torch.linalg.svd + numpy), never
 # from pyadvt's own helpers. Each one fails if a coefficient or term of the formula is changed.
 # ---------------------------------------------------------------------------------------------------
 
@@ -196,7 +196,7 @@ def _points():
 
 
 def test_theorem2_closed_form_diag():
-    """Theorem 2 (SPEC section 2; paper Thm 2 and its full form in appendix D) on the "diag" case:
+    """Theorem 2 (docs/theory.md §2; paper Thm 2 and its full form in appendix D) on the "diag" case:
     rhs = 5 E[((1 - tau1 tau2) + (1 - tau1)(1 - tau2) lam_T^2) sigma_T^2 + (lam_T + lam_S)^2 sigma_S^2 * 9/4]
         = 5 (9 + (1/3 + 1/2)^2 * 4 * 9/4) = 5 (9 + 25/4) = 76.25;
     Lipschitz form ((1 - tau1 tau2) + (1 - tau1)(1 - tau2) lam_T^2 + (lam_T + lam_S)^2) 5 L^2 with
@@ -232,7 +232,7 @@ class _HalfSquaredNorm(torch.nn.Module):
 
 
 def test_theorem1_closed_form_lipschitz_form():
-    """Theorem 1 (paper Thm 1; SPEC section 2) with f_S(x) = x_1 and f_T(x) = ||x||^2 / 2 on
+    """Theorem 1 (paper Thm 1; docs/theory.md §2) with f_S(x) = x_1 and f_T(x) = ||x||^2 / 2 on
     x in {(1, 0), (1, 1), (2, 0)}: grad f_S = e1 = v1_S, grad f_T(x) = x.
       U = 1, V = x_1 in {1, 1, 2}: tau2 = E[UV]^2 / (E U^2 E V^2) = (4/3)^2 / 2 = 8/9, A = 4/3 (< r = sqrt 2);
       tau1(x) = x_1^2 / ||x||^2 in {1, 1/2, 1}: tau1 = 5/6;  L = max ||x|| = 2.
@@ -249,7 +249,7 @@ def test_theorem1_closed_form_lipschitz_form():
 
 
 def test_theorem3_closed_form_terms():
-    """Theorem 3 (paper Thm 3; SPEC section 2) for linear f_S(x) = diag(2, 1) x + (0.5, -1) and
+    """Theorem 3 (paper Thm 3; docs/theory.md §2) for linear f_S(x) = diag(2, 1) x + (0.5, -1) and
     f_T(x) = diag(1, 3) x + (0.2, 0.3) ("diag" case, A = [[1/2, 0], [0, 0]]):
       c = f_T(0) - A f_S(0) = (-0.05, 0.3), so g o f_S(x) = (x_1 + 0.2, 0.3) and f_T(x) = (x_1 + 0.2, 3 x_2 + 0.3);
       ||J_T - A J_S||_{D,2} = ||diag(0, 3)||_2 = 3;
@@ -274,7 +274,7 @@ def test_theorem3_closed_form_terms():
 
 
 def test_proposition2_closed_form_upper_uses_squared_lambda():
-    """Proposition 2 (paper Prop 2; SPEC section 2) on the "rot" case, exact for linear models:
+    """Proposition 2 (paper Prop 2; docs/theory.md §2) on the "rot" case, exact for linear models:
     loss = eps^2 ||J_T v1_S||^2 = eps^2 (c^2 + 9 s^2) = 3 eps^2,
     lower = eps^2 tau1 sigma_T^2 = eps^2 * 9/4,
     upper = eps^2 (lam_T^2 + (1 - lam_T^2) tau1) sigma_T^2 = eps^2 (1/9 + (8/9)(1/4)) 9 = 3 eps^2 (attained:
@@ -301,7 +301,7 @@ def _tiny(seed, n, out):
 
 
 def _reference(S, T, x):
-    """Everything Theorems 1-2 need, straight from SPEC section 2 with numpy / torch.linalg.svd."""
+    """Everything Theorems 1-2 need, straight from docs/theory.md §2 with numpy / torch.linalg.svd."""
     with torch.no_grad():
         JS = torch.func.vmap(torch.func.jacrev(lambda z: S(z[None])[0]))(x).numpy()
         JT = torch.func.vmap(torch.func.jacrev(lambda z: T(z[None])[0]))(x).numpy()
@@ -326,7 +326,7 @@ def _reference(S, T, x):
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_theorem2_matches_independent_reimplementation(seed):
-    """Theorem 2, both forms (SPEC section 2), against a numpy re-implementation on tanh MLPs with
+    """Theorem 2, both forms (docs/theory.md §2), against a numpy re-implementation on tanh MLPs with
     m = 3, d = 2, so that every term ((1 - tau1 tau2), (1 - tau1)(1 - tau2) lam_T^2, (lam_T + lam_S)^2,
     the factor 5 and the ratio ||J_T||^2_{D,2} / ||J_S||^2_{D,2}) contributes."""
     S, T = _tiny(seed, 4, 3), _tiny(seed + 100, 4, 2)

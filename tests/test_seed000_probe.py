@@ -77,7 +77,7 @@ def test_knowledge_transferability_reports_the_target_test_split():
 
 
 def test_probe_bn_statistics_frozen_by_default_and_drift_only_when_asked():
-    # SPEC §4 / seed 000 linear probe: features and BatchNorm running statistics stay frozen; the
+    # docs/theory.md §4 / seed 000 linear probe: features and BatchNorm running statistics stay frozen; the
     # authors' code let the statistics drift (legacy_bn_drift=True) - the head still is the only
     # trainable part in both cases
     torch.manual_seed(0)

@@ -1,4 +1,4 @@
-"""tau1, tau2, singular-value ratio and the virtual adversarial attack (seed 000, SPEC section 2)."""
+"""tau1, tau2, singular-value ratio and the virtual adversarial attack (seed 000, docs/theory.md §2)."""
 
 import numpy as np
 import pytest
@@ -184,7 +184,7 @@ def test_tau2_keeps_samples_where_only_the_target_is_flat():
 
 
 # ---------------------------------------------------------------------------------------------------
-# Formula pins with hand-computed / independently computed expectations (SPEC section 2).
+# Formula pins with hand-computed / independently computed expectations (docs/theory.md §2).
 # ---------------------------------------------------------------------------------------------------
 
 class _HalfSquares(torch.nn.Module):
@@ -195,7 +195,7 @@ class _HalfSquares(torch.nn.Module):
 
 
 def test_tau2_projection_closed_form():
-    """Definition 3 with the spectral-norm projection (SPEC section 2): U = e1, e2 (two samples),
+    """Definition 3 with the spectral-norm projection (docs/theory.md §2): U = e1, e2 (two samples),
     V = 1, 2. Then E[U U^T] = I/2, E[V U^T] = (1, 2)/2, B* = (1, 2) with ||B*||_2 = sqrt 5, while
     r = sqrt(E V^2 / E||U||^2) = sqrt(5/2) < sqrt 5: A = r B* / ||B*|| = B* / sqrt 2 and
     tau2 = (2 tr(A^T E[VU^T]) - tr(A E[UU^T] A^T)) / E V^2 = (5/sqrt2 - 5/4) / (5/2) = sqrt 2 - 1/2.

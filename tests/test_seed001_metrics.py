@@ -183,7 +183,7 @@ def _loss_and_grad(model, xi, yi):
 
 
 def test_lower_bound_every_term_matches_a_per_sample_computation():
-    # Seed 001 Theorem 1 (SPEC §3): s_F, s_G are the UPPER smoothness (max over samples of
+    # Seed 001 Theorem 1 (docs/theory.md §3): s_F, s_G are the UPPER smoothness (max over samples of
     # lambda_max, Def. 1), S_ the INFIMUM of the gradient cosine (Def. 2),
     #   c_F = min_i [min_{y'!=y} l_F(x+d, y') - l_F(x, y) - s_F eps^2/2] / ||grad_x l_F||,
     #   c_G = max_i [min_{y'!=y} l_G(x+d, y') - l_G(x, y) + s_G eps^2/2] / ||grad_x l_G||.
@@ -283,7 +283,7 @@ def test_untargeted_rates_on_hand_built_predictions():
 
 
 def test_targeted_rates_default_target_is_next_class():
-    # SPEC §3: targeted success means G(x+d) = t with default t = (y + 1) mod C = [1, 2, 0, 1, 2, 0].
+    # docs/theory.md §3: targeted success means G(x+d) = t with default t = (y + 1) mod C = [1, 2, 0, 1, 2, 0].
     Fm, Gm, x, y, x_adv = _hand_models()
     r = transferability(Fm, Gm, x, y, x_adv, targeted=True)
     assert r.targeted and r.success.tolist() == [True, False, False, False, False, False]

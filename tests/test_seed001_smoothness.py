@@ -1,4 +1,4 @@
-"""Seed 001 smoothness: per-sample top eigenvalue of the input Hessian (SPEC §3)."""
+"""Seed 001 smoothness: per-sample top eigenvalue of the input Hessian (docs/theory.md §3)."""
 
 from __future__ import annotations
 
@@ -204,7 +204,7 @@ def test_mean_and_upper_smoothness_match_dense_values(method):
 
 
 def test_exact_route_matches_gauss_newton_eigenvalue_by_hand():
-    # SPEC §3 (c): for a piecewise-linear net H = J^T (diag p - p p^T) J; its top eigenvalue computed
+    # docs/theory.md §3 (c): for a piecewise-linear net H = J^T (diag p - p p^T) J; its top eigenvalue computed
     # densely from the logits' Jacobian (no projection trick) must equal method="exact".
     model, (x, y) = relu_mlp(), data(B=5, seed=4)
     r = smoothness(model, x, y, method="exact", progress=False)
@@ -216,7 +216,7 @@ def test_exact_route_matches_gauss_newton_eigenvalue_by_hand():
 
 
 def test_lanczos_honours_a_loose_tolerance_against_dense_eigvalsh():
-    # Lanczos (SPEC §3 (b)) stops when ||H y - theta y|| <= tol |theta| (ARPACK/eigsh's rule), so at
+    # Lanczos (docs/theory.md §3 (b)) stops when ||H y - theta y|| <= tol |theta| (ARPACK/eigsh's rule), so at
     # tol = 1e-3 theta is within ~tol of lambda_max. A rule 1000x looser stops after the first product
     # (residual <= |theta|) with theta = the Rayleigh quotient of the start vector, far from lambda_max.
     g = torch.Generator().manual_seed(11)

@@ -1,5 +1,5 @@
 """Fine-tuning (last-k blocks, LP, FT, LP-FT, BatchNorm freezing), Gaussian-noise training and
-subset sweeps with confidence intervals (seed 002 / 004, SPEC §4 and §7)."""
+subset sweeps with confidence intervals (seed 002 / 004, docs/theory.md §4 and §7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Head influence functions (seed 002 app. A.9, SPEC §7) vs autograd and vs actual re-optimisation."""
+"""Head influence functions (seed 002 app. A.9, docs/theory.md §7) vs autograd and vs actual re-optimisation."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Seed 004 Lemma 1 / Theorem 1 / Theorem 2 (SPEC §5): properties on random models and companions
+"""Seed 004 Lemma 1 / Theorem 1 / Theorem 2 (docs/theory.md §5): properties on random models and companions
 showing that a wrong Lipschitz constant, norm or ball makes the checks fail."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Representation attack (seed 004, SPEC §1): ball, clipping, exact optimum on linear maps, purity."""
+"""Representation attack (seed 004, docs/theory.md §1): ball, clipping, exact optimum on linear maps, purity."""
 
 from __future__ import annotations
 

@@ -53,7 +53,7 @@ def test_recipe_trains_with_fit():
 
 
 def test_sam_ir_recipe_is_sam_on_the_input_gradient_regularised_loss():
-    # Seed 001 sec. 4.3 / SPEC §4: SAM&IR = SAM (Foret et al.) on the IR loss
+    # Seed 001 sec. 4.3 / docs/theory.md §4: SAM&IR = SAM (Foret et al.) on the IR loss
     # mean_i [l_i + lambda ||grad_{x_i} l_i||] (per-sample norm, not squared). One step by hand:
     # g = grad L(theta), e = rho g / ||g||, theta' = theta - lr grad L(theta + e).
     import math

@@ -1,4 +1,4 @@
-"""Surrogate training zoo (SPEC §4): regularisers, SAM, augmentations, AT, LGV."""
+"""Surrogate training zoo (docs/theory.md §4): regularisers, SAM, augmentations, AT, LGV."""
 
 from __future__ import annotations
 

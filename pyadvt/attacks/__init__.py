@@ -1,4 +1,4 @@
-"""Adversarial attacks (SPEC §1): ``atk = PGD(model, eps=8/255, steps=10); x_adv = atk(x, y)``.
+"""Adversarial attacks (docs/theory.md §1): ``atk = PGD(model, eps=8/255, steps=10); x_adv = atk(x, y)``.
 
 All attacks share :class:`Attack`'s guarantees: eval mode, no parameter gradients, inputs never
 mutated, output in [0, 1] and the eps-ball, per-sample seeded randomness, multi-budget calls

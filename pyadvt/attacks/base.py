@@ -1,6 +1,6 @@
 """The :class:`Attack` base class: validation, model-mode discipline, targets and multi-budget batching.
 
-Every attack (SPEC §0-§1) is constructed once and called on ``(x, y)``:
+Every attack (docs/theory.md §0-§1) is constructed once and called on ``(x, y)``:
 
 * ``x``: ``[B, *in_shape]`` floating point in ``[0, 1]`` on the model's device; never mutated.
 * ``y``: ``[B]`` integer labels in ``[0, C)``.
@@ -78,7 +78,7 @@ class AttackBatch:
 
 
 class Attack(abc.ABC):
-    """Base class of pyadvt attacks (SPEC §0-§1).
+    """Base class of pyadvt attacks (docs/theory.md §0-§1).
 
     Subclasses implement :meth:`_attack` on an :class:`AttackBatch` and use :meth:`objective`,
     :meth:`success` and :meth:`input_grad`. ``__call__`` does validation, eval mode, targets and the
@@ -94,7 +94,7 @@ class Attack(abc.ABC):
         targeted: descend the loss of a target label instead of ascending that of the true label.
         seed: seed of the per-sample random streams.
         loss: ``loss(logits [B, C], labels [B]) -> [B]`` per-sample loss (default cross-entropy); e.g.
-            pass the source's own predictions as ``y`` to attack them (SPEC §2 eq. 2).
+            pass the source's own predictions as ``y`` to attack them (docs/theory.md §2 eq. 2).
     """
 
     def __init__(self, model: nn.Module | Sequence[nn.Module], eps: float, alpha: float, *, norm: str = "linf",

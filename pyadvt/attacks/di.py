@@ -1,4 +1,4 @@
-"""Diverse inputs: DI-FGSM and DIM (Xie et al. 2019; SPEC §1 DI / DIM)."""
+"""Diverse inputs: DI-FGSM and DIM (Xie et al. 2019; docs/theory.md §1 DI / DIM)."""
 
 from __future__ import annotations
 
@@ -144,7 +144,7 @@ class DI(IterativeAttack):
 
 
 class DIM(DI):
-    """DIM = DI + MI (momentum ``mu = 1.0``, SPEC §1); arguments as :class:`DI`.
+    """DIM = DI + MI (momentum ``mu = 1.0``, docs/theory.md §1); arguments as :class:`DI`.
 
     Example:
         >>> import torch

@@ -1,4 +1,4 @@
-"""Ensembles of models attacked through their mean logits (SPEC §1 Ensemble / LGV)."""
+"""Ensembles of models attacked through their mean logits (docs/theory.md §1 Ensemble / LGV)."""
 
 from __future__ import annotations
 

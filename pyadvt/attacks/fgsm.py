@@ -1,4 +1,4 @@
-"""Fast gradient sign method (Goodfellow et al. 2015; SPEC §1 FGSM)."""
+"""Fast gradient sign method (Goodfellow et al. 2015; docs/theory.md §1 FGSM)."""
 
 from __future__ import annotations
 

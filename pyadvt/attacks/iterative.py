@@ -1,4 +1,4 @@
-"""The iterative gradient-sign/-norm attack loop shared by PGD, FGSM, MI-FGSM, DI and DIM (SPEC §1).
+"""The iterative gradient-sign/-norm attack loop shared by PGD, FGSM, MI-FGSM, DI and DIM (docs/theory.md §1).
 
 Every update is the fused kernel :func:`pyadvt.ops.pgd_step_` with per-row ``eps``/``alpha`` tensors,
 so one batch carries several budgets.
@@ -27,7 +27,7 @@ def stream_id(restart: int, kind: int) -> int:
 class IterativeAttack(Attack):
     """``steps`` projected steps from a (random) start, optional momentum and input transform, restarts.
 
-    Per row (SPEC §1): ``x_0 = clip01(x + delta_0)`` (``delta_0`` uniform in the L-inf box or the L2
+    Per row (docs/theory.md §1): ``x_0 = clip01(x + delta_0)`` (``delta_0`` uniform in the L-inf box or the L2
     ball when ``random_start``), then ``x_{t+1} = pgd_step(x_t, grad_x objective(T(x_t)))`` where ``T``
     is the input transform (identity except for DI). With ``restarts > 1`` each sample keeps the first
     restart that succeeds, else the one with the highest final objective; samples that already

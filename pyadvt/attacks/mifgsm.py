@@ -1,4 +1,4 @@
-"""Momentum iterative FGSM (Dong et al. 2018; SPEC §1 MI-FGSM)."""
+"""Momentum iterative FGSM (Dong et al. 2018; docs/theory.md §1 MI-FGSM)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Projected gradient descent, L-inf and L2 (Madry et al. 2018; SPEC §1 PGD-Linf / PGD-L2)."""
+"""Projected gradient descent, L-inf and L2 (Madry et al. 2018; docs/theory.md §1 PGD-Linf / PGD-L2)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pyadvt.attacks.iterative import IterativeAttack
 class PGD(IterativeAttack):
     """PGD with random start and restarts.
 
-    L-inf (SPEC §1): ``x_0 = clip01(x + U(-eps, eps))``,
+    L-inf (docs/theory.md §1): ``x_0 = clip01(x + U(-eps, eps))``,
     ``x_{t+1} = clip01(clip_[x-eps, x+eps](x_t + alpha * sign(grad)))``.
     L2: step ``alpha * g / ||g||`` (per-sample norm), projection of ``delta`` onto the L2 ball of
     radius eps, clip to [0, 1]; the random start is uniform in the L2 ball (torchattacks' ``PGDL2``

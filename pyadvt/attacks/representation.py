@@ -1,8 +1,8 @@
-"""Representation attack (seed 004, SPEC §1 and §5): perturb inputs to move the representation.
+"""Representation attack (seed 004, docs/theory.md §1 and §5): perturb inputs to move the representation.
 
 For a representation ``g`` (the penultimate layer of ``f(x) = W g(x) + b``) the attack solves, per
 sample, ``max_{||delta|| <= eps, x + delta in [0, 1]^n} ||g(x + delta) - g(x)||_2`` with projected
-gradient ascent (the inner max of the AS score, seed 004 eq. 2 / Lemma 1). Defaults follow SPEC §1:
+gradient ascent (the inner max of the AS score, seed 004 eq. 2 / Lemma 1). Defaults follow docs/theory.md §1:
 20 steps, L-inf ball, step ``2.5 * eps / steps``, random start. The per-sample best iterate over all
 steps and restarts is returned, so the achieved distance is the best lower bound of the true max
 that the attack found (the AS score is a max: any point of the ball is a valid witness).
@@ -68,10 +68,10 @@ def representation_distance(g: Callable[[torch.Tensor], torch.Tensor], x: torch.
 
 def random_start(x: torch.Tensor, eps: torch.Tensor, norm: str, seed: int, sample_ids=None,
                  stream: int = 0) -> torch.Tensor:
-    """A per-sample uniform point of the eps-ball around ``x`` clipped to [0, 1] (SPEC §1).
+    """A per-sample uniform point of the eps-ball around ``x`` clipped to [0, 1] (docs/theory.md §1).
 
     L-inf: ``x + U(-eps, eps)^n``; L2: uniform in the ball (Gaussian direction, radius
-    ``eps * u^(1/n)``). Draws depend only on ``(seed, stream, sample)`` (SPEC §0).
+    ``eps * u^(1/n)``). Draws depend only on ``(seed, stream, sample)`` (docs/theory.md §0).
 
     Args:
         x: ``[B, *]`` clean inputs. eps: ``[B]`` radii. norm: ``"linf"`` or ``"l2"``.
@@ -89,7 +89,7 @@ def random_start(x: torch.Tensor, eps: torch.Tensor, norm: str, seed: int, sampl
 
 
 class RepresentationAttack:
-    """PGD maximising the representation shift ``||g(x + delta) - g(x)||_2`` (seed 004, SPEC §1).
+    """PGD maximising the representation shift ``||g(x + delta) - g(x)||_2`` (seed 004, docs/theory.md §1).
 
     Args:
         model: the representation ``g`` or a split model (its ``features`` is used, see
@@ -108,7 +108,7 @@ class RepresentationAttack:
     Call ``atk(x, y=None, eps=None, sample_ids=None) -> x_adv`` with ``x: [B, *] in [0, 1]``; ``y``
     is ignored (the attack is label-free). ``atk.last_distance`` holds ``[B]`` distances achieved.
     Non-finite per-sample gradients give zero steps for those samples, are counted in
-    ``atk.undefined`` and reported by a warning (SPEC §0).
+    ``atk.undefined`` and reported by a warning (docs/theory.md §0).
 
     Example:
         >>> _ = torch.manual_seed(0)

@@ -1,6 +1,6 @@
 """Seed 001 Theorem 1: a lower bound on transferability from smoothness and gradient similarity.
 
-SPEC §3 (Zhang et al., S&P 2024, Thm. 1, eq. 2): with fooling probability ``1 - a`` of the
+docs/theory.md §3 (Zhang et al., S&P 2024, Thm. 1, eq. 2): with fooling probability ``1 - a`` of the
 surrogate ``F`` on ``x + delta`` (``||delta||_2 <= eps``), natural risks ``g_F, g_G``, upper
 smoothness ``s_F, s_G`` (max per-sample ``lambda_max`` of the input Hessian), infimum gradient
 similarity ``S_`` and

@@ -4,7 +4,7 @@
 downloaded), in a few minutes on 2 CPU cores:
 
 1. **Zoo**: every architecture in ``zoo.architectures`` trained with every recipe in
-   ``zoo.methods``: ``st`` (cross-entropy), ``at`` (PGD adversarial training, SPEC section 4) and
+   ``zoo.methods``: ``st`` (cross-entropy), ``at`` (PGD adversarial training, docs/theory.md §4) and
    ``sam_jr`` (SAM on the Jacobian-regularised loss, seed 001's best surrogates).
 2. **Surrogates** (seed 001): each model attacks the test set (PGD); transfer attack success on
    every other model (the ASR matrix), smoothness ``sigma_F`` and gradient similarity, and their
@@ -131,7 +131,7 @@ def _validate_attacks(cfg: Mapping) -> None:
 
 
 def train_member(arch: str, method: str, train: TensorData, zoo: Mapping, seed: int) -> nn.Module:
-    """One zoo model: ``build(arch)`` trained with ``method`` (``st`` | ``at`` | ``sam_jr``, SPEC section 4)."""
+    """One zoo model: ``build(arch)`` trained with ``method`` (``st`` | ``at`` | ``sam_jr``, docs/theory.md §4)."""
     torch.manual_seed(seed)
     model = build(arch, in_shape=train.in_shape, num_classes=train.num_classes,
                   **zoo["model_kwargs"].get(arch, {})).to(train.x.device)

@@ -1,7 +1,7 @@
 """robust-transfer: do adversarially-trained sources transfer better? (seed 002 on digits)
 
 Sources are trained on one half of the digit classes (0-4) — naturally, adversarially (L2 / L-inf
-PGD(k) and PGD(1), SPEC §4) or with Gaussian noise in the L2 ball — and fine-tuned on the other half
+PGD(k) and PGD(1), docs/theory.md §4) or with Gaussian noise in the L2 ball — and fine-tuned on the other half
 (5-9, relabelled) with class-balanced target subsets of increasing size, several seeds, and
 ``blocks`` in {head, last 1, all} (seed 002 sec. 4, Figs. 2/4/8). Reported: accuracy per cell, the
 robust-minus-natural accuracy delta with 95% t-intervals (paired by seed = same subset), per-epoch
@@ -68,7 +68,7 @@ QUICK: dict = merge_config(DEFAULTS, {
 
 
 def source_loss(kind: str, eps_l2: float, eps_linf: float, steps: int, seed: int = 0, gaussian_std: float = 1.0):
-    """``(loss_fn, batch_transform)`` for :func:`pyadvt.train.fit` of a source ``kind`` (SPEC §4):
+    """``(loss_fn, batch_transform)`` for :func:`pyadvt.train.fit` of a source ``kind`` (docs/theory.md §4):
     ``at_*`` PGD(k) with step ``2.5 eps / k`` (seed 002), ``*_pgd1`` one step of ``2 eps`` from
     ``x`` (seed 002 app. A.10), ``gaussian_l2`` N(0, std^2) noise rescaled into the L2 ball."""
     if kind not in SOURCE_KINDS:
@@ -105,7 +105,7 @@ def _build(cfg: dict, num_classes: int) -> torch.nn.Module:
 
 def robust_accuracy(model: torch.nn.Module, data: TensorData, eps: float, norm: str, steps: int = 10,
                     seed: int = 0) -> float:
-    """Accuracy under PGD(``steps``) with step ``2.5 eps / steps`` (SPEC §1)."""
+    """Accuracy under PGD(``steps``) with step ``2.5 eps / steps`` (docs/theory.md §1)."""
     atk = PGD(model, eps=eps, steps=steps, norm=norm, seed=seed)
     correct = 0
     for x, y in data.loader(256):

@@ -6,7 +6,7 @@ CO, LS) and input-gradient / Jacobian / explicit gradient regularisation (IR, JR
 strengths each, SAM, SAM&IR and SAM&JR - over several seeds; attacks targets of *other*
 architectures (MLP, LeNet, SmallResNet) with PGD, MI-FGSM and DIM (L-inf, several budgets,
 untargeted and targeted) and measures per surrogate the input-Hessian smoothness and the gradient
-similarity to each target (SPEC §3-§4). Writes ``result.json`` (``pyadvt.result/1``) with
+similarity to each target (docs/theory.md §3-§4). Writes ``result.json`` (``pyadvt.result/1``) with
 ``report.html`` / ``report.md``, CSV tables
 (transfer ASR per member like the paper's Table II; Pearson r / OLS R^2 like Table VI) and PNG
 figures like Figs. 2-5 (ASR, smoothness and similarity against the AT budget; ASR against

@@ -1,4 +1,4 @@
-"""Transferability metrics (SPEC sections 2, 3, 5): every function takes models and data and returns
+"""Transferability metrics (docs/theory.md §2, §3, §5): every function takes models and data and returns
 a small dataclass of tensors with a ``.summary()`` dict."""
 
 from pyadvt.metrics.spectral import SingularValueRatio, Tau1Result, singular_value_ratio, tau1

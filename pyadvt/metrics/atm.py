@@ -1,5 +1,5 @@
 """Adversarial transferability matrix (ATM) and task-similarity tree, seed 000 §4.3 / App. G.3
-(SPEC section 2), an ordinal normalisation borrowed from Taskonomy's affinity matrix.
+(docs/theory.md §2), an ordinal normalisation borrowed from Taskonomy's affinity matrix.
 
 For N models (tasks), adversarial examples made on each source ``i`` are evaluated on each target
 ``T``. Per target, the *tournament matrix* ``M_T[i, j]`` is the fraction of samples on which source

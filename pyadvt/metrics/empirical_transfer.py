@@ -1,4 +1,4 @@
-"""Empirical adversarial transferability, seed 000 eq. (2) (SPEC section 2).
+"""Empirical adversarial transferability, seed 000 eq. (2) (docs/theory.md §2).
 
 ``L_T(f_T o PGD_{f_S}) = E loss_T(f_T(x_adv), y)`` where ``x_adv`` is PGD on the *source* maximising
 ``loss_S(f_S(x_t), f_S(x))``: the attack pushes the source away from its own clean prediction

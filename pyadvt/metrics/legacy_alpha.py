@@ -1,4 +1,4 @@
-"""The authors'-code transferability scores of seed 000 (``legacy_alpha``; SPEC section 2 "Authors' code").
+"""The authors'-code transferability scores of seed 000 (``legacy_alpha``; docs/theory.md §2 "Authors' code").
 
 The released scripts of Liang et al. (``image_exp/adv2know.py``) do not compute tau1/tau2; they score an
 ``attacker`` model ``A`` (their reference model) against a ``victim`` ``M`` (the transferred model) from
@@ -12,7 +12,7 @@ The released scripts of Liang et al. (``image_exp/adv2know.py``) do not compute 
 * ``combined = ||E[alpha1(x) u(x) w(x)^T]||_F^2``.
 
 Only samples the attacker classifies correctly are used (as in the scripts). Samples with a zero
-logit change (undefined ratio or direction) are masked, counted and warned about (SPEC section 0).
+logit change (undefined ratio or direction) are masked, counted and warned about (docs/theory.md §0).
 These are reproduction aids, not the paper's definitions: prefer :func:`pyadvt.metrics.tau1`,
 :func:`pyadvt.metrics.tau2` and :func:`pyadvt.metrics.empirical_transfer.empirical_transferability`.
 

@@ -1,4 +1,4 @@
-"""Correlation / regression table across a surrogate zoo (seed 001 Table VI, SPEC §3).
+"""Correlation / regression table across a surrogate zoo (seed 001 Table VI, docs/theory.md §3).
 
 For each surrogate (one row) the attack success rate ``ASR`` is related to the surrogate's clean
 accuracy (``Acc``), fooling probability (``FP``), smoothness (``MS``) and gradient similarity

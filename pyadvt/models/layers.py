@@ -23,7 +23,7 @@ def check_activation(name: str) -> str:
 
 def activation(name: str) -> nn.Module:
     """A fresh activation module by name (one of ``ACTIVATIONS``). ReLU/LeakyReLU keep a network
-    piecewise linear, which the exact Gauss-Newton smoothness route needs (SPEC section 3)."""
+    piecewise linear, which the exact Gauss-Newton smoothness route needs (docs/theory.md §3)."""
     return ACTIVATIONS[check_activation(name)]()
 
 

@@ -1,6 +1,6 @@
 """``Normalize``: the per-channel standardisation layer every pyadvt model starts with.
 
-Data stay in pixel space [0, 1] (SPEC section 0); the model owns its normalisation, so attacks and
+Data stay in pixel space [0, 1] (docs/theory.md §0); the model owns its normalisation, so attacks and
 epsilons are always in pixel units.
 """
 

@@ -1,7 +1,7 @@
 """Exact, checkable geometry of transferable adversarial directions (seed 003: Charles, Rosenberg and
 Papailiopoulos, "A Geometric Perspective on the Transferability of Adversarial Directions", AISTATS 2019).
 
-numpy / scipy / cvxpy only (no torch). Contents, by the paper's numbering (SPEC §6):
+numpy / scipy / cvxpy only (no torch). Contents, by the paper's numbering (docs/theory.md §6):
 
 * :func:`max_margin_svm` - hard-margin SVM with duals (Lemma 3), cvxpy + Clarabel.
 * Linear classifiers: :func:`check_theorem4`, :func:`check_theorem5`, :func:`check_corollary6`,

@@ -1,4 +1,4 @@
-"""Training: the seeded SGD loop ``fit``, ``evaluate``, losses and checkpoints (SPEC section 4)."""
+"""Training: the seeded SGD loop ``fit``, ``evaluate``, losses and checkpoints (docs/theory.md §4)."""
 
 from pyadvt.train.checkpoint import load_checkpoint, save_checkpoint
 from pyadvt.train.fit import FitResult, evaluate, fit, lr_factor

@@ -1,4 +1,4 @@
-"""Adversarial training loss (AT, Madry et al. 2018; seeds 001/002, SPEC §4) for ``fit(loss_fn=...)``.
+"""Adversarial training loss (AT, Madry et al. 2018; seeds 001/002, docs/theory.md §4) for ``fit(loss_fn=...)``.
 
 ``min_theta E max_{||delta|| <= eps} l(f(x + delta), y)``, the inner max by PGD(k) with the fused
 ``pyadvt.ops.pgd_step_`` update (L2: normalised step, projection on the L2 ball; L-inf: signed

@@ -1,4 +1,4 @@
-"""Batch augmentations of the surrogate zoo (seed 001 §3.2, SPEC §4) for ``fit(batch_transform=...)``.
+"""Batch augmentations of the surrogate zoo (seed 001 §3.2, docs/theory.md §4) for ``fit(batch_transform=...)``.
 
 Each transform is a callable ``(x [B, C, H, W], y, generator) -> (x', y')``; ``y`` may be int
 labels ``[B]`` or soft labels ``[B, K]`` and comes back soft ``[B, K]`` (rows sum to 1) whenever
@@ -146,7 +146,7 @@ class Cutout:
 
 
 class LabelSmoothing:
-    """Soft labels: true class ``1 - p``, each other class ``p / (K - 1)`` (seed 001's LS, SPEC §4).
+    """Soft labels: true class ``1 - p``, each other class ``p / (K - 1)`` (seed 001's LS, docs/theory.md §4).
 
     Soft input labels ``q`` are smoothed the same way: ``(1 - p) q + p (1 - q) / (K - 1)``.
     """

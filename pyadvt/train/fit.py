@@ -1,6 +1,6 @@
 """``fit``: the seeded SGD training loop every pyadvt trainer builds on, and ``evaluate``.
 
-Hooks let the training zoo (SPEC section 4) reuse this loop: ``loss_fn(model, x, y)`` for
+Hooks let the training zoo (docs/theory.md §4) reuse this loop: ``loss_fn(model, x, y)`` for
 regularised / adversarial losses, ``batch_transform(x, y, generator)`` for augmentations (labels
 may become soft), optimizers with ``needs_closure = True`` (SAM) stepped with a closure, and
 ``on_step`` for checkpoint collection (LGV).
@@ -55,7 +55,7 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str = "c
     ``"cosine"``: linear warmup ``(step + 1) / warmup_steps`` over the first ``warmup_steps``, then
     ``0.5 (1 + cos(pi (step - warmup_steps) / (total_steps - warmup_steps)))`` (Loshchilov & Hutter
     2017, without restarts), so it starts at 1 after warmup and decays towards 0.
-    ``"constant"``: the same warmup, then 1 (e.g. LGV's constant-rate phase, SPEC section 1).
+    ``"constant"``: the same warmup, then 1 (e.g. LGV's constant-rate phase, docs/theory.md §1).
 
     Example:
         >>> [round(lr_factor(s, 6, 2), 3) for s in range(6)]
@@ -167,7 +167,7 @@ def fit(model: nn.Module, train, *, epochs: int = 10, lr: float = 0.05, batch_si
         checkpoint: path; after every epoch the model and the run's settings/history are saved
             there (:func:`~pyadvt.train.save_checkpoint`).
         freeze_bn: keep BatchNorm layers in eval mode (running statistics frozen), e.g. for linear
-            probing (SPEC section 4).
+            probing (docs/theory.md §4).
         on_step: called as ``on_step(model, epoch, step)`` after every optimizer step (``step`` =
             number of steps done so far).
 

@@ -1,4 +1,4 @@
-"""Gaussian-noise training rescaled into the eps-ball (seed 002 sec. 7 / app. A.10, SPEC §4).
+"""Gaussian-noise training rescaled into the eps-ball (seed 002 sec. 7 / app. A.10, docs/theory.md §4).
 
 Each training input becomes ``clip01(x + delta)`` with ``delta ~ N(0, s^2 I)`` rescaled into the
 eps-ball: ``delta <- delta * min(1, eps / ||delta||)`` (``||.||`` the ball's norm, L2 or L-inf), so the

@@ -1,4 +1,4 @@
-"""LGV checkpoint collection (Gubri et al. 2022; seed 001 §5, SPEC §1 "Ensemble / LGV").
+"""LGV checkpoint collection (Gubri et al. 2022; seed 001 §5, docs/theory.md §1 "Ensemble / LGV").
 
 Fine-tune a copy of a trained model with a *constant* learning rate (default 0.05) for ``epochs``
 (default 10) and keep ``per_epoch`` (default 4) evenly spaced snapshots; attacking the ensemble of

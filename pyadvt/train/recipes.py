@@ -1,5 +1,5 @@
 """Named training recipes: the ``fit`` keyword arguments of each surrogate / source training method
-(SPEC section 4), so every experiment and command builds them one way.
+(docs/theory.md §4), so every experiment and command builds them one way.
 
 ======================  ==============================================================  ==============
 method                  what ``fit`` gets                                               ``strength``

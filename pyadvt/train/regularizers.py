@@ -1,4 +1,4 @@
-"""Gradient regularisers of the surrogate zoo (seed 001 §4.1, SPEC §4), as ``fit(loss_fn=...)`` losses.
+"""Gradient regularisers of the surrogate zoo (seed 001 §4.1, docs/theory.md §4), as ``fit(loss_fn=...)`` losses.
 
 Each object is a callable ``loss_fn(model, x, y) -> scalar`` (``y`` int ``[B]`` or soft ``[B, K]``):
 

@@ -1,4 +1,4 @@
-"""Sharpness-aware minimisation (SAM, Foret et al. 2021; seed 001 §4, SPEC §4) as an optimizer wrapper.
+"""Sharpness-aware minimisation (SAM, Foret et al. 2021; seed 001 §4, docs/theory.md §4) as an optimizer wrapper.
 
 One step with closure ``c`` (zeroes gradients, computes the loss, calls backward):
 

@@ -1,4 +1,4 @@
-"""Transfer by fine-tuning (seeds 002 and 004, SPEC §4): new head, last-k blocks, full FT, LP-FT.
+"""Transfer by fine-tuning (seeds 002 and 004, docs/theory.md §4): new head, last-k blocks, full FT, LP-FT.
 
 * ``blocks="head"`` (or 0): linear probing (LP) — only the new head trains;
 * ``blocks=k``: the last ``k`` entries of ``model.blocks`` and the head train (seed 002 fine-tunes
@@ -7,7 +7,7 @@
 * :func:`lp_ft`: LP, then FT of everything with half the epochs (Kumar et al. 2022; seed 004 B.4).
 
 BatchNorm layers inside the frozen part keep their running statistics and run in eval mode while the
-rest trains (SPEC §4); ``legacy_bn_drift=True`` lets them update in train mode, as the authors'
+rest trains (docs/theory.md §4); ``legacy_bn_drift=True`` lets them update in train mode, as the authors'
 code did. Every run records a per-epoch history (``train_loss`` and, with ``eval_data``, the test
 accuracy curve of seed 002 Fig. 3).
 
@@ -168,7 +168,7 @@ def linear_probe(model: nn.Module, train, **kwargs) -> FinetuneResult:
 def lp_ft(model: nn.Module, train, *, epochs: int = 10, lp_lr: float = 0.01, ft_lr: float = 0.001,
           ft_epochs: int | None = None, **kwargs) -> FinetuneResult:
     """LP-FT: linear probing for ``epochs`` then full fine-tuning of the probed model for
-    ``ft_epochs`` (default ``max(1, epochs // 2)``, SPEC §4) starting from the probed head.
+    ``ft_epochs`` (default ``max(1, epochs // 2)``, docs/theory.md §4) starting from the probed head.
 
     The history concatenates both phases (``phase`` = ``"lp"`` / ``"ft"``, epochs renumbered).
     """

@@ -1,4 +1,4 @@
-"""Influence functions restricted to a softmax-linear head (seed 002 sec. 6 / app. A.9, SPEC §7).
+"""Influence functions restricted to a softmax-linear head (seed 002 sec. 6 / app. A.9, docs/theory.md §7).
 
 For head parameters ``theta = [W | b]`` (``C x (d + 1)``, flattened row-major) acting on features
 ``phi~ = [phi; 1]`` with softmax cross-entropy:
@@ -74,7 +74,7 @@ def head_gradients(head, phi: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def head_hessian(head, phi: torch.Tensor, damping: float = 0.0) -> torch.Tensor:
-    """Closed-form Hessian of the mean softmax-CE over ``phi [N, d]`` w.r.t. ``[W | b]`` (SPEC §7):
+    """Closed-form Hessian of the mean softmax-CE over ``phi [N, d]`` w.r.t. ``[W | b]`` (docs/theory.md §7):
     ``mean_i (diag p_i - p_i p_i^T) (x) phi~_i phi~_i^T + damping I``, ``[C (d+1), C (d+1)]`` float64.
 
     It does not depend on the labels.

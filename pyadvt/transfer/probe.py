@@ -1,10 +1,10 @@
-"""Knowledge transferability of a source model to a target task (seed 000 §3.1 / §4.1, SPEC section 2).
+"""Knowledge transferability of a source model to a target task (seed 000 §3.1 / §4.1, docs/theory.md §2).
 
 Seed 000 measures knowledge transfer by the *final loss* (and accuracy) of the transferred model on
 the target data, for two protocols:
 
 * ``"probe"`` (the paper's "direct transfer", used in §4.1): replace the head by a fresh linear layer
-  and train only it, features frozen (BatchNorm statistics frozen too, SPEC section 4);
+  and train only it, features frozen (BatchNorm statistics frozen too, docs/theory.md §4);
 * ``"finetune"``: new head, then all weights train; the per-epoch evaluation history is the
   fine-tuning curve of the paper's Fig. 3 (right): more transferable sources converge faster.
 

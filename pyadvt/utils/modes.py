@@ -1,4 +1,4 @@
-"""Model-mode discipline for attacks and metrics (SPEC section 0)."""
+"""Model-mode discipline for attacks and metrics (docs/theory.md §0)."""
 
 from __future__ import annotations
 
