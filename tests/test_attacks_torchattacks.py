@@ -34,8 +34,8 @@ def test_pgd_l2_no_random_start_equals_torchattacks_pgdl2(setup, eps, alpha, ste
     net, x, y = setup
     ours = PGD(net, eps=eps, alpha=alpha, steps=steps, norm="l2", random_start=False)(x, y)
     ref = torchattacks.PGDL2(net, eps=eps, alpha=alpha, steps=steps, random_start=False)(x, y)
-    # torchattacks adds 1e-10 to the gradient norm of its batch-mean loss (SPEC: exact per-sample
-    # normalisation); the difference stays far below this tolerance here.
+    # torchattacks adds 1e-10 to the gradient norm of its batch-mean loss (pyadvt: exact
+    # per-sample normalisation, docs/theory.md §1); the difference stays far below this tolerance here.
     torch.testing.assert_close(ours, ref, **TOL)
 
 

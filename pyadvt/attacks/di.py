@@ -28,7 +28,7 @@ def diverse_input(x: torch.Tensor, draws: torch.Tensor, p: float = 0.7, resize_l
     Args:
         x: ``[N, C, H, W]`` images.
         draws: ``[N, 4]`` (or ``[1, 4]``, shared by all samples) uniforms in [0, 1).
-        p: probability of transforming a sample (SPEC default 0.7).
+        p: probability of transforming a sample (default 0.7, docs/theory.md §1).
         resize_low, resize_high: range of the scale factor ``r``.
         interpolation: ``F.interpolate`` mode (the authors resize with nearest neighbour).
 

@@ -1,8 +1,8 @@
 """``SplitModel``: a classifier split into a representation ``features(x)`` and a linear ``head``.
 
-Later metrics need the representation ``g(x)`` and the head ``W g(x) + b`` separately (docs/theory.md
-§5), and transfer learning replaces the head or fine-tunes the last ``k`` blocks (docs/theory.md
-§4), so every pyadvt model exposes that split.
+Later metrics need the representation ``g(x)`` and the head ``W g(x) + b`` separately
+(docs/theory.md §5), and transfer learning replaces the head or fine-tunes the last ``k`` blocks
+(docs/theory.md §4), so every pyadvt model exposes that split.
 """
 
 from __future__ import annotations

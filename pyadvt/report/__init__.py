@@ -1,5 +1,5 @@
 """Results, figures and reports: the versioned JSON result schema, matplotlib figures and a
-self-contained HTML + Markdown report (DESIGN.md: report sits above metrics/attacks, below the CLI).
+self-contained HTML + Markdown report (docs/architecture.md: report sits above metrics/attacks, below the CLI).
 
 * :mod:`pyadvt.report.results` - ``make_result``/``write_result``/``read_result`` (``pyadvt.result/1``)
   and ``Timings``.

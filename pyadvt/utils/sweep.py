@@ -3,7 +3,7 @@
 A sweep is a list of *cells* (hashable keys such as ``("resnet", "at", 3)``); each cell's result is
 a JSON-serialisable value. :class:`CellStore` keeps one small JSON file per finished cell, written
 atomically (temporary file + ``os.replace``), so a crash or ``kill -9`` loses at most the cell being
-computed and a rerun resumes from the cells on disk (DESIGN.md "Scaling out"). A cell may also
+computed and a rerun resumes from the cells on disk (docs/architecture.md §8 "Scaling out"). A cell may also
 carry a torch checkpoint (model weights) saved atomically next to its JSON file.
 
 :func:`run_cells` drives a sweep: it skips finished cells, computes the rest in order and stores
