@@ -28,3 +28,11 @@ from pyadvt.attacks.stream import AttackedBatch, attack_all, run_on
 from pyadvt.attacks.representation import RepresentationAttack, representation_distance, representation_fn
 from pyadvt.attacks.svre import SVRE
 from pyadvt.attacks.virtual import VirtualAdversarialAttack, VirtualDirection, virtual_direction
+
+__all__ = ["Admix", "Attack", "attack_all", "AttackBatch", "AttackedBatch", "ATTACKS", "BSR", "build_attack",
+           "cost_per_image", "create", "cross_entropy_per_sample", "DI", "DIM", "diverse_input", "Ensemble",
+           "evaluate", "FGSM", "FIA", "ILA", "IterativeAttack", "LinBP", "margin_loss", "MIFGSM", "NAA", "NIFGSM",
+           "PGD", "PIFGSM", "Protocol", "PROTOCOLS", "representation_distance", "representation_fn",
+           "RepresentationAttack", "run_on", "SGM", "SINIFGSM", "SSA", "SUITE", "SuiteResult", "SVRE", "TIFGSM",
+           "TransferAttack", "virtual_direction", "VirtualAdversarialAttack", "VirtualDirection", "VMIFGSM",
+           "VNIFGSM"]

@@ -3,3 +3,7 @@
 from pyadvt.bounds.seed000 import (BoundResult, PairJacobians, Proposition2Result, Theorem3Result, pair_jacobians,
                                    proposition2, theorem1, theorem2, theorem3)
 from pyadvt.bounds.seed001 import Seed001Bound, lower_bound, lower_bound_from_terms
+
+__all__ = ["BoundResult", "lower_bound", "lower_bound_from_terms", "pair_jacobians", "PairJacobians",
+           "proposition2", "Proposition2Result", "Seed001Bound", "theorem1", "theorem2", "theorem3",
+           "Theorem3Result"]

@@ -17,3 +17,5 @@ EXPERIMENTS: dict[str, str] = {
     "surrogates": "pyadvt.experiments.surrogates",
     "source-selection": "pyadvt.experiments.source_selection",
 }
+
+__all__ = ["EXPERIMENTS"]

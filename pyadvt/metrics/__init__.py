@@ -14,6 +14,15 @@ from pyadvt.metrics.legacy_alpha import LegacyAlphaResult, legacy_alpha
 from pyadvt.metrics.atm import (TransferTable, cluster_tree, perron_vector, tournament_matrix, transfer_table,
                                transferability_matrix, within_cluster_entropy)
 
+__all__ = ["adversarial_transferability", "as_score", "cluster_tree", "empirical_transferability",
+           "EmpiricalTransferResult", "evaluate_robustness_transfer", "gradient_similarity", "legacy_alpha",
+           "LegacyAlphaResult", "lemma1", "loss_input_gradients", "ols_r2", "pearson_r", "perron_vector",
+           "SimilarityResult", "singular_value_ratio", "SingularValueRatio", "smoothness", "SmoothnessResult",
+           "statistics_table", "StatisticsTable", "tau1", "Tau1Result", "tau2", "tau2_from_deviations",
+           "Tau2Result", "theorem2_criterion", "tournament_matrix", "transfer_table", "transferability",
+           "transferability_matrix", "TransferabilityResult", "TransferRates", "TransferTable",
+           "within_cluster_entropy"]
+
 
 def __getattr__(name: str):
     # deprecated: the rankings moved to pyadvt.selection (a layer above the metrics)

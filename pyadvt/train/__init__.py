@@ -11,3 +11,9 @@ from pyadvt.train.sam import SAM
 from pyadvt.train.gaussian import GaussianNoise, fit_gaussian
 from pyadvt.train.recipes import METHODS as RECIPES, training_recipe
 from pyadvt.train.zoo import ModelSpec, data_digest, train_or_load
+
+__all__ = ["AdversarialLoss", "collect_lgv", "Compose", "cross_entropy_loss", "CutMix", "Cutout", "data_digest",
+           "evaluate", "ExplicitGradientRegularizer", "fit", "fit_gaussian", "FitResult", "GaussianNoise",
+           "InputGradientRegularizer", "JacobianRegularizer", "LabelSmoothing", "load_checkpoint", "lr_factor",
+           "Mixup", "ModelSpec", "RECIPES", "SAM", "save_checkpoint", "soft_cross_entropy", "train_or_load",
+           "training_recipe"]

@@ -6,3 +6,7 @@ from pyadvt.transfer.probe import KnowledgeTransfer, knowledge_transferability
 from pyadvt.transfer.influence import head_gradients, head_hessian, head_influence, influence_match_rate
 from pyadvt.transfer.sweep import balanced_subset, mean_ci, paired_delta, subset_sweep, summarize
 from pyadvt.transfer.target_transforms import low_pass, low_resolution
+
+__all__ = ["balanced_subset", "finetune", "FinetuneResult", "head_gradients", "head_hessian", "head_influence",
+           "influence_match_rate", "knowledge_transferability", "KnowledgeTransfer", "linear_probe", "low_pass",
+           "low_resolution", "lp_ft", "mean_ci", "paired_delta", "replace_head", "subset_sweep", "summarize"]
