@@ -86,18 +86,20 @@ def test_match_rate_on_separable_clusters():
         opt.zero_grad()
         F.cross_entropy(head(phi), y).backward()
         opt.step()
-    inf = head_influence(head, phi, y, phi[::3], y[::3])
-    rates = influence_match_rate(inf, y, y[::3], ks=(1, 5))
-    assert rates[1] == 1.0 and rates[5] >= 0.9
-    harmful = influence_match_rate(inf, y, y[::3], ks=(1,), by="harmful")
-    assert harmful[1] < rates[1]
+    # damped solve: a clean picture; the default pseudo-inverse (no damping) is noisier but agrees
+    for kw, least in ((dict(damping=0.01, solver="cholesky"), 1.0), ({}, 0.85)):
+        inf = head_influence(head, phi, y, phi[::3], y[::3], **kw)
+        rates = influence_match_rate(inf, y, y[::3], ks=(1, 5))
+        assert rates[1] >= least and rates[5] >= 0.9
+        harmful = influence_match_rate(inf, y, y[::3], ks=(1,), by="harmful")
+        assert harmful[1] < rates[1]
 
 
 def test_errors():
     head = torch.nn.Linear(3, 2)
     with pytest.raises(ValueError, match="damping"):
         head_influence(head, torch.randn(4, 3), torch.zeros(4, dtype=torch.long), torch.randn(2, 3),
-                       torch.zeros(2, dtype=torch.long), damping=0.0)
+                       torch.zeros(2, dtype=torch.long), damping=0.0, solver="cholesky")
     with pytest.raises(ValueError, match="d=3"):
         head_gradients(head, torch.randn(4, 2), torch.zeros(4, dtype=torch.long))
     with pytest.raises(ValueError, match="labels"):

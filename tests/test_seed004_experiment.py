@@ -17,6 +17,10 @@ TINY = {
     "transfer": {"epochs": 2},
     "attack_steps": 3,
     "corruptions": {"kinds": ["gaussian_noise", "zoom_blur"], "severities": [0, 5], "representations": ["random"]},
+    "rep_attack": {"steps": 5, "restarts": 2},
+    # the invariants below hold by construction only with the max rule (the default is the paper's AS,
+    # tested in tests/test_experiments_fidelity.py)
+    "sensitivity": "max",
 }
 
 

@@ -49,7 +49,8 @@ import torch
 from torch import nn
 
 from pyadvt.attacks import PGD
-from pyadvt.data import TensorData, digits
+from pyadvt.data import TensorData
+from pyadvt.experiments._data import DIGITS, experiment_data
 from pyadvt.metrics.transfer_rates import predict
 from pyadvt.models import build
 from pyadvt.report import Timings, make_result, publish
@@ -66,6 +67,7 @@ EFFECT_THRESHOLD = 1 / 3  # "well above" / "barely above" random, as a fraction 
 
 DEFAULTS: dict = {
     "seed": 0,
+    "dataset": dict(DIGITS),
     "classes": [],  # [] = all ten digits (multi-class, as the paper); two digits = a binary task
     "models": 10,  # K per family (the paper: 50)
     "subset_size": 600,  # training images per model (of 1347; the paper: 10000 of 60000)
@@ -82,6 +84,16 @@ QUICK: dict = merge_config(DEFAULTS, {
     "models": 3, "subset_size": 300, "nn": {"epochs": 4, "width": [8, 16]}, "attack": {"steps": 5},
     "eps": [0.1, 0.3], "n_eval": 96,
 })
+
+# --dataset presets: "scale" for 28x28 images (LeNet-5, the classic MNIST CNN; eps in [0, 1] pixel units),
+# "budget": K = 5 models per family on 1000 images each, 300 perturbed test images, 9-11 min per seed
+# on 2 loaded CPU cores (--set seed=0/1/2 for three seeds)
+_MNIST_LIKE = {
+    "scale": {"nn": {"arch": "lenet", "width": []}, "eps": [0.05, 0.1, 0.15, 0.2, 0.3],
+              "dataset": {"train_size": 5000, "test_size": 1000}},
+    "budget": {"models": 5, "subset_size": 1000, "nn": {"epochs": 10}, "n_eval": 300},
+}
+DATASET_PRESETS: dict = {"fashion-mnist": _MNIST_LIKE, "mnist": _MNIST_LIKE, "kmnist": _MNIST_LIKE}
 
 
 class LinearScores(nn.Module):
@@ -251,7 +263,7 @@ def run(config: dict | None = None, out_dir: str | Path = "results/geometry", pr
 def _run(cfg: dict, out_dir: Path, progress: bool) -> dict:
     timings = Timings()
     seed, K, eps = cfg["seed"], cfg["models"], [float(e) for e in cfg["eps"]]
-    train, test = digits(seed=seed, classes=cfg["classes"] or None)
+    train, test = experiment_data(cfg["dataset"], seed=seed, classes=cfg["classes"] or None)
     if cfg["subset_size"] > len(train):
         raise ValueError(f"'subset_size' {cfg['subset_size']} exceeds the {len(train)} training images")
     n_eval = min(cfg["n_eval"], len(test))
@@ -262,7 +274,8 @@ def _run(cfg: dict, out_dir: Path, progress: bool) -> dict:
     # soon as it finishes; a rerun (after a crash or Ctrl-C) reuses them. Keys carry a digest of exactly
     # the settings each depends on, so changing e.g. 'eps' reuses the trained models.
     store = CellStore(out_dir / "cells")
-    data_key = config_digest(seed, cfg["classes"], cfg["subset_size"], K)
+    data_key = (config_digest(seed, cfg["classes"], cfg["subset_size"], K) if cfg["dataset"]["name"] == "digits"
+                else config_digest(seed, cfg["classes"], cfg["subset_size"], K, cfg["dataset"]))
     train_key = {"svm": config_digest(data_key, cfg["svm"]), "nn": config_digest(data_key, cfg["nn"])}
     attack_key = {f: config_digest(train_key[f], cfg["attack"], eps, n_eval) for f in FAMILIES}
 
@@ -357,7 +370,7 @@ def _run(cfg: dict, out_dir: Path, progress: bool) -> dict:
             "n_eval": n_eval, "theorem9": thm9}
     result = make_result("geometry", cfg, data, timings=timings, seeds=[seed], summary=summary, figures=figures,
                          tables=tables, notes=[
-                             f"seed 003 (Charles et al., AISTATS 2019) Fig. 4 on digits, {task} task; "
+                             f"seed 003 (Charles et al., AISTATS 2019) Fig. 4 on {cfg['dataset']['name']}, {task} task; "
                              f"{K} LinearSVCs and {K} {cfg['nn']['arch']} nets on random {cfg['subset_size']}-image "
                              f"subsets; L-inf PGD-{cfg['attack']['steps']} adversaries; a target never sees its "
                              "own examples.",
@@ -368,7 +381,7 @@ def _run(cfg: dict, out_dir: Path, progress: bool) -> dict:
     return result
 
 
-add_arguments, main = experiment_cli("geometry", run, DEFAULTS, QUICK)
+add_arguments, main = experiment_cli("geometry", run, DEFAULTS, QUICK, presets=DATASET_PRESETS)
 
 
 __all__ = ["DEFAULTS", "QUICK", "LinearScores", "adversarial_examples", "add_arguments", "as_multiclass_linear",

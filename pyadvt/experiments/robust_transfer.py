@@ -22,7 +22,8 @@ from pathlib import Path
 import torch
 
 from pyadvt.attacks import PGD
-from pyadvt.data import TensorData, digits
+from pyadvt.data import TensorData
+from pyadvt.experiments._data import DIGITS, experiment_data
 from pyadvt.models import build
 from pyadvt.report import Timings, make_result, publish
 from pyadvt.train import evaluate, fit, training_recipe
@@ -39,6 +40,7 @@ SOURCE_KINDS = ("natural", "at_l2", "at_linf", "at_l2_pgd1", "at_linf_pgd1", "ga
 
 DEFAULTS: dict = {
     "seed": 0,
+    "dataset": dict(DIGITS),
     "model": {"arch": "cnn", "channels": [16, 32, 64]},
     "source_classes": [0, 1, 2, 3, 4],
     "target_classes": [5, 6, 7, 8, 9],
@@ -52,8 +54,11 @@ DEFAULTS: dict = {
                "epochs": 30, "lr": 0.05, "batch_size": 32},
     "curve": {"size": 100, "blocks": 1},
     "shift": {"lowres_size": 4, "lowpass_fraction": 0.5, "blocks": "head", "size": 100, "seeds": [0, 1, 2]},
-    "influence": {"sources": ["natural", "at_l2"], "blocks": "head", "size": 250, "damping": 0.01,
-                  "ks": [1, 5, 10]},
+    # the paper's influence (app. A.9): head parameters, pseudo-inverse of the Hessian keeping singular
+    # values > 1e-20, no damping; "helpful" and "harmful" top-k label match over >= 5 seeds, after
+    # fine-tuning the head only and the last block too (the influence is over the head's parameters)
+    "influence": {"sources": ["natural", "at_l2"], "blocks": ["head", 1], "size": 250, "damping": 0.0,
+                  "solver": "pinv", "pinv_cutoff": 1e-20, "ks": [1, 5, 10], "seeds": [0, 1, 2, 3, 4]},
 }
 
 QUICK: dict = merge_config(DEFAULTS, {
@@ -63,8 +68,20 @@ QUICK: dict = merge_config(DEFAULTS, {
     "target": {"sizes": [10, 50], "seeds": [0, 1], "blocks": ["head", 1], "epochs": 3},
     "curve": {"size": 50},
     "shift": {"seeds": [0], "size": 50},
-    "influence": {"size": 50},
+    "influence": {"size": 50, "seeds": [0, 1], "blocks": ["head"]},
 })
+
+# --dataset presets: "scale" for 28x28 images (LeNet-5, the classic MNIST CNN; eps in [0, 1] pixel
+# units: L-inf 0.1 as on digits, L2 x 3.5 = sqrt(784 / 64), the same per-pixel change on 12.25x the
+# pixels), "budget": 3 sources, 2000-image source set, fewer sizes (about 20 min on 2 loaded CPU cores)
+_MNIST_LIKE = {
+    "scale": {"model": {"arch": "lenet", "channels": []}, "eps_l2": 3.5, "gaussian_std": 3.5,
+              "dataset": {"train_size": 2000, "test_size": 500}},
+    "budget": {"sources": ["natural", "at_l2", "at_linf"], "at_steps": 5, "source_train": {"epochs": 10},
+               "target": {"sizes": [10, 50, 250], "blocks": ["head", 1], "epochs": 15},
+               "shift": {"seeds": [0, 1, 2]}, "influence": {"size": 100, "blocks": ["head"]}},
+}
+DATASET_PRESETS: dict = {"fashion-mnist": _MNIST_LIKE, "mnist": _MNIST_LIKE, "kmnist": _MNIST_LIKE}
 
 
 def source_loss(kind: str, eps_l2: float, eps_linf: float, steps: int, seed: int = 0, gaussian_std: float = 1.0):
@@ -88,7 +105,7 @@ def source_loss(kind: str, eps_l2: float, eps_linf: float, steps: int, seed: int
 
 def train_source(kind: str, train: TensorData, cfg: dict, progress: bool = False) -> torch.nn.Module:
     """Build ``cfg["model"]`` and train it on ``train`` as a ``kind`` source (see :func:`source_loss`)."""
-    model = _build(cfg, train.num_classes)
+    model = _build(cfg, train.num_classes, train.x.shape[1:])
     loss_fn, transform = source_loss(kind, cfg["eps_l2"], cfg["eps_linf"], cfg["at_steps"], cfg["seed"],
                                      cfg["gaussian_std"])
     st = cfg["source_train"]
@@ -97,10 +114,10 @@ def train_source(kind: str, train: TensorData, cfg: dict, progress: bool = False
     return model
 
 
-def _build(cfg: dict, num_classes: int) -> torch.nn.Module:
+def _build(cfg: dict, num_classes: int, in_shape=(1, 8, 8)) -> torch.nn.Module:
     torch.manual_seed(cfg["seed"])
-    return build(cfg["model"]["arch"], in_shape=(1, 8, 8), num_classes=num_classes,
-                 channels=tuple(cfg["model"]["channels"]))
+    kw = {"channels": tuple(cfg["model"]["channels"])} if cfg["model"].get("channels") else {}
+    return build(cfg["model"]["arch"], in_shape=tuple(in_shape), num_classes=num_classes, **kw)
 
 
 def robust_accuracy(model: torch.nn.Module, data: TensorData, eps: float, norm: str, steps: int = 10,
@@ -129,7 +146,7 @@ def sources(cfg: dict, src_train: TensorData, src_test: TensorData, store: CellS
     results = run_cells(keys, cell, store, progress=progress, desc="sources")
     out = {}
     for key in keys:
-        model = _build(cfg, src_train.num_classes)
+        model = _build(cfg, src_train.num_classes, src_train.x.shape[1:])
         model.load_state_dict(store.load_checkpoint(key))
         out[key[1]] = (model, results[key])
     return out
@@ -137,6 +154,42 @@ def sources(cfg: dict, src_train: TensorData, src_test: TensorData, store: CellS
 
 def _blocks(b):
     return b if b in ("head", "all") else int(b)
+
+
+def influence_summary(cells: dict, inf_cfg: dict) -> list[list]:
+    """Rows ``[source, blocks, by, k, mean, lo, hi, delta, delta_lo, delta_hi, n]`` from the influence
+    cells ``{("influence", source, blocks, seed): {"helpful"|"harmful": {str(k): rate}}}``: the top-k label
+    match rate's mean with a 95% t-interval over seeds and, for non-natural sources, its difference to
+    the natural source paired by seed (same target subset).
+
+    Example:
+        >>> c = {("influence", n, "head", s): {"helpful": {"1": r + 0.1 * s}, "harmful": {"1": 0.5}}
+        ...      for n, r in (("natural", 0.1), ("at_l2", 0.2)) for s in (0, 1, 2)}
+        >>> rows = influence_summary(c, {"sources": ["natural", "at_l2"], "blocks": ["head"], "ks": [1],
+        ...                              "seeds": [0, 1, 2]})
+        >>> [round(v, 3) for v in (rows[2][4], rows[2][7])]
+        [0.3, 0.1]
+    """
+    rows = []
+    for name in inf_cfg["sources"]:
+        for b in inf_cfg["blocks"]:
+            for by in ("helpful", "harmful"):
+                for k in inf_cfg["ks"]:
+                    def vals(n):
+                        return [cells[("influence", n, str(b), int(s))][by][str(k)] for s in inf_cfg["seeds"]
+                                if ("influence", n, str(b), int(s)) in cells]
+                    own = vals(name)
+                    if not own:
+                        continue
+                    ci = mean_ci(own)
+                    d = {"mean": None, "lo": None, "hi": None}
+                    if name != "natural" and "natural" in inf_cfg["sources"]:
+                        base = vals("natural")
+                        if len(base) == len(own):
+                            d = mean_ci([a - c for a, c in zip(own, base)])
+                    rows.append([name, str(b), by, int(k), ci["mean"], ci["lo"], ci["hi"], d["mean"], d["lo"], d["hi"],
+                                 ci["n"]])
+    return rows
 
 
 def run(config: dict | None = None, out_dir: str | Path = "results/robust-transfer", progress: bool = True) -> dict:
@@ -150,8 +203,8 @@ def run(config: dict | None = None, out_dir: str | Path = "results/robust-transf
     out_dir = Path(out_dir)
     store = CellStore(out_dir / "cells", meta=cfg)
     timings = Timings()
-    src_train, src_test = digits(seed=cfg["seed"], classes=cfg["source_classes"])
-    tgt_train, tgt_test = digits(seed=cfg["seed"], classes=cfg["target_classes"])
+    src_train, src_test = experiment_data(cfg["dataset"], seed=cfg["seed"], classes=cfg["source_classes"])
+    tgt_train, tgt_test = experiment_data(cfg["dataset"], seed=cfg["seed"], classes=cfg["target_classes"])
     tc = cfg["target"]
     with timings("sources"):
         srcs = sources(cfg, src_train, src_test, store, progress)
@@ -238,17 +291,21 @@ def run(config: dict | None = None, out_dir: str | Path = "results/robust-transf
     inf_cfg = cfg["influence"]
 
     def influence_cell(key):
-        sub = balanced_subset(tgt_train, None if inf_cfg["size"] == "all" else int(inf_cfg["size"]), cfg["seed"])
-        model = tune(srcs[key[1]][0], sub, tgt_test, inf_cfg["blocks"], cfg["seed"]).model
+        _, name, blocks, seed = key
+        sub = balanced_subset(tgt_train, None if inf_cfg["size"] == "all" else int(inf_cfg["size"]), seed)
+        model = tune(srcs[name][0], sub, tgt_test, blocks, seed).model
         with evaluating(model), torch.no_grad():
             phi_tr, phi_te = model.features(sub.x), model.features(tgt_test.x)
-        inf = head_influence(model.head, phi_tr, sub.y, phi_te, tgt_test.y, damping=inf_cfg["damping"])
-        return {str(k): v for k, v in influence_match_rate(inf, sub.y, tgt_test.y, inf_cfg["ks"]).items()}
+        inf = head_influence(model.head, phi_tr, sub.y, phi_te, tgt_test.y, damping=float(inf_cfg["damping"]),
+                             solver=inf_cfg["solver"], pinv_cutoff=float(inf_cfg["pinv_cutoff"]))
+        return {by: {str(k): v for k, v in influence_match_rate(inf, sub.y, tgt_test.y, inf_cfg["ks"], by=by).items()}
+                for by in ("helpful", "harmful")}
 
-    inf_keys = [("influence", n) for n in inf_cfg["sources"] if n in srcs]
+    inf_keys = [("influence", n, str(b), int(s)) for n in inf_cfg["sources"] if n in srcs
+                for b in inf_cfg["blocks"] for s in inf_cfg["seeds"]]
     with timings("influence"):
         influence = run_cells(inf_keys, influence_cell, store, progress=progress, desc="influence")
-    influence_table = [[k[1]] + [influence[k][str(kk)] for kk in inf_cfg["ks"]] for k in inf_keys]
+    influence_table = influence_summary(influence, inf_cfg)
 
     src_table = [[n, m["clean_accuracy"], m["robust_accuracy_linf"], m["robust_accuracy_l2"]]
                  for n, (_, m) in srcs.items()]
@@ -260,6 +317,9 @@ def run(config: dict | None = None, out_dir: str | Path = "results/robust-transf
             w.writerow([r["source"], r["blocks"], r["size"], r["seed"], r["accuracy"]])
     smallest = min(sizes_seen)
     summary = {f"delta_{r[0]}_{r[1]}_n{r[2]}": r[3] for r in table_delta if r[2] == smallest}
+    for r in influence_table:
+        if r[3] == min(inf_cfg["ks"]):
+            summary[f"influence_top{r[3]}_{r[2]}_{r[0]}_{r[1]}"] = r[4]
     data = {"sources": {n: m for n, (_, m) in srcs.items()}, "sweep": rows, "accuracy": table_acc,
             "delta": table_delta, "shift": shift_table, "influence": influence_table}
     tables = [
@@ -272,18 +332,22 @@ def run(config: dict | None = None, out_dir: str | Path = "results/robust-transf
          "columns": ["source", "blocks", "n", "delta", "ci lo", "ci hi", "seeds"], "rows": table_delta},
         {"title": f"shifted targets (n={sh['size']}, blocks={sh['blocks']}): mean accuracy and CI half-width",
          "columns": ["source"] + [f"{k} {s}" for k in transforms for s in ("mean", "+-")], "rows": shift_table},
-        {"title": f"head influence (n={inf_cfg['size']}, blocks={inf_cfg['blocks']}): top-k label match (most helpful)",
-         "columns": ["source"] + [f"top-{k}" for k in inf_cfg["ks"]], "rows": influence_table},
+        {"title": f"head influence (n={inf_cfg['size']}, {inf_cfg['solver']}, damping {inf_cfg['damping']:g}): top-k "
+                  f"label match, mean and 95% t-interval over {len(inf_cfg['seeds'])} seeds; delta = source - "
+                  "natural paired by seed",
+         "columns": ["source", "blocks", "by", "k", "match", "ci lo", "ci hi", "delta vs natural", "delta lo",
+                     "delta hi", "seeds"], "rows": influence_table},
     ]
     result = make_result("robust-transfer", cfg, data, timings=timings, seeds=tc["seeds"], summary=summary,
                          figures=figures, tables=tables,
-                         notes=["seed 002 (Utrera et al., ICLR 2021) on digits: sources on classes 0-4, targets 5-9"])
+                         notes=[f"seed 002 (Utrera et al., ICLR 2021) on {cfg['dataset']['name']}: sources on classes "
+                                f"{cfg['source_classes']}, targets {cfg['target_classes']}"])
     publish(result, out_dir, title="robust-transfer (seed 002)")
     return result
 
 
-add_arguments, main = experiment_cli("robust-transfer", run, DEFAULTS, QUICK)
+add_arguments, main = experiment_cli("robust-transfer", run, DEFAULTS, QUICK, presets=DATASET_PRESETS)
 
 
-__all__ = ["DEFAULTS", "QUICK", "SOURCE_KINDS", "source_loss", "train_source", "robust_accuracy", "run",
+__all__ = ["DEFAULTS", "QUICK", "DATASET_PRESETS", "SOURCE_KINDS", "influence_summary", "source_loss", "train_source", "robust_accuracy", "run",
            "add_arguments", "main"]

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import torch
 
-from pyadvt.data import TensorData, digits
+from pyadvt.data import TensorData
 from pyadvt.data.corruptions import corrupt
+from pyadvt.experiments._data import DIGITS, experiment_data
 from pyadvt.experiments.robust_transfer import train_source
 from pyadvt.metrics.robustness_transfer import as_score, evaluate_robustness_transfer
 from pyadvt.models import build
@@ -38,6 +39,7 @@ METHODS = ("lp", "ft", "lp_ft")
 
 DEFAULTS: dict = {
     "seed": 0,
+    "dataset": dict(DIGITS),
     "model": {"arch": "cnn", "channels": [16, 32, 64]},
     "source_classes": [0, 1, 2, 3, 4],
     "target_classes": [5, 6, 7, 8, 9],
@@ -48,6 +50,10 @@ DEFAULTS: dict = {
     "source_train": {"epochs": 20, "lr": 0.05, "batch_size": 64},
     "transfer": {"methods": ["lp", "ft", "lp_ft"], "epochs": 20, "lp_lr": 0.05, "ft_lr": 0.01, "batch_size": 64},
     "attack_steps": 20,
+    # the paper's AS (representation attack alone) is the default sensitivity; "max" adds the loss
+    # adversary's own shift, which makes Theorem 2 hold by construction (pyadvt.metrics.robustness_transfer)
+    "sensitivity": "as",
+    "rep_attack": {"steps": 100, "restarts": 5, "rtol": 0.005},
     "rho": 0.05,
     "corruptions": {"kinds": ["gaussian_noise", "zoom_blur"], "severities": [0, 1, 2, 5],
                     "representations": ["adversarial", "standard"]},
@@ -59,7 +65,20 @@ QUICK: dict = merge_config(DEFAULTS, {
     "transfer": {"epochs": 2},
     "attack_steps": 5,
     "corruptions": {"severities": [0, 5], "representations": ["adversarial"]},
+    "rep_attack": {"steps": 10, "restarts": 2},
 })
+
+# --dataset presets: "scale" = settings for 28x28 images (LeNet-5, the classic MNIST CNN; L-inf eps 0.1
+# in [0, 1] pixel units, the usual Fashion-MNIST budget), "budget" = sizes that finish one seed in about
+# 21 min on 2 CPU cores shared with 3-5 other jobs (run --set seed=0/1/2 for three seeds)
+_MNIST_LIKE = {
+    "scale": {"model": {"arch": "lenet", "channels": []}, "eps": 0.1,
+              "dataset": {"train_size": 1000, "test_size": 200}},
+    "budget": {"at_steps": 5, "source_train": {"epochs": 10}, "transfer": {"epochs": 10},
+               "rep_attack": {"steps": 50, "restarts": 3},
+               "corruptions": {"severities": [0, 5], "representations": ["adversarial"]}},
+}
+DATASET_PRESETS: dict = {"fashion-mnist": _MNIST_LIKE, "mnist": _MNIST_LIKE, "kmnist": _MNIST_LIKE}
 
 
 def _source_cfg(cfg: dict) -> dict:
@@ -68,10 +87,10 @@ def _source_cfg(cfg: dict) -> dict:
             "at_steps": cfg["at_steps"], "gaussian_std": 1.0, "source_train": cfg["source_train"]}
 
 
-def _build(cfg: dict, num_classes: int) -> torch.nn.Module:
+def _build(cfg: dict, num_classes: int, in_shape=(1, 8, 8)) -> torch.nn.Module:
     torch.manual_seed(cfg["seed"])
-    return build(cfg["model"]["arch"], in_shape=(1, 8, 8), num_classes=num_classes,
-                 channels=tuple(cfg["model"]["channels"]))
+    kw = {"channels": tuple(cfg["model"]["channels"])} if cfg["model"].get("channels") else {}
+    return build(cfg["model"]["arch"], in_shape=tuple(in_shape), num_classes=num_classes, **kw)
 
 
 def representation(kind: str, cfg: dict, src_train: TensorData) -> torch.nn.Module:
@@ -79,7 +98,7 @@ def representation(kind: str, cfg: dict, src_train: TensorData) -> torch.nn.Modu
     if kind not in REPRESENTATIONS:
         raise ValueError(f"unknown representation {kind!r}; choose from {tuple(REPRESENTATIONS)}")
     if kind == "random":
-        return _build(cfg, src_train.num_classes)
+        return _build(cfg, src_train.num_classes, src_train.x.shape[1:])
     source = REPRESENTATIONS[kind] if kind != "adversarial" else ("at_l2" if cfg["norm"] == "l2" else "at_linf")
     return train_source(source, src_train, _source_cfg(cfg))
 
@@ -98,12 +117,22 @@ def transfer(model: torch.nn.Module, method: str, train: TensorData, cfg: dict) 
 
 
 def evaluate_transferred(model: torch.nn.Module, test: TensorData, cfg: dict) -> dict:
-    """Accuracy, robust accuracy, AS, Lemma 1 (q = inf, 2), Theorem 1 and Theorem 2 on ``test``."""
+    """Accuracy, robust accuracy, AS, Lemma 1 (q = inf, 2), Theorem 1 and Theorem 2 on ``test``.
+
+    Theorem 2 and Lemma 1's RHS use ``cfg["sensitivity"]`` (default: the paper's AS); the other
+    rule's Theorem-2 table is stored too (``theorem2_max`` / ``theorem2_as``) for comparison.
+    """
+    ra = cfg["rep_attack"]
     rec = evaluate_robustness_transfer(model, test.x, test.y, cfg["eps"], norm=cfg["norm"], steps=cfg["attack_steps"],
-                                       seed=cfg["seed"])
+                                       rep_steps=int(ra["steps"]), restarts=int(ra["restarts"]), rtol=float(ra["rtol"]),
+                                       seed=cfg["seed"], sensitivity=cfg["sensitivity"])
     t2 = rec.theorem2().summary()
+    other = "max" if cfg["sensitivity"] == "as" else "as"
+    s_other = torch.maximum(rec.rep_shift, rec.adv_shift) if other == "max" else rec.rep_shift
+    asc = rec.as_score()
     out = {"accuracy": t2["clean_accuracy"], "robust_accuracy": t2["robust_accuracy"],
-           "as_score": rec.as_score().score, "theorem2": t2,
+           "as_score": asc.score, "as_bound": "lower", "as_attack": asc.attack, "theorem2": t2,
+           f"theorem2_{other}": rec.theorem2(s_other).summary(),
            "theorem1": rec.theorem1(rho=cfg["rho"], q="inf"),
            "lemma1_inf": rec.lemma1("inf").summary(), "lemma1_2": rec.lemma1(2).summary()}
     return out
@@ -118,20 +147,26 @@ def run(config: dict | None = None, out_dir: str | Path = "results/robustness-tr
     for m in cfg["transfer"]["methods"]:
         if m not in METHODS:
             raise ValueError(f"unknown transfer method {m!r}; choose from {METHODS}")
+    if cfg["sensitivity"] not in ("as", "max"):
+        raise ValueError(f"'sensitivity' must be 'as' (the paper's AS) or 'max', got {cfg['sensitivity']!r}")
     if cfg["norm"] not in ("linf", "l2"):
         raise ValueError(f"'norm' must be 'linf' or 'l2', got {cfg['norm']!r}")
     out_dir = Path(out_dir)
     store = CellStore(out_dir / "cells", meta=cfg)
     timings = Timings()
-    src_train, src_test = digits(seed=cfg["seed"], classes=cfg["source_classes"])
-    tgt_train, tgt_test = digits(seed=cfg["seed"], classes=cfg["target_classes"])
+    src_train, src_test = experiment_data(cfg["dataset"], seed=cfg["seed"], classes=cfg["source_classes"])
+    tgt_train, tgt_test = experiment_data(cfg["dataset"], seed=cfg["seed"], classes=cfg["target_classes"])
+    in_shape = tuple(src_train.x.shape[1:])
     reps_needed = list(dict.fromkeys(cfg["representations"] + cfg["corruptions"]["representations"]))
 
     def rep_cell(key):
         model = representation(key[1], cfg, src_train)
-        kw = dict(norm=cfg["norm"], steps=cfg["attack_steps"], seed=cfg["seed"])
-        metrics = {"as_source": as_score(model, src_test.x, cfg["eps"], **kw).score,
-                   "as_target": as_score(model, tgt_test.x, cfg["eps"], **kw).score}
+        ra = cfg["rep_attack"]
+        kw = dict(norm=cfg["norm"], steps=int(ra["steps"]), restarts=int(ra["restarts"]), rtol=float(ra["rtol"]),
+                  seed=cfg["seed"])
+        a_src, a_tgt = as_score(model, src_test.x, cfg["eps"], **kw), as_score(model, tgt_test.x, cfg["eps"], **kw)
+        metrics = {"as_source": a_src.score, "as_target": a_tgt.score, "as_bound": "lower",
+                   "as_attack": a_src.attack}
         return store.put(key, metrics, checkpoint=model.state_dict())
 
     with timings("pretraining"):
@@ -139,7 +174,7 @@ def run(config: dict | None = None, out_dir: str | Path = "results/robustness-tr
         rep_metrics = run_cells(rep_keys, rep_cell, store, progress=progress, desc="representations")
     reps = {}
     for key in rep_keys:
-        model = _build(cfg, src_train.num_classes)
+        model = _build(cfg, src_train.num_classes, in_shape)
         model.load_state_dict(store.load_checkpoint(key))
         reps[key[1]] = model
 
@@ -172,8 +207,10 @@ def run(config: dict | None = None, out_dir: str | Path = "results/robustness-tr
                            l2["w_norm"], l2["lhs"], li["as_score"], li["rhs"], li["held"] and l2["held"],
                            li["tight_lhs"], li["tight_rhs"]])
         t2 = v["theorem2"]
+        t2o = v.get("theorem2_max", v.get("theorem2_as", {}))
         t2_rows.append([r, m, t2["clean_accuracy"], t2["robust_accuracy"], t2["prop_fulfilled"],
-                        t2["robust_among_fulfilled"]])
+                        t2["robust_among_fulfilled"], t2["fulfilled_but_not_robust"], t2o.get("prop_fulfilled"),
+                        t2o.get("robust_among_fulfilled")])
         method_rows.append([r, m, v["accuracy"], v["robust_accuracy"], v["as_score"]])
         t1 = v["theorem1"]
         t1_rows.append([r, m, t1["observed_gap"], t1["lipschitz_term"], t1["hoeffding_term"], t1["bound"], t1["B"]])
@@ -233,9 +270,12 @@ def run(config: dict | None = None, out_dir: str | Path = "results/robustness-tr
         {"title": f"Theorem 1: observed gap vs bound (q=inf, rho={cfg['rho']}, B = max robust CE, indicative)",
          "columns": ["representation", "method", "observed gap", "L ||W|| AS", "Hoeffding", "bound", "B"],
          "rows": t1_rows},
-        {"title": "Theorem 2 criterion (Tab. 3 analogue)",
+        {"title": f"Theorem 2 criterion (Tab. 3 analogue), sensitivity = {cfg['sensitivity']} "
+                  f"(AS: lower bound by representation PGD-{cfg['rep_attack']['steps']}, up to "
+                  f"{cfg['rep_attack']['restarts']} restarts); last two columns: the other rule",
          "columns": ["representation", "method", "clean acc", "robust acc", "prop. fulfilled",
-                     "robust among fulfilled"],
+                     "robust among fulfilled", "fulfilled but not robust",
+                     "prop. fulfilled (other)", "robust among fulfilled (other)"],
          "rows": t2_rows},
         {"title": "corruptions (LP on corrupted downstream data; Tabs. 12/13 analogue)", "columns": corr_cols,
          "rows": corr_rows},
@@ -245,13 +285,16 @@ def run(config: dict | None = None, out_dir: str | Path = "results/robustness-tr
             "corruptions": {f"{k[1]}/{k[2]}/{k[3]}": v for k, v in cres.items()}}
     result = make_result("robustness-transfer", cfg, data, timings=timings, seeds=[cfg["seed"]], summary=summary,
                          figures=figures, tables=tables,
-                         notes=["seed 004 (Nern et al., NeurIPS 2023) on digits: pretraining on 0-4, downstream 5-9"])
+                         notes=[f"seed 004 (Nern et al., NeurIPS 2023) on {cfg['dataset']['name']}: pretraining on "
+                                f"classes {cfg['source_classes']}, downstream {cfg['target_classes']}; AS values are "
+                                "lower bounds (representation attack: "
+                                f"{next(iter(rep_metrics.values()))['as_attack']})"])
     publish(result, out_dir, title="robustness-transfer (seed 004)")
     return result
 
 
-add_arguments, main = experiment_cli("robustness-transfer", run, DEFAULTS, QUICK)
+add_arguments, main = experiment_cli("robustness-transfer", run, DEFAULTS, QUICK, presets=DATASET_PRESETS)
 
 
-__all__ = ["DEFAULTS", "QUICK", "REPRESENTATIONS", "METHODS", "representation", "transfer", "evaluate_transferred",
+__all__ = ["DEFAULTS", "QUICK", "DATASET_PRESETS", "REPRESENTATIONS", "METHODS", "representation", "transfer", "evaluate_transferred",
            "run", "add_arguments", "main"]

@@ -13,15 +13,19 @@ Model ``f(x) = W g(x) + b`` with representation ``g`` (penultimate layer) and ro
 * **Theorem 2** (eq. 1): ``argmax(W g(x) + b)`` is robust at ``(x, y)`` if for all ``j != y``
   ``max_delta ||g(x + delta) - g(x)|| < ((w_y - w_j) . g(x) + b_y - b_j) / ||w_y - w_j||``.
 
-Estimating the inner max: any point of the ball gives a lower bound of the max. Lemma 1 holds for
-the loss adversary's own ``delta_i`` because ``|loss(f(x+d)) - loss(f(x))| <= L ||W|| ||g(x+d) - g(x)||``
-for that very ``d``; so the RHS used for the ``held`` check (``rhs``) is the per-sample max of the
-representation attack's shift and the loss adversary's shift — never smaller than the AS estimate the
-paper reports (``as_score``, also returned with its own ``held_as_score`` flag). The same per-sample
-max is the default sensitivity of the Theorem-2 criterion (a larger max only makes it stricter); with it
-a fulfilled point is provably not broken by the loss adversary's own ``x_adv`` (Theorem 2's argument
-applied to that point), so ``fulfilled_but_not_robust`` is 0 by construction, while the criterion's
-claim about *all* points of the ball is only as good as the attack's estimate of the max.
+Estimating the inner max: any point of the ball gives a lower bound of the max, so every AS value
+here is a **lower bound** produced by a named attack (``ASScore.attack``: PGD steps, restarts, the
+convergence rule, how many restarts ran). The default attack is :class:`ConvergedRepresentationAttack`
+(100 PGD steps, up to 5 random restarts, a sample stops restarting once a restart raises its shift by
+less than ``rtol = 0.5 %``). The default sensitivity of Lemma 1's RHS and of the Theorem-2 criterion is
+the paper's: the representation attack's shift alone (``sensitivity="as"``, seed 004 eq. 2).
+
+``sensitivity="max"`` (a named option) takes, per sample, the larger of that shift and the loss
+adversary's own shift. Caveat: that makes Lemma 1 hold deterministically (its proof bounds the loss
+change at that very ``x_adv``) and makes ``fulfilled_but_not_robust`` 0 **by construction** against
+the loss adversary, because the adversary used to test robustness is then part of the sensitivity;
+it cannot test the paper's claim that fulfilled points are robust. With ``"as"``, a fulfilled but
+broken point is possible and is reported: it means the representation attack underestimated the max.
 
 Example:
     >>> import torch
@@ -56,12 +60,13 @@ from pyadvt.utils.validation import (check_batch_size, check_images, check_label
                                      warn_invalid)
 
 __all__ = [
-    "ASScore", "Lemma1Result", "Theorem2Result", "RobustnessRecord", "as_score", "head_weights", "head_norm",
+    "ASScore", "ConvergedRepresentationAttack", "SENSITIVITIES", "Lemma1Result", "Theorem2Result", "RobustnessRecord", "as_score", "head_weights", "head_norm",
     "lipschitz_constant", "per_sample_loss", "normalized_margins", "hoeffding_term", "theorem1_bound",
     "evaluate_robustness_transfer", "lemma1", "theorem2_criterion",
 ]
 
 _LOSSES = ("ce", "mse")
+SENSITIVITIES = ("as", "max")
 
 
 def _q(q) -> str:
@@ -171,12 +176,15 @@ class ASScore:
     ``valid [N]`` bool flags the samples whose input and clean representation are finite (default:
     the finite entries of ``per_sample``); invalid samples have ``per_sample = NaN``, are counted in
     ``n_invalid`` and skipped by ``score`` (NaN when no sample is valid, never a "perfectly robust" 0).
+    The score is a lower bound of eq. 2 (an attack's estimate of each inner max); ``attack`` describes
+    the attack that produced it (``summary()["bound"] == "lower"``).
     """
 
     per_sample: torch.Tensor
     eps: float
     norm: str
     valid: torch.Tensor | None = None
+    attack: dict | None = None
 
     def __post_init__(self):
         if self.valid is None:
@@ -192,8 +200,8 @@ class ASScore:
         return float(self.per_sample[self.valid].double().mean()) if n else float("nan")
 
     def summary(self) -> dict:
-        return {"as_score": self.score, "eps": self.eps, "norm": self.norm, "n": int(self.per_sample.numel()),
-                "n_invalid": self.n_invalid}
+        return {"as_score": self.score, "bound": "lower", "attack": self.attack, "eps": self.eps, "norm": self.norm,
+                "n": int(self.per_sample.numel()), "n_invalid": self.n_invalid}
 
 
 @dataclass
@@ -267,14 +275,25 @@ class RobustnessRecord:
     W: torch.Tensor
     b: torch.Tensor
     extra: dict = field(default_factory=dict)
+    sensitivity_rule: str = "as"
+    rep_attack_info: dict | None = None
+
+    def __post_init__(self):
+        if self.sensitivity_rule not in SENSITIVITIES:
+            raise ValueError(f"'sensitivity' must be one of {SENSITIVITIES}, got {self.sensitivity_rule!r}")
 
     @property
     def sensitivity(self) -> torch.Tensor:
-        """Best per-sample estimate of the inner max: ``max(rep_shift, adv_shift)``."""
-        return torch.maximum(self.rep_shift, self.adv_shift)
+        """Per-sample estimate of the inner max used by Lemma 1's RHS and Theorem 2: ``rep_shift``
+        (``sensitivity_rule="as"``, the paper's AS) or ``max(rep_shift, adv_shift)`` (``"max"``; see the
+        module docstring for why that makes Theorem 2 hold by construction against the loss adversary)."""
+        if self.sensitivity_rule == "max":
+            return torch.maximum(self.rep_shift, self.adv_shift)
+        return self.rep_shift
 
     def as_score(self) -> ASScore:
-        return ASScore(self.rep_shift, self.eps, self.norm)
+        """The paper's AS (representation attack alone), a lower bound; ``attack`` names the attack."""
+        return ASScore(self.rep_shift, self.eps, self.norm, attack=self.rep_attack_info)
 
     def lemma1(self, q="inf", lipschitz: float | None = None, w_norm: float | None = None) -> Lemma1Result:
         """Lemma 1 with the ``q``-matched ``L`` and ``||W||`` (overridable, e.g. to show a wrong one fails)."""
@@ -328,6 +347,85 @@ def _default_attack(model: nn.Module, eps: float, norm: str, steps: int, seed: i
     return PGD(model, eps=eps, alpha=2.5 * eps / steps, steps=steps, norm=norm, random_start=True, seed=seed)
 
 
+class ConvergedRepresentationAttack:
+    """The default AS attack: PGD on ``||g(x + d) - g(x)||`` with restarts and a convergence rule.
+
+    Restart 0 runs :class:`~pyadvt.attacks.representation.RepresentationAttack` (``steps`` PGD steps,
+    step ``2.5 eps / steps``, random start) on every sample; each further restart (a new random start,
+    up to ``restarts`` in all) runs only on the samples still *active*: a sample stops once a restart
+    raised its best shift by less than ``rtol`` times that shift (or by nothing). The per-sample best
+    over all restarts is kept, so the result is a lower bound of the inner max of seed 004 eq. 2
+    (docs/theory.md §5) that only grows with ``steps`` / ``restarts``. The rule is per sample and the
+    starts depend only on ``(seed, restart, sample)``, so results do not depend on the batch.
+
+    After a call: ``last_distance [B]``, ``last_restarts [B]`` (restarts run per sample) and
+    :meth:`info` (the attack's description, stored with every AS score).
+
+    Example:
+        >>> g = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
+        >>> atk = ConvergedRepresentationAttack(g, 0.1, steps=10, restarts=3, features=False)
+        >>> x_adv = atk(torch.rand(5, 1, 2, 2))
+        >>> tuple(atk.last_distance.shape), int(atk.last_restarts.max()) <= 3
+        ((5,), True)
+    """
+
+    def __init__(self, model: nn.Module, eps: float, steps: int = 100, restarts: int = 5, rtol: float = 0.005, *,
+                 alpha: float | None = None, norm: str = "linf", random_start: bool = True, seed: int = 0,
+                 features: bool | None = None):
+        if not isinstance(restarts, int) or isinstance(restarts, bool) or restarts < 1:
+            raise ValueError(f"'restarts' must be a positive int, got {restarts!r}")
+        if not (isinstance(rtol, (int, float)) and 0 <= rtol < 1):
+            raise ValueError(f"'rtol' must be in [0, 1), got {rtol!r}")
+        self.attacks = [RepresentationAttack(model, eps, steps=steps, alpha=alpha, norm=norm,
+                                             random_start=random_start, seed=seed + 104_729 * r, features=features)
+                        for r in range(restarts if random_start else 1)]
+        self.g = self.attacks[0].g
+        self.eps, self.steps, self.restarts, self.rtol, self.norm = float(eps), steps, restarts, float(rtol), \
+            self.attacks[0].norm
+        self.alpha, self.random_start, self.seed = alpha, random_start, seed
+        self.last_distance: torch.Tensor | None = None
+        self.last_restarts: torch.Tensor | None = None
+        self._ran: list[int] = []
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        best = self.attacks[0](x)
+        best_d = self.attacks[0].last_distance.clone()
+        ran = torch.ones(x.shape[0], dtype=torch.long, device=best_d.device)
+        active = torch.ones_like(ran, dtype=torch.bool)
+        for atk in self.attacks[1:]:
+            idx = active.nonzero().flatten()
+            if idx.numel() == 0:
+                break
+            cand = atk(x[idx])
+            d = atk.last_distance
+            ran[idx] += 1
+            gain = d - best_d[idx]
+            better = gain > 0
+            best[idx[better]] = cand[better].to(best.dtype)
+            best_d[idx[better]] = d[better]
+            active[idx] = gain > self.rtol * best_d[idx]
+        self.last_distance, self.last_restarts = best_d, ran
+        self._ran.append(int(ran.max()))
+        return best
+
+    def info(self) -> dict:
+        """The attack that produced the AS estimate (stored next to every AS score, a lower bound)."""
+        return {"attack": "representation PGD, restarts until converged", "steps": self.steps,
+                "alpha": self.alpha if self.alpha is not None else f"2.5 eps / {self.steps}", "norm": self.norm,
+                "max_restarts": self.restarts, "rtol": self.rtol, "random_start": self.random_start,
+                "restarts_run_max": max(self._ran, default=0), "seed": self.seed}
+
+
+def _attack_info(atk) -> dict:
+    if hasattr(atk, "info"):
+        return atk.info()
+    if isinstance(atk, RepresentationAttack):
+        return {"attack": "representation FGSM (legacy, one step)" if atk.legacy_fgsm else "representation PGD",
+                "steps": 1 if atk.legacy_fgsm else atk.steps, "restarts": atk.restarts, "norm": atk.norm,
+                "seed": atk.seed}
+    return {"attack": type(atk).__name__}
+
+
 def _batches(n: int, batch_size: int, progress: bool, desc: str):
     starts = range(0, n, batch_size)
     if progress:
@@ -339,10 +437,10 @@ def _batches(n: int, batch_size: int, progress: bool, desc: str):
 
 def evaluate_robustness_transfer(
     model: nn.Module, x, y: torch.Tensor | None, eps: float, *, norm: str = "linf", loss: str = "ce",
-    steps: int = 20, rep_steps: int | None = None, restarts: int = 1, seed: int = 0,
+    steps: int = 20, rep_steps: int = 100, restarts: int = 5, rtol: float = 0.005, seed: int = 0,
     attack: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     rep_attack: RepresentationAttack | None = None, legacy_fgsm: bool = False, head: nn.Linear | None = None,
-    batch_size: int = 256, progress: bool = False,
+    sensitivity: str = "as", batch_size: int = 256, progress: bool = False,
 ) -> RobustnessRecord:
     """Attack ``model`` (loss adversary) and its representation (AS attack) once; return per-sample records.
 
@@ -355,9 +453,13 @@ def evaluate_robustness_transfer(
         eps, norm: the common ball of both attacks (``"linf"`` or ``"l2"``).
         loss: ``"ce"`` (softmax cross-entropy) or ``"mse"`` (``||f(x) - y||_2``).
         steps: PGD steps of the loss adversary (default :class:`pyadvt.attacks.PGD`, step ``2.5 eps / steps``).
-        rep_steps: steps of the representation attack (default ``steps``).
+        rep_steps, restarts, rtol: the default representation attack, :class:`ConvergedRepresentationAttack`
+            (100 PGD steps, up to 5 restarts, a sample stops once a restart gains < 0.5 %).
         attack: custom loss adversary ``attack(x, y) -> x_adv`` (must stay in the ball).
         rep_attack: custom representation attack; ``legacy_fgsm`` selects the authors' one-step version.
+        sensitivity: ``"as"`` (default, the paper's AS from the representation attack alone) or ``"max"``
+            (per-sample max with the loss adversary's shift: Theorem 2 then holds *by construction*
+            against that adversary, see the module docstring) for Lemma 1's RHS and Theorem 2.
 
     Example: see the module docstring.
     """
@@ -366,6 +468,8 @@ def evaluate_robustness_transfer(
     streaming = is_data(x) and not isinstance(x, torch.Tensor)
     if loss not in _LOSSES:
         raise ValueError(f"'loss' must be one of {_LOSSES}, got {loss!r}")
+    if sensitivity not in SENSITIVITIES:
+        raise ValueError(f"'sensitivity' must be one of {SENSITIVITIES}, got {sensitivity!r}")
     if streaming:
         if loss != "ce":
             raise ValueError("a dataset 'x' needs loss='ce' (its labels are class indices); pass tensors x and y "
@@ -397,9 +501,13 @@ def evaluate_robustness_transfer(
         batches = ((x[s:s + batch_size].to(dev), y[s:s + batch_size].to(dev))
                    for s in _batches(x.shape[0], batch_size, progress, "robustness-transfer"))
     atk = attack if attack is not None else _default_attack(model, eps, norm, steps, seed, loss)
-    ratk = rep_attack if rep_attack is not None else RepresentationAttack(
-        model, eps, steps=rep_steps or steps, norm=norm, restarts=restarts, seed=seed, features=True,
-        legacy_fgsm=legacy_fgsm)
+    if rep_attack is not None:
+        ratk = rep_attack
+    elif legacy_fgsm:
+        ratk = RepresentationAttack(model, eps, norm=norm, seed=seed, features=True, legacy_fgsm=True)
+    else:
+        ratk = ConvergedRepresentationAttack(model, eps, steps=rep_steps, restarts=restarts, rtol=rtol, norm=norm,
+                                             seed=seed, features=True)
     cols: dict[str, list[torch.Tensor]] = {k: [] for k in
                                            ("cl", "al", "rs", "as", "ti", "fe", "co", "ac", "y")}
     for xb, yb in batches:
@@ -427,12 +535,13 @@ def evaluate_robustness_transfer(
             cols["fe"].append(fe)
     cat = {k: (torch.cat(v) if v else None) for k, v in cols.items()}
     return RobustnessRecord(float(eps), norm, loss, cat["cl"], cat["al"], cat["rs"], cat["as"], cat["ti"], cat["fe"],
-                            cat["y"], cat["co"], cat["ac"], W, b)
+                            cat["y"], cat["co"], cat["ac"], W, b, sensitivity_rule=sensitivity,
+                            rep_attack_info=_attack_info(ratk))
 
 
-def as_score(model: nn.Module, x, eps: float, *, norm: str = "linf", steps: int = 20,
-             alpha: float | None = None, random_start: bool = True, restarts: int = 1, seed: int = 0,
-             legacy_fgsm: bool = False, features: bool | None = None, batch_size: int = 256,
+def as_score(model: nn.Module, x, eps: float, *, norm: str = "linf", steps: int = 100,
+             alpha: float | None = None, random_start: bool = True, restarts: int = 5, rtol: float = 0.005,
+             seed: int = 0, legacy_fgsm: bool = False, features: bool | None = None, batch_size: int = 256,
              progress: bool = False) -> ASScore:
     """AS score ``(1/|S|) sum_i max_{||delta|| <= eps} ||g(x_i + delta) - g(x_i)||`` (seed 004 eq. 2).
 
@@ -440,7 +549,10 @@ def as_score(model: nn.Module, x, eps: float, *, norm: str = "linf", steps: int 
         model: representation ``g`` or a split model (``features`` used).
         x: ``[N, *in_shape]`` unlabeled inputs in [0, 1], or a ``TensorData`` / ``Dataset`` /
             ``DataLoader`` (labels ignored), walked one batch at a time (:func:`pyadvt.data.iter_batches`).
-        eps, norm, steps, alpha, random_start, restarts, seed, legacy_fgsm: the representation attack's settings.
+        eps, norm, steps, alpha, random_start, restarts, rtol, seed: the representation attack,
+            :class:`ConvergedRepresentationAttack` (default 100 steps, up to 5 restarts until a restart
+            gains < 0.5 %); ``legacy_fgsm`` the authors' one signed step instead. The score is a lower
+            bound of eq. 2 and ``ASScore.attack`` names the attack that produced it.
         features: ``True`` uses ``model.features``, ``False`` the model's output itself; ``None`` (default)
             uses ``features`` when the model has it and otherwise warns that the output is taken as ``g``
             (a classifier's logits are not its representation: wrap it with :func:`pyadvt.models.wrap`).
@@ -466,8 +578,11 @@ def as_score(model: nn.Module, x, eps: float, *, norm: str = "linf", steps: int 
                       "representation g; if it returns logits, wrap it (pyadvt.models.wrap(model), or a hub model "
                       "from pyadvt.models.from_torchvision / from_timm) to measure its penultimate layer, or pass "
                       "features=False to confirm the output is the representation", UserWarning, stacklevel=2)
-    atk = RepresentationAttack(model, eps, steps=steps, alpha=alpha, norm=norm, random_start=random_start,
-                               restarts=restarts, seed=seed, features=features, legacy_fgsm=legacy_fgsm)
+    if legacy_fgsm:
+        atk = RepresentationAttack(model, eps, norm=norm, seed=seed, features=features, legacy_fgsm=True)
+    else:
+        atk = ConvergedRepresentationAttack(model, eps, steps=steps, restarts=restarts, rtol=rtol, alpha=alpha,
+                                            norm=norm, random_start=random_start, seed=seed, features=features)
     dev = model_device(model)
     parts, oks = [], []
     start = 0
@@ -486,7 +601,7 @@ def as_score(model: nn.Module, x, eps: float, *, norm: str = "linf", steps: int 
     valid = torch.cat(oks)
     warn_invalid(int((~valid).sum()), int(valid.numel()), "as_score",
                  "a NaN/Inf input or a non-finite representation")
-    return ASScore(torch.cat(parts), float(eps), atk.norm, valid)
+    return ASScore(torch.cat(parts), float(eps), atk.norm, valid, attack=_attack_info(atk))
 
 
 def lemma1(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, q="inf", **kwargs) -> Lemma1Result:

@@ -5,9 +5,15 @@ For head parameters ``theta = [W | b]`` (``C x (d + 1)``, flattened row-major) a
 
 * ``grad_theta l(z) = (p - e_y) (x) phi~`` (Kronecker product, ``C (d + 1)`` entries);
 * ``H = mean_i [(diag p_i - p_i p_i^T) (x) phi~_i phi~_i^T] + damping I`` — the exact Hessian of the mean
-  training loss plus ``(damping / 2) ||theta||^2`` (damping also removes the softmax shift invariance);
-* ``I(z, z_test) = -grad l(z_test)^T H^{-1} grad l(z)`` (Koh & Liang 2017): the derivative of the test loss
+  training loss plus ``(damping / 2) ||theta||^2``;
+* ``I(z, z_test) = -grad l(z_test)^T H^+ grad l(z)`` (Koh & Liang 2017): the derivative of the test loss
   when the training point ``z`` is up-weighted. Negative values help (upweighting lowers the test loss).
+
+``H`` is singular (softmax is invariant to adding one vector to every class's row). The default is the
+paper's choice (seed 002 app. A.9): the Moore-Penrose pseudo-inverse ``H^+`` keeping singular values
+``> 1e-20`` (``solver="pinv"``, ``pinv_cutoff``) with no damping. ``solver="cholesky"`` with a
+``damping > 0`` is the regularised alternative; a damping of 0.01 on a small, confident head makes
+``H + damping I`` nearly ``damping I``, and then every source scores a top-1 label match near 1.
 
 The top-k influential-label match rate (seed 002 Fig. 7b) is the fraction of each test point's ``k``
 most influential training points whose label equals the test label, averaged over test points.
@@ -33,7 +39,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["head_gradients", "head_hessian", "head_influence", "influence_match_rate"]
+__all__ = ["SOLVERS", "head_gradients", "head_hessian", "head_influence", "influence_match_rate"]
+
+SOLVERS = ("pinv", "cholesky")
 
 
 def _augment(phi: torch.Tensor) -> torch.Tensor:
@@ -94,23 +102,37 @@ def head_hessian(head, phi: torch.Tensor, damping: float = 0.0) -> torch.Tensor:
 
 
 def head_influence(head, phi_train: torch.Tensor, y_train: torch.Tensor, phi_test: torch.Tensor,
-                   y_test: torch.Tensor, damping: float = 0.01) -> torch.Tensor:
-    """``I[t, i] = -grad l(z_test_t)^T H^{-1} grad l(z_train_i)``: ``[N_test, N_train]`` float64.
+                   y_test: torch.Tensor, damping: float = 0.0, solver: str = "pinv",
+                   pinv_cutoff: float = 1e-20) -> torch.Tensor:
+    """``I[t, i] = -grad l(z_test_t)^T H^+ grad l(z_train_i)``: ``[N_test, N_train]`` float64.
 
     Args:
         head: the trained linear head (``nn.Linear(d, C)``) or ``(W, b)``.
         phi_train: ``[N, d]`` training features (the representation ``g(x)``), ``y_train`` ``[N]`` int.
         phi_test: ``[M, d]`` test features, ``y_test`` ``[M]`` int.
-        damping: ``lambda`` added to ``H`` (``> 0``; the CE Hessian is singular along the all-classes shift).
+        damping: ``lambda >= 0`` added to ``H`` (default 0, the paper's; ``solver="cholesky"`` needs ``> 0``).
+        solver: ``"pinv"`` (default, seed 002 app. A.9: pseudo-inverse of the symmetric ``H`` keeping
+            singular values ``> pinv_cutoff``, an absolute threshold, default ``1e-20``) or
+            ``"cholesky"`` (a solve with the damped, positive-definite ``H``).
     """
-    if not damping > 0:
-        raise ValueError(f"'damping' must be > 0 (the head Hessian is singular), got {damping}")
-    W, _ = _head_params(head)
+    if solver not in SOLVERS:
+        raise ValueError(f"'solver' must be one of {SOLVERS}, got {solver!r}")
+    if not damping >= 0:
+        raise ValueError(f"'damping' must be >= 0, got {damping}")
+    if solver == "cholesky" and not damping > 0:
+        raise ValueError(f"solver='cholesky' needs 'damping' > 0 (the head Hessian is singular), got {damping}; "
+                         "or use solver='pinv'")
+    if not pinv_cutoff >= 0:
+        raise ValueError(f"'pinv_cutoff' must be >= 0, got {pinv_cutoff}")
     g_tr = head_gradients(head, phi_train, y_train)
     g_te = head_gradients(head, phi_test, y_test)
     H = head_hessian(head, phi_train, damping)
-    L = torch.linalg.cholesky(H)
-    return -(g_te @ torch.cholesky_solve(g_tr.T, L))
+    if solver == "cholesky":
+        L = torch.linalg.cholesky(H)
+        return -(g_te @ torch.cholesky_solve(g_tr.T, L))
+    H = (H + H.T) / 2
+    H_pinv = torch.linalg.pinv(H, atol=float(pinv_cutoff), rtol=0.0, hermitian=True)
+    return -(g_te @ (H_pinv @ g_tr.T))
 
 
 def influence_match_rate(influence: torch.Tensor, y_train: torch.Tensor, y_test: torch.Tensor,
