@@ -17,7 +17,7 @@ on a shared machine affect them alike. Workloads: the reference ``SmallCNN`` on 
 
 ``--part suite`` times the transfer suite (docs/theory.md §10) against torchattacks where it has the attack
 (NI, SI-NI, TI without diversity, VMI, VNI, PI; same model, data, steps and neighbours) on CIFAR-shaped
-``[64, 3, 32, 32]`` inputs, and reports every suite attack's gradient evaluations per image
+``[64, 3, 32, 32]`` inputs (``--suite-batch``), and reports every suite attack's gradient evaluations per image
 (``bench_attacks_suite_<device>.json``). ``--part ops`` times the fused update kernels
 (``nesterov_point``, ``variance_momentum_step_``, ``patch_step_``) against their eager PyTorch form and
 ``torch.compile`` of it on ``[256, 3, 32, 32]`` (``bench_attack_update_<device>.json``).
@@ -93,7 +93,7 @@ def bench_workload(model, x, y, min_run_time: float, rounds: int) -> dict:
     return res
 
 
-def bench_suite(device: str, min_run_time: float, rounds: int) -> dict:
+def bench_suite(device: str, min_run_time: float, rounds: int, batch: int = 64) -> dict:
     """Each suite attack vs torchattacks' version (where one exists), and gradient evaluations per image."""
     import torchattacks
 
@@ -102,8 +102,8 @@ def bench_suite(device: str, min_run_time: float, rounds: int) -> dict:
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
     model = build("cnn", in_shape=(3, 32, 32)).to(device).eval()
-    x = torch.rand(64, 3, 32, 32, generator=g).to(device)
-    y = torch.randint(0, 10, (64,), generator=g).to(device)
+    x = torch.rand(batch, 3, 32, 32, generator=g).to(device)
+    y = torch.randint(0, 10, (batch,), generator=g).to(device)
     eps, alpha, steps = 16 / 255, 1.6 / 255, 10
     pairs = {
         "NIFGSM": (A.NIFGSM(model, eps, alpha, steps), torchattacks.NIFGSM(model, eps, alpha, steps), 10),
@@ -197,6 +197,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="shorter timing runs")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved measurement rounds (default 3)")
+    parser.add_argument("--suite-batch", type=int, default=64, help="images per suite attack call (default 64)")
     parser.add_argument("--part", choices=["pgd", "suite", "ops", "all"], default="pgd",
                         help="pgd (PGD and multi-budget, default), suite (transfer suite), ops (update kernels)")
     args = parser.parse_args()
@@ -205,7 +206,8 @@ def main() -> None:
     min_run_time = 0.3 if args.quick else 1.0
     for device in devices():
         if args.part in ("suite", "all"):
-            write_results("bench_attacks_suite", device, bench_suite(device, min_run_time, args.rounds))
+            write_results("bench_attacks_suite", device, bench_suite(device, min_run_time, args.rounds,
+                                                                          args.suite_batch))
         if args.part in ("ops", "all"):
             write_results("bench_attack_update", device, bench_update_ops(device, min_run_time, args.rounds))
         if args.part not in ("pgd", "all"):
