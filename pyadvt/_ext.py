@@ -113,5 +113,7 @@ def build_info() -> dict:
 def _registered_ops() -> list[str]:
     if _C is None:
         return []
-    names = ("pgd_step_", "small_sym_eig", "jacobian_spectrum", "power_iteration_update_")
+    # every schema of the pyadvt namespace (ops.cpp and the TORCH_LIBRARY_FRAGMENTs of other families)
+    names = sorted({n.split("::", 1)[1].split(".", 1)[0]
+                    for n in torch._C._dispatch_get_all_op_names() if n.startswith("pyadvt::")})
     return [f"{n}[{','.join(d for d in _DISPATCH_KEYS if kernel_available(n, d))}]" for n in names]
