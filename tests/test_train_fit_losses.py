@@ -42,9 +42,9 @@ def test_default_loss_fn_and_errors():
     assert torch.allclose(cross_entropy_loss(model, x, y), F.cross_entropy(model(x), y))
     with pytest.raises(ValueError, match="reduction"):
         soft_cross_entropy(model(x), y, "max")
-    with pytest.raises(ValueError, match="soft 'target'"):
+    with pytest.raises(ValueError, match="soft 'y'"):
         soft_cross_entropy(model(x), torch.rand(4, 3))
-    with pytest.raises(ValueError, match=r"int 'target'"):
+    with pytest.raises(ValueError, match=r"int 'y'"):
         soft_cross_entropy(model(x), torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="logits"):
         soft_cross_entropy(torch.randn(4), y)

@@ -1,7 +1,7 @@
 """Seed 001 Theorem 1: a lower bound on transferability from smoothness and gradient similarity.
 
 docs/theory.md §3 (Zhang et al., S&P 2024, Thm. 1, eq. 2): with fooling probability ``1 - a`` of the
-surrogate ``F`` on ``x + delta`` (``||delta||_2 <= eps``), natural risks ``g_F, g_G``, upper
+source (surrogate) ``F`` on ``x + delta`` (``||delta||_2 <= eps``), natural risks ``g_F, g_G``, upper
 smoothness ``s_F, s_G`` (max per-sample ``lambda_max`` of the input Hessian), infimum gradient
 similarity ``S_`` and
 
@@ -37,6 +37,7 @@ from torch import nn
 from pyadvt.metrics.similarity import gradient_similarity, loss_input_gradients
 from pyadvt.metrics.smoothness import smoothness
 from pyadvt.metrics.transfer_rates import predict, transferability
+from pyadvt.utils.deprecation import renamed_parameters
 from pyadvt.utils.modes import evaluating, model_device
 
 __all__ = ["Seed001Bound", "lower_bound", "lower_bound_from_terms"]
@@ -51,7 +52,8 @@ class Seed001Bound:
         vacuous: True when ``value <= 0`` or ``eps <= c_G``.
         empirical: observed ``Pr(T_r = 1)`` over all samples (NaN if not computed).
         holds: ``empirical >= value`` (a sanity check; always True for a vacuous bound).
-        terms: ``fooling (1 - a), risk_surrogate, risk_target, s_F, s_G, S_inf, c_F, c_G, eps``.
+        terms: ``fooling (1 - a), risk_surrogate, risk_target, s_F, s_G, S_inf, c_F, c_G, eps``
+            (``risk_surrogate`` is the source's natural risk ``g_F``; the key is kept for stored results).
     """
 
     value: float
@@ -65,9 +67,11 @@ class Seed001Bound:
                 **self.terms}
 
 
-def lower_bound_from_terms(fooling: float, risk_surrogate: float, risk_target: float, c_F: float, c_G: float,
+@renamed_parameters(risk_surrogate="risk_source")
+def lower_bound_from_terms(fooling: float, risk_source: float, risk_target: float, c_F: float, c_G: float,
                            eps: float, sim_inf: float) -> float:
-    """The right-hand side of Theorem 1 from its scalar terms (``fooling = 1 - a``).
+    """The right-hand side of Theorem 1 from its scalar terms (``fooling = 1 - a``; ``risk_source`` and
+    ``risk_target`` are the natural risks ``g_F``, ``g_G``; ``risk_surrogate=`` is a deprecated alias).
 
     Returns ``-inf`` when ``eps <= c_G`` (the division in the theorem is then meaningless).
     """
@@ -78,7 +82,7 @@ def lower_bound_from_terms(fooling: float, risk_surrogate: float, risk_target: f
     if eps <= c_G:
         return float("-inf")
     a = 1.0 - fooling
-    return ((1 - a) - (risk_surrogate + risk_target) - (eps * (1 + a) - c_F * (1 - a)) / (eps - c_G)
+    return ((1 - a) - (risk_source + risk_target) - (eps * (1 + a) - c_F * (1 - a)) / (eps - c_G)
             - (eps * (1 - a) / (eps - c_G)) * math.sqrt(max(0.0, 2.0 - 2.0 * sim_inf)))
 
 
@@ -96,19 +100,22 @@ def _c_terms(model: nn.Module, x, y, x_adv, s_upper: float, eps: float, sign: fl
     return torch.where(ok, num / gnorm.clamp_min(1e-300), torch.full_like(num, float("nan"))), ok
 
 
-def lower_bound(surrogate: nn.Module, target: nn.Module, x: torch.Tensor, y: torch.Tensor, x_adv: torch.Tensor,
-                eps: float | None = None, smooth_surrogate: float | None = None,
+@renamed_parameters(surrogate="source", smooth_surrogate="smooth_source")
+def lower_bound(source: nn.Module, target: nn.Module, x: torch.Tensor, y: torch.Tensor, x_adv: torch.Tensor,
+                eps: float | None = None, smooth_source: float | None = None,
                 smooth_target: float | None = None, smoothness_kwargs: dict | None = None,
                 batch_size: int = 512) -> Seed001Bound:
     """Evaluate seed 001 Theorem 1 on samples ``(x, y)`` and their adversarial versions ``x_adv``.
 
     Args:
-        surrogate, target: classifiers ``F`` and ``G`` (logits ``[B, C]``).
+        source, target: classifiers ``F`` (the surrogate the attack was made on) and ``G`` (logits
+            ``[B, C]``); ``surrogate=`` is a deprecated alias of ``source``.
         x: ``[N, *in_shape]`` clean inputs; y: ``[N]`` int64 labels; x_adv: crafted on ``F``.
         eps: the L2 radius of the theorem; default: the largest ``||x_adv_i - x_i||_2``
             (for an L-inf attack pass the L2 radius you want the bound for).
-        smooth_surrogate, smooth_target: upper smoothness ``s_F, s_G``; computed with
-            :func:`pyadvt.metrics.smoothness` (``smoothness_kwargs``) when omitted.
+        smooth_source, smooth_target: upper smoothness ``s_F, s_G``; computed with
+            :func:`pyadvt.metrics.smoothness` (``smoothness_kwargs``) when omitted
+            (``smooth_surrogate=`` is a deprecated alias of ``smooth_source``).
         batch_size: samples per forward/backward.
 
     Returns:
@@ -124,19 +131,19 @@ def lower_bound(surrogate: nn.Module, target: nn.Module, x: torch.Tensor, y: tor
     if not (eps > 0):
         raise ValueError(f"'eps' must be > 0 (got {eps}); x_adv equal to x has no perturbation budget")
     kw = {"progress": False, **(smoothness_kwargs or {})}
-    s_F = float(smooth_surrogate) if smooth_surrogate is not None else smoothness(surrogate, x, y, **kw).max
+    s_F = float(smooth_source) if smooth_source is not None else smoothness(source, x, y, **kw).max
     s_G = float(smooth_target) if smooth_target is not None else smoothness(target, x, y, **kw).max
-    sim = gradient_similarity(surrogate, target, x, y, batch_size)
-    cf, okf = _c_terms(surrogate, x, y, x_adv, s_F, eps, -1.0, batch_size)
+    sim = gradient_similarity(source, target, x, y, batch_size)
+    cf, okf = _c_terms(source, x, y, x_adv, s_F, eps, -1.0, batch_size)
     cg, okg = _c_terms(target, x, y, x_adv, s_G, eps, +1.0, batch_size)
     skipped = int((~(okf & okg)).sum())
     if skipped:
         warnings.warn(f"lower_bound: {skipped} samples have a zero input gradient and are skipped in c_F/c_G",
                       RuntimeWarning, stacklevel=2)
     c_F, c_G = float(cf[okf].min()), float(cg[okg].max())
-    pf, pg = predict(surrogate, x).cpu(), predict(target, x).cpu()
+    pf, pg = predict(source, x).cpu(), predict(target, x).cpu()
     yc = y.cpu()
-    rates = transferability(surrogate, target, x, y, x_adv)
+    rates = transferability(source, target, x, y, x_adv)
     fooling = rates.fooling
     terms = {"fooling": fooling, "risk_surrogate": float((pf != yc).double().mean()),
              "risk_target": float((pg != yc).double().mean()), "s_F": s_F, "s_G": s_G, "S_inf": sim.min,

@@ -6,11 +6,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pyadvt.utils.deprecation import renamed_parameters
 
-def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-    """Cross-entropy ``-sum_c t_c log softmax(logits)_c`` for soft targets ``t`` ([B, C] rows of
+
+@renamed_parameters(target="y")
+def soft_cross_entropy(logits: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy ``-sum_c y_c log softmax(logits)_c`` for soft labels ``y`` ([B, C] rows of
     probabilities, e.g. from mixup or label smoothing) or int labels ``[B]`` (then it is
     ``F.cross_entropy``). ``reduction``: "mean" (over samples), "sum" or "none" (``[B]``).
+    ``target=`` is a deprecated alias of ``y`` (labels are ``y`` throughout pyadvt).
 
     Example:
         >>> logits, y = torch.randn(4, 3), torch.tensor([0, 2, 1, 2])
@@ -21,15 +25,15 @@ def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor, reduction: st
         raise ValueError(f"'reduction' must be 'mean', 'sum' or 'none', got {reduction!r}")
     if logits.dim() != 2:
         raise ValueError(f"'logits' must have shape [B, C], got {tuple(logits.shape)}")
-    if target.is_floating_point():
-        if target.shape != logits.shape:
-            raise ValueError(f"soft 'target' must have the logits' shape {tuple(logits.shape)}, "
-                             f"got {tuple(target.shape)}")
-        per_sample = -(target.to(logits.dtype) * F.log_softmax(logits, dim=1)).sum(dim=1)
+    if y.is_floating_point():
+        if y.shape != logits.shape:
+            raise ValueError(f"soft 'y' must have the logits' shape {tuple(logits.shape)}, "
+                             f"got {tuple(y.shape)}")
+        per_sample = -(y.to(logits.dtype) * F.log_softmax(logits, dim=1)).sum(dim=1)
     else:
-        if target.shape != logits.shape[:1]:
-            raise ValueError(f"int 'target' must have shape [B] = [{logits.shape[0]}], got {tuple(target.shape)}")
-        per_sample = F.cross_entropy(logits, target.long(), reduction="none")
+        if y.shape != logits.shape[:1]:
+            raise ValueError(f"int 'y' must have shape [B] = [{logits.shape[0]}], got {tuple(y.shape)}")
+        per_sample = F.cross_entropy(logits, y.long(), reduction="none")
     if reduction == "none":
         return per_sample
     return per_sample.sum() if reduction == "sum" else per_sample.mean()
