@@ -48,3 +48,19 @@ def test_no_global_matplotlib_backend_and_no_drawing_below_report():
             if isinstance(node, (ast.Import, ast.ImportFrom)) and path.parent.name in ("metrics", "bounds"):
                 names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
                 assert not any(n.startswith("matplotlib") for n in names), f"{path} draws a figure"
+
+
+def test_a_crash_while_saving_leaves_the_previous_figure(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    path = dendrogram(_tree(), list("abcd"), tmp_path / "tree.png")
+    before = path.read_bytes()
+
+    def broken(self, fh, **kw):
+        fh.write(b"\x89PNG partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Figure, "savefig", broken)
+    with pytest.raises(OSError, match="disk full"):
+        dendrogram(_tree(), list("abcd"), path)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["tree.png"]

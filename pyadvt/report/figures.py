@@ -36,6 +36,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from pyadvt.utils.io import atomic_write
 from pyadvt.utils.stats import mean_ci_columns, pearson
 
 __all__ = ["heatmap", "scatter", "bars", "curves", "scatter_grid", "dendrogram", "plot", "fit_line", "mean_ci"]
@@ -81,7 +82,8 @@ def _save(fig: Figure, path: str | os.PathLike) -> Path:
         raise ValueError(f"figure path must end in .png, got {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, format="png")
+    with atomic_write(path, "wb") as fh:  # a crash mid-write never leaves a truncated figure
+        fig.savefig(fh, format="png")
     return path
 
 
