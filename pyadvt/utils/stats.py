@@ -152,7 +152,7 @@ def fisher_ci(r: float, n: int, *, method: str = "pearson", confidence: float = 
     Example:
         >>> lo, hi = fisher_ci(0.5, 30)
         >>> round(lo, 4), round(hi, 4)
-        (0.1757, 0.7285)
+        (0.1704, 0.729)
     """
     if method not in _FISHER:
         raise InvalidValueError(f"a Fisher interval exists for {', '.join(_FISHER)}, not {method!r}; "
