@@ -192,7 +192,7 @@ def evaluate_surrogate(model, targets: dict, x, y, cfg: dict, target_smooth: dic
                 }
                 if method == "pgd" and mode == "untargeted" and eps == mid:
                     for name, tgt in targets.items():
-                        b = lower_bound(model, tgt, x, y, x_adv[k], smooth_surrogate=sm.max,
+                        b = lower_bound(model, tgt, x, y, x_adv[k], smooth_source=sm.max,
                                         smooth_target=target_smooth[name])
                         out["bound"][name] = b.summary()
             out["attacks"][method][mode] = per_budget
