@@ -34,6 +34,7 @@ import torch
 from pyadvt.attacks import PGD
 from pyadvt.metrics.spectral import check_batch
 from pyadvt.utils.modes import evaluating
+from pyadvt.utils.validation import check_inputs
 
 
 @dataclass
@@ -83,6 +84,7 @@ def legacy_alpha(attacker, victim, x, y: torch.Tensor | None = None, eps: float 
         check_batch(x)
         if not isinstance(y, torch.Tensor) or y.shape != (x.shape[0],):
             raise ValueError(f"'y' must be a [N] tensor of labels with N={x.shape[0]}")
+        check_inputs(x, y, models={"attacker": attacker, "victim": victim}, batch_size=batch_size, label_range=True)
     data = as_data(x, y)
     device = None if isinstance(x, torch.Tensor) else model_device(attacker)
     kw = dict(eps=float(eps), alpha=alpha_ratio * float(eps) / steps, steps=steps, seed=seed)
