@@ -43,6 +43,7 @@ from pyadvt import theory as TH
 from pyadvt import transfer as TR
 from pyadvt.data import TensorData, iter_batches, to_tensor_data
 from pyadvt.models import build
+from pyadvt.ops.linalg import FLAG_NONFINITE
 
 C = 4
 IN = (3, 8, 8)
@@ -170,6 +171,8 @@ def _flags(obj, depth: int = 0) -> bool:
         return False
     if isinstance(obj, dict):
         items = obj.items()
+    elif isinstance(obj, tuple) and hasattr(obj, "_fields"):  # NamedTuple results (the spectral ops)
+        items = obj._asdict().items()
     elif isinstance(obj, (tuple, list)):
         items = enumerate(obj)
     elif is_dataclass(obj) and not isinstance(obj, type):
@@ -184,6 +187,10 @@ def _flags(obj, depth: int = 0) -> bool:
         name = str(name)
         if isinstance(v, torch.Tensor) and v.dtype == torch.bool and name in ("valid", "defined", "finite", "ok"):
             if v.numel() and not bool(v.all()):
+                return True
+        elif isinstance(v, torch.Tensor) and name == "flags" and not v.is_floating_point() and v.dtype != torch.bool:
+            # the spectral ops' documented bit set: FLAG_NONFINITE marks a sample whose outputs are NaN
+            if v.numel() and bool((v & FLAG_NONFINITE).any()):
                 return True
         elif isinstance(v, (int, np.integer)) and not isinstance(v, bool) and name in (
                 "n_undefined", "n_invalid", "undefined", "n_nonfinite", "invalid"):
@@ -305,8 +312,6 @@ KNOWN_GAPS: dict[tuple[str, str], str] = {
     ("transfer.finetune", "model_nan"): "transfer: fine-tuning a model with NaN weights runs without a warning",
     ("transfer.linear_probe", "x_empty"): "transfer: an empty 'train' is reported as \"'num_classes' ... got 0\"",
     ("transfer.linear_probe", "model_nan"): "transfer: probing a model with NaN weights runs without a warning",
-    **{("ops.jacobian_top_singular", k): "ops: NaN inputs / weights give a spectrum without a flag"
-       for k in ("x_nan", "x_inf", "model_nan")},
     ("attacks.svre", "model_tuple"): "output contract: SVRE's inner loop calls cross_entropy on the raw output",
     ("attacks.svre", "model_dict"): "output contract: SVRE's inner loop calls cross_entropy on the raw output",
     ("attacks.VirtualAdversarialAttack", "model_nan"): "an undefined direction gives a zero step without a warning",
@@ -316,7 +321,6 @@ KNOWN_GAPS: dict[tuple[str, str], str] = {
     ("bounds.lower_bound", "model_nan"): "bounds (seed 001): NaN weights fail in a torch reduction",
     **{(f"ops.{n}", k): "ops: NaN inputs / weights propagate into the Jacobian without a flag"
        for n in ("jacobian", "jvp") for k in ("x_nan", "x_inf", "model_nan")},
-    ("ops.jacobian_spectrum", "nan"): "kernel area: a NaN Jacobian gives NaN singular values, not flagged",
     ("ops.pgd_step_", "nan"): "kernel area: NaN gradients propagate like a torch in-place op, not flagged",
 }
 

@@ -418,7 +418,9 @@ def jacobian_top_singular(model, x: torch.Tensor, *, tol: float = 1e-6, max_iter
     Returns:
         :class:`MatrixFreeSpectrum`; ``v1`` unit, its sign fixed by
         :func:`pyadvt.ops.reference.linalg.normalize_signs` as on the dense route (0 where the
-        Jacobian is zero, NaN where non-finite).
+        Jacobian is zero, NaN where non-finite). A sample whose input or Jacobian products hold
+        NaN/Inf gets NaN outputs and ``flags == FLAG_NONFINITE`` (also where a ReLU's backward would
+        hide a NaN pixel).
     """
     require_tensor(x, "x")
     if not x.is_floating_point() or x.dim() < 2 or x.shape[0] == 0:
@@ -465,7 +467,8 @@ def jacobian_top_singular(model, x: torch.Tensor, *, tol: float = 1e-6, max_iter
     v1 = torch.where(zero[:, None], torch.zeros_like(v1), v1)
     flags = (zero.int() * FLAG_ZERO + rank_lt2.int() * FLAG_RANK_LT2 + degenerate.int() * FLAG_DEGENERATE_TOP
              + (~lz.converged & lz.defined).int() * FLAG_NOT_CONVERGED)
-    nonfinite = ~lz.defined
+    # a NaN/Inf input has no spectrum even where the backward masks it (a ReLU's zero slope)
+    nonfinite = ~lz.defined | ~torch.isfinite(x.detach()).reshape(B, -1).all(dim=1)
     if bool(nonfinite.any()):
         nan = torch.full_like(sigma1, float("nan"))
         sigma1, sigma2, lam = (torch.where(nonfinite, nan, t) for t in (sigma1, sigma2, lam))
