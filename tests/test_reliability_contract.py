@@ -319,8 +319,6 @@ KNOWN_GAPS: dict[tuple[str, str], str] = {
        for n in ("pair_jacobians", "theorem2", "proposition2")},
     ("bounds.lower_bound", "x_empty"): "bounds (seed 001): an empty batch fails in a torch reduction",
     ("bounds.lower_bound", "model_nan"): "bounds (seed 001): NaN weights fail in a torch reduction",
-    **{(f"ops.{n}", k): "ops: NaN inputs / weights propagate into the Jacobian without a flag"
-       for n in ("jacobian", "jvp") for k in ("x_nan", "x_inf", "model_nan")},
     ("ops.pgd_step_", "nan"): "kernel area: NaN gradients propagate like a torch in-place op, not flagged",
 }
 

@@ -48,11 +48,14 @@ Example:
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 
 from pyadvt.ops.budget import MemoryBudgetError, format_bytes, graph_bytes_per_sample, resolve_max_memory
 from pyadvt.utils.modes import evaluating
+from pyadvt.utils.validation import finite_rows
 
 _METHODS = ("auto", "batched_grad", "rev", "fwd")
 
@@ -66,6 +69,19 @@ def _check_inputs(model, x: torch.Tensor, name: str = "x") -> None:
         raise TypeError(f"'{name}' must be floating point, got dtype {x.dtype}")
     if x.dim() < 2 or x.shape[0] == 0:
         raise ValueError(f"'{name}' must be a non-empty batch [B, *in_shape], got shape {tuple(x.shape)}")
+
+
+def _warn_nonfinite(x: torch.Tensor, out: torch.Tensor, what: str) -> torch.Tensor:
+    """Warn when some samples' input or result holds NaN/Inf (a derivative there is undefined; a
+    ReLU's backward can mask a NaN pixel, so the input is checked too). Returns ``out``."""
+    if torch.compiler.is_compiling():
+        return out
+    bad = ~(finite_rows(x.detach()) & finite_rows(out.detach()))
+    if bool(bad.any()):
+        warnings.warn(f"{what}: the result of {int(bad.sum())} of {x.shape[0]} samples is undefined (NaN/Inf "
+                      "in 'x' or non-finite model outputs/weights); mask them with "
+                      "torch.isfinite(x).flatten(1).all(1) before using the result", RuntimeWarning, stacklevel=3)
+    return out
 
 
 def _maybe_evaluating(model):
@@ -231,6 +247,10 @@ def jacobian(model, x: torch.Tensor, *, method: str = "auto", max_memory=None, p
     Raises:
         pyadvt.ops.budget.MemoryBudgetError: the method cannot fit ``max_memory`` (before any backward).
 
+    Warns:
+        RuntimeWarning: some samples' ``x`` or Jacobian holds NaN/Inf (their Jacobian is undefined;
+        docs/theory.md §0). Any input range is accepted: this is the Jacobian of any function.
+
     Example:
         >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
         >>> jacobian(net, torch.rand(2, 1, 2, 2)).shape
@@ -250,14 +270,14 @@ def jacobian(model, x: torch.Tensor, *, method: str = "auto", max_memory=None, p
                 use_fwd = False
             if use_fwd:
                 try:
-                    return _jac_func(model, x, forward=True, max_pairs=pairs)
+                    return _warn_nonfinite(x, _jac_func(model, x, forward=True, max_pairs=pairs), "jacobian")
                 except (RuntimeError, NotImplementedError):
                     pass  # a layer unsupported by torch.func (e.g. an old-style autograd.Function)
             method = "batched_grad"
         m, vmapped_fits, pairs = _budget_check(model, x, method, max_memory, probe)
         if method == "batched_grad":
-            return _jac_batched_grad(model, x, vmapped_fits)
-        return _jac_func(model, x, forward=(method == "fwd"), max_pairs=pairs)
+            return _warn_nonfinite(x, _jac_batched_grad(model, x, vmapped_fits), "jacobian")
+        return _warn_nonfinite(x, _jac_func(model, x, forward=(method == "fwd"), max_pairs=pairs), "jacobian")
 
 
 def jvp(model, x: torch.Tensor, v: torch.Tensor, *, method: str = "fwd") -> torch.Tensor:
@@ -271,7 +291,8 @@ def jvp(model, x: torch.Tensor, v: torch.Tensor, *, method: str = "fwd") -> torc
             for layers without forward-mode support).
 
     Returns:
-        ``[B, m]`` (output flattened per sample).
+        ``[B, m]`` (output flattened per sample). A RuntimeWarning names the samples whose ``x`` or
+        product holds NaN/Inf (undefined there).
 
     Example:
         >>> net = torch.nn.Linear(3, 2)
@@ -293,7 +314,7 @@ def jvp(model, x: torch.Tensor, v: torch.Tensor, *, method: str = "fwd") -> torc
         if method == "fwd":
             try:
                 _, out = torch.func.jvp(model, (xd,), (vd,))
-                return out.reshape(B, -1)
+                return _warn_nonfinite(xd, out.reshape(B, -1), "jvp")
             except (RuntimeError, NotImplementedError):
                 pass  # a layer without forward-mode AD: the exact double-backward route below
         xr = xd.clone().requires_grad_(True)
@@ -302,4 +323,4 @@ def jvp(model, x: torch.Tensor, v: torch.Tensor, *, method: str = "fwd") -> torc
             u = torch.zeros_like(out, requires_grad=True)
             (g,) = torch.autograd.grad(out, xr, grad_outputs=u, create_graph=True)
             (res,) = torch.autograd.grad(g, u, grad_outputs=vd)
-        return res.reshape(B, -1).detach()
+        return _warn_nonfinite(xd, res.reshape(B, -1).detach(), "jvp")
