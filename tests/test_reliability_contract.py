@@ -307,8 +307,6 @@ SUBJECTS: dict[str, tuple[Callable[[Ctx], object], list[str]]] = {
 
 # gaps outside this helper's area, found by this test; strict, so a fix turns them into failures to remove
 KNOWN_GAPS: dict[tuple[str, str], str] = {
-    **{(f"transfer.{n}", k): "transfer: image transforms pass NaN/Inf through and accept an empty batch"
-       for n in ("low_pass", "low_resolution") for k in ("x_nan", "x_inf", "x_empty")},
     ("transfer.finetune", "model_nan"): "transfer: fine-tuning a model with NaN weights runs without a warning",
     ("transfer.linear_probe", "x_empty"): "transfer: an empty 'train' is reported as \"'num_classes' ... got 0\"",
     ("transfer.linear_probe", "model_nan"): "transfer: probing a model with NaN weights runs without a warning",

@@ -22,14 +22,20 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from pyadvt.utils.errors import InvalidTypeError, InvalidValueError
+
 __all__ = ["low_resolution", "low_pass", "low_pass_mask"]
 
 
 def _check_images(x: torch.Tensor) -> None:
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        raise TypeError("'x' must be a floating-point tensor [N, C, H, W] in [0, 1]")
+        raise InvalidTypeError("'x' must be a floating-point tensor [N, C, H, W] in [0, 1]")
     if x.dim() != 4:
-        raise ValueError(f"'x' must be [N, C, H, W], got shape {tuple(x.shape)}")
+        raise InvalidValueError(f"'x' must be [N, C, H, W], got shape {tuple(x.shape)}")
+    if x.numel() == 0:
+        raise InvalidValueError(f"'x' is empty (shape {tuple(x.shape)}); pass at least one image")
+    if not bool(torch.isfinite(x).all()):  # an FFT or a resampling smears one NaN over the whole image
+        raise InvalidValueError("'x' contains NaN or infinite values; pass finite images")
 
 
 def low_resolution(x: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
