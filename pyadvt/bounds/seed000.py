@@ -39,6 +39,7 @@ from pyadvt.metrics.tau2 import Tau2Result, tau2_from_deviations
 from pyadvt.ops.jacobian import jvp
 from pyadvt.ops.matrix_free import jacobian_top_singular
 from pyadvt.utils.modes import evaluating
+from pyadvt.utils.validation import InvalidTypeError
 
 
 @dataclass
@@ -101,6 +102,9 @@ def pair_jacobians(source, target, x: torch.Tensor, *, batch_size: int | None = 
     before any backward pass; the Jacobians are kept only when both take the dense route.
     """
     check_batch(x)
+    if not x.is_floating_point():  # before the memory probe, which would fail inside conv2d
+        raise InvalidTypeError(f"'x' must be a floating-point tensor, got {x.dtype}; convert uint8 images with "
+                               "x.float() / 255")
     (ps, pt), batch_size = plan_models((source, target), x, batch_size, route=route, max_memory=max_memory,
                                        what="seed-000 bounds")
     dense = ps.route == "dense" and pt.route == "dense"
