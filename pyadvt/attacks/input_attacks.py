@@ -69,7 +69,7 @@ class SSA(TransferAttack):
 
 
 class BSR(TransferAttack):
-    """BSR (Wang et al., ICASSP 2024, "Boosting Adversarial Transferability by Block Shuffle and
+    """BSR (Wang et al., CVPR 2024, "Boosting Adversarial Transferability by Block Shuffle and
     Rotation"); category: input transformation (docs/theory.md §10.8).
 
     The gradient is the mean over ``N`` block-shuffled-and-rotated copies (chained through the
