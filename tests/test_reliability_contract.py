@@ -313,8 +313,6 @@ KNOWN_GAPS: dict[tuple[str, str], str] = {
     ("attacks.svre", "model_tuple"): "output contract: SVRE's inner loop calls cross_entropy on the raw output",
     ("attacks.svre", "model_dict"): "output contract: SVRE's inner loop calls cross_entropy on the raw output",
     ("attacks.VirtualAdversarialAttack", "model_nan"): "an undefined direction gives a zero step without a warning",
-    ("bounds.lower_bound", "x_empty"): "bounds (seed 001): an empty batch fails in a torch reduction",
-    ("bounds.lower_bound", "model_nan"): "bounds (seed 001): NaN weights fail in a torch reduction",
     ("ops.pgd_step_", "nan"): "kernel area: NaN gradients propagate like a torch in-place op, not flagged",
 }
 

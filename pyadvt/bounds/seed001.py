@@ -39,6 +39,7 @@ from pyadvt.metrics.smoothness import smoothness
 from pyadvt.metrics.transfer_rates import predict, transferability
 from pyadvt.utils.deprecation import renamed_parameters
 from pyadvt.utils.modes import evaluating, model_device
+from pyadvt.utils.validation import check_inputs
 
 __all__ = ["Seed001Bound", "lower_bound", "lower_bound_from_terms"]
 
@@ -119,9 +120,11 @@ def lower_bound(source: nn.Module, target: nn.Module, x: torch.Tensor, y: torch.
         batch_size: samples per forward/backward.
 
     Returns:
-        :class:`Seed001Bound`. Samples with a zero input gradient are skipped in ``c_F``/``c_G``
-        (warned), as are those with zero gradients in the similarity infimum.
+        :class:`Seed001Bound`. Samples with a zero or non-finite input gradient are skipped in
+        ``c_F``/``c_G`` (warned), as are those with zero gradients in the similarity infimum; with no
+        usable sample left ``c_F``/``c_G`` and ``value`` are NaN (and ``vacuous`` True).
     """
+    check_inputs(x, y, models={"source": source, "target": target})  # non-empty float batch in [0, 1], labels
     if not isinstance(x_adv, torch.Tensor) or x_adv.shape != x.shape:
         raise ValueError(f"'x_adv' must be a tensor with the shape of 'x' {tuple(x.shape)}")
     delta_norm = (x_adv.detach() - x.detach()).flatten(1).double().norm(dim=1)
@@ -138,9 +141,11 @@ def lower_bound(source: nn.Module, target: nn.Module, x: torch.Tensor, y: torch.
     cg, okg = _c_terms(target, x, y, x_adv, s_G, eps, +1.0, batch_size)
     skipped = int((~(okf & okg)).sum())
     if skipped:
-        warnings.warn(f"lower_bound: {skipped} samples have a zero input gradient and are skipped in c_F/c_G",
-                      RuntimeWarning, stacklevel=2)
-    c_F, c_G = float(cf[okf].min()), float(cg[okg].max())
+        warnings.warn(f"lower_bound: {skipped} of {x.shape[0]} samples have a zero or non-finite (NaN/Inf) input "
+                      "gradient or loss and are skipped in c_F/c_G", RuntimeWarning, stacklevel=2)
+    # no usable sample (e.g. a model with NaN weights): c_F/c_G and so the bound are undefined (NaN, vacuous)
+    c_F = float(cf[okf].min()) if bool(okf.any()) else float("nan")
+    c_G = float(cg[okg].max()) if bool(okg.any()) else float("nan")
     pf, pg = predict(source, x).cpu(), predict(target, x).cpu()
     yc = y.cpu()
     rates = transferability(source, target, x, y, x_adv)
@@ -148,8 +153,11 @@ def lower_bound(source: nn.Module, target: nn.Module, x: torch.Tensor, y: torch.
     terms = {"fooling": fooling, "risk_surrogate": float((pf != yc).double().mean()),
              "risk_target": float((pg != yc).double().mean()), "s_F": s_F, "s_G": s_G, "S_inf": sim.min,
              "c_F": c_F, "c_G": c_G, "eps": eps, "max_delta_l2": float(delta_norm.max())}
-    value = lower_bound_from_terms(fooling, terms["risk_surrogate"], terms["risk_target"], c_F, c_G, eps,
-                                   sim.min)
+    if any(math.isnan(t) for t in (c_F, c_G, sim.min)):  # no sample defines a term: the bound is undefined
+        value = float("nan")
+    else:
+        value = lower_bound_from_terms(fooling, terms["risk_surrogate"], terms["risk_target"], c_F, c_G, eps,
+                                       sim.min)
     empirical = float(rates.success.double().mean())
     return Seed001Bound(value=value, vacuous=not (value > 0), empirical=empirical, holds=empirical >= value,
                         terms=terms)
