@@ -313,7 +313,6 @@ KNOWN_GAPS: dict[tuple[str, str], str] = {
     ("attacks.svre", "model_tuple"): "output contract: SVRE's inner loop calls cross_entropy on the raw output",
     ("attacks.svre", "model_dict"): "output contract: SVRE's inner loop calls cross_entropy on the raw output",
     ("attacks.VirtualAdversarialAttack", "model_nan"): "an undefined direction gives a zero step without a warning",
-    ("ops.pgd_step_", "nan"): "kernel area: NaN gradients propagate like a torch in-place op, not flagged",
 }
 
 
@@ -506,6 +505,14 @@ def test_bad_op_arguments_are_a_clear_error(name, kind, seed):
             return
         except Exception as exc:  # noqa: BLE001
             pytest.fail(f"{name}[{kind}]: {type(exc).__name__} instead of a ValueError/TypeError: {exc!r}")
+    if name == "ops.pgd_step_" and kind == "nan":
+        # an explicit, documented exception (pgd_step_'s docstring): a kernel-level in-place op does not
+        # scan for NaN every step (the attacks validate once); a NaN entry of x / x_orig stays NaN in
+        # exactly that entry, like torch's own in-place ops, and every other entry is stepped normally
+        assert torch.equal(torch.isnan(out), torch.isnan(t)), f"{name}[nan]: NaN spread beyond its entry"
+        finite = ~torch.isnan(t)
+        assert torch.allclose(out[finite], (t[finite] + 0.01).clamp(max=1.0)), f"{name}[nan]: finite entries"
+        return
     if kind == "nan" and (_warned(caught) or _flags(out)):
         return
     if kind == "empty":

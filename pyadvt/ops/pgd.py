@@ -42,7 +42,10 @@ def pgd_step_(
     * ``delta = x' - x_orig`` projected onto the eps-ball, then ``x = clamp(x_orig + delta, lo, hi)``.
 
     A zero gradient gives a zero step (never NaN); a NaN gradient element gives no L-inf step
-    there (``sign(NaN) = 0``). float16/bfloat16 tensors are stored as such and computed in float32
+    there (``sign(NaN) = 0``). NaN is not checked for (a per-step reduction the attack loops cannot
+    afford; they validate their pixels once, up front): as with torch's in-place ops, a NaN entry
+    of ``x`` or ``x_orig`` stays NaN in exactly that entry, and the other entries and samples are
+    updated normally. float16/bfloat16 tensors are stored as such and computed in float32
     (one rounding at the end), on CPU and CUDA.
 
     In-place semantics are those of torch's own in-place ops: a leaf that requires grad is refused
