@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from pyadvt.train.fit import fit
+from pyadvt.utils.errors import InvalidValueError
 
 __all__ = ["FinetuneResult", "replace_head", "trainable_modules", "frozen_batchnorm", "finetune", "linear_probe",
            "lp_ft"]
@@ -142,13 +143,20 @@ def finetune(model: nn.Module, train, *, blocks: str | int = "all", num_classes:
         legacy_bn_drift: let frozen BatchNorm layers update their statistics (authors' code).
         new_head: replace the head (default); ``False`` keeps the current head (used by LP-FT).
         fit_kwargs: passed to :func:`pyadvt.train.fit` (e.g. ``loss_fn``, ``batch_transform``).
+
+    Raises:
+        ValueError: ``train`` is empty, or the model to train (after the head is replaced) has
+            NaN/Inf weights.
     """
+    if hasattr(train, "__len__") and len(train) == 0:  # before num_classes is read from the (empty) labels
+        raise InvalidValueError("'train' is empty (0 samples); pass a dataset with at least one sample")
     model = copy.deepcopy(model)
     if new_head:
         C = num_classes if num_classes is not None else getattr(train, "num_classes", None)
         if C is None:
             raise ValueError("'num_classes' is needed when 'train' does not carry it")
         replace_head(model, int(C), seed=seed)
+    _check_finite_weights(model)
     trainable = trainable_modules(model, blocks)
     was_training = model.training
     with frozen_batchnorm(model, trainable, drift=legacy_bn_drift):
@@ -158,6 +166,16 @@ def finetune(model: nn.Module, train, *, blocks: str | int = "all", num_classes:
     name = "head" if blocks in ("head", 0) else ("all" if blocks == "all" else "last-k")
     history = [dict(h, phase=phase or name) for h in res.history]
     return FinetuneResult(model, history, name)
+
+
+def _check_finite_weights(model: nn.Module) -> None:
+    """The model to train (its new head already in place) must have finite weights: NaN/Inf weights
+    make every loss NaN, and training would return a NaN model with no error."""
+    bad = [n for n, t in model.named_parameters() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if bad:
+        raise InvalidValueError(f"'model' has non-finite (NaN/Inf) weights in {', '.join(bad[:3])}"
+                                + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+                                + "; training it gives NaN losses: load a finite checkpoint")
 
 
 def linear_probe(model: nn.Module, train, **kwargs) -> FinetuneResult:
