@@ -10,6 +10,7 @@ fails naming it; ``python tests/test_docs_api_reference.py`` rewrites the pages 
 from __future__ import annotations
 
 import __future__
+import functools
 import importlib
 import inspect
 import re
@@ -76,12 +77,74 @@ def documented_objects() -> list[tuple[str, object]]:
     return out
 
 
+def canonical_page(name: str) -> tuple[str, str] | None:
+    """``(page, package)`` of the subpackage page that documents ``pyadvt.<name>`` (a lazy entry point
+    of the top-level package is the same object as a subpackage's public name), or None."""
+    import pyadvt
+
+    obj = getattr(pyadvt, name)
+    for page, (package, _) in PACKAGES.items():
+        if page != "pyadvt" and name in public_names(package) and getattr(importlib.import_module(package), name) is obj:
+            return page, package
+    return None
+
+
+def lazy_target(name: str) -> str:
+    """Where the directive for a top-level name not documented on a subpackage page points: its
+    defining module (griffe reads source statically and cannot follow ``pyadvt.__getattr__``)."""
+    import pyadvt
+
+    return f"{getattr(pyadvt, '_ENTRY_POINTS', {}).get(name, 'pyadvt')}.{name}"
+
+
+@functools.lru_cache(maxsize=None)
+def static_members(package: str) -> frozenset[str]:
+    """Names griffe (which reads the source, not the imported module) finds in ``package``."""
+    import griffe
+
+    return frozenset(griffe.load(package, search_paths=[str(ROOT)]).members)
+
+
+def directive_target(package: str, name: str) -> str:
+    """``package.name``, or - for a name the package provides lazily (PEP 562 ``__getattr__``), which
+    griffe cannot follow - the module that defines it."""
+    if name in static_members(package):
+        return f"{package}.{name}"
+    obj = getattr(importlib.import_module(package), name)
+    return f"{obj.__module__}.{name}"
+
+
+def resolve(dotted: str):
+    """The object a ``::: dotted.name`` directive documents (longest importable module prefix)."""
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for part in parts[i:]:
+            obj = getattr(obj, part)
+        return obj
+    raise ImportError(dotted)
+
+
 def render_page(page: str) -> str:
     package, blurb = PACKAGES[page]
     lines = [f"# `{package}`", "", blurb, "", f"::: {package}", "    options:", "      members: false",
              "      show_root_heading: false", ""]
+    if page == "pyadvt":
+        table = ["| name | documented in |", "|---|---|"]
+        for name in public_names(package):
+            where = canonical_page(name)
+            if where:
+                table.append(f"| `pyadvt.{name}` | [`{where[1]}.{name}`]({where[0]}.md#{where[1]}.{name}) |")
+            elif name != "__version__":
+                lines += [f"::: {lazy_target(name)}", ""]
+        lines += ["## Entry points", "", "`import pyadvt` imports no subpackage; these names are imported on first use "
+                  "and are the same objects as in their subpackages:", "", *table, ""]
+        return "\n".join(lines)
     for name in public_names(package):
-        lines += [f"::: {package}.{name}", ""]
+        lines += [f"::: {directive_target(package, name)}", ""]
     if page == "experiments":
         for module in experiment_modules():
             lines += [f"::: {module}", "    options:", f"      members: [{', '.join(EXPERIMENT_NAMES)}]",
@@ -104,10 +167,25 @@ def test_every_public_name_is_in_the_reference(page):
     package, _ = PACKAGES[page]
     path = API / f"{page}.md"
     assert path.exists(), f"{path} is missing: run python tests/test_docs_api_reference.py"
-    present = directives(path.read_text(encoding="utf-8"))
+    text = path.read_text(encoding="utf-8")
+    present = directives(text)
     wanted = {f"{package}.{n}" for n in public_names(package)} | {package}
+    if page == "pyadvt":  # lazy entry points: a link to their subpackage page or a directive at the source
+        wanted = {package}
+        for n in public_names(package):
+            where = canonical_page(n)
+            if where:
+                assert f"]({where[0]}.md#{where[1]}.{n})" in text, f"pyadvt.md lacks the link of {n}"
+            elif n != "__version__":
+                wanted.add(lazy_target(n))
     if page == "experiments":
         wanted |= set(experiment_modules())
+    mod = importlib.import_module(package)
+    for n in public_names(package):  # a lazily provided name may be documented at its defining module
+        if f"{package}.{n}" in wanted and f"{package}.{n}" not in present:
+            if any(d.endswith(f".{n}") and resolve(d) is getattr(mod, n) for d in present):
+                wanted.discard(f"{package}.{n}")
+                wanted |= {d for d in present if d.endswith(f".{n}") and resolve(d) is getattr(mod, n)}
     missing = sorted(wanted - present)
     assert not missing, f"{path.name} lacks {missing}: run python tests/test_docs_api_reference.py"
     stale = sorted(present - wanted)
