@@ -309,7 +309,6 @@ SUBJECTS: dict[str, tuple[Callable[[Ctx], object], list[str]]] = {
 KNOWN_GAPS: dict[tuple[str, str], str] = {
     ("attacks.svre", "model_tuple"): "output contract: SVRE's inner loop calls cross_entropy on the raw output",
     ("attacks.svre", "model_dict"): "output contract: SVRE's inner loop calls cross_entropy on the raw output",
-    ("attacks.VirtualAdversarialAttack", "model_nan"): "an undefined direction gives a zero step without a warning",
 }
 
 

@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -157,7 +158,8 @@ class VirtualAdversarialAttack:
         method, route, max_memory: as :func:`virtual_direction` (wide outputs take the matrix-free route).
 
     Call ``atk(x, y=None, eps=None)``; ``y`` is ignored (the attack needs no label). The input is never
-    modified and samples with an undefined direction are returned unchanged.
+    modified and samples with an undefined direction (a zero or non-finite Jacobian) are returned
+    unchanged, with a RuntimeWarning.
 
     Example:
         >>> net = torch.nn.Linear(4, 2)
@@ -179,6 +181,11 @@ class VirtualAdversarialAttack:
         eps = self.eps if eps is None else float(eps)
         d = virtual_direction(self.model, x, method=self.method, route=self.route, max_memory=self.max_memory,
                               keep_jac=False)
+        undefined = (d.flags & UNDEFINED) != 0
+        if bool(undefined.any()):  # their delta is 0: say so rather than return them silently unchanged
+            warnings.warn(f"VirtualAdversarialAttack: {int(undefined.sum())} of {x.shape[0]} samples have an "
+                          "undefined direction (a zero Jacobian, or a non-finite one from NaN/Inf model outputs or "
+                          "weights); they are returned unchanged", RuntimeWarning, stacklevel=2)
         return (eps * d.v1).reshape(x.shape).to(x.dtype)
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor | None = None, eps: float | None = None) -> torch.Tensor:
