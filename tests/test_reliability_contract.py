@@ -305,10 +305,8 @@ SUBJECTS: dict[str, tuple[Callable[[Ctx], object], list[str]]] = {
     "transfer.low_resolution": (lambda c: TR.low_resolution(c.x, 4), TRANSFORM),
 }
 
-# gaps outside this helper's area, found by this test; strict, so a fix turns them into failures to remove
+# known gaps of the contract (strict xfails: a fix turns one into a failure to remove); none at present
 KNOWN_GAPS: dict[tuple[str, str], str] = {
-    ("attacks.svre", "model_tuple"): "output contract: SVRE's inner loop calls cross_entropy on the raw output",
-    ("attacks.svre", "model_dict"): "output contract: SVRE's inner loop calls cross_entropy on the raw output",
 }
 
 

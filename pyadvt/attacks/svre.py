@@ -9,6 +9,7 @@ from torch import nn
 
 from pyadvt.attacks.composed import SLOT_INNER, TransferAttack, stream
 from pyadvt.attacks.transforms import _check_int
+from pyadvt.models.output import model_logits
 from pyadvt.ops import pgd_step_
 
 
@@ -48,7 +49,7 @@ class SVRE(TransferAttack):
     def _member_grad(self, k: int, point: torch.Tensor, y, target) -> torch.Tensor:
         leaf = point.detach().requires_grad_(True)
         self._evals += leaf.shape[0]
-        value = self.objective(self.model.models[k](leaf), y, target)
+        value = self.objective(model_logits(self.model.models[k](leaf)), y, target)   # members are called directly
         (g,) = torch.autograd.grad(value.sum(), leaf)
         return torch.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0)
 
