@@ -26,9 +26,8 @@ import torch
 import torch.nn.functional as F
 
 from pyadvt.attacks import PGD
-from pyadvt.metrics.spectral import check_batch
 from pyadvt.utils.modes import evaluating
-from pyadvt.utils.validation import check_inputs
+from pyadvt.metrics._pair_data import pair_data
 
 
 @dataclass
@@ -92,16 +91,9 @@ def empirical_transferability(source, target, x, y: torch.Tensor | None = None,
     Returns:
         :class:`EmpiricalTransferResult`.
     """
-    from pyadvt.data.stream import as_data, iter_batches
-    from pyadvt.utils.modes import model_device
+    from pyadvt.data.stream import iter_batches
 
-    if isinstance(x, torch.Tensor):
-        check_batch(x)
-        if not isinstance(y, torch.Tensor) or y.shape != (x.shape[0],):
-            raise ValueError(f"'y' must be a [N] tensor of target labels with N={x.shape[0]}")
-        check_inputs(x, y, models={"source": source, "target": target}, batch_size=batch_size, label_range=True)
-    data = as_data(x, y)
-    device = None if isinstance(x, torch.Tensor) else model_device(source)
+    data, device = pair_data(x, y, {"source": source, "target": target}, batch_size, labels="target labels")
     try:
         budgets = torch.as_tensor(eps, dtype=torch.float64).detach().cpu().reshape(-1)
     except (TypeError, ValueError):

@@ -32,9 +32,8 @@ from dataclasses import dataclass
 import torch
 
 from pyadvt.attacks import PGD
-from pyadvt.metrics.spectral import check_batch
 from pyadvt.utils.modes import evaluating
-from pyadvt.utils.validation import check_inputs
+from pyadvt.metrics._pair_data import pair_data
 
 
 @dataclass
@@ -77,16 +76,9 @@ def legacy_alpha(attacker, victim, x, y: torch.Tensor | None = None, eps: float 
         steps: PGD steps; the scripts use step ``eps / steps`` in pixel units, i.e. ``alpha_ratio = 1``.
         seed: per-sample random starts (uniform in the ball, as the scripts).
     """
-    from pyadvt.data.stream import as_data, iter_batches
-    from pyadvt.utils.modes import model_device
+    from pyadvt.data.stream import iter_batches
 
-    if isinstance(x, torch.Tensor):
-        check_batch(x)
-        if not isinstance(y, torch.Tensor) or y.shape != (x.shape[0],):
-            raise ValueError(f"'y' must be a [N] tensor of labels with N={x.shape[0]}")
-        check_inputs(x, y, models={"attacker": attacker, "victim": victim}, batch_size=batch_size, label_range=True)
-    data = as_data(x, y)
-    device = None if isinstance(x, torch.Tensor) else model_device(attacker)
+    data, device = pair_data(x, y, {"attacker": attacker, "victim": victim}, batch_size, labels="labels")
     kw = dict(eps=float(eps), alpha=alpha_ratio * float(eps) / steps, steps=steps, seed=seed)
     atk_a, atk_m = PGD(attacker, **kw), PGD(victim, **kw)
     ratios, used, outer, comb = [], [], 0.0, 0.0
