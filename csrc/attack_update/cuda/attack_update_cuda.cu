@@ -13,6 +13,7 @@
 
 #include "attack_update/attack_update.h"
 #include "pyadvt/attack_update.h"
+#include "pyadvt/finish_sums.cuh"
 #include "pyadvt/launch_config.h"
 
 namespace pyadvt {
@@ -37,17 +38,6 @@ __device__ __forceinline__ void block_sum_store(double v, double* slot) {
     v = lane < (kThreads / 32) ? shared[lane] : 0.0;
     for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffff, v, offset);
     if (lane == 0) *slot = v;
-  }
-}
-
-__global__ void finish_sums_kernel(const double* __restrict__ partial, int64_t B, int64_t parts, double* sums) {
-  const int lane = threadIdx.x & 31;
-  const int64_t warps = blockDim.x >> 5;
-  for (int64_t b = blockIdx.x * warps + (threadIdx.x >> 5); b < B; b += (int64_t)gridDim.x * warps) {
-    double v = 0.0;
-    for (int64_t j = lane; j < parts; j += 32) v += partial[b * parts + j];
-    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffff, v, offset);
-    if (lane == 0) sums[b] = v;
   }
 }
 

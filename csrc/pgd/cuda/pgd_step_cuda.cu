@@ -13,6 +13,7 @@
 
 #include "pgd/pgd_step.h"
 #include "pyadvt/torch_checks.h"
+#include "pyadvt/finish_sums.cuh"
 #include "pyadvt/launch_config.h"
 
 namespace pyadvt {
@@ -37,19 +38,6 @@ __device__ __forceinline__ void block_sum_store(double v, double* slot) {
     v = lane < (kThreads / 32) ? shared[lane] : 0.0;
     for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffff, v, offset);
     if (lane == 0) *slot = v;
-  }
-}
-
-// sums[b] = sum_j partial[b * parts + j], one warp per sample, fixed order.
-__global__ void finish_sums_kernel(const double* __restrict__ partial, int64_t B, int64_t parts,
-                                   double* __restrict__ sums) {
-  const int lane = threadIdx.x & 31;
-  const int64_t warps_per_block = blockDim.x >> 5;
-  for (int64_t b = blockIdx.x * warps_per_block + (threadIdx.x >> 5); b < B; b += (int64_t)gridDim.x * warps_per_block) {
-    double v = 0.0;
-    for (int64_t j = lane; j < parts; j += 32) v += partial[b * parts + j];
-    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffff, v, offset);
-    if (lane == 0) sums[b] = v;
   }
 }
 
