@@ -5,7 +5,7 @@ Parts:
             n, dtype, norm and momentum; B * n > 2^31 in float16; small_sym_eig with B = 2^20 + 3),
             each kernel result checked against the reference on a sample subset (per-sample
             independence) and run twice for bitwise determinism. small_sym_eig at that B uses
-            k in {1, 2, 3} (every k in 1..64 runs at B in {1, 5} in tests/test_ops_cuda.py).
+            k in {1, 2, 3} (every k in 1..64 runs at B in {1, 5} in tests/ops/test_cuda.py).
   sanitize  small cases of every kernel path, for compute-sanitizer (memcheck, racecheck, synccheck,
             initcheck): pgd_step_ (L-inf / L2, momentum, multi-block), small_sym_eig (k = 1, 33, 54,
             64), jacobian_spectrum (m = 54), power_iteration_update_ (non-contiguous).

@@ -4,7 +4,7 @@
 # Needs the extension built with its CUDA kernels (pip install --no-build-isolation -e . on the GPU
 # machine, ~3-4 min with MAX_JOBS=16; or a carried build); checks that first and stops otherwise.
 #   1. pytest -m needs_cuda: every CUDA-parametrised test of the suite, including
-#      tests/test_ops_cuda.py (small_sym_eig for every k in 1..64, float32/float64, B in {1, 5},
+#      tests/ops/test_cuda.py (small_sym_eig for every k in 1..64, float32/float64, B in {1, 5},
 #      vs eigvalsh with residual, orthogonality and CPU/CUDA sign agreement; scaling and NaN;
 #      Lanczos with >= 60 iterations; jacobian_spectrum for m in {1, 2, 54, 64}, n in {1, 257, 3072}
 #      with zero/NaN/Inf/rank-1/degenerate/1e200-scaled samples and exact flag agreement;

@@ -13,7 +13,7 @@ prints, saves every matplotlib figure left open after a cell as a PNG, and write
 Why this and not mkdocs-gallery or mkdocs-jupyter: those execute every example on every
 ``mkdocs build``; here training the small zoos takes minutes on a 2-core machine, so the pages are
 rendered once, committed, and the build stays fast and deterministic. What keeps them honest is
-``tests/test_examples.py``: it runs every tutorial at its fast setting and fails when a page's code
+``tests/docs/test_examples.py``: it runs every tutorial at its fast setting and fails when a page's code
 differs from its script (re-render after editing a script).
 """
 

@@ -176,7 +176,7 @@ def fit(model: nn.Module, train, *, epochs: int = 10, lr: float = 0.05, batch_si
 
     Returns a :class:`FitResult`.
 
-    Reference figure (tests/test_train_fit.py): on ``digits()``, ``build("cnn")`` with the defaults
+    Reference figure (tests/train/test_fit.py): on ``digits()``, ``build("cnn")`` with the defaults
     and ``epochs=3`` reaches 98.7% test accuracy (99.1% with ``epochs=10``); the 3 epochs take
     1.4 s on one thread of a 2-core x86 machine that was busy with other jobs. For such tiny
     models prefer ``torch.set_num_threads(1)``: with 2 intra-op threads on that busy machine the

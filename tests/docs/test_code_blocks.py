@@ -1,9 +1,9 @@
 """Docs that cannot rot: every ```python block of the site's pages runs, the home page's set-up
 commands are the README's, and the benchmark tables are the README's.
 
-README.md's own python blocks are executed by tests/test_readme.py (this file uses the same block
+README.md's own python blocks are executed by tests/docs/test_readme.py (this file uses the same block
 pattern and does not run them twice). Pages not covered here, and why:
-docs/tutorials/*.md are rendered from examples/*.py, which tests/test_examples.py runs and checks
+docs/tutorials/*.md are rendered from examples/*.py, which tests/docs/test_examples.py runs and checks
 against the pages; docs/api/*.md hold mkdocstrings directives, not code (their doctests run under
 ``pytest --doctest-modules pyadvt``). A ```py block (not ```python) is shown but not run: use it
 only for code that needs the user's files.
@@ -18,10 +18,10 @@ from pathlib import Path
 import matplotlib
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 README = ROOT / "README.md"
-BLOCK = re.compile(r"```python\n(.*?)```", flags=re.S)  # the pattern of tests/test_readme.py
+BLOCK = re.compile(r"```python\n(.*?)```", flags=re.S)  # the pattern of tests/docs/test_readme.py
 SKIPPED_DIRS = ("tutorials", "api")
 SLOW_PAGES = {"models.md", "index.md"}  # hub ResNet-18 + timm ViT; training two digits models
 
@@ -51,8 +51,8 @@ def test_python_blocks_of_the_page_run(page):
 
 def test_the_site_has_code_to_run_and_readme_is_covered_by_test_readme():
     assert len(pages_with_code()) >= 2
-    assert BLOCK.pattern in (ROOT / "tests" / "test_readme.py").read_text(encoding="utf-8").replace("\\n", "\n") \
-        or 'r"```python\\n(.*?)```"' in (ROOT / "tests" / "test_readme.py").read_text(encoding="utf-8")
+    assert BLOCK.pattern in (ROOT / "tests" / "docs" / "test_readme.py").read_text(encoding="utf-8").replace("\\n", "\n") \
+        or 'r"```python\\n(.*?)```"' in (ROOT / "tests" / "docs" / "test_readme.py").read_text(encoding="utf-8")
 
 
 def _bash_blocks(text: str) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_attacks_guarantees import batch, tiny_cnn
+from tests.attacks.test_guarantees import batch, tiny_cnn
 
 from pyadvt.attacks import FGSM, MIFGSM, PGD
 

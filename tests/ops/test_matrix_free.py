@@ -19,7 +19,7 @@ from pyadvt.ops.matrix_free import (FLAG_NOT_CONVERGED, JacobianProducts, jacobi
                                     lanczos_top_pairs)
 from pyadvt.ops.reference.linalg import FLAG_DEGENERATE_TOP, FLAG_NONFINITE, FLAG_RANK_LT2, FLAG_ZERO
 
-from conftest import device_params
+from tests.conftest import device_params
 
 needs_kernel = pytest.mark.skipif(not _ext.kernel_available("lanczos_step_", "cpu"),
                                   reason="pyadvt._C not built with lanczos_step_")

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_attacks_guarantees import batch, tiny_cnn
+from tests.attacks.test_guarantees import batch, tiny_cnn
 
 from pyadvt.attacks import DI, DIM, MIFGSM, PGD, diverse_input
 

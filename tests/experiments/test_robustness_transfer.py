@@ -19,7 +19,7 @@ TINY = {
     "corruptions": {"kinds": ["gaussian_noise", "zoom_blur"], "severities": [0, 5], "representations": ["random"]},
     "rep_attack": {"steps": 5, "restarts": 2},
     # the invariants below hold by construction only with the max rule (the default is the paper's AS,
-    # tested in tests/test_experiments_fidelity.py)
+    # tested in tests/experiments/test_fidelity.py)
     "sensitivity": "max",
 }
 

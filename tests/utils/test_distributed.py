@@ -186,7 +186,7 @@ _TORCHRUN_SCRIPT = textwrap.dedent("""
     import torch
     from pyadvt.utils import distributed as D
     sys.path.insert(0, sys.argv[2])
-    from test_utils_distributed import CELLS, cell_value
+    from test_distributed import CELLS, cell_value
     with D.session(backend="gloo"):
         merged = D.map_cells(CELLS, cell_value, progress=False)
         D.rank_zero_only(lambda: open(sys.argv[1], "w").write(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import device_params
+from tests.conftest import device_params
 
 from pyadvt import _ext
 from pyadvt.attacks.smoothing import project_kernel

@@ -12,7 +12,7 @@ from pyadvt import _ext
 from pyadvt.ops import power_iteration_update_
 from pyadvt.ops.reference.hessian import power_iteration_update_reference_
 
-from conftest import device_params
+from tests.conftest import device_params
 
 needs_kernel = pytest.mark.skipif(
     not _ext.kernel_available("power_iteration_update_", "cpu"), reason="pyadvt._C not built with the kernel"

@@ -4,7 +4,7 @@ function and class has a docstring.
 A public name is one in the package's ``__all__``, or - for a package without ``__all__`` - every
 name its ``__init__`` binds that does not start with ``_`` and is not a module, a ``__future__``
 feature or a class/function imported from outside pyadvt.  When a package gains a name, this test
-fails naming it; ``python tests/test_docs_api_reference.py`` rewrites the pages from the packages.
+fails naming it; ``python tests/docs/test_api_reference.py`` rewrites the pages from the packages.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 API = ROOT / "docs" / "api"
 
 # page -> (package, one-line description shown at the top of the page)
@@ -166,7 +166,7 @@ def write_pages() -> None:
 def test_every_public_name_is_in_the_reference(page):
     package, _ = PACKAGES[page]
     path = API / f"{page}.md"
-    assert path.exists(), f"{path} is missing: run python tests/test_docs_api_reference.py"
+    assert path.exists(), f"{path} is missing: run python tests/docs/test_api_reference.py"
     text = path.read_text(encoding="utf-8")
     present = directives(text)
     wanted = {f"{package}.{n}" for n in public_names(package)} | {package}
@@ -187,7 +187,7 @@ def test_every_public_name_is_in_the_reference(page):
                 wanted.discard(f"{package}.{n}")
                 wanted |= {d for d in present if d.endswith(f".{n}") and resolve(d) is getattr(mod, n)}
     missing = sorted(wanted - present)
-    assert not missing, f"{path.name} lacks {missing}: run python tests/test_docs_api_reference.py"
+    assert not missing, f"{path.name} lacks {missing}: run python tests/docs/test_api_reference.py"
     stale = sorted(present - wanted)
     assert not stale, f"{path.name} documents names that are no longer public: {stale}"
 

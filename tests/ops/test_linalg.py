@@ -13,7 +13,7 @@ from pyadvt.ops import jacobian_spectrum, small_sym_eig
 from pyadvt.ops.linalg import FLAG_DEGENERATE_TOP, FLAG_NONFINITE, FLAG_RANK_LT2, FLAG_ZERO, JacobianSpectrum
 from pyadvt.ops.reference.linalg import jacobian_spectrum_reference, small_sym_eig_reference
 
-from conftest import device_params
+from tests.conftest import device_params
 
 needs_kernel = pytest.mark.skipif(
     not (_ext.kernel_available("small_sym_eig", "cpu") and _ext.kernel_available("jacobian_spectrum", "cpu")),
