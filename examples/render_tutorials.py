@@ -37,6 +37,27 @@ TUTORIALS = ("choose_source", "choose_surrogate", "robustness_transfer", "check_
 FAST_ENV = "PYADVT_TUTORIAL_FAST"
 
 
+RUN_TIME = "\0run-time\0"  # placeholder in the page's note, replaced once the run is timed
+
+
+def _duration(seconds: float) -> str:
+    """``'42 s'`` or ``'12 min 5 s'``.
+
+    >>> _duration(41.6), _duration(725.2)
+    ('42 s', '12 min 5 s')
+    """
+    seconds = round(seconds)
+    return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60} s"
+
+
+def _threads() -> str:
+    """The CPU setting a run used, for the page (torch's intra-op thread count)."""
+    import torch
+
+    n = torch.get_num_threads()
+    return f"{n} CPU thread{'s' if n != 1 else ''}"
+
+
 @dataclass
 class Cell:
     prose: str  # Markdown
@@ -91,7 +112,8 @@ def render(name: str, fast: bool) -> Path:
     out = [f"# {title.strip()}", "", intro.strip(), "",
            f"!!! note \"Run it\"\n    `python examples/{name}.py` runs this page as a script "
            f"(`{FAST_ENV}=1` for the fast setting the test suite uses). This page was rendered with "
-           f"the {'fast' if fast else 'full'} setting by `python examples/render_tutorials.py`.", ""]
+           f"the {'fast' if fast else 'full'} setting by `python examples/render_tutorials.py` "
+           f"in {RUN_TIME} on the development machine ({_threads()}).", ""]
     n_fig = 0
     t0 = time.perf_counter()
     for cell in cells:
@@ -112,9 +134,11 @@ def render(name: str, fast: bool) -> Path:
             plt.figure(num).savefig(png, dpi=90, bbox_inches="tight")
             out += [f"![figure {n_fig}]({name}/{png.name})", ""]
         plt.close("all")
-    out += [f"*Rendered in {time.perf_counter() - t0:.0f} s on the development machine (2 CPU cores).*", ""]
+    took = _duration(time.perf_counter() - t0)
+    out += [f"*Rendered ({'fast' if fast else 'full'} setting) in {took} on the development machine "
+            f"({_threads()}).*", ""]
     page = PAGES / f"{name}.md"
-    page.write_text("\n".join(out), encoding="utf-8")
+    page.write_text("\n".join(out).replace(RUN_TIME, took, 1), encoding="utf-8")
     return page
 
 
