@@ -34,7 +34,7 @@ from pyadvt.experiments._data import DIGITS, dataset_name, experiment_data
 from pyadvt.metrics import gradient_similarity, smoothness, statistics_table, transferability
 from pyadvt.models import build
 from pyadvt.report import Timings, make_result, publish
-from pyadvt.report import surrogates_report as report
+from pyadvt.report import surrogate_zoo as report
 from pyadvt.report.csv_tables import write_csv
 from pyadvt.train import evaluate, training_recipe
 from pyadvt.train.zoo import ModelSpec, data_digest, train_or_load
@@ -397,7 +397,7 @@ def run(config: dict | str | None = None, out_dir: str | Path = "results/surroga
     """Train (or reuse) the zoo and targets, evaluate every surrogate, write JSON/CSV/PNG to ``out_dir``.
 
     Config -> :func:`member_spec` / :func:`target_spec` -> :func:`train_zoo` and :func:`evaluate_zoo`
-    cells (``out_dir/cells``) -> :func:`aggregate` -> :mod:`pyadvt.report.surrogates_report` and
+    cells (``out_dir/cells``) -> :func:`aggregate` -> :mod:`pyadvt.report.surrogate_zoo` and
     :func:`pyadvt.report.publish` (``result.json``, ``report.html`` / ``report.md``, ``figures/``), plus
     ``asr_table.csv`` and ``statistics.csv``. Returns the ``pyadvt.result/1`` dict.
     """
