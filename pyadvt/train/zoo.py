@@ -127,19 +127,22 @@ def data_digest(data: TensorData) -> str:
 
 
 def train_or_load(spec: ModelSpec, data: TensorData, store: CellStore | None = None, *,
-                  progress: bool = False) -> tuple[nn.Module, dict]:
+                  progress: bool = False, device: torch.device | str | None = None) -> tuple[nn.Module, dict]:
     """The model ``spec`` trains on ``data``: loaded from ``store`` if it holds it, else trained and stored.
 
     Training is ``fit(spec.build(data), data, seed=spec.seed, **spec.fit_kwargs, **recipe)`` with
     ``recipe = training_recipe(spec.recipe, model, num_classes=..., seed=spec.seed, **spec.recipe_kwargs)``.
 
     Returns ``(model in eval mode, info)``; ``info`` holds the spec, its ``key``, the training
-    accuracy, the training seconds and ``trained`` (False when loaded).
+    accuracy, the training seconds and ``trained`` (False when loaded). ``device``: where the model
+    is trained (``None``: the CPU, where it is built); the key does not depend on it.
     """
     if not isinstance(spec, ModelSpec):
         raise InvalidTypeError(f"'spec' must be a ModelSpec, got {type(spec).__name__}")
     key = spec.key(data)
     model = spec.build(data)
+    if device is not None:
+        model = model.to(device)
     if store is not None and store.has(key):
         model.load_state_dict(store.load_checkpoint(key))
         return model.eval(), dict(store.get(key), trained=False)
