@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Union
+
 import torch
 
 from pyadvt.metrics.spectral import check_batch
 from pyadvt.utils.validation import check_inputs
+
+if TYPE_CHECKING:
+    from torch.utils.data import DataLoader, Dataset
+
+    from pyadvt.data.tensor_data import TensorData
+
+    #: what the metrics accept as data: an ``[N, *in_shape]`` tensor, an ``(x, y)`` pair, a
+    #: ``TensorData``, a ``Dataset`` of ``(x, y)`` items or a ``DataLoader`` (:mod:`pyadvt.data.stream`)
+    Data = Union[torch.Tensor, tuple, TensorData, Dataset, DataLoader]
 
 
 def pair_data(x, y, models: dict, batch_size, labels: str = "labels"):

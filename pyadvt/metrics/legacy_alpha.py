@@ -1,17 +1,18 @@
 """The authors'-code transferability scores of seed 000 (``legacy_alpha``; docs/theory.md §2 "Authors' code").
 
-The released scripts of Liang et al. (``image_exp/adv2know.py``) do not compute tau1/tau2; they score an
-``attacker`` model ``A`` (their reference model) against a ``victim`` ``M`` (the transferred model) from
+The released scripts of Liang et al. (``image_exp/adv2know.py``) do not compute tau1/tau2; they score a
+``source`` model ``A`` (their reference, "attacker" model) against a ``target`` ``M`` (the transferred,
+"victim" model) from
 *finite* logit changes under PGD examples (made against each model's own clean prediction):
 
 * ``x_A = PGD_A(x)``, ``x_M = PGD_M(x)``;
-* ``alpha1(x) = ||M(x) - M(x_A)|| / ||M(x) - M(x_M)||`` - how far the attacker's example moves the
-  victim's logits relative to the victim's own attack (logit-change ratio); reported as its mean;
+* ``alpha1(x) = ||M(x) - M(x_A)|| / ||M(x) - M(x_M)||`` - how far the source's example moves the
+  target's logits relative to the target's own attack (logit-change ratio); reported as its mean;
 * ``alpha2 = ||E[u(x) w(x)^T]||_F^2`` with ``u = unit(A(x) - A(x_A))``, ``w = unit(M(x) - M(x_A))`` -
   the alignment of the two logit changes (squared Frobenius norm of the mean outer product);
 * ``combined = ||E[alpha1(x) u(x) w(x)^T]||_F^2``.
 
-Only samples the attacker classifies correctly are used (as in the scripts). Samples with a zero
+Only samples the source classifies correctly are used (as in the scripts). Samples with a zero
 logit change (undefined ratio or direction) are masked, counted and warned about (docs/theory.md §0).
 These are reproduction aids, not the paper's definitions: prefer :func:`pyadvt.metrics.tau1`,
 :func:`pyadvt.metrics.tau2` and :func:`pyadvt.metrics.empirical_transfer.empirical_transferability`.
@@ -28,17 +29,25 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
+from torch import nn
 
 from pyadvt.attacks import PGD
-from pyadvt.utils.modes import evaluating
+from pyadvt.metrics._legacy_arguments import keyword_only
 from pyadvt.metrics._pair_data import pair_data
+from pyadvt.utils.modes import evaluating
+
+if TYPE_CHECKING:
+    from pyadvt.metrics._pair_data import Data
+
+__all__ = ["LegacyAlphaResult", "legacy_alpha"]
 
 
 @dataclass
 class LegacyAlphaResult:
-    """``alpha1_per_sample [N]`` (0 where unused), ``used [N]`` bool (attacker correct and defined),
+    """``alpha1_per_sample [N]`` (0 where unused), ``used [N]`` bool (source correct and defined),
     ``alpha1`` (mean), ``alpha2``, ``combined``, ``n_used``, ``n_undefined``."""
 
     alpha1_per_sample: torch.Tensor
@@ -62,39 +71,64 @@ def _unit(v: torch.Tensor):
     return v / n.clamp_min(torch.finfo(v.dtype).tiny), n[:, 0] > 0
 
 
-def legacy_alpha(attacker, victim, x, y: torch.Tensor | None = None, eps: float = 0.06, *, steps: int = 10,
-                 alpha_ratio: float = 1.0, seed: int = 0, batch_size: int = 256,
+@keyword_only(renames={"attacker": "source", "victim": "target"})
+def legacy_alpha(source: nn.Module, target: nn.Module, x: Data, y: torch.Tensor | None = None, eps: float = 0.06, *,
+                 steps: int = 10, alpha_ratio: float = 1.0, seed: int = 0, batch_size: int = 256,
                  progress: bool = False) -> LegacyAlphaResult:
-    """Authors'-code alpha1 / alpha2 / combined scores (see module docstring).
+    """The authors'-code alpha1 / alpha2 / combined scores of ``source`` (their reference model ``A``)
+    against ``target`` (the transferred model ``M``); see the module docstring.
+
+    docs/theory.md §2 "Authors' code"; seed 000 (Liang et al., ICML 2021), released scripts (not a
+    definition of the paper).
 
     Args:
-        attacker: ``A`` (in the scripts, the reference model); victim: ``M`` (the transferred model).
-        x: ``[N, *in]`` images in [0, 1] with y ``[N]`` labels of the attacker's task (for the filter);
+        source: ``A`` ``[B, *in] -> [B, C_A]`` (in the scripts, the reference or "attacker" model).
+        target: ``M`` ``[B, *in] -> [B, C_M]`` (the transferred or "victim" model).
+        x: ``[N, *in]`` images in [0, 1] with y ``[N]`` labels of the source's task (for the filter);
             or a ``TensorData`` / ``Dataset`` / ``DataLoader`` of ``(x, y)`` (then ``y=None``), walked
-            one batch at a time on the attacker's device (:func:`pyadvt.data.iter_batches`).
+            one batch at a time on the source's device (:func:`pyadvt.data.iter_batches`).
+        y: ``[N]`` int64 labels in ``[0, C_A)`` (with a tensor ``x`` only).
         eps: L-inf budget in [0, 1] pixel units (the scripts' ``2 eps`` in [-1, 1] units).
         steps: PGD steps; the scripts use step ``eps / steps`` in pixel units, i.e. ``alpha_ratio = 1``.
         seed: per-sample random starts (uniform in the ball, as the scripts).
+        batch_size, progress: batching and a tqdm bar.
+
+    Returns:
+        :class:`LegacyAlphaResult` (``alpha1_per_sample [N]``, ``used [N]``, ``alpha1``, ``alpha2``,
+        ``combined``).
+
+    Raises:
+        ValueError: values outside [0, 1], misshapen or out-of-range labels, an empty ``x``, ``y``
+            given with a dataset, or no usable sample (the source misclassifies all, or no logit changed).
+        TypeError: inputs of another dtype than a model, non-integer labels, an unknown keyword.
+
+    The former keywords ``attacker=`` / ``victim=`` work for one release with a ``DeprecationWarning``.
+
+    Example:
+        >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+        >>> x = torch.rand(8, 1, 2, 2)
+        >>> round(legacy_alpha(net, net, x, net(x).argmax(1), eps=0.1, steps=3).alpha1, 6)
+        1.0
     """
     from pyadvt.data.stream import iter_batches
 
-    data, device = pair_data(x, y, {"attacker": attacker, "victim": victim}, batch_size, labels="labels")
+    data, device = pair_data(x, y, {"source": source, "target": target}, batch_size, labels="labels")
     kw = dict(eps=float(eps), alpha=alpha_ratio * float(eps) / steps, steps=steps, seed=seed)
-    atk_a, atk_m = PGD(attacker, **kw), PGD(victim, **kw)
+    atk_a, atk_m = PGD(source, **kw), PGD(target, **kw)
     ratios, used, outer, comb = [], [], 0.0, 0.0
     n_undef = 0
-    with evaluating([attacker, victim]):
+    with evaluating([source, target]):
         for xb, yb in iter_batches(data, batch_size, device=device, progress=progress, desc="legacy alpha",
                                    labels=True):
             with torch.no_grad():
-                a0, m0 = attacker(xb), victim(xb)
+                a0, m0 = source(xb), target(xb)
             correct = a0.argmax(1) == yb.to(a0.device)
             xa = atk_a(xb, a0.argmax(1))
             xm = atk_m(xb, m0.argmax(1))
             with torch.no_grad():
-                da = (a0 - attacker(xa)).double()
-                dm_a = (m0 - victim(xa)).double()
-                dm_m = (m0 - victim(xm)).double()
+                da = (a0 - source(xa)).double()
+                dm_a = (m0 - target(xa)).double()
+                dm_m = (m0 - target(xm)).double()
             u, ok_u = _unit(da)
             w, ok_w = _unit(dm_a)
             den = dm_m.norm(dim=1)
@@ -112,10 +146,10 @@ def legacy_alpha(attacker, victim, x, y: torch.Tensor | None = None, eps: float 
     if n_undef:
         import warnings
 
-        warnings.warn(f"legacy_alpha: {n_undef} attacker-correct samples had a zero logit change; masked",
-                      RuntimeWarning, stacklevel=2)
+        warnings.warn(f"legacy_alpha: {n_undef} source-correct samples had a zero logit change; masked",
+                      RuntimeWarning, stacklevel=4)
     if n == 0:
-        raise ValueError("legacy_alpha: no usable sample (the attacker misclassifies all, or no logit changed)")
+        raise ValueError("legacy_alpha: no usable sample (the source misclassifies all, or no logit changed)")
     ratio_t = torch.cat(ratios)
     return LegacyAlphaResult(alpha1_per_sample=ratio_t, used=used_t, alpha1=float(ratio_t[used_t].mean()),
                              alpha2=float((outer / n).square().sum()), combined=float((comb / n).square().sum()),

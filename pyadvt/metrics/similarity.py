@@ -1,4 +1,4 @@
-"""Gradient similarity between a surrogate and a target (seed 001 Definition 2, docs/theory.md §3).
+"""Gradient similarity between a source (surrogate) and a target (seed 001 Definition 2, docs/theory.md §3).
 
 ``S(x, y) = cos(grad_x loss_F(x, y), grad_x loss_G(x, y))`` with ``loss`` the cross-entropy of the
 true label; reported per sample with its mean (expected similarity ``S~``) and infimum (``S_``).
@@ -16,14 +16,19 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pyadvt.metrics._legacy_arguments import keyword_only
 from pyadvt.utils.modes import evaluating, model_device
 from pyadvt.utils.validation import (InvalidValueError, check_batch_size, check_images, check_labels, check_logits,
                                      check_model_input, warn_invalid)
+
+if TYPE_CHECKING:
+    from pyadvt.metrics._pair_data import Data
 
 __all__ = ["SimilarityResult", "gradient_similarity", "loss_input_gradients"]
 
@@ -101,32 +106,57 @@ class SimilarityResult:
                 "undefined": int((~self.defined).sum())}
 
 
-def gradient_similarity(surrogate: nn.Module, target: nn.Module, x, y: torch.Tensor | None = None,
-                        batch_size: int = 512, *, progress: bool = False) -> SimilarityResult:
-    """``S(x_i, y_i) = <g_F, g_G> / (||g_F|| ||g_G||)``, ``g = grad_x CE(model(x_i), y_i)`` (seed 001 Def. 2).
+@keyword_only("batch_size", renames={"surrogate": "source"})
+def gradient_similarity(source: nn.Module, target: nn.Module, x: Data, y: torch.Tensor | None = None, *,
+                        batch_size: int = 512, progress: bool = False) -> SimilarityResult:
+    """Per-sample cosine ``S(x_i, y_i) = <g_F, g_G> / (||g_F|| ||g_G||)`` of the input gradients
+    ``g = grad_x CE(model(x_i), y_i)`` of ``source`` (``F``) and ``target`` (``G``).
+
+    docs/theory.md §3; seed 001 (Zhang et al., S&P 2024) Definition 2: the mean is the expected
+    similarity, the minimum the infimum ``S_`` of Theorem 1.
 
     Args:
-        surrogate, target: classifiers returning logits ``[B, C]`` (same input space).
+        source, target: classifiers returning logits ``[B, C]`` (same input space).
         x: ``[N, *in_shape]`` inputs in [0, 1] with y ``[N]`` int64 labels; or a ``TensorData`` /
             ``Dataset`` / ``DataLoader`` of ``(x, y)`` (then ``y=None``), walked one batch at a time
             (:func:`pyadvt.data.iter_batches`): only one batch of gradients is held.
+        y: ``[N]`` int64 labels in ``[0, C)`` (with a tensor ``x`` only).
         batch_size: samples per forward/backward.
         progress: a tqdm bar over the batches.
 
-    Samples where either gradient is zero or non-finite are undefined (masked, counted, warned).
+    Returns:
+        :class:`SimilarityResult`: ``values [N]`` float64 (NaN where undefined), ``defined [N]``,
+        ``.mean``, ``.min``.
+
+    Raises:
+        ValueError: values outside [0, 1], misshapen or out-of-range labels, an empty ``x``, ``y``
+            given with a dataset, a bad ``batch_size``.
+        TypeError: non-integer labels, inputs of another dtype than a model, an unknown keyword.
+
+    Samples where either gradient is zero or non-finite are undefined (masked, counted, warned). The
+    former keyword ``surrogate=`` works for one release with a ``DeprecationWarning``.
+
+    Example:
+        >>> from torch import nn
+        >>> F_ = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
+        >>> x, y = torch.rand(5, 1, 2, 2), torch.tensor([0, 1, 2, 0, 1])
+        >>> round(gradient_similarity(F_, F_, x, y).min, 6)
+        1.0
+        >>> round(gradient_similarity(F_, F_, torch.utils.data.TensorDataset(x, y), batch_size=2).mean, 6)
+        1.0
     """
     from pyadvt.data.stream import as_data, iter_batches
 
     check_batch_size(batch_size)
     if isinstance(x, torch.Tensor):
-        _check_xy(x, y, [("surrogate", surrogate), ("target", target)])
+        _check_xy(x, y, [("source", source), ("target", target)])
     data = as_data(x, y)
-    devs = model_device(surrogate), model_device(target)
+    devs = model_device(source), model_device(target)
     values, masks = [], []
-    with evaluating(surrogate), evaluating(target), torch.enable_grad():
+    with evaluating(source), evaluating(target), torch.enable_grad():
         for xb, yb in iter_batches(data, batch_size, labels=True, progress=progress, desc="gradient similarity"):
-            _check_xy(xb, yb, [("surrogate", surrogate), ("target", target)])
-            _, gf = _batch_loss_grads(surrogate, xb, yb, devs[0])
+            _check_xy(xb, yb, [("source", source), ("target", target)])
+            _, gf = _batch_loss_grads(source, xb, yb, devs[0])
             _, gg = _batch_loss_grads(target, xb, yb, devs[1])
             gf, gg = gf.flatten(1).double(), gg.flatten(1).to(gf.device).double()
             nf, ng = gf.norm(dim=1), gg.norm(dim=1)
@@ -140,5 +170,5 @@ def gradient_similarity(surrogate: nn.Module, target: nn.Module, x, y: torch.Ten
     bad = int((~defined).sum())
     if bad:
         warnings.warn(f"gradient_similarity: {bad} of {cos.shape[0]} samples have a zero or non-finite input "
-                      "gradient; they are undefined and skipped by mean/min", RuntimeWarning, stacklevel=2)
+                      "gradient; they are undefined and skipped by mean/min", RuntimeWarning, stacklevel=4)
     return SimilarityResult(values=cos, defined=defined)

@@ -38,23 +38,29 @@ Example:
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from pyadvt import ops
+from pyadvt.metrics._legacy_arguments import keyword_only
 from pyadvt.metrics.lanczos import EigResult, lanczos_top_eig, power_top_eig
 from pyadvt.ops.budget import (MATRIX_FREE_GRAPH_FACTOR, format_bytes, graph_bytes_per_sample, plan_route, refuse,
                                resolve_max_memory)
 from pyadvt.ops.matrix_free import DEFAULT_MAX_ITER, JacobianProducts, lanczos_top_pairs, noise_rtol
-from pyadvt.ops.precision import float32_compute
+from pyadvt.ops.precision import HALF_DTYPES, float32_compute
 from pyadvt.utils.modes import evaluating, model_device
 from pyadvt.utils.progress import progress as _progress
 from pyadvt.utils.rng import per_sample_rand
 from pyadvt.utils.validation import check_inputs
+
+if TYPE_CHECKING:
+    from pyadvt.metrics._pair_data import Data
 
 __all__ = ["SMOOTH_NONLINEARITIES", "SmoothnessResult", "smoothness"]
 
@@ -245,18 +251,48 @@ def _check_hvp_budget(model, x: torch.Tensor, method: str, batch: int, max_iter:
                f" (HVP graph {format_bytes(gps)} per sample, Krylov basis [{batch}, {width}, {n}])")
 
 
-def smoothness(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method: str = "lanczos", tol: float = 1e-4,
-               max_iter: int = 100, batch_size: int = 256, seed: int = 0, force: bool = False,
-               progress: bool = True, route: str = "auto", max_memory=None) -> SmoothnessResult:
-    """Per-sample ``sigma(x) = lambda_max(Hessian_x CE(model(x), y))`` (seed 001 Def. 1, docs/theory.md §3).
+def _check_tensor_xy(x, y) -> None:
+    """The checks of one ``(x, y)`` tensor pair (the whole input, or one streamed batch)."""
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() < 2:
+        raise ValueError("'x' must be a floating-point tensor [N, *in_shape]")
+    if not isinstance(y, torch.Tensor) or y.shape != (x.shape[0],) or y.dtype != torch.long:
+        raise ValueError(f"'y' must be an int64 tensor of shape [{x.shape[0]}] (one label per sample)")
+
+
+def _batch_smoothness(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, method: str, exact_route: str | None,
+                      route: str, tol: float, max_iter: int, seed: int):
+    """``(values, iterations, converged, defined, batched calls)`` of one batch (inside eval mode and
+    ``enable_grad``)."""
+    if method == "exact" and exact_route == "matrix_free":
+        return _exact_matrix_free(model, xb, DEFAULT_MAX_ITER, seed)
+    if method == "exact":
+        lam, ok, C = _exact_chunk(model, xb, yb, use_eigh=route == "dense")
+        return lam, torch.full((xb.shape[0],), C, dtype=torch.long, device=xb.device), ok.clone(), ok, C
+    v0 = per_sample_rand(xb, (xb[0].numel(),), seed=seed, distribution="normal")
+    solver = lanczos_top_eig if method == "lanczos" else power_top_eig
+    r: EigResult = solver(_BatchInputHessian(model, xb, yb), v0, tol=tol, max_iter=max_iter)
+    return r.values, r.iterations, r.converged, r.defined, r.calls
+
+
+@keyword_only("method", "tol", "max_iter", "batch_size", "seed", "force", "progress", "route", "max_memory")
+def smoothness(model: nn.Module, x: Data, y: torch.Tensor | None = None, *, method: str = "lanczos",
+               tol: float = 1e-4, max_iter: int = 100, batch_size: int = 256, seed: int = 0, force: bool = False,
+               progress: bool = True, route: str = "auto", max_memory: int | str | None = None) -> SmoothnessResult:
+    """Per-sample ``sigma(x) = lambda_max(Hessian_x CE(model(x), y))``: the model's smoothness.
+
+    docs/theory.md §3; seed 001 (Zhang et al., S&P 2024) Definition 1: ``sigma_F`` is the mean and
+    the upper smoothness the max of ``sigma(x)`` over the samples.
 
     The model runs in eval mode (BatchNorm uses, and keeps, its running statistics) without
     parameter gradients; ``x`` is not modified.
 
     Args:
         model: classifier returning logits ``[B, C]``.
-        x: ``[N, *in_shape]`` inputs in [0, 1].
-        y: ``[N]`` int64 true labels.
+        x: ``[N, *in_shape]`` inputs in [0, 1] with ``y``; or an ``(x, y)`` pair, a ``TensorData``, a
+            ``Dataset`` of ``(x, y)`` or a ``DataLoader`` (then ``y=None``), walked one batch of
+            ``batch_size`` at a time on the model's device (:func:`pyadvt.data.iter_batches`): at
+            most one batch is held and the result equals the tensor call.
+        y: ``[N]`` int64 true labels in ``[0, C)`` (with a tensor ``x`` only).
         method: ``"lanczos"`` (default), ``"power"`` or ``"exact"`` (piecewise-linear nets only).
         tol: relative tolerance on the change of the eigenvalue estimate between iterations.
         max_iter: maximum HVPs per sample (``power`` may spend up to twice this for samples whose
@@ -272,74 +308,79 @@ def smoothness(model: nn.Module, x: torch.Tensor, y: torch.Tensor, method: str =
             :func:`pyadvt.ops.budget.resolve_max_memory`).
 
     Returns:
-        :class:`SmoothnessResult`; ``.mean`` is ``sigma_F``, ``.max`` the upper smoothness.
+        :class:`SmoothnessResult`: ``values [N]`` float64 (NaN where undefined), ``defined [N]``,
+        ``converged [N]``; ``.mean`` is ``sigma_F``, ``.max`` the upper smoothness.
 
     Raises:
-        ValueError: unknown method, bad shapes, or ``exact`` on a smooth network without ``force``.
+        ValueError: unknown method, bad ``tol`` / ``max_iter`` / ``batch_size``, bad shapes, labels
+            or values outside [0, 1], ``y`` given with a dataset, or ``exact`` on a smooth network
+            without ``force`` (a streamed batch is checked before its own work, with the messages
+            of the tensor call).
+        TypeError: ``x`` of another dtype than the model, or not a tensor or dataset source.
         pyadvt.ops.budget.MemoryBudgetError: the method does not fit ``max_memory`` at this
             ``batch_size`` (raised before any backward pass).
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+        >>> x, y = torch.rand(5, 1, 2, 2), torch.tensor([0, 1, 2, 0, 1])
+        >>> a = smoothness(net, x, y, method="exact", progress=False)
+        >>> b = smoothness(net, torch.utils.data.TensorDataset(x, y), method="exact", batch_size=2, progress=False)
+        >>> bool(torch.allclose(a.values, b.values)), a.summary()["n"]
+        (True, 5)
     """
+    from pyadvt.data.stream import as_data, iter_batches
+
     if method not in _METHODS:
         raise ValueError(f"'method' must be one of {_METHODS}, got {method!r}")
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() < 2:
-        raise ValueError("'x' must be a floating-point tensor [N, *in_shape]")
-    if not isinstance(y, torch.Tensor) or y.shape != (x.shape[0],) or y.dtype != torch.long:
-        raise ValueError(f"'y' must be an int64 tensor of shape [{x.shape[0]}] (one label per sample)")
-    if int(batch_size) < 1:
-        raise ValueError(f"'batch_size' must be >= 1, got {batch_size}")
-    check_inputs(x, y, models={"model": model}, batch_size=batch_size, label_range=True)
+    if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not tol > 0:
+        raise ValueError(f"'tol' must be a number > 0, got {tol!r}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 1:
+        raise ValueError(f"'max_iter' must be an int >= 1, got {max_iter!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise ValueError(f"'batch_size' must be an int >= 1, got {batch_size!r}")
+    tol, max_iter, batch_size = float(tol), int(max_iter), int(batch_size)
+    if isinstance(x, torch.Tensor):  # everything checked before the work starts
+        _check_tensor_xy(x, y)
+        check_inputs(x, y, models={"model": model}, batch_size=batch_size, label_range=True)
+    data = as_data(x, y)
     if method == "exact":
         _check_exact_allowed(model, force)
-    model, x = float32_compute(model, x)
-    dev = model_device(model)
-    x, y = x.detach().to(dev), y.to(dev)
-    N, n = x.shape[0], x[0].numel()
-    chunks = [(s, min(s + int(batch_size), N)) for s in range(0, N, int(batch_size))]
-    first = torch.nan_to_num(x[: chunks[0][1]], nan=0.0, posinf=0.0, neginf=0.0)
+    model32, _ = float32_compute(model, None)
+    dev = model_device(model32)
     exact_route = None
-    if method == "exact":
-        exact_route = plan_route(model, first, route=route, max_memory=max_memory, max_iter=DEFAULT_MAX_ITER,
-                                 what="smoothness(method='exact')").route
-    else:
-        _check_hvp_budget(model, first, method, first.shape[0], int(max_iter), max_memory)
     values, iters, conv, defined, calls = [], [], [], [], 0
-    with evaluating(model, higher_order=True), torch.enable_grad():  # HVPs: double backward
-        bar = _progress(chunks, desc=f"smoothness[{method}]", enabled=progress, leave=False)
-        for s, e in bar:
-            xb, yb = x[s:e], y[s:e]
-            if method == "exact" and exact_route == "matrix_free":
-                lam, ok, fin, products, passes = _exact_matrix_free(model, xb, DEFAULT_MAX_ITER, seed)
-                values.append(lam)
-                iters.append(products)
-                conv.append(ok)
-                defined.append(fin)
-                calls += passes
-                continue
-            if method == "exact":
-                lam, ok, C = _exact_chunk(model, xb, yb, use_eigh=route == "dense")
-                values.append(lam)
-                iters.append(torch.full((e - s,), C, dtype=torch.long, device=dev))
-                conv.append(ok.clone())
-                defined.append(ok)
-                calls += C
-                continue
-            v0 = per_sample_rand(xb, (n,), seed=seed, distribution="normal")
-            op = _BatchInputHessian(model, xb, yb)
-            solver = lanczos_top_eig if method == "lanczos" else power_top_eig
-            r: EigResult = solver(op, v0, tol=tol, max_iter=max_iter)
-            values.append(r.values)
-            iters.append(r.iterations)
-            conv.append(r.converged)
-            defined.append(r.defined)
-            calls += r.calls
+    with evaluating(model32, higher_order=True), torch.enable_grad():  # HVPs: double backward
+        for xb, yb in iter_batches(data, batch_size, device=dev, progress=progress, desc=f"smoothness[{method}]",
+                                   labels=True):
+            if not isinstance(x, torch.Tensor):  # a streamed batch: the tensor call's checks, before its work
+                _check_tensor_xy(xb, yb)
+                check_inputs(xb, yb, models={"model": model}, label_range=True)
+            xb = xb.detach().float() if xb.dtype in HALF_DTYPES else xb.detach()
+            if not values:  # the route and its memory, decided on the first batch before any backward pass
+                first = torch.nan_to_num(xb, nan=0.0, posinf=0.0, neginf=0.0)
+                if method == "exact":
+                    exact_route = plan_route(model32, first, route=route, max_memory=max_memory,
+                                             max_iter=DEFAULT_MAX_ITER, what="smoothness(method='exact')").route
+                else:
+                    _check_hvp_budget(model32, first, method, first.shape[0], max_iter, max_memory)
+            lam, it, ok, fin, n_calls = _batch_smoothness(model32, xb, yb, method, exact_route, route, tol, max_iter,
+                                                          seed)
+            values.append(lam)
+            iters.append(it)
+            conv.append(ok)
+            defined.append(fin)
+            calls += n_calls
     res = SmoothnessResult(values=torch.cat(values).double(), iterations=torch.cat(iters),
                            converged=torch.cat(conv), defined=torch.cat(defined), hvp_calls=calls, method=method)
+    N = int(res.values.numel())
     undefined = int((~res.defined).sum())
     if undefined:
         warnings.warn(f"smoothness: {undefined} of {N} samples have a non-finite Hessian; they are reported as "
-                      "undefined (NaN) and skipped by mean/max", RuntimeWarning, stacklevel=2)
+                      "undefined (NaN) and skipped by mean/max", RuntimeWarning, stacklevel=3)
     not_conv = int((res.defined & ~res.converged).sum())
     if not_conv and (method != "exact" or exact_route == "matrix_free"):
         warnings.warn(f"smoothness: {not_conv} of {N} samples did not converge within max_iter={max_iter} "
-                      f"(tol={tol:g}); their last estimates are kept", RuntimeWarning, stacklevel=2)
+                      f"(tol={tol:g}); their last estimates are kept", RuntimeWarning, stacklevel=3)
     return res

@@ -27,16 +27,21 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
+from torch import nn
 
 from pyadvt.attacks.virtual import virtual_direction
-from pyadvt.metrics.spectral import (Tau1Result, batches, check_batch, plan_models, tau1_from_directions,
-                                     warn_not_converged, warn_undefined)
-from pyadvt.ops.matrix_free import FLAG_NOT_CONVERGED
+from pyadvt.metrics.spectral import Tau1Result, Tau1Stats, planned_batches, warn_undefined
 from pyadvt.ops.precision import float32_compute
 from pyadvt.ops.jacobian import jvp
-from pyadvt.utils.validation import check_inputs
+
+if TYPE_CHECKING:
+    from pyadvt.metrics._pair_data import Data
+
+__all__ = ["Tau2Result", "Tau2Stats", "TransferabilityResult", "adversarial_transferability", "project_spectral",
+           "tau2", "tau2_from_deviations"]
 
 
 def project_spectral(B: torch.Tensor, r: float) -> torch.Tensor:
@@ -93,6 +98,13 @@ class Tau2Stats:
         self.suu += U.T @ U
         self.svv += float(V.square().sum())
         self.n += U.shape[0]
+
+    def add_batch(self, U: torch.Tensor, V: torch.Tensor, ds) -> None:
+        """Add one batch's deviations, masking (and counting) the samples whose source direction
+        ``ds`` is undefined or whose ``U`` / ``V`` is not finite."""
+        ok = ds.valid & torch.isfinite(V).all(1) & torch.isfinite(U).all(1)
+        self.add(U[ok], V[ok])
+        self.n_undefined += int((~ok).sum())
 
     def result(self) -> Tau2Result:
         if self.n == 0 or self.svu is None:
@@ -151,15 +163,20 @@ def _check_eps(eps) -> float:
     return float(eps)
 
 
-def tau2(source, target, x: torch.Tensor, eps: float = 1.0, *, batch_size: int | None = None, progress: bool = False,
-         method: str = "auto", route: str = "auto", max_memory=None) -> Tau2Result:
-    """Adversarial transferability (deviation) from ``source`` to ``target``, seed 000 Definition 3.
+def tau2(source: nn.Module, target: nn.Module, x: Data, eps: float = 1.0, *, batch_size: int | None = None,
+         progress: bool = False, method: str = "auto", route: str = "auto",
+         max_memory: int | str | None = None) -> Tau2Result:
+    """Adversarial transferability (deviation) from ``source`` to ``target``.
 
-    ``U`` comes from the source Jacobian, ``V = J_T delta_S`` from one batched JVP of the target.
+    docs/theory.md §2; seed 000 (Liang et al., ICML 2021) Definition 3 with the deviations of eq. (1):
+    ``U = J_S delta_S`` from the source's spectrum, ``V = J_T delta_S`` from one batched JVP of the
+    target, ``tau2 = E<2V - A U, A U> / E||V||^2`` from float64 sufficient statistics.
 
     Args:
         source: ``[B, *in] -> [B, m]``; target: ``[B, *in] -> [B, d]`` (eval mode inside).
-        x: ``[N, *in_shape]`` samples (the distribution D).
+        x: ``[N, *in_shape]`` samples in [0, 1] (the distribution D); or an ``(x, y)`` pair, a
+            ``TensorData``, a ``Dataset`` or a ``DataLoader`` (labels unused) walked one batch at a
+            time on the source's device (:func:`pyadvt.data.iter_batches`), result equal to the tensor call.
         eps: attack radius (tau2 does not depend on it; kept for fidelity with the definition).
         batch_size, progress, method: batching (``None``: as large as fits, up to 256), tqdm bar,
             Jacobian method of the dense route.
@@ -167,25 +184,27 @@ def tau2(source, target, x: torch.Tensor, eps: float = 1.0, *, batch_size: int |
             (:func:`pyadvt.metrics.spectral.tau1`); the target needs only a JVP.
 
     Returns:
-        :class:`Tau2Result` (``.tau2``, ``.A``, ``.summary()``).
+        :class:`Tau2Result` (``.tau2``, ``.A [d, m]``, ``.summary()``).
+
+    Raises:
+        TypeError, ValueError, pyadvt.ops.budget.MemoryBudgetError: as :func:`pyadvt.metrics.tau1`;
+        ``ValueError`` also for ``eps <= 0`` and when no sample has a defined source direction.
 
     Example:
         >>> S = torch.nn.Linear(4, 1); T = torch.nn.Linear(4, 1)
-        >>> 0.0 <= tau2(S, T, torch.rand(10, 4)).tau2 <= 1.0
+        >>> x = torch.rand(10, 4)
+        >>> 0.0 <= tau2(S, T, x).tau2 <= 1.0
+        True
+        >>> abs(tau2(S, T, torch.utils.data.TensorDataset(x)).tau2 - tau2(S, T, x).tau2) < 1e-12
         True
     """
-    check_batch(x)
-    check_inputs(x, models={"source": source, "target": target}, batch_size=batch_size)
     eps = _check_eps(eps)
-    plans, batch_size = plan_models((source,), x, batch_size, route=route, max_memory=max_memory, what="tau2")
-    plans = plans + [None]
     stats = Tau2Stats()
-    for sl in batches(x.shape[0], batch_size, progress=progress, desc="tau2"):
-        U, V, ds, _ = _deviations(source, target, x[sl], eps, method, plans, target_spectrum=False)
-        ok = ds.valid & torch.isfinite(V).all(1) & torch.isfinite(U).all(1)
-        stats.add(U[ok], V[ok])
-        stats.n_undefined += int((~ok).sum())
-    warn_undefined(stats.n_undefined, x.shape[0], "tau2")
+    for plans, xb in planned_batches(x, {"source": source, "target": target}, batch_size, n_plan=1, route=route,
+                                     max_memory=max_memory, what="tau2", progress=progress):
+        U, V, ds, _ = _deviations(source, target, xb, eps, method, plans + [None], target_spectrum=False)
+        stats.add_batch(U, V, ds)
+    warn_undefined(stats.n_undefined, stats.n + stats.n_undefined, "tau2")
     return stats.result()
 
 
@@ -202,16 +221,30 @@ class TransferabilityResult:
                 "n_undefined": self.tau1.n_undefined}
 
 
-def adversarial_transferability(source, target, x: torch.Tensor, eps: float = 1.0, *, batch_size: int | None = None,
-                                progress: bool = False, method: str = "auto", route: str = "auto",
-                                max_memory=None) -> TransferabilityResult:
-    """tau1 (Def. 2) and tau2 (Def. 3, source -> target) sharing one spectrum of each model per batch.
+def adversarial_transferability(source: nn.Module, target: nn.Module, x: Data, eps: float = 1.0, *,
+                                batch_size: int | None = None, progress: bool = False, method: str = "auto",
+                                route: str = "auto", max_memory: int | str | None = None) -> TransferabilityResult:
+    """tau1 (Definition 2) and tau2 (Definition 3, source -> target) sharing one spectrum of each model per batch.
 
-    ``route`` / ``max_memory`` as :func:`pyadvt.metrics.spectral.tau1` (both models planned before
-    the first backward pass); ``V`` is a JVP of the target.
+    docs/theory.md §2; seed 000 (Liang et al., ICML 2021) Definitions 2-3. ``route`` / ``max_memory``
+    as :func:`pyadvt.metrics.spectral.tau1` (both models planned before the first backward pass);
+    ``V`` is a JVP of the target, or read off its dense Jacobian.
 
     tau1 masks samples whose direction is undefined for either model; tau2 only those undefined for the
     source (a zero target Jacobian gives ``V = 0``, a legitimate deviation), as :func:`tau2` does.
+
+    Args:
+        source, target: models ``[B, *in] -> [B, m]`` and ``[B, *in] -> [B, d]``.
+        x: ``[N, *in_shape]`` samples in [0, 1], or a dataset source as in :func:`tau2` (walked one
+            batch at a time, result equal to the tensor call).
+        eps, batch_size, progress, method, route, max_memory: as :func:`tau2`.
+
+    Returns:
+        :class:`TransferabilityResult` with ``.tau1`` (:class:`~pyadvt.metrics.spectral.Tau1Result`)
+        and ``.tau2`` (:class:`Tau2Result`).
+
+    Raises:
+        TypeError, ValueError, pyadvt.ops.budget.MemoryBudgetError: as :func:`tau2`.
 
     Example:
         >>> S = torch.nn.Linear(4, 3)
@@ -219,26 +252,11 @@ def adversarial_transferability(source, target, x: torch.Tensor, eps: float = 1.
         >>> round(r.tau1.tau1, 6), round(r.tau2.tau2, 6)
         (1.0, 1.0)
     """
-    check_batch(x)
-    check_inputs(x, models={"source": source, "target": target}, batch_size=batch_size)
     eps = _check_eps(eps)
-    plans, batch_size = plan_models((source, target), x, batch_size, route=route, max_memory=max_memory,
-                                    what="adversarial_transferability")
-    stats = Tau2Stats()
-    vals, valid, degenerate, not_conv = [], [], 0, 0
-    for sl in batches(x.shape[0], batch_size, progress=progress, desc="tau1/tau2"):
-        U, V, ds, dt = _deviations(source, target, x[sl], eps, method, plans, target_spectrum=True)
-        ok = ds.valid & dt.valid
-        vals.append(torch.where(ok, tau1_from_directions(ds.v1, dt.v1.to(ds.v1.dtype)), torch.zeros_like(ds.sigma1)))
-        valid.append(ok)
-        degenerate += int((ok & (((ds.flags | dt.flags) & 2) != 0)).sum())
-        not_conv += int((ok & (((ds.flags | dt.flags) & FLAG_NOT_CONVERGED) != 0)).sum())
-        # tau2 needs only the source's attack: a zero target Jacobian is a legitimate V = 0
-        ok2 = ds.valid & torch.isfinite(V).all(1) & torch.isfinite(U).all(1)
-        stats.add(U[ok2], V[ok2])
-        stats.n_undefined += int((~ok2).sum())
-    t1 = Tau1Result(per_sample=torch.cat(vals), valid=torch.cat(valid), n_degenerate=degenerate,
-                    n_not_converged=not_conv)
-    warn_undefined(t1.n_undefined, x.shape[0], "tau1/tau2")
-    warn_not_converged(not_conv, x.shape[0], "tau1/tau2")
-    return TransferabilityResult(tau1=t1, tau2=stats.result())
+    stats, t1 = Tau2Stats(), Tau1Stats()
+    for plans, xb in planned_batches(x, {"source": source, "target": target}, batch_size, route=route,
+                                     max_memory=max_memory, what="adversarial_transferability", progress=progress):
+        U, V, ds, dt = _deviations(source, target, xb, eps, method, plans, target_spectrum=True)
+        t1.add(ds, dt)
+        stats.add_batch(U, V, ds)  # tau2 needs only the source's attack: a zero target Jacobian is a legitimate V = 0
+    return TransferabilityResult(tau1=t1.result("tau1/tau2"), tau2=stats.result())

@@ -98,7 +98,7 @@ def test_transfer_rates_match_definition_3(rows, targeted):
 def test_explicit_target_labels_and_bad_input():
     Fm = Lookup([0, 1, 2, 2], 3)
     x, y = torch.tensor([[0.0], [0.25]], dtype=torch.float64), torch.tensor([0, 1])
-    r = transferability(Fm, Fm, x, y, x + 0.5, target=torch.tensor([2, 0]))
+    r = transferability(Fm, Fm, x, y, x + 0.5, target_labels=torch.tensor([2, 0]))
     assert r.targeted and r.success.tolist() == [True, False]
     with pytest.raises(ValueError, match="x_adv"):
         transferability(Fm, Fm, x, y, x[:1])
@@ -290,7 +290,7 @@ def test_targeted_rates_default_target_is_next_class():
     assert r.both_correct == 4 and r.rate == 0.25
     assert math.isclose(r.asr, 2 / 6)       # G(x_adv) = [1, 0, 0, 2, 1, 2] hits t in rows 0, 2
     assert math.isclose(r.fooling, 4 / 6)   # F(x_adv) = [1, 2, 0, 0, 0, 0] hits t in rows 0, 1, 2, 5
-    explicit = transferability(Fm, Gm, x, y, x_adv, target=(y + 1) % 3)
+    explicit = transferability(Fm, Gm, x, y, x_adv, target_labels=(y + 1) % 3)
     assert explicit.success.tolist() == r.success.tolist() and explicit.asr == r.asr
 
 

@@ -58,11 +58,11 @@ def test_nan_weights_are_flagged_not_perfect_transfer():
     ("y10", ValueError, "'y' must hold labels in \\[0, 10\\)"),
     ("yneg", ValueError, "'y' must hold labels.*-5"),
     ("yfloat", TypeError, "'y' must hold integer"),
-    ("target99", ValueError, "'target' must hold labels in \\[0, 10\\)"),
+    ("target99", ValueError, "'target_labels' must hold labels in \\[0, 10\\)"),
     ("shape", ValueError, "'x_adv' must have the shape of 'x'"),
     ("empty", ValueError, "'x' is empty"),
     ("bs0", ValueError, "'batch_size' must be >= 1"),
-    ("dtype", TypeError, "'x' has dtype torch.float64 but 'surrogate' has torch.float32"),
+    ("dtype", TypeError, "'x' has dtype torch.float64 but 'source' has torch.float32"),
 ])
 def test_bad_inputs_are_refused_naming_the_argument(case, exc, match):
     S, T, x, y = _pair()
@@ -78,7 +78,7 @@ def test_bad_inputs_are_refused_naming_the_argument(case, exc, match):
     elif case == "yfloat":
         y = y.float()
     elif case == "target99":
-        kw["target"] = torch.full_like(y, 99)
+        kw["target_labels"] = torch.full_like(y, 99)
     elif case == "shape":
         x_adv = x_adv[:-1]
     elif case == "empty":
