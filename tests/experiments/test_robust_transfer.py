@@ -1,4 +1,5 @@
-"""robust-transfer experiment (seed 002): a tiny run end to end, cached cells reused on rerun, CLI."""
+"""robust-transfer experiment (seed 002): a tiny run end to end, cached cells reused on rerun (and only
+the cells a changed setting affects recomputed), CLI."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ import yaml
 from pyadvt.experiments import EXPERIMENTS
 from pyadvt.experiments import robust_transfer as rt
 from pyadvt.report import read_result
+from pyadvt.train import zoo
+from pyadvt.transfer.finetune import finetune as real_finetune
+from pyadvt.utils.config import resolve_config
 
 TINY = {
     "sources": ["natural", "at_l2_pgd1", "gaussian_l2"],
@@ -43,9 +47,19 @@ def test_tiny_run_writes_everything_and_resumes(tmp_path, monkeypatch):
     assert result["data"]["sources"]["at_l2_pgd1"]["robust_accuracy_l2"] >= 0
     # a rerun reuses every cell: no training at all
     monkeypatch.setattr(rt, "finetune", lambda *a, **k: pytest.fail("fine-tuning reran"))
-    monkeypatch.setattr(rt, "train_source", lambda *a, **k: pytest.fail("source training reran"))
+    monkeypatch.setattr(zoo, "fit", lambda *a, **k: pytest.fail("source training reran"))
     again = rt.run(TINY, out_dir=out, progress=False)
     assert again["data"] == json.loads(json.dumps(result["data"]))
+    # a changed low-resolution size recomputes exactly the low_res shift cells (3 sources x 1 seed),
+    # nothing else: the digest-keyed cells of the other settings are reused
+    calls = []
+    monkeypatch.setattr(rt, "finetune", lambda model, train, **k: calls.append(train.x.shape) or real_finetune(
+        model, train, **k))
+    changed = rt.run(dict(TINY, shift=dict(TINY["shift"], lowres_size=2)), out_dir=out, progress=False)
+    assert len(calls) == 3
+    assert changed["data"]["sweep"] == again["data"]["sweep"]
+    assert changed["data"]["influence"] == again["data"]["influence"]
+    assert [r[1] for r in changed["data"]["shift"]] == [r[1] for r in again["data"]["shift"]]   # "none" column
 
 
 def test_registered_and_config_errors(tmp_path):
@@ -56,6 +70,19 @@ def test_registered_and_config_errors(tmp_path):
         rt.run(dict(TINY, sources=["natural", "svm"]), out_dir=tmp_path, progress=False)
     with pytest.raises(ValueError, match="unknown config key"):
         rt.run({"target": {"size": [1]}}, out_dir=tmp_path, progress=False)
+
+
+def test_source_specs_share_weights_across_experiments():
+    """The natural source's spec does not depend on the threat model; an AT source's does."""
+    from pyadvt.experiments import robustness_transfer as rbt
+
+    cfg = resolve_config(rt.DEFAULTS, None)
+    other = resolve_config(rt.DEFAULTS, {"eps_linf": 0.2, "eps_l2": 2.0})
+    assert rt.source_spec("natural", cfg) == rt.source_spec("natural", other)
+    assert rt.source_spec("at_linf", cfg) != rt.source_spec("at_linf", other)
+    rcfg = resolve_config(rbt.DEFAULTS, {"at_steps": 10, "source_train": cfg["source_train"]})
+    assert rbt.representation_spec("adversarial", rcfg) == rt.source_spec("at_linf", cfg)
+    assert rbt.representation_spec("standard", rcfg) == rt.source_spec("natural", cfg)
 
 
 def test_source_losses():

@@ -1,4 +1,5 @@
-"""robustness-transfer experiment (seed 004): a tiny run end to end, tables consistent, cells reused."""
+"""robustness-transfer experiment (seed 004): a tiny run end to end, tables consistent, cells reused (and
+only the cells a changed setting affects recomputed)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ import pytest
 from pyadvt.experiments import EXPERIMENTS
 from pyadvt.experiments import robustness_transfer as rbt
 from pyadvt.report import read_result
+from pyadvt.train import zoo
+
+real_transfer = rbt.transfer
 
 TINY = {
     "at_steps": 1,
@@ -47,9 +51,19 @@ def test_tiny_run_tables_and_resume(tmp_path, monkeypatch):
     assert clean[0]["acc"] == clean[1]["acc"] and clean[0]["AS score"] == clean[1]["AS score"]
     assert result["summary"]["lemma1_held_everywhere"] is True
     monkeypatch.setattr(rbt, "transfer", lambda *a, **k: pytest.fail("transfer reran"))
-    monkeypatch.setattr(rbt, "representation", lambda *a, **k: pytest.fail("pretraining reran"))
+    monkeypatch.setattr(zoo, "fit", lambda *a, **k: pytest.fail("pretraining reran"))
+    monkeypatch.setattr(rbt, "as_score", lambda *a, **k: pytest.fail("AS before transfer reran"))
     again = rbt.run(TINY, out_dir=out, progress=False)
     assert again["data"] == json.loads(json.dumps(data))
+    # one more corruption severity: only its 2 cells (2 kinds) are computed, everything else is reused
+    calls = []
+    monkeypatch.setattr(rbt, "transfer", lambda *a, **k: calls.append(a[1]) or real_transfer(*a, **k))
+    more = dict(TINY, corruptions=dict(TINY["corruptions"], severities=[0, 2, 5]))
+    changed = rbt.run(more, out_dir=out, progress=False)
+    assert calls == ["lp", "lp"]
+    assert changed["data"]["transfer"] == again["data"]["transfer"]
+    assert {k: v for k, v in changed["data"]["corruptions"].items() if not k.endswith("/2")} == \
+        again["data"]["corruptions"]
 
 
 def test_registered_and_errors(tmp_path):
