@@ -32,8 +32,9 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import shutil
-import time
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,20 +42,22 @@ from typing import Any
 import torch
 from torch import nn
 
-from pyadvt.commands.rank import format_spearman, sources_report, surrogates_report
-from pyadvt.selection import rank_sources, rank_surrogates, spearman_ci
 from pyadvt.data import TensorData, digits
 from pyadvt.data.corruptions import gaussian_noise
-from pyadvt.models import MODELS, build
-from pyadvt.report import Timings, make_result, publish
-from pyadvt.train import evaluate, fit, training_recipe
+from pyadvt.models import MODELS
+from pyadvt.report import Timings, publish
+from pyadvt.report.quickstart_report import quickstart_result
+from pyadvt.selection import rank_sources, rank_surrogates
+from pyadvt.train import evaluate
+from pyadvt.train.zoo import ModelSpec, data_digest, train_or_load
 from pyadvt.transfer.target_transforms import low_pass, low_resolution
 from pyadvt.utils import distributed
 from pyadvt.utils.config import FreeForm, add_config_arguments, dump_config, resolve_config
 from pyadvt.utils.progress import log, set_quiet
 from pyadvt.utils.sweep import CellStore, config_digest
 
-__all__ = ["DEFAULTS", "METHODS", "run", "train_member", "shifted_target", "class_mixture"]
+__all__ = ["DEFAULTS", "METHODS", "run", "member_spec", "train_models", "train_zoo", "rank_zoo",
+           "rank_mixture_sources", "train_member", "shifted_target", "class_mixture"]
 
 DEFAULTS: dict[str, Any] = {
     "seed": 0,
@@ -130,21 +133,31 @@ def _validate_attacks(cfg: Mapping) -> None:
             raise ValueError(f"config {section} (attack/eps/norm/steps): {exc}") from None
 
 
-def train_member(arch: str, method: str, train: TensorData, zoo: Mapping, seed: int) -> nn.Module:
-    """One zoo model: ``build(arch)`` trained with ``method`` (``st`` | ``at`` | ``sam_jr``, docs/theory.md §4)."""
-    torch.manual_seed(seed)
-    model = build(arch, in_shape=train.in_shape, num_classes=train.num_classes,
-                  **zoo["model_kwargs"].get(arch, {})).to(train.x.device)
+def member_spec(arch: str, method: str, zoo: Mapping, seed: int) -> ModelSpec:
+    """The :class:`~pyadvt.train.zoo.ModelSpec` of one zoo model: ``build(arch, **zoo.model_kwargs[arch])``
+    trained with ``method`` (``st`` | ``at`` | ``sam_jr``, docs/theory.md §4) and the zoo's SGD settings.
+
+    Example:
+        >>> spec = member_spec("mlp", "at", DEFAULTS["zoo"], seed=0)
+        >>> spec.recipe, spec.recipe_kwargs["strength"], spec.fit_kwargs["epochs"]
+        ('at', 0.5, 3)
+    """
     if method not in METHODS:
         raise ValueError(f"unknown training method {method!r}; choose from {', '.join(METHODS)}")
-    at = zoo["at"]
-    kwargs = training_recipe(method, model, strength=at["eps"] if method == "at" else zoo["jr"]["lam"],
-                             seed=seed, norm=at["norm"], steps=at["steps"], n_proj=zoo["jr"]["n_proj"],
-                             sam_rho=zoo["sam"]["rho"],
-                             sgd={"lr": zoo["lr"], "momentum": 0.9, "weight_decay": 5e-4})
-    fit(model, train, epochs=zoo["epochs"], lr=zoo["lr"], batch_size=zoo["batch_size"], seed=seed,
-        progress=False, **kwargs)
-    return model.eval()
+    at, jr = zoo["at"], zoo["jr"]
+    recipe = {} if method == "st" else {
+        "strength": at["eps"] if method == "at" else jr["lam"], "norm": at["norm"], "steps": at["steps"],
+        "n_proj": jr["n_proj"], "sam_rho": zoo["sam"]["rho"],
+        "sgd": {"lr": zoo["lr"], "momentum": 0.9, "weight_decay": 5e-4}}
+    fit_kwargs = {"epochs": zoo["epochs"], "lr": zoo["lr"], "batch_size": zoo["batch_size"]}
+    return ModelSpec(arch, dict(zoo["model_kwargs"].get(arch, {})), method, recipe, fit_kwargs, int(seed))
+
+
+def train_member(arch: str, method: str, train: TensorData, zoo: Mapping, seed: int) -> nn.Module:
+    """Deprecated (kept for one release): ``train_or_load(member_spec(arch, method, zoo, seed), train)[0]``."""
+    warnings.warn("quickstart.train_member is deprecated; use member_spec + pyadvt.train.train_or_load",
+                  DeprecationWarning, stacklevel=2)
+    return train_or_load(member_spec(arch, method, zoo, seed), train, device=train.x.device)[0]
 
 
 def shifted_target(data: TensorData, classes: Sequence[int], transform: str, seed: int = 0) -> TensorData:
@@ -182,20 +195,76 @@ def class_mixture(data: TensorData, classes: Sequence[int], fraction: float, sam
     return data.subset(idx.to(data.y.device))
 
 
-def _zoo_cell(key: tuple, train: TensorData, test: TensorData, zoo: Mapping, seed: int, store: CellStore) -> dict:
-    arch, method = key[-2:]
-    start = time.perf_counter()
-    model = train_member(arch, method, train, zoo, seed)
-    result = {"arch": arch, "method": method, "accuracy": evaluate(model, test)["accuracy"],
-              "train_seconds": time.perf_counter() - start}
-    return store.put(key, result, checkpoint=model.state_dict())
+def train_models(specs: Mapping[str, tuple], store: CellStore, device: torch.device, *, progress: bool = True,
+                 desc: str = "train") -> tuple[dict, dict]:
+    """Train (or load) ``specs`` = ``{name: (ModelSpec, train data, evaluation data)}`` with
+    :func:`~pyadvt.train.zoo.train_or_load`, shared out over ``torchrun`` ranks.
+
+    One cell per model, keyed by the model's key and a digest of the evaluation data, holds
+    ``{"arch", "method", "accuracy" (on the evaluation data), "train_seconds"}``. Returns
+    ``(rows, models)``, both ``{name: ...}`` in ``specs`` order (models in eval mode on ``device``).
+    """
+    keys = {name: ("trained", *spec.key(data)[1:], data_digest(ev)) for name, (spec, data, ev) in specs.items()}
+    names = {k: name for name, k in keys.items()}
+
+    def cell(key):
+        spec, data, ev = specs[names[key]]
+        model, info = train_or_load(spec, data, store, device=device)
+        return {"arch": spec.arch, "method": spec.recipe, "accuracy": evaluate(model, ev)["accuracy"],
+                "train_seconds": info["train_seconds"]}
+
+    rows = distributed.map_cells(list(keys.values()), cell, store, progress=progress, desc=desc)
+    models = {name: train_or_load(spec, data, store, device=device)[0] for name, (spec, data, _) in specs.items()}
+    return {name: rows[k] for name, k in keys.items()}, models
 
 
-def _load_member(key: tuple, store: CellStore, data: TensorData, zoo: Mapping) -> nn.Module:
-    arch = key[-2]
-    model = build(arch, in_shape=data.in_shape, num_classes=data.num_classes, **zoo["model_kwargs"].get(arch, {}))
-    model.load_state_dict(store.load_checkpoint(key))
-    return model.to(data.x.device).eval()
+def train_zoo(cfg: Mapping, train: TensorData, test: TensorData, store: CellStore, *,
+              progress: bool = True) -> tuple[dict, dict]:
+    """Every ``zoo.architectures`` x ``zoo.methods`` model (``"arch-method"``), see :func:`train_models`."""
+    zoo = cfg["zoo"]
+    specs = {f"{a}-{m}": (member_spec(a, m, zoo, cfg["seed"]), train, test)
+             for a in zoo["architectures"] for m in zoo["methods"]}
+    log(f"quickstart: training a zoo of {len(specs)} models ({', '.join(specs)})")
+    return train_models(specs, store, torch.device(cfg["device"]), progress=progress, desc="train zoo")
+
+
+def rank_zoo(cfg: Mapping, models: Mapping[str, nn.Module], test: TensorData, store: CellStore, *,
+             progress: bool = True) -> dict:
+    """Seed 001 over the zoo: every model attacks every other one (:func:`pyadvt.selection.rank_surrogates`)."""
+    s, seed = cfg["surrogates"], cfg["seed"]
+    log("quickstart: transfer attacks, smoothness and similarity across the zoo")
+    prefix = ("surrogates", config_digest(config_digest(seed, cfg["zoo"]), s))
+    return rank_surrogates(models, models, test, attack=s["attack"], eps=s["eps"], steps=s["steps"], norm=s["norm"],
+                           n_eval=s["n_eval"], n_smooth=s["n_smooth"], smoothness_method=s["smoothness_method"],
+                           seed=seed, store=store, progress=progress, cell_prefix=prefix)
+
+
+def rank_mixture_sources(cfg: Mapping, train: TensorData, test: TensorData, store: CellStore, *,
+                         progress: bool = True) -> tuple[dict, float]:
+    """Seed 000 sec. 4.1: sources trained on class mixtures ranked for the shifted target.
+
+    Returns ``(rank_sources result with a "target_class_fraction" per row, reference accuracy)``.
+    """
+    seed, src = cfg["seed"], cfg["sources"]
+    arch, classes = src["architecture"], src["target_classes"]
+    log(f"quickstart: ranking {arch} sources trained on class mixtures for a shifted target "
+        f"(classes {classes}, {src['transform']})")
+    t_train = shifted_target(train, classes, src["transform"], seed=seed)
+    t_test = shifted_target(test, classes, src["transform"], seed=seed + 1)
+    spec = member_spec(arch, "st", dict(cfg["zoo"], epochs=src["epochs"]), seed)
+    names = [f"{round(100 * f)}% target classes" for f in src["fractions"]]
+    specs = {n: (spec, class_mixture(train, classes, f, src["samples"], seed + i), test)
+             for i, (n, f) in enumerate(zip(names, src["fractions"]))}
+    specs["reference"] = (dataclasses.replace(spec, seed=seed + 1000), t_train, t_test)
+    rows, models = train_models(specs, store, torch.device(cfg["device"]), progress=progress, desc="train sources")
+    reference = models.pop("reference")
+    sources = rank_sources(models, reference, t_test, target_train=t_train, eps=src["eps"], steps=src["steps"],
+                           n_eval=src["n_eval"], probe=src["probe"], probe_epochs=src["probe_epochs"],
+                           probe_lr=src["probe_lr"], seed=seed, store=store, progress=progress,
+                           cell_prefix=("sources", config_digest(seed, cfg["zoo"], src)))
+    for row in sources["rows"]:
+        row["target_class_fraction"] = src["fractions"][names.index(row["name"])]
+    return sources, rows["reference"]["accuracy"]
 
 
 def run(config: Mapping | None = None, out_dir: str | Path = "pyadvt-quickstart", progress: bool = True,
@@ -203,95 +272,27 @@ def run(config: Mapping | None = None, out_dir: str | Path = "pyadvt-quickstart"
     """Run the quickstart (see module docstring) and return its ``pyadvt.result/1`` dict.
 
     ``config`` is a partial configuration merged into :data:`DEFAULTS` (unknown keys are errors).
-    Writes ``out_dir/result.json``, the report and the resumable cells under ``out_dir/cells``.
+    Config -> :func:`member_spec` s -> :func:`train_zoo`, :func:`rank_zoo`, :func:`rank_mixture_sources`
+    cells (``out_dir/cells``) -> :func:`pyadvt.report.quickstart_report.quickstart_result` ->
+    :func:`pyadvt.report.publish` (``result.json`` and the report).
     """
     cfg = resolve_config(DEFAULTS, dict(config or {}))
     _validate(cfg)
-    out = Path(out_dir)
-    timings = Timings()
-    seed, zoo = cfg["seed"], cfg["zoo"]
-    device = torch.device(cfg["device"])
+    out, timings, device = Path(out_dir), Timings(), torch.device(cfg["device"])
     cells_dir = out / "cells"
     if fresh and distributed.is_main() and cells_dir.exists():
         shutil.rmtree(cells_dir)
     distributed.barrier()
     store = CellStore(cells_dir)
-    zoo_hash = config_digest(seed, zoo)
-
     with timings("data"):
-        train, test = (d.to(device) for d in digits(seed=seed))
-    names = [f"{a}-{m}" for a in zoo["architectures"] for m in zoo["methods"]]
-    keys = [("zoo", zoo_hash, a, m) for a in zoo["architectures"] for m in zoo["methods"]]
-    log(f"quickstart: training a zoo of {len(keys)} models ({', '.join(names)})")
+        train, test = (d.to(device) for d in digits(seed=cfg["seed"]))
     with timings("zoo"):
-        members = distributed.map_cells(keys, lambda k: _zoo_cell(k, train, test, zoo, seed, store), store,
-                                        progress=progress, desc="train zoo")
-        models = {n: _load_member(k, store, train, zoo) for n, k in zip(names, keys)}
-
-    log("quickstart: transfer attacks, smoothness and similarity across the zoo")
-    s = cfg["surrogates"]
+        zoo_rows, models = train_zoo(cfg, train, test, store, progress=progress)
     with timings("surrogates"):
-        surrogates = rank_surrogates(models, models, test, attack=s["attack"], eps=s["eps"], steps=s["steps"],
-                                     norm=s["norm"], n_eval=s["n_eval"], n_smooth=s["n_smooth"],
-                                     smoothness_method=s["smoothness_method"], seed=seed, store=store,
-                                     progress=progress, cell_prefix=("surrogates", config_digest(zoo_hash, s)))
-
-    src = cfg["sources"]
-    arch, classes = src["architecture"], src["target_classes"]
-    log(f"quickstart: ranking {arch} sources trained on class mixtures for a shifted target "
-        f"(classes {classes}, {src['transform']})")
+        surrogates = rank_zoo(cfg, models, test, store, progress=progress)
     with timings("sources"):
-        t_train = shifted_target(train, classes, src["transform"], seed=seed)
-        t_test = shifted_target(test, classes, src["transform"], seed=seed + 1)
-        src_zoo = dict(zoo, epochs=src["epochs"])
-        src_hash = config_digest(seed, zoo, src)
-        src_names = [f"{round(100 * f)}% target classes" for f in src["fractions"]]
-        src_keys = [("source_model", src_hash, i, arch, "st") for i in range(len(src_names))]
-        ref_key = ("reference", src_hash, arch, "st")
-
-        def source_cell(key):
-            if key == ref_key:
-                return _zoo_cell(key, t_train, t_test, src_zoo, seed + 1000, store)
-            mix = class_mixture(train, classes, src["fractions"][key[2]], src["samples"], seed + key[2])
-            return _zoo_cell(key, mix, test, src_zoo, seed, store)
-
-        distributed.map_cells(src_keys + [ref_key], source_cell, store, progress=progress, desc="train sources")
-        source_models = {n: _load_member(k, store, train, src_zoo) for n, k in zip(src_names, src_keys)}
-        reference = _load_member(ref_key, store, t_train, src_zoo)
-        sources = rank_sources(source_models, reference, t_test, target_train=t_train, eps=src["eps"],
-                               steps=src["steps"], n_eval=src["n_eval"], probe=src["probe"],
-                               probe_epochs=src["probe_epochs"], probe_lr=src["probe_lr"], seed=seed, store=store,
-                               progress=progress, cell_prefix=("sources", src_hash))
-        for row in sources["rows"]:
-            row["target_class_fraction"] = src["fractions"][src_names.index(row["name"])]
-
-    zoo_rows = [dict(name=n, **members[k]) for n, k in zip(names, keys)]
-    rep_s, rep_t = surrogates_report(surrogates), sources_report(sources)
-    figures = [{"type": "bars", "values": [r["accuracy"] for r in zoo_rows], "labels": names,
-                "ylabel": "clean test accuracy", "title": "Zoo: clean accuracy on digits"}]
-    figures += rep_s["figures"] + rep_t["figures"]
-    figures.append({"type": "scatter", "x": [r["target_class_fraction"] for r in sources["rows"]],
-                    "y": [r["score"] for r in sources["rows"]], "xlabel": "share of target classes in the source data",
-                    "ylabel": "tau1 * tau2 (source -> reference)",
-                    "title": "tau1 * tau2 vs the share of target classes in the source data (seed 000 Fig. 3)"})
-    zoo_table = {"title": "Zoo", "columns": ["model", "architecture", "method", "test accuracy", "training (s)"],
-                 "rows": [[r["name"], r["arch"], r["method"], r["accuracy"], r["train_seconds"]] for r in zoo_rows]}
-    summary = {"zoo size": len(zoo_rows), "reference accuracy (shifted target)": store.get(ref_key)["accuracy"]}
-    if len(src["fractions"]) > 1:
-        fr = [r["target_class_fraction"] for r in sources["rows"]]
-        summary["spearman tau1 * tau2 vs target-class share"] = format_spearman(
-            spearman_ci(fr, [float("nan") if r["score"] is None else r["score"] for r in sources["rows"]]))
-    summary.update(rep_s["summary"])
-    summary.update(rep_t["summary"])
-    notes = [f"Source ranking (seed 000 sec. 4.1): {len(src_names)} {arch} sources trained on {src['samples']} "
-             f"digits each with {', '.join(src_names)}; target = digits {classes} ({src['transform']}), with a "
-             f"{arch} reference trained on it. Sources ranked by tau1*tau2 (Defs. 2-3) and the eq. (2) loss and "
-             "validated by linear probing; seed 000 expects sources closer to the target to rank higher.",
-             "Surrogate ASR excludes each model's own (white-box) column from its mean.",
-             "Spearman CIs use the Fisher z transform (se = sqrt(1.06/(n-3))); with a small zoo they are wide."]
-    result = make_result("quickstart", cfg, {"zoo": zoo_rows, "surrogates": surrogates, "sources": sources},
-                         timings=timings, seeds={"seed": seed}, device=str(device), summary=summary,
-                         figures=figures, tables=[zoo_table] + rep_s["tables"] + rep_t["tables"], notes=notes)
+        sources, ref_accuracy = rank_mixture_sources(cfg, train, test, store, progress=progress)
+    result = quickstart_result(cfg, zoo_rows, surrogates, sources, ref_accuracy, timings=timings, device=device)
     paths = publish(result, out)
     if paths:
         log(f"quickstart: report written to {paths['html']}")

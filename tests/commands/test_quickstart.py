@@ -65,41 +65,78 @@ def test_result_report_and_contents(tiny_run):
     assert kinds.count("heatmap") == 2 and "scatter" in kinds and "bars" in kinds
 
 
+def _record_training(monkeypatch) -> list:
+    """Patch the quickstart's train_or_load to list ``(arch, recipe)`` of every model actually trained."""
+    trained, real = [], Q.train_or_load
+
+    def spy(spec, data, store=None, **kw):
+        model, info = real(spec, data, store, **kw)
+        if info["trained"]:
+            trained.append((spec.arch, spec.recipe))
+        return model, info
+
+    monkeypatch.setattr(Q, "train_or_load", spy)
+    return trained
+
+
 def test_rerun_resumes_without_training(tiny_run, monkeypatch):
     out, result = tiny_run
-    monkeypatch.setattr(Q, "train_member", lambda *a, **k: pytest.fail("retrained a stored zoo member"))
+    trained = _record_training(monkeypatch)
     again = Q.run(TINY, out_dir=out, progress=False)
-    assert again["data"] == result["data"]
+    assert trained == [] and again["data"] == result["data"]
 
 
 def test_changing_only_source_settings_reuses_the_zoo(tiny_run, tmp_path, monkeypatch):
     out, result = tiny_run
     work = tmp_path / "copy"
     shutil.copytree(out, work)
-    trained = []
-    real = Q.train_member
-    monkeypatch.setattr(Q, "train_member", lambda *a, **k: trained.append(a[:2]) or real(*a, **k))
+    trained = _record_training(monkeypatch)
     cfg = copy.deepcopy(TINY)
     cfg["sources"]["transform"] = "noise"
     changed = Q.run(cfg, out_dir=work, progress=False)
-    assert trained == [("mlp", "st")] * 4  # the 3 sources and the reference; the zoo came from the store
+    # only the reference trains on the (now noisy) target; the zoo and the 3 mixture sources come from the store
+    assert trained == [("mlp", "st")]
     assert changed["data"]["zoo"] == result["data"]["zoo"]
     assert changed["data"]["surrogates"] == result["data"]["surrogates"]
-    cfg["zoo"]["epochs"] = 2  # a zoo setting invalidates the zoo (and everything computed from it)
+    assert changed["data"]["sources"]["rows"] != result["data"]["sources"]["rows"]  # re-ranked for the new target
+    cfg["zoo"]["epochs"] = 2  # a zoo setting retrains the zoo; the sources have their own epochs: reused
     Q.run(cfg, out_dir=work, progress=False)
-    assert trained[4:] == [("mlp", "st"), ("mlp", "sam_jr")] + [("mlp", "st")] * 4
+    assert trained[1:] == [("mlp", "st"), ("mlp", "sam_jr")]
 
 
 def test_checkpointed_members_reload_identically(tiny_run):
     out, result = tiny_run
-    from pyadvt.train import evaluate
+    from pyadvt.train import evaluate, train_or_load
     from pyadvt.utils.sweep import CellStore
 
     store = CellStore(out / "cells")
-    _, test = digits(seed=0)
+    train, test = digits(seed=0)
     zoo = Q.resolve_config(Q.DEFAULTS, TINY)["zoo"]
-    model = Q._load_member(("zoo", Q.config_digest(0, zoo), "mlp", "st"), store, test, zoo)
+    model, info = train_or_load(Q.member_spec("mlp", "st", zoo, seed=0), train, store)
+    assert not info["trained"]
     assert evaluate(model, test)["accuracy"] == result["data"]["zoo"][0]["accuracy"]
+
+
+def test_member_spec_matches_a_hand_trained_model():
+    # the spec's recipe is the one the quickstart documents: AT = PGD-3 L2 at eps 0.5 with SGD(0.05, 0.9, 5e-4);
+    # an independent build + fit with those settings gives the same weights
+    from pyadvt.models import build
+    from pyadvt.train import AdversarialLoss, fit, train_or_load
+
+    train, _ = digits(seed=0)
+    train = train.subset(range(128))
+    zoo = Q.resolve_config(Q.DEFAULTS, {"zoo": {"epochs": 1}})["zoo"]
+    model, _ = train_or_load(Q.member_spec("mlp", "at", zoo, seed=3), train)
+    with torch.random.fork_rng():
+        torch.manual_seed(3)
+        ref = build("mlp", in_shape=(1, 8, 8), num_classes=10)
+    fit(ref, train, epochs=1, lr=0.05, batch_size=64, seed=3, progress=False,
+        loss_fn=AdversarialLoss(0.5, steps=3, norm="l2", seed=3))
+    for p, q in zip(model.state_dict().values(), ref.state_dict().values()):
+        torch.testing.assert_close(p, q)
+    with pytest.warns(DeprecationWarning):
+        old = Q.train_member("mlp", "at", train, zoo, 3)
+    torch.testing.assert_close(old(train.x[:4]), model(train.x[:4]))
 
 
 def test_shifted_target_selects_relabels_and_shifts():
