@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 
 import torch
 from torch import nn
@@ -43,9 +44,10 @@ from pyadvt.data.load import canonical_name
 from pyadvt.data.adapt import AdaptedImages, adapt_images
 from pyadvt.data.stream import first_batch
 from pyadvt.metrics.transfer_rates import rates_from_predictions
-from pyadvt.models import MODELS, build
+from pyadvt.models import MODELS
 from pyadvt.report import Timings, make_result, write_result
-from pyadvt.train import fit, save_checkpoint
+from pyadvt.train import save_checkpoint
+from pyadvt.train.zoo import ModelSpec, train_or_load
 from pyadvt.utils.modes import evaluating
 from pyadvt.utils.progress import log, set_quiet
 
@@ -121,6 +123,8 @@ class _Target:
 
 
 def _run(args: argparse.Namespace) -> int:
+    """Config (``args``) -> models (:func:`_model`, :func:`_targets`) -> one batched attack pass
+    (:func:`_attack_all`) -> per-target rates (:func:`_target_results`) -> table / ``pyadvt.result/1``."""
     from pyadvt.cli import UserError
 
     _validate(args, UserError)
@@ -129,50 +133,74 @@ def _run(args: argparse.Namespace) -> int:
     device = _device(args.device, UserError)
     timings = Timings()
     with timings("data"):
-        train, test, num_classes = _data(args, UserError)
-        n = len(test) if args.n_eval is None else min(args.n_eval, len(test))
-        if isinstance(test, TensorData):
-            data = test.subset(range(n))
-        elif n < len(test):  # a seeded random subset: an ImageFolder lists its samples class by class
-            idx = torch.randperm(len(test), generator=torch.Generator().manual_seed(args.seed))[:n]
-            data = Subset(test, sorted(idx.tolist()))
-        else:
-            data = test
-        data = _adapt(data, args)  # only the evaluated samples are converted
+        train, data, n, num_classes = _eval_data(args, UserError)
         sample = first_batch(data, 2)[0]  # real images check every model before the attack starts
     with timings("source"):
         source = _model("source", args.source or args.source_checkpoint, args.source_model, args.seed, train,
                         args, device, sample, num_classes, UserError)
     with timings("target"):
         targets = _targets(args, train, device, sample, num_classes, UserError)
+    with timings("attack"):
+        cols = _attack_all(args, source, targets, data, n, num_classes, device, UserError)
+    results = _target_results(args, cols, targets)
+    clean_source = float((cols["src_clean"] == cols["y"]).double().mean())
+    failed = [{"name": tg.name, "spec": tg.spec, "error": tg.error} for tg in targets if tg.error is not None]
+    _print_table(args, clean_source, results, n)
+    if args.out:
+        path = write_result(_result(args, clean_source, results, failed, n, timings, device), args.out)
+        print(f"wrote {path}")
+    return 1 if failed else 0
+
+
+def _eval_data(args, UserError):
+    """``(train or None, evaluated test samples fitted to the models, n, num_classes)``."""
+    train, test, num_classes = _data(args, UserError)
+    n = len(test) if args.n_eval is None else min(args.n_eval, len(test))
+    if isinstance(test, TensorData):
+        data = test.subset(range(n))
+    elif n < len(test):  # a seeded random subset: an ImageFolder lists its samples class by class
+        idx = torch.randperm(len(test), generator=torch.Generator().manual_seed(args.seed))[:n]
+        data = Subset(test, sorted(idx.tolist()))
+    else:
+        data = test
+    return train, _adapt(data, args), n, num_classes  # only the evaluated samples are converted
+
+
+def _attack_all(args, source: nn.Module, targets: list[_Target], data, n: int, num_classes: int, device,
+                UserError) -> dict[str, torch.Tensor]:
+    """Attack ``data`` at every ``--eps`` in one pass per ``--attack-batch`` (:func:`pyadvt.attacks.run_on`)
+    and gather the labels ``y [N]``, target labels ``t [N]``, the source's clean ``[N]`` / adversarial
+    ``[K, N]`` predictions and the perturbation norms ``linf``, ``l2 [K, N]``; the targets' predictions
+    go into each :class:`_Target`."""
     budgets = torch.tensor(args.eps, dtype=torch.float32)
-    top = float(budgets.max())
-    alpha = None if args.alpha_ratio is None else args.alpha_ratio * top
+    alpha = None if args.alpha_ratio is None else args.alpha_ratio * float(budgets.max())
     try:
-        atk = build_attack(args.attack, source, eps=top, steps=args.steps, alpha=alpha, norm=args.norm,
-                           restarts=args.restarts, targeted=args.targeted, seed=args.seed)
+        atk = build_attack(args.attack, source, eps=float(budgets.max()), steps=args.steps, alpha=alpha,
+                           norm=args.norm, restarts=args.restarts, targeted=args.targeted, seed=args.seed)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     log(f"attack: {atk} at eps {', '.join(f'{e:g}' for e in args.eps)} on {n} test samples")
     cols: dict[str, list] = {"y": [], "t": [], "src_clean": [], "src_adv": [], "linf": [], "l2": []}
-    with timings("attack"):
-        try:
-            for b in run_on(atk, data, args.attack_batch, eps=budgets, device=device, progress=not args.quiet):
-                cols["y"].append(b.y.cpu())
-                cols["t"].append(((b.y + 1) % num_classes).cpu())
-                cols["src_clean"].append(_predict(source, b.x))
-                cols["src_adv"].append(torch.stack([_predict(source, xa) for xa in b.x_adv]))
-                delta = (b.x_adv - b.x.unsqueeze(0)).flatten(2)
-                cols["linf"].append(delta.abs().amax(dim=2).cpu())
-                cols["l2"].append(delta.norm(dim=2).cpu())
-                for tg in targets:
-                    _evaluate_target(tg, b, device)
-        except (RuntimeError, NotImplementedError) as exc:
-            raise UserError(f"source {_label(args)}: the {args.attack} attack failed: {_one_line(exc)}") from None
-    y = torch.cat(cols["y"])
-    target_labels = torch.cat(cols["t"]) if args.targeted else None
-    src_clean, src_adv = torch.cat(cols["src_clean"]), torch.cat(cols["src_adv"], dim=1)
-    linf, l2 = torch.cat(cols["linf"], dim=1), torch.cat(cols["l2"], dim=1)
+    try:
+        for b in run_on(atk, data, args.attack_batch, eps=budgets, device=device, progress=not args.quiet):
+            delta = (b.x_adv - b.x.unsqueeze(0)).flatten(2)
+            for key, value in (("y", b.y.cpu()), ("t", ((b.y + 1) % num_classes).cpu()),
+                               ("src_clean", _predict(source, b.x)),
+                               ("src_adv", torch.stack([_predict(source, xa) for xa in b.x_adv])),
+                               ("linf", delta.abs().amax(dim=2).cpu()), ("l2", delta.norm(dim=2).cpu())):
+                cols[key].append(value)
+            for tg in targets:
+                _evaluate_target(tg, b, device)
+    except (RuntimeError, NotImplementedError) as exc:
+        raise UserError(f"source {_label(args)}: the {args.attack} attack failed: {_one_line(exc)}") from None
+    return {k: torch.cat(v, dim=0 if k in ("y", "t", "src_clean") else 1) for k, v in cols.items()}
+
+
+def _target_results(args, cols: Mapping[str, torch.Tensor], targets: list[_Target]) -> list[dict]:
+    """Per usable target: clean accuracy and, per budget, source fooling, transfer success, the
+    Definition-3 transfer rate (docs/theory.md §3) and the mean perturbation norms."""
+    y = cols["y"]
+    target_labels = cols["t"] if args.targeted else None
     results = []
     for tg in targets:
         if tg.error is not None:
@@ -180,19 +208,14 @@ def _run(args: argparse.Namespace) -> int:
         tgt_clean, tgt_adv = torch.cat(tg.clean), torch.cat(tg.adv, dim=1)
         rows = []
         for k, eps in enumerate(args.eps):
-            rates = rates_from_predictions(src_clean, tgt_clean, src_adv[k], tgt_adv[k], y, target=target_labels)
+            rates = rates_from_predictions(cols["src_clean"], tgt_clean, cols["src_adv"][k], tgt_adv[k], y,
+                                           target=target_labels)
             rows.append({"eps": eps, "source_fooling": rates.fooling, "transfer_success": rates.asr,
                          "transfer_rate": rates.rate, "both_correct": rates.both_correct,
-                         "mean_linf": float(linf[k].mean()), "mean_l2": float(l2[k].mean())})
+                         "mean_linf": float(cols["linf"][k].mean()), "mean_l2": float(cols["l2"][k].mean())})
         results.append({"name": tg.name, "spec": tg.spec, "clean_accuracy": float((tgt_clean == y).double().mean()),
                         "budgets": rows})
-    clean_source = float((src_clean == y).double().mean())
-    failed = [{"name": tg.name, "spec": tg.spec, "error": tg.error} for tg in targets if tg.error is not None]
-    _print_table(args, clean_source, results, n)
-    if args.out:
-        path = write_result(_result(args, clean_source, results, failed, n, timings, device), args.out)
-        print(f"wrote {path}")
-    return 1 if failed else 0
+    return results
 
 
 def _one_line(exc: BaseException) -> str:
@@ -290,12 +313,10 @@ def _model(role: str, spec: str | None, arch: str, seed: int, train, args, devic
     if not isinstance(train, TensorData):
         raise UserError(f"training a --{role}-model needs an in-memory dataset; for --dataset {args.dataset} "
                         f"give a trained model with --{role} SPEC")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = build(arch, in_shape=tuple(train.x.shape[1:]), num_classes=num_classes).to(device)
-    result = fit(model, train, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=seed,
-                 progress=not args.quiet)
-    log(f"{role}: trained {arch} for {args.epochs} epochs in {result.seconds:.1f} s")
+    spec = ModelSpec(arch, {"num_classes": num_classes}, "st", {},
+                     {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size}, seed)
+    model, info = train_or_load(spec, train, progress=not args.quiet, device=device)
+    log(f"{role}: trained {arch} for {args.epochs} epochs in {info['train_seconds']:.1f} s")
     if args.save_checkpoints:
         import os
 
