@@ -183,35 +183,47 @@ def pretraining(cfg: dict, data: dict, store: CellStore, progress: bool) -> tupl
     return reps, metrics
 
 
-def transfer_cells(cfg: dict, reps: dict, data: dict, store: CellStore, progress: bool) -> dict:
-    """LP / FT / LP-FT of every representation, evaluated (Tabs. 1/3/5/9); ``{(rep, method): metrics}``."""
-    base = config_digest(cfg["transfer"], _evaluation_id(cfg), data["ids"])
-    cells = {(r, m): ("transfer", r, m, config_digest(data["rep_ids"][r], base))
-             for r in cfg["representations"] for m in cfg["transfer"]["methods"]}
-
-    def cell(key):
-        _, rep, method, _ = key
-        return evaluate_transferred(transfer(reps[rep], method, data["tgt_train"], cfg), data["tgt_test"], cfg)
-
-    res = run_cells(list(cells.values()), cell, store, progress=progress, desc="transfer")
-    return {c: res[key] for c, key in cells.items()}
+def _transfer_key(cfg: dict, data: dict, rep: str, method: str) -> tuple:
+    return ("transfer", rep, method, config_digest(data["rep_ids"][rep], cfg["transfer"], _evaluation_id(cfg),
+                                                   data["ids"]))
 
 
-def corruption_cells(cfg: dict, reps: dict, data: dict, store: CellStore, progress: bool) -> dict:
-    """LP on corrupted downstream data (app. B.5, Tabs. 12/13); ``{(rep, kind, severity): metrics}``."""
-    cc = cfg["corruptions"]
-    base = config_digest(cfg["transfer"], _evaluation_id(cfg), data["ids"])
-    cells = {(r, k, s): ("corrupt", r, k, s, config_digest(data["rep_ids"][r], base))
-             for r in cc["representations"] for k in cc["kinds"] for s in cc["severities"]}
+def _cell_fn(cfg: dict, reps: dict, data: dict):
+    """Computes a ``("transfer", rep, method, _)`` cell (clean downstream data) or a
+    ``("corrupt", rep, kind, severity, _)`` cell (LP on corrupted data, app. B.5)."""
     tgt_train, tgt_test = data["tgt_train"], data["tgt_test"]
 
     def cell(key):
+        if key[0] == "transfer":
+            return evaluate_transferred(transfer(reps[key[1]], key[2], tgt_train, cfg), tgt_test, cfg)
         _, rep, kind, sev, _ = key
         tr = TensorData(corrupt(tgt_train.x, kind, sev, seed=cfg["seed"]), tgt_train.y, tgt_train.num_classes)
         te = TensorData(corrupt(tgt_test.x, kind, sev, seed=cfg["seed"] + 1), tgt_test.y, tgt_test.num_classes)
         return evaluate_transferred(transfer(reps[rep], "lp", tr, cfg), te, cfg)
 
-    res = run_cells(list(cells.values()), cell, store, progress=progress, desc="corruptions")
+    return cell
+
+
+def transfer_cells(cfg: dict, reps: dict, data: dict, store: CellStore, progress: bool) -> dict:
+    """LP / FT / LP-FT of every representation, evaluated (Tabs. 1/3/5/9); ``{(rep, method): metrics}``."""
+    cells = {(r, m): _transfer_key(cfg, data, r, m) for r in cfg["representations"] for m in cfg["transfer"]["methods"]}
+    res = run_cells(list(cells.values()), _cell_fn(cfg, reps, data), store, progress=progress, desc="transfer")
+    return {c: res[key] for c, key in cells.items()}
+
+
+def corruption_cells(cfg: dict, reps: dict, data: dict, store: CellStore, progress: bool) -> dict:
+    """LP on corrupted downstream data (app. B.5, Tabs. 12/13); ``{(rep, kind, severity): metrics}``.
+
+    Severity 0 is the clean data for every kind (:func:`pyadvt.data.corruptions.corrupt`), so those
+    cells are the clean LP cell of :func:`transfer_cells` (computed once, shared by all kinds).
+    """
+    cc = cfg["corruptions"]
+    base = config_digest(cfg["transfer"], _evaluation_id(cfg), data["ids"])
+    cells = {(r, k, s): _transfer_key(cfg, data, r, "lp") if s == 0 else
+             ("corrupt", r, k, s, config_digest(data["rep_ids"][r], base))
+             for r in cc["representations"] for k in cc["kinds"] for s in cc["severities"]}
+    res = run_cells(list(dict.fromkeys(cells.values())), _cell_fn(cfg, reps, data), store, progress=progress,
+                    desc="corruptions")
     return {c: res[key] for c, key in cells.items()}
 
 
