@@ -136,7 +136,7 @@ def lower_bound(source: nn.Module, target: nn.Module, x: torch.Tensor, y: torch.
     kw = {"progress": False, **(smoothness_kwargs or {})}
     s_F = float(smooth_source) if smooth_source is not None else smoothness(source, x, y, **kw).max
     s_G = float(smooth_target) if smooth_target is not None else smoothness(target, x, y, **kw).max
-    sim = gradient_similarity(source, target, x, y, batch_size)
+    sim = gradient_similarity(source, target, x, y, batch_size=batch_size)
     cf, okf = _c_terms(source, x, y, x_adv, s_F, eps, -1.0, batch_size)
     cg, okg = _c_terms(target, x, y, x_adv, s_G, eps, +1.0, batch_size)
     skipped = int((~(okf & okg)).sum())

@@ -209,7 +209,7 @@ def _target_results(args, cols: Mapping[str, torch.Tensor], targets: list[_Targe
         rows = []
         for k, eps in enumerate(args.eps):
             rates = rates_from_predictions(cols["src_clean"], tgt_clean, cols["src_adv"][k], tgt_adv[k], y,
-                                           target=target_labels)
+                                           target_labels=target_labels)
             rows.append({"eps": eps, "source_fooling": rates.fooling, "transfer_success": rates.asr,
                          "transfer_rate": rates.rate, "both_correct": rates.both_correct,
                          "mean_linf": float(cols["linf"][k].mean()), "mean_l2": float(cols["l2"][k].mean())})
