@@ -40,6 +40,7 @@ from pyadvt.train import evaluate, training_recipe
 from pyadvt.train.zoo import ModelSpec, data_digest, train_or_load
 from pyadvt.utils.config import merge_config, resolve_config
 from pyadvt.utils.progress import progress as _progress
+from pyadvt.utils.stats import mean_ci
 from pyadvt.utils.sweep import CellStore, config_digest, run_cells
 
 DEFAULTS: dict = {
@@ -290,14 +291,31 @@ def statistics_rows(runs: ZooRuns, cfg: dict) -> list[dict]:
     return rows
 
 
+def _with_seed_cis(finding: dict, curves: np.ndarray, at_x: list) -> dict:
+    """Add the per-seed ``rise`` (ASR at the seed-mean peak budget minus ST) and ``fall`` (peak minus the
+    largest kept budget) of ``curves [S, J]`` with 95% Student-t intervals over the seeds
+    (:func:`pyadvt.utils.stats.mean_ci`; ``None`` when the finding is undetermined). The peak budget
+    is chosen on the seed mean, so the rise interval is optimistic (selection)."""
+    rise = fall = None
+    if finding["rise_then_fall"] is not None:
+        best, last = at_x.index(finding["best_at_eps"]), at_x.index(finding["largest_kept_eps"])
+        rise = mean_ci(curves[:, best] - curves[:, 0]).summary()
+        fall = mean_ci(curves[:, best] - curves[:, last]).summary()
+    return {**finding, "rise_ci": rise, "fall_ci": fall}
+
+
 def sam_jr_vs_st(runs: ZooRuns, cfg: dict) -> dict:
-    """SAM&JR minus ST seed-mean ASR over every (attack, mode, target, budget) cell (seed 001 sec. 4.2)."""
+    """SAM&JR minus ST seed-mean ASR over every (attack, mode, target, budget) cell (seed 001 sec. 4.2);
+    ``difference_ci``: the per-seed mean difference over the cells with a 95% t-interval over seeds."""
     i, j = runs.names.index("SAM&JR"), runs.names.index("ST")
-    diffs = [float(v[:, i].mean() - v[:, j].mean())
+    cells = [runs.asr(method, mode, float(eps), tgt)  # [S, M] per (attack, mode, target, budget)
              for method in cfg["attack"]["methods"] for mode in _modes(cfg) for tgt in cfg["targets"]
-             for v in (runs.asr(method, mode, float(eps), tgt) for eps in cfg["attack"]["budgets"])]
+             for eps in cfg["attack"]["budgets"]]
+    diffs = [float(v[:, i].mean() - v[:, j].mean()) for v in cells]
+    per_cell = [v[:, i] - v[:, j] for v in cells]
     return {"mean_asr_difference": float(np.mean(diffs)), "wins": int(np.sum(np.array(diffs) > 0)),
-            "cells": len(diffs), "beats_st": bool(np.mean(diffs) > 0)}
+            "cells": len(diffs), "beats_st": bool(np.mean(diffs) > 0),
+            "difference_ci": mean_ci(np.mean(per_cell, axis=0)).summary()}
 
 
 def theorem1_summary(evals: dict, names: list[str], cfg: dict) -> dict:
@@ -321,9 +339,9 @@ def aggregate(cfg: dict, members: list[dict], evals: dict, accs: dict) -> dict:
     at_acc = runs.of(lambda e, a: a)[:, idx].mean(0)
     series = {mode: {t: runs.asr("pgd", mode, mid, t)[:, idx].tolist() for t in cfg["targets"]}
               for mode in _modes(cfg)}
-    findings = {f"little_robustness_{mode}_{t}": rise_then_fall(np.array(curve).mean(0), at_x, at_acc,
-                                                                float(cfg["min_clean_accuracy"]))
-                for mode, per in series.items() for t, curve in per.items()}
+    findings = {f"little_robustness_{mode}_{t}": _with_seed_cis(rise_then_fall(
+        np.array(curve).mean(0), at_x, at_acc, float(cfg["min_clean_accuracy"])), np.array(curve), at_x)
+        for mode, per in series.items() for t, curve in per.items()}
     findings["sam_jr_vs_st"] = sam_jr_vs_st(runs, cfg)
     findings["theorem1_bound"] = theorem1_summary(evals, names, cfg)
     untargeted = np.mean([runs.asr("pgd", "untargeted", mid, t) for t in cfg["targets"]], 0)  # [S, M]

@@ -79,16 +79,31 @@ def member_figures(names: Sequence[str], mean_asr: Mapping[str, float], smoothne
              "xlabel": "mean gradient similarity", "ylabel": ylabel}]
 
 
+def _ci(ci: Mapping | None) -> str:
+    """``"; 95% CI [lo, hi] over n seeds"`` of a ``mean_ci`` summary (``""`` without an interval)."""
+    if not ci or ci.get("lo") is None:
+        return ""
+    return f"; 95% CI [{ci['lo']:+.4f}, {ci['hi']:+.4f}] over {ci['n']} seeds"
+
+
+def _rise_fall(finding: Mapping) -> str:
+    if not finding.get("rise_ci") or finding["rise_ci"].get("lo") is None:
+        return ""
+    r, f = finding["rise_ci"], finding["fall_ci"]
+    return (f"; rise {r['mean']:+.4f} [{r['lo']:+.4f}, {r['hi']:+.4f}], fall {f['mean']:+.4f} "
+            f"[{f['lo']:+.4f}, {f['hi']:+.4f}] (95% CIs over {r['n']} seeds)")
+
+
 def notes(findings: Mapping[str, Mapping]) -> list[str]:
     """One line per finding: rise-then-fall per (mode, target), SAM&JR vs ST, the Theorem-1 bound."""
     out = [f"little robustness ({k[len('little_robustness_'):]}): rise-then-fall={v['rise_then_fall']} over AT "
            f"surrogates with clean accuracy >= {v['min_clean_accuracy']:g} (kept eps {v['kept_eps']}, dropped "
            f"{v['dropped_eps']}; ST {v['st']:.3f}, best {v['best']} at AT eps {v['best_at_eps']}, "
-           f"largest kept AT {v['largest_at']})"
+           f"largest kept AT {v['largest_at']}{_rise_fall(v)})"
            for k, v in findings.items() if k.startswith("little_robustness_")]
     s = findings["sam_jr_vs_st"]
     out.append(f"SAM&JR vs ST: mean ASR difference {s['mean_asr_difference']:+.4f} over {s['cells']} "
-               f"(attack, mode, target, budget) cells, SAM&JR higher in {s['wins']}")
+               f"(attack, mode, target, budget) cells, SAM&JR higher in {s['wins']}{_ci(s.get('difference_ci'))}")
     b = findings["theorem1_bound"]
     out.append(f"Theorem-1 lower bound vacuous in {b['vacuous']} of {b['evaluated']} (surrogate, target) "
                f"evaluations ({b['undefined_eps_le_cG']} with eps <= c_G, where it says nothing); largest finite "
