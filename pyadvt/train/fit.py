@@ -21,7 +21,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from pyadvt.data import TensorData
-from pyadvt.models.output import model_contract, twice_differentiable
+from pyadvt.models.output import model_contract, model_logits, twice_differentiable
+from pyadvt.train.batches import TrainBatches
 from pyadvt.train.checkpoint import save_checkpoint
 from pyadvt.train.losses import cross_entropy_loss, soft_cross_entropy
 from pyadvt.utils.modes import evaluating, model_device
@@ -85,14 +86,33 @@ def _check_positive(value, name: str, kind=int, allow_zero: bool = False) -> Non
                          f"{'number' if kind is float else 'int'}, got {value!r}")
 
 
-def _check_labels(model: nn.Module, data: TensorData, name: str) -> None:
-    """Forward one sample to learn the number of logits; labels must index into them."""
+def _check_labels(model: nn.Module, data, name: str) -> int:
+    """Forward one sample to learn the number of logits ``K``; labels must index into them.
+
+    Every label is checked for a ``TensorData``; for a streamed source its first batch and its
+    ``num_classes`` attribute (the other batches are checked as they are read). Returns ``K``.
+    """
+    from pyadvt.data.stream import first_batch
+
+    source = data.data if isinstance(data, TrainBatches) else data
+    if isinstance(source, TensorData):
+        x, y = source.x[:1], source.y
+    else:
+        x, y = first_batch(source, 2)
+        if y is None:
+            raise InvalidValueError(f"'{name}' must provide labels: (x, y) items or batches, or a TensorData; "
+                                    f"this {type(source).__name__} gives inputs only")
     with evaluating(model), torch.no_grad():
-        out = model(data.x[:1].to(model_device(model)))
+        out = model_logits(model(x[:1].to(model_device(model))), name="model")
     if out.dim() != 2:
         raise ValueError(f"the model must return logits of shape [B, C], got {tuple(out.shape)}")
-    if len(data) and int(data.y.max()) >= out.shape[1]:
-        raise ValueError(f"'{name}' has label {int(data.y.max())} but the model has only {out.shape[1]} outputs")
+    k = int(out.shape[1])
+    if y.numel() and int(y.max()) >= k:
+        raise ValueError(f"'{name}' has label {int(y.max())} but the model has only {k} outputs")
+    declared = None if isinstance(source, TensorData) else getattr(source, "num_classes", None)
+    if isinstance(declared, int) and declared > k:
+        raise ValueError(f"'{name}' has num_classes={declared} but the model has only {k} outputs")
+    return k
 
 
 def _derived_seed(seed: int, stream: int) -> int:
@@ -143,7 +163,12 @@ def fit(model: nn.Module, train, *, epochs: int = 10, lr: float = 0.05, batch_si
         model: any ``nn.Module`` mapping ``[B, C, H, W]`` in [0, 1] to logits ``[B, K]`` (or a tuple, dict
             or ``ModelOutput`` holding them, see :mod:`pyadvt.models.output`); only parameters with
             ``requires_grad`` are optimised (freeze others to fine-tune part of it).
-        train: :class:`~pyadvt.data.TensorData` (or an ``(x, y)`` pair), labels in ``0..K-1``.
+        train: labelled images ``x [N, C, H, W]``, ``y [N]`` in ``0..K-1``: a :class:`~pyadvt.data.TensorData`
+            (or an ``(x, y)`` pair), a map-style ``Dataset`` of ``(x, y)`` items (e.g.
+            ``load_dataset("imagefolder", root, size=32)``) or a ``DataLoader``, streamed one batch at a
+            time (:class:`~pyadvt.train.batches.TrainBatches`): a ``TensorData`` and a ``Dataset`` of the
+            same samples follow the same seeded permutation every epoch (identical weights), a
+            ``DataLoader`` keeps its own order and batches (split to at most ``batch_size``).
         epochs, lr, batch_size, momentum, weight_decay: SGD settings (``torch.optim.SGD``).
         warmup_epochs: linear warmup length (may be fractional); then ``schedule`` ("cosine" or
             "constant"), applied per step, see :func:`lr_factor`.
@@ -162,7 +187,8 @@ def fit(model: nn.Module, train, *, epochs: int = 10, lr: float = 0.05, batch_si
             ``needs_closure = True`` (SAM) it is stepped as ``optimizer.step(closure)``, the
             closure zeroing gradients, recomputing ``loss_fn``, calling backward and returning the
             loss.
-        eval_data: evaluated (:func:`evaluate`) after every epoch into the history.
+        eval_data: evaluated (:func:`evaluate`) after every epoch into the history; any data kind
+            ``train`` takes, streamed.
         progress: tqdm bar over all steps.
         checkpoint: path; after every epoch the model and the run's settings/history are saved
             there (:func:`~pyadvt.train.save_checkpoint`).
@@ -172,7 +198,17 @@ def fit(model: nn.Module, train, *, epochs: int = 10, lr: float = 0.05, batch_si
             number of steps done so far).
 
     A final batch of a single sample is skipped (BatchNorm cannot train on it). The model's
-    train/eval mode is restored at the end.
+    train/eval mode is restored at the end. The labels are checked before the first step (all of
+    them for a ``TensorData``; the first batch and ``num_classes`` of a streamed source, then each
+    batch as it is read).
+
+    Raises:
+        TypeError: ``model`` is not a module, or ``train`` is not one of the kinds above (a bare tensor
+            has no labels).
+        ValueError: a non-positive setting, fewer than 2 training samples, labels outside the model's
+            outputs, a ``DataLoader`` of unknown length (the schedule needs the step count), no
+            trainable parameter, a non-scalar loss.
+        FloatingPointError: the mean training loss of an epoch is not finite.
 
     Returns a :class:`FitResult`.
 
@@ -193,8 +229,6 @@ def fit(model: nn.Module, train, *, epochs: int = 10, lr: float = 0.05, batch_si
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"'model' must be an nn.Module, got {type(model).__name__}")
-    train = _as_data(train, "train")
-    eval_data = None if eval_data is None else _as_data(eval_data, "eval_data")
     _check_positive(epochs, "epochs")
     _check_positive(batch_size, "batch_size")
     _check_positive(momentum, "momentum", float, allow_zero=True)
@@ -204,10 +238,11 @@ def fit(model: nn.Module, train, *, epochs: int = 10, lr: float = 0.05, batch_si
         raise ValueError(f"'warmup_epochs' ({warmup_epochs}) must not exceed 'epochs' ({epochs})")
     if optimizer is None:
         _check_positive(lr, "lr", float)
-    if len(train) < 2:
-        raise ValueError(f"'train' needs at least 2 samples, got {len(train)}")
     lr_factor(0, 1, 0, schedule)  # validates 'schedule'
-    _check_labels(model, train, "train")
+    loader = TrainBatches(train, batch_size, seed=_derived_seed(seed, 0), name="train")
+    if isinstance(eval_data, (tuple, list)):
+        eval_data = _as_data(eval_data, "eval_data")
+    num_classes = _check_labels(model, loader, "train")
     if eval_data is not None:
         _check_labels(model, eval_data, "eval_data")
     params = [p for p in model.parameters() if p.requires_grad]
@@ -220,8 +255,6 @@ def fit(model: nn.Module, train, *, epochs: int = 10, lr: float = 0.05, batch_si
     base_lrs = [group.setdefault("initial_lr", group["lr"]) for group in optimizer.param_groups]
     loss_fn = loss_fn or cross_entropy_loss
     device = model_device(model)
-    loader = train.loader(batch_size, shuffle=True, seed=_derived_seed(seed, 0),
-                          drop_last=len(train) % batch_size == 1)
     transform_gen = torch.Generator()
     transform_gen.manual_seed(_derived_seed(seed, 1))
     total = epochs * len(loader)
@@ -245,6 +278,8 @@ def fit(model: nn.Module, train, *, epochs: int = 10, lr: float = 0.05, batch_si
                             m.eval()
                 losses = []
                 for x, y in loader:
+                    if not loader.tensors:  # a TensorData's labels were all checked up front
+                        check_labels(y, x.shape[0], "labels of 'train'", num_classes=num_classes)
                     x, y = x.to(device), y.to(device)
                     if batch_transform is not None:
                         x, y = batch_transform(x, y, transform_gen)
@@ -256,13 +291,16 @@ def fit(model: nn.Module, train, *, epochs: int = 10, lr: float = 0.05, batch_si
                     bar.update(1)
                     if on_step is not None:
                         on_step(model, epoch, step)
+                if not losses:
+                    raise InvalidValueError("'train' gave no batch of at least 2 samples in an epoch (a batch of "
+                                            "one sample is skipped); use a DataLoader batch_size of 2 or more")
                 train_loss = float(torch.stack(losses).mean())
                 if not math.isfinite(train_loss):
                     raise FloatingPointError(f"training diverged: mean loss {train_loss} in epoch {epoch + 1}; "
                                              "lower 'lr' or check the data")
                 entry = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], "train_loss": train_loss}
                 if eval_data is not None:
-                    metrics = evaluate(model, eval_data)
+                    metrics = evaluate(model, eval_data, batch_size=batch_size)  # one batch of it at a time
                     entry.update(eval_accuracy=metrics["accuracy"], eval_loss=metrics["loss"])
                 entry["seconds"] = time.perf_counter() - start
                 result.history.append(entry)
