@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -124,18 +125,35 @@ class Tau2Stats:
 
 
 def tau2_from_deviations(U: torch.Tensor, V: torch.Tensor) -> Tau2Result:
-    """tau2 from per-sample deviations ``U [N, m]`` (source) and ``V [N, d]`` (target).
+    """tau2 from per-sample deviations ``U [N, m]`` (source) and ``V [N, d]`` (target), docs/theory.md §2
+    (seed 000 Definition 3 on eq. (1)'s deviations). Rows with a non-finite entry are undefined:
+    masked, counted in ``n_undefined`` and warned about.
+
+    Raises ``TypeError`` for non-floating inputs and ``ValueError`` for mismatched or empty shapes, or
+    when no row is finite.
 
     Example:
         >>> U = torch.tensor([[1.0], [2.0]]); V = 3 * U
         >>> round(tau2_from_deviations(U, V).tau2, 6)
         1.0
     """
+    for name, t in (("U", U), ("V", V)):
+        if not isinstance(t, torch.Tensor) or not t.is_floating_point():
+            raise TypeError(f"'{name}' must be a floating-point tensor, got "
+                            f"{t.dtype if isinstance(t, torch.Tensor) else type(t).__name__}")
     if U.dim() != 2 or V.dim() != 2 or U.shape[0] != V.shape[0]:
         raise ValueError(f"'U' and 'V' must be [N, m] and [N, d] with the same N, got {tuple(U.shape)} and "
                          f"{tuple(V.shape)}")
+    if U.shape[0] == 0 or U.shape[1] == 0 or V.shape[1] == 0:
+        raise ValueError(f"'U' and 'V' are empty (shapes {tuple(U.shape)} and {tuple(V.shape)}); pass at least one "
+                         "sample with at least one output each")
+    ok = torch.isfinite(U).all(1) & torch.isfinite(V).all(1)
     stats = Tau2Stats()
-    stats.add(U, V)
+    stats.add(U[ok], V[ok])
+    stats.n_undefined = int((~ok).sum())
+    if stats.n_undefined:
+        warnings.warn(f"tau2_from_deviations: {stats.n_undefined} of {U.shape[0]} rows of 'U' / 'V' are not finite; "
+                      "they are undefined, masked and skipped by the expectations", RuntimeWarning, stacklevel=2)
     return stats.result()
 
 
