@@ -74,13 +74,14 @@ def empirical_transferability(source, target, x, y: torch.Tensor | None = None,
                               alpha_ratio: float | None = None, norm: str = "linf", random_start: bool = True,
                               restarts: int = 1, seed: int = 0, batch_size: int = 256,
                               progress: bool = False) -> EmpiricalTransferResult:
-    """Eq. (2) of seed 000: target loss/accuracy on PGD examples made on the source against its own
-    clean prediction.
+    """Target loss/accuracy on PGD examples made on the source against its own clean prediction.
+
+    docs/theory.md §2; seed 000 (Liang et al., ICML 2021) eq. (2), ``L_T(f_T o PGD_{f_S})``.
 
     Args:
         source: classifier ``[B, *in] -> [B, C_S]`` that makes the attacks.
         target: classifier ``[B, *in] -> [B, C_T]`` evaluated on them (the reference model).
-        x: ``[N, *in]`` images in [0, 1] with y ``[N]`` target labels; or a ``TensorData`` / ``Dataset``
+        x: ``[N, *in]`` images in [0, 1] with y ``[N]`` true labels of the target's task; or a ``TensorData`` / ``Dataset``
             / ``DataLoader`` of ``(x, y)`` (then ``y=None``), walked one batch at a time on the
             source's device (:func:`pyadvt.data.iter_batches`).
         eps: one budget or several (pixel units, L-inf by default as in the paper's §4.1).
@@ -89,7 +90,19 @@ def empirical_transferability(source, target, x, y: torch.Tensor | None = None,
         batch_size, progress: batching and tqdm bar.
 
     Returns:
-        :class:`EmpiricalTransferResult`.
+        :class:`EmpiricalTransferResult` (``loss [K, N]``, ``correct [K, N]``, ``.transfer_loss()``).
+
+    Raises:
+        ValueError: values outside [0, 1], misshapen or out-of-range labels, ``y`` given with a
+            dataset, non-positive budgets.
+        TypeError: ``eps`` not a number or sequence of numbers, inputs of another dtype than a model.
+
+    Example:
+        >>> S = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+        >>> x, y = torch.rand(5, 1, 2, 2), torch.tensor([0, 1, 2, 0, 1])
+        >>> r = empirical_transferability(S, S, x, y, eps=0.1, steps=2)
+        >>> r.loss.shape, r.eps.tolist()
+        (torch.Size([1, 5]), [0.1])
     """
     from pyadvt.data.stream import iter_batches
 
