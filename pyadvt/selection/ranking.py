@@ -27,6 +27,7 @@ Example::
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -44,12 +45,15 @@ from pyadvt.metrics.transfer_rates import transferability
 from pyadvt.models.output import model_logits
 from pyadvt.train import evaluate
 from pyadvt.transfer.finetune import linear_probe
+from pyadvt.selection._failures import failure_line, guarded
+from pyadvt.selection._samples import eval_samples, num_classes_of
 from pyadvt.selection.agreement import agreement
 from pyadvt.selection.estimators import ESTIMATORS, estimate
 from pyadvt.selection.extract import extract, split_model
 from pyadvt.utils import distributed
 from pyadvt.utils.stats import spearman as stats_spearman
 from pyadvt.utils.sweep import CellStore, config_digest
+from pyadvt.utils.modes import model_device
 from pyadvt.utils.validation import InvalidValueError
 
 __all__ = ["ADVERSARIAL_SCORES", "SOURCE_SCORES", "SURROGATE_SCORES", "spearman_ci", "rank_sources",
@@ -101,21 +105,34 @@ def spearman_ci(a: Sequence[float], b: Sequence[float], confidence: float = 0.95
             "p": c["p"], "n": c["n"], "confidence": confidence}
 
 
-def _check_compatible(models: Mapping[str, nn.Module], x: torch.Tensor, role: str) -> None:
+def _incompatible(models: Mapping[str, nn.Module], x: torch.Tensor) -> dict[str, str]:
+    """``{name: why}`` for the models that cannot map one evaluation image to ``[1, classes]`` logits."""
+    bad = {}
     for name, model in models.items():
         try:
             with torch.no_grad():
                 was = model.training
                 model.eval()
-                out = model_logits(model(x[:1]), name=f"{role} {name!r}")
+                out = model_logits(model(x[:1]), name=repr(name))
                 model.train(was)
         except Exception as exc:  # noqa: BLE001 - any failure here means "incompatible with the data"
-            raise ValueError(f"incompatible models: {role} {name!r} cannot take inputs of shape "
-                             f"{tuple(x.shape[1:])}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-                             ) from None
+            bad[name] = (f"cannot take inputs of shape {tuple(x.shape[1:])}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+            continue
         if out.ndim != 2:
-            raise ValueError(f"incompatible models: {role} {name!r} must return [B, classes] logits, "
-                             f"got shape {tuple(out.shape)}")
+            bad[name] = f"must return [B, classes] logits, got shape {tuple(out.shape)}"
+    return bad
+
+
+def _check_compatible(models: Mapping[str, nn.Module], x: torch.Tensor, role: str, *,
+                      candidates: bool = False) -> dict[str, dict]:
+    """Raise ``ValueError`` for an incompatible model; for ``candidates``, only when every one is
+    (the others are returned as failure records ``{name: {"forward": {...}}}`` and ranked without them)."""
+    bad = _incompatible(models, x)
+    if bad and (not candidates or len(bad) == len(models)):
+        name = next(iter(bad))
+        raise ValueError(f"incompatible models: {role} {name!r} {bad[name]}")
+    return {n: {"forward": {"message": f"incompatible models: {why}", "traceback": ""}} for n, why in bad.items()}
 
 
 def _ranks(values: Sequence[float | None], descending: bool = True) -> list[int | None]:
@@ -132,90 +149,100 @@ def _finite(v: Any) -> float | None:
     return float(v) if v is not None and math.isfinite(float(v)) else None
 
 
-def score_source(source: nn.Module, reference: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
+def _eval_set(data: Any, y: torch.Tensor | None, n_eval: int | None, seed: int | None, device: torch.device
+              ) -> TensorData:
+    """The evaluation samples (at most ``n_eval``) of a tensor pair or any data source, on ``device``."""
+    if isinstance(data, torch.Tensor):
+        if y is None:
+            raise InvalidValueError("'y' (labels [B]) is needed with a tensor 'x'; or pass a labelled data source "
+                                    "(TensorData, Dataset, DataLoader) as 'x' with y=None")
+        data = (data, y)
+    elif y is not None:
+        raise InvalidValueError(f"'y' must be None when 'x' is a {type(data).__name__} (its labels are read from it)")
+    return eval_samples(data, n_eval or 200, seed=seed).to(device)
+
+
+def score_source(source: nn.Module, reference: nn.Module, x: Any, y: torch.Tensor | None = None, *,
                  estimator_data: Any = None, scores: Sequence[str] | None = None, eps: float = 0.1, steps: int = 10,
-                 seed: int = 0, batch_size: int = 256) -> dict[str, Any]:
+                 seed: int = 0, batch_size: int = 256, n_eval: int | None = None, eval_seed: int | None = None,
+                 errors: dict | None = None) -> dict[str, Any]:
     """Every score of one candidate source: ``{column: value or None}`` (one row of :func:`rank_sources`).
 
     Args:
         source: the candidate; reference: a model trained on the target task.
-        x, y: target evaluation inputs ``[B, C, H, W]`` and labels ``[B]`` (adversarial scores).
-        estimator_data: labelled target data the estimators read (tensor pair, ``TensorData``,
-            ``Dataset`` or ``DataLoader``; default ``(x, y)``).
+        x, y: target evaluation inputs ``[B, C, H, W]`` and labels ``[B]``, or ``x`` any labelled data
+            source (``TensorData``, ``Dataset``, ``DataLoader``, an ImageFolder; ``y=None``) of which
+            ``n_eval`` samples (default 200; all of a tensor ``x``) are read into memory for the
+            adversarial scores (:func:`~pyadvt.selection._samples.eval_samples`, ``eval_seed``: a
+            seeded random subset instead of the first ones).
+        estimator_data: labelled target data the estimators read, streamed one batch at a time
+            (any data kind; default the evaluation samples).
         scores: columns from :data:`SOURCE_SCORES` (default all; the estimators are ``None`` for a
             source without a features/head split).
         eps, steps, seed: the eq. 2 attack (L-inf PGD against the source's own prediction).
+        batch_size: batch of the feature extraction.
+        errors: ``None`` (default): a metric that fails raises. A dict: the failure is recorded there
+            as ``{metric: {"message", "traceback"}}`` (metric ``"estimators"``, ``"tau1/tau2"`` or
+            ``"eq2_loss"``), its columns stay ``None`` and the other metrics run.
 
-    Besides the columns the dict holds ``score`` (= ``tau1*tau2``), ``eq2_accuracy`` and
-    ``n_undefined`` (samples where tau1 is undefined) when those were computed.
+    Returns the row: the columns asked for, ``score`` (= ``tau1*tau2``, docs/theory.md §2 Defs. 2-3),
+    and ``eq2_accuracy`` / ``n_undefined`` (samples where tau1 is undefined) when computed.
+    The estimators are docs/theory.md §11.
+
+    Raises ``ValueError`` for an unknown score, a tensor ``x`` without ``y``, or a data source
+    without labels (before any metric runs).
 
     Example:
         >>> import torch
         >>> from pyadvt.models import build
         >>> x, y = torch.rand(16, 1, 8, 8), torch.arange(16) % 4
-        >>> row = score_source(build("mlp", num_classes=4), build("mlp", num_classes=4), x, y, scores=["logme", "tau1"])
+        >>> source, reference = build("mlp", num_classes=4), build("mlp", num_classes=4)
+        >>> row = score_source(source, reference, x, y, scores=["logme", "tau1"])
         >>> sorted(k for k, v in row.items() if v is not None)
         ['logme', 'n_undefined', 'score', 'tau1']
+        >>> ds = torch.utils.data.TensorDataset(x, y)  # the same samples as a Dataset: the same row
+        >>> row == score_source(source, reference, ds, scores=["logme", "tau1"])
+        True
     """
     columns = _check_scores(scores, SOURCE_SCORES, "source") or list(SOURCE_SCORES)
+    ev = _eval_set(x, y, n_eval if n_eval is not None or not isinstance(x, torch.Tensor) else x.shape[0],
+                   eval_seed, model_device(reference))
+    return _score(source, reference, ev.x, ev.y, ev if estimator_data is None else estimator_data, columns,
+                  eps=eps, steps=steps, seed=seed, batch_size=batch_size, errors=errors)
+
+
+def _score(source: nn.Module, reference: nn.Module, x: torch.Tensor, y: torch.Tensor, est_data: Any,
+           columns: list[str], *, eps: float, steps: int, seed: int, batch_size: int, errors: dict | None) -> dict:
     estimators = [c for c in columns if c in ESTIMATORS]
     out: dict[str, Any] = {c: None for c in columns}
     out["score"] = None
     if estimators and _splittable(source):
-        data = (x, y) if estimator_data is None else estimator_data
-        out.update(estimate(extract(source, data, batch_size=batch_size), scores=estimators))
+        est = guarded(errors, "estimators",
+                      lambda: estimate(extract(source, est_data, batch_size=batch_size), scores=estimators))
+        out.update(est or {})
     if {"tau1", "tau2", "tau1*tau2"} & set(columns):
-        tr = adversarial_transferability(source, reference, x)
-        t1, t2 = _finite(tr.tau1.tau1), _finite(tr.tau2.tau2)
-        prod = None if t1 is None or t2 is None else t1 * t2
-        out.update({k: v for k, v in (("tau1", t1), ("tau2", t2), ("tau1*tau2", prod)) if k in columns})
-        out.update(score=prod, n_undefined=int(tr.tau1.n_undefined))
+        tr = guarded(errors, "tau1/tau2", adversarial_transferability, source, reference, x)
+        if tr is not None:
+            t1, t2 = _finite(tr.tau1.tau1), _finite(tr.tau2.tau2)
+            prod = None if t1 is None or t2 is None else t1 * t2
+            out.update({k: v for k, v in (("tau1", t1), ("tau2", t2), ("tau1*tau2", prod)) if k in columns})
+            out.update(score=prod, n_undefined=int(tr.tau1.n_undefined))
     if "eq2_loss" in columns:
-        emp = empirical_transferability(source, reference, x, y, eps=[eps], steps=steps, seed=seed)
-        out.update(eq2_loss=_finite(emp.transfer_loss()[0]), eq2_accuracy=_finite(emp.correct[0].double().mean()))
+        emp = guarded(errors, "eq2_loss", empirical_transferability, source, reference, x, y, eps=[eps], steps=steps,
+                      seed=seed)
+        if emp is not None:
+            out.update(eq2_loss=_finite(emp.transfer_loss()[0]), eq2_accuracy=_finite(emp.correct[0].double().mean()))
     return out
 
 
-def rank_sources(sources: Mapping[str, nn.Module], reference: nn.Module, target_test: TensorData, *,
-                 target_train: TensorData | None = None, eps: float = 0.1, steps: int = 10, n_eval: int = 200,
-                 probe: bool = True, probe_epochs: int = 5, probe_lr: float = 0.05, seed: int = 0,
-                 scores: Sequence[str] | str | None = None, batch_size: int = 256,
-                 store: CellStore | None = None, progress: bool = True, cell_prefix: tuple = ()) -> dict:
-    """Score and rank ``sources`` for the target task: the field's estimators and adversarial transferability.
+def _probe_accuracy(source: nn.Module, train: Any, test: Any, num_classes: int, epochs: int, lr: float,
+                    seed: int) -> float | None:
+    """Test accuracy of a linear probe of ``source`` (new head, docs/theory.md §4), both data streamed."""
+    probed = linear_probe(source, train, num_classes=num_classes, epochs=epochs, lr=lr, seed=seed)
+    return _finite(evaluate(probed.model, test)["accuracy"])
 
-    Args:
-        sources: ``{name: classifier}`` taking the target inputs ``[B, C, H, W]`` (any number of classes).
-        reference: a model trained on the target task (the cheap proxy, seed 000).
-        target_test: target evaluation data; the first ``n_eval`` samples are used.
-        target_train: target training data for the linear-probe validation (needed when ``probe``).
-        eps, steps: L-inf PGD budget and iterations of the eq. (2) attack.
-        probe, probe_epochs, probe_lr: linear probing of each source (new head, docs/theory.md §4).
-        seed: seed of the attacks and probes; store/progress: resumable cells and tqdm.
-        scores: the columns to compute, from :data:`SOURCE_SCORES` (a list or a comma-separated
-            string); default all that the models allow: the estimators for every source with a
-            ``features``/``head`` split (:func:`~pyadvt.selection.extract.split_model`), and the
-            adversarial scores. The estimators read the source on ``target_train`` when given (the
-            labelled target data a user has), else on the evaluation samples.
-        batch_size: batch of the feature extraction.
-        cell_prefix: prepended to the cell keys ``("source", name, digest of the scores)``.
 
-    Returns:
-        ``{"rows": [...], "spearman": {...}, "agreement": {...}, "scores": [...], "n_eval": N}``: one row
-        per source with every score asked for (``None`` where undefined): the estimator names,
-        ``tau1``, ``tau2``, ``tau1*tau2`` (also as ``score``), ``eq2_loss``, ``eq2_accuracy``,
-        ``probe_accuracy``, and ``rank_<column>`` (1 = best; higher is better for every score,
-        including the eq. 2 loss: the reference suffers more). Rows are sorted by ``tau1 * tau2``
-        (or the first score asked for). With ``probe``, ``spearman`` holds :func:`spearman_ci` of each
-        score with the probe accuracy and ``agreement`` the mean Kendall / weighted tau / Pearson /
-        Spearman / rel@1 of :func:`~pyadvt.selection.agreement.agreement`.
-    """
-    if not sources:
-        raise ValueError("rank_sources needs at least one source model")
-    if probe and target_train is None:
-        raise ValueError("probe=True needs target_train (the target training data)")
-    asked = _check_scores(scores, SOURCE_SCORES, "source")
-    x, y = target_test.x[:n_eval], target_test.y[:n_eval]
-    _check_compatible({**sources, "(reference)": reference}, x, "source")
+def _check_probe_and_split(sources: Mapping[str, nn.Module], probe: bool, asked: list[str] | None) -> None:
     if probe:
         for name, src in sources.items():
             if not isinstance(getattr(src, "head", None), nn.Linear) or getattr(src, "blocks", None) is None:
@@ -228,52 +255,190 @@ def rank_sources(sources: Mapping[str, nn.Module], reference: nn.Module, target_
                 raise InvalidValueError(f"incompatible models: source {name!r} has no features/head split, which "
                                         f"the estimators {', '.join(estimators)} need; wrap it with "
                                         "pyadvt.models.wrap or leave them out of 'scores'")
+
+
+def _failures(role: str, names: Sequence[str], records: Mapping[str, Mapping]) -> tuple[dict, dict]:
+    """``({name: one line}, {name: tracebacks})`` of the candidates with failure records; warns once."""
+    failed = {n: failure_line(role, n, records[n]) for n in names if records.get(n)}
+    tracebacks = {n: "\n".join(e.get("traceback", "") for e in records[n].values()).strip() for n in failed}
+    if failed:
+        first = next(iter(failed.values()))
+        warnings.warn(f"{len(failed)} of {len(names)} {role}s failed in a metric (their columns are None, the "
+                      f"others are ranked; see the result's 'failed'): {first}", RuntimeWarning, stacklevel=3)
+    return failed, tracebacks
+
+
+def rank_sources(sources: Mapping[str, nn.Module], reference: nn.Module, target_test: Any, *,
+                 target_train: Any = None, eps: float = 0.1, steps: int = 10, n_eval: int = 200,
+                 eval_seed: int | None = None, probe: bool = True, probe_epochs: int = 5, probe_lr: float = 0.05,
+                 seed: int = 0, scores: Sequence[str] | str | None = None, batch_size: int = 256,
+                 store: CellStore | None = None, progress: bool = True, cell_prefix: tuple = ()) -> dict:
+    """Score and rank ``sources`` for the target task: the field's estimators and adversarial transferability.
+
+    Args:
+        sources: ``{name: classifier}`` taking the target inputs ``[B, C, H, W]`` (any number of classes).
+        reference: a model trained on the target task (the cheap proxy, seed 000).
+        target_test: labelled target evaluation data, any kind (``TensorData``, ``(x, y)``, a
+            ``Dataset`` such as ``load_dataset("imagefolder", root, size=32)``, a ``DataLoader``): its
+            first ``n_eval`` samples (with ``eval_seed``, a seeded random subset; an ImageFolder lists
+            its files class by class) are held in memory for the adversarial scores, on the
+            reference's device; the probes are evaluated on all of it, streamed.
+        target_train: target training data (any kind, streamed) for the estimators and the linear
+            probes (needed when ``probe``).
+        eps, steps: L-inf PGD budget and iterations of the eq. (2) attack.
+        probe, probe_epochs, probe_lr: linear probing of each source (new head, docs/theory.md §4).
+        seed: seed of the attacks and probes; store/progress: resumable cells and tqdm.
+        scores: the columns to compute, from :data:`SOURCE_SCORES` (a list or a comma-separated
+            string); default all that the models allow: the estimators (docs/theory.md §11) for every
+            source with a ``features``/``head`` split (:func:`~pyadvt.selection.extract.split_model`),
+            and the adversarial scores (docs/theory.md §2). The estimators read the source on
+            ``target_train`` when given (the labelled target data a user has), else on the
+            evaluation samples.
+        batch_size: batch of the feature extraction.
+        cell_prefix: prepended to the cell keys ``("source", name, digest of the scores)``.
+
+    A source that fails inside a metric (a layer without double backward, an output of the wrong
+    shape, a forward that raises) does not stop the ranking: that metric's columns are ``None``, its
+    row's ``failed`` is one line naming the source and the metric, one ``RuntimeWarning`` is
+    issued and the other sources are ranked. A source that cannot run on one evaluation image is
+    left unscored the same way (``ValueError`` when no source can).
+
+    Returns:
+        ``{"rows": [...], "spearman": {...}, "agreement": {...}, "scores": [...], "n_eval": N,
+        "failed": {name: line}, "tracebacks": {name: text}}``: one row per source with every score
+        asked for (``None`` where undefined or failed): the estimator names, ``tau1``, ``tau2``,
+        ``tau1*tau2`` (also as ``score``), ``eq2_loss``, ``eq2_accuracy``, ``probe_accuracy``,
+        ``failed`` and ``rank_<column>`` (1 = best; higher is better for every score, including the
+        eq. 2 loss: the reference suffers more). Rows are sorted by ``tau1 * tau2`` (or the first
+        score asked for). With ``probe``, ``spearman`` holds :func:`spearman_ci` of each score with the
+        probe accuracy and ``agreement`` the mean Kendall / weighted tau / Pearson / Spearman / rel@1
+        of :func:`~pyadvt.selection.agreement.agreement`.
+
+    Raises ``ValueError`` before any work for no source, ``probe`` without ``target_train``, an
+    unknown score, a reference that cannot run on the data, a source without the split that an
+    asked-for estimator or the probe needs, or data without labels.
+
+    Example:
+        >>> import torch
+        >>> from pyadvt.data import TensorData
+        >>> from pyadvt.models import build
+        >>> data = TensorData(torch.rand(24, 1, 8, 8), torch.arange(24) % 3)
+        >>> nets = {name: build("mlp", num_classes=3) for name in ("a", "b")}
+        >>> res = rank_sources(nets, build("mlp", num_classes=3), data, n_eval=8, probe=False, steps=1,
+        ...                    scores=["logme", "tau1*tau2"], progress=False)
+        >>> sorted(r["name"] for r in res["rows"]), res["failed"]
+        (['a', 'b'], {})
+    """
+    if not sources:
+        raise ValueError("rank_sources needs at least one source model")
+    if probe and target_train is None:
+        raise ValueError("probe=True needs target_train (the target training data)")
+    asked = _check_scores(scores, SOURCE_SCORES, "source")
+    ev = eval_samples(target_test, n_eval, seed=eval_seed, batch_size=batch_size).to(model_device(reference))
+    x, y = ev.x, ev.y
+    _check_compatible({"(reference)": reference}, x, "source")
+    records: dict[str, dict] = _check_compatible(sources, x, "source", candidates=True)
+    _check_probe_and_split(sources, probe, asked)
     columns = list(asked or SOURCE_SCORES)
-    est_data = target_train if target_train is not None else (x, y)
+    est_data = target_train if target_train is not None else ev
+    classes = num_classes_of(target_train) if probe else None
     names = list(sources)
 
     def cell(key):
-        src = sources[key[-2]]
-        out = score_source(src, reference, x, y, estimator_data=est_data, scores=columns, eps=eps, steps=steps,
-                           seed=seed, batch_size=batch_size)
+        src, errors = sources[key[-2]], {}
+        out = _score(src, reference, x, y, est_data, columns, eps=eps, steps=steps, seed=seed,
+                     batch_size=batch_size, errors=errors)
         if probe:
-            probed = linear_probe(src, target_train, num_classes=target_train.num_classes, epochs=probe_epochs,
-                                  lr=probe_lr, seed=seed)
-            out["probe_accuracy"] = _finite(evaluate(probed.model, target_test)["accuracy"])
+            out["probe_accuracy"] = guarded(errors, "probe", _probe_accuracy, src, target_train, target_test,
+                                            classes, probe_epochs, probe_lr, seed)
+        out["errors"] = errors
         return out
 
     tag = config_digest(columns)
-    keys = {n: (*cell_prefix, "source", n, tag) for n in names}
+    keys = {n: (*cell_prefix, "source", n, tag) for n in names if n not in records}
     cells = distributed.map_cells(list(keys.values()), cell, store, progress=progress, desc="rank sources")
-    rows = [dict(name=n, **cells[keys[n]]) for n in names]
+    blank = {**{c: None for c in columns}, "score": None, **({"probe_accuracy": None} if probe else {})}
+    rows = []
+    for n in names:
+        out = dict(cells[keys[n]]) if n in keys else dict(blank)
+        records[n] = records.get(n) or out.pop("errors", None) or {}
+        out.pop("errors", None)
+        rows.append(dict(name=n, **out))
+    failed, tracebacks = _failures("source", names, records)
+    for row in rows:
+        row["failed"] = failed.get(row["name"])
     ranked = [(f"rank_{c}", c) for c in columns] + [("rank_score", "score")] * ("tau1*tau2" in columns)
     ranked += [("rank_eq2", "eq2_loss")] * ("eq2_loss" in columns) + [("rank_probe", "probe_accuracy")] * probe
     for key, col in ranked:
         for row, r in zip(rows, _ranks([row.get(col) for row in rows])):
             row[key] = r
-    spearman, agree = {}, {}
-    if probe:
-        acc = [r["probe_accuracy"] for r in rows]
-        for col in columns:
-            label = "score" if col == "tau1*tau2" else col
-            spearman[f"{label}_vs_probe"] = spearman_ci([_nan(r[col]) for r in rows], [_nan(a) for a in acc])
-            ok = [i for i, r in enumerate(rows) if r[col] is not None and acc[i] is not None]
-            if len(ok) >= 2:
-                agree[col] = agreement([rows[i][col] for i in ok], [acc[i] for i in ok], n_boot=0).mean
+    spearman, agree = _probe_agreement(rows, columns) if probe else ({}, {})
     lead = "rank_score" if "tau1*tau2" in columns else f"rank_{columns[0]}"
     rows.sort(key=lambda r: (r[lead] is None, r[lead] or 0))
     return {"rows": rows, "spearman": spearman, "agreement": agree, "scores": columns, "n_eval": int(x.shape[0]),
-            "eps": eps}
+            "eps": eps, "failed": failed, "tracebacks": tracebacks}
+
+
+def _probe_agreement(rows: list[dict], columns: list[str]) -> tuple[dict, dict]:
+    """Spearman (with CI) and the agreement measures of every score column with the probe accuracy."""
+    spearman, agree = {}, {}
+    acc = [r["probe_accuracy"] for r in rows]
+    for col in columns:
+        label = "score" if col == "tau1*tau2" else col
+        spearman[f"{label}_vs_probe"] = spearman_ci([_nan(r[col]) for r in rows], [_nan(a) for a in acc])
+        ok = [i for i, r in enumerate(rows) if r[col] is not None and acc[i] is not None]
+        if len(ok) >= 2:
+            agree[col] = agreement([rows[i][col] for i in ok], [acc[i] for i in ok], n_boot=0).mean
+    return spearman, agree
 
 
 def _nan(v: Any) -> float:
     return float("nan") if v is None else float(v)
 
 
-def rank_surrogates(surrogates: Mapping[str, nn.Module], targets: Mapping[str, nn.Module], data: TensorData, *,
+def _surrogate_cell(sur: nn.Module, targets: Mapping[str, nn.Module], x: torch.Tensor, y: torch.Tensor,
+                    predictors: list[str], attack: dict, n_smooth: int, smoothness_method: str, seed: int) -> dict:
+    """One surrogate's attack success on every target and its predictors; failures recorded per metric."""
+    errors: dict = {}
+    x_adv = guarded(errors, "attack", lambda: build_attack(attack["name"], sur, attack["eps"], steps=attack["steps"],
+                                                           norm=attack["norm"], seed=seed)(x, y))
+    per, rates = {}, None
+    for t, target in targets.items():
+        r = None if x_adv is None else guarded(errors, f"transferability to {t!r}", transferability, sur, target, x,
+                                               y, x_adv)
+        rates = r or rates
+        sim = (guarded(errors, f"similarity with {t!r}", gradient_similarity, sur, target, x, y)
+               if "similarity" in predictors else None)
+        per[t] = {"asr": None if r is None else _finite(r.asr), "rate": None if r is None else _finite(r.rate),
+                  "similarity": None if sim is None else _finite(sim.mean)}
+    out = {"accuracy": None if rates is None else _finite(rates.acc_surrogate),
+           "fooling": None if rates is None else _finite(rates.fooling), "smoothness": None,
+           "smoothness_max": None, "targets": per}
+    if "smoothness" in predictors:
+        sm = guarded(errors, "smoothness", smoothness, sur, x[:n_smooth], y[:n_smooth], method=smoothness_method,
+                     seed=seed, progress=False)
+        if sm is not None:
+            out.update(smoothness=_finite(sm.mean), smoothness_max=_finite(sm.max))
+    out["errors"] = errors
+    return out
+
+
+def _surrogate_row(name: str, cell: Mapping | None, tnames: list[str]) -> dict:
+    if cell is None:  # could not run on the data: nothing measured
+        return {"name": name, "accuracy": None, "fooling": None, "mean_asr": None, "smoothness": None,
+                "smoothness_max": None, "mean_similarity": None}
+    others = [t for t in tnames if t != name] or tnames
+    asr = [cell["targets"][t]["asr"] for t in others if cell["targets"][t]["asr"] is not None]
+    sim = [cell["targets"][t]["similarity"] for t in others if cell["targets"][t]["similarity"] is not None]
+    return {"name": name, "accuracy": cell["accuracy"], "fooling": cell["fooling"],
+            "mean_asr": float(np.mean(asr)) if asr else None, "smoothness": cell["smoothness"],
+            "smoothness_max": cell["smoothness_max"], "mean_similarity": float(np.mean(sim)) if sim else None}
+
+
+def rank_surrogates(surrogates: Mapping[str, nn.Module], targets: Mapping[str, nn.Module], data: Any, *,
                     attack: str = "pgd", eps: float = 0.1, steps: int = 10, norm: str = "linf", n_eval: int = 200,
-                    n_smooth: int = 64, smoothness_method: str = "lanczos", seed: int = 0,
-                    scores: Sequence[str] | str | None = None,
+                    eval_seed: int | None = None, n_smooth: int = 64, smoothness_method: str = "lanczos",
+                    seed: int = 0, scores: Sequence[str] | str | None = None,
                     store: CellStore | None = None, progress: bool = True, cell_prefix: tuple = ()) -> dict:
     """Measure each surrogate's attack success on every target and its seed-001 predictors.
 
@@ -281,7 +446,9 @@ def rank_surrogates(surrogates: Mapping[str, nn.Module], targets: Mapping[str, n
         surrogates, targets: ``{name: classifier}`` on the same inputs and labels. A target with the
             same name as the surrogate (the same model) is the white-box case and is left out of the
             surrogate's mean ASR.
-        data: evaluation data (first ``n_eval`` samples); labels are the task's true labels.
+        data: labelled evaluation data, any kind (``TensorData``, ``(x, y)``, ``Dataset``, ImageFolder,
+            ``DataLoader``); its first ``n_eval`` samples (with ``eval_seed`` a seeded random subset)
+            are read into memory on the first surrogate's device. Labels are the task's true labels.
         attack, eps, steps, norm: the attack (:func:`pyadvt.attacks.build_attack`).
         n_smooth, smoothness_method: samples and method of the smoothness ``sigma_F`` (docs/theory.md §3).
         seed, store, progress: attack seed, resumable cells and tqdm.
@@ -289,66 +456,68 @@ def rank_surrogates(surrogates: Mapping[str, nn.Module], targets: Mapping[str, n
             both); one left out is ``None`` in the rows.
         cell_prefix: prepended to the cell keys ``("surrogate", name, digest of the scores)``.
 
+    A surrogate that fails inside a metric (its attack, the transfer to a target, the similarity
+    or the smoothness, e.g. a layer without double backward) keeps ``None`` there, its row's
+    ``failed`` names it and the metric in one line, one ``RuntimeWarning`` is issued and the other
+    surrogates are ranked (``ValueError`` when none can run on the data).
+
     Returns:
         ``{"rows": [...], "asr": [[...]], "rate": [[...]], "similarity": [[...]], "surrogates": [...],
-        "targets": [...], "spearman": {...}}``: rows sorted by mean transfer ASR (best first) with
-        ``accuracy``, ``fooling``, ``mean_asr``, ``smoothness``, ``mean_similarity``; matrices are
-        surrogate x target; ``spearman`` correlates each predictor with the mean ASR over surrogates.
+        "targets": [...], "spearman": {...}, "failed": {name: line}, "tracebacks": {name: text}}``:
+        rows sorted by mean transfer ASR (best first) with ``accuracy``, ``fooling``, ``mean_asr``,
+        ``smoothness``, ``mean_similarity``, ``failed``; matrices are surrogate x target;
+        ``spearman`` correlates each predictor with the mean ASR over surrogates.
+
+    Raises ``ValueError`` before any work for no surrogate or target, an unknown score, a target
+    that cannot run on the data or data without labels.
+
+    Example:
+        >>> import torch
+        >>> from pyadvt.data import TensorData
+        >>> from pyadvt.models import build
+        >>> data = TensorData(torch.rand(12, 1, 8, 8), torch.arange(12) % 3)
+        >>> nets = {name: build("mlp", num_classes=3) for name in ("a", "b")}
+        >>> res = rank_surrogates(nets, nets, data, n_eval=6, steps=1, scores=["similarity"], progress=False)
+        >>> res["surrogates"], len(res["asr"][0]), res["failed"]
+        (['a', 'b'], 2, {})
     """
     if not surrogates or not targets:
         raise ValueError("rank_surrogates needs at least one surrogate and one target")
     predictors = _check_scores(scores, SURROGATE_SCORES, "surrogate") or list(SURROGATE_SCORES)
-    x, y = data.x[:n_eval], data.y[:n_eval]
-    _check_compatible(surrogates, x, "surrogate")
+    ev = eval_samples(data, n_eval, seed=eval_seed).to(model_device(next(iter(surrogates.values()))))
+    x, y = ev.x, ev.y
+    records: dict[str, dict] = _check_compatible(surrogates, x, "surrogate", candidates=True)
     _check_compatible(targets, x, "target")
-    tnames = list(targets)
+    tnames, snames = list(targets), list(surrogates)
+    spec = {"name": attack, "eps": eps, "steps": steps, "norm": norm}
 
     def cell(key):
-        sur = surrogates[key[-2]]
-        atk = build_attack(attack, sur, eps, steps=steps, norm=norm, seed=seed)
-        x_adv = atk(x, y)
-        per = {}
-        for t in tnames:
-            rates = transferability(sur, targets[t], x, y, x_adv)
-            per[t] = {"asr": _finite(rates.asr), "rate": _finite(rates.rate),
-                      "similarity": _finite(gradient_similarity(sur, targets[t], x, y).mean)
-                      if "similarity" in predictors else None}
-        out = {"accuracy": _finite(rates.acc_surrogate), "fooling": _finite(rates.fooling), "smoothness": None,
-               "smoothness_max": None, "targets": per}
-        if "smoothness" in predictors:
-            sm = smoothness(sur, x[:n_smooth], y[:n_smooth], method=smoothness_method, seed=seed, progress=False)
-            out.update(smoothness=_finite(sm.mean), smoothness_max=_finite(sm.max))
-        return out
+        return _surrogate_cell(surrogates[key[-2]], targets, x, y, predictors, spec, n_smooth, smoothness_method,
+                               seed)
 
-    snames = list(surrogates)
     tag = config_digest(predictors)
-    skey = {n: (*cell_prefix, "surrogate", n, tag) for n in snames}
+    skey = {n: (*cell_prefix, "surrogate", n, tag) for n in snames if n not in records}
     cells = distributed.map_cells(list(skey.values()), cell, store, progress=progress, desc="rank surrogates")
-    rows = []
+    by_name = {n: cells[skey[n]] for n in skey}
     for n in snames:
-        c = cells[skey[n]]
-        others = [t for t in tnames if t != n] or tnames
-        asr = [c["targets"][t]["asr"] for t in others if c["targets"][t]["asr"] is not None]
-        sim = [c["targets"][t]["similarity"] for t in others if c["targets"][t]["similarity"] is not None]
-        rows.append({"name": n, "accuracy": c["accuracy"], "fooling": c["fooling"],
-                     "mean_asr": float(np.mean(asr)) if asr else None, "smoothness": c["smoothness"],
-                     "smoothness_max": c["smoothness_max"],
-                     "mean_similarity": float(np.mean(sim)) if sim else None})
+        records[n] = records.get(n) or (by_name[n].get("errors") if n in by_name else None) or {}
+    rows = [_surrogate_row(n, by_name.get(n), tnames) for n in snames]
+    failed, tracebacks = _failures("surrogate", snames, records)
+    for row in rows:
+        row["failed"] = failed.get(row["name"])
     mean_asr = [_nan(r["mean_asr"]) for r in rows]
     spearman = {f"{col}_vs_asr": spearman_ci([_nan(r[col]) for r in rows], mean_asr)
                 for col in ("smoothness", "mean_similarity", "accuracy", "fooling")}
-    for row, r in zip(rows, _ranks([r["mean_asr"] for r in rows])):
-        row["rank_asr"] = r
-    for row, r in zip(rows, _ranks([r["smoothness"] for r in rows], descending=False)):
-        row["rank_smoothness"] = r  # smoother (smaller sigma_F) predicts more transferable (seed 001)
-    for row, r in zip(rows, _ranks([r["mean_similarity"] for r in rows])):
-        row["rank_similarity"] = r
+    for key, col, descending in (("rank_asr", "mean_asr", True), ("rank_smoothness", "smoothness", False),
+                                 ("rank_similarity", "mean_similarity", True)):
+        # smoother (smaller sigma_F) predicts more transferable (seed 001)
+        for row, r in zip(rows, _ranks([r[col] for r in rows], descending=descending)):
+            row[key] = r
 
     def matrix(field: str) -> list[list]:
-        return [[cells[skey[s]]["targets"][t][field] for t in tnames] for s in snames]
+        return [[by_name[s]["targets"][t][field] if s in by_name else None for t in tnames] for s in snames]
 
     rows.sort(key=lambda r: (r["rank_asr"] is None, r["rank_asr"] or 0))
     return {"rows": rows, "surrogates": snames, "targets": tnames, "asr": matrix("asr"), "rate": matrix("rate"),
             "similarity": matrix("similarity"), "spearman": spearman, "scores": ["asr", *predictors],
-            "n_eval": int(x.shape[0]),
-            "attack": {"name": attack, "eps": eps, "steps": steps, "norm": norm}}
+            "n_eval": int(x.shape[0]), "attack": spec, "failed": failed, "tracebacks": tracebacks}
