@@ -8,15 +8,19 @@ architectures (MLP, LeNet, SmallResNet) with PGD, MI-FGSM and DIM (L-inf, severa
 untargeted and targeted) and measures per surrogate the input-Hessian smoothness and the gradient
 similarity to each target (docs/theory.md §3-§4). Writes ``result.json`` (``pyadvt.result/1``) with
 ``report.html`` / ``report.md``, CSV tables
-(transfer ASR per member like the paper's Table II; Pearson r / OLS R^2 like Table VI) and PNG
-figures like Figs. 2-5 (ASR, smoothness and similarity against the AT budget; ASR against
-smoothness and similarity), plus the seed-001 Theorem-1 lower bound per surrogate and target.
+(transfer ASR per member like the paper's Table II; Pearson r / OLS R^2 like Table VI) and the
+figures like Figs. 2-5 in ``figures/`` (ASR, smoothness and similarity against the AT budget; ASR
+against smoothness and similarity), plus the seed-001 Theorem-1 lower bound per surrogate and target.
 
-Every trained zoo member, target and per-surrogate evaluation is stored as a cell under
-``out_dir/cells`` as soon as it finishes (:mod:`pyadvt.utils.sweep`); a rerun reuses them.
+Config (:data:`DEFAULTS`, :data:`QUICK`, :data:`DATASET_PRESETS`) -> specs (:func:`member_spec`,
+:func:`target_spec`: :class:`~pyadvt.train.zoo.ModelSpec`) -> cells (models by
+:func:`~pyadvt.train.zoo.train_or_load`, evaluations by :func:`evaluate_zoo`, all under
+``out_dir/cells``, digest-keyed, reused on rerun) -> :func:`aggregate` -> report
+(:mod:`pyadvt.report.surrogate_zoo`, :func:`pyadvt.report.publish`).
 
-    pyadvt experiment surrogates --quick          # ~1 seed, 15 members, < 3 min on 2 cores
-    pyadvt experiment surrogates                  # 3 seeds, 24 members, < 20 min
+    pyadvt experiment surrogates --quick          # smoke test: 1 seed, 15 members, no science
+    pyadvt experiment surrogates                  # 3 seeds, 24 members
+    pyadvt experiment surrogates --dataset fashion-mnist   # 3 seeds, 10 members (docs/experiments/surrogates.md)
 """
 
 from __future__ import annotations
