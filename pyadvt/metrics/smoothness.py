@@ -277,7 +277,7 @@ def _batch_smoothness(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, meth
 @keyword_only("method", "tol", "max_iter", "batch_size", "seed", "force", "progress", "route", "max_memory")
 def smoothness(model: nn.Module, x: Data, y: torch.Tensor | None = None, *, method: str = "lanczos",
                tol: float = 1e-4, max_iter: int = 100, batch_size: int = 256, seed: int = 0, force: bool = False,
-               progress: bool = True, route: str = "auto", max_memory: int | str | None = None) -> SmoothnessResult:
+               progress: bool = False, route: str = "auto", max_memory: int | str | None = None) -> SmoothnessResult:
     """Per-sample ``sigma(x) = lambda_max(Hessian_x CE(model(x), y))``: the model's smoothness.
 
     docs/theory.md §3; seed 001 (Zhang et al., S&P 2024) Definition 1: ``sigma_F`` is the mean and
@@ -301,7 +301,7 @@ def smoothness(model: nn.Module, x: Data, y: torch.Tensor | None = None, *, meth
         seed: seed of the per-sample random start vectors.
         force: allow ``exact`` on models with smooth non-linearities (returns the Gauss-Newton
             eigenvalue, not the Hessian's).
-        progress: tqdm progress bar over batches.
+        progress: tqdm progress bar over batches (off by default, as in every metric).
         route: ``exact`` only: ``"auto"`` (C x C problem dense for ``C <= 64``, matrix-free beyond),
             ``"dense"`` (C VJPs, ``torch.linalg.eigvalsh`` when ``C > 64``) or ``"matrix_free"``.
         max_memory: memory budget per batch (bytes or e.g. ``"4GiB"``; default
