@@ -39,7 +39,7 @@ from pyadvt.metrics.tau2 import Tau2Result, tau2_from_deviations
 from pyadvt.ops.jacobian import jvp
 from pyadvt.ops.matrix_free import jacobian_top_singular
 from pyadvt.utils.modes import evaluating
-from pyadvt.utils.validation import InvalidTypeError
+from pyadvt.utils.validation import InvalidTypeError, InvalidValueError, check_tensor
 
 
 @dataclass
@@ -124,6 +124,10 @@ def pair_jacobians(source, target, x: torch.Tensor, *, batch_size: int | None = 
     cat = {k: torch.cat(v) if v else None for k, v in parts.items()}
     valid = cat["ok"]
     warn_undefined(int((~valid).sum()), x.shape[0], "seed-000 bounds")
+    if not bool(valid.any()):
+        raise InvalidValueError(f"no sample of 'x' has a defined direction for both the source and the target model "
+                                f"(all {x.shape[0]} are undefined: a non-finite input, NaN model weights or a zero "
+                                "Jacobian); check the models' weights and the inputs")
     return PairJacobians(JS=cat["JS"], JT=cat["JT"], v1S=cat["v1S"], sigmaS=cat["sS"], sigmaT=cat["sT"],
                          lamS=cat["lS"], lamT=cat["lT"], tau1_x=cat["t1"],
                          tau2=tau2_from_deviations(cat["U"], cat["V"]),
@@ -275,6 +279,14 @@ def theorem3(source, target, x: torch.Tensor, y: torch.Tensor, beta: float, *, p
     if float(norms.max()) > 1 + 1e-12:
         raise ValueError(f"theorem3 assumes ||x||_2 <= 1 for every sample; max norm is {float(norms.max()):.4g} "
                          "(rescale the inputs, e.g. into the model, first)")
+    check_tensor(y, "y")
+    if y.dim() < 1 or y.shape[0] != x.shape[0]:
+        raise InvalidValueError(f"'y' must be [N, d] with N = {x.shape[0]} (one ground-truth row per sample of 'x'), "
+                                f"got shape {tuple(y.shape)}")
+    if not y.is_floating_point():
+        raise InvalidTypeError(f"'y' must hold floating-point ground-truth values (e.g. one-hot rows), got {y.dtype}")
+    if not bool(torch.isfinite(y).all()):
+        raise InvalidValueError("'y' contains NaN or infinite values; pass finite ground-truth values")
     p = pair or pair_jacobians(source, target, x, batch_size=batch_size, progress=progress)
     y = y[p.valid].reshape(p.x.shape[0], -1).double()
     A = p.tau2.A.double()

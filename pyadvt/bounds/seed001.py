@@ -27,6 +27,7 @@ Example:
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from dataclasses import dataclass
 
@@ -39,7 +40,7 @@ from pyadvt.metrics.smoothness import smoothness
 from pyadvt.metrics.transfer_rates import predict, transferability
 from pyadvt.utils.deprecation import renamed_parameters
 from pyadvt.utils.modes import evaluating, model_device
-from pyadvt.utils.validation import check_inputs
+from pyadvt.utils.validation import InvalidValueError, check_inputs
 
 __all__ = ["Seed001Bound", "lower_bound", "lower_bound_from_terms"]
 
@@ -76,6 +77,16 @@ def lower_bound_from_terms(fooling: float, risk_source: float, risk_target: floa
 
     Returns ``-inf`` when ``eps <= c_G`` (the division in the theorem is then meaningless).
     """
+    terms = {"fooling": fooling, "risk_source": risk_source, "risk_target": risk_target, "c_F": c_F, "c_G": c_G,
+             "eps": eps, "sim_inf": sim_inf}
+    for name, v in terms.items():
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+            raise InvalidValueError(f"'{name}' must be a finite number, got {v!r}")
+    if not 0.0 <= fooling <= 1.0:
+        raise InvalidValueError(f"'fooling' is a rate and must lie in [0, 1], got {fooling}")
+    for name in ("risk_source", "risk_target"):
+        if terms[name] < 0:
+            raise InvalidValueError(f"'{name}' is a natural risk and must be >= 0, got {terms[name]}")
     if not (eps > 0):
         raise ValueError(f"'eps' must be > 0, got {eps}")
     if not (-1.0 <= sim_inf <= 1.0):

@@ -125,6 +125,9 @@ class BatchLoader:
                  drop_last: bool = False) -> None:
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"'batch_size' must be a positive int, got {batch_size!r}")
+        if not isinstance(data, TensorData):
+            raise TypeError(f"'data' must be a TensorData, got {type(data).__name__}; use "
+                            "pyadvt.data.iter_batches for other sources")
         self.data = data
         self.batch_size = batch_size
         self.shuffle = bool(shuffle)

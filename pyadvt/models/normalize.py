@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from pyadvt.utils.errors import InvalidValueError
+
 
 def _channel_values(value: float | Sequence[float], name: str) -> list[float]:
     values = [value] if isinstance(value, (int, float)) else list(value)
@@ -48,6 +50,10 @@ class Normalize(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mean, std = self.mean, self.std
+        c = mean.numel()
+        if c > 1 and (x.dim() < 2 or x.shape[1] != c):
+            raise InvalidValueError(f"'x' must have {c} channels (dimension 1) for this Normalize "
+                                    f"(mean/std per channel), got shape {tuple(x.shape)}")
         if x.dim() == 2:
             mean, std = mean.reshape(1, -1), std.reshape(1, -1)
         return (x - mean.to(x.dtype)) / std.to(x.dtype)

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from pyadvt.models import layers
+from pyadvt.utils.errors import InvalidValueError
 from pyadvt.models.base import SplitModel, default_normalize, record_config
 
 
@@ -17,6 +18,9 @@ class BasicBlock(nn.Module):
 
     def __init__(self, c_in: int, c_out: int, stride: int, activation: str) -> None:
         super().__init__()
+        for name, v in (("c_in", c_in), ("c_out", c_out), ("stride", stride)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise InvalidValueError(f"'{name}' must be an int >= 1, got {v!r}")
         self.body = nn.Sequential(*layers.conv_bn_act(c_in, c_out, activation, stride),
                                   nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out))
         self.shortcut = nn.Identity() if stride == 1 and c_in == c_out else nn.Sequential(

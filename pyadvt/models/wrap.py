@@ -9,6 +9,7 @@ from torch import nn
 
 from pyadvt.models.base import SplitModel
 from pyadvt.models.output import model_logits
+from pyadvt.utils.errors import InvalidTypeError, InvalidValueError
 from pyadvt.utils.modes import evaluating
 
 
@@ -30,7 +31,7 @@ class WrappedModel(SplitModel):
         nn.Module.__init__(self)
         self.normalize = normalize if normalize is not None else nn.Identity()
         self.body = module
-        self.head = module.get_submodule(head_name)
+        self.head = _submodule(module, head_name, "head_name")
         self.head_name = head_name
         self.block_names = [name if isinstance(name, str) else tuple(name) for name in block_names]
         self.in_shape = None
@@ -141,6 +142,20 @@ def _expand(prefix: str, module: nn.Module, head_name: str, modules: dict[str, n
     return groups
 
 
+def _submodule(module: nn.Module, name, argument: str) -> nn.Module:
+    """``module.get_submodule(name)``, or an error naming ``argument`` and the module's linear layers."""
+    if not isinstance(module, nn.Module):
+        raise InvalidTypeError(f"'module' must be an nn.Module, got {type(module).__name__}")
+    if not isinstance(name, str):
+        raise InvalidTypeError(f"'{argument}' must be a dotted module name (str), got {type(name).__name__}")
+    try:
+        return module.get_submodule(name)
+    except AttributeError:
+        linear = [n for n, m in module.named_modules() if isinstance(m, nn.Linear)]
+        raise InvalidValueError(f"'{argument}' {name!r} is not a submodule of {type(module).__name__}; its "
+                                f"linear layers are {linear}") from None
+
+
 def default_blocks(module: nn.Module, head: str) -> list[str | tuple[str, ...]]:
     """The blocks of ``module`` for fine-tuning: modules holding parameters, input -> output, head excluded.
 
@@ -161,6 +176,7 @@ def default_blocks(module: nn.Module, head: str) -> list[str | tuple[str, ...]]:
         >>> default_blocks(net, "6")
         [('0', '1')]
     """
+    _submodule(module, head, "head")
     modules: dict[str, nn.Module] = {}
     groups = _expand("", module, head, modules)
     return [g[0] if len(g) == 1 else tuple(g) for g in groups]

@@ -15,7 +15,9 @@ import torch
 import torch.nn.functional as F
 
 from pyadvt import _ext
+from pyadvt.ops._checks import require_floating, require_like, require_tensor
 from pyadvt.ops.pgd import pgd_step_
+from pyadvt.utils.errors import InvalidTypeError, InvalidValueError
 
 if _ext.extension_loaded() and hasattr(torch.ops.pyadvt, "nesterov_point"):
 
@@ -39,8 +41,30 @@ def _per_row(p: torch.Tensor | float, x: torch.Tensor) -> torch.Tensor:
 
 def _use_kernel(op: str, x: torch.Tensor, backend: str) -> bool:
     if backend not in ("auto", "kernel", "reference"):
-        raise ValueError(f"'backend' must be 'auto', 'kernel' or 'reference', got {backend!r}")
+        raise InvalidValueError(f"'backend' must be 'auto', 'kernel' or 'reference', got {backend!r}")
     return backend == "kernel" or (backend == "auto" and _ext.kernel_available(op, x.device.type))
+
+
+def _check_state(x, tensors: dict, rows: dict, *, kernel=None) -> None:
+    """Shape / dtype / device checks of an update's arguments (metadata only: no host sync), so a bad
+    argument is an error naming it on both the kernel and the reference path."""
+    require_tensor(x, "x")
+    try:
+        require_floating(x, "x")
+        for name, t in tensors.items():
+            require_like(x, t, "x", name)
+    except TypeError as exc:
+        raise InvalidTypeError(str(exc)) from None
+    except ValueError as exc:
+        raise (InvalidTypeError if "dtype" in str(exc) else InvalidValueError)(str(exc)) from None
+    for name, p in rows.items():
+        if isinstance(p, torch.Tensor) and p.numel() not in (1, x.shape[0]):
+            raise InvalidValueError(f"'{name}' must be a number or a 1-D tensor with 1 or B={x.shape[0]} entries "
+                                    f"(one per sample), got shape {tuple(p.shape)}")
+    if kernel is not None and (not isinstance(kernel, torch.Tensor) or kernel.dim() != 2
+                               or kernel.shape[0] != kernel.shape[1] or kernel.shape[0] % 2 == 0):
+        shape = tuple(kernel.shape) if isinstance(kernel, torch.Tensor) else type(kernel).__name__
+        raise InvalidValueError(f"'kernel' must be a square [k, k] tensor with k odd, got {shape}")
 
 
 def nesterov_point_reference(x, momentum, alpha, mu):
@@ -60,8 +84,9 @@ def nesterov_point(x: torch.Tensor, momentum: torch.Tensor, alpha: torch.Tensor 
         >>> nesterov_point(torch.zeros(2, 2), torch.ones(2, 2), torch.tensor([1.0, 2.0]), 0.5).tolist()
         [[0.5, 0.5], [1.0, 1.0]]
     """
-    if momentum is None or momentum.shape != x.shape:
-        raise ValueError("'momentum' must be a tensor shaped like 'x' (NI needs momentum: pass mu)")
+    if momentum is None or not isinstance(momentum, torch.Tensor) or momentum.shape != x.shape:
+        raise InvalidValueError("'momentum' must be a tensor shaped like 'x' (NI needs momentum: pass mu)")
+    _check_state(x, {"momentum": momentum}, {"alpha": alpha})
     if _use_kernel("nesterov_point", x, backend):
         a = torch.as_tensor(alpha, dtype=torch.float64 if x.dtype == torch.float64 else torch.float32,
                             device=x.device).reshape(-1)
@@ -96,6 +121,8 @@ def variance_momentum_step_(x: torch.Tensor, grad: torch.Tensor, variance: torch
         ...                         torch.tensor([0.1]), torch.tensor([0.05]), m).tolist(), v.tolist()
         ([[0.550000011920929, 0.44999998807907104]], [[2.0, 4.0]])
     """
+    _check_state(x, {"grad": grad, "variance": variance, "neighbours": neighbours, "x_orig": x_orig,
+                     **({"momentum": momentum} if momentum is not None else {})}, {"eps": eps, "alpha": alpha})
     if _use_kernel("variance_momentum_step_", x, backend) and momentum is not None:
         acc = torch.float64 if x.dtype == torch.float64 else torch.float32
         torch.ops.pyadvt.variance_momentum_step_(x, grad, variance, neighbours, x_orig, eps.to(acc).reshape(-1),
@@ -140,6 +167,8 @@ def patch_step_(x: torch.Tensor, grad: torch.Tensor, x_orig: torch.Tensor, ampli
         >>> round(float(x.max() - 0.5), 4), round(float(a.max()), 4)
         (0.1, 0.4)
     """
+    _check_state(x, {"grad": grad, "x_orig": x_orig, "amplification": amplification},
+                 {"eps": eps, "alpha": alpha, "gamma": gamma}, kernel=kernel)
     if _use_kernel("patch_step_", x, backend):
         acc = torch.float64 if x.dtype == torch.float64 else torch.float32
         torch.ops.pyadvt.patch_step_(x, grad, x_orig, amplification, eps.to(acc).reshape(-1),

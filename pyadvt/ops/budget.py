@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from pyadvt import _ext
+from pyadvt.utils.errors import InvalidValueError
 from pyadvt.utils.modes import evaluating
 
 __all__ = ["DEFAULT_MAX_MEMORY", "MemoryBudgetError", "RoutePlan", "format_bytes", "graph_bytes_per_sample",
@@ -222,6 +223,9 @@ def plan_route(model, x: torch.Tensor, *, route: str = "auto", max_memory=None, 
     """
     if route not in ROUTES:
         raise ValueError(f"'route' must be one of {ROUTES}, got {route!r}")
+    if not isinstance(x, torch.Tensor) or x.dim() < 1 or x.shape[0] == 0:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise InvalidValueError(f"'x' must be a non-empty batch [B, *in], got {shape}; pass at least one sample")
     budget = resolve_max_memory(max_memory, x.device)
     B, n = x.shape[0], x[0].numel()
     m, gps, out_dtype = probe if probe is not None else graph_bytes_per_sample(model, x[:1])

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pyadvt.theory._validate import _label_vector, as_points
+
 # Multipliers of c* at which a flip is re-verified: just beyond c*, and (for claims about *every* larger c)
 # far beyond it.
 JUST_BEYOND = (1.0 + 1e-6,)
@@ -63,8 +65,18 @@ def evaluate_direction(h, X: np.ndarray, y: np.ndarray, V: np.ndarray,
         factors: multipliers of ``c*`` at which the flip is re-verified (``FAR_BEYOND`` for claims about
             every larger ``c``).
     """
-    X = np.asarray(X, dtype=np.float64)
-    V = np.broadcast_to(np.asarray(V, dtype=np.float64), X.shape)
+    factors = tuple(factors)
+    if not factors or not all(isinstance(f, (int, float)) and not isinstance(f, bool) and np.isfinite(f) and f > 1
+                              for f in factors):
+        raise ValueError(f"'factors' must be finite multipliers > 1 of c* (the flip is re-verified beyond it), "
+                         f"got {factors!r}")
+    X = as_points(X)
+    V = np.asarray(V, dtype=np.float64)
+    if V.shape not in ((X.shape[1],), X.shape):
+        raise ValueError(f"'V' must be one direction [d={X.shape[1]}] or one per point [N, d]={X.shape}, "
+                         f"got shape {V.shape}")
+    V = np.broadcast_to(V, X.shape)
+    y = _label_vector(y, X.shape[0], "y")
     pred = h.predict(X)
     correct = pred == np.asarray(y)
     c_star = np.asarray(h.first_flip(X, V), dtype=np.float64)

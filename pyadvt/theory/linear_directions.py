@@ -60,7 +60,20 @@ def as_linear_classifier(h) -> LinearClassifier:
     raise TypeError(f"h must be a LinearClassifier, (w, b) pair or fitted linear model, got {type(h).__name__}")
 
 
+def _check_svm(svm) -> MaxMarginSVM:
+    if not isinstance(svm, MaxMarginSVM):
+        raise TypeError(f"'svm' must be the MaxMarginSVM of S (from max_margin_svm(X, y)), got {type(svm).__name__}")
+    return svm
+
+
+def _check_rtol(rtol) -> float:
+    if isinstance(rtol, bool) or not isinstance(rtol, (int, float)) or not np.isfinite(rtol) or rtol < 0:
+        raise ValueError(f"'rtol' must be a finite number >= 0, got {rtol!r}")
+    return float(rtol)
+
+
 def _points(svm: MaxMarginSVM, X, y) -> tuple[np.ndarray, np.ndarray]:
+    _check_svm(svm)
     if X is None and y is None:
         return svm.X, svm.y
     if X is None or y is None:
@@ -132,6 +145,7 @@ def check_theorem5(svm: MaxMarginSVM, h, X=None, y=None, rtol: float = RTOL) -> 
     Hypothesis: ``gamma_h > 0`` (h S-accurate); points with ``y(w.x + b) <= 0`` are outside the theorem and
     are reported in ``hypothesis_failures`` (and not counted as violations).
     """
+    _check_rtol(rtol)
     h = as_linear_classifier(h).normalized()
     X, y = _points(svm, X, y)
     gamma_h = float(np.min(h.margins(svm.X, svm.y)))

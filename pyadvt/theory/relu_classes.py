@@ -196,6 +196,13 @@ class ReLUClass:
     convex_label: float
     lemma: str
 
+    def __post_init__(self):
+        if self.name not in ("R", "R'", "R''"):
+            raise ValueError(f"'name' must be one of the seed-003 classes 'R', \"R'\", \"R''\", got {self.name!r} "
+                             "(use CLASS_R, CLASS_R_PRIME or CLASS_R_DOUBLE_PRIME)")
+        if self.convex_label not in (1.0, -1.0):
+            raise ValueError(f"'convex_label' must be +1 or -1, got {self.convex_label!r}")
+
     def check(self, h) -> tuple[str, ...]:
         """Reasons why ``h`` is not in the class (empty tuple: ``h`` is a member)."""
         if self.name == "R''":
@@ -251,6 +258,10 @@ def check_region_convexity(h, points, label: float, n_pairs: int = 200, rng=None
 
     A segment ``[x_i, x_j]`` leaves the region iff ``first_flip(x_i, x_j - x_i) < 1`` (exact).
     """
+    if label not in (1, -1):
+        raise ValueError(f"'label' must be +1 or -1 (the region whose convexity is tested), got {label!r}")
+    if isinstance(n_pairs, bool) or not isinstance(n_pairs, (int, np.integer)) or n_pairs < 1:
+        raise ValueError(f"'n_pairs' must be an int >= 1, got {n_pairs!r}")
     rng = np.random.default_rng(rng)
     X = as_points(points, "points")
     region_idx = np.flatnonzero(h.predict(X) == label)

@@ -39,6 +39,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pyadvt.utils.validation import InvalidTypeError, InvalidValueError
+
 __all__ = ["SOLVERS", "head_gradients", "head_hessian", "head_influence", "influence_match_rate"]
 
 SOLVERS = ("pinv", "cholesky")
@@ -58,13 +60,23 @@ def _head_params(head: nn.Linear | tuple[torch.Tensor, torch.Tensor]) -> tuple[t
     raise TypeError("'head' must be an nn.Linear or a (W [C, d], b [C]) pair")
 
 
-def _check(phi: torch.Tensor, y: torch.Tensor, W: torch.Tensor, name: str) -> None:
+def _check_phi(phi: torch.Tensor, W: torch.Tensor, name: str) -> None:
+    if not isinstance(phi, torch.Tensor):
+        raise InvalidTypeError(f"'{name}' must be a torch.Tensor [N, d], got {type(phi).__name__}")
     if phi.dim() != 2 or phi.shape[1] != W.shape[1]:
-        raise ValueError(f"'{name}' features must be [N, d={W.shape[1]}], got {tuple(phi.shape)}")
+        raise InvalidValueError(f"'{name}' features must be [N, d={W.shape[1]}], got {tuple(phi.shape)}")
+    if not bool(torch.isfinite(phi).all()):
+        raise InvalidValueError(f"'{name}' contains NaN or infinite features; pass finite features "
+                                "(drop the samples whose representation is not finite)")
+
+
+def _check(phi: torch.Tensor, y: torch.Tensor, W: torch.Tensor, name: str, y_name: str | None = None) -> None:
+    _check_phi(phi, W, name)
+    y_name = y_name or f"y of '{name}'"
     if y.shape != (phi.shape[0],) or y.dtype not in (torch.int64, torch.int32):
-        raise ValueError(f"labels for '{name}' must be int [N={phi.shape[0]}], got {tuple(y.shape)} {y.dtype}")
-    if int(y.min()) < 0 or int(y.max()) >= W.shape[0]:
-        raise ValueError(f"labels for '{name}' must lie in [0, {W.shape[0]})")
+        raise InvalidValueError(f"the labels '{y_name}' must be int [N={phi.shape[0]}], got {tuple(y.shape)} {y.dtype}")
+    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= W.shape[0]):
+        raise InvalidValueError(f"the labels '{y_name}' must lie in [0, {W.shape[0]}) (the head's classes)")
 
 
 def head_gradients(head, phi: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -73,9 +85,13 @@ def head_gradients(head, phi: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     Row ``i``, entry ``c (d + 1) + k`` is ``(p_ic - [y_i = c]) phi~_ik``; the last column of each class
     block is the bias gradient.
     """
+    return _gradients(head, phi, y, "phi", "y")
+
+
+def _gradients(head, phi, y, phi_name: str, y_name: str) -> torch.Tensor:
     W, b = _head_params(head)
+    _check(phi, y, W, phi_name, y_name)
     phi, y = phi.detach().double().to(W.device), y.to(W.device)
-    _check(phi, y, W, "phi")
     pa = _augment(phi)
     r = F.softmax(phi @ W.T + b, dim=1) - F.one_hot(y.long(), W.shape[0]).double()
     return (r.unsqueeze(2) * pa.unsqueeze(1)).reshape(phi.shape[0], -1)
@@ -88,9 +104,12 @@ def head_hessian(head, phi: torch.Tensor, damping: float = 0.0) -> torch.Tensor:
     It does not depend on the labels.
     """
     W, b = _head_params(head)
+    return _hessian(W, b, phi, damping, "phi")
+
+
+def _hessian(W, b, phi, damping: float, name: str) -> torch.Tensor:
+    _check_phi(phi, W, name)
     phi = phi.detach().double().to(W.device)
-    if phi.dim() != 2 or phi.shape[1] != W.shape[1]:
-        raise ValueError(f"'phi' must be [N, d={W.shape[1]}], got {tuple(phi.shape)}")
     if damping < 0:
         raise ValueError(f"'damping' must be >= 0, got {damping}")
     n, C = phi.shape[0], W.shape[0]
@@ -124,9 +143,9 @@ def head_influence(head, phi_train: torch.Tensor, y_train: torch.Tensor, phi_tes
                          "or use solver='pinv'")
     if not pinv_cutoff >= 0:
         raise ValueError(f"'pinv_cutoff' must be >= 0, got {pinv_cutoff}")
-    g_tr = head_gradients(head, phi_train, y_train)
-    g_te = head_gradients(head, phi_test, y_test)
-    H = head_hessian(head, phi_train, damping)
+    g_tr = _gradients(head, phi_train, y_train, "phi_train", "y_train")
+    g_te = _gradients(head, phi_test, y_test, "phi_test", "y_test")
+    H = _hessian(*_head_params(head), phi_train, damping, "phi_train")
     if solver == "cholesky":
         L = torch.linalg.cholesky(H)
         return -(g_te @ torch.cholesky_solve(g_tr.T, L))
@@ -150,16 +169,24 @@ def influence_match_rate(influence: torch.Tensor, y_train: torch.Tensor, y_test:
         >>> influence_match_rate(inf, torch.tensor([0, 1, 0]), torch.tensor([0, 0]), ks=(1, 2))
         {1: 0.5, 2: 0.5}
     """
-    if influence.dim() != 2 or influence.shape != (y_test.shape[0], y_train.shape[0]):
-        raise ValueError(f"'influence' must be [M={y_test.shape[0]}, N={y_train.shape[0]}], "
-                         f"got {tuple(influence.shape)}")
+    for name, t in (("influence", influence), ("y_train", y_train), ("y_test", y_test)):
+        if not isinstance(t, torch.Tensor):
+            raise InvalidTypeError(f"'{name}' must be a torch.Tensor, got {type(t).__name__}")
+    if influence.dim() != 2:
+        raise InvalidValueError(f"'influence' must be [M, N] (test x train), got {tuple(influence.shape)}")
+    for name, t, n in (("y_train", y_train, influence.shape[1]), ("y_test", y_test, influence.shape[0])):
+        if t.shape != (n,):
+            raise InvalidValueError(f"'{name}' must have shape [{n}] to match 'influence' "
+                                    f"{tuple(influence.shape)}, got {tuple(t.shape)}")
+    if not bool(torch.isfinite(influence).all()):
+        raise InvalidValueError("'influence' contains NaN or infinite values; it would rank them arbitrarily")
     score = {"helpful": -influence, "harmful": influence, "abs": influence.abs()}.get(by)
     if score is None:
         raise ValueError(f"'by' must be 'helpful', 'harmful' or 'abs', got {by!r}")
     out = {}
     for k in ks:
         if not 1 <= int(k) <= influence.shape[1]:
-            raise ValueError(f"every k must be in [1, {influence.shape[1]}], got {k}")
+            raise InvalidValueError(f"every k of 'ks' must be in [1, {influence.shape[1]}], got {k}")
         idx = score.topk(int(k), dim=1).indices                           # [M, k]
         out[int(k)] = float((y_train.to(idx.device)[idx] == y_test.to(idx.device).unsqueeze(1)).double().mean())
     return out

@@ -25,6 +25,7 @@ import torch
 from pyadvt.data import TensorData
 from pyadvt.utils.stats import mean_ci as stats_mean_ci
 from pyadvt.utils.sweep import CellStore, run_cells
+from pyadvt.utils.validation import InvalidTypeError, InvalidValueError, warn_invalid
 
 __all__ = ["balanced_subset", "mean_ci", "subset_sweep", "summarize", "paired_delta"]
 
@@ -32,9 +33,13 @@ __all__ = ["balanced_subset", "mean_ci", "subset_sweep", "summarize", "paired_de
 def mean_ci(values: Sequence[float], confidence: float = 0.95) -> dict:
     """``{"mean", "lo", "hi", "half_width", "n"}`` with a Student-t interval; ``None`` bounds for n < 2.
 
-    Non-finite values (undefined cells) are skipped.
+    Non-finite values (undefined cells) are skipped, counted in ``n`` neither, and reported in one
+    ``RuntimeWarning``.
     """
-    return stats_mean_ci(list(values), confidence=confidence).summary()  # pyadvt.utils.stats: the one interval
+    values = list(values)
+    out = stats_mean_ci(values, confidence=confidence).summary()  # pyadvt.utils.stats: the one interval
+    warn_invalid(len(values) - out["n"], len(values), "mean_ci", "None or non-finite values, e.g. undefined cells")
+    return out
 
 
 def balanced_subset(data: TensorData, size: int | None, seed: int) -> TensorData:
@@ -43,7 +48,12 @@ def balanced_subset(data: TensorData, size: int | None, seed: int) -> TensorData
     Each class contributes ``min(count, size // C)`` samples, the rest is drawn uniformly from what
     is left; a sample's selection depends only on ``(seed, size)``.
     """
+    if not isinstance(data, TensorData):
+        raise InvalidTypeError(f"'data' must be a pyadvt.data.TensorData, got {type(data).__name__}; "
+                               "convert with pyadvt.data.to_tensor_data(data)")
     n = len(data)
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+        raise InvalidValueError(f"'size' must be a positive int or None, got {size!r}")
     if size is None or size >= n:
         return data
     if not isinstance(size, int) or size < 1:
@@ -76,20 +86,42 @@ def subset_sweep(cell_fn: Callable[[TensorData, int], dict], train: TensorData, 
     Returns:
         rows ``{"size": n, "seed": s, **metrics}`` in sweep order (``size`` is the actual subset size).
     """
+    if not callable(cell_fn):
+        raise InvalidTypeError(f"'cell_fn' must be a callable (subset, seed) -> dict, got {type(cell_fn).__name__}")
+    sizes, seeds = list(sizes), list(seeds)
+    if not sizes or not seeds:
+        raise InvalidValueError(f"'sizes' and 'seeds' must be non-empty, got sizes={sizes!r}, seeds={seeds!r}")
+    for s in sizes:
+        if s is not None and (isinstance(s, bool) or not isinstance(s, int) or s < 1):
+            raise InvalidValueError(f"'sizes' must hold positive ints or None, got {s!r}")
     key = tuple(key) if isinstance(key, (tuple, list)) else (key,)
     cells = [(*key, ("all" if s is None else int(s)), int(seed)) for s in sizes for seed in seeds]
 
     def run(cell):
         size, seed = cell[-2], cell[-1]
         sub = balanced_subset(train, None if size == "all" else size, seed)
-        return dict(cell_fn(sub, seed), size=len(sub), seed=seed)
+        metrics = cell_fn(sub, seed)
+        if not isinstance(metrics, dict):
+            raise InvalidTypeError(f"'cell_fn' must return a dict of metrics, got {type(metrics).__name__}")
+        return dict(metrics, size=len(sub), seed=seed)
 
     out = run_cells(cells, run, store, progress=progress, desc=desc)
     return [out[c] for c in cells]
 
 
+def _check_rows(rows, metric: str, by: str, name: str) -> None:
+    """Every row is a dict holding ``by``; some row holds ``metric`` (a row without it is an undefined cell)."""
+    rows = list(rows)
+    if not all(isinstance(r, dict) and by in r for r in rows):
+        raise InvalidValueError(f"every row of '{name}' must be a dict with the 'by' key {by!r}")
+    if rows and not any(metric in r for r in rows):
+        keys = sorted({k for r in rows for k in r})
+        raise InvalidValueError(f"'metric' {metric!r} is in no row of '{name}'; the rows hold {keys}")
+
+
 def summarize(rows: Sequence[dict], metric: str, by: str = "size", confidence: float = 0.95) -> list[dict]:
     """Per value of ``by`` (sorted): ``{by: value, **mean_ci(metric values)}``."""
+    _check_rows(rows, metric, by, "rows")
     groups: dict = {}
     for r in rows:
         groups.setdefault(r[by], []).append(r.get(metric))
@@ -100,6 +132,8 @@ def paired_delta(rows_a: Sequence[dict], rows_b: Sequence[dict], metric: str, by
                  confidence: float = 0.95) -> list[dict]:
     """Mean and CI of ``a - b`` per ``by`` value, pairing rows with equal ``(by, seed)`` (e.g. robust
     minus natural accuracy on the same subsets)."""
+    _check_rows(rows_a, metric, by, "rows_a")
+    _check_rows(rows_b, metric, by, "rows_b")
     b_index = {(r[by], r["seed"]): r.get(metric) for r in rows_b}
     diffs: dict = {}
     for r in rows_a:
