@@ -154,11 +154,9 @@ def _attack_cases():
     case("attacks.evaluate", "unknown attack", ("attack", "name"),
          lambda s: A.evaluate([S(s)], [S(s + 1)], ["nosuch"], (images(s), labels(s))))
     case("attacks.evaluate", "y out of range", "y",
-         lambda s: A.evaluate([S(s)], [S(s + 1)], ["mifgsm"], (images(s), labels(s) + C), protocol="digits"),
-         slow=True)
+         lambda s: A.evaluate([S(s)], [S(s + 1)], ["mifgsm"], (images(s), labels(s) + C), protocol="digits"))
     case("attacks.evaluate", "x NaN", "x",
-         lambda s: A.evaluate([S(s)], [S(s + 1)], ["mifgsm"], (nan_at(images(s), s), labels(s)), protocol="digits"),
-         slow=True)
+         lambda s: A.evaluate([S(s)], [S(s + 1)], ["mifgsm"], (nan_at(images(s), s), labels(s)), protocol="digits"))
     case("attacks.evaluate", "unknown protocol", "protocol",
          lambda s: A.evaluate([S(s)], [S(s + 1)], ["mifgsm"], (images(s), labels(s)), protocol="nosuch"))
     case("attacks.Protocol", "eps negative", "eps", lambda s: A.Protocol("p", eps=-1.0, alpha=0.1, steps=2))
@@ -193,10 +191,10 @@ def _attack_cases():
 def _metrics_cases():
     S = lambda s: model(s)  # noqa: E731
     case("metrics.lemma1", "y out of range", "y",
-         lambda s: M.lemma1(S(s), images(s), labels(s) + C, 0.05, steps=2, rep_steps=2, restarts=1), slow=True)
+         lambda s: M.lemma1(S(s), images(s), labels(s) + C, 0.05, steps=2, rep_steps=2, restarts=1))
     case("metrics.lemma1", "x NaN", "x",
          lambda s: M.lemma1(S(s), nan_at(images(s), s), labels(s), 0.05, steps=2, rep_steps=2, restarts=1),
-         flag=True, slow=True)
+         flag=True)
     case("metrics.lemma1", "eps negative", "eps", lambda s: M.lemma1(S(s), images(s), labels(s), -0.05))
     case("metrics.theorem2_criterion", "y float", "y",
          lambda s: M.theorem2_criterion(S(s), images(s), labels(s).float(), 0.05, steps=2, rep_steps=2, restarts=1))
@@ -364,8 +362,7 @@ def _transfer_cases():
     case("transfer.knowledge_transferability", "unknown method", "method",
          lambda s: TR.knowledge_transferability(S(s), td(s), td(s + 1), method="nosuch", epochs=1))
     case("transfer.knowledge_transferability", "test y out of range", ("test", "y", "label"),
-         lambda s: TR.knowledge_transferability(S(s), td(s), D.TensorData(images(s), labels(s) + 2 * C), epochs=1),
-         slow=True)
+         lambda s: TR.knowledge_transferability(S(s), td(s), D.TensorData(images(s), labels(s) + 2 * C), epochs=1))
     case("transfer.knowledge_transferability", "epochs 0", "epochs",
          lambda s: TR.knowledge_transferability(S(s), td(s), td(s + 1), epochs=0))
     case("transfer.replace_head", "num_classes 0", "num_classes", lambda s: TR.replace_head(S(s), 0))

@@ -29,7 +29,6 @@ PACKAGES = ("attacks", "metrics", "bounds", "selection", "transfer", "theory", "
 EXEMPT = {
     "theory.section6_counterexample": "takes no arguments (a fixed construction of seed 003 §6)",
     "attacks.AttackBatch": "the rows record an Attack builds for its hooks from already-validated inputs",
-    "theory.MaxMarginSVM": "the result of max_margin_svm (also returned by multiclass_direction in a tuple)",
     "theory.TheoremCheck": "the base class of the check_* result records",
     "theory.CounterexampleCheck": "the result of Section6Counterexample.verify(), which takes no arguments",
 }
