@@ -16,9 +16,10 @@ on a shared machine affect them alike. Workloads: the reference ``SmallCNN`` on 
     python benchmarks/bench_attacks.py [--quick] [--threads N] [--part pgd|suite|ops|all]
 
 ``--part suite`` times the transfer suite (docs/theory.md §10) against torchattacks where it has the attack
-(NI, SI-NI, TI without diversity, VMI, VNI, PI; same model, data, steps and neighbours) on CIFAR-shaped
-``[64, 3, 32, 32]`` inputs (``--suite-batch``), and reports every suite attack's gradient evaluations per image
-(``bench_attacks_suite_<device>.json``). ``--part ops`` times the fused update kernels
+(NI, SI-NI, TI without diversity, VMI, VNI, PI; same model, data, steps and neighbours, in interleaved rounds)
+on CIFAR-shaped ``[64, 3, 32, 32]`` inputs (``--suite-batch``), with the gradient evaluations per image of both
+libraries counted at the model (:class:`CountingModel`) and the peak tensor memory of one call
+(:func:`peak_alloc_bytes`); the other suite attacks are timed alone (``bench_attacks_suite_<device>.json``). ``--part ops`` times the fused update kernels
 (``nesterov_point``, ``variance_momentum_step_``, ``patch_step_``) against their eager PyTorch form and
 ``torch.compile`` of it on ``[256, 3, 32, 32]`` (``bench_attack_update_<device>.json``).
 """
@@ -93,49 +94,113 @@ def bench_workload(model, x, y, min_run_time: float, rounds: int) -> dict:
     return res
 
 
-def bench_suite(device: str, min_run_time: float, rounds: int, batch: int = 64) -> dict:
-    """Each suite attack vs torchattacks' version (where one exists), and gradient evaluations per image."""
+class CountingModel(torch.nn.Module):
+    """Wraps a model and counts the image rows it sees with autograd on: gradient evaluations, measured
+    the same way for both libraries (not taken from either library's own bookkeeping)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.rows = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled():
+            self.rows += x.shape[0]
+        return self.model(x)
+
+
+def peak_alloc_bytes(fn, device: str) -> int:
+    """Peak bytes of tensors allocated by ``fn()`` above what was live before it: CUDA from the caching
+    allocator's statistics, CPU from the profiler's allocation/free events (exact, allocator-independent)."""
+    if device == "cuda":
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        fn()
+        torch.cuda.synchronize()
+        return int(torch.cuda.max_memory_allocated() - base)
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    events = sorted((e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events() if e.name() == "[memory]")
+    live = peak = 0
+    for _, nbytes in events:
+        live += nbytes
+        peak = max(peak, live)
+    return int(peak)
+
+
+def torchattacks_pairs(model, eps: float, alpha: float, steps: int, neighbours: int) -> dict:
+    """``name -> (pyadvt attack, torchattacks attack)`` for every suite attack torchattacks has, with the
+    same model, budget, step, iterations and settings (TI without input diversity, VMI/VNI with the same
+    number of neighbours, PI with torchattacks' defaults: no momentum, amplification 10, kernel 3)."""
     import torchattacks
 
     import pyadvt.attacks as A
 
+    return {
+        "NIFGSM": (A.NIFGSM(model, eps, alpha, steps), torchattacks.NIFGSM(model, eps, alpha, steps)),
+        "SINIFGSM": (A.SINIFGSM(model, eps, alpha, steps), torchattacks.SINIFGSM(model, eps, alpha, steps)),
+        "TIFGSM": (A.TIFGSM(model, eps, alpha, steps, mu=0.0),
+                   torchattacks.TIFGSM(model, eps, alpha, steps, diversity_prob=0.0)),
+        "VMIFGSM": (A.VMIFGSM(model, eps, alpha, steps, N=neighbours),
+                    torchattacks.VMIFGSM(model, eps, alpha, steps, N=neighbours)),
+        "VNIFGSM": (A.VNIFGSM(model, eps, alpha, steps, N=neighbours),
+                    torchattacks.VNIFGSM(model, eps, alpha, steps, N=neighbours)),
+        # torchattacks' PIFGSM(model, max_epsilon, num_iter_set): alpha = eps / steps, as pyadvt's default
+        "PIFGSM": (A.PIFGSM(model, eps, None, steps), torchattacks.PIFGSM(model, eps, steps)),
+    }
+
+
+def bench_suite(device: str, min_run_time: float, rounds: int, batch: int = 64, neighbours: int = 5,
+                only_torchattacks: bool = False) -> dict:
+    """Each suite attack vs torchattacks' version (where one exists): median time of interleaved rounds,
+    gradient evaluations per image (counted at the model for both) and peak tensor memory of one call;
+    the other suite attacks are timed alone unless ``only_torchattacks``."""
+    import pyadvt.attacks as A
+
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
-    model = build("cnn", in_shape=(3, 32, 32)).to(device).eval()
+    net = build("cnn", in_shape=(3, 32, 32)).to(device).eval()
+    model = CountingModel(net).eval()
     x = torch.rand(batch, 3, 32, 32, generator=g).to(device)
     y = torch.randint(0, 10, (batch,), generator=g).to(device)
     eps, alpha, steps = 16 / 255, 1.6 / 255, 10
-    pairs = {
-        "NIFGSM": (A.NIFGSM(model, eps, alpha, steps), torchattacks.NIFGSM(model, eps, alpha, steps), 10),
-        "SINIFGSM": (A.SINIFGSM(model, eps, alpha, steps), torchattacks.SINIFGSM(model, eps, alpha, steps), 50),
-        "TIFGSM": (A.TIFGSM(model, eps, alpha, steps, mu=0.0),
-                   torchattacks.TIFGSM(model, eps, alpha, steps, diversity_prob=0.0), 10),
-        "VMIFGSM": (A.VMIFGSM(model, eps, alpha, steps, N=5), torchattacks.VMIFGSM(model, eps, alpha, steps, N=5), 60),
-        "VNIFGSM": (A.VNIFGSM(model, eps, alpha, steps, N=5), torchattacks.VNIFGSM(model, eps, alpha, steps, N=5), 60),
-        "PIFGSM": (A.PIFGSM(model, eps, None, steps), torchattacks.PIFGSM(model, eps, steps), 10),
-    }
-    out = {}
-    for name, (ours, theirs, ta_cost) in pairs.items():
+    out = {"workload": {"model": "cnn", "input": [batch, 3, 32, 32], "eps": eps, "alpha": alpha, "steps": steps,
+                        "vmi_vni_neighbours": neighbours}}
+    for name, (ours, theirs) in torchattacks_pairs(model, eps, alpha, steps, neighbours).items():
         r = interleaved({"pyadvt": lambda: ours(x, y), "torchattacks": lambda: theirs(x, y)}, min_run_time, rounds)
-        ours(x, y)
         r["speedup_vs_torchattacks"] = r["torchattacks"]["median_s"] / r["pyadvt"]["median_s"]
-        r["grad_evals_per_image"] = {"pyadvt": ours.last_cost, "torchattacks": ta_cost}
+        evals, peak = {}, {}
+        for lib, atk in (("pyadvt", ours), ("torchattacks", theirs)):
+            model.rows = 0
+            atk(x, y)
+            evals[lib] = model.rows / batch
+            peak[lib] = peak_alloc_bytes(lambda: atk(x, y), device)
+        r["grad_evals_per_image"] = evals
+        r["pyadvt_last_cost"] = ours.last_cost
+        r["peak_alloc_mib"] = {k: v / 2 ** 20 for k, v in peak.items()}
         out[name] = r
         print(f"[{device}] {name}: pyadvt {r['pyadvt']['median_s'] * 1e3:.0f} ms, torchattacks "
-              f"{r['torchattacks']['median_s'] * 1e3:.0f} ms -> {r['speedup_vs_torchattacks']:.2f}x "
-              f"({ours.last_cost:g} gradient evaluations per image)")
+              f"{r['torchattacks']['median_s'] * 1e3:.0f} ms -> {r['speedup_vs_torchattacks']:.2f}x; gradient "
+              f"evaluations / image {evals['pyadvt']:g} vs {evals['torchattacks']:g}; peak memory "
+              f"{r['peak_alloc_mib']['pyadvt']:.1f} vs {r['peak_alloc_mib']['torchattacks']:.1f} MiB", flush=True)
+    if only_torchattacks:
+        return out
     rnet = build("resnet", in_shape=(3, 32, 32)).to(device).eval()
-    alone = {"Admix": A.Admix(model, eps, alpha, steps), "SSA": A.SSA(model, eps, alpha, steps),
-             "BSR": A.BSR(model, eps, alpha, steps), "SGM": A.SGM(rnet, eps, alpha, steps),
+    alone = {"Admix": A.Admix(net, eps, alpha, steps), "SSA": A.SSA(net, eps, alpha, steps),
+             "BSR": A.BSR(net, eps, alpha, steps), "SGM": A.SGM(rnet, eps, alpha, steps),
              "LinBP": A.LinBP(rnet, eps, alpha, steps), "ILA": A.ILA(rnet, eps, alpha, steps),
              "FIA": A.FIA(rnet, eps, alpha, steps), "NAA": A.NAA(rnet, eps, alpha, steps),
-             "SVRE": A.SVRE([model, build("cnn", in_shape=(3, 32, 32)).to(device).eval()], eps, alpha, steps)}
+             "SVRE": A.SVRE([net, build("cnn", in_shape=(3, 32, 32)).to(device).eval()], eps, alpha, steps)}
     for name, atk in alone.items():
         r = measure(lambda: atk(x, y), min_run_time)
         r["grad_evals_per_image"] = {"pyadvt": atk.last_cost}
+        r["peak_alloc_mib"] = {"pyadvt": peak_alloc_bytes(lambda: atk(x, y), device) / 2 ** 20}
         out[name] = r
         print(f"[{device}] {name}: pyadvt {r['median_s'] * 1e3:.0f} ms ({atk.last_cost:g} gradient evaluations "
-              "per image; not in torchattacks)")
+              f"per image, peak {r['peak_alloc_mib']['pyadvt']:.1f} MiB; not in torchattacks)", flush=True)
     return out
 
 
@@ -198,6 +263,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved measurement rounds (default 3)")
     parser.add_argument("--suite-batch", type=int, default=64, help="images per suite attack call (default 64)")
+    parser.add_argument("--neighbours", type=int, default=5, help="VMI/VNI neighbours N in --part suite (default 5, "
+                        "torchattacks' default)")
+    parser.add_argument("--only-torchattacks", action="store_true",
+                        help="--part suite: only the attacks torchattacks has (skip timing the others)")
     parser.add_argument("--part", choices=["pgd", "suite", "ops", "all"], default="pgd",
                         help="pgd (PGD and multi-budget, default), suite (transfer suite), ops (update kernels)")
     args = parser.parse_args()
@@ -207,7 +276,8 @@ def main() -> None:
     for device in devices():
         if args.part in ("suite", "all"):
             write_results("bench_attacks_suite", device, bench_suite(device, min_run_time, args.rounds,
-                                                                          args.suite_batch))
+                                                                     args.suite_batch, args.neighbours,
+                                                                     args.only_torchattacks))
         if args.part in ("ops", "all"):
             write_results("bench_attack_update", device, bench_update_ops(device, min_run_time, args.rounds))
         if args.part not in ("pgd", "all"):

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pyadvt.utils import evaluating, per_sample_rand
+from pyadvt.utils.deprecation import renamed_parameters
 from pyadvt.utils.modes import model_device
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -41,7 +42,8 @@ class AttackBatch:
     Attributes:
         x: ``[N, *in_shape]`` clean inputs (row ``k * B + b`` is sample ``b``).
         y: ``[N]`` labels.
-        target: ``[N]`` target labels (targeted attacks) or ``None``.
+        target_labels: ``[N]`` target labels (targeted attacks) or ``None`` (``target`` is a deprecated
+            read-only alias).
         eps: ``[N]`` budget per row.
         alpha: ``[N]`` step size per row.
         source: ``[N]`` index of each row's sample in the caller's batch.
@@ -52,7 +54,7 @@ class AttackBatch:
 
     x: torch.Tensor
     y: torch.Tensor
-    target: torch.Tensor | None
+    target_labels: torch.Tensor | None
     eps: torch.Tensor
     alpha: torch.Tensor
     source: torch.Tensor
@@ -63,9 +65,17 @@ class AttackBatch:
     def rows(self, index: slice | torch.Tensor) -> AttackBatch:
         """The sub-batch of rows ``index`` (same clean samples, seed and random streams)."""
         return AttackBatch(x=self.x[index], y=self.y[index],
-                           target=None if self.target is None else self.target[index], eps=self.eps[index],
+                           target_labels=None if self.target_labels is None else self.target_labels[index],
+                           eps=self.eps[index],
                            alpha=self.alpha[index], source=self.source[index], clean=self.clean,
                            sample_ids=self.sample_ids, seed=self.seed)
+
+    @property
+    def target(self) -> torch.Tensor | None:
+        """Deprecated alias of :attr:`target_labels` (removed in the next release)."""
+        warnings.warn("AttackBatch.target is deprecated and will be removed in the next release; use "
+                      "AttackBatch.target_labels", DeprecationWarning, stacklevel=2)
+        return self.target_labels
 
     def rand(self, shape: Sequence[int], stream: int, distribution: str = "uniform",
              rows: torch.Tensor | None = None) -> torch.Tensor:
@@ -119,14 +129,16 @@ class Attack(abc.ABC):
         self.undefined = 0
 
     # ------------------------------------------------------------------ public call
-    def __call__(self, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None = None,
+    @renamed_parameters(target="target_labels")
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, target_labels: torch.Tensor | None = None,
                  eps: float | torch.Tensor | None = None, alpha: float | torch.Tensor | None = None,
                  sample_ids: Sequence[int] | torch.Tensor | None = None, batch_size: int | None = None
                  ) -> torch.Tensor:
         """Attack ``x`` (``[B, *in_shape]`` in [0, 1]) with labels ``y`` (``[B]``).
 
         Args:
-            target: ``[B]`` target labels (only with ``targeted=True``; default ``(y + 1) % C``).
+            target_labels: ``[B]`` target labels (only with ``targeted=True``; default ``(y + 1) % C``).
+                ``target=`` is a deprecated alias (a ``DeprecationWarning``; removed in the next release).
             eps: budget override: a number, or a 1-D tensor (or list) of ``K`` budgets (multi-budget).
             alpha: step override: a number or ``[K]`` per budget (default: each budget times the
                 attack's ``alpha / eps`` ratio).
@@ -151,19 +163,19 @@ class Attack(abc.ABC):
         with evaluating(self.model), torch.enable_grad():
             C = self._num_classes(x)
             _check_labels(y, C, "y")
-            if target is not None:
+            if target_labels is not None:
                 if not self.targeted:
-                    raise ValueError("'target' was given but the attack was built with targeted=False; "
+                    raise ValueError("'target_labels' was given but the attack was built with targeted=False; "
                                      "construct it with targeted=True")
-                _check_label_tensor(target, B, x.device, "target")
-                target = target.detach().long()
-                _check_labels(target, C, "target")
+                _check_label_tensor(target_labels, B, x.device, "target_labels")
+                target_labels = target_labels.detach().long()
+                _check_labels(target_labels, C, "target_labels")
             elif self.targeted:
-                target = (y + 1) % C
+                target_labels = (y + 1) % C
             batch = AttackBatch(
                 x=x.repeat((K,) + (1,) * (x.dim() - 1)) if K > 1 else x,
                 y=y.repeat(K) if K > 1 else y,
-                target=None if target is None else (target.repeat(K) if K > 1 else target),
+                target_labels=None if target_labels is None else (target_labels.repeat(K) if K > 1 else target_labels),
                 eps=budgets.repeat_interleave(B),
                 alpha=alphas.repeat_interleave(B),
                 source=torch.arange(B, device=x.device).repeat(K),
@@ -185,11 +197,11 @@ class Attack(abc.ABC):
         """Return ``[N, *in_shape]`` adversarial rows for ``batch`` (implemented by subclasses)."""
 
     # ------------------------------------------------------------------ helpers for subclasses
-    def objective(self, logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
+    def objective(self, logits: torch.Tensor, y: torch.Tensor, target_labels: torch.Tensor | None) -> torch.Tensor:
         """Per-sample objective ``[B]`` the attack ascends: ``loss(logits, y)`` untargeted,
-        ``-loss(logits, target)`` targeted."""
+        ``-loss(logits, target_labels)`` targeted."""
         if self.targeted:
-            value = -self.loss(logits, target)
+            value = -self.loss(logits, target_labels)
         else:
             value = self.loss(logits, y)
         if value.shape != (logits.shape[0],):
@@ -197,19 +209,19 @@ class Attack(abc.ABC):
                              f"got {tuple(value.shape)}")
         return value
 
-    def success(self, logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
-        """``[B]`` bool: prediction != y (untargeted) or == target (targeted)."""
+    def success(self, logits: torch.Tensor, y: torch.Tensor, target_labels: torch.Tensor | None) -> torch.Tensor:
+        """``[B]`` bool: prediction != y (untargeted) or == target_labels (targeted)."""
         pred = logits.argmax(dim=1)
-        return pred == target if self.targeted else pred != y
+        return pred == target_labels if self.targeted else pred != y
 
-    def input_grad(self, x_adv: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None,
+    def input_grad(self, x_adv: torch.Tensor, y: torch.Tensor, target_labels: torch.Tensor | None,
                    transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
         """Gradient ``[B, *in_shape]`` of the per-sample objective w.r.t. ``x_adv`` (one backward for the
         batch; the objective is summed, so each row is its own sample's gradient). Non-finite gradient
         rows are zeroed (no step), counted in ``self.undefined`` and reported in one warning per call."""
         x_adv = x_adv.detach().requires_grad_(True)
         inp = x_adv if transform is None else transform(x_adv)
-        value = self.objective(self.model(inp), y, target)
+        value = self.objective(self.model(inp), y, target_labels)
         (grad,) = torch.autograd.grad(value.sum(), x_adv)
         # one reduction decides the common all-finite case; the per-row mask only when it is not
         if not bool(torch.isfinite(grad.sum())):

@@ -160,7 +160,8 @@ class TransferAttack(IterativeAttack):
         def sel(t):
             return t if rows is None or t is None else t[rows]
 
-        x0, y, target, eps, alpha = sel(batch.x), sel(batch.y), sel(batch.target), sel(batch.eps), sel(batch.alpha)
+        x0, y, eps, alpha = sel(batch.x), sel(batch.y), sel(batch.eps), sel(batch.alpha)
+        target = sel(batch.target_labels)
         x_adv = self._start(batch, rows, restart, x0, eps)
         state = self._setup(batch, rows, restart, x0, y, target, eps, alpha)
         momentum = None if self.mu is None else torch.zeros_like(x0)

@@ -83,7 +83,7 @@ class IterativeAttack(Attack):
                 if rows.numel() == 0:
                     break
                 xr = self._run_once(batch, rows, r, bar)
-                y, target = batch.y[rows], None if batch.target is None else batch.target[rows]
+                y, target = batch.y[rows], None if batch.target_labels is None else batch.target_labels[rows]
                 with torch.no_grad():
                     logits = self.model(xr)
                     obj = self.objective(logits, y, target)
@@ -101,7 +101,8 @@ class IterativeAttack(Attack):
         def sel(t):
             return t if rows is None or t is None else t[rows]
 
-        x0, y, target, eps, alpha = sel(batch.x), sel(batch.y), sel(batch.target), sel(batch.eps), sel(batch.alpha)
+        x0, y, eps, alpha = sel(batch.x), sel(batch.y), sel(batch.eps), sel(batch.alpha)
+        target = sel(batch.target_labels)
         x_adv = self._start(batch, rows, restart, x0, eps)
         momentum = None if self.mu is None else torch.zeros_like(x0)
         state = self._transform_state(batch, rows, restart)

@@ -30,7 +30,7 @@ class PGD(IterativeAttack):
         restarts: number of random restarts (default 1).
         targeted, seed, loss, progress: see :class:`pyadvt.attacks.Attack`.
 
-    Call: ``atk(x [B, C, H, W] in [0, 1], y [B], target=None, eps=None)`` -> ``[B, C, H, W]``, or
+    Call: ``atk(x [B, C, H, W] in [0, 1], y [B], target_labels=None, eps=None)`` -> ``[B, C, H, W]``, or
     ``[K, B, C, H, W]`` for ``eps`` a ``[K]`` tensor of budgets.
 
     Example:

@@ -188,7 +188,9 @@ def evaluate(sources, targets, attacks: Sequence[str] = DEFAULT_ATTACKS, data=No
 
     def run(cell):
         attack_name, source_name = cell
-        model = [src[s] for s in source_name.split("+")] if "+" in source_name else src[source_name]
+        # the ensemble attacks' cell is named "a+b+..." and uses every source; any other cell is one
+        # source, whatever its name (a source may itself be called "a+b")
+        model = list(src.values()) if _key(attack_name) in ENSEMBLE_ATTACKS else src[source_name]
         try:
             atk = build_for_protocol(attack_name, model, p, seed)
         except ValueError as exc:                 # e.g. SGM on a network without residual blocks

@@ -172,11 +172,12 @@ class RepresentationAttack:
                           "zero steps (those samples did not move on those steps)", RuntimeWarning, stacklevel=2)
         return best
 
-    def _objective(self, x_t: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Gradient of the summed squared shifts and the per-sample shift ``[B]`` at ``x_t``."""
+    def _objective(self, x_t: torch.Tensor, anchor: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gradient of the summed squared shifts from ``anchor`` (representation space) and the
+        per-sample shift ``[B]`` at ``x_t``."""
         x_t = x_t.detach().requires_grad_(True)
         with torch.enable_grad():
-            sq = (self.g(x_t) - target).flatten(1).pow(2).sum(dim=1)
+            sq = (self.g(x_t) - anchor).flatten(1).pow(2).sum(dim=1)
             grad, = torch.autograd.grad(sq.sum(), x_t)
         bad = ~torch.isfinite(grad).flatten(1).all(dim=1)
         if bool(bad.any()):
@@ -203,8 +204,8 @@ class RepresentationAttack:
 
     def _legacy(self, x0: torch.Tensor, eps_t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.no_grad():
-            target = self.legacy_target_scale * self.g(x0).detach()
-        grad, _ = self._objective(x0, target)
+            anchor = self.legacy_target_scale * self.g(x0).detach()
+        grad, _ = self._objective(x0, anchor)
         x_t = x0.clone()
         pgd_step_(x_t, grad.to(x_t.dtype), x0, eps_t, eps_t.clamp_min(1e-12), norm=self.norm)
         return x_t, representation_distance(self.g, x0, x_t)

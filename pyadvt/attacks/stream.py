@@ -20,12 +20,14 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
 
 from pyadvt.attacks.base import Attack
+from pyadvt.utils.deprecation import renamed_parameters
 from pyadvt.utils.modes import model_device
 from pyadvt.utils.validation import InvalidTypeError, InvalidValueError
 
@@ -35,13 +37,21 @@ __all__ = ["AttackedBatch", "attack_all", "run_on"]
 @dataclass
 class AttackedBatch:
     """One attacked batch: ``x [b, ...]``, ``y [b]``, ``x_adv [b, ...]`` (``[K, b, ...]`` for ``K``
-    budgets), ``target [b]`` or ``None``, and ``start``: the position of its first sample in the data."""
+    budgets), ``target_labels [b]`` or ``None``, and ``start``: the position of its first sample in the data
+    (``target`` is a deprecated read-only alias of ``target_labels``)."""
 
     x: torch.Tensor
     y: torch.Tensor
     x_adv: torch.Tensor
-    target: torch.Tensor | None
+    target_labels: torch.Tensor | None
     start: int
+
+    @property
+    def target(self) -> torch.Tensor | None:
+        """Deprecated alias of :attr:`target_labels` (removed in the next release)."""
+        warnings.warn("AttackedBatch.target is deprecated and will be removed in the next release; use "
+                      "AttackedBatch.target_labels", DeprecationWarning, stacklevel=2)
+        return self.target_labels
 
 
 def _device(attack, device):
@@ -51,7 +61,8 @@ def _device(attack, device):
     return model_device(model) if isinstance(model, torch.nn.Module) else None
 
 
-def run_on(attack: Attack | Callable, data, batch_size: int = 256, *, target: Callable | None = None,
+@renamed_parameters(target="target_labels")
+def run_on(attack: Attack | Callable, data, batch_size: int = 256, *, target_labels: Callable | None = None,
            eps: float | torch.Tensor | None = None, device: torch.device | str | None = None,
            progress: bool = False, desc: str = "attack") -> Iterator[AttackedBatch]:
     """Attack every batch of ``data``; yields :class:`AttackedBatch` in data order.
@@ -60,8 +71,9 @@ def run_on(attack: Attack | Callable, data, batch_size: int = 256, *, target: Ca
         attack: a pyadvt ``Attack`` or a callable ``(x, y) -> x_adv``.
         data: a source :func:`~pyadvt.data.iter_batches` accepts, with labels.
         batch_size: samples per attack call.
-        target: ``target(y) -> [b]`` target labels for a targeted attack (default: the attack's own,
-            ``(y + 1) mod C`` for pyadvt attacks).
+        target_labels: ``target_labels(y) -> [b]`` target labels for a targeted attack (default: the
+            attack's own, ``(y + 1) mod C`` for pyadvt attacks); passed to the attack as ``target_labels=``.
+            ``target=`` is a deprecated alias (a ``DeprecationWarning``; removed in the next release).
         eps: budget override of a pyadvt attack: a number or ``[K]`` budgets (then ``x_adv`` is
             ``[K, b, ...]``).
         device: where batches go (default: the attack model's device).
@@ -74,28 +86,29 @@ def run_on(attack: Attack | Callable, data, batch_size: int = 256, *, target: Ca
     if not callable(attack):
         raise InvalidTypeError(f"'attack' must be a pyadvt Attack or a callable (x, y) -> x_adv, "
                                f"got {type(attack).__name__}")
-    if target is not None and not callable(target):
-        raise InvalidTypeError(f"'target' must be a callable y -> target labels, got {type(target).__name__}")
+    if target_labels is not None and not callable(target_labels):
+        raise InvalidTypeError(f"'target_labels' must be a callable y -> target labels, got "
+                               f"{type(target_labels).__name__}")
     if eps is not None and not isinstance(attack, Attack):
         raise InvalidValueError("'eps' overrides the budget of a pyadvt Attack; set the budget of "
                                 f"{type(attack).__name__} when building it")
     batches = iter_batches(data, batch_size, device=_device(attack, device), progress=progress, desc=desc,
                            labels=True)
-    return _run(attack, batches, target, eps)
+    return _run(attack, batches, target_labels, eps)
 
 
-def _run(attack, batches, target, eps) -> Iterator[AttackedBatch]:
+def _run(attack, batches, target_labels, eps) -> Iterator[AttackedBatch]:
     start = 0
     for x, y in batches:
-        t = None if target is None else target(y)
+        t = None if target_labels is None else target_labels(y)
         kwargs = {} if eps is None else {"eps": eps}
         if t is not None:
-            kwargs["target"] = t
+            kwargs["target_labels"] = t
         x_adv = attack(x, y, **kwargs)
         if not isinstance(x_adv, torch.Tensor) or x_adv.shape[-x.dim():] != x.shape:
             raise InvalidValueError(f"'attack' must return adversarial inputs shaped like its input {tuple(x.shape)}, "
                                     f"got {getattr(x_adv, 'shape', type(x_adv).__name__)}")
-        yield AttackedBatch(x=x, y=y, x_adv=x_adv.detach(), target=t, start=start)
+        yield AttackedBatch(x=x, y=y, x_adv=x_adv.detach(), target_labels=t, start=start)
         start += x.shape[0]
 
 

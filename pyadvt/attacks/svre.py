@@ -57,7 +57,8 @@ class SVRE(TransferAttack):
         def sel(t):
             return t if rows is None or t is None else t[rows]
 
-        x0, y, target, eps, alpha = sel(batch.x), sel(batch.y), sel(batch.target), sel(batch.eps), sel(batch.alpha)
+        x0, y, eps, alpha = sel(batch.x), sel(batch.y), sel(batch.eps), sel(batch.alpha)
+        target = sel(batch.target_labels)
         beta = alpha if self.beta_ratio is None else eps * self.beta_ratio
         K, M = len(self.model.models), self.inner_steps
         x_adv = self._start(batch, rows, restart, x0, eps)

@@ -164,9 +164,9 @@ def test_targeted_lowers_target_loss_and_default_target():
     before, after = ce(net, x, target), ce(net, x_adv, target)
     assert bool((after < before).all())
     assert float(net(x_adv).argmax(1).eq(target).float().mean()) > 0.5
-    torch.testing.assert_close(x_adv, atk(x, y, target=target), atol=0, rtol=0)
+    torch.testing.assert_close(x_adv, atk(x, y, target_labels=target), atol=0, rtol=0)
     other = (y + 3) % 10
-    x_other = atk(x, y, target=other)
+    x_other = atk(x, y, target_labels=other)
     assert bool((ce(net, x_other, other) < ce(net, x, other)).all())
 
 
@@ -204,7 +204,7 @@ def test_custom_loss_hook_is_used():
         return -F.cross_entropy(logits, labels, reduction="none")
 
     a = PGD(net, eps=0.1, steps=3, loss=neg_ce)(x, y)
-    b = PGD(net, eps=0.1, steps=3, targeted=True)(x, y, target=y)
+    b = PGD(net, eps=0.1, steps=3, targeted=True)(x, y, target_labels=y)
     torch.testing.assert_close(a, b, atol=0, rtol=0)
     with pytest.raises(ValueError, match="loss"):
         PGD(net, eps=0.1, steps=1, loss=lambda logits, labels: logits.sum())(x, y)
@@ -263,9 +263,9 @@ def test_argument_validation():
     net = tiny_cnn()
     x, y = batch(4)
     with pytest.raises(ValueError, match="targeted=False"):
-        PGD(net, eps=0.1)(x, y, target=y)
+        PGD(net, eps=0.1)(x, y, target_labels=y)
     with pytest.raises(ValueError, match="target"):
-        PGD(net, eps=0.1, targeted=True)(x, y, target=y + 20)
+        PGD(net, eps=0.1, targeted=True)(x, y, target_labels=y + 20)
     with pytest.raises(ValueError, match="eps"):
         PGD(net, eps=-0.1)
     with pytest.raises(ValueError, match="eps"):

@@ -38,8 +38,8 @@ def test_multi_budget_targeted_and_plain_callables():
     atk = PGD(net, eps=0.2, steps=2, targeted=True)
     eps = torch.tensor([0.05, 0.2])
     target = lambda y: (y + 2) % 4  # noqa: E731
-    ref = atk(X, Y, target=target(Y), eps=eps)
-    x_adv, y = attack_all(atk, (X, Y), batch_size=5, eps=eps, target=target)
+    ref = atk(X, Y, target_labels=target(Y), eps=eps)
+    x_adv, y = attack_all(atk, (X, Y), batch_size=5, eps=eps, target_labels=target)
     assert x_adv.shape == (2, 13, 1, 5, 5) and torch.equal(y, Y)
     torch.testing.assert_close(x_adv, ref, atol=1e-6, rtol=0)
     # a plain callable (e.g. a torchattacks attack) works; eps cannot be overridden for it
