@@ -119,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             argv = [*ALIASES[argv[0]], *argv[1:]]
         parser = build_parser(argv)
         args = parser.parse_args(argv)
+        args.debug = debug  # commands that report errors and carry on (rank) print tracebacks with --debug
         if getattr(args, "device", None) is not None:
             check_device(args.device, "--device")
         return int(args.func(args) or 0)

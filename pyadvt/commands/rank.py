@@ -120,25 +120,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         p.add_argument("--quiet", action="store_true", help="no progress bars or status messages")
 
 
-def _data(cfg: Mapping) -> tuple[TensorData, TensorData]:
-    """Both splits in memory; an image folder's test split as a seeded random ``n_eval`` subset (its
-    files are listed class by class), its images resized by the folder reader."""
-    from pyadvt.data import to_tensor_data
-    from pyadvt.data.adapt import adapt_images
+def _data(cfg: Mapping) -> tuple[Any, Any]:
+    """The train and test splits, streamed from disk when the dataset is read from files: an image
+    folder is resized and converted by its reader, another dataset's images by
+    :class:`~pyadvt.data.adapt.AdaptedImages` (in memory for the in-memory digits)."""
+    from pyadvt.data.adapt import AdaptedImages, adapt_images
     from pyadvt.data.load import canonical_name
 
     folder = canonical_name(cfg["dataset"]) == "imagefolder"
     if cfg["dataset"] == "digits":
         train, test = digits(seed=cfg["seed"])
     else:
-        kw = {"size": cfg["image_size"]} if folder else {}
-        train = to_tensor_data(load_dataset(cfg["dataset"], cfg["data_root"], split="train", **kw))
-        test = load_dataset(cfg["dataset"], cfg["data_root"], split="test", **kw)
-        test = to_tensor_data(test, cfg["n_eval"], seed=cfg["seed"]) if folder else test
-    size = None if folder else cfg["image_size"]
-    if size is not None or cfg["channels"] is not None:
-        train, test = (TensorData(adapt_images(d.x, size, cfg["channels"]), d.y, d.num_classes) for d in (train, test))
-    return train, test
+        kw = {"size": cfg["image_size"], "channels": cfg["channels"] or 3} if folder else {}
+        train, test = (load_dataset(cfg["dataset"], cfg["data_root"], split=split, **kw) for split in ("train", "test"))
+    size, channels = (None, None) if folder else (cfg["image_size"], cfg["channels"])
+    if size is None and channels is None:
+        return train, test
+    if isinstance(train, TensorData) and isinstance(test, TensorData):
+        return tuple(TensorData(adapt_images(d.x, size, channels), d.y, d.num_classes) for d in (train, test))
+    return AdaptedImages(train, size, channels), AdaptedImages(test, size, channels)
 
 
 def _store(out: Path, fresh: bool) -> CellStore:
@@ -151,13 +151,9 @@ def _store(out: Path, fresh: bool) -> CellStore:
     return CellStore(cells)
 
 
-def main(args: argparse.Namespace) -> int:
-    from pyadvt.cli import UserError
-
-    if args.quiet:
-        set_quiet(True)
+def _config(args: argparse.Namespace) -> dict:
+    """The run's configuration: defaults < ``--config`` file < ``--set`` < flags."""
     sources = args.what == "sources"
-    defaults = SOURCES_DEFAULTS if sources else SURROGATES_DEFAULTS
     flags = {"dataset": args.dataset, "data_root": args.data_root, "image_size": args.image_size,
              "channels": args.channels, "eps": args.eps, "n_eval": args.n_eval,
              "seed": args.seed, "device": args.device,
@@ -167,64 +163,113 @@ def main(args: argparse.Namespace) -> int:
     else:
         flags.update(surrogates=_named_specs(args.surrogate, "--surrogate"),
                      targets=_named_specs(args.target, "--target"), attack=args.attack)
-    cfg = resolve_config(defaults, args.config, overrides=args.overrides, flags=flags)
+    return resolve_config(SOURCES_DEFAULTS if sources else SURROGATES_DEFAULTS, args.config,
+                          overrides=args.overrides, flags=flags)
+
+
+def _load_all(specs: Mapping[str, str], flag: str, cfg: Mapping, sample: torch.Tensor, classes: int | None,
+              skipped: list[str]) -> dict[str, nn.Module]:
+    """Load every spec, checked on ``sample``; one that fails is reported in one line and left out
+    (appended to ``skipped``); the command's error when none is left."""
+    from pyadvt.cli import UserError
+
+    loaded, errors = {}, []
+    for n, s in specs.items():
+        try:
+            loaded[n] = load_model(s, cfg["device"], num_classes=classes, in_shape=sample, flag=f"{flag} {n}")
+        except (ValueError, FileNotFoundError) as exc:
+            errors.append(str(exc))
+    if not loaded:
+        raise UserError(errors[0])
+    for e in errors:
+        print(f"pyadvt: error: {e} (left out)", file=sys.stderr)
+    skipped.extend(errors)
+    return loaded
+
+
+def _models(cfg: Mapping, what: str, test: Any, skipped: list[str]) -> tuple[dict, Any]:
+    """``(candidates, reference model or targets)``, each checked on two real images of ``test``."""
+    from pyadvt.cli import UserError
+    from pyadvt.data.stream import first_batch
+    from pyadvt.selection._samples import num_classes_of
+
+    sample, classes = first_batch(test, 2)[0], num_classes_of(test)
+    if what == "sources":
+        if not cfg["sources"] or not cfg["reference"]:
+            raise UserError("rank sources needs at least one --source and a --reference")
+        models = _load_all(cfg["sources"], "--source", cfg, sample, None, skipped)  # sources keep their own heads
+        return models, _load_all({"reference": cfg["reference"]}, "--reference", cfg, sample, classes,
+                                 skipped)["reference"]
+    if not cfg["surrogates"] or not cfg["targets"]:
+        raise UserError("rank surrogates needs at least one --surrogate and one --target")
+    return (_load_all(cfg["surrogates"], "--surrogate", cfg, sample, classes, skipped),
+            _load_all(cfg["targets"], "--target", cfg, sample, classes, skipped))
+
+
+def _rank(cfg: Mapping, what: str, models: dict, other: Any, train: Any, test: Any, store: CellStore) -> dict:
+    """Run the ranking; an image folder's evaluation samples are a seeded random subset (its files
+    are listed class by class), another dataset's the first ``n_eval``."""
+    from pyadvt.data.load import canonical_name
+
+    common = {"eps": cfg["eps"], "steps": cfg["steps"], "n_eval": cfg["n_eval"], "seed": cfg["seed"],
+              "scores": cfg["scores"], "store": store, "cell_prefix": (config_digest(cfg),),  # no reuse across configs
+              "eval_seed": cfg["seed"] if canonical_name(cfg["dataset"]) == "imagefolder" else None}
+    if what == "sources":
+        return rank_sources(models, other, test, target_train=train, probe=cfg["probe"],
+                            probe_epochs=cfg["probe_epochs"], probe_lr=cfg["probe_lr"], **common)
+    return rank_surrogates(models, other, test, attack=cfg["attack"], norm=cfg["norm"], n_smooth=cfg["n_smooth"],
+                           smoothness_method=cfg["smoothness_method"], **common)
+
+
+def _report_failures(ranking: dict, what: str, debug: bool) -> bool:
+    """Print one line per candidate that failed in a metric (its traceback too with ``--debug``);
+    ``UserError`` when no candidate got any score. Returns whether any failed."""
+    from pyadvt.cli import UserError
+
+    tracebacks = ranking.pop("tracebacks", {})
+    for name, line in ranking.get("failed", {}).items():
+        if debug and tracebacks.get(name):
+            print(tracebacks[name], file=sys.stderr)
+        print(f"pyadvt: error: {line} (its scores are left out)", file=sys.stderr)
+    ignored = {"name", "failed", "n_undefined"}
+    scored = [r for r in ranking["rows"] if any(v is not None for k, v in r.items()
+                                                  if k not in ignored and not k.startswith("rank_"))]
+    if not scored:
+        raise UserError(f"no {what[:-1]} could be scored: every one failed (see the errors above)")
+    return bool(ranking.get("failed"))
+
+
+#: exit status when some candidate was left out or failed in a metric and the others were ranked
+PARTIAL = 1
+
+
+def main(args: argparse.Namespace) -> int:
+    """``pyadvt rank sources|surrogates``: load the data and models, rank, publish ``OUT/report.html``.
+
+    Returns 0, or :data:`PARTIAL` when a model was left out (it could not be loaded or run on the
+    data) or failed in a metric (one ``pyadvt: error:`` line each on stderr, the traceback with
+    ``--debug``) while the others were ranked; a ``UserError`` (exit 2) when none could be.
+    """
+    if args.quiet:
+        set_quiet(True)
+    cfg = _config(args)
     timings = Timings()
     from pyadvt.utils.validation import check_output_dir
     out = check_output_dir(args.out)
+    skipped: list[str] = []
     with distributed.session():
         with timings("load"):
             train, test = _data(cfg)
-            sample, classes = test.x[:2], test.num_classes  # real images check every model up front
-            skipped: list[str] = []
-
-            def load(specs, flag, task_classes=True):  # sources keep their own heads (other tasks)
-                """Load every spec; one that fails is reported in one line and left out (the command's
-                error when none is left)."""
-                loaded, errors = {}, []
-                for n, s in specs.items():
-                    try:
-                        loaded[n] = load_model(s, cfg["device"], num_classes=classes if task_classes else None,
-                                               in_shape=sample, flag=f"{flag} {n}")
-                    except (ValueError, FileNotFoundError) as exc:
-                        errors.append(str(exc))
-                if not loaded:
-                    raise UserError(errors[0])
-                for e in errors:
-                    print(f"pyadvt: error: {e} (left out)", file=sys.stderr)
-                skipped.extend(errors)
-                return loaded
-
-            if sources:
-                if not cfg["sources"] or not cfg["reference"]:
-                    raise UserError("rank sources needs at least one --source and a --reference")
-                models = load(cfg["sources"], "--source", task_classes=False)
-                reference = load({"reference": cfg["reference"]}, "--reference")["reference"]
-            else:
-                if not cfg["surrogates"] or not cfg["targets"]:
-                    raise UserError("rank surrogates needs at least one --surrogate and one --target")
-                models, targets = load(cfg["surrogates"], "--surrogate"), load(cfg["targets"], "--target")
+            models, other = _models(cfg, args.what, test, skipped)
         store = _store(out, args.fresh)
-        prefix = (config_digest(cfg),)  # cells of another configuration are never reused
-        dev = torch.device(cfg["device"])
         with timings("rank"):
-            if sources:
-                ranking = rank_sources(models, reference, test.to(dev), target_train=train.to(dev),
-                                       eps=cfg["eps"], steps=cfg["steps"], n_eval=cfg["n_eval"], probe=cfg["probe"],
-                                       probe_epochs=cfg["probe_epochs"], probe_lr=cfg["probe_lr"], seed=cfg["seed"],
-                                       scores=cfg["scores"], store=store, cell_prefix=prefix)
-                extra = sources_report(ranking)
-            else:
-                ranking = rank_surrogates(models, targets, test.to(dev), attack=cfg["attack"], eps=cfg["eps"],
-                                          steps=cfg["steps"], norm=cfg["norm"], n_eval=cfg["n_eval"],
-                                          n_smooth=cfg["n_smooth"], smoothness_method=cfg["smoothness_method"],
-                                          seed=cfg["seed"], scores=cfg["scores"], store=store, cell_prefix=prefix)
-                extra = surrogates_report(ranking)
+            ranking = _rank(cfg, args.what, models, other, train, test, store)
+        failed = _report_failures(ranking, args.what, getattr(args, "debug", False))
+        extra = (sources_report if args.what == "sources" else surrogates_report)(ranking)
         result = make_result(f"rank-{args.what}", cfg, ranking, timings=timings, seeds={"seed": cfg["seed"]},
                              device=cfg["device"], **extra)
         paths = publish(result, out)
     if paths:
-        best = ranking["rows"][0]["name"]
-        log(f"best {args.what[:-1]}: {best}")
+        log(f"best {args.what[:-1]}: {ranking['rows'][0]['name']}")
         print(paths["html"])
-    return 1 if skipped else 0
-
+    return PARTIAL if skipped or failed else 0
