@@ -206,7 +206,7 @@ def tau2(source: nn.Module, target: nn.Module, x: Data, eps: float = 1.0, *, bat
 
     Raises:
         TypeError, ValueError, pyadvt.ops.budget.MemoryBudgetError: as :func:`pyadvt.metrics.tau1`;
-        ``ValueError`` also for ``eps <= 0`` and when no sample has a defined source direction.
+            ``ValueError`` also for ``eps <= 0`` and when no sample has a defined source direction.
 
     Example:
         >>> S = torch.nn.Linear(4, 1); T = torch.nn.Linear(4, 1)
