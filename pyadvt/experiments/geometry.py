@@ -41,7 +41,7 @@ Example (Python):
 
 from __future__ import annotations
 
-import csv
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -50,13 +50,15 @@ from torch import nn
 
 from pyadvt.attacks import PGD
 from pyadvt.data import TensorData
+from pyadvt.data.stream import iter_batches
+from pyadvt.experiments._cli import experiment_cli
 from pyadvt.experiments._data import DIGITS, experiment_data
 from pyadvt.metrics.transfer_rates import predict
-from pyadvt.models import build
 from pyadvt.report import Timings, make_result, publish
+from pyadvt.report.csv_tables import write_csv
+from pyadvt.report.geometry_figures import fig4_specs
 from pyadvt.theory import MultiClassLinear, check_theorem9
-from pyadvt.train import fit
-from pyadvt.experiments._cli import experiment_cli
+from pyadvt.train.zoo import ModelSpec, data_digest, train_or_load
 from pyadvt.utils.config import merge_config, resolve_config
 from pyadvt.utils.rng import per_sample_rand
 from pyadvt.utils.sweep import CellStore, config_digest, run_cells
@@ -133,18 +135,20 @@ def train_svm(data: TensorData, C: float = 1.0, max_iter: int = 20000, seed: int
     return LinearScores(svc.coef_, svc.intercept_)
 
 
-def _build_nn(cfg: dict, in_shape: tuple, num_classes: int) -> nn.Module:
+def nn_spec(cfg: dict, num_classes: int, seed: int) -> ModelSpec:
+    """The :class:`~pyadvt.train.zoo.ModelSpec` of one small ReLU network: ``cfg["arch"]`` with the widths
+    ``cfg["width"]`` ("cnn"/"resnet" channels, "mlp" hidden; ignored by "lenet"), trained by ``fit`` with
+    ``epochs`` / ``lr`` / ``batch_size`` from ``cfg``, initialised and shuffled with ``seed``."""
     width_key = {"cnn": "channels", "mlp": "hidden", "lenet": None, "resnet": "channels"}.get(cfg["arch"])
-    kwargs = {width_key: tuple(cfg["width"])} if width_key else {}
-    return build(cfg["arch"], in_shape=in_shape, num_classes=num_classes, **kwargs)
+    kwargs = {width_key: list(cfg["width"])} if width_key else {}
+    fit_kwargs = {k: cfg[k] for k in ("epochs", "lr", "batch_size")}
+    return ModelSpec(cfg["arch"], dict(kwargs, num_classes=int(num_classes)), fit_kwargs=fit_kwargs, seed=int(seed))
 
 
-def train_nn(data: TensorData, cfg: dict, num_classes: int, seed: int) -> nn.Module:
-    """A small ReLU network (``cfg["arch"]``: "cnn" channels or "mlp" hidden = ``cfg["width"]``)."""
-    torch.manual_seed(seed)
-    model = _build_nn(cfg, tuple(data.x.shape[1:]), num_classes)
-    fit(model, data, epochs=cfg["epochs"], lr=cfg["lr"], batch_size=cfg["batch_size"], seed=seed, progress=False)
-    return model.eval()
+def train_nn(data: TensorData, cfg: dict, num_classes: int, seed: int, store: CellStore | None = None) -> nn.Module:
+    """A small ReLU network (:func:`nn_spec`) trained on ``data`` by :func:`~pyadvt.train.zoo.train_or_load`
+    (stored in / loaded from ``store`` when given)."""
+    return train_or_load(nn_spec(cfg, num_classes, seed), data, store)[0]
 
 
 def random_sign_perturbations(x: torch.Tensor, eps: list[float], seed: int) -> torch.Tensor:
@@ -161,8 +165,7 @@ def adversarial_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps
     """``[E, N, ...]`` L-inf PGD examples of ``model`` for every budget of ``eps`` (one multi-budget call)."""
     atk = PGD(model, eps=max(eps), steps=steps, random_start=random_start, seed=seed)
     budgets = torch.tensor(eps, dtype=x.dtype)
-    parts = [atk(x[i:i + batch_size], y[i:i + batch_size], eps=budgets) for i in range(0, x.shape[0], batch_size)]
-    return torch.cat(parts, dim=1)
+    return torch.cat([atk(xb, yb, eps=budgets) for xb, yb in iter_batches((x, y), batch_size)], dim=1)
 
 
 def transfer_accuracies(targets: list[nn.Module], perturbed: list[torch.Tensor], y: torch.Tensor,
@@ -261,100 +264,169 @@ def run(config: dict | None = None, out_dir: str | Path = "results/geometry", pr
 
 
 def _run(cfg: dict, out_dir: Path, progress: bool) -> dict:
-    timings = Timings()
-    seed, K, eps = cfg["seed"], cfg["models"], [float(e) for e in cfg["eps"]]
-    train, test = experiment_data(cfg["dataset"], seed=seed, classes=cfg["classes"] or None)
+    """config -> data and model specs -> cells (models, Theorem 9, PGD examples) -> transfer curves -> report.
+
+    Every trained model, every model's PGD examples and the Theorem-9 check is a cell of ``out_dir/cells``,
+    stored as soon as it finishes; keys carry a digest of exactly what each depends on, so a rerun after a
+    crash resumes and a changed setting (e.g. ``eps``) recomputes only the cells it affects.
+    """
+    timings, store = Timings(), CellStore(out_dir / "cells")
+    s = _setup(cfg)
+    with timings("train"):
+        models, clean, keys = _train_models(cfg, s, store, progress)
+    with timings("theorem 9"):
+        thm9 = _theorem9_cell(cfg, s, models["svm"], keys, store)
+    with timings("attacks"):
+        perturbed = _perturbations(cfg, s, models, keys, store, progress)
+    with timings("transfer evaluation"):
+        curves, whitebox = transfer_curves(models, perturbed, s.y)
+    result = _result(cfg, s, curves, whitebox, clean, thm9, timings)
+    write_csv(out_dir / "geometry.csv", CSV_COLUMNS, _rows(curves, result["data"]["eps"]))
+    publish(result, out_dir, title="geometry (seed 003, Fig. 4)")
+    return result
+
+
+@dataclass
+class _Setup:
+    """The data of one run: the training split, the evaluated test images ``x [n_eval, C, H, W]`` / ``y``,
+    and the ``2 K`` training subsets (SVM ``i`` trains on ``subsets[i]``, network ``i`` on ``subsets[K + i]``)."""
+
+    train: TensorData
+    x: torch.Tensor
+    y: torch.Tensor
+    subsets: list[TensorData]
+
+
+def _setup(cfg: dict) -> _Setup:
+    train, test = experiment_data(cfg["dataset"], seed=cfg["seed"], classes=cfg["classes"] or None)
     if cfg["subset_size"] > len(train):
         raise ValueError(f"'subset_size' {cfg['subset_size']} exceeds the {len(train)} training images")
     n_eval = min(cfg["n_eval"], len(test))
-    x, y = test.x[:n_eval], test.y[:n_eval]
-    rng = np.random.default_rng(seed)
-    subsets = [np.sort(rng.choice(len(train), cfg["subset_size"], replace=False)) for _ in range(2 * K)]
-    # every trained model, every model's adversarial examples and the Theorem-9 check is a cell, stored as
-    # soon as it finishes; a rerun (after a crash or Ctrl-C) reuses them. Keys carry a digest of exactly
-    # the settings each depends on, so changing e.g. 'eps' reuses the trained models.
-    store = CellStore(out_dir / "cells")
-    data_key = (config_digest(seed, cfg["classes"], cfg["subset_size"], K) if cfg["dataset"]["name"] == "digits"
-                else config_digest(seed, cfg["classes"], cfg["subset_size"], K, cfg["dataset"]))
-    train_key = {"svm": config_digest(data_key, cfg["svm"]), "nn": config_digest(data_key, cfg["nn"])}
-    attack_key = {f: config_digest(train_key[f], cfg["attack"], eps, n_eval) for f in FAMILIES}
+    rng = np.random.default_rng(cfg["seed"])
+    idx = [np.sort(rng.choice(len(train), cfg["subset_size"], replace=False)) for _ in range(2 * cfg["models"])]
+    return _Setup(train, test.x[:n_eval], test.y[:n_eval], [train.subset(i) for i in idx])
 
-    def train_cell(cell):
-        f, i = cell[1], cell[2]
-        if f == "svm":
-            m = train_svm(train.subset(subsets[i]), cfg["svm"]["C"], cfg["svm"]["max_iter"], seed + i)
-        else:
-            m = train_nn(train.subset(subsets[K + i]), cfg["nn"], train.num_classes, seed + i)
-        return store.put(cell, {"clean_accuracy": float((predict(m, x) == y).double().mean())},
-                         checkpoint=m.state_dict())
 
-    def load_model(f: str, i: int) -> nn.Module:
-        state = store.load_checkpoint(("model", f, i, train_key[f]))
-        if f == "svm":
-            w = state["linear.weight"]
-            m = LinearScores(np.zeros(tuple(w.shape)), np.zeros(w.shape[0]))
-        else:
-            m = _build_nn(cfg["nn"], tuple(train.x.shape[1:]), train.num_classes)
-        m.load_state_dict(state)
-        return m.eval()
+def _nn_spec_and_data(cfg: dict, s: _Setup, i: int) -> tuple[ModelSpec, TensorData]:
+    return nn_spec(cfg["nn"], s.train.num_classes, cfg["seed"] + i), s.subsets[cfg["models"] + i]
 
-    with timings("train"):
-        trained = run_cells([("model", f, i, train_key[f]) for i in range(K) for f in FAMILIES], train_cell, store,
-                            progress=progress, desc="train SVMs + NNs")
-        models: dict[str, list[nn.Module]] = {f: [load_model(f, i) for i in range(K)] for f in FAMILIES}
-    clean = {f: [trained[("model", f, i, train_key[f])]["clean_accuracy"] for i in range(K)] for f in FAMILIES}
+
+def _model_keys(cfg: dict, s: _Setup) -> dict[tuple[str, int], tuple]:
+    """``(family, i) -> cell key``: a network's is its ``ModelSpec`` key (spec + training-data digest), an
+    SVM's the digest of its settings, seed and training data."""
+    keys = {}
+    for i in range(cfg["models"]):
+        keys["svm", i] = ("model", "svm", i, config_digest(cfg["svm"], cfg["seed"] + i, data_digest(s.subsets[i])))
+        spec, data = _nn_spec_and_data(cfg, s, i)
+        keys["nn", i] = spec.key(data)
+    return keys
+
+
+def _train_models(cfg: dict, s: _Setup, store: CellStore, progress: bool) -> tuple[dict, dict, dict]:
+    """Train (or load) the ``K`` SVMs and ``K`` networks, one cell each (order: svm 0, nn 0, svm 1, ...).
+
+    Returns ``({family: [model]}, {family: [clean accuracy on x]}, {(family, i): cell key})``.
+    """
+    K, keys = cfg["models"], _model_keys(cfg, s)
+    cell_of = {key: fi for fi, key in keys.items()}
+
+    def train_cell(key):
+        f, i = cell_of[key]
+        if f == "nn":
+            spec, data = _nn_spec_and_data(cfg, s, i)
+            train_nn(data, cfg["nn"], s.train.num_classes, spec.seed, store)
+            return store.get(key)
+        m = train_svm(s.subsets[i], cfg["svm"]["C"], cfg["svm"]["max_iter"], cfg["seed"] + i)
+        return store.put(key, {"family": "svm", "index": i}, checkpoint=m.state_dict())
+
+    run_cells([keys[f, i] for i in range(K) for f in FAMILIES], train_cell, store, progress=progress,
+              desc="train SVMs + NNs")
+    models = {"svm": [_load_svm(store, keys["svm", i]) for i in range(K)],
+              "nn": [train_or_load(*_nn_spec_and_data(cfg, s, i), store)[0] for i in range(K)]}
+    clean = {f: [float((predict(m, s.x) == s.y).double().mean()) for m in models[f]] for f in FAMILIES}
+    return models, clean, keys
+
+
+def _load_svm(store: CellStore, key: tuple) -> LinearScores:
+    state = store.load_checkpoint(key)
+    w = state["linear.weight"]
+    m = LinearScores(np.zeros(tuple(w.shape)), np.zeros(w.shape[0]))
+    m.load_state_dict(state)
+    return m.eval()
+
+
+def _theory_labels(cfg: dict) -> tuple[list[int], tuple[int, int]]:
+    """The digit of each label, and the labels ``(k, l)`` of ``theory_pair`` (``(0, 1)`` if not in the task)."""
     digit_of = list(cfg["classes"]) if cfg["classes"] else list(range(10))
     pair = [digit_of.index(c) for c in cfg["theory_pair"] if c in digit_of]
-    with timings("theorem 9"):
-        thm9_cell = ("theorem9", config_digest(train_key["svm"], cfg["theory_pair"]))
-        thm9 = run_cells([thm9_cell], lambda _: theorem9_on_digits(
-            models["svm"], [train.subset(subsets[0]), train.subset(subsets[1])],
-            *(pair if len(pair) == 2 else (0, 1))), store, progress=False)[thm9_cell]
+    return digit_of, (tuple(pair) if len(pair) == 2 else (0, 1))
+
+
+def _theorem9_cell(cfg: dict, s: _Setup, svms: list[LinearScores], keys: dict, store: CellStore) -> dict:
+    cell = ("theorem9", config_digest(keys["svm", 0], keys["svm", 1], cfg["theory_pair"], cfg["classes"]))
+    k, l = _theory_labels(cfg)[1]
+    return run_cells([cell], lambda _: theorem9_on_digits(svms, s.subsets[:2], k, l), store, progress=False)[cell]
+
+
+def _perturbations(cfg: dict, s: _Setup, models: dict, keys: dict, store: CellStore, progress: bool) -> dict:
+    """``{"svm" | "nn" | "random": [E, N, ...] per source model}``: each model's PGD examples (one cell per
+    model, keyed by the model's key, the attack, the budgets and the evaluated images) and random signs."""
+    K, seed, eps, ac = cfg["models"], cfg["seed"], [float(e) for e in cfg["eps"]], cfg["attack"]
+    x_key = data_digest(TensorData(s.x, s.y, s.train.num_classes))
+    cells = {(f, i): ("pgd", f, i, config_digest(keys[f, i], ac, eps, x_key)) for i in range(K) for f in FAMILIES}
+    by_cell = {c: fi for fi, c in cells.items()}
 
     def attack_cell(cell):
-        f, i = cell[1], cell[2]
-        adv = adversarial_examples(models[f][i], x, y, eps, cfg["attack"]["steps"], cfg["attack"]["random_start"],
+        f, i = by_cell[cell]
+        adv = adversarial_examples(models[f][i], s.x, s.y, eps, ac["steps"], ac["random_start"],
                                    seed + 1000 * (f == "nn") + i)
         return store.put(cell, {"shape": list(adv.shape)}, checkpoint={"x_adv": adv})
 
-    perturbed: dict[str, list[torch.Tensor]] = {}
-    with timings("attacks"):
-        a_keys = {f: [("pgd", f, i, attack_key[f]) for i in range(K)] for f in FAMILIES}
-        run_cells([k for f in FAMILIES for k in a_keys[f]], attack_cell, store, progress=progress, desc="PGD")
-        for f in FAMILIES:
-            perturbed[f] = [store.load_checkpoint(k)["x_adv"] for k in a_keys[f]]
-        perturbed["random"] = [random_sign_perturbations(x, eps, seed + 7919 + i) for i in range(K)]
+    run_cells([cells[f, i] for f in FAMILIES for i in range(K)], attack_cell, store, progress=progress, desc="PGD")
+    out = {f: [store.load_checkpoint(cells[f, i])["x_adv"] for i in range(K)] for f in FAMILIES}
+    out["random"] = [random_sign_perturbations(s.x, eps, seed + 7919 + i) for i in range(K)]
+    return out
 
+
+def transfer_curves(models: dict[str, list[nn.Module]], perturbed: dict[str, list[torch.Tensor]],
+                    y: torch.Tensor) -> tuple[dict, dict]:
+    """Fig. 4's curves: ``curves[target family][perturbation source]`` = :func:`_stats` of the targets'
+    accuracies (a target never counts its own, white-box, examples), and ``whitebox[family]`` = the mean
+    accuracy of each model on its own PGD examples per eps."""
     curves: dict = {t: {} for t in FAMILIES}
     whitebox: dict = {}
-    with timings("transfer evaluation"):
-        for t in FAMILIES:
-            for s in SOURCES:
-                acc = transfer_accuracies(models[t], perturbed[s], y, exclude_self=False)
-                if s == t:  # a target never counts its own (white-box) examples
-                    own = np.arange(K)
-                    whitebox[t] = acc[own, own].mean(0).tolist()
-                    acc[own, own] = np.nan
-                curves[t][s] = _stats(acc)
+    for t in FAMILIES:
+        for src in SOURCES:
+            acc = transfer_accuracies(models[t], perturbed[src], y, exclude_self=False)
+            if src == t:
+                own = np.arange(len(models[t]))
+                whitebox[t] = acc[own, own].mean(0).tolist()
+                acc[own, own] = np.nan
+            curves[t][src] = _stats(acc)
+    return curves, whitebox
 
+
+CSV_COLUMNS = ["target_family", "perturbation", "eps", "mean_accuracy", "min_accuracy", "max_accuracy"]
+
+
+def _rows(curves: dict, eps: list[float]) -> list[list]:
+    return [[t, src, e, curves[t][src]["mean"][j], curves[t][src]["min"][j], curves[t][src]["max"][j]]
+            for t in FAMILIES for src in SOURCES for j, e in enumerate(eps)]
+
+
+def _result(cfg: dict, s: _Setup, curves: dict, whitebox: dict, clean: dict, thm9: dict, timings) -> dict:
+    """The ``pyadvt.result/1`` dict: summary (the paper's ordering), figure specs, tables and notes."""
+    K, eps = cfg["models"], [float(e) for e in cfg["eps"]]
     summary = ordering(curves)
     summary.update({"theorem9_claim2_holds": thm9["claim2_holds"], "theorem9_size_S": thm9["size_S"]})
     summary.update({f"clean_acc_mean[{f}]": float(np.mean(clean[f])) for f in FAMILIES})
-    rows = [[t, s, e, curves[t][s]["mean"][j], curves[t][s]["min"][j], curves[t][s]["max"][j]]
-            for t in FAMILIES for s in SOURCES for j, e in enumerate(eps)]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with open(out_dir / "geometry.csv", "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["target_family", "perturbation", "eps", "mean_accuracy", "min_accuracy", "max_accuracy"])
-        writer.writerows(rows)
-    label = {"svm": "SVM adversaries", "nn": "NN adversaries", "random": "random signs"}
-    figures = [{"type": "curves", "x": eps, "series": {label[s]: curves[t][s]["mean"] for s in SOURCES},
-                "lower": {label[s]: curves[t][s]["min"] for s in SOURCES},
-                "upper": {label[s]: curves[t][s]["max"] for s in SOURCES},
-                "title": f"{'SVM' if t == 'svm' else 'NN'} targets (mean, min-max over {K} models)",
-                "xlabel": "L-inf eps", "ylabel": "accuracy"} for t in FAMILIES]
+    digit_of = _theory_labels(cfg)[0]
+    task = "binary " + "-vs-".join(map(str, cfg["classes"])) if len(cfg["classes"]) == 2 else (
+        f"{s.train.num_classes}-class")
+    data = {"eps": eps, "curves": curves, "whitebox": whitebox, "clean_accuracy": clean, "task": task,
+            "n_eval": int(s.x.shape[0]), "theorem9": thm9}
     tables = [{"title": "accuracy of each target family under each perturbation (mean [min, max] over targets)",
-               "columns": ["target", "perturbation", "eps", "mean", "min", "max"], "rows": rows},
+               "columns": ["target", "perturbation", "eps", "mean", "min", "max"], "rows": _rows(curves, eps)},
               {"title": "white-box accuracy (each model on its own PGD examples), mean over models",
                "columns": ["family"] + [f"eps={e:g}" for e in eps], "rows": [[f] + whitebox[f] for f in FAMILIES]},
               {"title": "clean test accuracy per model", "columns": ["family"] + [str(i) for i in range(K)],
@@ -364,26 +436,19 @@ def _run(cfg: dict, out_dir: Path, progress: bool) -> dict:
                "columns": ["|S|", "|S n S(1)|", "|S n S(2)|", "bound", "rho", "B", "R", "claim 1", "claim 2"],
                "rows": [[thm9["size_S"], *thm9["sizes"], thm9["bound"], thm9["rho"], thm9["B"], thm9["R"],
                          thm9["claim1_holds"], thm9["claim2_holds"]]]}]
-    task = "binary " + "-vs-".join(map(str, cfg["classes"])) if len(cfg["classes"]) == 2 else (
-        f"{train.num_classes}-class")
-    data = {"eps": eps, "curves": curves, "whitebox": whitebox, "clean_accuracy": clean, "task": task,
-            "n_eval": n_eval, "theorem9": thm9}
-    result = make_result("geometry", cfg, data, timings=timings, seeds=[seed], summary=summary, figures=figures,
-                         tables=tables, notes=[
-                             f"seed 003 (Charles et al., AISTATS 2019) Fig. 4 on {cfg['dataset']['name']}, {task} task; "
-                             f"{K} LinearSVCs and {K} {cfg['nn']['arch']} nets on random {cfg['subset_size']}-image "
-                             f"subsets; L-inf PGD-{cfg['attack']['steps']} adversaries; a target never sees its "
-                             "own examples.",
-                             "paper ordering: SVM->SVM strongest; NN->SVM well above random; SVM->NN barely above "
-                             f"random (relative-effect threshold {EFFECT_THRESHOLD:.2f}); here: "
-                             f"{'reproduced' if summary['paper_ordering'] else 'NOT fully reproduced'}."])
-    publish(result, out_dir, title="geometry (seed 003, Fig. 4)")
-    return result
+    notes = [f"seed 003 (Charles et al., AISTATS 2019) Fig. 4 on {cfg['dataset']['name']}, {task} task; "
+             f"{K} LinearSVCs and {K} {cfg['nn']['arch']} nets on random {cfg['subset_size']}-image "
+             f"subsets; L-inf PGD-{cfg['attack']['steps']} adversaries; a target never sees its own examples.",
+             "paper ordering: SVM->SVM strongest; NN->SVM well above random; SVM->NN barely above "
+             f"random (relative-effect threshold {EFFECT_THRESHOLD:.2f}); here: "
+             f"{'reproduced' if summary['paper_ordering'] else 'NOT fully reproduced'}."]
+    return make_result("geometry", cfg, data, timings=timings, seeds=[cfg["seed"]], summary=summary,
+                       figures=fig4_specs(curves, eps, K), tables=tables, notes=notes)
 
 
 add_arguments, main = experiment_cli("geometry", run, DEFAULTS, QUICK, presets=DATASET_PRESETS)
 
 
-__all__ = ["DEFAULTS", "QUICK", "LinearScores", "adversarial_examples", "add_arguments", "as_multiclass_linear",
-           "main", "ordering", "random_sign_perturbations", "run", "theorem9_on_digits", "train_nn", "train_svm",
-           "transfer_accuracies"]
+__all__ = ["DEFAULTS", "QUICK", "DATASET_PRESETS", "LinearScores", "adversarial_examples", "add_arguments",
+           "as_multiclass_linear", "main", "nn_spec", "ordering", "random_sign_perturbations", "run",
+           "theorem9_on_digits", "train_nn", "train_svm", "transfer_accuracies", "transfer_curves"]

@@ -44,7 +44,7 @@ Example (Python):
 
 from __future__ import annotations
 
-import csv
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -52,19 +52,19 @@ import torch
 
 from pyadvt.attacks import PGD
 from pyadvt.data import TensorData
+from pyadvt.experiments._cli import experiment_cli
 from pyadvt.experiments._data import DIGITS, experiment_data
 from pyadvt.metrics import adversarial_transferability, empirical_transferability
 from pyadvt.metrics.atm import cluster_tree, entropy_curve, transfer_table
-from pyadvt.report.figures import dendrogram as save_dendrogram
-from pyadvt.models import build
 from pyadvt.report import Timings, make_result, publish
-from pyadvt.report.figures import curves, heatmap, scatter
-from pyadvt.train import evaluate, fit
+from pyadvt.report.csv_tables import write_csv
+from pyadvt.report.mixture_figures import draw_mixture_figures, mixture_figure_specs, mixture_tables
+from pyadvt.train import evaluate
+from pyadvt.train.zoo import ModelSpec, data_digest, train_or_load
 from pyadvt.transfer import knowledge_transferability
-from pyadvt.experiments._cli import experiment_cli
 from pyadvt.utils.config import merge_config, resolve_config
 from pyadvt.utils.progress import log
-from pyadvt.utils.sweep import CellStore, run_cells
+from pyadvt.utils.sweep import CellStore, config_digest, run_cells
 
 DEFAULTS: dict = {
     "seed": 0,
@@ -103,11 +103,13 @@ QUICK: dict = merge_config(DEFAULTS, {
 
 # --dataset presets: "scale" for 28x28 images (LeNet-5, the classic MNIST CNN; the domain shift moves
 # images 3 px, ~ the 1 px of 8x8 digits; eps in [0, 1] pixel units), "budget": 5 fractions x 3 seeds on
-# 500-image sources, 300 evaluated target images (about 10 min on 2 loaded CPU cores)
+# 500-image sources, 200 evaluated target images, probe 10 / fine-tuning 3 epochs (profile of the former
+# 300-image / 5-epoch budget: 62 % of a source's time in probe + fine-tuning, 23 % in the eq.-2 PGD; the
+# fine-tuning curve is flat after epoch 3), 10-16 min on 2 loaded CPU cores (docs/experiments/mixture.md)
 _MNIST_LIKE = {
     "scale": {"model": {"arch": "lenet"}, "shift": {"translate": 3},
               "dataset": {"train_size": 5000, "test_size": 1000}},
-    "budget": {"train": {"epochs": 10}, "eval_samples": 300, "probe": {"epochs": 10}, "finetune": {"epochs": 5}},
+    "budget": {"train": {"epochs": 10}, "eval_samples": 200, "probe": {"epochs": 10}, "finetune": {"epochs": 3}},
 }
 DATASET_PRESETS: dict = {"fashion-mnist": _MNIST_LIKE, "mnist": _MNIST_LIKE, "kmnist": _MNIST_LIKE}
 
@@ -164,15 +166,13 @@ def _validate(cfg: dict) -> None:
         raise ValueError(f"'eps' must be positive budgets, got {cfg['eps']}")
 
 
-def _model(cfg: dict, num_classes: int, init_seed: int, in_shape=(1, 8, 8)):
+def model_spec(cfg: dict, seed: int, init_seed: int) -> ModelSpec:
+    """The :class:`~pyadvt.train.zoo.ModelSpec` of a source or the reference: ``cfg["model"]`` (arch and its
+    keyword arguments), plain training with ``cfg["train"]``, shuffled with ``seed``, initialised with
+    ``init_seed`` (a source of fraction ``p`` % and seed ``s``: ``1000 s + p``; the reference: ``seed + 10000``)."""
     kw = {k: v for k, v in cfg["model"].items() if k != "arch"}
-    torch.manual_seed(init_seed)
-    return build(cfg["model"]["arch"], in_shape=tuple(in_shape), num_classes=num_classes, **kw)
-
-
-def _train(model, data: TensorData, tc: dict, seed: int):
-    fit(model, data, epochs=tc["epochs"], lr=tc["lr"], batch_size=tc["batch_size"], seed=seed, progress=False)
-    return model.eval()
+    fit_kwargs = {k: cfg["train"][k] for k in ("epochs", "lr", "batch_size")}
+    return ModelSpec(cfg["model"]["arch"], kw, fit_kwargs=fit_kwargs, seed=int(seed), init_seed=int(init_seed))
 
 
 def correlation(x, y, n_boot: int = 2000, seed: int = 0) -> dict:
@@ -266,103 +266,171 @@ def run(config: dict | None = None, out_dir: str | Path = "results/mixture", pro
 
 
 def _run(cfg: dict, out_dir: Path, progress: bool) -> dict:
-    timings = Timings()
+    """config -> data and model specs -> cells (reference, sources, their measurements, the ATM) -> report.
+
+    Every trained model is a :func:`~pyadvt.train.zoo.train_or_load` cell and every measurement of a
+    source (adversarial, probe, fine-tuning) and the ATM a cell of ``out_dir/cells`` keyed by a digest of
+    exactly what it depends on: a rerun resumes, and a changed setting recomputes only the cells it affects
+    (e.g. new ``eps`` re-attacks but reuses every trained model, probe and fine-tuning run).
+    """
+    timings, store = Timings(), CellStore(out_dir / "cells")
+    s = _setup(cfg)
+    with timings("reference"):
+        reference, ref_key, ref_info = _reference(cfg, s, store)
+    log(f"mixture: reference accuracy on the shifted target test set {ref_info['target_test_accuracy']:.3f}")
+    with timings("sources"):
+        rows, sources = _source_cells(cfg, s, store, reference, ref_key, progress)
+    eps_keys = [f"{float(e):g}" for e in cfg["eps"]]
+    adv_names = list(ADV_METRICS) + [f"eq2_loss@{e}" for e in eps_keys]
+    table = metric_table(rows, eps_keys)
+    with timings("statistics"):
+        corr = correlation_table(table, adv_names, int(cfg["bootstrap"]), cfg["seed"])
+    direction, verdicts = direction_of_effect(corr, adv_names), direction_verdicts(corr, adv_names)
+    with timings("atm"):
+        atm_data = _atm_cell(cfg, s, store, sources, reference, ref_key)
+    per_fraction = per_fraction_means(rows, eps_keys)
+    mid = eps_keys[len(eps_keys) // 2] if len(eps_keys) > 1 else eps_keys[0]
+    with timings("outputs"):
+        _write_tables(out_dir, rows, corr, eps_keys)
+        draw_mixture_figures(out_dir, table, rows, per_fraction, mid, atm_data, cfg["atm"]["eps"])
+    data = {"reference": ref_info, "sources": rows, "per_fraction": per_fraction, "correlations": corr,
+            "direction": direction, "direction_verdicts": verdicts, "atm": atm_data}
+    summary = _summary(corr, direction, verdicts, adv_names, eps_keys, ref_info, atm_data)
+    result = make_result("mixture", cfg, data, timings=timings, seeds=cfg["seeds"], summary=summary,
+                         figures=mixture_figure_specs(table, rows, mid), tables=mixture_tables(per_fraction, corr),
+                         notes=_notes(cfg, verdicts))
+    publish(result, out_dir, title="mixture (seed 000 §4.1)")
+    return result
+
+
+@dataclass
+class _Setup:
+    """The data of one run: the target-like group ``V`` (train / test, labels 0..4), the other group ``A``
+    (train), the shifted target domain (train / test) and its first ``eval_samples`` test images, with a
+    digest of each evaluation set (the measurement cells' keys)."""
+
+    V_tr: TensorData
+    V_te: TensorData
+    A_tr: TensorData
+    tgt_tr: TensorData
+    tgt_te: TensorData
+    evalset: TensorData
+    digests: dict
+
+
+def _setup(cfg: dict) -> _Setup:
     train, test = experiment_data(cfg["dataset"], seed=cfg["seed"])
-    shape = tuple(train.x.shape[1:])
     V_tr, V_te = _group(train, cfg["target_like_classes"]), _group(test, cfg["target_like_classes"])
-    A_tr = _group(train, cfg["other_classes"])
     sh = cfg["shift"]
     tgt_tr = TensorData(shift_domain(V_tr.x, sh["translate"], sh["gamma"]), V_tr.y, V_tr.num_classes)
     tgt_te = TensorData(shift_domain(V_te.x, sh["translate"], sh["gamma"]), V_te.y, V_te.num_classes)
     n_eval = len(tgt_te) if not cfg["eval_samples"] else min(int(cfg["eval_samples"]), len(tgt_te))
-    x_eval, y_eval = tgt_te.x[:n_eval], tgt_te.y[:n_eval]
-    C = V_tr.num_classes
+    evalset = tgt_te.subset(torch.arange(n_eval))
+    digests = {name: data_digest(d) for name, d in
+               (("V_te", V_te), ("tgt_tr", tgt_tr), ("tgt_te", tgt_te), ("eval", evalset))}
+    return _Setup(V_tr, V_te, _group(train, cfg["other_classes"]), tgt_tr, tgt_te, evalset, digests)
 
-    store = CellStore(out_dir / "cells", meta=cfg)
-    with timings("reference"):
-        if store.has(("reference",)):
-            reference = _model(cfg, C, cfg["seed"] + 10_000, shape)
-            reference.load_state_dict(store.load_checkpoint(("reference",)))
-            reference.eval()
-            ref_info = store.get(("reference",))
-        else:
-            reference = _train(_model(cfg, C, cfg["seed"] + 10_000, shape), tgt_tr, cfg["train"], cfg["seed"])
-            ref_info = {"target_test_accuracy": evaluate(reference, tgt_te)["accuracy"],
-                        "unshifted_test_accuracy": evaluate(reference, V_te)["accuracy"]}
-            store.put(("reference",), ref_info, checkpoint=reference.state_dict())
-    log(f"mixture: reference accuracy on the shifted target test set {ref_info['target_test_accuracy']:.3f}")
 
-    def source_cell(key):
-        _, pct, seed = key
-        data = mixture_source_data(V_tr, A_tr, pct / 100, int(cfg["source_size"]), seed)
-        src = _train(_model(cfg, C, 1000 * seed + pct, shape), data, cfg["train"], seed)
-        adv = adversarial_transferability(src, reference, x_eval)
-        eq2 = empirical_transferability(src, reference, x_eval, y_eval, eps=[float(e) for e in cfg["eps"]],
-                                        steps=int(cfg["attack_steps"]), seed=seed)
-        probe = knowledge_transferability(src, tgt_tr, tgt_te, method="probe", epochs=cfg["probe"]["epochs"],
-                                          lr=cfg["probe"]["lr"], seed=seed)
-        ft = knowledge_transferability(src, tgt_tr, tgt_te, method="finetune", epochs=cfg["finetune"]["epochs"],
-                                       lr=cfg["finetune"]["lr"], seed=seed)
-        losses = eq2.transfer_loss()
-        result = {"fraction": pct / 100, "seed": seed,
-                "source_accuracy_target_like": evaluate(src, V_te)["accuracy"],
+def _reference(cfg: dict, s: _Setup, store: CellStore):
+    """The reference model (trained on the shifted target domain), its cell key and its test accuracies."""
+    spec = model_spec(cfg, cfg["seed"], cfg["seed"] + 10_000)
+    reference, _ = train_or_load(spec, s.tgt_tr, store)
+    info = {"target_test_accuracy": evaluate(reference, s.tgt_te)["accuracy"],
+            "unshifted_test_accuracy": evaluate(reference, s.V_te)["accuracy"]}
+    return reference, spec.key(s.tgt_tr), info
+
+
+def _source(cfg: dict, s: _Setup, pct: int, seed: int, store: CellStore):
+    """``(model, cell key)`` of the source trained on ``pct`` % target-like data with ``seed``."""
+    data = mixture_source_data(s.V_tr, s.A_tr, pct / 100, int(cfg["source_size"]), seed)
+    spec = model_spec(cfg, seed, 1000 * seed + pct)
+    return train_or_load(spec, data, store)[0], spec.key(data)
+
+
+def _measure(kind: str, cfg: dict, s: _Setup, src, reference, seed: int) -> dict:
+    """One measurement of a source: ``"adversarial"`` (tau1, tau2, eq.-2 loss / accuracy per eps, accuracy on
+    the target-like test set), ``"probe"`` or ``"finetune"`` (knowledge transferability to the target)."""
+    if kind == "adversarial":
+        x, y, eps = s.evalset.x, s.evalset.y, [float(e) for e in cfg["eps"]]
+        adv = adversarial_transferability(src, reference, x)
+        eq2 = empirical_transferability(src, reference, x, y, eps=eps, steps=int(cfg["attack_steps"]), seed=seed)
+        return {"source_accuracy_target_like": evaluate(src, s.V_te)["accuracy"],
                 "tau1": adv.tau1.tau1, "tau2": adv.tau2.tau2, "n_undefined": adv.tau1.n_undefined,
-                "eq2_loss": {f"{float(e):g}": float(v) for e, v in zip(cfg["eps"], losses)},
-                "eq2_accuracy": {f"{float(e):g}": float(eq2.correct[k].double().mean())
-                                 for k, e in enumerate(cfg["eps"])},
-                "probe_loss": probe.loss, "probe_accuracy": probe.accuracy,
-                "finetune_loss": ft.loss, "finetune_accuracy": ft.accuracy, "finetune_auc_loss": ft.auc_loss,
-                "finetune_curve": [c["eval_loss"] for c in ft.curve],
-                "probe_curve": [c["eval_loss"] for c in probe.curve]}
-        return store.put(key, result, checkpoint=src.state_dict())
+                "eq2_loss": {f"{e:g}": float(v) for e, v in zip(eps, eq2.transfer_loss())},
+                "eq2_accuracy": {f"{e:g}": float(eq2.correct[k].double().mean()) for k, e in enumerate(eps)}}
+    kt = knowledge_transferability(src, s.tgt_tr, s.tgt_te, method=kind, epochs=cfg[kind]["epochs"],
+                                   lr=cfg[kind]["lr"], seed=seed)
+    out = {f"{kind}_loss": kt.loss, f"{kind}_accuracy": kt.accuracy, f"{kind}_curve": [c["eval_loss"] for c in kt.curve]}
+    return dict(out, finetune_auc_loss=kt.auc_loss) if kind == "finetune" else out
 
-    keys = [("source", int(round(100 * float(f))), int(s)) for f in cfg["fractions"] for s in cfg["seeds"]]
-    with timings("sources"):
-        cells = run_cells(keys, source_cell, store, progress=progress, desc="mixture sources")
-    rows = [cells[k] for k in keys]
-    eps_keys = [f"{float(e):g}" for e in cfg["eps"]]
+
+_MEASURES = {"adversarial": ("eval", "V_te"), "probe": ("tgt_tr", "tgt_te"), "finetune": ("tgt_tr", "tgt_te")}
+_MEASURE_SETTINGS = {"adversarial": ("eps", "attack_steps"), "probe": ("probe",), "finetune": ("finetune",)}
+
+
+def _source_cells(cfg: dict, s: _Setup, store: CellStore, reference, ref_key, progress: bool):
+    """Every source's three measurement cells (trained or loaded on first use), in sweep order.
+
+    Returns ``(rows, {pct: model of seed cfg["atm"]["seed"]} with their keys)``: one record per source as
+    in ``mixture_sources.csv`` (plus curves), and the sources the ATM needs.
+    """
+    sources = [(int(round(100 * float(f))), int(sd)) for f in cfg["fractions"] for sd in cfg["seeds"]]
+    models: dict = {}
+
+    def model(pct, seed):
+        if (pct, seed) not in models:
+            models[pct, seed] = _source(cfg, s, pct, seed, store)
+        return models[pct, seed]
+
+    def key(kind, pct, seed):
+        deps = [s.digests[d] for d in _MEASURES[kind]] + [cfg[k] for k in _MEASURE_SETTINGS[kind]]
+        src_key = model(pct, seed)[1]
+        return (kind, pct, seed, config_digest(src_key, ref_key if kind == "adversarial" else None, *deps))
+
+    keys = {(k, p, sd): key(k, p, sd) for p, sd in sources for k in _MEASURES}
+    by_key = {v: k for k, v in keys.items()}
+    cells = run_cells(list(keys.values()), lambda c: _measure(by_key[c][0], cfg, s, model(*by_key[c][1:])[0],
+                                                               reference, by_key[c][2]),
+                      store, progress=progress, desc="mixture sources")
+    rows = [_row(p, sd, *(cells[keys[k, p, sd]] for k in _MEASURES)) for p, sd in sources]
+    atm_seed = int(cfg["atm"]["seed"])
+    return rows, {p: model(p, atm_seed) for p in dict.fromkeys(p for p, _ in sources)}
+
+
+def _row(pct: int, seed: int, adv: dict, probe: dict, ft: dict) -> dict:
+    """One source's record, in the column order of ``mixture_sources.csv`` (curves last)."""
+    row = {"fraction": pct / 100, "seed": seed, **{k: v for k, v in adv.items()}}
+    row.update({k: probe[k] for k in ("probe_loss", "probe_accuracy")})
+    row.update({k: ft[k] for k in ("finetune_loss", "finetune_accuracy", "finetune_auc_loss", "finetune_curve")})
+    row["probe_curve"] = probe["probe_curve"]
+    return row
+
+
+def metric_table(rows: list[dict], eps_keys: list[str]) -> dict[str, list[float]]:
+    """The correlated columns over sources: fraction, tau1, tau2, tau1*tau2, eq2_loss@<eps>, knowledge metrics."""
     table = {"fraction": [r["fraction"] for r in rows], "tau1": [r["tau1"] for r in rows],
              "tau2": [r["tau2"] for r in rows], "tau1*tau2": [r["tau1"] * r["tau2"] for r in rows]}
     for e in eps_keys:
         table[f"eq2_loss@{e}"] = [r["eq2_loss"][e] for r in rows]
     for k in KNOWLEDGE_METRICS:
         table[k] = [r[k] for r in rows]
-    adv_names = list(ADV_METRICS) + [f"eq2_loss@{e}" for e in eps_keys]
+    return table
 
-    with timings("statistics"):
-        corr = []
-        for a in ["fraction"] + adv_names:
-            for k in (adv_names + list(KNOWLEDGE_METRICS)) if a == "fraction" else KNOWLEDGE_METRICS:
-                c = correlation(table[a], table[k], int(cfg["bootstrap"]), cfg["seed"])
-                corr.append(dict(x=a, y=k, **c))
 
-    def find(x, y):
-        return next(c for c in corr if c["x"] == x and c["y"] == y)
-
-    mid = eps_keys[len(eps_keys) // 2] if len(eps_keys) > 1 else eps_keys[0]
-    direction = direction_of_effect(corr, adv_names)
-    verdicts = direction_verdicts(corr, adv_names)
-    # the direction of effect per metric and per eps: "direction_holds" needs the right sign for every
-    # metric at every eq.-2 budget; "direction_main_metrics_hold" is the weaker check on tau1, tau2 and the
-    # largest budget only; "direction@<metric>" is holds / reversed / undetermined from the 95% CI
-    main = ["tau1", "tau2", f"eq2_loss@{eps_keys[-1]}", "probe_accuracy", "probe_loss_decreases"]
-    summary = {"reference_accuracy": ref_info["target_test_accuracy"],
-               "direction_holds": all(direction.values()),
-               "direction_holds_every_eps": all(direction.values()),
-               "direction_main_metrics_hold": all(direction[k] for k in main)}
-    for k, v in verdicts.items():
-        summary[f"direction@{k}"] = v["verdict"]
+def correlation_table(table: dict, adv_names: list[str], n_boot: int, seed: int) -> list[dict]:
+    """:func:`correlation` rows ``{"x", "y", ...}``: the fraction against every adversarial and knowledge
+    metric, and every adversarial metric against every knowledge metric."""
+    corr = []
     for a in ["fraction"] + adv_names:
-        summary[f"spearman({a},probe_accuracy)"] = find(a, "probe_accuracy")["spearman"]
-    for a in adv_names:
-        summary[f"spearman(fraction,{a})"] = find("fraction", a)["spearman"]
+        for k in (adv_names + list(KNOWLEDGE_METRICS)) if a == "fraction" else KNOWLEDGE_METRICS:
+            corr.append(dict(x=a, y=k, **correlation(table[a], table[k], n_boot, seed)))
+    return corr
 
-    with timings("atm"):
-        atm_data = _atm_section(cfg, store, reference, x_eval, y_eval, C, out_dir)
 
-    per_fraction = []
-    fracs = sorted({r["fraction"] for r in rows})
-    for f in fracs:
+def per_fraction_means(rows: list[dict], eps_keys: list[str]) -> list[dict]:
+    """Means over seeds per fraction of tau1, tau2, the knowledge metrics, tau1*tau2 and the eq.-2 losses."""
+    out = []
+    for f in sorted({r["fraction"] for r in rows}):
         sel = [r for r in rows if r["fraction"] == f]
         entry = {"fraction": f, "n": len(sel)}
         for name in ["tau1", "tau2"] + list(KNOWLEDGE_METRICS):
@@ -370,109 +438,80 @@ def _run(cfg: dict, out_dir: Path, progress: bool) -> dict:
         entry["tau1*tau2"] = float(np.mean([r["tau1"] * r["tau2"] for r in sel]))
         for e in eps_keys:
             entry[f"eq2_loss@{e}"] = float(np.mean([r["eq2_loss"][e] for r in sel]))
-        per_fraction.append(entry)
+        out.append(entry)
+    return out
 
-    with timings("outputs"):
-        out_dir.mkdir(parents=True, exist_ok=True)
-        cols = ["fraction", "seed", "source_accuracy_target_like", "tau1", "tau2"] + \
-            [f"eq2_loss@{e}" for e in eps_keys] + ["probe_loss", "probe_accuracy", "finetune_loss",
-                                                   "finetune_accuracy", "finetune_auc_loss"]
-        with open(out_dir / "mixture_sources.csv", "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(cols)
-            for r in rows:
-                w.writerow([r["eq2_loss"][c.split("@")[1]] if c.startswith("eq2_loss@") else r[c] for c in cols])
-        with open(out_dir / "mixture_correlations.csv", "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(["x", "y", "n", "pearson", "pearson_lo", "pearson_hi", "spearman", "spearman_lo", "spearman_hi"])
-            for c in corr:
-                pc, sc = c["pearson_ci"] or [None, None], c["spearman_ci"] or [None, None]
-                w.writerow([c["x"], c["y"], c["n"], c["pearson"], *pc, c["spearman"], *sc])
-        labels = [f"{int(100 * r['fraction'])}%/s{r['seed']}" for r in rows]
-        scatter(table["tau1"], table["probe_accuracy"], out_dir / "fig3_left_tau1.png", labels=labels,
-                title="adversarial vs knowledge transferability", xlabel="tau1 (source -> reference)",
-                ylabel="linear-probe accuracy on target")
-        scatter(table[f"eq2_loss@{mid}"], table["probe_accuracy"], out_dir / "fig3_left_eq2.png", labels=labels,
-                title="adversarial vs knowledge transferability",
-                xlabel=f"reference loss on source PGD examples (eq. 2, eps={mid})",
-                ylabel="linear-probe accuracy on target")
-        ft_series = {f"{int(100 * f)}% target-like": [r["finetune_curve"] for r in rows if r["fraction"] == f]
-                     for f in fracs}
-        n_ep = len(rows[0]["finetune_curve"])
-        curves(list(range(1, n_ep + 1)), ft_series, out_dir / "fig3_right_finetune.png",
-               title="fine-tuning on the target (mean, 95% CI over seeds)", xlabel="epoch",
-               ylabel="target test loss")
-        norm = {}
-        for name in ["tau1", "tau2", f"eq2_loss@{mid}", "probe_accuracy"]:
-            vals = np.array([p[name] for p in per_fraction])
-            span = float(np.ptp(vals)) or 1.0
-            norm[name] = ((vals - vals.min()) / span).tolist()
-        curves([100 * f for f in fracs], norm, out_dir / "metrics_vs_fraction.png",
-               title="metrics vs target-like fraction (min-max scaled)", xlabel="% target-like source data",
-               ylabel="scaled value")
 
-    figures = [
-        {"type": "scatter", "x": table["tau1"], "y": table["probe_accuracy"], "labels": labels,
-         "title": "tau1 vs linear-probe accuracy (Fig. 3 left)", "xlabel": "tau1", "ylabel": "probe accuracy"},
-        {"type": "scatter", "x": table[f"eq2_loss@{mid}"], "y": table["probe_accuracy"], "labels": labels,
-         "title": f"eq.-2 loss (eps={mid}) vs linear-probe accuracy", "xlabel": "reference loss",
-         "ylabel": "probe accuracy"},
-        {"type": "curves", "x": list(range(1, n_ep + 1)), "series": ft_series,
-         "title": "fine-tuning curves (Fig. 3 right)", "xlabel": "epoch", "ylabel": "target test loss"},
-    ]
-    tables = [
-        {"title": "per fraction (means over seeds)", "columns": list(per_fraction[0]),
-         "rows": [list(p.values()) for p in per_fraction]},
-        {"title": "correlations over sources (95% bootstrap CIs)",
-         "columns": ["x", "y", "n", "pearson", "pearson CI", "spearman", "spearman CI"],
-         "rows": [[c["x"], c["y"], c["n"], c["pearson"], str(c["pearson_ci"]), c["spearman"], str(c["spearman_ci"])]
-                  for c in corr]},
-    ]
-    data = {"reference": ref_info, "sources": rows, "per_fraction": per_fraction, "correlations": corr,
-            "direction": direction, "direction_verdicts": verdicts, "atm": atm_data}
+def _summary(corr, direction, verdicts, adv_names, eps_keys, ref_info, atm_data) -> dict:
+    """The headline: the direction of effect per metric and per eps. ``direction_holds`` needs the right sign
+    for every metric at every eq.-2 budget; ``direction_main_metrics_hold`` is the weaker check on tau1, tau2
+    and the largest budget only; ``direction@<metric>`` is holds / reversed / undetermined from the 95% CI."""
+    def find(x, y):
+        return next(c for c in corr if c["x"] == x and c["y"] == y)
+
+    main = ["tau1", "tau2", f"eq2_loss@{eps_keys[-1]}", "probe_accuracy", "probe_loss_decreases"]
+    summary = {"reference_accuracy": ref_info["target_test_accuracy"],
+               "direction_holds": all(direction.values()),
+               "direction_holds_every_eps": all(direction.values()),
+               "direction_main_metrics_hold": all(direction[k] for k in main)}
+    summary.update({f"direction@{k}": v["verdict"] for k, v in verdicts.items()})
+    summary.update({f"spearman({a},probe_accuracy)": find(a, "probe_accuracy")["spearman"]
+                    for a in ["fraction"] + adv_names})
+    summary.update({f"spearman(fraction,{a})": find("fraction", a)["spearman"] for a in adv_names})
     summary["atm_entropy_k2"] = atm_data["entropy"]["2"]
+    return summary
+
+
+def _notes(cfg: dict, verdicts: dict) -> list[str]:
+    sh = cfg["shift"]
     notes = [f"seed 000 (Liang et al., ICML 2021) §4.1 on {cfg['dataset']['name']}: sources on mixtures of classes "
              f"{cfg['target_like_classes']} (target-like) and {cfg['other_classes']}; reference on the target-like "
              f"classes shifted {sh['translate']} px right with gamma {sh['gamma']}"]
-    notes += [f"direction of effect, Spearman rho(fraction, {k}) expected {v['expected']}: {v['verdict']} "
-              f"(rho {v['spearman']}, 95% CI {v['spearman_ci']})" for k, v in verdicts.items()]
-    result = make_result("mixture", cfg, data, timings=timings, seeds=cfg["seeds"], summary=summary,
-                         figures=figures, tables=tables, notes=notes)
-    publish(result, out_dir, title="mixture (seed 000 §4.1)")
-    return result
+    return notes + [f"direction of effect, Spearman rho(fraction, {k}) expected {v['expected']}: {v['verdict']} "
+                    f"(rho {v['spearman']}, 95% CI {v['spearman_ci']})" for k, v in verdicts.items()]
 
 
-def _atm_section(cfg: dict, store: CellStore, reference, x_eval, y_eval, C: int, out_dir: Path) -> dict:
-    """ATM (seed 000 §4.3 / App. G.3) of the sources of one seed plus the reference: PGD examples of
-    every model evaluated on every model, tournament matrices, Perron columns, tree, entropy against the
-    grouping {>= 50 % target-like sources + reference} vs {< 50 %}."""
+SOURCE_COLUMNS = ["fraction", "seed", "source_accuracy_target_like", "tau1", "tau2"]
+KNOWLEDGE_COLUMNS = ["probe_loss", "probe_accuracy", "finetune_loss", "finetune_accuracy", "finetune_auc_loss"]
+CORRELATION_COLUMNS = ["x", "y", "n", "pearson", "pearson_lo", "pearson_hi", "spearman", "spearman_lo", "spearman_hi"]
+
+
+def _write_tables(out_dir: Path, rows: list[dict], corr: list[dict], eps_keys: list[str]) -> None:
+    """``mixture_sources.csv`` (one row per source) and ``mixture_correlations.csv``, written atomically."""
+    cols = SOURCE_COLUMNS + [f"eq2_loss@{e}" for e in eps_keys] + KNOWLEDGE_COLUMNS
+    write_csv(out_dir / "mixture_sources.csv", cols,
+              [[r["eq2_loss"][c.split("@")[1]] if c.startswith("eq2_loss@") else r[c] for c in cols] for r in rows])
+    write_csv(out_dir / "mixture_correlations.csv", CORRELATION_COLUMNS,
+              [[c["x"], c["y"], c["n"], c["pearson"], *(c["pearson_ci"] or [None, None]), c["spearman"],
+                *(c["spearman_ci"] or [None, None])] for c in corr])
+
+
+def _atm_cell(cfg: dict, s: _Setup, store: CellStore, sources: dict, reference, ref_key) -> dict:
+    """ATM (seed 000 §4.3 / App. G.3) of the sources of one seed plus the reference, as one cell: PGD
+    examples of every model evaluated on every model, tournament matrices, Perron columns, tree, entropy
+    against the grouping {>= 50 % target-like sources + reference} vs {< 50 %}."""
     ac = cfg["atm"]
-    fracs = [int(round(100 * float(f))) for f in cfg["fractions"]]
-    models, names, groups = [], [], []
-    for pct in fracs:
-        m = _model(cfg, C, 0, x_eval.shape[1:])
-        m.load_state_dict(store.load_checkpoint(("source", pct, int(ac["seed"]))))
-        models.append(m.eval())
-        names.append(f"src {pct}%")
-        groups.append("target-like" if pct >= 50 else "other")
-    models.append(reference)
-    names.append("reference")
-    groups.append("target-like")
-    table = transfer_table(models, x_eval, [y_eval] * len(models),
-                           lambda m: PGD(m, eps=float(ac["eps"]), steps=int(ac["steps"]), seed=int(ac["seed"])))
-    atm = table.atm()
-    Z = cluster_tree(atm)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    save_dendrogram(Z, names, out_dir / "atm_dendrogram.png", title="similarity tree from the ATM columns")
-    heatmap(atm.numpy(), out_dir / "atm.png", row_labels=names, col_labels=names, xlabel="target",
-            ylabel="source", title=f"adversarial transferability matrix (PGD eps={ac['eps']})")
-    ent = entropy_curve(Z, groups)
-    return {"models": names, "reference_groups": groups, "matrix": atm.tolist(), "linkage": Z.tolist(),
-            "entropy": {str(k): v for k, v in ent.items()},
-            "success_rate": table.success.double().mean(-1).tolist()}
+    cell = ("atm", config_digest([k for _, k in sources.values()], ref_key, s.digests["eval"], ac))
+    models = [m for m, _ in sources.values()] + [reference]
+    names = [f"src {pct}%" for pct in sources] + ["reference"]
+    groups = ["target-like" if pct >= 50 else "other" for pct in sources] + ["target-like"]
+
+    def compute(_):
+        x, y = s.evalset.x, s.evalset.y
+        table = transfer_table(models, x, [y] * len(models),
+                               lambda m: PGD(m, eps=float(ac["eps"]), steps=int(ac["steps"]), seed=int(ac["seed"])))
+        atm = table.atm()
+        Z = cluster_tree(atm)
+        return {"models": names, "reference_groups": groups, "matrix": atm.tolist(), "linkage": Z.tolist(),
+                "entropy": {str(k): v for k, v in entropy_curve(Z, groups).items()},
+                "success_rate": table.success.double().mean(-1).tolist()}
+
+    return run_cells([cell], compute, store, progress=False)[cell]
 
 
 add_arguments, main = experiment_cli("mixture", run, DEFAULTS, QUICK, presets=DATASET_PRESETS)
 
 
-__all__ = ["DEFAULTS", "QUICK", "DATASET_PRESETS", "direction_of_effect", "direction_verdicts", "shift_domain", "mixture_source_data", "correlation", "run", "add_arguments", "main"]
+__all__ = ["DEFAULTS", "QUICK", "DATASET_PRESETS", "correlation", "correlation_table", "direction_of_effect",
+           "direction_verdicts", "metric_table", "mixture_source_data", "model_spec", "per_fraction_means",
+           "shift_domain", "run", "add_arguments", "main"]

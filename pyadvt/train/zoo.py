@@ -55,6 +55,8 @@ class ModelSpec:
         recipe_kwargs: :func:`pyadvt.train.training_recipe` arguments (``strength``, ``norm``, ``steps``).
         fit_kwargs: :func:`pyadvt.train.fit` settings (``epochs``, ``lr``, ``batch_size`` ...).
         seed: seeds the initialisation (``torch.manual_seed`` in a forked RNG), the recipe and ``fit``.
+        init_seed: seeds the initialisation instead of ``seed`` when given (experiments that draw the
+            initial weights and the shuffling from different seeds); ``None`` leaves :meth:`key` as before.
 
     Everything must be plain data (JSON types), so that the spec can be hashed and stored.
     """
@@ -65,6 +67,7 @@ class ModelSpec:
     recipe_kwargs: Mapping[str, Any] = field(default_factory=dict)
     fit_kwargs: Mapping[str, Any] = field(default_factory=dict)
     seed: int = 0
+    init_seed: int | None = None
 
     def __post_init__(self) -> None:
         if self.arch not in MODELS:
@@ -73,6 +76,8 @@ class ModelSpec:
             raise InvalidValueError(f"ModelSpec: unknown recipe {self.recipe!r}; choose one of {', '.join(METHODS)}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise InvalidTypeError(f"ModelSpec: 'seed' must be an int, got {self.seed!r}")
+        if self.init_seed is not None and (not isinstance(self.init_seed, int) or isinstance(self.init_seed, bool)):
+            raise InvalidTypeError(f"ModelSpec: 'init_seed' must be an int or None, got {self.init_seed!r}")
         for name in ("model_kwargs", "recipe_kwargs", "fit_kwargs"):
             value = getattr(self, name)
             if not isinstance(value, Mapping):
@@ -90,14 +95,14 @@ class ModelSpec:
 
     def to_dict(self) -> dict:
         """The spec as plain data (what :meth:`key` hashes)."""
-        return to_jsonable({"arch": self.arch, "model_kwargs": dict(self.model_kwargs), "recipe": self.recipe,
-                            "recipe_kwargs": dict(self.recipe_kwargs), "fit_kwargs": dict(self.fit_kwargs),
-                            "seed": self.seed})
+        d = {"arch": self.arch, "model_kwargs": dict(self.model_kwargs), "recipe": self.recipe,
+             "recipe_kwargs": dict(self.recipe_kwargs), "fit_kwargs": dict(self.fit_kwargs), "seed": self.seed}
+        return to_jsonable(d if self.init_seed is None else dict(d, init_seed=self.init_seed))
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ModelSpec:
         """Inverse of :meth:`to_dict`."""
-        return cls(**{k: d[k] for k in ("arch", "model_kwargs", "recipe", "recipe_kwargs", "fit_kwargs", "seed")
+        return cls(**{k: d[k] for k in ("arch", "model_kwargs", "recipe", "recipe_kwargs", "fit_kwargs", "seed", "init_seed")
                       if k in d})
 
     def build(self, data: TensorData | None = None) -> nn.Module:
@@ -107,7 +112,7 @@ class ModelSpec:
             kwargs.setdefault("in_shape", tuple(data.in_shape))
             kwargs.setdefault("num_classes", int(data.num_classes))
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
+            torch.manual_seed(self.seed if self.init_seed is None else self.init_seed)
             return build(self.arch, **kwargs)
 
     def key(self, data: TensorData) -> tuple:

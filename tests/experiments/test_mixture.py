@@ -9,6 +9,7 @@ import torch
 from pyadvt.cli import main as cli_main
 from pyadvt.data import TensorData
 from pyadvt.experiments import EXPERIMENTS, mixture
+from pyadvt.utils.config import merge_config
 
 
 
@@ -62,13 +63,29 @@ def test_quick_run_outputs_and_resume(tmp_path):
     assert atm.shape == (4, 4) and np.allclose(atm.sum(0), 1) and (out / "atm_dendrogram.png").exists()
     assert result["data"]["reference"]["target_test_accuracy"] > 0.5
     # resume: every cell is on disk, so a rerun recomputes nothing and returns identical numbers
-    stamps = {p: p.stat().st_mtime_ns for p in (out / "cells").glob("source*.json")}
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json")}
+    assert len(stamps) == 1 + 3 + 3 * 3 + 1  # reference, 3 source models, 3 measurements each, the ATM
     again = mixture.run(mixture.QUICK, out_dir=out, progress=False)
     assert again["data"]["sources"] == rows
-    assert stamps == {p: p.stat().st_mtime_ns for p in (out / "cells").glob("source*.json")}
-    # a changed configuration is refused instead of mixing cells
-    with pytest.raises(ValueError, match="different configuration"):
-        mixture.run(dict(mixture.QUICK, source_size=200), out_dir=out, progress=False)
+    assert stamps == {p: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json")}
+
+
+def test_a_changed_setting_recomputes_only_the_cells_it_affects(tmp_path, monkeypatch):
+    """Digest cell keys: new eps budgets re-attack, but no model is retrained and no probe / fine-tuning
+    or ATM cell is recomputed; the unchanged measurements are the stored ones."""
+    import pyadvt.train.zoo as zoo
+
+    cfg = merge_config(mixture.QUICK, {"fractions": [0.0, 1.0], "eval_samples": 40, "train": {"epochs": 1},
+                                       "probe": {"epochs": 1}, "finetune": {"epochs": 1}})
+    first = mixture.run(cfg, out_dir=tmp_path, progress=False)
+    monkeypatch.setattr(zoo, "fit", lambda *a, **k: pytest.fail("retrained a model"))
+    monkeypatch.setattr(mixture, "knowledge_transferability", lambda *a, **k: pytest.fail("re-probed a source"))
+    monkeypatch.setattr(mixture, "transfer_table", lambda *a, **k: pytest.fail("recomputed the ATM"))
+    second = mixture.run(merge_config(cfg, {"eps": [0.05, 0.1]}), out_dir=tmp_path, progress=False)
+    for a, b in zip(first["data"]["sources"], second["data"]["sources"]):
+        assert a["probe_curve"] == b["probe_curve"] and a["finetune_curve"] == b["finetune_curve"]
+        assert a["probe_accuracy"] == b["probe_accuracy"] and set(b["eq2_loss"]) == {"0.05", "0.1"}
+    assert second["data"]["atm"] == first["data"]["atm"]
 
 
 # --- correlation(): percentile-bootstrap 95% CIs (seed 000 §4.1, Fig. 3 correlations) ---------------
