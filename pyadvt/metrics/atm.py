@@ -35,6 +35,14 @@ from pyadvt.metrics.spectral import check_batch
 from pyadvt.utils.modes import evaluating
 
 
+def _check_loss_success(loss: torch.Tensor, success: torch.Tensor) -> None:
+    if not bool(torch.isfinite(torch.as_tensor(loss, dtype=torch.float64)).all()):
+        raise ValueError("'loss' contains NaN or infinite values; drop or recompute those samples first")
+    s = torch.as_tensor(success)
+    if s.dtype != torch.bool and not bool(((s == 0) | (s == 1)).all()):
+        raise ValueError(f"'success' must be bool (or 0/1) per sample, got {s.dtype} values other than 0 and 1")
+
+
 def tournament_matrix(loss: torch.Tensor, success: torch.Tensor) -> torch.Tensor:
     """``M [N, N]`` from per-sample target ``loss [N, S]`` and ``success [N, S]`` of N sources' examples.
 
@@ -44,6 +52,7 @@ def tournament_matrix(loss: torch.Tensor, success: torch.Tensor) -> torch.Tensor
     if loss.dim() != 2 or success.shape != loss.shape:
         raise ValueError(f"'loss' and 'success' must both be [N_sources, S], got {tuple(loss.shape)} and "
                          f"{tuple(success.shape)}")
+    _check_loss_success(loss, success)
     s = success.to(torch.float64)
     ls = loss.to(torch.float64)
     ds = s[:, None, :] - s[None, :, :]
@@ -63,6 +72,8 @@ def perron_vector(M: torch.Tensor, damping: float = 1e-6) -> torch.Tensor:
     A = np.asarray(M, dtype=np.float64)
     if A.ndim != 2 or A.shape[0] != A.shape[1]:
         raise ValueError(f"'M' must be square, got shape {A.shape}")
+    if not np.all(np.isfinite(A)):
+        raise ValueError("'M' contains NaN or infinite values; pass a finite tournament matrix")
     if (A < 0).any():
         raise ValueError("'M' must be non-negative (a tournament matrix)")
     if not damping >= 0:
@@ -143,6 +154,10 @@ def cluster_tree(atm: torch.Tensor, method: str = "average", metric: str = "eucl
     from scipy.cluster.hierarchy import linkage
 
     cols = np.asarray(atm, dtype=np.float64).T
+    if cols.ndim != 2:
+        raise ValueError(f"'atm' must be a 2-D matrix [tasks, tasks], got shape {cols.T.shape}")
+    if not np.all(np.isfinite(cols)):
+        raise ValueError("'atm' contains NaN or infinite values; pass a finite transferability matrix")
     if cols.shape[0] < 2:
         raise ValueError("clustering needs at least 2 tasks")
     return linkage(cols, method=method, metric=metric)

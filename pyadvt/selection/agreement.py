@@ -36,6 +36,13 @@ def rel_at_k(score: Any, accuracy: Any, k: int = 1) -> float:
         0.6666666666666666
     """
     s, a = np.asarray(score, dtype=np.float64), np.asarray(accuracy, dtype=np.float64)
+    if s.ndim != 1 or s.shape != a.shape or s.size == 0:
+        raise InvalidValueError(f"'score' and 'accuracy' must be non-empty vectors of one length (one entry per "
+                                f"candidate), got shapes {s.shape} and {a.shape}")
+    if not (np.all(np.isfinite(s)) and np.all(np.isfinite(a))):
+        raise InvalidValueError("'score' and 'accuracy' must be finite; drop the candidates whose score is undefined")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= s.size:
+        raise InvalidValueError(f"'k' must be an int in [1, {s.size}] (the number of candidates), got {k!r}")
     order = np.argsort(-s, kind="stable")[:k]
     best = a.max()
     if not best > 0:

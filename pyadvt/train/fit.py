@@ -64,6 +64,9 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str = "c
     """
     if schedule not in ("cosine", "constant"):
         raise ValueError(f"'schedule' must be 'cosine' or 'constant', got {schedule!r}")
+    if not 0 <= warmup_steps <= total_steps or not 0 <= step < total_steps:
+        raise ValueError(f"need 0 <= 'warmup_steps' <= 'total_steps' and 0 <= 'step' < 'total_steps', got "
+                         f"step={step}, total_steps={total_steps}, warmup_steps={warmup_steps}")
     if step < warmup_steps:
         return (step + 1) / warmup_steps
     if schedule == "constant":
