@@ -221,7 +221,17 @@ class TransferAttack(IterativeAttack):
         copies = inp.shape[0] // n                 # rows per attacked row: base repeats x transform copies
         per_pass = copies if self.copies_per_pass is None else min(copies, self.copies_per_pass)
         grad = None
-        for c0 in range(0, copies, per_pass):
+        if inp is leaf and per_pass < copies:
+            # no transform (e.g. VT's neighbours): each pass is its own leaf, so a pass's gradient is
+            # [c * n] rows, not a mostly-zero [base * n] tensor accumulated per pass
+            parts = []
+            for c0 in range(0, copies, per_pass):
+                c = min(per_pass, copies - c0)
+                part = point[c0 * n:(c0 + c) * n].detach().requires_grad_(True)
+                value = self._value(part, y.repeat(c), None if target is None else target.repeat(c), state, c)
+                parts.append(torch.autograd.grad(value.sum(), part)[0])
+            grad = torch.cat(parts)
+        for c0 in range(0, copies if grad is None else 0, per_pass):
             c = min(per_pass, copies - c0)
             part = inp if c == copies else inp[c0 * n:(c0 + c) * n]
             value = self._value(part, y.repeat(c), None if target is None else target.repeat(c), state, c)
