@@ -777,9 +777,6 @@ for _build in (_attack_cases, _metrics_cases, _bounds_cases, _selection_cases, _
 # Each names what happens today.
 _TORCH = "a torch-internal error instead of a clear one"
 KNOWN_GAPS: dict[tuple[str, str], str] = {
-    ("attacks.Ensemble", "x float64"): "RuntimeError inside conv2d (no dtype check in forward)",
-    ("attacks.Protocol", "eps negative"): "accepted silently (no __post_init__ validation)",
-    ("attacks.Protocol", "steps 0"): "accepted silently",
     ("attacks.cost_per_image", "not an attack"): "AttributeError 'str' object has no attribute 'model'",
     ("attacks.cost_per_image", "steps negative"): "returns 10.0",
     **{("attacks.cross_entropy_per_sample", k): _TORCH for k in ("y out of range", "y float", "logits 1-d")},

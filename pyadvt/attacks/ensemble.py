@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from pyadvt.models.output import model_logits
+from pyadvt.utils.validation import check_model_input
 
 
 class Ensemble(nn.Module):
@@ -32,6 +33,8 @@ class Ensemble(nn.Module):
         self.models = nn.ModuleList(models)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i, m in enumerate(self.models):  # metadata only: a float64 batch would fail inside conv2d
+            check_model_input(m, x, "x", f"models[{i}]", check_device=False, allow_half=True)
         outs = [model_logits(m(x), name=f"models[{i}]") for i, m in enumerate(self.models)]
         for i, o in enumerate(outs[1:], start=1):
             if o.shape != outs[0].shape:

@@ -10,6 +10,8 @@ under ``torchrun`` the cells are dealt to the ranks (:func:`pyadvt.utils.distrib
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -39,6 +41,18 @@ class Protocol:
     mu: float = 1.0
     ti_kernel: int = 15
     batch_size: int = 128
+
+    def __post_init__(self):
+        for name in ("eps", "alpha", "mu"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0 \
+                    or (v == 0 and name != "mu"):
+                raise ValueError(f"Protocol {self.name!r}: '{name}' must be a finite number "
+                                 f"{'>= 0' if name == 'mu' else '> 0'}, got {v!r}")
+        for name in ("steps", "ti_kernel", "batch_size"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+                raise ValueError(f"Protocol {self.name!r}: '{name}' must be an int >= 1, got {v!r}")
 
 
 PROTOCOLS = {
