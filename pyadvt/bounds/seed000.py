@@ -44,7 +44,24 @@ from pyadvt.utils.validation import InvalidTypeError, InvalidValueError, check_t
 
 @dataclass
 class PairJacobians:
-    """Per-sample Jacobians (dense route) and spectra of a (source, target) pair on the valid samples."""
+    """Per-sample Jacobians (dense route) and spectra of a (source, target) pair on the valid samples.
+
+    The ingredients of seed 000's bounds (docs/theory.md §2): ``JS [N, m, n]`` and ``JT [N, d, n]``
+    (None on the matrix-free route), the source's top right-singular vectors ``v1S [N, n]``, the
+    spectral norms ``sigmaS, sigmaT [N]``, the singular-value ratios ``lamS, lamT [N]``, the
+    per-sample ``tau1_x [N]``, ``tau2`` (with the map ``A [d, m]``), the mask ``valid [N_all]`` and the
+    valid samples ``x [N, *in]``.  Built by :func:`pair_jacobians`; a plain record (raises nothing).
+
+    Example:
+        >>> import torch
+        >>> from pyadvt.bounds import pair_jacobians
+        >>> _ = torch.manual_seed(0)
+        >>> source, target = torch.nn.Linear(3, 2), torch.nn.Linear(3, 4)
+        >>> x = torch.randn(16, 3)
+        >>> p = pair_jacobians(source, target, x)
+        >>> tuple(p.JS.shape), tuple(p.JT.shape), tuple(p.A.shape), p.n
+        ((16, 2, 3), (16, 4, 3), (4, 2), 16)
+    """
 
     JS: torch.Tensor | None  # [N, m, n] (None on the matrix-free route)
     JT: torch.Tensor | None  # [N, d, n]
@@ -100,6 +117,28 @@ def pair_jacobians(source, target, x: torch.Tensor, *, batch_size: int | None = 
 
     ``route`` / ``max_memory`` as :func:`pyadvt.metrics.spectral.tau1`: both models are planned
     before any backward pass; the Jacobians are kept only when both take the dense route.
+    Source: seed 000's tau1, tau2 and Jacobians, docs/theory.md §2.
+
+    Args:
+        source, target: models ``[B, *in] -> [B, m]`` and ``[B, *in] -> [B, d]``.
+        x: ``[N, *in]`` floating-point samples.
+
+    Returns:
+        :class:`PairJacobians` on the samples where both models have a defined direction.
+
+    Raises:
+        InvalidTypeError: ``x`` is not a floating-point tensor.
+        InvalidValueError: ``x`` is empty or non-finite, or no sample has a defined direction for both models.
+        MemoryBudgetError: no route fits ``max_memory``.
+
+    Example:
+        >>> import torch
+        >>> from pyadvt.bounds import pair_jacobians
+        >>> _ = torch.manual_seed(0)
+        >>> source, target = torch.nn.Linear(3, 2), torch.nn.Linear(3, 4)
+        >>> x = torch.randn(16, 3)
+        >>> pair_jacobians(source, target, x).tau1_x.shape
+        torch.Size([16])
     """
     check_batch(x)
     if not x.is_floating_point():  # before the memory probe, which would fail inside conv2d
@@ -153,7 +192,19 @@ def _lipschitz(p: PairJacobians, L: float | None) -> float:
 
 @dataclass
 class BoundResult:
-    """``lhs`` and ``rhs`` of an inequality (``rhs_lipschitz``: the Lipschitz form's right side)."""
+    """``lhs`` and ``rhs`` of seed 000's Theorem 1 or 2 (docs/theory.md §2); ``rhs_lipschitz``: the
+    Lipschitz form's right side.  Returned by :func:`theorem1` / :func:`theorem2`; a plain record.
+
+    Example:
+        >>> import torch
+        >>> from pyadvt.bounds import theorem2
+        >>> _ = torch.manual_seed(0)
+        >>> source, target = torch.nn.Linear(3, 2), torch.nn.Linear(3, 4)
+        >>> x = torch.randn(16, 3)
+        >>> r = theorem2(source, target, x)
+        >>> r.holds, r.n
+        (True, 16)
+    """
 
     lhs: float
     rhs: float
@@ -194,6 +245,22 @@ def theorem1(source, target, x: torch.Tensor, *, L: float | None = None, pair: P
         source, target: models with one output each (``[B, *in] -> [B, 1]``).
         x: ``[N, *in]`` samples; L: Lipschitz constant of f_T (default ``max_x ||grad f_T(x)||``).
         pair: precomputed :func:`pair_jacobians` (skips recomputation).
+
+    Source: seed 000 (Liang et al., ICML 2021), Theorem 1; docs/theory.md §2.
+
+    Raises:
+        ValueError: the models are not scalar-output, or ``L`` is negative.
+        InvalidTypeError, InvalidValueError: as :func:`pair_jacobians` for ``x``.
+
+    Example:
+        >>> import torch
+        >>> from pyadvt.bounds import theorem1
+        >>> _ = torch.manual_seed(0)
+        >>> source, target = torch.nn.Linear(3, 1), torch.nn.Linear(3, 1)
+        >>> x = torch.randn(16, 3)
+        >>> r = theorem1(source, target, x)  # an identity: both sides agree
+        >>> r.rel_error < 1e-5
+        True
     """
     p = pair or pair_jacobians(source, target, x, batch_size=batch_size, progress=progress)
     if p.JS is None or p.JS.shape[1] != 1 or p.JT.shape[1] != 1:
@@ -218,7 +285,25 @@ def theorem2(source, target, x: torch.Tensor, *, L: float | None = None, pair: P
     ``rhs = 5 E[((1 - tau1(x) tau2) + (1 - tau1(x))(1 - tau2) lam_T(x)^2) ||J_T(x)||^2
     + (lam_T(x) + lam_S(x))^2 ||J_S(x)||^2 ||J_T||^2_{D,2} / ||J_S||^2_{D,2}]``;
     Lipschitz form ``((1 - tau1 tau2) + (1 - tau1)(1 - tau2) lam_T^2 + (lam_T + lam_S)^2) 5 L^2`` with the
-    worst-case ratios ``lam = max_x lam(x)``.
+    worst-case ratios ``lam = max_x lam(x)``.  Source: seed 000, Theorem 2; docs/theory.md §2.
+
+    Args:
+        source, target: models ``[B, *in] -> [B, m]`` and ``[B, *in] -> [B, d]``.
+        x: ``[N, *in]`` samples; L: Lipschitz constant of f_T (default ``max_x ||J_T(x)||_2``).
+        pair: precomputed :func:`pair_jacobians`.
+
+    Raises:
+        ValueError: ``L`` is negative.
+        InvalidTypeError, InvalidValueError: as :func:`pair_jacobians` for ``x``.
+
+    Example:
+        >>> import torch
+        >>> from pyadvt.bounds import theorem2
+        >>> _ = torch.manual_seed(0)
+        >>> source, target = torch.nn.Linear(3, 2), torch.nn.Linear(3, 4)
+        >>> x = torch.randn(16, 3)
+        >>> theorem2(source, target, x).holds
+        True
     """
     p = pair or pair_jacobians(source, target, x, batch_size=batch_size, progress=progress)
     t2 = p.tau2.tau2
@@ -237,7 +322,19 @@ def theorem2(source, target, x: torch.Tensor, *, L: float | None = None, pair: P
 @dataclass
 class Theorem3Result:
     """``lhs = ||g o f_S - y||_D`` and ``rhs = ||f_T - y||_D + ||J_T - A J_S||_{D,2}
-    + (1 + ||J_T||_{D,2} / ||J_S||_{D,2}) beta`` (the square roots of Theorem 3's two sides)."""
+    + (1 + ||J_T||_{D,2} / ||J_S||_{D,2}) beta`` (the square roots of Theorem 3's two sides; seed 000,
+    docs/theory.md §2).  Returned by :func:`theorem3`; a plain record.
+
+    Example:
+        >>> import torch
+        >>> from pyadvt.bounds import theorem3
+        >>> _ = torch.manual_seed(0)
+        >>> source, target = torch.nn.Linear(3, 2), torch.nn.Linear(3, 4)
+        >>> x = torch.randn(16, 3) / 4
+        >>> r = theorem3(source, target, x, torch.zeros(16, 4), beta=0.0)
+        >>> r.holds, r.lhs <= r.target_error + r.jacobian_gap + r.smoothness_term + 1e-9
+        (True, True)
+    """
 
     lhs: float
     rhs: float
@@ -271,6 +368,23 @@ def theorem3(source, target, x: torch.Tensor, y: torch.Tensor, beta: float, *, p
         x: ``[N, *in]`` samples with ``||x||_2 <= 1`` (the theorem's normalisation; ValueError otherwise).
         y: ``[N, d]`` ground-truth values of the target task (e.g. one-hot labels for an MSE task).
         beta: common smoothness constant (``||J(x) - J(x')||_2 <= beta ||x - x'||``); 0 for linear models.
+
+    Source: seed 000, Theorem 3; docs/theory.md §2.
+
+    Raises:
+        ValueError: ``beta`` is negative, a sample has ``||x||_2 > 1``, or ``y`` does not match the
+            target's outputs.
+        InvalidTypeError: ``y`` is not floating-point.  InvalidValueError: ``y`` has the wrong
+            length or is non-finite.
+
+    Example:
+        >>> import torch
+        >>> from pyadvt.bounds import theorem3
+        >>> _ = torch.manual_seed(0)
+        >>> source, target = torch.nn.Linear(3, 2), torch.nn.Linear(3, 4)
+        >>> x = torch.randn(16, 3) / 4
+        >>> theorem3(source, target, x, torch.zeros(16, 4), beta=0.0).holds
+        True
     """
     check_batch(x)
     if not isinstance(beta, (int, float)) or not beta >= 0:
@@ -307,7 +421,19 @@ def theorem3(source, target, x: torch.Tensor, y: torch.Tensor, beta: float, *, p
 class Proposition2Result:
     """``loss = E||f_T(x + eps v1_S(x)) - f_T(x)||^2`` (MSE of a zero-loss target under the source's virtual
     attack) with ``lower = eps^2 E[tau1(x) ||J_T||^2]``, ``upper = eps^2 E[(lam_T(x)^2 + (1 - lam_T(x)^2)
-    tau1(x)) ||J_T||^2]`` and ``upper_worst`` (the same with ``lam_T = max_x lam_T(x)``)."""
+    tau1(x)) ||J_T||^2]`` and ``upper_worst`` (the same with ``lam_T = max_x lam_T(x)``); seed 000's
+    Proposition 2, docs/theory.md §2.  Returned by :func:`proposition2`; a plain record.
+
+    Example:
+        >>> import torch
+        >>> from pyadvt.bounds import proposition2
+        >>> _ = torch.manual_seed(0)
+        >>> source, target = torch.nn.Linear(3, 2), torch.nn.Linear(3, 4)
+        >>> x = torch.randn(16, 3)
+        >>> r = proposition2(source, target, x, eps=0.1)
+        >>> r.lower <= r.loss <= r.upper
+        True
+    """
 
     loss: float
     lower: float
@@ -333,6 +459,24 @@ def proposition2(source, target, x: torch.Tensor, eps: float, *, pair: PairJacob
     for a target with zero loss (``y = f_T(x)``) and the source's virtual attack of L2 radius ``eps``.
 
     Exact (no ``O(eps^3)`` term) for linear targets; otherwise holds up to ``O(eps^3)``.
+    Source: seed 000, Proposition 2; docs/theory.md §2.
+
+    Args:
+        source, target: models ``[B, *in] -> [B, m]`` and ``[B, *in] -> [B, d]``.
+        x: ``[N, *in]`` samples; eps: the L2 radius of the attack.
+
+    Raises:
+        ValueError: ``eps`` is not positive.
+        InvalidTypeError, InvalidValueError: as :func:`pair_jacobians` for ``x``.
+
+    Example:
+        >>> import torch
+        >>> from pyadvt.bounds import proposition2
+        >>> _ = torch.manual_seed(0)
+        >>> source, target = torch.nn.Linear(3, 2), torch.nn.Linear(3, 4)
+        >>> x = torch.randn(16, 3)
+        >>> proposition2(source, target, x, eps=0.1).holds
+        True
     """
     if not isinstance(eps, (int, float)) or not eps > 0:
         raise ValueError(f"'eps' must be a positive number, got {eps!r}")

@@ -56,6 +56,13 @@ class Seed001Bound:
         holds: ``empirical >= value`` (a sanity check; always True for a vacuous bound).
         terms: ``fooling (1 - a), risk_surrogate, risk_target, s_F, s_G, S_inf, c_F, c_G, eps``
             (``risk_surrogate`` is the source's natural risk ``g_F``; the key is kept for stored results).
+
+    Returned by :func:`lower_bound` (seed 001, Theorem 1; docs/theory.md §3); a plain record.
+
+    Example:
+        >>> b = Seed001Bound(value=-0.5, vacuous=True, empirical=0.2, holds=True, terms={"eps": 0.1})
+        >>> b.summary()["eps"], b.vacuous
+        (0.1, True)
     """
 
     value: float
@@ -76,6 +83,17 @@ def lower_bound_from_terms(fooling: float, risk_source: float, risk_target: floa
     ``risk_target`` are the natural risks ``g_F``, ``g_G``; ``risk_surrogate=`` is a deprecated alias).
 
     Returns ``-inf`` when ``eps <= c_G`` (the division in the theorem is then meaningless).
+    Source: seed 001 (Zhang et al., S&P 2024), Theorem 1, eq. 2; docs/theory.md §3.
+
+    Raises:
+        InvalidValueError: a term is not a finite number, ``fooling`` is outside [0, 1] or a risk is negative.
+        ValueError: ``eps <= 0`` or ``sim_inf`` outside [-1, 1].
+
+    Example:
+        >>> round(lower_bound_from_terms(1.0, 0.0, 0.0, c_F=0.5, c_G=0.0, eps=1.0, sim_inf=1.0), 6)
+        0.5
+        >>> lower_bound_from_terms(0.9, 0.0, 0.0, c_F=0.0, c_G=2.0, eps=1.0, sim_inf=1.0)
+        -inf
     """
     terms = {"fooling": fooling, "risk_source": risk_source, "risk_target": risk_target, "c_F": c_F, "c_G": c_G,
              "eps": eps, "sim_inf": sim_inf}
@@ -134,6 +152,22 @@ def lower_bound(source: nn.Module, target: nn.Module, x: torch.Tensor, y: torch.
         :class:`Seed001Bound`. Samples with a zero or non-finite input gradient are skipped in
         ``c_F``/``c_G`` (warned), as are those with zero gradients in the similarity infimum; with no
         usable sample left ``c_F``/``c_G`` and ``value`` are NaN (and ``vacuous`` True).
+
+    Source: seed 001 (Zhang et al., S&P 2024), Theorem 1, eq. 2; docs/theory.md §3.
+
+    Raises:
+        InvalidTypeError, InvalidValueError: ``x``/``y`` are not a non-empty float batch in [0, 1] with
+            int64 labels, or a model is not callable.
+        ValueError: ``x_adv`` does not have the shape of ``x``, or ``eps`` (given or measured) is not positive.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
+        >>> x = torch.rand(8, 1, 2, 2); y = net(x).argmax(1)
+        >>> b = lower_bound(net, net, x, y, (x + 0.1).clamp(0, 1), smoothness_kwargs={"progress": False})
+        >>> b.vacuous, b.holds
+        (True, True)
     """
     check_inputs(x, y, models={"source": source, "target": target})  # non-empty float batch in [0, 1], labels
     if not isinstance(x_adv, torch.Tensor) or x_adv.shape != x.shape:
