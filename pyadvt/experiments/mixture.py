@@ -24,8 +24,12 @@ Outputs in ``out_dir``: ``result.json`` (+ HTML/Markdown report with figures), `
 (one row per source), ``mixture_correlations.csv``, ``fig3_left_tau1.png``, ``fig3_left_eq2.png``,
 ``fig3_right_finetune.png``, ``metrics_vs_fraction.png``, and the transferability matrix of one seed's
 sources plus the reference (``atm.png``, ``atm_dendrogram.png``; seed 000 §4.3 applied to this pool).
-Each finished (fraction, seed) source is a
-cell in ``out_dir/cells`` (:class:`pyadvt.utils.sweep.CellStore`): a rerun resumes from there.
+Structure: config -> :func:`model_spec` (:class:`~pyadvt.train.zoo.ModelSpec`, trained once by
+:func:`~pyadvt.train.zoo.train_or_load`) -> cells in ``out_dir/cells`` (:class:`pyadvt.utils.sweep.CellStore`:
+the reference and every source model, three measurement cells per source - adversarial, probe,
+fine-tuning - and the ATM, each keyed by a digest of what it depends on) -> report
+(:mod:`pyadvt.report.mixture_figures`). A rerun resumes; a changed setting recomputes only the cells it
+affects (new ``eps``: the adversarial cells only).
 
 Results (defaults: 5 fractions x 3 seeds, SmallCNN; docs/experiments/mixture.md has the tables): the
 paper's direction of effect holds on digits for tau1, tau2, the eq.-2 loss at eps 0.2 and every
