@@ -16,11 +16,11 @@ from typing import Any
 
 __all__ = ["failure_line", "guarded", "one_line"]
 
-_MAX = 300
+_MAX = 600  # room for the hints (what to do) of pyadvt's own errors
 
 
 def one_line(exc: BaseException) -> str:
-    """``"Type: message"`` on one line (whitespace collapsed, at most 300 characters).
+    """``"Type: message"`` on one line (whitespace collapsed, at most 600 characters).
 
     Example:
         >>> one_line(RuntimeError("derivative for\\n  aten::foo is not implemented"))
@@ -52,13 +52,17 @@ def guarded(errors: dict | None, metric: str, fn: Callable[..., Any], *args: Any
 
 
 def failure_line(role: str, name: str, errors: Mapping[str, Mapping[str, str]]) -> str | None:
-    """``"source 'vit' failed in tau1/tau2: RuntimeError: ..."`` (metrics joined by ``"; "``), or
-    ``None`` without errors.
+    """``"source 'vit' failed in tau1/tau2: RuntimeError: ..."``: the metrics that failed with the same
+    message are listed together, different messages joined by ``"; "``; ``None`` without errors.
 
     Example:
-        >>> failure_line("source", "vit", {"tau1/tau2": {"message": "RuntimeError: no double backward"}})
-        "source 'vit' failed in tau1/tau2: RuntimeError: no double backward"
+        >>> same = {"message": "RuntimeError: boom"}
+        >>> failure_line("source", "vit", {"tau1/tau2": same, "eq2_loss": same})
+        "source 'vit' failed in tau1/tau2, eq2_loss: RuntimeError: boom"
     """
     if not errors:
         return None
-    return f"{role} {name!r} failed in " + "; ".join(f"{m}: {e['message']}" for m, e in errors.items())
+    by_message: dict[str, list[str]] = {}
+    for metric, e in errors.items():
+        by_message.setdefault(e["message"], []).append(metric)
+    return f"{role} {name!r} failed in " + "; ".join(f"{', '.join(m)}: {msg}" for msg, m in by_message.items())
