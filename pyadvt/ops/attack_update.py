@@ -80,6 +80,11 @@ def nesterov_point(x: torch.Tensor, momentum: torch.Tensor, alpha: torch.Tensor 
         x: ``[B, *]`` iterate. momentum: ``[B, *]`` the accumulated ``g_t``.
         alpha: step, a number or ``[B]``. mu: momentum decay.
 
+    Raises:
+        InvalidTypeError: a tensor argument is not a tensor, or dtypes differ.
+        InvalidValueError: ``momentum`` is missing or not shaped like ``x``, ``alpha`` has neither 1 nor
+            ``B`` entries, or ``backend`` is unknown.
+
     Example:
         >>> nesterov_point(torch.zeros(2, 2), torch.ones(2, 2), torch.tensor([1.0, 2.0]), 0.5).tolist()
         [[0.5, 0.5], [1.0, 1.0]]
@@ -114,6 +119,11 @@ def variance_momentum_step_(x: torch.Tensor, grad: torch.Tensor, variance: torch
     Args:
         x, grad, variance, neighbours, x_orig, momentum: ``[B, *]`` alike (``neighbours`` is the mean
             neighbour gradient). eps, alpha: ``[B]`` or ``[1]``.
+
+    Raises:
+        InvalidTypeError: a state argument is not a tensor, or dtypes differ.
+        InvalidValueError: shapes or devices differ, ``eps`` / ``alpha`` have neither 1 nor ``B``
+            entries, or ``backend`` is unknown.
 
     Example:
         >>> x0 = torch.full((1, 2), 0.5); x = x0.clone(); v = torch.zeros(1, 2); m = torch.zeros(1, 2)
@@ -158,6 +168,11 @@ def patch_step_(x: torch.Tensor, grad: torch.Tensor, x_orig: torch.Tensor, ampli
     Args:
         x, grad, x_orig, amplification: ``[B, C, H, W]``. eps, alpha, gamma: ``[B]`` or ``[1]``.
         beta: amplification factor. kernel: ``[k, k]`` (:func:`pyadvt.attacks.smoothing.project_kernel`).
+
+    Raises:
+        InvalidTypeError: a state argument is not a tensor, or dtypes differ.
+        InvalidValueError: shapes or devices differ, ``eps`` / ``alpha`` / ``gamma`` have neither 1
+            nor ``B`` entries, ``kernel`` is not ``[k, k]`` with ``k`` odd, or ``backend`` is unknown.
 
     Example:
         >>> from pyadvt.attacks.smoothing import project_kernel

@@ -62,7 +62,19 @@ _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 
 class MemoryBudgetError(ValueError, MemoryError):
     """A computation would exceed ``max_memory``; raised before any backward pass. The message says
     how much the route needs and which ``batch_size`` / ``max_memory`` would make it fit
-    (``fit_batch``: the largest batch that fits, 0 if none; ``need``, ``budget``: bytes)."""
+    (``fit_batch``: the largest batch that fits, 0 if none; ``need``, ``budget``: bytes).
+
+    Source: the memory model of docs/theory.md §9.  Both a ValueError and a MemoryError.
+
+    Example:
+        >>> import torch
+        >>> from pyadvt.ops import plan_route
+        >>> try:
+        ...     plan_route(torch.nn.Linear(1000, 1000), torch.rand(4, 1000), route="dense", max_memory="1KiB")
+        ... except MemoryBudgetError as err:
+        ...     print(err.need > err.budget == 1024, err.fit_batch)
+        True 0
+    """
 
     def __init__(self, message: str, fit_batch: int = 0, need: int = 0, budget: int = 0):
         super().__init__(message)
@@ -220,6 +232,14 @@ def plan_route(model, x: torch.Tensor, *, route: str = "auto", max_memory=None, 
 
     Raises:
         MemoryBudgetError: no allowed route fits ``max_memory`` (before any backward pass).
+        ValueError: ``route`` is unknown.
+        InvalidValueError: ``x`` is not a non-empty batch.
+
+    Example:
+        >>> import torch
+        >>> plan = plan_route(torch.nn.Linear(8, 3), torch.rand(4, 8), max_memory="1GiB")
+        >>> plan.route, plan.m, plan.n, plan.batch
+        ('dense', 3, 8, 4)
     """
     if route not in ROUTES:
         raise ValueError(f"'route' must be one of {ROUTES}, got {route!r}")

@@ -58,6 +58,11 @@ def power_iteration_update_(
         tol: relative tolerance, ``>= 0`` (docs/theory.md default 1e-4).
         backend: ``"auto"``, ``"kernel"`` or ``"reference"``.
 
+    Raises:
+        TypeError: ``v`` is not float32/float64, or ``tol`` is not a number.
+        ValueError: ``v`` is not ``[B, n]``, ``Hv`` / ``eig`` / ``active`` do not match it, ``tol`` is
+            negative or non-finite, or ``backend`` is unknown.
+
     Example:
         >>> H = torch.diag(torch.tensor([3.0, 1.0]))
         >>> v = torch.tensor([[0.6, 0.8]]); eig = torch.full((1,), float("nan"))

@@ -294,6 +294,10 @@ def jvp(model, x: torch.Tensor, v: torch.Tensor, *, method: str = "fwd") -> torc
         ``[B, m]`` (output flattened per sample). A RuntimeWarning names the samples whose ``x`` or
         product holds NaN/Inf (undefined there).
 
+    Raises:
+        TypeError: ``model`` is not callable, or ``x`` / ``v`` is not a floating-point tensor.
+        ValueError: ``x`` is an empty batch, ``v`` does not match it, or ``method`` is unknown.
+
     Example:
         >>> net = torch.nn.Linear(3, 2)
         >>> x, v = torch.rand(4, 3), torch.rand(4, 3)

@@ -68,6 +68,15 @@ class JacobianSpectrum(NamedTuple):
         flags: ``[B]`` int32 bit set: ``FLAG_ZERO`` (1) zero Jacobian, ``FLAG_DEGENERATE_TOP`` (2)
             ``sigma1 ~ sigma2`` so ``v1`` is one vector of a degenerate top subspace,
             ``FLAG_RANK_LT2`` (4) rank < 2, ``FLAG_NONFINITE`` (8) non-finite entries (outputs NaN).
+
+    Returned by :func:`jacobian_spectrum` (the dense route of docs/theory.md §8-§9); a plain record.
+
+    Example:
+        >>> import torch
+        >>> from pyadvt.ops import jacobian_spectrum
+        >>> s = jacobian_spectrum(torch.tensor([[[2.0, 0.0], [0.0, 1.0]]]))
+        >>> s.sigma1.tolist(), s.lam.tolist()
+        ([2.0], [0.5])
     """
 
     sigma1: torch.Tensor
@@ -124,6 +133,11 @@ def small_sym_eig(G: torch.Tensor, *, check: bool = True, backend: str = "auto")
         first of components within a relative 1e-8 of the largest; the same rule on CPU, CUDA and
         the reference, insensitive to rounding noise in near-zero components). No
         gradient flows through the outputs (``G`` is detached).
+
+    Raises:
+        TypeError: ``G`` is not a float32/float64 tensor.
+        ValueError: ``G`` is not ``[..., k, k]`` with ``1 <= k <=`` the kernel's limit, is non-finite or
+            not symmetric (with ``check=True``), or ``backend`` is unknown.
 
     Example:
         >>> G = torch.tensor([[[2.0, 1.0], [1.0, 2.0]]])
@@ -199,6 +213,11 @@ def jacobian_spectrum(J: torch.Tensor, *, backend: str = "auto") -> JacobianSpec
     Performance (2-core CPU, float32, m = 10; benchmarks/bench_spectral.py): about 6.7x
     ``torch.linalg.svd`` at n = 64 (the 10 x 10 eigen-solve dominates), 9.7x at n = 3072 and 12x at
     n = 150528 (one vectorised float64 Gram pass plus one pass for ``v1``).
+
+    Raises:
+        TypeError: ``J`` is not a float32/float64 tensor.
+        ValueError: ``J`` is not ``[B, m, n]`` with ``1 <= m <=`` the kernel's limit and ``n >= 1``, or
+            ``backend`` is unknown.
 
     Example:
         >>> J = torch.tensor([[[3.0, 0.0, 0.0], [0.0, 0.0, 1.0]]])

@@ -93,6 +93,11 @@ def lanczos_step_(Q: torch.Tensor, w: torch.Tensor, alpha: torch.Tensor, beta: t
         j: step index, ``0 <= j < K``. npairs: 1 or 2 Ritz pairs tested. tol, invariant_rtol: as above.
         backend: ``"auto"`` (kernel when compiled for the device), ``"kernel"`` or ``"reference"``.
 
+    Raises:
+        ValueError: ``Q`` is not a float32/float64 contiguous ``[B, K + 1, dim]`` basis with ``K >= 1``,
+            a state tensor has the wrong shape/dtype/device, ``j`` is outside ``[0, K)``, ``npairs`` is
+            not 1 or 2, ``tol`` / ``invariant_rtol`` are negative or non-finite, or ``backend`` is unknown.
+
     Example:
         >>> G = torch.diag(torch.tensor([3.0, 2.0, 1.0], dtype=torch.float64))[None]
         >>> Q = torch.zeros(1, 4, 3, dtype=torch.float64); Q[0, 0] = torch.ones(3) / 3 ** 0.5
@@ -379,7 +384,20 @@ class MatrixFreeSpectrum(NamedTuple):
     """Per-sample spectrum of ``J_f(x)`` from the matrix-free route; the first five fields are those of
     :class:`pyadvt.ops.linalg.JacobianSpectrum` (dtype of the model's output), then
     ``jv1 [B, m]`` (``J v1``, the deviation direction of tau2; None unless asked),
-    ``iterations [B]`` Lanczos steps, ``converged [B]`` and ``products`` (batched VJP + JVP passes)."""
+    ``iterations [B]`` Lanczos steps, ``converged [B]`` and ``products`` (batched VJP + JVP passes).
+
+    Returned by :func:`jacobian_top_singular` (docs/theory.md §9); a plain record.
+
+    Example:
+        >>> import torch
+        >>> from pyadvt.ops import jacobian_top_singular
+        >>> net = torch.nn.Linear(3, 2, bias=False)
+        >>> with torch.no_grad():
+        ...     _ = net.weight.copy_(torch.tensor([[2.0, 0.0, 0.0], [0.0, 1.0, 0.0]]))
+        >>> s = jacobian_top_singular(net, torch.rand(2, 3))
+        >>> [round(v, 5) for v in s.sigma1.tolist()], s.converged.tolist()
+        ([2.0, 2.0], [True, True])
+    """
 
     sigma1: torch.Tensor
     sigma2: torch.Tensor
@@ -421,6 +439,21 @@ def jacobian_top_singular(model, x: torch.Tensor, *, tol: float = 1e-6, max_iter
         Jacobian is zero, NaN where non-finite). A sample whose input or Jacobian products hold
         NaN/Inf gets NaN outputs and ``flags == FLAG_NONFINITE`` (also where a ReLU's backward would
         hide a NaN pixel).
+
+    Source: Lanczos on ``J J^T`` / ``J^T J`` from JVP/VJP products, docs/theory.md §9.
+
+    Raises:
+        ValueError: ``x`` is not a non-empty floating-point batch, ``side`` is unknown, or a
+            ``lanczos_step_`` argument (``tol``, ``backend``) is invalid.
+
+    Example:
+        >>> import torch
+        >>> net = torch.nn.Linear(4, 3)
+        >>> x = torch.rand(2, 4)
+        >>> s = jacobian_top_singular(net, x)
+        >>> ref = torch.linalg.matrix_norm(net.weight.detach(), ord=2)
+        >>> bool(torch.allclose(s.sigma1, ref.expand(2), rtol=1e-4)), tuple(s.v1.shape)
+        (True, (2, 4))
     """
     require_tensor(x, "x")
     if not x.is_floating_point() or x.dim() < 2 or x.shape[0] == 0:

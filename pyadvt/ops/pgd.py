@@ -71,6 +71,12 @@ def pgd_step_(
     Returns:
         ``x`` (the same tensor, updated).
 
+    Raises:
+        TypeError: an argument is not a tensor (or a number where one is allowed).
+        ValueError: empty batch, mismatched shape/dtype/device, non-finite or non-positive ``eps`` /
+            ``alpha``, ``mu`` without ``momentum``, unknown ``norm`` or ``backend``, ``lo > hi``, or a
+            read-only / overlapping ``x``.
+
     Example:
         >>> import torch
         >>> x0 = torch.full((2, 3), 0.5); x = x0.clone()
