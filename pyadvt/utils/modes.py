@@ -25,6 +25,12 @@ def evaluating(models: nn.Module | Sequence[nn.Module], *, higher_order: bool = 
     :func:`pyadvt.models.output.twice_differentiable` (math SDPA backend, a twice-differentiable
     ``nn.Hardsigmoid``, a hint naming any layer without a second derivative).
 
+    Raises:
+        InvalidValueError: (inside, on a call) a model on the meta device, an input on another device,
+            or an output without one row per input.
+        InvalidTypeError: (inside) an input of the wrong dtype, or an output that is not a tensor,
+            tuple, dict or ``ModelOutput``.
+
     Example:
         >>> net = nn.Sequential(nn.Linear(2, 2), nn.Dropout()).train()
         >>> with evaluating(net):

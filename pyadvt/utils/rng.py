@@ -21,6 +21,9 @@ def sample_seeds(x: torch.Tensor, seed: int, sample_ids: Sequence[int] | torch.T
 
     ``stream`` separates independent uses (e.g. restart number, iteration) of the same sample.
 
+    Raises:
+        ValueError: ``sample_ids`` does not have one entry per sample of ``x``.
+
     Example:
         >>> x = torch.rand(3, 4)
         >>> sample_seeds(x, 0)[1] == sample_seeds(x[1:2], 0)[0]
@@ -43,7 +46,17 @@ def sample_seeds(x: torch.Tensor, seed: int, sample_ids: Sequence[int] | torch.T
 
 
 def per_sample_generators(x: torch.Tensor, seed: int, sample_ids=None, stream: int = 0) -> list[torch.Generator]:
-    """CPU ``torch.Generator`` per sample, seeded by :func:`sample_seeds`."""
+    """One CPU ``torch.Generator`` per sample of ``x [B, ...]``, seeded by :func:`sample_seeds`.
+
+    Raises:
+        ValueError: ``sample_ids`` does not have one entry per sample of ``x``.
+
+    Example:
+        >>> x = torch.rand(2, 3)
+        >>> g = per_sample_generators(x, seed=0)
+        >>> torch.equal(torch.rand(2, generator=g[1]), torch.rand(2, generator=per_sample_generators(x[1:], 0)[0]))
+        True
+    """
     gens = []
     for s in sample_seeds(x, seed, sample_ids, stream):
         g = torch.Generator()
@@ -60,6 +73,9 @@ def per_sample_rand(x: torch.Tensor, shape: Sequence[int], seed: int, sample_ids
     Draws are made in float64 and rounded once to the output dtype, so every floating dtype works
     (float16, bfloat16, float8 ...) and a sample's draws agree across dtypes up to that rounding;
     the sample identity is the CRC32 of its raw bytes whatever its dtype.
+
+    Raises:
+        ValueError: ``distribution`` is unknown, or ``sample_ids`` does not have one entry per sample.
 
     Example:
         >>> x = torch.rand(4, 2)
