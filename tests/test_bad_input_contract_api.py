@@ -781,29 +781,23 @@ KNOWN_GAPS: dict[tuple[str, str], str] = {
     ("attacks.cost_per_image", "steps negative"): "returns 10.0",
     **{("attacks.cross_entropy_per_sample", k): _TORCH for k in ("y out of range", "y float", "logits 1-d")},
     **{("attacks.margin_loss", k): _TORCH for k in ("y out of range", "y float", "y wrong length", "logits 1-d")},
-    ("attacks.diverse_input", "p above 1"): "accepted silently",
-    ("attacks.diverse_input", "x uint8"): "transforms uint8 images silently",
     ("attacks.representation_distance", "x_adv wrong shape"): _TORCH,
     ("attacks.representation_distance", "x NaN"): "NaN distance, not flagged",
     ("attacks.representation_distance", "x above 1"): "accepted silently",
     ("metrics.transfer_table", "labels out of range"): "IndexError inside cross_entropy",
     ("selection.agreement", "n_boot 0"): "accepted (no bootstrap interval, no error)",
     ("selection.extract", "x above 1"): "features of images outside [0, 1], silently",
-    ("selection.estimate", "not an Extracted"): "AttributeError 'dict' object has no attribute 'y'",
     ("selection.score_source", "y out of range"): "labels out of range accepted silently",
     ("train.cross_entropy_loss", "y out of range"): _TORCH,
     ("train.cross_entropy_loss", "x float64"): _TORCH,
     ("train.soft_cross_entropy", "y out of range"): _TORCH,
     **{(f"train.{c}", "y out of range"): "RuntimeError from one_hot"
        for c in ("Mixup", "CutMix", "LabelSmoothing")},
-    ("train.Compose", "not callables"): "accepted; fails at the first batch",
     **{(f"train.{c}", "y out of range"): _TORCH
        for c in ("InputGradientRegularizer", "ExplicitGradientRegularizer", "JacobianRegularizer")},
     ("train.AdversarialLoss", "x NaN"): "returns a NaN loss silently",
     ("train.collect_lgv", "epochs 0"): "the error blames 'per_epoch'/'batch_size', not 'epochs'",
     ("attacks.cross_entropy_per_sample", "y wrong length"): _TORCH,
-    ("selection.incremental_value", "length mismatch"): "ValueError inside numpy",
-    ("selection.incremental_value", "NaN"): "the error names 'y', not 'acc'",
 }
 
 

@@ -44,6 +44,10 @@ def diverse_input(x: torch.Tensor, draws: torch.Tensor, p: float = 0.7, resize_l
     """
     if x.dim() != 4:
         raise ValueError(f"'x' must be images [N, C, H, W], got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"'x' must be floating-point images in [0, 1], got {x.dtype}; convert uint8 with x.float() / 255")
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"'p' is a probability and must lie in [0, 1], got {p!r}")
     N, C, H, W = x.shape
     if draws.dim() != 2 or draws.shape[1] != 4 or draws.shape[0] not in (1, N):
         raise ValueError(f"'draws' must have shape [{N}, 4] or [1, 4], got {tuple(draws.shape)}")

@@ -203,6 +203,12 @@ def incremental_value(acc: Any, base: Any, extra: Any) -> dict:
         True
     """
     y, b, e = (np.asarray(v, dtype=np.float64) for v in (acc, base, extra))
+    if not (y.ndim == b.ndim == e.ndim == 1 and y.shape == b.shape == e.shape):
+        raise InvalidValueError(f"'acc', 'base' and 'extra' must be vectors of one length (one entry per candidate), "
+                                f"got shapes {y.shape}, {b.shape} and {e.shape}")
+    for name, v in (("acc", y), ("base", b), ("extra", e)):
+        if not np.all(np.isfinite(v)):
+            raise InvalidValueError(f"'{name}' contains non-finite values; drop those candidates first")
     n = y.size
     A = np.column_stack([np.ones(n), b])
     res_y = y - A @ np.linalg.lstsq(A, y, rcond=None)[0]

@@ -34,7 +34,7 @@ from pyadvt.selection.logme import logme
 from pyadvt.selection.nce import nce
 from pyadvt.selection.sfda import sfda
 from pyadvt.selection.transrate import transrate
-from pyadvt.utils.validation import InvalidValueError
+from pyadvt.utils.validation import InvalidTypeError, InvalidValueError
 
 __all__ = ["ESTIMATORS", "estimate"]
 
@@ -79,6 +79,9 @@ def estimate(extracted: Extracted, y: Any = None, scores: Sequence[str] | None =
         ['leep', 'logme']
     """
     names = check_estimators(scores)
+    if not isinstance(extracted, Extracted):
+        raise InvalidTypeError(f"'extracted' must be the Extracted result of pyadvt.selection.extract, got "
+                               f"{type(extracted).__name__}")
     labels = extracted.y if y is None else y
     if labels is None:
         raise InvalidValueError("estimate needs the target labels: pass 'y' or extract from labelled data")

@@ -165,6 +165,9 @@ class Compose:
 
     def __init__(self, transforms: Sequence):
         self.transforms = list(transforms)
+        bad = [type(t).__name__ for t in self.transforms if not callable(t)]
+        if bad:
+            raise TypeError(f"'transforms' must hold callables (x, y, generator) -> (x, y), got {', '.join(bad)}")
 
     def __call__(self, x, y, generator):
         for t in self.transforms:
