@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -214,11 +215,13 @@ def _rank(cfg: Mapping, what: str, models: dict, other: Any, train: Any, test: A
     common = {"eps": cfg["eps"], "steps": cfg["steps"], "n_eval": cfg["n_eval"], "seed": cfg["seed"],
               "scores": cfg["scores"], "store": store, "cell_prefix": (config_digest(cfg),),  # no reuse across configs
               "eval_seed": cfg["seed"] if canonical_name(cfg["dataset"]) == "imagefolder" else None}
-    if what == "sources":
-        return rank_sources(models, other, test, target_train=train, probe=cfg["probe"],
-                            probe_epochs=cfg["probe_epochs"], probe_lr=cfg["probe_lr"], **common)
-    return rank_surrogates(models, other, test, attack=cfg["attack"], norm=cfg["norm"], n_smooth=cfg["n_smooth"],
-                           smoothness_method=cfg["smoothness_method"], **common)
+    with warnings.catch_warnings():  # failures are printed one line per model by _report_failures
+        warnings.filterwarnings("ignore", message=r".* failed in a metric", category=RuntimeWarning)
+        if what == "sources":
+            return rank_sources(models, other, test, target_train=train, probe=cfg["probe"],
+                                probe_epochs=cfg["probe_epochs"], probe_lr=cfg["probe_lr"], **common)
+        return rank_surrogates(models, other, test, attack=cfg["attack"], norm=cfg["norm"], n_smooth=cfg["n_smooth"],
+                               smoothness_method=cfg["smoothness_method"], **common)
 
 
 def _report_failures(ranking: dict, what: str, debug: bool) -> bool:
