@@ -305,7 +305,8 @@ def _selection_cases():
          lambda s: SEL.agreement(truth(s)[:4], truth(s), n_boot=10))
     case("selection.agreement", "NaN ground truth", "ground_truth",
          lambda s: SEL.agreement(truth(s), nan_row(truth(s)[:, None], s)[:, 0], n_boot=10))
-    case("selection.agreement", "n_boot 0", "n_boot", lambda s: SEL.agreement(truth(s), truth(s + 1), n_boot=0))
+    case("selection.agreement", "n_boot negative", "n_boot",
+         lambda s: SEL.agreement(truth(s), truth(s + 1), n_boot=-1))
     case("selection.agreement", "confidence 0", "confidence",
          lambda s: SEL.agreement(truth(s), truth(s + 1), n_boot=10, confidence=0.0))
     S = lambda s: model(s)  # noqa: E731
@@ -784,8 +785,6 @@ KNOWN_GAPS: dict[tuple[str, str], str] = {
     ("attacks.representation_distance", "x_adv wrong shape"): _TORCH,
     ("attacks.representation_distance", "x NaN"): "NaN distance, not flagged",
     ("attacks.representation_distance", "x above 1"): "accepted silently",
-    ("metrics.transfer_table", "labels out of range"): "IndexError inside cross_entropy",
-    ("selection.agreement", "n_boot 0"): "accepted (no bootstrap interval, no error)",
     ("selection.extract", "x above 1"): "features of images outside [0, 1], silently",
     ("selection.score_source", "y out of range"): "labels out of range accepted silently",
     ("train.cross_entropy_loss", "y out of range"): _TORCH,

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 
 from pyadvt.metrics.spectral import check_batch
 from pyadvt.utils.modes import evaluating
+from pyadvt.utils.validation import check_labels
 
 
 def _check_loss_success(loss: torch.Tensor, success: torch.Tensor) -> None:
@@ -144,6 +145,7 @@ def transfer_table(models: Sequence, x, labels: Sequence[torch.Tensor], attack_f
                     for t, tgt in enumerate(models):
                         logits = tgt(x_adv)
                         yt = labels[t][sl].to(logits.device)
+                        check_labels(yt, logits.shape[0], f"labels[{t}]", num_classes=logits.shape[1])
                         loss[i, t, sl] = F.cross_entropy(logits, yt, reduction="none").double().cpu()
                         success[i, t, sl] = (logits.argmax(1) != yt).cpu()
     return TransferTable(loss=loss, success=success)
