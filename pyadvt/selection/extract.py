@@ -18,7 +18,7 @@ from torch import nn
 from pyadvt.data.stream import iter_batches
 from pyadvt.models.wrap import wrap
 from pyadvt.utils.modes import evaluating, model_device
-from pyadvt.utils.validation import InvalidTypeError, InvalidValueError
+from pyadvt.utils.validation import InvalidTypeError, InvalidValueError, check_images
 
 __all__ = ["Extracted", "extract", "split_model"]
 
@@ -87,6 +87,7 @@ def extract(model: nn.Module, data: Any, *, outputs: tuple[str, ...] = _OUTPUTS,
     feats, probs, preds, labels = [], [], [], []
     with evaluating(net), torch.no_grad():
         for x, y in iter_batches(data, batch_size, device=dev, progress=progress, desc="extract"):
+            check_images(x, "x")  # pixel space [0, 1], finite (one reduction per batch)
             f = net.features(x)
             if f.dim() != 2:
                 f = f.flatten(1)

@@ -54,7 +54,7 @@ from pyadvt.utils import distributed
 from pyadvt.utils.stats import spearman as stats_spearman
 from pyadvt.utils.sweep import CellStore, config_digest
 from pyadvt.utils.modes import model_device
-from pyadvt.utils.validation import InvalidValueError
+from pyadvt.utils.validation import InvalidValueError, check_inputs
 
 __all__ = ["ADVERSARIAL_SCORES", "SOURCE_SCORES", "SURROGATE_SCORES", "spearman_ci", "rank_sources",
            "rank_surrogates", "score_source"]
@@ -205,6 +205,8 @@ def score_source(source: nn.Module, reference: nn.Module, x: Any, y: torch.Tenso
         True
     """
     columns = _check_scores(scores, SOURCE_SCORES, "source") or list(SOURCE_SCORES)
+    if isinstance(x, torch.Tensor):  # y are the target task's labels: the reference model's classes
+        check_inputs(x, y, models={"reference": reference}, label_range=True)
     ev = _eval_set(x, y, n_eval if n_eval is not None or not isinstance(x, torch.Tensor) else x.shape[0],
                    eval_seed, model_device(reference))
     return _score(source, reference, ev.x, ev.y, ev if estimator_data is None else estimator_data, columns,
