@@ -220,23 +220,22 @@ class TransferAttack(IterativeAttack):
                                    TransformContext(eps=eps.repeat(base), clean=batch.clean))
         copies = inp.shape[0] // n                 # rows per attacked row: base repeats x transform copies
         per_pass = copies if self.copies_per_pass is None else min(copies, self.copies_per_pass)
-        grad = None
-        if inp is leaf and per_pass < copies:
-            # no transform (e.g. VT's neighbours): each pass is its own leaf, so a pass's gradient is
-            # [c * n] rows, not a mostly-zero [base * n] tensor accumulated per pass
+        if per_pass >= copies:
+            value = self._value(inp, y.repeat(copies), None if target is None else target.repeat(copies), state,
+                                copies)
+            (grad,) = torch.autograd.grad(value.sum(), leaf)
+        else:
+            # several passes: each pass's rows are their own autograd leaf (its gradient is its rows, no
+            # graph retained across passes); the transforms' backward then runs once on all the rows
             parts = []
             for c0 in range(0, copies, per_pass):
                 c = min(per_pass, copies - c0)
-                part = point[c0 * n:(c0 + c) * n].detach().requires_grad_(True)
+                part = inp[c0 * n:(c0 + c) * n].detach().requires_grad_(True)
                 value = self._value(part, y.repeat(c), None if target is None else target.repeat(c), state, c)
                 parts.append(torch.autograd.grad(value.sum(), part)[0])
             grad = torch.cat(parts)
-        for c0 in range(0, copies if grad is None else 0, per_pass):
-            c = min(per_pass, copies - c0)
-            part = inp if c == copies else inp[c0 * n:(c0 + c) * n]
-            value = self._value(part, y.repeat(c), None if target is None else target.repeat(c), state, c)
-            (g,) = torch.autograd.grad(value.sum(), leaf, retain_graph=c0 + c < copies)
-            grad = g if grad is None else grad + g
+            if inp is not leaf:
+                (grad,) = torch.autograd.grad(inp, leaf, grad_outputs=grad)
         grad = grad / (copies // base)
         if not bool(torch.isfinite(grad.sum())):
             bad = ~torch.isfinite(grad).reshape(grad.shape[0], -1).all(dim=1)
