@@ -40,7 +40,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Subset
 
 from pyadvt.data import TensorData
-from pyadvt.data.stream import first_batch, iter_batches, num_batches
+from pyadvt.data.stream import iter_batches, num_batches
 from pyadvt.utils.validation import InvalidTypeError, InvalidValueError
 
 __all__ = ["TrainBatches"]
@@ -70,8 +70,9 @@ class TrainBatches:
     ``True`` when the data is held as tensors (a ``TensorData``).
 
     Raises ``TypeError`` for another kind (a bare tensor has no labels; a generator can be walked
-    only once), ``ValueError`` for fewer than 2 samples, a ``Dataset`` or ``DataLoader`` whose length
-    is unknown, or items without labels (at the first batch, checked here before training).
+    only once) and ``ValueError`` for fewer than 2 samples or a ``Dataset`` / ``DataLoader`` whose
+    length is unknown; items without labels raise ``ValueError`` when read (``fit`` reads the first
+    batch before training).
     """
 
     def __init__(self, data: Any, batch_size: int, *, seed: int = 0, name: str = "train") -> None:
@@ -106,14 +107,6 @@ class TrainBatches:
 
     def __len__(self) -> int:
         return self._steps
-
-    def first(self, n: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
-        """The first ``n`` samples in storage order (not shuffled), for the checks before training."""
-        x, y = (self.data.x[:n], self.data.y[:n]) if self.tensors else first_batch(self.data, n)
-        if y is None:
-            raise InvalidValueError(f"'{self.name}' must provide labels: items (x, y), a TensorData or (x, y) "
-                                    f"batches; this {type(self.data).__name__} gives inputs only")
-        return x, y
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         if self.tensors:
