@@ -100,7 +100,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             p.add_argument("--no-probe", dest="probe", action="store_const", const=False, default=None,
                            help="skip the linear-probing validation")
         else:
-            p.add_argument("--surrogate", action="append", metavar="NAME=SPEC", help="a candidate surrogate (repeatable)")
+            p.add_argument("--surrogate", action="append", metavar="NAME=SPEC",
+                           help="a candidate surrogate (repeatable)")
             p.add_argument("--target", action="append", metavar="NAME=SPEC", help="a target model (repeatable)")
             p.add_argument("--attack", default=None, help="attack name (default pgd)")
         choices = SOURCE_SCORES if what == "sources" else SURROGATE_SCORES

@@ -66,8 +66,8 @@ def _result(path):
 
 def test_rank_sources_on_an_image_folder_with_probes(tree, capsys):
     code, out, err = _run(capsys, "rank-sources", "--source", "a=pyadvt:cnn", "--source", "b=pyadvt:mlp",
-                          "--reference", "pyadvt:cnn", "--scores", "logme,tau1*tau2", *FOLDER, "--set", "probe_epochs=1",
-                          "--out", "ok")
+                          "--reference", "pyadvt:cnn", "--scores", "logme,tau1*tau2", *FOLDER,
+                          "--set", "probe_epochs=1", "--out", "ok")
     assert code == 0, err
     res = _result(tree / "ok")
     assert sorted(r["name"] for r in res["rows"]) == ["a", "b"] and res["failed"] == {} and res["n_eval"] == 6
@@ -80,7 +80,8 @@ def test_a_source_failing_in_a_metric_is_one_line_and_the_others_are_ranked(tree
             "zoo.py:make,width=5", "--no-probe", "--scores", "logme,tau1*tau2,eq2_loss", *FOLDER]
     code, _, err = _run(capsys, *argv, "--out", "part")
     assert code == 1
-    assert len(err) == 1 and err[0].startswith("pyadvt: error: source 'bad' failed in estimators, tau1/tau2, eq2_loss: ")
+    assert len(err) == 1
+    assert err[0].startswith("pyadvt: error: source 'bad' failed in estimators, tau1/tau2, eq2_loss: ")
     assert "kernel not available" in err[0]
     res = _result(tree / "part")
     rows = {r["name"]: r for r in res["rows"]}
