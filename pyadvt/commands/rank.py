@@ -23,6 +23,15 @@ field's estimators (``leep, nleep, nce, h_score, h_score_shrinkage, logme, trans
 docs/theory.md §11) and the adversarial scores (``tau1, tau2, tau1*tau2, eq2_loss``); by default
 every score the models allow. For surrogates ``--scores`` picks ``smoothness`` and/or ``similarity``.
 
+``--data-root`` takes a class-subfolder tree with ``--dataset imagefolder`` (``root/train`` and
+``root/test`` or one tree for both): the images are read from disk one batch at a time (resized by
+``--image-size``), only the ``--n-eval`` evaluation samples (a seeded random subset) are held.
+
+A model that cannot be loaded or run on the data, or that fails inside a metric (e.g. a layer without
+double backward in tau2 or the smoothness), is one ``pyadvt: error:`` line naming the model and the
+metric (``--debug`` adds the traceback); the others are ranked and the exit status is 1. When no
+candidate gets any score the command fails with status 2.
+
 The ranking itself is :mod:`pyadvt.selection.ranking` (``rank_sources``, ``rank_surrogates``); this
 module loads the models, runs it from the command line and renders the report.
 """

@@ -12,6 +12,11 @@
   Attack success rate on every target, plus the seed's predictors (smoothness ``sigma_F``, mean
   gradient similarity) and their Spearman correlations with the ASR.
 
+Every data argument takes a ``TensorData``, an ``(x, y)`` pair, a ``Dataset`` of ``(x, y)`` items (an
+ImageFolder) or a ``DataLoader``: the ``n_eval`` evaluation samples are held in memory, the feature
+extraction and the probes stream the rest one batch at a time (docs/theory.md §9). A candidate that
+fails inside a metric is recorded (``rows[i]["failed"]``, ``result["failed"]``) and the others ranked.
+
 Each candidate is one resumable cell (:class:`~pyadvt.utils.sweep.CellStore`), sharded over
 ``torchrun`` ranks (:func:`~pyadvt.utils.distributed.map_cells`). ``pyadvt rank-sources`` /
 ``pyadvt rank-surrogates`` are the command-line front ends (``--scores`` chooses the columns).
