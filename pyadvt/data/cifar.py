@@ -75,6 +75,11 @@ def load_cifar(root: str | os.PathLike, split: str = "train", num_classes: int =
     """CIFAR-10 (``num_classes=10``) or CIFAR-100 (``num_classes=100``; ``label="coarse"`` for the 20
     superclasses) as float32 ``[N, 3, 32, 32]`` in [0, 1] (uint8 / 255) with int64 labels.
 
+    Raises:
+        ValueError: unknown ``split``, ``num_classes`` or ``label``.
+        FileNotFoundError: a batch file is missing (the message lists where it looked).
+        DatasetFormatError: a file is not a CIFAR pickle of the expected layout, or its labels are out of range.
+
     Example (with the extracted archive in ``~/data``)::
 
         train = load_cifar("~/data", "train")          # 50000 x 3 x 32 x 32

@@ -52,6 +52,10 @@ def digits(seed: int = 0, test_size: float = 0.25, classes: Sequence[int] | None
     ``train_test_split(stratify=y, random_state=seed)``, so class proportions match in both parts
     and the same seed gives the same split.
 
+    Raises:
+        ValueError: ``size`` is not a positive int, ``test_size`` is not in (0, 1), or ``classes`` does
+            not name at least two distinct digits 0..9.  TypeError: ``classes`` is not a sequence of ints.
+
     Example:
         >>> train, test = digits(seed=0)
         >>> train.x.shape, test.x.shape, train.num_classes

@@ -12,7 +12,21 @@ from collections.abc import Sequence
 
 
 class DatasetFormatError(ValueError):
-    """A dataset file exists but does not hold what its format prescribes."""
+    """A dataset file exists but does not hold what its format prescribes.
+
+    A ValueError, so ``except ValueError`` catches it.
+
+    Example:
+        >>> import os, tempfile
+        >>> from pyadvt.data import read_idx
+        >>> path = os.path.join(tempfile.mkdtemp(), "empty-idx1-ubyte")
+        >>> open(path, "wb").close()
+        >>> try:
+        ...     read_idx(path)
+        ... except DatasetFormatError as err:
+        ...     print("too short" in str(err))
+        True
+    """
 
 
 def format_error(path: str, expected: str, problem: str) -> DatasetFormatError:

@@ -30,7 +30,19 @@ def canonical_name(name: str) -> str:
 
 def default_root(name: str) -> str:
     """The system directory of dataset ``name`` (e.g. Debian's Fashion-MNIST package), or
-    ``FileNotFoundError`` saying how to install it or which ``root`` to pass."""
+    ``FileNotFoundError`` saying how to install it or which ``root`` to pass.
+
+    Raises:
+        FileNotFoundError: the system package of ``name`` is not installed.
+        InvalidValueError: no system package provides ``name`` (pass ``root``).
+
+    Example:
+        >>> try:
+        ...     default_root("cifar10")
+        ... except InvalidValueError as err:
+        ...     print("pass 'root'" in str(err))
+        True
+    """
     key = canonical_name(name)
     if key in SYSTEM_ROOTS:
         path, install = SYSTEM_ROOTS[key]
@@ -69,6 +81,14 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, split: str = 
     * ``"imagefolder"`` gives an :class:`~pyadvt.data.imagefolder.ImageFolder` that streams
       ``root/<class>/*.png|jpg`` from disk, resized and center-cropped to ``size`` (``channels`` 3
       or 1); a tree split into ``root/train`` and ``root/test`` (or ``val``) gives the named split.
+
+    Returns ``x [N, C, H, W]`` float32 in [0, 1] and ``y [N]`` int64 (a :class:`TensorData`, or an
+    :class:`ImageFolder` yielding such samples).
+
+    Raises:
+        InvalidTypeError: ``name`` is not a string.
+        InvalidValueError: unknown ``name``, ``split`` or ``channels``, or ``root`` missing where needed.
+        FileNotFoundError, DatasetFormatError: as the dataset's loader.
 
     Example:
         >>> load_dataset("digits", split="test").x.shape

@@ -30,9 +30,21 @@ _VARIANTS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIS
 def read_idx(path: str | os.PathLike, magic: int | None = None) -> np.ndarray:
     """The array stored in an IDX file (``.gz`` decompressed by its name), checking ``magic`` if given.
 
-    Example::
+    Raises:
+        DatasetFormatError: the file cannot be read, is too short, has another magic number than
+            ``magic`` or an invalid header, or holds fewer data bytes than its dimensions need.
 
-        labels = read_idx("t10k-labels-idx1-ubyte.gz", magic=LABELS_MAGIC)   # uint8 [10000]
+    Example:
+        >>> import os, struct, tempfile
+        >>> import numpy as np
+        >>> root = tempfile.mkdtemp()
+        >>> def write_idx(name, arr, magic):
+        ...     with open(os.path.join(root, name), "wb") as f:
+        ...         _ = f.write(struct.pack(">I", magic) + struct.pack(f">{arr.ndim}I", *arr.shape) + arr.tobytes())
+        >>> write_idx("t10k-images-idx3-ubyte", np.full((2, 28, 28), 255, np.uint8), IMAGES_MAGIC)
+        >>> write_idx("t10k-labels-idx1-ubyte", np.array([3, 7], np.uint8), LABELS_MAGIC)
+        >>> read_idx(os.path.join(root, "t10k-labels-idx1-ubyte"), magic=LABELS_MAGIC).tolist()
+        [3, 7]
     """
     path = os.fspath(path)
     expected = f"an IDX file (magic 0x{magic:08X})" if magic is not None else "an IDX file"
@@ -68,9 +80,25 @@ def load_mnist(root: str | os.PathLike, split: str = "train", variant: str = "mn
     """MNIST-style ``train`` / ``test`` split (``variant`` "mnist", "fashion-mnist" or "kmnist") as
     float32 ``[N, 1, 28, 28]`` in [0, 1] (uint8 / 255) with int64 labels 0..9.
 
-    Example (with the IDX files in ``~/data/FashionMNIST/raw``)::
+    Raises:
+        ValueError: ``split`` or ``variant`` is unknown.
+        FileNotFoundError: an IDX file is missing (the message lists where it looked).
+        DatasetFormatError: a file is not a valid IDX file of the expected kind, or images and
+            labels disagree.
 
-        test = load_mnist("~/data", "test", variant="fashion-mnist")   # 10000 x 1 x 28 x 28
+    Example (two synthetic 28 x 28 test images; with the real files in ``~/data/FashionMNIST/raw``,
+    ``load_mnist("~/data", "test", variant="fashion-mnist")`` gives 10000 of them):
+        >>> import os, struct, tempfile
+        >>> import numpy as np
+        >>> root = tempfile.mkdtemp()
+        >>> def write_idx(name, arr, magic):
+        ...     with open(os.path.join(root, name), "wb") as f:
+        ...         _ = f.write(struct.pack(">I", magic) + struct.pack(f">{arr.ndim}I", *arr.shape) + arr.tobytes())
+        >>> write_idx("t10k-images-idx3-ubyte", np.full((2, 28, 28), 255, np.uint8), IMAGES_MAGIC)
+        >>> write_idx("t10k-labels-idx1-ubyte", np.array([3, 7], np.uint8), LABELS_MAGIC)
+        >>> test = load_mnist(root, "test")
+        >>> tuple(test.x.shape), test.y.tolist(), float(test.x.max())
+        ((2, 1, 28, 28), [3, 7], 1.0)
     """
     if split not in ("train", "test"):
         raise ValueError(f"'split' must be 'train' or 'test', got {split!r}")

@@ -26,6 +26,12 @@ def load_stl10(root: str | os.PathLike, split: str = "train") -> TensorData:
     """STL-10 ``train`` (5000) or ``test`` (8000) split as float32 ``[N, 3, 96, 96]`` in [0, 1],
     labels shifted to 0..9.
 
+    Raises:
+        ValueError: unknown ``split``.
+        FileNotFoundError: a binary file is missing.
+        DatasetFormatError: the image file's size is not a multiple of one image, labels and images
+            disagree in number, or labels are outside 1..10.
+
     Example (with the extracted archive in ``~/data``)::
 
         test = load_stl10("~/data", "test")   # 8000 x 3 x 96 x 96

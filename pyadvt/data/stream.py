@@ -68,7 +68,17 @@ def as_data(x: Any, y: torch.Tensor | None = None, name: str = "x"):
     """Combine a metric's ``(x, y)`` arguments into one source for :func:`iter_batches`.
 
     ``x`` may be a tensor (then ``y`` is its label tensor or ``None``) or any dataset source (then
-    ``y`` must be ``None``: the labels come from the source).
+    ``y`` must be ``None``: the labels come from the source).  A tensor ``x`` is ``[N, *in]``, its
+    ``y`` ``[N]``.
+
+    Raises:
+        InvalidValueError: ``y`` is given with a dataset source, or does not have one label per sample.
+        InvalidTypeError: ``x`` is neither a tensor nor a dataset source.
+
+    Example:
+        >>> x, y = torch.rand(4, 1, 2, 2), torch.arange(4)
+        >>> as_data(x, y)[1] is y, as_data(x) is x
+        (True, True)
     """
     if isinstance(x, torch.Tensor):
         return x if y is None else (x, y)
@@ -171,6 +181,9 @@ def _check_source(data: Any) -> None:
 def num_samples(data: Any) -> int | None:
     """Number of samples in ``data``, or ``None`` when the source cannot tell without walking it.
 
+    Raises:
+        InvalidTypeError: ``data`` is not a dataset source (e.g. a one-shot iterator).
+
     Example:
         >>> num_samples(torch.zeros(7, 3)), num_samples((torch.zeros(4, 2), torch.zeros(4, dtype=torch.long)))
         (7, 4)
@@ -195,7 +208,16 @@ def num_samples(data: Any) -> int | None:
 
 
 def num_batches(data: Any, batch_size: int) -> int | None:
-    """Number of batches :func:`iter_batches` yields, or ``None`` when unknown without walking ``data``."""
+    """Number of batches :func:`iter_batches` yields, or ``None`` when unknown without walking ``data``.
+
+    Raises:
+        InvalidValueError: ``batch_size`` is not a positive int.
+        InvalidTypeError: ``data`` is not a dataset source.
+
+    Example:
+        >>> num_batches(torch.zeros(10, 3), 4), num_batches(torch.zeros(8, 3), 4)
+        (3, 2)
+    """
     batch_size = check_batch_size(batch_size)
     if isinstance(data, DataLoader):
         if data.batch_size is not None and data.batch_size <= batch_size:
@@ -326,6 +348,12 @@ def to_tensor_data(data: Any, n: int | None = None, *, seed: int | None = None, 
     ``n`` samples are the first ``n``, or with ``seed`` a seeded random subset in random order (an
     ImageFolder lists its samples class by class, so its first ``n`` are usually all of one class).
     ``num_classes`` is taken from ``data.num_classes`` when the source has it.
+
+    Returns a :class:`TensorData` with ``x [n, *in]`` and ``y [n]``.
+
+    Raises:
+        InvalidValueError: ``n`` is not a positive int, or ``data`` holds no sample or no labels.
+        InvalidTypeError: ``data`` is not a dataset source.
 
     Example:
         >>> ds = torch.utils.data.TensorDataset(torch.rand(6, 1, 2, 2), torch.tensor([0, 0, 1, 1, 2, 2]))

@@ -114,6 +114,11 @@ class BatchLoader:
     with ``seed`` at construction, so the sequence of epochs is reproducible and independent of the
     global RNG.
 
+    Yields ``(x [b, *in], y [b])`` pairs, ``b <= batch_size``.
+
+    Raises:
+        ValueError: ``batch_size`` is not a positive int.  TypeError: ``data`` is not a :class:`TensorData`.
+
     Example:
         >>> data = TensorData(torch.rand(5, 1, 2, 2), torch.arange(5))
         >>> a = [yb.tolist() for _, yb in data.loader(2, shuffle=True, seed=3)]
