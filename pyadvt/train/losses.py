@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pyadvt.utils.deprecation import renamed_parameters
+from pyadvt.utils.validation import check_labels, check_model_input
 
 
 @renamed_parameters(target="y")
@@ -33,6 +34,7 @@ def soft_cross_entropy(logits: torch.Tensor, y: torch.Tensor, reduction: str = "
     else:
         if y.shape != logits.shape[:1]:
             raise ValueError(f"int 'y' must have shape [B] = [{logits.shape[0]}], got {tuple(y.shape)}")
+        check_labels(y, logits.shape[0], "y", num_classes=logits.shape[1])  # else an IndexError inside torch
         per_sample = F.cross_entropy(logits, y.long(), reduction="none")
     if reduction == "none":
         return per_sample
@@ -41,4 +43,5 @@ def soft_cross_entropy(logits: torch.Tensor, y: torch.Tensor, reduction: str = "
 
 def cross_entropy_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """The default ``loss_fn(model, x, y)`` of :func:`pyadvt.train.fit`: mean (soft) cross-entropy."""
+    check_model_input(model, x, "x", "model", check_device=False, allow_half=True)  # metadata only
     return soft_cross_entropy(model(x), y)
