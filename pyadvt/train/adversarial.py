@@ -27,6 +27,7 @@ from pyadvt.ops import pgd_step_
 from pyadvt.train.losses import soft_cross_entropy
 from pyadvt.utils.modes import evaluating
 from pyadvt.utils.rng import per_sample_rand
+from pyadvt.utils.validation import check_images
 
 __all__ = ["AdversarialLoss"]
 
@@ -70,6 +71,7 @@ class AdversarialLoss:
 
     def perturb(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """PGD adversarial examples ``[B, *]`` for ``(x, y)`` (``x`` is not modified)."""
+        check_images(x, "x")  # pgd_step_ does not scan for NaN: a NaN pixel would give a NaN loss
         x = x.detach()
         if self.eps == 0:
             return x.clone()

@@ -31,6 +31,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from pyadvt.utils.validation import check_labels
+
 __all__ = ["Compose", "CutMix", "Cutout", "LabelSmoothing", "Mixup", "soft_labels"]
 
 
@@ -42,6 +44,7 @@ def soft_labels(y: torch.Tensor, num_classes: int, dtype: torch.dtype = torch.fl
         return y.to(dtype)
     if y.dim() != 1 or y.is_floating_point():
         raise ValueError(f"'y' must be int labels [B] or soft labels [B, K], got {tuple(y.shape)} {y.dtype}")
+    check_labels(y, None, "y", num_classes=num_classes)  # else a RuntimeError inside one_hot
     return F.one_hot(y.long(), num_classes).to(dtype)
 
 
