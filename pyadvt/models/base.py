@@ -32,6 +32,10 @@ class SplitModel(nn.Module):
     Models made by :func:`pyadvt.models.build` (or the reference classes) carry ``build_config =
     {"name": ..., "kwargs": {...}}`` so that checkpoints can rebuild them.
 
+    Raises:
+        TypeError: ``head`` is not an nn.Linear, or ``blocks`` hold non-modules.
+        ValueError: (on a call) an input that is not ``[B, *in_shape]`` when ``in_shape`` is known.
+
     Example:
         >>> m = SplitModel([nn.Flatten(1), nn.Linear(4, 3), nn.ReLU()], nn.Linear(3, 2), in_shape=(1, 2, 2))
         >>> m.features(torch.rand(5, 1, 2, 2)).shape, m(torch.rand(5, 1, 2, 2)).shape, m.feature_dim

@@ -17,6 +17,14 @@ class SmallCNN(SplitModel):
     Every block but the last halves the resolution while it is at least 2 pixels, so the same
     net fits 8x8 digits and 32x32 CIFAR. ``feature_dim = channels[-1]``.
 
+    Input ``[B, *in_shape]``, logits ``[B, num_classes]``.
+
+    Raises:
+        ValueError: an unknown ``activation``, ``num_classes < 2``, ``mean``/``std`` with neither 1 nor C
+            entries, or (on a call) an input that is not ``[B, *in_shape]``.
+        TypeError: ``in_shape`` is not a ``(C, H, W)`` tuple of ints.
+        TypeError: ``channels`` are not positive ints.
+
     Example:
         >>> import torch
         >>> net = SmallCNN((1, 8, 8), 10)

@@ -174,6 +174,12 @@ def from_torchvision(name: str, num_classes: int | None = None, weights: str | o
     Returns a :class:`~pyadvt.models.WrappedModel` (``features``, ``head``, ``blocks``); the
     torchvision module is ``.body``.
 
+    Raises:
+        InvalidTypeError: ``name`` is not a string.
+        InvalidValueError: ``name`` is not a torchvision classification model, or ``weights`` /
+            ``mean`` / ``std`` / ``in_chans`` do not fit it.
+        ImportError: torchvision is not installed.
+
     Example:
         >>> m = from_torchvision("mobilenet_v3_small", num_classes=4)
         >>> m.head is m.body.classifier[3], m.feature_dim
@@ -234,6 +240,11 @@ def from_timm(name: str, num_classes: int | None = None, weights: str | os.PathL
         mean, std: override the normalisation (default: ``pretrained_cfg`` mean/std for ``weights``,
             else ImageNet's).
         kwargs: passed to ``timm.create_model`` (e.g. ``img_size=32`` for a ViT on 32x32 inputs).
+
+    Raises:
+        InvalidTypeError: ``name`` is not a string.
+        InvalidValueError: ``name`` is not a timm model, or ``weights`` / ``mean`` / ``std`` do not fit it.
+        ImportError: timm is not installed.
 
     Example:
         >>> m = from_timm("vit_tiny_patch16_224", num_classes=10, img_size=32)

@@ -18,6 +18,14 @@ class LeNet(SplitModel):
     Convolutions pad by 2 so that inputs from 4x4 up work (8x8 digits: 16 x 2 x 2 = 64 flat
     features; 28x28 MNIST: 16 x 7 x 7).
 
+    Input ``[B, *in_shape]``, logits ``[B, num_classes]``.
+
+    Raises:
+        ValueError: an unknown ``activation``, ``num_classes < 2``, ``mean``/``std`` with neither 1 nor C
+            entries, or (on a call) an input that is not ``[B, *in_shape]``.
+        TypeError: ``in_shape`` is not a ``(C, H, W)`` tuple of ints.
+        ValueError: images smaller than 4x4.
+
     Example:
         >>> net = LeNet((1, 8, 8), 10)
         >>> net(torch.rand(2, 1, 8, 8)).shape, len(net.blocks), net.feature_dim

@@ -16,6 +16,12 @@ class MLP(SplitModel):
     ``blocks[i]`` is the i-th hidden layer (the first also flattens the image); ``hidden=()`` gives a
     linear model (``features`` = the flattened normalised input, ``feature_dim = C*H*W``).
 
+    Raises:
+        ValueError: an unknown ``activation``, ``num_classes < 2``, ``mean``/``std`` with neither 1 nor C
+            entries, or (on a call) an input that is not ``[B, *in_shape]``.
+        TypeError: ``in_shape`` is not a ``(C, H, W)`` tuple of ints.
+        TypeError: ``hidden`` are not positive ints.
+
     Example:
         >>> import torch
         >>> net = MLP((1, 8, 8), 10, hidden=(32,))

@@ -32,6 +32,11 @@ class Normalize(nn.Module):
 
     Input ``x: [B, C, H, W]`` (or ``[B, C]``), output the same shape.
 
+    Raises:
+        ValueError: ``mean``/``std`` are empty or non-finite, or ``std`` is not positive.
+        TypeError: ``mean``/``std`` are not numbers.
+        InvalidValueError: (on a call) the input's channels match neither 1 nor C.
+
     Example:
         >>> norm = Normalize(mean=(0.5, 0.4, 0.3), std=0.25)
         >>> norm(torch.full((1, 3, 2, 2), 0.5))[0, :, 0, 0]

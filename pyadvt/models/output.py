@@ -63,13 +63,19 @@ _KINDS = ("a tensor, a tuple/list (first element), a dict or ModelOutput ('logit
 
 
 def model_logits(out, output: Selector = None, name: str = "model") -> torch.Tensor:
-    """The tensor pyadvt uses from a model's raw output ``out`` (module docstring).
+    """The tensor pyadvt uses from a model's raw output ``out`` (module docstring): for a batch of
+    ``B`` inputs, logits ``[B, num_classes]`` (or whatever ``[B, ...]`` tensor ``output`` selects).
 
     Args:
         out: what ``model(x)`` returned.
         output: explicit selector: a key / attribute name (``"logits"``, ``"pooler_output"``), an index
             into a tuple (``0``), or a callable ``out -> tensor``; ``None`` applies the default rules.
         name: the model's name in error messages.
+
+    Raises:
+        InvalidTypeError: ``output`` is not a selector, or ``out`` holds no tensor pyadvt can use
+            (the message says how to select one).
+        InvalidValueError: ``output`` selects nothing from ``out``.
 
     Example:
         >>> t = torch.zeros(2, 3)
@@ -135,7 +141,24 @@ def _describe(out) -> str:
 
 class OutputSelector(nn.Module):
     """``forward(x) = model_logits(model(x), output)``; other attributes (``features``, ``head``,
-    ``blocks``, ...) are the wrapped model's. Made by :func:`select_output`."""
+    ``blocks``, ...) are the wrapped model's. Made by :func:`select_output`.
+
+    Input ``[B, *in]``, output the selected tensor ``[B, ...]``.
+
+    Raises:
+        InvalidTypeError: ``model`` is not an nn.Module or ``output`` is not a key, attribute name,
+            index or callable; (on a call) the selected value is not a tensor.
+        InvalidValueError: (on a call) ``output`` selects nothing from the model's output.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> class Two(nn.Module):
+        ...     def forward(self, x):
+        ...         return x, -x
+        >>> OutputSelector(Two(), 1)(torch.ones(2, 3)).shape
+        torch.Size([2, 3])
+    """
 
     def __init__(self, model: nn.Module, output: Selector) -> None:
         super().__init__()
@@ -161,6 +184,9 @@ class OutputSelector(nn.Module):
 
 def select_output(model: nn.Module, output: Selector) -> OutputSelector:
     """``model`` seen through an explicit output selector (a key, attribute, index or callable).
+
+    Raises:
+        InvalidTypeError: ``model`` is not an nn.Module, or ``output`` is not a selector.
 
     Example:
         >>> class Two(nn.Module):

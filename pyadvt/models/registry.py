@@ -18,6 +18,10 @@ def build(name: str, in_shape: Sequence[int] = (1, 8, 8), num_classes: int = 10,
     (e.g. ``channels`` for "cnn", ``hidden`` for "mlp", ``activation``, ``mean``/``std``).
     Initialisation draws from the global torch RNG: seed it first for reproducible weights.
 
+    Raises:
+        ValueError: ``name`` is not in ``MODELS`` (or the constructor refuses a keyword's value).
+        TypeError: a keyword the constructor does not take.
+
     Example:
         >>> import torch
         >>> net = build("cnn", in_shape=(3, 32, 32), num_classes=100, channels=(16, 32))

@@ -14,7 +14,18 @@ from pyadvt.models.base import SplitModel, default_normalize, record_config
 
 class BasicBlock(nn.Module):
     """``act(BN(conv(act(BN(conv(x))))) + shortcut(x))``; the shortcut is a strided 1x1 conv + BN
-    when the shape changes, else the identity. ``[B, c_in, H, W] -> [B, c_out, H/stride, W/stride]``."""
+    when the shape changes, else the identity. ``[B, c_in, H, W] -> [B, c_out, H/stride, W/stride]``.
+
+    Raises:
+        InvalidValueError: ``c_in``, ``c_out`` or ``stride`` is not an int >= 1.
+        ValueError: an unknown ``activation``.
+
+    Example:
+        >>> import torch
+        >>> block = BasicBlock(4, 8, stride=2, activation="relu")
+        >>> block(torch.rand(2, 4, 6, 6)).shape
+        torch.Size([2, 8, 3, 3])
+    """
 
     def __init__(self, c_in: int, c_out: int, stride: int, activation: str) -> None:
         super().__init__()
@@ -36,6 +47,12 @@ class SmallResNet(SplitModel):
     every stage after the first has stride 2) -> global average pool -> Linear head.
 
     ``blocks = [stem, *basic blocks]``; ``feature_dim = widths[-1]``.
+
+    Raises:
+        ValueError: an unknown ``activation``, ``num_classes < 2``, ``mean``/``std`` with neither 1 nor C
+            entries, or (on a call) an input that is not ``[B, *in_shape]``.
+        TypeError: ``in_shape`` is not a ``(C, H, W)`` tuple of ints.
+        ValueError: ``depth`` is not a positive int; TypeError: ``widths`` are not positive ints.
 
     Example:
         >>> net = SmallResNet((1, 8, 8), 10)

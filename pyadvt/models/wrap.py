@@ -24,6 +24,19 @@ class WrappedModel(SplitModel):
     modules named in ``block_names`` (input -> output; default :func:`default_blocks`). An entry of
     ``block_names`` may be a tuple of names that form one block (e.g. a stage and the norm layer
     after it); its block is then an ``nn.ModuleList`` of those modules.
+
+    Input ``[B, *in]``; ``features(x)`` is ``[B, feature_dim]``, ``forward(x)`` ``[B, num_classes]``.
+
+    Raises:
+        RuntimeError: (on a call) the wrapped module never called its head ``head_name``
+            (build through :func:`wrap`, which checks the names first).
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> net = WrappedModel(nn.Sequential(nn.Flatten(), nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3)), "3", ["1"])
+        >>> net.features(torch.rand(2, 1, 2, 2)).shape, net(torch.rand(2, 1, 2, 2)).shape
+        (torch.Size([2, 5]), torch.Size([2, 3]))
     """
 
     def __init__(self, module: nn.Module, head_name: str, block_names: Sequence[str],
@@ -170,6 +183,10 @@ def default_blocks(module: nn.Module, head: str) -> list[str | tuple[str, ...]]:
 
     Returns names (``"layer4.1"``) or tuples of names forming one block (``("blocks.11", "norm")``).
 
+    Raises:
+        InvalidTypeError: ``module`` is not an nn.Module or ``head`` not a string.
+        InvalidValueError: ``head`` names no submodule of ``module``.
+
     Example:
         >>> net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
         ...                     nn.Flatten(), nn.Dropout(), nn.Linear(2, 3))
@@ -197,6 +214,12 @@ def wrap(module: nn.Module, head: str | None = None, blocks: Sequence[str] | Non
         example_input: if given, checked (in eval mode): ``wrapped(x)`` must equal
             ``module(normalize(x))``, which fails when the module post-processes the head's output
             (e.g. returns log-softmax).
+
+    Input ``[B, *in]``; the result's ``features(x)`` is ``[B, feature_dim]``, its output ``[B, num_classes]``.
+
+    Raises:
+        TypeError: ``module`` is not an nn.Module.
+        ValueError: ``head`` is not a final ``nn.Linear`` of ``module``, or a name in ``blocks`` is unknown.
 
     Example:
         >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
