@@ -57,6 +57,7 @@ from pyadvt.ops.precision import HALF_DTYPES, float32_compute
 from pyadvt.utils.modes import evaluating, model_device
 from pyadvt.utils.progress import progress as _progress
 from pyadvt.utils.rng import per_sample_rand
+from pyadvt.utils.errors import InvalidTypeError
 from pyadvt.utils.validation import check_inputs
 
 if TYPE_CHECKING:
@@ -147,12 +148,17 @@ class _BatchInputHessian:
             pos[self.rows] = torch.arange(self.rows.numel(), device=v.device)
         vv = torch.zeros(self.rows.numel(), self.n, dtype=self.g.dtype, device=v.device)
         vv[pos[idx]] = v[idx].to(self.g.dtype)
-        if self.g.grad_fn is None:  # loss is affine in x: the Hessian is zero
-            hv = torch.zeros_like(vv)
-        else:
-            (hv,) = torch.autograd.grad(self.g, self.xr, grad_outputs=vv.view_as(self.g), retain_graph=True,
-                                        allow_unused=True)
-            hv = torch.zeros_like(vv) if hv is None else hv.reshape(vv.shape)
+        # cross-entropy's input gradient always depends on x (through the softmax), so a gradient without
+        # a graph back to x means a layer computed its backward without recording it (e.g. an autograd
+        # Function marked @once_differentiable): refuse rather than report zero curvature
+        hv = None if self.g.grad_fn is None else torch.autograd.grad(
+            self.g, self.xr, grad_outputs=vv.view_as(self.g), retain_graph=True, allow_unused=True)[0]
+        if hv is None:
+            raise InvalidTypeError(
+                f"smoothness: the input gradient of {type(self.model).__name__} has no autograd graph back to "
+                "the input, so its Hessian cannot be computed (a layer's backward is not differentiable, e.g. "
+                "an autograd Function marked @once_differentiable); use layers that support double backward")
+        hv = hv.reshape(vv.shape)
         out = torch.zeros(self.x.shape[0], self.n, dtype=v.dtype, device=v.device)
         out[idx] = hv[pos[idx]].to(v.dtype)
         return out
