@@ -341,6 +341,30 @@ def collect(data: Any, batch_size: int = 1024, *, device: torch.device | str | N
     return torch.cat(xs), (torch.cat(ys) if all(has) else None)
 
 
+def _take_rows(data: Any, idx: torch.Tensor, batch_size: int) -> Batch:
+    """Rows ``idx`` (in that order) of a re-iterable source, walked once and stopped after the last
+    wanted row; only the wanted rows are kept."""
+    want = torch.full((int(idx.max()) + 1,), -1, dtype=torch.long)
+    want[idx] = torch.arange(idx.numel())
+    xs, ys, pos, start = [], [], [], 0
+    for x, y in iter_batches(data, batch_size):
+        stop = start + x.shape[0]
+        if start < want.numel():
+            where = want[start:min(stop, want.numel())]
+            keep = (where >= 0).nonzero().squeeze(1)
+            if keep.numel():
+                xs.append(x[keep])
+                ys.append(None if y is None else y[keep])
+                pos.append(where[keep])
+        start = stop
+        if start >= want.numel():
+            break
+    order = torch.argsort(torch.cat(pos))
+    x = torch.cat(xs)[order]
+    y = None if any(v is None for v in ys) else torch.cat(ys)[order]
+    return x, y
+
+
 def to_tensor_data(data: Any, n: int | None = None, *, seed: int | None = None, batch_size: int = 256) -> TensorData:
     """``data`` (or ``n`` of its samples) in memory as a :class:`TensorData`, for the few callers that
     index samples at random (probes, rankings on the first ``n_eval`` samples).
@@ -376,9 +400,11 @@ def to_tensor_data(data: Any, n: int | None = None, *, seed: int | None = None, 
             idx = torch.randperm(size, generator=g)[:n]
         if isinstance(data, TensorData):
             return data.subset(idx)
-        if isinstance(data, DataLoader) or _tensors(data) is not None:
-            x, y = collect(data, batch_size)
+        if _tensors(data) is not None:
+            x, y = _tensors(data)
             data = (x[idx], None if y is None else y[idx])
+        elif isinstance(data, DataLoader):
+            data = _take_rows(data, idx, batch_size)
         else:
             data = Subset(data, idx.tolist())
     elif isinstance(data, TensorData):
