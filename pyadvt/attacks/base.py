@@ -26,13 +26,31 @@ from torch import nn
 from pyadvt.utils import evaluating, per_sample_rand
 from pyadvt.utils.deprecation import renamed_parameters
 from pyadvt.utils.modes import model_device
+from pyadvt.utils.validation import InvalidTypeError, InvalidValueError
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def cross_entropy_per_sample(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Default attack loss: per-sample cross-entropy ``[B]`` of ``logits [B, C]`` at labels ``y [B]``."""
+    """Default attack loss: per-sample cross-entropy ``[B]`` of ``logits [B, C]`` at labels ``y [B]``.
+
+    Shapes and dtypes are checked here (metadata, no host sync); the label range is checked once by
+    the attack's ``__call__``, not on every step."""
+    check_loss_args(logits, y)
     return F.cross_entropy(logits, y, reduction="none")
+
+
+def check_loss_args(logits: torch.Tensor, y: torch.Tensor) -> None:
+    """``logits [B, C]`` floating, ``y [B]`` integer labels (metadata only: cheap on every attack step)."""
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or not logits.is_floating_point():
+        got = f"{tuple(logits.shape)} {logits.dtype}" if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise InvalidValueError(f"'logits' must be a floating [B, C] tensor, got {got}")
+    if not isinstance(y, torch.Tensor) or y.dtype == torch.bool or y.is_floating_point() or y.is_complex():
+        got = y.dtype if isinstance(y, torch.Tensor) else type(y).__name__
+        raise InvalidTypeError(f"'y' must hold integer class labels (int64), got {got}")
+    if y.shape != logits.shape[:1]:
+        raise InvalidValueError(f"'y' must have shape [B] = [{logits.shape[0]}] (one label per logits row), "
+                                f"got {tuple(y.shape)}")
 
 
 @dataclass

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pyadvt.attacks.base import AttackBatch, LossFn
+from pyadvt.attacks.base import Attack, AttackBatch, LossFn, check_loss_args
 from pyadvt.attacks.ensemble import Ensemble
 from pyadvt.attacks.iterative import IterativeAttack
 from pyadvt.attacks.smoothing import depthwise, gaussian_kernel
@@ -47,6 +47,7 @@ def stream(restart: int, step: int, slot: int) -> int:
 
 def margin_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Logit margin ``max_{j != y} z_j - z_y`` per sample ``[B]`` (Carlini-Wagner's objective)."""
+    check_loss_args(logits, y)
     true = logits.gather(1, y.view(-1, 1)).squeeze(1)
     other = logits.masked_fill(F.one_hot(y, logits.shape[1]).bool(), float("-inf")).amax(dim=1)
     return other - true
@@ -275,6 +276,10 @@ class TransferAttack(IterativeAttack):
 def cost_per_image(attack, steps: int | None = None) -> float | None:
     """Gradient evaluations per image of the last call (:attr:`TransferAttack.last_cost`), or for the
     base attacks ``steps * restarts`` (times the ensemble size)."""
+    if not isinstance(attack, Attack):
+        raise TypeError(f"'attack' must be a pyadvt Attack, got {type(attack).__name__}")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise ValueError(f"'steps' must be an int >= 1 or None, got {steps!r}")
     if isinstance(attack, TransferAttack):
         return attack.last_cost
     k = len(attack.model.models) if isinstance(attack.model, Ensemble) else 1

@@ -24,7 +24,7 @@ from torch import nn
 from pyadvt.ops.pgd import pgd_step_
 from pyadvt.utils.modes import evaluating
 from pyadvt.utils.rng import per_sample_rand
-from pyadvt.utils.validation import check_inputs
+from pyadvt.utils.validation import check_inputs, check_like
 
 __all__ = ["RepresentationAttack", "representation_fn", "representation_distance", "random_start"]
 
@@ -62,6 +62,7 @@ def representation_distance(g: Callable[[torch.Tensor], torch.Tensor], x: torch.
         >>> representation_distance(g, torch.zeros(2, 3), torch.ones(2, 3)).tolist()
         [3.464101552963257, 3.464101552963257]
     """
+    check_like(x_adv, x, "x_adv", "x")
     with torch.no_grad():
         return (g(x_adv) - g(x)).flatten(1).norm(dim=1)
 
