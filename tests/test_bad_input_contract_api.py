@@ -780,7 +780,6 @@ KNOWN_GAPS: dict[tuple[str, str], str] = {
        "check it once in __call__): an IndexError inside torch when called directly"
        for f in ("cross_entropy_per_sample", "margin_loss")},
     ("attacks.representation_distance", "x NaN"): "a NaN distance in that row, not flagged",
-    ("train.collect_lgv", "epochs 0"): "the error blames 'per_epoch'/'batch_size', not 'epochs'",
 }
 
 

@@ -50,8 +50,9 @@ def collect_lgv(model: nn.Module, train: TensorData, *, epochs: int = 10, per_ep
     Returns:
         Snapshots (deep copies, eval mode) in training order.
     """
-    if not isinstance(per_epoch, int) or per_epoch < 1:
-        raise ValueError(f"'per_epoch' must be an int >= 1, got {per_epoch!r}")
+    for name, v in (("epochs", epochs), ("per_epoch", per_epoch)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"'{name}' must be an int >= 1, got {v!r}")
     work = copy.deepcopy(model)
     for p in work.parameters():
         p.requires_grad_(True)
