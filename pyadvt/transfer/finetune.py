@@ -46,7 +46,22 @@ _BN = nn.modules.batchnorm._BatchNorm
 @dataclass
 class FinetuneResult:
     """The fine-tuned copy, its per-epoch ``history`` (dicts from :func:`pyadvt.train.fit`, with a
-    ``phase`` key) and the ``method`` (``"head"``, ``"last-k"``, ``"all"`` or ``"lp-ft"``)."""
+    ``phase`` key) and the ``method`` (``"head"``, ``"last-k"``, ``"all"`` or ``"lp-ft"``).
+
+    Returned by :func:`finetune`, :func:`linear_probe` and :func:`lp_ft` (the transfer protocols of
+    docs/theory.md §4; seed 002 Section 4, seed 004 Section 5); a plain record.
+
+    Example:
+        >>> import torch
+        >>> from pyadvt.data import TensorData
+        >>> from pyadvt.models import build
+        >>> _ = torch.manual_seed(0)
+        >>> src = build("mlp", hidden=(16,), num_classes=5)
+        >>> tr = TensorData(torch.rand(40, 1, 8, 8), torch.arange(40) % 3)
+        >>> res = linear_probe(src, tr, epochs=1, eval_data=tr)
+        >>> res.method, len(res.curve), res.model.head.out_features
+        ('head', 1, 3)
+    """
 
     model: nn.Module
     history: list[dict] = field(default_factory=list)
@@ -72,7 +87,24 @@ def _blocks_of(model: nn.Module) -> list[nn.Module]:
 
 def replace_head(model: nn.Module, num_classes: int, seed: int = 0) -> nn.Module:
     """Give ``model`` (in place) a fresh ``nn.Linear(feature_dim, num_classes)`` head, initialised
-    from ``seed`` (PyTorch's default init) on the old head's device and dtype; returns ``model``."""
+    from ``seed`` (PyTorch's default init) on the old head's device and dtype; returns ``model``.
+
+    Source: the fresh linear head of the transfer protocols, docs/theory.md §4.
+
+    Raises:
+        ValueError: ``model`` is not a split model (``blocks`` and a linear ``head``), or
+            ``num_classes`` is not a positive int.
+
+    Example:
+        >>> import torch
+        >>> from pyadvt.data import TensorData
+        >>> from pyadvt.models import build
+        >>> _ = torch.manual_seed(0)
+        >>> src = build("mlp", hidden=(16,), num_classes=5)
+        >>> tr = TensorData(torch.rand(40, 1, 8, 8), torch.arange(40) % 3)
+        >>> replace_head(src, 3).head
+        Linear(in_features=16, out_features=3, bias=True)
+    """
     _blocks_of(model)
     if not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"'num_classes' must be a positive int, got {num_classes!r}")
@@ -147,6 +179,20 @@ def finetune(model: nn.Module, train, *, blocks: str | int = "all", num_classes:
     Raises:
         ValueError: ``train`` is empty, or the model to train (after the head is replaced) has
             NaN/Inf weights.
+
+    Source: fine-tuning the last ``k`` blocks / all weights, docs/theory.md §4 (seed 002 Section 4).
+    Inputs ``x [N, *in]``; the copy outputs ``[B, num_classes]``.
+
+    Example:
+        >>> import torch
+        >>> from pyadvt.data import TensorData
+        >>> from pyadvt.models import build
+        >>> _ = torch.manual_seed(0)
+        >>> src = build("mlp", hidden=(16,), num_classes=5)
+        >>> tr = TensorData(torch.rand(40, 1, 8, 8), torch.arange(40) % 3)
+        >>> res = finetune(src, tr, blocks=1, epochs=1)
+        >>> res.method, res.model is src, res.model(tr.x[:2]).shape
+        ('last-k', False, torch.Size([2, 3]))
     """
     if hasattr(train, "__len__") and len(train) == 0:  # before num_classes is read from the (empty) labels
         raise InvalidValueError("'train' is empty (0 samples); pass a dataset with at least one sample")
@@ -179,7 +225,24 @@ def _check_finite_weights(model: nn.Module) -> None:
 
 
 def linear_probe(model: nn.Module, train, **kwargs) -> FinetuneResult:
-    """Linear probing: :func:`finetune` with ``blocks="head"``."""
+    """Linear probing: :func:`finetune` with ``blocks="head"``.
+
+    Source: linear probing (LP), docs/theory.md §4 (seed 004 Section 5).
+
+    Raises:
+        ValueError: as :func:`finetune` (empty ``train``, NaN/Inf weights, not a split model).
+
+    Example:
+        >>> import torch
+        >>> from pyadvt.data import TensorData
+        >>> from pyadvt.models import build
+        >>> _ = torch.manual_seed(0)
+        >>> src = build("mlp", hidden=(16,), num_classes=5)
+        >>> tr = TensorData(torch.rand(40, 1, 8, 8), torch.arange(40) % 3)
+        >>> res = linear_probe(src, tr, epochs=1)
+        >>> res.method, bool(torch.equal(res.model.blocks[0][1].weight, src.blocks[0][1].weight))
+        ('head', True)
+    """
     return finetune(model, train, blocks="head", **kwargs)
 
 
@@ -189,6 +252,20 @@ def lp_ft(model: nn.Module, train, *, epochs: int = 10, lp_lr: float = 0.01, ft_
     ``ft_epochs`` (default ``max(1, epochs // 2)``, docs/theory.md §4) starting from the probed head.
 
     The history concatenates both phases (``phase`` = ``"lp"`` / ``"ft"``, epochs renumbered).
+
+    Raises:
+        ValueError: as :func:`finetune`.
+
+    Example:
+        >>> import torch
+        >>> from pyadvt.data import TensorData
+        >>> from pyadvt.models import build
+        >>> _ = torch.manual_seed(0)
+        >>> src = build("mlp", hidden=(16,), num_classes=5)
+        >>> tr = TensorData(torch.rand(40, 1, 8, 8), torch.arange(40) % 3)
+        >>> res = lp_ft(src, tr, epochs=2)
+        >>> res.method, [h["phase"] for h in res.history]
+        ('lp-ft', ['lp', 'lp', 'ft'])
     """
     lp = finetune(model, train, blocks="head", epochs=epochs, lr=lp_lr, phase="lp", **kwargs)
     kwargs.pop("num_classes", None)

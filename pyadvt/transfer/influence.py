@@ -84,6 +84,21 @@ def head_gradients(head, phi: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
     Row ``i``, entry ``c (d + 1) + k`` is ``(p_ic - [y_i = c]) phi~_ik``; the last column of each class
     block is the bias gradient.
+
+    Source: seed 002 (Utrera et al., ICLR 2021) Section 6 / app. A.9; docs/theory.md §7.
+    ``head``: ``nn.Linear(d, C)`` or ``(W [C, d], b [C])``; ``phi``: ``[N, d]`` features; ``y``: ``[N]`` int labels.
+
+    Raises:
+        TypeError: ``head`` is neither an nn.Linear nor a ``(W, b)`` pair.
+        InvalidTypeError: ``phi`` is not a tensor.
+        InvalidValueError: ``phi`` is not finite ``[N, d]``, or ``y`` is not ``[N]`` int labels in ``[0, C)``.
+
+    Example:
+        >>> import torch
+        >>> head = torch.nn.Linear(3, 2)
+        >>> g = head_gradients(head, torch.rand(4, 3), torch.tensor([0, 1, 1, 0]))
+        >>> g.shape, g.dtype
+        (torch.Size([4, 8]), torch.float64)
     """
     return _gradients(head, phi, y, "phi", "y")
 
@@ -102,6 +117,17 @@ def head_hessian(head, phi: torch.Tensor, damping: float = 0.0) -> torch.Tensor:
     ``mean_i (diag p_i - p_i p_i^T) (x) phi~_i phi~_i^T + damping I``, ``[C (d+1), C (d+1)]`` float64.
 
     It does not depend on the labels.
+
+    Raises:
+        TypeError: ``head`` is neither an nn.Linear nor a ``(W, b)`` pair.
+        InvalidTypeError, InvalidValueError: ``phi`` is not a finite ``[N, d]`` tensor.
+        ValueError: ``damping`` is negative.
+
+    Example:
+        >>> import torch
+        >>> H = head_hessian(torch.nn.Linear(3, 2), torch.rand(5, 3), damping=0.1)
+        >>> H.shape, bool(torch.allclose(H, H.T))
+        (torch.Size([8, 8]), True)
     """
     W, b = _head_params(head)
     return _hessian(W, b, phi, damping, "phi")
@@ -133,6 +159,19 @@ def head_influence(head, phi_train: torch.Tensor, y_train: torch.Tensor, phi_tes
         solver: ``"pinv"`` (default, seed 002 app. A.9: pseudo-inverse of the symmetric ``H`` keeping
             singular values ``> pinv_cutoff``, an absolute threshold, default ``1e-20``) or
             ``"cholesky"`` (a solve with the damped, positive-definite ``H``).
+
+    Raises:
+        ValueError: unknown ``solver``, negative ``damping`` or ``pinv_cutoff``, or ``solver="cholesky"``
+            without ``damping > 0``.
+        TypeError, InvalidTypeError, InvalidValueError: as :func:`head_gradients` for ``head``, the
+            features and the labels.
+
+    Example:
+        >>> import torch
+        >>> head = torch.nn.Linear(3, 2)
+        >>> phi, y = torch.rand(6, 3), torch.tensor([0, 1, 0, 1, 0, 1])
+        >>> head_influence(head, phi, y, phi[:2], y[:2], damping=0.1, solver="cholesky").shape
+        torch.Size([2, 6])
     """
     if solver not in SOLVERS:
         raise ValueError(f"'solver' must be one of {SOLVERS}, got {solver!r}")
@@ -163,6 +202,12 @@ def influence_match_rate(influence: torch.Tensor, y_train: torch.Tensor, y_test:
         ks: the k values; each gives the mean over test points of the fraction of the top-k training
             points whose label equals the test label.
         by: ``"helpful"`` (most negative influence first), ``"harmful"`` (most positive) or ``"abs"``.
+
+    Raises:
+        InvalidTypeError: an argument is not a tensor.
+        InvalidValueError: ``influence`` is not finite ``[M, N]``, the labels do not match it, or a
+            ``k`` is outside ``[1, N]``.
+        ValueError: ``by`` is unknown.
 
     Example:
         >>> inf = torch.tensor([[-3., -1., 2.], [0., -2., -1.]])

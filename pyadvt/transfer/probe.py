@@ -39,7 +39,17 @@ _METHODS = {"probe": "head", "finetune": "all"}
 @dataclass
 class KnowledgeTransfer:
     """Target-test ``loss`` and ``accuracy`` of the transferred model, its per-epoch ``curve``
-    (``[{"epoch", "eval_loss", "eval_accuracy", "train_loss"}, ...]``), the ``method`` and the ``model``."""
+    (``[{"epoch", "eval_loss", "eval_accuracy", "train_loss"}, ...]``), the ``method`` and the ``model``.
+
+    Returned by :func:`knowledge_transferability` (seed 000's knowledge transferability,
+    docs/theory.md §2); a plain record.
+
+    Example:
+        >>> kt = KnowledgeTransfer(method="probe", loss=0.5, accuracy=0.8,
+        ...                        curve=[{"epoch": 1, "eval_loss": 0.7}, {"epoch": 2, "eval_loss": 0.5}])
+        >>> kt.auc_loss, kt.summary()["epochs"]
+        (0.6, 2)
+    """
 
     method: str
     loss: float
@@ -72,6 +82,23 @@ def knowledge_transferability(source: nn.Module, train, test, *, method: str = "
         epochs, lr, batch_size, weight_decay, seed: :func:`pyadvt.train.fit` settings (SGD, momentum 0.9,
             cosine schedule, no warmup).
         legacy_bn_drift: let frozen BatchNorm layers update (the authors' code).
+
+    Source: seed 000 (Liang et al., ICML 2021) §3.1 / §4.1; docs/theory.md §2.  Inputs ``x [N, *in]``.
+
+    Raises:
+        ValueError: ``method`` is unknown, or as :func:`pyadvt.transfer.finetune` (empty ``train``,
+            NaN/Inf weights, not a split model).
+
+    Example:
+        >>> import torch
+        >>> from pyadvt.data import TensorData
+        >>> from pyadvt.models import build
+        >>> _ = torch.manual_seed(0)
+        >>> src = build("mlp", hidden=(16,), num_classes=5)
+        >>> tr = TensorData(torch.rand(40, 1, 8, 8), torch.arange(40) % 3)
+        >>> kt = knowledge_transferability(src, tr, tr, method="finetune", epochs=1)
+        >>> kt.method, len(kt.curve), 0.0 <= kt.accuracy <= 1.0
+        ('finetune', 1, True)
     """
     if method not in _METHODS:
         raise ValueError(f"'method' must be one of {sorted(_METHODS)}, got {method!r}")

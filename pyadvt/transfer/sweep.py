@@ -35,6 +35,16 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> dict:
 
     Non-finite values (undefined cells) are skipped, counted in ``n`` neither, and reported in one
     ``RuntimeWarning``.
+
+    Source: seed 002 (Utrera et al., ICLR 2021) Section 4, the subset sweeps with 95% intervals; docs/theory.md §7.
+
+    Raises:
+        InvalidValueError: ``confidence`` is not a number in (0, 1).
+
+    Example:
+        >>> ci = mean_ci([1.0, 2.0, 3.0])
+        >>> ci["mean"], ci["n"], round(ci["half_width"], 4)
+        (2.0, 3, 2.4841)
     """
     values = list(values)
     out = stats_mean_ci(values, confidence=confidence).summary()  # pyadvt.utils.stats: the one interval
@@ -47,6 +57,19 @@ def balanced_subset(data: TensorData, size: int | None, seed: int) -> TensorData
 
     Each class contributes ``min(count, size // C)`` samples, the rest is drawn uniformly from what
     is left; a sample's selection depends only on ``(seed, size)``.
+
+    Source: seed 002 (Utrera et al., ICLR 2021) Section 4, the subset sweeps with 95% intervals; docs/theory.md §7.  ``data.x`` is ``[N, *in]``, ``data.y`` ``[N]``; the subset ``[size, *in]``.
+
+    Raises:
+        InvalidTypeError: ``data`` is not a TensorData.
+        InvalidValueError, ValueError: ``size`` is not a positive int or None.
+
+    Example:
+        >>> import torch
+        >>> from pyadvt.data import TensorData
+        >>> data = TensorData(torch.rand(12, 1, 2, 2), torch.arange(12) % 3)
+        >>> sorted(balanced_subset(data, 6, seed=0).y.tolist())
+        [0, 0, 1, 1, 2, 2]
     """
     if not isinstance(data, TensorData):
         raise InvalidTypeError(f"'data' must be a pyadvt.data.TensorData, got {type(data).__name__}; "
@@ -77,6 +100,20 @@ def subset_sweep(cell_fn: Callable[[TensorData, int], dict], train: TensorData, 
                  seeds: Sequence[int], *, store: CellStore | None = None, key: Hashable = (),
                  progress: bool = True, desc: str = "subset sweep") -> list[dict]:
     """Run ``cell_fn(balanced_subset(train, size, seed), seed)`` for every (size, seed).
+
+    Source: seed 002 (Utrera et al., ICLR 2021) Section 4, the subset sweeps with 95% intervals; docs/theory.md §7.  ``train.x`` is ``[N, *in]``, ``train.y`` ``[N]``.
+
+    Raises:
+        InvalidTypeError: ``cell_fn`` is not callable or returns no dict.
+        InvalidValueError: ``sizes`` / ``seeds`` are empty or a size is not a positive int or None.
+
+    Example:
+        >>> import torch
+        >>> from pyadvt.data import TensorData
+        >>> data = TensorData(torch.rand(12, 1, 2, 2), torch.arange(12) % 3)
+        >>> rows = subset_sweep(lambda sub, seed: {"n": len(sub)}, data, [3, None], [0, 1], progress=False)
+        >>> [(r["size"], r["seed"], r["n"]) for r in rows]
+        [(3, 0, 3), (3, 1, 3), (12, 0, 12), (12, 1, 12)]
 
     Args:
         cell_fn: returns a JSON-able dict of metrics for one fine-tuning run.
@@ -120,7 +157,19 @@ def _check_rows(rows, metric: str, by: str, name: str) -> None:
 
 
 def summarize(rows: Sequence[dict], metric: str, by: str = "size", confidence: float = 0.95) -> list[dict]:
-    """Per value of ``by`` (sorted): ``{by: value, **mean_ci(metric values)}``."""
+    """Per value of ``by`` (sorted): ``{by: value, **mean_ci(metric values)}``.
+
+    Source: seed 002 (Utrera et al., ICLR 2021) Section 4, the subset sweeps with 95% intervals; docs/theory.md §7.
+
+    Raises:
+        InvalidValueError: a row is not a dict with ``by``, or no row holds ``metric``.
+
+    Example:
+        >>> rows = [{"size": 10, "seed": 0, "acc": 0.5}, {"size": 10, "seed": 1, "acc": 0.7}]
+        >>> s = summarize(rows, "acc")
+        >>> s[0]["size"], round(s[0]["mean"], 6), s[0]["n"]
+        (10, 0.6, 2)
+    """
     _check_rows(rows, metric, by, "rows")
     groups: dict = {}
     for r in rows:
@@ -131,7 +180,20 @@ def summarize(rows: Sequence[dict], metric: str, by: str = "size", confidence: f
 def paired_delta(rows_a: Sequence[dict], rows_b: Sequence[dict], metric: str, by: str = "size",
                  confidence: float = 0.95) -> list[dict]:
     """Mean and CI of ``a - b`` per ``by`` value, pairing rows with equal ``(by, seed)`` (e.g. robust
-    minus natural accuracy on the same subsets)."""
+    minus natural accuracy on the same subsets).
+
+    Source: seed 002 (Utrera et al., ICLR 2021) Section 4, the subset sweeps with 95% intervals; docs/theory.md §7.
+
+    Raises:
+        InvalidValueError: a row is not a dict with ``by``, or no row holds ``metric``.
+        ValueError: the sweeps share no ``(by, seed)`` pair.
+
+    Example:
+        >>> a = [{"size": 10, "seed": s, "acc": 0.6 + s / 10} for s in (0, 1)]
+        >>> b = [{"size": 10, "seed": s, "acc": 0.5 + s / 10} for s in (0, 1)]
+        >>> round(paired_delta(a, b, "acc")[0]["mean"], 6)
+        0.1
+    """
     _check_rows(rows_a, metric, by, "rows_a")
     _check_rows(rows_b, metric, by, "rows_b")
     b_index = {(r[by], r["seed"]): r.get(metric) for r in rows_b}

@@ -42,6 +42,20 @@ def low_resolution(x: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor
     """Down-sample ``x [N, C, H, W]`` to ``size`` (area) and up-sample back to ``H x W`` (bilinear).
 
     ``size >= H`` (and ``>= W``) returns a copy of ``x``.
+
+    Source: seed 002 (Utrera et al., ICLR 2021) Section 5, Table 2; docs/theory.md §7.
+
+    Raises:
+        InvalidTypeError: ``x`` is not a floating-point tensor.
+        InvalidValueError: ``x`` is not a non-empty, finite ``[N, C, H, W]`` batch.
+        ValueError: ``size`` is below 1.
+
+    Example:
+        >>> import torch
+        >>> x = torch.rand(2, 3, 8, 8)
+        >>> y = low_resolution(x, 4)
+        >>> y.shape, bool(torch.allclose(y.mean(), x.mean(), atol=0.05)), torch.equal(low_resolution(x, 8), x)
+        (torch.Size([2, 3, 8, 8]), True, True)
     """
     _check_images(x)
     h, w = (size, size) if isinstance(size, int) else tuple(size)
@@ -81,6 +95,19 @@ def low_pass(x: torch.Tensor, fraction: float = 0.14) -> torch.Tensor:
     """Zero the highest ``fraction`` of 2-D FFT frequencies of each channel of ``x [N, C, H, W]``.
 
     Default 0.14, the paper's "~14 %" (seed 002 Table 2).
+
+    Source: docs/theory.md §7.
+
+    Raises:
+        InvalidTypeError: ``x`` is not a floating-point tensor.
+        InvalidValueError: ``x`` is not a non-empty, finite ``[N, C, H, W]`` batch.
+        ValueError: ``fraction`` is outside [0, 1).
+
+    Example:
+        >>> import torch
+        >>> x = torch.full((1, 1, 8, 8), 0.5)
+        >>> torch.allclose(low_pass(x, 0.5), x)      # a constant image has no high frequencies
+        True
     """
     _check_images(x)
     mask = low_pass_mask(x.shape[-2], x.shape[-1], fraction, device=x.device)

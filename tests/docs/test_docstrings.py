@@ -246,25 +246,6 @@ KNOWN_GAPS: dict[str, tuple[str, ...]] = {
     'train.soft_cross_entropy': ('source', 'errors'),
     'train.train_or_load': ('example', 'source', 'errors', 'shapes'),
     'train.training_recipe': ('example', 'source', 'errors'),
-    # pyadvt.transfer (docs helper: not finished this session): 18 names
-    'transfer.FinetuneResult': ('example', 'source'),
-    'transfer.KnowledgeTransfer': ('example', 'source'),
-    'transfer.balanced_subset': ('example', 'source', 'errors', 'shapes'),
-    'transfer.finetune': ('example', 'source'),
-    'transfer.head_gradients': ('example', 'source', 'errors', 'shapes'),
-    'transfer.head_hessian': ('example', 'errors'),
-    'transfer.head_influence': ('example', 'errors'),
-    'transfer.influence_match_rate': ('errors',),
-    'transfer.knowledge_transferability': ('example', 'source', 'errors'),
-    'transfer.linear_probe': ('example', 'source', 'errors'),
-    'transfer.low_pass': ('example', 'errors'),
-    'transfer.low_resolution': ('example', 'source', 'errors'),
-    'transfer.lp_ft': ('example', 'errors'),
-    'transfer.mean_ci': ('example', 'source', 'errors'),
-    'transfer.paired_delta': ('example', 'source', 'errors'),
-    'transfer.replace_head': ('example', 'source', 'errors'),
-    'transfer.subset_sweep': ('example', 'source', 'errors', 'shapes'),
-    'transfer.summarize': ('example', 'source', 'errors'),
 }
 
 
