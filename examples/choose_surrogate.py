@@ -30,8 +30,8 @@ from pyadvt.train import ModelSpec, evaluate as accuracy, fit, train_or_load
 
 FAST = os.environ.get("PYADVT_TUTORIAL_FAST") == "1"
 EPOCHS = 2 if FAST else 6
-N_ATTACK = 64 if FAST else 400      # test images attacked
-N_DIAG = 32 if FAST else 200        # images for smoothness / similarity
+N_ATTACK = 64 if FAST else 128      # test images attacked
+N_DIAG = 32 if FAST else 100        # images for smoothness / similarity
 ATTACKS = ["mifgsm", "dim"] if FAST else ["mifgsm", "dim", "tifgsm", "vmifgsm", "admix", "ssa"]
 torch.manual_seed(0)
 train, test = digits(seed=0)
