@@ -103,7 +103,18 @@ def heatmap(matrix: Any, path: str | os.PathLike, *, row_labels: Sequence | None
             vmax: float | None = None, annotate: bool | None = None, fmt: str = ".2f",
             colorbar_label: str | None = None) -> Path:
     """Heatmap of ``matrix`` [R, C] with labelled rows/columns; values annotated when ``annotate``
-    (default: when R, C <= 12). Undefined cells (``None``/NaN) are grey and annotated ``n/a``."""
+    (default: when R, C <= 12). Undefined cells (``None``/NaN) are grey and annotated ``n/a``.
+
+    Raises:
+        ValueError: ``matrix`` is not 2-D, or the labels do not match its shape (raised before anything is drawn; :func:`plot` adds the figure's title).
+        OSError: ``path`` cannot be written.
+
+    Example:
+        >>> import os, tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> heatmap([[1.0, None], [0.5, 0.2]], os.path.join(d, "h.png"), row_labels=["a", "b"]).name
+        'h.png'
+    """
     arr = _array(matrix, "matrix", ndim=2)
     rows = _labels(row_labels, arr.shape[0], "row_labels")
     cols = _labels(col_labels, arr.shape[1], "col_labels")
@@ -139,6 +150,11 @@ def fit_line(x: Any, y: Any) -> dict:
     Returns ``{"slope", "intercept", "r", "p", "n"}``; ``slope``/``intercept``/``r``/``p`` are
     ``None`` when fewer than 3 pairs remain or either coordinate is constant (r undefined).
 
+    Source: least squares and Pearson r with docs/theory.md §11.9's missing-value policy.
+
+    Raises:
+        ValueError: ``x`` and ``y`` differ in length.
+
     Example:
         >>> fit_line([0, 1, 2, 3], [1, 3, 5, 7.0])["slope"]
         2.0
@@ -166,7 +182,18 @@ def scatter(x: Any, y: Any, path: str | os.PathLike, *, labels: Sequence | None 
             title: str | None = None, xlabel: str | None = None, ylabel: str | None = None,
             fit: bool = True) -> Path:
     """Scatter of ``y`` [N] against ``x`` [N]; with ``fit`` a least-squares line whose legend gives
-    the equation and Pearson r (:func:`fit_line`). ``labels`` [N] annotate the points."""
+    the equation and Pearson r (:func:`fit_line`). ``labels`` [N] annotate the points.
+
+    Raises:
+        ValueError: ``x``, ``y`` (and ``labels``) differ in length (raised before anything is drawn; :func:`plot` adds the figure's title).
+        OSError: ``path`` cannot be written.
+
+    Example:
+        >>> import os, tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> scatter([0, 1, 2, 3], [1, 3, 2, 4], os.path.join(d, "s.png"), labels=list("abcd")).name
+        's.png'
+    """
     xs, ys = _array(x, "x", ndim=1), _array(y, "y", ndim=1)
     if xs.shape != ys.shape:
         raise ValueError(f"x and y must have the same length, got {xs.size} and {ys.size}")
@@ -196,7 +223,18 @@ def bars(values: Any, path: str | os.PathLike, *, labels: Sequence | None = None
          upper: Any = None, title: str | None = None, xlabel: str | None = None,
          ylabel: str | None = None) -> Path:
     """Bar chart of ``values`` [K] with CI whiskers from ``lower`` [K] to ``upper`` [K] (both or
-    neither; ``None`` entries = no whisker)."""
+    neither; ``None`` entries = no whisker).
+
+    Raises:
+        ValueError: ``values``, ``labels``, ``lower`` and ``upper`` differ in length, or only one of ``lower``/``upper`` is given (raised before anything is drawn; :func:`plot` adds the figure's title).
+        OSError: ``path`` cannot be written.
+
+    Example:
+        >>> import os, tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> bars([0.2, 0.5], os.path.join(d, "b.png"), labels=["a", "b"], lower=[0.1, 0.4], upper=[0.3, 0.6]).name
+        'b.png'
+    """
     vals = _array(values, "values", ndim=1)
     names = _labels(labels, vals.size, "labels")
     if (lower is None) != (upper is None):
@@ -226,6 +264,10 @@ def dendrogram(linkage_matrix: Any, labels: Sequence, path: str | os.PathLike, *
     :func:`pyadvt.metrics.atm.cluster_tree` of an ATM, seed 000 §4.3, docs/theory.md §2) with the
     ``N`` leaves named by ``labels``.
 
+    Raises:
+        ValueError: ``linkage_matrix`` is not ``[N - 1, 4]`` for the ``N`` labels (raised before anything is drawn; :func:`plot` adds the figure's title).
+        OSError: ``path`` cannot be written.
+
     Example:
         >>> import tempfile, os, numpy as np
         >>> from scipy.cluster.hierarchy import linkage
@@ -251,6 +293,11 @@ def mean_ci(runs: Any, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray
 
     With one run the interval collapses to the mean. NaN entries are ignored per column.
 
+    Source: the mean ± Student-t intervals of docs/theory.md §4, §7 and §11.9 (``runs`` is ``[S, T]``).
+
+    Raises:
+        ValueError: ``runs`` is not 2-D ``[S, T]``.
+
     Example:
         >>> m, lo, hi = mean_ci([[1.0, 2.0], [3.0, 2.0]])
         >>> m.tolist(), bool(lo[0] < 2 < hi[0]), float(hi[1] - lo[1])
@@ -271,6 +318,16 @@ def curves(x: Any, series: Mapping[str, Any], path: str | os.PathLike, *, lower:
 
     A series is [T] (band from ``lower[name]``/``upper[name]`` when given) or [S, T] runs (mean line
     with a 95% confidence band over runs, :func:`mean_ci`).
+
+    Raises:
+        ValueError: a series does not match ``x`` [T], or a band lacks its other side (raised before anything is drawn; :func:`plot` adds the figure's title).
+        OSError: ``path`` cannot be written.
+
+    Example:
+        >>> import os, tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> curves([1, 2, 3], {"runs": [[0.1, 0.2, 0.3], [0.2, 0.3, 0.4]]}, os.path.join(d, "c.png")).name
+        'c.png'
     """
     xs = _array(x, "x", ndim=1)
     if not isinstance(series, Mapping) or not series:
@@ -338,6 +395,20 @@ def plot(spec: Mapping[str, Any], path: str | os.PathLike) -> Path:
     """Draw a figure spec ``{"type": "heatmap"|"scatter"|"bars"|"curves", **kwargs}`` to ``path``.
 
     ``ValueError`` names the figure (its ``title``) when the spec is malformed.
+
+    Raises:
+        ValueError: unknown ``type`` or malformed arguments (the message names the figure).
+
+    Example:
+        >>> import os, tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> plot({"type": "bars", "values": [1, 2], "title": "t"}, os.path.join(d, "p.png")).name
+        'p.png'
+        >>> try:
+        ...     plot({"type": "pie", "title": "t"}, os.path.join(d, "q.png"))
+        ... except ValueError as err:
+        ...     print(str(err).startswith("figure 't'"))
+        True
     """
     kwargs = dict(spec)
     kind = kwargs.pop("type", None)

@@ -53,7 +53,18 @@ _MAX_RAW_CHARS = 200_000
 
 @dataclasses.dataclass(frozen=True)
 class Report:
-    """Paths written by :func:`render_report`."""
+    """Paths written by :func:`render_report`.
+
+    A plain record.
+
+    Example:
+        >>> import os, tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> from pyadvt.report import make_result
+        >>> rep = render_report(make_result("demo", {}, {"x": 1}), d)
+        >>> rep.html.name, rep.markdown.name
+        ('report.html', 'report.md')
+    """
 
     html: Path
     markdown: Path
@@ -61,7 +72,21 @@ class Report:
 
 
 def load_results(source: Any) -> list[dict]:
-    """Results from a dict, a result file, a directory (recursive) or a list of these (validated)."""
+    """Results from a dict, a result file, a directory (recursive) or a list of these (validated).
+
+    Raises:
+        FileNotFoundError: a path does not exist.
+        ValueError: a result is not a valid ``pyadvt.result/1`` (or a directory holds none).
+        TypeError: ``source`` is none of these kinds.
+
+    Example:
+        >>> import os, tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> from pyadvt.report import make_result, write_result
+        >>> _ = write_result(make_result("demo", {}, {"x": 1}), d)
+        >>> [r["kind"] for r in load_results(d)]
+        ['demo']
+    """
     if isinstance(source, Mapping):
         validate_result(source)
         return [dict(source)]
@@ -251,6 +276,17 @@ def render_report(result_or_dir: Any, out_dir: str | os.PathLike, *, title: str 
 
     Returns:
         :class:`Report` with the paths written.
+
+    Raises:
+        FileNotFoundError, ValueError, TypeError: as :func:`load_results`.
+        OSError: ``out_dir`` cannot be written.
+
+    Example:
+        >>> import os, tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> from pyadvt.report import make_result
+        >>> sorted(p.name for p in os.scandir(render_report(make_result("demo", {}, {"x": 1}), d).html.parent))[:2]
+        ['figures', 'report.html']
     """
     results = load_results(result_or_dir)
     out_dir = Path(out_dir)
@@ -282,6 +318,9 @@ def publish(result: Mapping, out_dir: str | os.PathLike, *, report: bool = True,
 
     Only rank 0 writes under ``torchrun`` (other ranks get ``{}``). Returns the written paths as
     ``{"result": ..., "html": ..., "markdown": ...}``. This is the last step of every experiment.
+
+    Raises:
+        ValueError: ``result`` is not a valid ``pyadvt.result/1``.  OSError: ``out_dir`` cannot be written.
 
     Example:
         >>> import tempfile

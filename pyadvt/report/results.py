@@ -59,7 +59,17 @@ _OPTIONAL = {"created": str, "summary": dict, "figures": list, "tables": list, "
 
 
 class Timings(dict):
-    """``{phase: seconds}`` filled by ``with timings("phase"): ...`` (re-entering a phase adds up)."""
+    """``{phase: seconds}`` filled by ``with timings("phase"): ...`` (re-entering a phase adds up).
+
+    Raises nothing of its own (a dict).
+
+    Example:
+        >>> t = Timings()
+        >>> with t("train"):
+        ...     pass
+        >>> list(t), t["train"] >= 0.0
+        (['train'], True)
+    """
 
     @contextlib.contextmanager
     def __call__(self, phase: str) -> Iterator[None]:
@@ -84,7 +94,15 @@ def git_commit(path: str | os.PathLike | None = None) -> str | None:
 
 
 def environment(*, seeds: Any = None, device: Any = None) -> dict:
-    """Versions, device, git commit, world size and seeds describing where a result was computed."""
+    """Versions, device, git commit, world size and seeds describing where a result was computed.
+
+    Raises nothing: a field that cannot be found (no git checkout, no CUDA) is ``None``.
+
+    Example:
+        >>> env = environment(seeds=[0, 1])
+        >>> env["seeds"], "torch" in env
+        ([0, 1], True)
+    """
     import torch
 
     import pyadvt
@@ -118,7 +136,16 @@ def make_result(kind: str, config: Mapping, data: Mapping, *, timings: Mapping[s
                 figures: list[Mapping] | None = None, tables: list[Mapping] | None = None,
                 notes: list[str] | None = None) -> dict:
     """Assemble a validated ``pyadvt.result/1`` dict (see module docstring); values go through
-    :func:`~pyadvt.utils.sweep.to_jsonable` (tensors/arrays -> lists, NaN -> null)."""
+    :func:`~pyadvt.utils.sweep.to_jsonable` (tensors/arrays -> lists, NaN -> null).
+
+    Raises:
+        ValueError: the assembled result is not a valid ``pyadvt.result/1`` (:func:`validate_result`).
+
+    Example:
+        >>> r = make_result("demo", {"epochs": 1}, {"acc": float("nan")}, timings={"train": 1.5})
+        >>> r["schema"], r["kind"], r["data"]["acc"], r["timings"]
+        ('pyadvt.result/1', 'demo', None, {'train': 1.5})
+    """
     result: dict[str, Any] = {
         "schema": SCHEMA,
         "kind": kind,
@@ -136,7 +163,19 @@ def make_result(kind: str, config: Mapping, data: Mapping, *, timings: Mapping[s
 
 
 def validate_result(result: Any) -> None:
-    """Raise ``ValueError`` naming the first problem if ``result`` is not a valid ``pyadvt.result/1``."""
+    """Raise ``ValueError`` naming the first problem if ``result`` is not a valid ``pyadvt.result/1``.
+
+    Raises:
+        ValueError: the first problem found (not a dict, wrong ``schema``, a missing or mistyped field).
+
+    Example:
+        >>> validate_result(make_result("demo", {}, {}))
+        >>> try:
+        ...     validate_result({"schema": "pyadvt.result/1"})
+        ... except ValueError as err:
+        ...     print(err)
+        result is missing the required key 'kind'
+    """
     if not isinstance(result, Mapping):
         raise ValueError(f"a result must be a JSON object, got {type(result).__name__}")
     for key, typ in _REQUIRED.items():
@@ -174,6 +213,15 @@ def write_result(result: Mapping, path: str | os.PathLike) -> Path:
     """Validate ``result`` and write it atomically; ``path`` may be a directory (-> ``result.json``).
 
     Non-finite floats are written as ``null`` so the file is strict JSON. Returns the file path.
+
+    Raises:
+        ValueError: ``result`` is not a valid ``pyadvt.result/1``.  OSError: ``path`` cannot be written.
+
+    Example:
+        >>> import os, tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> write_result(make_result("demo", {}, {"x": 1}), d).name
+        'result.json'
     """
     result = to_jsonable(dict(result))
     validate_result(result)
@@ -184,7 +232,18 @@ def write_result(result: Mapping, path: str | os.PathLike) -> Path:
 
 
 def read_result(path: str | os.PathLike) -> dict:
-    """Read and validate a result file (a directory means its ``result.json``)."""
+    """Read and validate a result file (a directory means its ``result.json``).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: the file is not JSON or not a valid ``pyadvt.result/1``.
+
+    Example:
+        >>> import os, tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> read_result(write_result(make_result("demo", {}, {"x": 1}), d))["data"]
+        {'x': 1}
+    """
     path = Path(path)
     if path.is_dir():
         path = path / "result.json"
@@ -202,7 +261,17 @@ def read_result(path: str | os.PathLike) -> dict:
 
 
 def find_results(directory: str | os.PathLike) -> list[Path]:
-    """All ``*.json`` files under ``directory`` (recursively) that are ``pyadvt.result`` files."""
+    """All ``*.json`` files under ``directory`` (recursively) that are ``pyadvt.result`` files.
+
+    Raises nothing: unreadable or foreign JSON files are skipped; a missing ``directory`` gives ``[]``.
+
+    Example:
+        >>> import os, tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> _ = write_result(make_result("demo", {}, {}), os.path.join(d, "a"))
+        >>> [p.parent.name for p in find_results(d)]
+        ['a']
+    """
     found = []
     for path in sorted(Path(directory).rglob("*.json")):
         if path.name.startswith(".tmp-"):
