@@ -42,6 +42,16 @@ class DirectionEval:
         critical_c: ``c*_i = inf{c > 0 : h(x_i + c v_i) != h(x_i)}``; ``inf`` when the ray never leaves.
         adversarial: ``correct & (c* finite)`` and the flip re-verified by evaluating ``h``.
         verified: for finite ``c*``, ``h(x + c v) != h(x)`` at every checked ``c`` beyond ``c*``.
+
+    Returned by :func:`evaluate_direction` (docs/theory.md §6 (seed 003)); a plain record.
+
+    Example:
+        >>> import numpy as np
+        >>> from pyadvt.theory import *
+        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
+        >>> ev = evaluate_direction(LinearClassifier(np.array([1.0, 0.0]), -1.0), X, y, np.array([-1.0, 0.0]))
+        >>> ev.correct.tolist(), ev.critical_c.round(3).tolist(), ev.adversarial.tolist()
+        ([True, True, True], [inf, 1.0, 1.0], [False, True, True])
     """
 
     correct: np.ndarray
@@ -64,6 +74,19 @@ def evaluate_direction(h, X: np.ndarray, y: np.ndarray, V: np.ndarray,
         X: ``[N, d]`` points; y: ``[N]`` labels; V: ``[d]`` or ``[N, d]`` directions.
         factors: multipliers of ``c*`` at which the flip is re-verified (``FAR_BEYOND`` for claims about
             every larger ``c``).
+
+    Raises:
+        ValueError: ``factors`` are not finite numbers > 1, or ``V`` is neither ``[d]`` nor ``[N, d]``.
+        TypeError: ``X`` / ``y`` / the classifier are of the wrong kind (non-numeric arrays, labels, classifier type).
+        ValueError: ``X`` is not finite ``[N, d]``, ``y`` does not hold one valid label per point, or dimensions disagree.
+
+    Example:
+        >>> import numpy as np
+        >>> from pyadvt.theory import *
+        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
+        >>> ev = evaluate_direction(LinearClassifier(np.array([1.0, 0.0]), -1.0), X, y, np.array([-1.0, 0.0]))
+        >>> bool(ev.adversarial[1:].all()), bool(ev.adversarial[0])   # the point with c* = inf never flips
+        (True, False)
     """
     factors = tuple(factors)
     if not factors or not all(isinstance(f, (int, float)) and not isinstance(f, bool) and np.isfinite(f) and f > 1
@@ -102,6 +125,16 @@ class TheoremCheck:
         hypothesis_ok: the checkable hypotheses hold (listed in ``hypothesis_failures`` otherwise).
         claim_holds: the theorem's conclusion holds on this instance.
         violations: indices of the points where the claim fails (empty when it holds).
+
+    Example:
+        >>> import numpy as np
+        >>> from pyadvt.theory import *
+        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
+        >>> svm = max_margin_svm(X, y)
+        >>> h = LinearClassifier(np.array([1.0, 0.3]), -1.2)
+        >>> res = check_theorem4(svm, h)
+        >>> res.theorem, res.hypothesis_ok, res.claim_holds, len(res.violations)
+        ('Theorem 4', True, True, 0)
     """
 
     theorem: str

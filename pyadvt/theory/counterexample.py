@@ -37,7 +37,17 @@ from pyadvt.theory.svm import MaxMarginSVM, max_margin_svm
 @dataclass(frozen=True)
 class Section6Counterexample:
     """A separable set ``S = (X, y)``, an S-accurate ``h in R'`` and the point ``X[point]`` at which the
-    max-margin direction ``-y w*`` is not adversarial for ``h``."""
+    max-margin direction ``-y w*`` is not adversarial for ``h``.
+
+    Seed 003's Section 6 instance (docs/theory.md §6 (seed 003)); built by :func:`section6_counterexample`; a plain record.
+
+    Example:
+        >>> import numpy as np
+        >>> from pyadvt.theory import *
+        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
+        >>> section6_counterexample().verify().relu_direction_works
+        True
+    """
 
     X: np.ndarray
     y: np.ndarray
@@ -73,7 +83,18 @@ class Section6Counterexample:
 @dataclass(frozen=True, kw_only=True)
 class CounterexampleCheck(TheoremCheck):
     """``claim_holds``: the max-margin direction fails for ``h`` at ``point`` (``max_margin_critical_c`` is
-    ``inf``) while it works for linear classifiers (Theorem 4) and the ReLU direction works (Theorem 15)."""
+    ``inf``) while it works for linear classifiers (Theorem 4) and the ReLU direction works (Theorem 15).
+
+    Returned by :meth:`Section6Counterexample.verify` (seed 003, Section 6; docs/theory.md §6 (seed 003)); a plain record.
+
+    Example:
+        >>> import numpy as np
+        >>> from pyadvt.theory import *
+        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
+        >>> res = section6_counterexample().verify()
+        >>> res.max_margin_fails, res.relu_direction_works
+        (True, True)
+    """
 
     w_star: np.ndarray
     b_star: float
@@ -86,7 +107,21 @@ class CounterexampleCheck(TheoremCheck):
 
 
 def section6_counterexample() -> Section6Counterexample:
-    """The explicit Section 6 instance described in the module docstring."""
+    """The explicit Section 6 instance described in the module docstring.
+
+    Source: seed 003, Section 6; docs/theory.md §6 (seed 003).
+
+    Raises:
+        Raises nothing (a fixed instance).
+
+    Example:
+        >>> import numpy as np
+        >>> from pyadvt.theory import *
+        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
+        >>> ce = section6_counterexample()
+        >>> ce.X.shape, ce.verify().max_margin_fails
+        ((3, 2), True)
+    """
     X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]])
     y = np.array([-1.0, 1.0, 1.0])
     h = TwoLayerReLU(W=np.array([[-0.25, 1.0], [-0.25, -1.0]]), b=np.zeros(2), v=np.ones(2), a=0.25, strict=True)

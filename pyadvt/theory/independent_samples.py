@@ -55,6 +55,16 @@ class TwoSampleCheck(TheoremCheck):
         adversarial: ``[2, N1 + N2]`` bool, the direction is adversarial for ``h_j`` (row j) at the point.
         claim1_holds, claim2_holds: sizes >= bound; adversarial for both classifiers on all of S.
         violations: union indices in S where claim 2 fails.
+
+    Returned by :func:`check_theorem7` / :func:`check_theorem9` (seed 003, Theorems 7 and 9; docs/theory.md §6 (seed 003)); a plain record.
+
+    Example:
+        >>> import numpy as np
+        >>> from pyadvt.theory import *
+        >>> X1 = np.array([[2.0, 0.0], [-2.0, 0.0]]); X2 = np.array([[3.0, 1.0], [-3.0, 1.0]]); y = np.array([1, -1])
+        >>> h1 = LinearClassifier(np.array([1.0, 0.0])); h2 = LinearClassifier(np.array([1.0, 0.1]))
+        >>> check_theorem7(X1, y, h1, X2, y, h2).theorem
+        'Theorem 7'
     """
 
     in_S: np.ndarray
@@ -137,6 +147,21 @@ def check_theorem7(X1, y1, h1, X2, y2, h2) -> TwoSampleCheck:
     ``-y w*_S`` on the set ``S`` of points both classify with margin ``>= 1``.
 
     Hypothesis (checkable part): ``rho < 1/2``. Claims: 1 (size bound) and 2 (shared direction).
+
+    Source: seed 003, Theorem 7; docs/theory.md §6 (seed 003).
+
+    Raises:
+        ValueError: ``X1`` and ``X2`` have different dimensions, or as :func:`check_theorem4` for each sample.
+        TypeError: a classifier is not linear.
+
+    Example:
+        >>> import numpy as np
+        >>> from pyadvt.theory import *
+        >>> X1 = np.array([[2.0, 0.0], [-2.0, 0.0]]); X2 = np.array([[3.0, 1.0], [-3.0, 1.0]]); y = np.array([1, -1])
+        >>> h1 = LinearClassifier(np.array([1.0, 0.0])); h2 = LinearClassifier(np.array([1.0, 0.1]))
+        >>> res = check_theorem7(X1, y, h1, X2, y, h2)
+        >>> res.sizes, res.claim1_holds, res.claim2_holds
+        ((2, 2), True, True)
     """
     X1, X2, U, source = _stack(X1, X2, "S(1)/S(2) points")
     y = np.concatenate([as_binary_labels(y1, X1.shape[0], "y1"), as_binary_labels(y2, X2.shape[0], "y2")])
@@ -154,6 +179,22 @@ def check_theorem9(X1, y1, h1: MultiClassLinear, X2, y2, h2: MultiClassLinear, k
     adversarial at label-``k`` points and ``+v`` at label-``l`` points for both classifiers.
 
     ``in_S``/``source``/``adversarial`` index the restricted union ``S(1)[k, l]`` then ``S(2)[k, l]``.
+
+    Source: seed 003, Theorem 9; docs/theory.md §6 (seed 003).
+
+    Raises:
+        TypeError: ``h1`` / ``h2`` are not :class:`MultiClassLinear`.
+        ValueError: as :func:`check_theorem7` and :func:`multiclass_direction`.
+
+    Example:
+        >>> import numpy as np
+        >>> from pyadvt.theory import *
+        >>> X = np.array([[0.0, 0.0], [3.0, 0.0], [0.0, 3.0]]); y = np.array([0, 1, 2])
+        >>> h = MultiClassLinear(W=np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), b=np.array([0.0, -1.5, -1.5]), labels=np.array([0, 1, 2]))
+        >>> h2 = MultiClassLinear(W=h.W * 2, b=h.b * 2, labels=h.labels)
+        >>> res = check_theorem9(X, y, h, X, y, h2, 1, 2)
+        >>> res.theorem, res.claim_holds
+        ('Theorem 9', True)
     """
     for h in (h1, h2):
         if not isinstance(h, MultiClassLinear):

@@ -44,6 +44,17 @@ class LinearClassifier:
     misclassified (the paper's ``sign`` convention).
 
     Shapes: ``w [d]``, ``b`` scalar; ``scores(X [N, d]) -> [N]``.
+
+    Raises:
+        ValueError: ``w`` is empty or zero, ``b`` is not finite, or (on use) ``X`` has another dimension.
+
+    Example:
+        >>> import numpy as np
+        >>> from pyadvt.theory import *
+        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
+        >>> h = LinearClassifier(np.array([1.0, 0.0]), -1.0)
+        >>> h.predict(X).tolist()
+        [-1.0, 1.0, 1.0]
     """
 
     w: np.ndarray
@@ -106,6 +117,17 @@ class MultiClassLinear:
 
     Ties are broken towards the smaller class index (numpy ``argmax``). ``labels[i]`` names row ``i``
     (default ``0..K-1``). Shapes: ``W [K, d]``, ``b [K]``.
+
+    Raises:
+        ValueError: ``W`` is not finite ``[K >= 2, d]``, ``labels`` are not distinct, or (on use) a label or a dimension is unknown.
+
+    Example:
+        >>> import numpy as np
+        >>> from pyadvt.theory import *
+        >>> X = np.array([[0.0, 0.0], [3.0, 0.0], [0.0, 3.0]]); y = np.array([0, 1, 2])
+        >>> h = MultiClassLinear(W=np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), b=np.array([0.0, -1.5, -1.5]), labels=np.array([0, 1, 2]))
+        >>> h.predict(X).tolist()
+        [0, 1, 2]
     """
 
     W: np.ndarray

@@ -43,6 +43,19 @@ RTOL = 1e-6
 def as_linear_classifier(h) -> LinearClassifier:
     """Accept a :class:`LinearClassifier`, a ``(w, b)`` pair, a bare ``w``, a :class:`MaxMarginSVM` or a
     fitted binary scikit-learn linear model (``coef_ [1, d]``, ``intercept_``; positive side = ``classes_[1]``).
+
+    Source: the linear classifiers of docs/theory.md §6 (seed 003).
+
+    Raises:
+        TypeError: ``h`` is none of these.
+        ValueError: ``h`` is a multi-class scikit-learn model (use :class:`MultiClassLinear`).
+
+    Example:
+        >>> import numpy as np
+        >>> from pyadvt.theory import *
+        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
+        >>> as_linear_classifier((np.array([1.0, 0.0]), -1.0)).predict(X).tolist()
+        [-1.0, 1.0, 1.0]
     """
     if isinstance(h, LinearClassifier):
         return h
@@ -94,7 +107,20 @@ def _accuracy_failures(h, X: np.ndarray, y: np.ndarray, what: str = "S") -> tupl
 @dataclass(frozen=True, kw_only=True)
 class DirectionCheck(TheoremCheck):
     """Per-point result: ``directions [N, d]``, ``correct [N]`` (``h(x) = y``), ``critical_c [N]`` (exact
-    ``inf{c > 0 : h(x + c v) != y}``, ``inf`` if never) and ``adversarial [N]``."""
+    ``inf{c > 0 : h(x + c v) != y}``, ``inf`` if never) and ``adversarial [N]``.
+
+    Returned by :func:`check_theorem4` (seed 003, Theorem 4; docs/theory.md §6 (seed 003)); a plain record.
+
+    Example:
+        >>> import numpy as np
+        >>> from pyadvt.theory import *
+        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
+        >>> svm = max_margin_svm(X, y)
+        >>> h = LinearClassifier(np.array([1.0, 0.3]), -1.2)
+        >>> res = check_theorem4(svm, h)
+        >>> res.critical_c.round(3).tolist()
+        [1.2, 1.1, 0.5]
+    """
 
     directions: np.ndarray
     correct: np.ndarray
@@ -111,6 +137,22 @@ def check_theorem4(svm: MaxMarginSVM, h, X=None, y=None) -> DirectionCheck:
         X, y: points to check (default: ``S`` itself); ``[N, d]`` and ``[N]`` in ``{+1, -1}``.
 
     Hypothesis: ``h`` is S-accurate. Claim: every checked point is adversarial along ``-y w*``.
+
+    Source: seed 003, Theorem 4; docs/theory.md §6 (seed 003).
+
+    Raises:
+        TypeError: ``svm`` is not a :class:`MaxMarginSVM` or ``h`` not a linear classifier.
+        ValueError: only one of ``X``/``y`` given, or ``X`` has another dimension than the SVM.
+
+    Example:
+        >>> import numpy as np
+        >>> from pyadvt.theory import *
+        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
+        >>> svm = max_margin_svm(X, y)
+        >>> h = LinearClassifier(np.array([1.0, 0.3]), -1.2)
+        >>> res = check_theorem4(svm, h)
+        >>> res.hypothesis_ok, res.claim_holds, res.adversarial.tolist()
+        (True, True, [True, True, True])
     """
     h = as_linear_classifier(h)
     X, y = _points(svm, X, y)
@@ -127,7 +169,20 @@ def check_theorem4(svm: MaxMarginSVM, h, X=None, y=None) -> DirectionCheck:
 class Theorem5Check(DirectionCheck):
     """Adds ``gamma_h`` (margin of the normalised h on S), ``c_bound [N]`` (Theorem 5's
     ``y(w.x + b) / (gamma_h sum alpha)``) and ``flips_beyond_bound [N]`` (h flips at every checked
-    ``c > c_bound``: ``c_bound * {1 + 1e-6, 1.5, 10, 1e3}``)."""
+    ``c > c_bound``: ``c_bound * {1 + 1e-6, 1.5, 10, 1e3}``).
+
+    Returned by :func:`check_theorem5` (seed 003, Theorem 5; docs/theory.md §6 (seed 003)); a plain record.
+
+    Example:
+        >>> import numpy as np
+        >>> from pyadvt.theory import *
+        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
+        >>> svm = max_margin_svm(X, y)
+        >>> h = LinearClassifier(np.array([1.0, 0.3]), -1.2)
+        >>> res = check_theorem5(svm, h)
+        >>> round(res.gamma_h, 4) > 0
+        True
+    """
 
     gamma_h: float
     c_bound: np.ndarray
@@ -144,6 +199,21 @@ def check_theorem5(svm: MaxMarginSVM, h, X=None, y=None, rtol: float = RTOL) -> 
 
     Hypothesis: ``gamma_h > 0`` (h S-accurate); points with ``y(w.x + b) <= 0`` are outside the theorem and
     are reported in ``hypothesis_failures`` (and not counted as violations).
+
+    Source: seed 003, Theorem 5; docs/theory.md §6 (seed 003).
+
+    Raises:
+        TypeError, ValueError: as :func:`check_theorem4`; ValueError also for a negative or non-finite ``rtol``.
+
+    Example:
+        >>> import numpy as np
+        >>> from pyadvt.theory import *
+        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
+        >>> svm = max_margin_svm(X, y)
+        >>> h = LinearClassifier(np.array([1.0, 0.3]), -1.2)
+        >>> res = check_theorem5(svm, h)
+        >>> res.claim_holds, bool(res.flips_beyond_bound.all())
+        (True, True)
     """
     _check_rtol(rtol)
     h = as_linear_classifier(h).normalized()
@@ -176,7 +246,19 @@ def check_theorem5(svm: MaxMarginSVM, h, X=None, y=None, rtol: float = RTOL) -> 
 class Corollary6Check(TheoremCheck):
     """``c`` (the constant tested, default ``c_S = 1/sum alpha``), ``critical_c [N]`` of each point of S
     along ``-y w*``, ``flipping`` (indices of the points flipped for every ``c' > c``) and ``witness`` (the
-    point of minimum margin for ``h``, the proof's choice; ``-1`` if none)."""
+    point of minimum margin for ``h``, the proof's choice; ``-1`` if none).
+
+    Returned by :func:`check_corollary6` (seed 003, Corollary 6; docs/theory.md §6 (seed 003)); a plain record.
+
+    Example:
+        >>> import numpy as np
+        >>> from pyadvt.theory import *
+        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
+        >>> svm = max_margin_svm(X, y)
+        >>> h = LinearClassifier(np.array([1.0, 0.3]), -1.2)
+        >>> check_corollary6(svm, h).theorem
+        'Corollary 6'
+    """
 
     c: float
     critical_c: np.ndarray
@@ -191,6 +273,21 @@ def check_corollary6(svm: MaxMarginSVM, h, c: float | None = None, rtol: float =
     Args:
         svm: max-margin SVM of S; h: binary linear classifier.
         c: the constant to test (default ``svm.c_S``); pass a smaller one to see the claim fail.
+
+    Source: seed 003, Corollary 6; docs/theory.md §6 (seed 003).
+
+    Raises:
+        TypeError, ValueError: as :func:`check_theorem4`; ValueError also for a non-positive ``c``.
+
+    Example:
+        >>> import numpy as np
+        >>> from pyadvt.theory import *
+        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
+        >>> svm = max_margin_svm(X, y)
+        >>> h = LinearClassifier(np.array([1.0, 0.3]), -1.2)
+        >>> res = check_corollary6(svm, h)
+        >>> res.claim_holds, res.witness is not None
+        (True, True)
     """
     h = as_linear_classifier(h)
     c_test = svm.c_S if c is None else float(c)
@@ -229,6 +326,21 @@ def multiclass_direction(X, y, k: int, l: int) -> tuple[np.ndarray, MaxMarginSVM
 
     ``X [N, d]``, ``y [N]`` integer labels. Returns ``(v [d], svm)``; ``-v`` is adversarial on ``S[k]``,
     ``+v`` on ``S[l]`` for every S-accurate ``argmax(Wx + b)``.
+
+    Source: seed 003, Theorem 8; docs/theory.md §6 (seed 003).
+
+    Raises:
+        ValueError: ``k == l``, a label does not occur in ``y``, or the two classes are not linearly separable.
+        TypeError: malformed ``X`` / ``y``.
+
+    Example:
+        >>> import numpy as np
+        >>> from pyadvt.theory import *
+        >>> X = np.array([[0.0, 0.0], [3.0, 0.0], [0.0, 3.0]]); y = np.array([0, 1, 2])
+        >>> h = MultiClassLinear(W=np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), b=np.array([0.0, -1.5, -1.5]), labels=np.array([0, 1, 2]))
+        >>> v, svm_kl = multiclass_direction(X, y, 1, 2)
+        >>> v.round(4).tolist()
+        [0.3333, -0.3333]
     """
     X = as_points(X)
     y = as_int_labels(y, X.shape[0])
@@ -240,7 +352,19 @@ def multiclass_direction(X, y, k: int, l: int) -> tuple[np.ndarray, MaxMarginSVM
 @dataclass(frozen=True, kw_only=True)
 class Theorem8Check(DirectionCheck):
     """Checked on ``S[k, l]`` (``indices`` into S). ``v`` is ``v*_{k,l}``; ``pair_critical_c [M]`` is the
-    flip point of the pairwise score ``z_k - z_l`` alone (the proof's bound: ``critical_c <= pair_critical_c``)."""
+    flip point of the pairwise score ``z_k - z_l`` alone (the proof's bound: ``critical_c <= pair_critical_c``).
+
+    Returned by :func:`check_theorem8` (seed 003, Theorem 8; docs/theory.md §6 (seed 003)); a plain record.
+
+    Example:
+        >>> import numpy as np
+        >>> from pyadvt.theory import *
+        >>> X = np.array([[0.0, 0.0], [3.0, 0.0], [0.0, 3.0]]); y = np.array([0, 1, 2])
+        >>> h = MultiClassLinear(W=np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), b=np.array([0.0, -1.5, -1.5]), labels=np.array([0, 1, 2]))
+        >>> res = check_theorem8(X, y, h, 1, 2)
+        >>> res.k, res.l, res.indices.tolist()
+        (1, 2, [1, 2])
+    """
 
     k: int
     l: int
@@ -256,6 +380,21 @@ def check_theorem8(X, y, h: MultiClassLinear, k: int, l: int) -> Theorem8Check:
     Args:
         X: ``[N, d]``; y: ``[N]`` integer labels; h: :class:`MultiClassLinear` whose ``labels`` name its rows;
         k, l: the two labels.
+
+    Source: seed 003, Theorem 8; docs/theory.md §6 (seed 003).
+
+    Raises:
+        TypeError: ``h`` is not a :class:`MultiClassLinear`.
+        ValueError: as :func:`multiclass_direction`.
+
+    Example:
+        >>> import numpy as np
+        >>> from pyadvt.theory import *
+        >>> X = np.array([[0.0, 0.0], [3.0, 0.0], [0.0, 3.0]]); y = np.array([0, 1, 2])
+        >>> h = MultiClassLinear(W=np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), b=np.array([0.0, -1.5, -1.5]), labels=np.array([0, 1, 2]))
+        >>> res = check_theorem8(X, y, h, 1, 2)
+        >>> res.hypothesis_ok, res.claim_holds
+        (True, True)
     """
     if not isinstance(h, MultiClassLinear):
         raise TypeError(f"h must be a MultiClassLinear, got {type(h).__name__}")

@@ -77,6 +77,19 @@ class TwoLayerReLU(_PiecewiseLinearRay):
 
     Shapes: ``W [L, d]``, ``b [L]``, ``v [L]`` (default all ones), ``a`` scalar. No sign constraint on ``v``
     or ``a`` here: class membership is decided by :data:`CLASS_R` / :data:`CLASS_R_PRIME`.
+
+    Source: the two-layer ReLU classes of docs/theory.md §6 (seed 003).
+
+    Raises:
+        ValueError: ``W`` is not finite ``[L >= 1, d >= 1]``, ``a`` is not finite, or (on use) ``X`` has another dimension.
+
+    Example:
+        >>> import numpy as np
+        >>> from pyadvt.theory import *
+        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
+        >>> h = TwoLayerReLU(W=np.array([[0.0, 1.0], [0.0, -1.0]]), b=np.zeros(2), v=np.ones(2), a=0.5)
+        >>> h.predict(np.array([[0.0, 0.0], [0.0, 2.0]])).tolist()
+        [-1.0, 1.0]
     """
 
     W: np.ndarray
@@ -157,6 +170,19 @@ class AllActiveReLU(_PiecewiseLinearRay):
     """R'': ``h(x) = +1`` iff every ``relu(w_i.x + b_i) > 0`` (i.e. every ``w_i.x + b_i > 0``), else ``-1``.
 
     Shapes: ``W [L, d]``, ``b [L]``. The +1 region is an intersection of ``L`` open half-spaces (convex).
+
+    Source: the class R'' of docs/theory.md §6 (seed 003).
+
+    Raises:
+        ValueError: ``W`` is not finite ``[L >= 1, d >= 1]``, or (on use) ``X`` has another dimension.
+
+    Example:
+        >>> import numpy as np
+        >>> from pyadvt.theory import *
+        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
+        >>> g = AllActiveReLU(W=np.array([[1.0, 0.0], [0.0, 1.0]]), b=np.zeros(2))
+        >>> g.predict(np.array([[1.0, 1.0], [-1.0, -1.0]])).tolist()
+        [1.0, -1.0]
     """
 
     W: np.ndarray
@@ -190,7 +216,19 @@ class AllActiveReLU(_PiecewiseLinearRay):
 
 @dataclass(frozen=True)
 class ReLUClass:
-    """A class of ReLU classifiers from seed 003 §5 with its convex decision region's label."""
+    """A class of ReLU classifiers from seed 003 §5 with its convex decision region's label.
+
+    Raises:
+        ValueError: ``name`` is not 'R', "R'" or "R''", or ``convex_label`` is not +1 / -1.
+
+    Example:
+        >>> import numpy as np
+        >>> from pyadvt.theory import *
+        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
+        >>> h = TwoLayerReLU(W=np.array([[0.0, 1.0], [0.0, -1.0]]), b=np.zeros(2), v=np.ones(2), a=0.5)
+        >>> CLASS_R_PRIME.contains(h), CLASS_R_PRIME.convex_label
+        (True, -1.0)
+    """
 
     name: str
     convex_label: float
@@ -238,7 +276,19 @@ class ConvexityCheck(TheoremCheck):
     """Lemma 13/14 on sampled segments: ``pairs [P, 2]`` indices (into ``points``) of each segment's ends,
     ``exit_t [P]`` the
     first ``t in (0, 1)`` where the segment leaves the region (``inf`` if it stays). ``violations`` are the
-    indices into ``pairs`` of the segments that leave."""
+    indices into ``pairs`` of the segments that leave.
+
+    Returned by :func:`check_region_convexity` (docs/theory.md §6 (seed 003)); a plain record.
+
+    Example:
+        >>> import numpy as np
+        >>> from pyadvt.theory import *
+        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
+        >>> h = TwoLayerReLU(W=np.array([[0.0, 1.0], [0.0, -1.0]]), b=np.zeros(2), v=np.ones(2), a=0.5)
+        >>> pts = np.array([[0.0, 3.0], [1.0, 2.0], [-1.0, 4.0]])
+        >>> check_region_convexity(h, pts, 1.0, n_pairs=5, rng=np.random.default_rng(0)).label
+        1.0
+    """
 
     label: float
     pairs: np.ndarray
@@ -257,6 +307,22 @@ def check_region_convexity(h, points, label: float, n_pairs: int = 200, rng=None
         relu_class: if given, membership in it is the hypothesis (e.g. ``CLASS_R_PRIME`` for Lemma 14).
 
     A segment ``[x_i, x_j]`` leaves the region iff ``first_flip(x_i, x_j - x_i) < 1`` (exact).
+
+    Source: the convex-region lemmas of docs/theory.md §6 (seed 003).
+
+    Raises:
+        ValueError: ``label`` is not +1 / -1, ``n_pairs < 1``, or fewer than two ``points`` have ``h(x) = label``.
+        TypeError: malformed ``points``.
+
+    Example:
+        >>> import numpy as np
+        >>> from pyadvt.theory import *
+        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
+        >>> h = TwoLayerReLU(W=np.array([[0.0, 1.0], [0.0, -1.0]]), b=np.zeros(2), v=np.ones(2), a=0.5)
+        >>> pts = np.array([[0.0, 3.0], [1.0, 2.0], [-1.0, 4.0]])
+        >>> res = check_region_convexity(h, pts, 1.0, n_pairs=20, rng=np.random.default_rng(0))
+        >>> res.claim_holds
+        True
     """
     if label not in (1, -1):
         raise ValueError(f"'label' must be +1 or -1 (the region whose convexity is tested), got {label!r}")

@@ -44,6 +44,16 @@ class ConvexDirectionCheck(TheoremCheck):
         in_scope: ``[M]`` ``h(x) = alpha`` (the theorem speaks about these only).
         critical_c: ``[M]`` exact first flip along ``v``; adversarial: ``[M]``.
         violations: indices into ``points`` (in scope, not adversarial).
+
+    Returned by the Theorem 10/11/15/16 checkers (seed 003; docs/theory.md §6 (seed 003)); a plain record.
+
+    Example:
+        >>> import numpy as np
+        >>> from pyadvt.theory import *
+        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
+        >>> h = TwoLayerReLU(W=np.array([[0.0, 1.0], [0.0, -1.0]]), b=np.zeros(2), v=np.ones(2), a=0.5)
+        >>> check_theorem15(h, X, y).a_index is not None
+        True
     """
 
     convex_label: float
@@ -82,6 +92,21 @@ def check_theorem11(h, X, y, convex_label: float, a_index: int | None = None, b_
         a_index / b_index: indices of ``x_a in S[alpha]`` / ``x_b in S[beta]`` (default: the first of each).
         points: extra ``[M, d]`` points to check besides S's ``alpha`` points (e.g. sampled from the region).
         relu_class: if given, membership is part of the hypothesis (with S-accuracy).
+
+    Source: seed 003, Theorem 11; docs/theory.md §6 (seed 003).
+
+    Raises:
+        ValueError: ``convex_label`` is not +1 / -1, ``a_index`` / ``b_index`` are out of range or of the wrong class, or ``points`` have another dimension.
+        TypeError: malformed ``X`` / ``y``.
+
+    Example:
+        >>> import numpy as np
+        >>> from pyadvt.theory import *
+        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
+        >>> h = TwoLayerReLU(W=np.array([[0.0, 1.0], [0.0, -1.0]]), b=np.zeros(2), v=np.ones(2), a=0.5)
+        >>> res = check_theorem11(h, X, y, convex_label=-1.0)
+        >>> res.theorem, res.convex_label
+        ('Theorem 11', -1.0)
     """
     if convex_label not in (1, -1):
         raise ValueError(f"convex_label must be +1 or -1, got {convex_label}")
@@ -112,25 +137,84 @@ def check_theorem11(h, X, y, convex_label: float, a_index: int | None = None, b_
 
 
 def check_theorem10(h, X, y, a_index=None, b_index=None, points=None) -> ConvexDirectionCheck:
-    """Theorem 10 (class R, Lemma 13): ``x_b - x_a`` is adversarial at every ``x`` with ``h(x) = -1``."""
+    """Theorem 10 (class R, Lemma 13): ``x_b - x_a`` is adversarial at every ``x`` with ``h(x) = -1``.
+
+    Source: seed 003, Theorem 10; docs/theory.md §6 (seed 003).
+
+    Raises:
+        ValueError: ``convex_label`` is not +1 / -1, ``a_index`` / ``b_index`` are out of range or of the wrong class, or ``points`` have another dimension.
+        TypeError: malformed ``X`` / ``y``.
+
+    Example:
+        >>> import numpy as np
+        >>> from pyadvt.theory import *
+        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
+        >>> h = TwoLayerReLU(W=np.array([[0.0, 1.0], [0.0, -1.0]]), b=np.zeros(2), v=np.ones(2), a=0.5)
+        >>> res = check_theorem10(h, X, y, points=np.array([[5.0, 0.0]]))
+        >>> res.theorem, res.v.tolist()
+        ('Theorem 10', [2.0, 1.0])
+    """
     return check_theorem11(h, X, y, -1.0, a_index, b_index, points, CLASS_R, "Theorem 10")
 
 
 def check_theorem15(h, X, y, a_index=None, b_index=None, points=None) -> ConvexDirectionCheck:
-    """Theorem 15 (class R', Lemma 14): ``x_b - x_a`` is adversarial at every ``x`` with ``h(x) = -1``."""
+    """Theorem 15 (class R', Lemma 14): ``x_b - x_a`` is adversarial at every ``x`` with ``h(x) = -1``.
+
+    Source: seed 003, Theorem 15; docs/theory.md §6 (seed 003).
+
+    Raises:
+        ValueError: ``convex_label`` is not +1 / -1, ``a_index`` / ``b_index`` are out of range or of the wrong class, or ``points`` have another dimension.
+        TypeError: malformed ``X`` / ``y``.
+
+    Example:
+        >>> import numpy as np
+        >>> from pyadvt.theory import *
+        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
+        >>> h = TwoLayerReLU(W=np.array([[0.0, 1.0], [0.0, -1.0]]), b=np.zeros(2), v=np.ones(2), a=0.5)
+        >>> res = check_theorem15(h, X, y, points=np.array([[5.0, 0.0]]))
+        >>> res.theorem, res.v.tolist()
+        ('Theorem 15', [2.0, 1.0])
+    """
     return check_theorem11(h, X, y, -1.0, a_index, b_index, points, CLASS_R_PRIME, "Theorem 15")
 
 
 def check_theorem16(h, X, y, a_index=None, b_index=None, points=None) -> ConvexDirectionCheck:
     """Theorem 16 (class R''): ``x_b - x_a`` (``x_a in S[+1]``, ``x_b in S[-1]``) is adversarial at every
-    ``x`` with ``h(x) = +1``."""
+    ``x`` with ``h(x) = +1``.
+
+    Source: seed 003, Theorem 16; docs/theory.md §6 (seed 003).
+
+    Raises:
+        ValueError: ``convex_label`` is not +1 / -1, ``a_index`` / ``b_index`` are out of range or of the wrong class, or ``points`` have another dimension.
+        TypeError: malformed ``X`` / ``y``.
+
+    Example:
+        >>> import numpy as np
+        >>> from pyadvt.theory import *
+        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
+        >>> h = TwoLayerReLU(W=np.array([[0.0, 1.0], [0.0, -1.0]]), b=np.zeros(2), v=np.ones(2), a=0.5)
+        >>> res = check_theorem16(h, X, y, points=np.array([[5.0, 0.0]]))
+        >>> res.theorem, res.v.tolist()
+        ('Theorem 16', [-2.0, -1.0])
+    """
     return check_theorem11(h, X, y, 1.0, a_index, b_index, points, CLASS_R_DOUBLE_PRIME, "Theorem 16")
 
 
 @dataclass(frozen=True, kw_only=True)
 class Corollary17Check(TheoremCheck):
     """One :class:`ConvexDirectionCheck` per classifier (``per_classifier``); ``violations`` are the indices
-    of the classifiers for which the shared direction ``v`` fails somewhere."""
+    of the classifiers for which the shared direction ``v`` fails somewhere.
+
+    Returned by :func:`check_corollary17` (seed 003, Corollary 17; docs/theory.md §6 (seed 003)); a plain record.
+
+    Example:
+        >>> import numpy as np
+        >>> from pyadvt.theory import *
+        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
+        >>> h = TwoLayerReLU(W=np.array([[0.0, 1.0], [0.0, -1.0]]), b=np.zeros(2), v=np.ones(2), a=0.5)
+        >>> check_corollary17([h], X, y).v.tolist()
+        [2.0, 1.0]
+    """
 
     v: np.ndarray
     per_classifier: tuple[ConvexDirectionCheck, ...]
@@ -142,6 +226,21 @@ def check_corollary17(classifiers, X, y, a_index=None, b_index=None, points=None
 
     ``classifiers`` mixes :class:`TwoLayerReLU` (hypothesis: in R', S-accurate) and
     :class:`LinearClassifier` (hypothesis: S-accurate).
+
+    Source: seed 003, Corollary 17; docs/theory.md §6 (seed 003).
+
+    Raises:
+        ValueError: ``classifiers`` is empty, or as :func:`check_theorem11`.
+        TypeError: a classifier is neither a :class:`LinearClassifier` nor a :class:`TwoLayerReLU`.
+
+    Example:
+        >>> import numpy as np
+        >>> from pyadvt.theory import *
+        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
+        >>> h = TwoLayerReLU(W=np.array([[0.0, 1.0], [0.0, -1.0]]), b=np.zeros(2), v=np.ones(2), a=0.5)
+        >>> res = check_corollary17([h, LinearClassifier(np.array([1.0, 0.0]), -1.0)], X, y)
+        >>> res.theorem, len(res.per_classifier)
+        ('Corollary 17', 2)
     """
     X = as_points(X)
     y = as_binary_labels(y, X.shape[0])

@@ -60,6 +60,16 @@ class MaxMarginSVM:
         margin: ``gamma* = 1/||w*||``.
         support: ``[N]`` bool, support vectors: ``alpha_i > sv_tol * max(alpha)``.
         X, y: the training set (``y`` in ``{+1, -1}``, float).
+
+    The hard-margin SVM of docs/theory.md §6 (seed 003); returned by :func:`max_margin_svm`; a plain record.
+
+    Example:
+        >>> import numpy as np
+        >>> from pyadvt.theory import *
+        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
+        >>> svm = max_margin_svm(X, y)
+        >>> svm.predict(X).tolist() == y.tolist()
+        True
     """
 
     w: np.ndarray
@@ -121,6 +131,20 @@ def linear_separator(X, y, fit_intercept: bool = True) -> LinearClassifier | Non
     """Some ``(w, b)`` with ``y_i (w.x_i + b) >= 1`` for all ``i`` (an LP, HiGHS), or ``None`` if none exists.
 
     ``X [N, d]``, ``y [N]`` in ``{+1, -1}``. With ``fit_intercept=False`` the separator passes through 0.
+
+    Source: the separability assumption of docs/theory.md §6 (seed 003).
+
+    Raises:
+        TypeError, ValueError: malformed ``X`` / ``y`` (as :func:`max_margin_svm`).
+        RuntimeError: the linear program fails.
+
+    Example:
+        >>> import numpy as np
+        >>> from pyadvt.theory import *
+        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
+        >>> sep = linear_separator(X, y)
+        >>> sep.predict(X).tolist() == y.tolist(), linear_separator(np.array([[0.0], [1.0], [2.0]]), np.array([1, -1, 1]))
+        (True, None)
     """
     from scipy.optimize import linprog
 
@@ -154,7 +178,21 @@ def _normalised(X: np.ndarray, fit_intercept: bool) -> tuple[np.ndarray, np.ndar
 
 
 def is_linearly_separable(X, y, fit_intercept: bool = True) -> bool:
-    """Whether some hyperplane (through the origin if ``fit_intercept=False``) strictly separates ``(X, y)``."""
+    """Whether some hyperplane (through the origin if ``fit_intercept=False``) strictly separates ``(X, y)``.
+
+    Source: the separability assumption of docs/theory.md §6 (seed 003).
+
+    Raises:
+        TypeError, ValueError: malformed ``X`` / ``y``.
+        RuntimeError: the linear program fails.
+
+    Example:
+        >>> import numpy as np
+        >>> from pyadvt.theory import *
+        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
+        >>> is_linearly_separable(X, y), is_linearly_separable(np.array([[0.0], [1.0], [2.0]]), np.array([1, -1, 1]))
+        (True, False)
+    """
     return linear_separator(X, y, fit_intercept) is not None
 
 
@@ -173,6 +211,14 @@ def max_margin_svm(X, y, *, fit_intercept: bool = True, solver: str = DEFAULT_SO
     Raises:
         ValueError: NaN/inf, mismatched shapes, labels outside ``{+1, -1}``, a single class, or data that
             is not linearly separable.
+
+    Example:
+        >>> import numpy as np
+        >>> from pyadvt.theory import *
+        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
+        >>> svm = max_margin_svm(X, y)
+        >>> round(svm.margin, 6), svm.support.tolist()
+        (1.0, [True, True, True])
     """
     import cvxpy as cp
 
