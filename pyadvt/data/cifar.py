@@ -80,10 +80,20 @@ def load_cifar(root: str | os.PathLike, split: str = "train", num_classes: int =
         FileNotFoundError: a batch file is missing (the message lists where it looked).
         DatasetFormatError: a file is not a CIFAR pickle of the expected layout, or its labels are out of range.
 
-    Example (with the extracted archive in ``~/data``)::
+    In the example: a synthetic two-image ``test_batch``; with the extracted archive in ``~/data``,
+    ``load_cifar("~/data", "train")`` gives 50000 images and ``load_cifar("~/data", "test", 100)`` the
+    CIFAR-100 test split.
 
-        train = load_cifar("~/data", "train")          # 50000 x 3 x 32 x 32
-        test100 = load_cifar("~/data", "test", 100)    # 10000 x 3 x 32 x 32, labels 0..99
+    Example:
+        >>> import os, pickle, tempfile
+        >>> import numpy as np
+        >>> root = tempfile.mkdtemp()
+        >>> batch = {b"data": np.full((2, 3072), 255, np.uint8), b"labels": [3, 9]}
+        >>> with open(os.path.join(root, "test_batch"), "wb") as f:
+        ...     pickle.dump(batch, f)
+        >>> test = load_cifar(root, "test")
+        >>> tuple(test.x.shape), test.y.tolist(), float(test.x.max())
+        ((2, 3, 32, 32), [3, 9], 1.0)
     """
     if split not in ("train", "test"):
         raise ValueError(f"'split' must be 'train' or 'test', got {split!r}")

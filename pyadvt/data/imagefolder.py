@@ -85,11 +85,20 @@ class ImageFolder(Dataset):
     ``ValueError``) when it holds no class folder or a class folder holds no image, or when an image
     cannot be decoded (naming the file).
 
-    Example::
+    In the example: a two-class tree of tiny PNGs; on a real tree ``ImageFolder("~/pets/val", size=224)``
+    or ``load_dataset("imagefolder", "~/pets", "test", size=224)``.
 
-        data = ImageFolder("~/pets/val", size=224)      # or load_dataset("imagefolder", "~/pets", "test", size=224)
-        x, y = data[0]                                   # [3, 224, 224], 0
-        for xb, yb in pyadvt.data.iter_batches(data, 64): ...
+    Example:
+        >>> import os, tempfile
+        >>> from PIL import Image
+        >>> root = tempfile.mkdtemp()
+        >>> for cls in ("cat", "dog"):
+        ...     os.makedirs(os.path.join(root, cls))
+        ...     Image.new("RGB", (10, 8), "white").save(os.path.join(root, cls, "a.png"))
+        >>> data = ImageFolder(root, size=6)
+        >>> x, y = data[1]
+        >>> len(data), data.classes, tuple(x.shape), y
+        (2, ['cat', 'dog'], (3, 6, 6), 1)
     """
 
     def __init__(self, root: str | os.PathLike, size: int | Sequence[int] | None = None, *, channels: int = 3,

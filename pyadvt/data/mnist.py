@@ -86,8 +86,10 @@ def load_mnist(root: str | os.PathLike, split: str = "train", variant: str = "mn
         DatasetFormatError: a file is not a valid IDX file of the expected kind, or images and
             labels disagree.
 
-    Example (two synthetic 28 x 28 test images; with the real files in ``~/data/FashionMNIST/raw``,
-    ``load_mnist("~/data", "test", variant="fashion-mnist")`` gives 10000 of them):
+    In the example: two synthetic 28 x 28 test images; with the real files in ``~/data/FashionMNIST/raw``,
+    ``load_mnist("~/data", "test", variant="fashion-mnist")`` gives 10000 of them.
+
+    Example:
         >>> import os, struct, tempfile
         >>> import numpy as np
         >>> root = tempfile.mkdtemp()

@@ -32,9 +32,18 @@ def load_stl10(root: str | os.PathLike, split: str = "train") -> TensorData:
         DatasetFormatError: the image file's size is not a multiple of one image, labels and images
             disagree in number, or labels are outside 1..10.
 
-    Example (with the extracted archive in ``~/data``)::
+    In the example: two synthetic images; with the extracted archive in ``~/data``,
+    ``load_stl10("~/data", "test")`` gives 8000.
 
-        test = load_stl10("~/data", "test")   # 8000 x 3 x 96 x 96
+    Example:
+        >>> import os, tempfile
+        >>> import numpy as np
+        >>> root = tempfile.mkdtemp()
+        >>> np.zeros(2 * 3 * 96 * 96, np.uint8).tofile(os.path.join(root, "test_X.bin"))
+        >>> np.array([1, 10], np.uint8).tofile(os.path.join(root, "test_y.bin"))
+        >>> test = load_stl10(root, "test")
+        >>> tuple(test.x.shape), test.y.tolist()
+        ((2, 3, 96, 96), [0, 9])
     """
     if split not in ("train", "test"):
         raise ValueError(f"'split' must be 'train' or 'test' (the unlabeled split has no labels), got {split!r}")

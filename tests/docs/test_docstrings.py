@@ -114,10 +114,6 @@ KNOWN_GAPS: dict[str, tuple[str, ...]] = {
     'attacks.representation_fn': ('source', 'errors'),
     'attacks.run_on': ('example', 'source', 'errors'),
     'attacks.virtual_direction': ('example',),
-    # pyadvt.data (docs helper: file-format loaders need a synthetic archive example): 3 names
-    'data.ImageFolder': ('example',),
-    'data.load_cifar': ('example',),
-    'data.load_stl10': ('example',),
     # pyadvt.metrics (owned by the metrics helper): 25 names
     'metrics.EmpiricalTransferResult': ('example', 'source'),
     'metrics.LegacyAlphaResult': ('example', 'source'),
