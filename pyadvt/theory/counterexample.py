@@ -111,8 +111,7 @@ def section6_counterexample() -> Section6Counterexample:
 
     Source: seed 003, Section 6; docs/theory.md §6 (seed 003).
 
-    Raises:
-        Raises nothing (a fixed instance).
+    Raises nothing (a fixed instance).
 
     Example:
         >>> import numpy as np
