@@ -228,13 +228,12 @@ class TransferAttack(IterativeAttack):
         else:
             # several passes: each pass's rows are their own autograd leaf (its gradient is its rows, no
             # graph retained across passes); the transforms' backward then runs once on all the rows
-            parts = []
+            grad = torch.empty_like(inp)
             for c0 in range(0, copies, per_pass):
                 c = min(per_pass, copies - c0)
                 part = inp[c0 * n:(c0 + c) * n].detach().requires_grad_(True)
                 value = self._value(part, y.repeat(c), None if target is None else target.repeat(c), state, c)
-                parts.append(torch.autograd.grad(value.sum(), part)[0])
-            grad = torch.cat(parts)
+                grad[c0 * n:(c0 + c) * n] = torch.autograd.grad(value.sum(), part)[0]
             if inp is not leaf:
                 (grad,) = torch.autograd.grad(inp, leaf, grad_outputs=grad)
         grad = grad / (copies // base)
@@ -250,10 +249,10 @@ class TransferAttack(IterativeAttack):
         """VT: ``mean_i grad(x_t + r_i)``, ``r_i ~ U[-beta eps, beta eps]^D`` per element and sample,
         neighbours not clipped (docs/theory.md §10.4)."""
         N, shape = self.vt_neighbours, tuple(x_adv.shape[1:])
-        u = batch.rand((N,) + shape, stream(restart, step, SLOT_NEIGHBOURS), rows=rows)
+        u = batch.rand((N,) + shape, stream(restart, step, SLOT_NEIGHBOURS), rows=rows)   # [n, N, ...], a copy
         radius = (self.vt_beta * eps).to(x_adv.dtype).view((-1, 1) + (1,) * len(shape))
-        r = ((2.0 * u - 1.0) * radius).transpose(0, 1).reshape((-1,) + shape)
-        pts = x_adv.repeat((N,) + (1,) * len(shape)) + r
+        r = u.mul_(2.0).sub_(1.0).mul_(radius)       # in place: one [n, N, ...] buffer for the offsets
+        pts = (r.transpose(0, 1) + x_adv.unsqueeze(0)).reshape((-1,) + shape)   # copy-major [N * n, ...]
         g = self._gradient(pts, batch, rows, restart, step, y, target, eps, state, base=N, slot0=100)
         return g.reshape((N, -1) + shape).mean(dim=0)
 
