@@ -43,8 +43,8 @@ SHAPE = re.compile(r"\[(?=[^\[\]]*[A-Za-z.])[\w.' *+/-]+(?:,\s*[\w.' *+/-]+)*\]"
 # names that implement no equation of docs/theory.md or a paper: plumbing around the quantities
 NO_SOURCE: dict[str, str] = {
     # data: loaders and containers
-    **dict.fromkeys(["data.BatchLoader", "data.DatasetFormatError", "data.ImageFolder", "data.TensorData", "data.digits",
-                     "data.as_data", "data.default_root", "data.iter_batches", "data.load_cifar",
+    **dict.fromkeys(["data.BatchLoader", "data.DatasetFormatError", "data.ImageFolder", "data.TensorData",
+                     "data.digits", "data.as_data", "data.default_root", "data.iter_batches", "data.load_cifar",
                      "data.load_dataset", "data.load_mnist", "data.load_stl10", "data.num_batches",
                      "data.num_samples", "data.read_idx", "data.to_tensor_data"],
                     "data loading and containers: no equation"),
