@@ -48,7 +48,26 @@ def tournament_matrix(loss: torch.Tensor, success: torch.Tensor) -> torch.Tensor
     """``M [N, N]`` from per-sample target ``loss [N, S]`` and ``success [N, S]`` of N sources' examples.
 
     ``M[i, j] = mean_s (1[i beats j at s] + 0.5 * 1[tie at s])``, with "beats" = success and not the
-    other's success, or equal success and a strictly higher loss.
+    other's success, or equal success and a strictly higher loss (docs/theory.md §2, the ATM of
+    seed 000 §4.3 / App. G.3). ``M + M^T = 1`` off the diagonal and ``M[i, i] = 1/2``.
+
+    Args:
+        loss: ``[N, S]`` target loss of each of N sources' adversarial examples, per sample (finite).
+        success: ``[N, S]`` bool (or 0/1): whether that example fooled the target.
+
+    Returns:
+        ``M [N, N]`` float64.
+
+    Raises:
+        ValueError: when ``loss`` is not 2-D or ``success`` has another shape, when ``loss`` holds
+            NaN or infinite values, or when ``success`` holds values other than 0 and 1.
+
+    Example:
+        >>> import torch
+        >>> loss = torch.tensor([[2.0, 1.0], [1.0, 1.0]])
+        >>> success = torch.tensor([[False, True], [False, False]])
+        >>> tournament_matrix(loss, success).tolist()
+        [[0.5, 1.0], [0.0, 0.5]]
     """
     if loss.dim() != 2 or success.shape != loss.shape:
         raise ValueError(f"'loss' and 'success' must both be [N_sources, S], got {tuple(loss.shape)} and "
@@ -68,7 +87,25 @@ def perron_vector(M: torch.Tensor, damping: float = 1e-6) -> torch.Tensor:
     ``damping`` is added to every entry first (as PageRank's teleportation): it makes the matrix
     positive, so its Perron root is simple and the eigenvector unique, even for a perfectly ordered
     tournament (triangular, defective ``M``); it changes generic results only at the 1e-6 level.
-    The sign noise of the eigensolver is removed by ``abs`` (Perron-Frobenius).
+    The sign noise of the eigensolver is removed by ``abs`` (Perron-Frobenius). One column of the
+    ATM (docs/theory.md §2, seed 000 App. G.3).
+
+    Args:
+        M: ``[N, N]`` non-negative finite matrix (a :func:`tournament_matrix`).
+        damping: ``>= 0``, added to every entry.
+
+    Returns:
+        ``[N]`` float64, non-negative, summing to 1.
+
+    Raises:
+        ValueError: when ``M`` is not square, holds NaN/infinite or negative values, or when
+            ``damping`` is negative.
+
+    Example:
+        >>> import torch
+        >>> v = perron_vector(torch.tensor([[0.5, 1.0], [0.0, 0.5]]))
+        >>> [round(float(a), 2) for a in v]
+        [1.0, 0.0]
     """
     A = np.asarray(M, dtype=np.float64)
     if A.ndim != 2 or A.shape[0] != A.shape[1]:
@@ -86,7 +123,19 @@ def perron_vector(M: torch.Tensor, damping: float = 1e-6) -> torch.Tensor:
 
 def transferability_matrix(loss: torch.Tensor, success: torch.Tensor) -> torch.Tensor:
     """ATM ``[N_sources, N_targets]`` from ``loss, success [N_sources, N_targets, S]``: column ``t`` is the
-    Perron vector of target t's tournament matrix."""
+    Perron vector of target t's tournament matrix (docs/theory.md §2, seed 000 §4.3 / App. G.3).
+
+    Raises:
+        ValueError: when ``loss`` is not 3-D or ``success`` has another shape, or for the reasons of
+            :func:`tournament_matrix` and :func:`perron_vector` (non-finite loss, non-0/1 success).
+
+    Example:
+        >>> import torch
+        >>> loss = torch.tensor([[[2.0, 2.0]], [[1.0, 1.0]]])  # [sources=2, targets=1, samples=2]
+        >>> atm = transferability_matrix(loss, torch.zeros(2, 1, 2, dtype=torch.bool))
+        >>> tuple(atm.shape), [round(float(a), 2) for a in atm[:, 0]]
+        ((2, 1), [1.0, 0.0])
+    """
     if loss.dim() != 3 or success.shape != loss.shape:
         raise ValueError(f"'loss' and 'success' must be [N_sources, N_targets, S], got {tuple(loss.shape)}")
     cols = [perron_vector(tournament_matrix(loss[:, t], success[:, t])) for t in range(loss.shape[1])]
@@ -96,7 +145,16 @@ def transferability_matrix(loss: torch.Tensor, success: torch.Tensor) -> torch.T
 @dataclass
 class TransferTable:
     """Per-sample outcome of every source's examples on every target: ``loss``, ``success``
-    ``[N_sources, N_targets, S]``."""
+    ``[N_sources, N_targets, S]`` (docs/theory.md §2, seed 000 §4.3); ``atm()`` is its
+    :func:`transferability_matrix`.
+
+    Example:
+        >>> import torch
+        >>> table = TransferTable(loss=torch.tensor([[[2.0, 1.0]], [[1.0, 1.0]]]),
+        ...                       success=torch.zeros(2, 1, 2, dtype=torch.bool))
+        >>> tuple(table.atm().shape)
+        (2, 1)
+    """
 
     loss: torch.Tensor
     success: torch.Tensor
@@ -118,7 +176,28 @@ def transfer_table(models: Sequence, x, labels: Sequence[torch.Tensor], attack_f
         attack_factory: ``attack_factory(model) -> attack`` with ``attack(x, y) -> x_adv`` (e.g.
             ``lambda m: PGD(m, eps=0.03, steps=10)``); source i is attacked with its own labels.
 
-    Untargeted success on target t = ``argmax f_t(x_adv) != labels[t]``; loss = cross-entropy.
+    Untargeted success on target t = ``argmax f_t(x_adv) != labels[t]``; loss = cross-entropy
+    (the input of the ATM, docs/theory.md §2, seed 000 §4.3 / App. G.3).
+
+    Returns:
+        a :class:`TransferTable` with ``loss``, ``success [N, N, S]`` (source i's examples on target t).
+
+    Raises:
+        TypeError: (``InvalidTypeError``) when ``x`` is neither a tensor nor a data source that
+            :func:`pyadvt.data.iter_batches` accepts, or when a label tensor is not integer.
+        ValueError: when the tensor ``x`` is not a non-empty batch ``[S, *in]``, when ``labels`` does
+            not hold one tensor per model or one label per image, or (``InvalidValueError``) when a
+            label is outside ``[0, num_classes)`` of its model.
+
+    Example:
+        >>> import torch
+        >>> from pyadvt.attacks import FGSM
+        >>> torch.manual_seed(0) and None
+        >>> models = [torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3)) for _ in range(2)]
+        >>> x, y = torch.rand(4, 3, 2, 2), torch.tensor([0, 1, 2, 0])
+        >>> table = transfer_table(models, x, [y, y], lambda m: FGSM(m, eps=0.1))
+        >>> tuple(table.loss.shape), table.success.dtype
+        ((2, 2, 4), torch.bool)
     """
     from pyadvt.data.stream import iter_batches, num_samples
 
@@ -152,7 +231,27 @@ def transfer_table(models: Sequence, x, labels: Sequence[torch.Tensor], attack_f
 
 
 def cluster_tree(atm: torch.Tensor, method: str = "average", metric: str = "euclidean") -> np.ndarray:
-    """scipy linkage matrix of agglomerative clustering of the ATM's columns (one feature vector per task)."""
+    """scipy linkage matrix of agglomerative clustering of the ATM's columns (one feature vector per task).
+
+    The task-similarity tree of seed 000 §4.3 / Figure 6 (docs/theory.md §2).
+
+    Args:
+        atm: ``[N, N]`` finite transferability matrix (:func:`transferability_matrix`), N >= 2.
+        method, metric: passed to :func:`scipy.cluster.hierarchy.linkage`.
+
+    Returns:
+        the ``[N - 1, 4]`` float64 linkage matrix (numpy).
+
+    Raises:
+        ValueError: when ``atm`` is not 2-D, holds NaN or infinite values, or has fewer than 2 tasks
+            (and scipy's ``ValueError`` for an unknown ``method`` or ``metric``).
+
+    Example:
+        >>> import torch
+        >>> atm = torch.tensor([[0.6, 0.5, 0.1], [0.3, 0.4, 0.1], [0.1, 0.1, 0.8]])
+        >>> cluster_tree(atm).shape
+        (2, 4)
+    """
     from scipy.cluster.hierarchy import linkage
 
     cols = np.asarray(atm, dtype=np.float64).T
@@ -175,7 +274,12 @@ def cut_tree(linkage_matrix: np.ndarray, n_clusters: int) -> np.ndarray:
 def within_cluster_entropy(clusters: Sequence[int], reference: Sequence) -> float:
     """Mean over predicted clusters of the entropy (bits) of the reference labels inside each cluster.
 
-    0 when every cluster is pure (agrees with the reference grouping); higher = more mixing.
+    0 when every cluster is pure (agrees with the reference grouping); higher = more mixing. The
+    agreement of the task-similarity tree with a reference grouping (docs/theory.md §2, seed 000
+    Figure 6).
+
+    Raises:
+        ValueError: when ``clusters`` and ``reference`` are empty or of different lengths.
 
     Example:
         >>> within_cluster_entropy([1, 1, 2, 2], ["a", "a", "b", "b"])
