@@ -39,7 +39,18 @@ def _vector(v, name: str, n: int | None = None) -> np.ndarray:
 
 def pearson_r(a, b) -> float:
     """Pearson correlation of two equal-length vectors (:func:`pyadvt.utils.stats.pearson`'s NaN policy:
-    non-finite pairs dropped); NaN with a warning when undefined (a constant side, < 3 pairs)."""
+    non-finite pairs dropped); NaN with a warning when undefined (a constant side, < 3 pairs).
+
+    One entry ``r`` of seed 001's Table VI (docs/theory.md §3).
+
+    Raises:
+        ValueError: (``InvalidValueError``) when ``a`` and ``b`` are not 1-D of equal length; numpy's
+            ``ValueError`` when a value is not a number.
+
+    Example:
+        >>> round(pearson_r([1, 2, 3, 4], [2, 4, 6, 8]), 6)
+        1.0
+    """
     c = pearson(a, b)
     if not c.valid:
         warnings.warn(f"pearson_r: {c.reason}: no correlation; returning NaN", RuntimeWarning, stacklevel=2)
@@ -47,7 +58,19 @@ def pearson_r(a, b) -> float:
 
 
 def ols_r2(y, X) -> float:
-    """``R^2 = 1 - SS_res / SS_tot`` of the least-squares fit ``y ~ 1 + X`` (``X``: [n, k])."""
+    """``R^2 = 1 - SS_res / SS_tot`` of the least-squares fit ``y ~ 1 + X`` (``X``: [n, k]).
+
+    The ``R^2`` columns of seed 001's Table VI (docs/theory.md §3). NaN with a ``RuntimeWarning`` for a
+    constant ``y``; a warning (not an error) when there are no more observations than coefficients.
+
+    Raises:
+        ValueError: when ``y`` holds NaN or infinite values, or when ``X`` cannot be reshaped to
+            ``[n, k]`` with ``n = len(y)`` (numpy's ``ValueError``).
+
+    Example:
+        >>> round(ols_r2([1.0, 3.0, 5.0, 7.0], [[0.0], [1.0], [2.0], [3.0]]), 6)
+        1.0
+    """
     y = _vector(y, "y")
     X = np.asarray(X, dtype=np.float64).reshape(y.shape[0], -1)
     if X.shape[0] <= X.shape[1]:
@@ -65,7 +88,13 @@ def ols_r2(y, X) -> float:
 
 @dataclass
 class StatisticsTable:
-    """One Table-VI row: ``r`` per factor, ``R2_1`` (MS+GS) and ``R2_2`` (all four)."""
+    """One Table-VI row (seed 001, docs/theory.md §3): ``r`` per factor, ``R2_1`` (MS+GS) and ``R2_2``
+    (all four).
+
+    Example:
+        >>> StatisticsTable(r={"smoothness": -0.9}, r2_smooth_sim=0.8, r2_all=0.85, n=5).summary()
+        {'r_smoothness': -0.9, 'R2_1': 0.8, 'R2_2': 0.85, 'n': 5}
+    """
 
     r: dict = field(default_factory=dict)
     r2_smooth_sim: float = float("nan")
@@ -80,7 +109,20 @@ class StatisticsTable:
 def statistics_table(asr, accuracy, fooling, smoothness, similarity) -> StatisticsTable:
     """Pearson ``r`` of ASR with each factor, and OLS ``R^2`` of ASR ~ MS + GS and ASR ~ all four.
 
+    Seed 001's Table VI (docs/theory.md §3).
+
     Args: equal-length sequences, one entry per surrogate (finite values).
+
+    Raises:
+        ValueError: when a sequence holds NaN or infinite values, or when a factor does not have one
+            value per entry of ``asr``.
+
+    Example:
+        >>> t = statistics_table(asr=[0.5, 0.6, 0.7, 0.8, 0.9], accuracy=[0.9, 0.8, 0.9, 0.8, 0.9],
+        ...                      fooling=[1.0, 0.9, 0.95, 0.9, 1.0], smoothness=[5, 4, 3, 2, 1],
+        ...                      similarity=[0.1, 0.3, 0.2, 0.5, 0.4])
+        >>> round(t.r["smoothness"], 6), t.n
+        (-1.0, 5)
     """
     y = _vector(asr, "asr")
     cols = {name: _vector(v, name, y.shape[0])

@@ -120,7 +120,6 @@ KNOWN_GAPS: dict[str, tuple[str, ...]] = {
     'metrics.SimilarityResult': ('example', 'source'),
     'metrics.SingularValueRatio': ('example', 'source'),
     'metrics.SmoothnessResult': ('example', 'source'),
-    'metrics.StatisticsTable': ('example', 'source'),
     'metrics.Tau1Result': ('example', 'source'),
     'metrics.Tau2Result': ('example', 'source'),
     'metrics.TransferRates': ('example', 'source'),
@@ -129,9 +128,6 @@ KNOWN_GAPS: dict[str, tuple[str, ...]] = {
     'metrics.evaluate_robustness_transfer': ('example', 'source', 'errors'),
     'metrics.lemma1': ('example', 'errors', 'shapes'),
     'metrics.loss_input_gradients': ('example', 'source', 'errors'),
-    'metrics.ols_r2': ('example', 'source', 'errors'),
-    'metrics.pearson_r': ('example', 'source', 'errors'),
-    'metrics.statistics_table': ('example', 'source', 'errors'),
     'metrics.theorem2_criterion': ('example', 'errors', 'shapes'),
     # pyadvt.selection (owned by the selection helper): 18 names
     'selection.AgreementResult': ('example', 'source'),
