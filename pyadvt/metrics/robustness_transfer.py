@@ -461,7 +461,36 @@ def evaluate_robustness_transfer(
             (per-sample max with the loss adversary's shift: Theorem 2 then holds *by construction*
             against that adversary, see the module docstring) for Lemma 1's RHS and Theorem 2.
 
-    Example: see the module docstring.
+    Returns:
+        a :class:`RobustnessRecord` of per-sample ``[N]`` losses, shifts and correctness and the
+        features ``[N, d]``, from which Lemma 1, Theorem 1, Theorem 2 and the AS score of seed 004
+        (docs/theory.md §5) are read.
+
+    Raises:
+        TypeError: when ``x``/``y`` are not tensors (nor ``x`` a data source with ``y=None``), when
+            ``loss="ce"`` gets non-integer labels, when ``x`` is not floating point or its dtype does
+            not match the model's (``InvalidTypeError``), or when ``model`` is not an ``nn.Module``.
+        ValueError: when ``loss``, ``sensitivity`` or ``norm`` is not one of its names, a data-source
+            ``x`` comes with ``loss="mse"``, ``x`` and ``y`` hold different or zero numbers of samples,
+            ``x`` holds non-finite values, ``batch_size``, ``steps``, ``restarts``, ``rtol`` or ``eps``
+            is out of range, a label is outside ``[0, C)``, ``x`` and the model are on different devices,
+            the model has no linear head (``head`` / ``model.head``) or no ``features``, or
+            ``loss="mse"`` comes without an ``attack``.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> class Split(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.g, self.head = nn.Sequential(nn.Flatten(), nn.Linear(4, 3)), nn.Linear(3, 2)
+        ...     def features(self, x): return self.g(x)
+        ...     def forward(self, x): return self.head(self.g(x))
+        >>> _ = torch.manual_seed(0)
+        >>> rec = evaluate_robustness_transfer(Split(), torch.rand(6, 1, 2, 2), torch.tensor([0, 1] * 3),
+        ...                                    eps=0.05, steps=2, rep_steps=2, restarts=1)
+        >>> tuple(rec.feats.shape), rec.lemma1().held
+        ((6, 3), True)
     """
     from pyadvt.data.stream import as_data, first_batch, is_data, iter_batches
 
@@ -560,6 +589,14 @@ def as_score(model: nn.Module, x, eps: float, *, norm: str = "linf", steps: int 
     A sample with a NaN/Inf pixel, or whose clean representation is non-finite (e.g. NaN weights), has no
     defined shift: it is flagged invalid (``valid``), reported in one warning and skipped by the mean.
 
+    Raises:
+        TypeError: when ``x`` is not floating point, or not a tensor nor a data source, when its dtype
+            does not match the model's (``InvalidTypeError``), or when ``model`` is not an ``nn.Module``.
+        ValueError: when ``x`` is not a non-empty batch or has finite values outside ``[0, 1]``, when
+            ``batch_size``, ``steps``, ``restarts``, ``rtol``, ``eps`` or ``alpha`` is out of range or
+            ``norm`` is not ``"linf"``/``"l2"``, when ``x`` and the model are on different devices, or
+            when ``features=True`` but the model has no ``features``.
+
     Example:
         >>> g = nn.Sequential(nn.Flatten(), nn.Linear(4, 2, bias=False))
         >>> with torch.no_grad(): _ = g[1].weight.copy_(torch.tensor([[1., 0, 0, 0], [0, 0, 0, 0]]))
@@ -605,11 +642,70 @@ def as_score(model: nn.Module, x, eps: float, *, norm: str = "linf", steps: int 
 
 
 def lemma1(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, q="inf", **kwargs) -> Lemma1Result:
-    """Lemma 1 of seed 004 (finite sample); ``kwargs`` go to :func:`evaluate_robustness_transfer`."""
+    """Lemma 1 of seed 004 (finite sample); ``kwargs`` go to :func:`evaluate_robustness_transfer`.
+
+    ``lhs = |mean loss(f(x + delta)) - mean loss(f(x))| / (L ||W||) <= rhs = AS`` (docs/theory.md §5).
+
+    Args:
+        model: split model (``features(x) -> [N, d]``, ``head: nn.Linear``).
+        x: ``[N, *in_shape]`` inputs in ``[0, 1]``; y: ``[N]`` int labels (or ``[N, C]`` targets with
+            ``loss="mse"``).
+        eps: the ball radius; q: the logits norm, ``"inf"`` (default) or ``2``.
+
+    Raises:
+        ValueError: when ``q`` is not ``"inf"`` or ``2``, when ``loss="mse"`` is used with
+            ``q="inf"``, or for the reasons of :func:`evaluate_robustness_transfer`.
+        TypeError: for the reasons of :func:`evaluate_robustness_transfer`.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> class Split(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.g, self.head = nn.Sequential(nn.Flatten(), nn.Linear(4, 3)), nn.Linear(3, 2)
+        ...     def features(self, x): return self.g(x)
+        ...     def forward(self, x): return self.head(self.g(x))
+        >>> _ = torch.manual_seed(0)
+        >>> res = lemma1(Split(), torch.rand(6, 1, 2, 2), torch.tensor([0, 1] * 3), eps=0.05, steps=2,
+        ...              rep_steps=2, restarts=1, sensitivity="max")
+        >>> res.held
+        True
+    """
     return evaluate_robustness_transfer(model, x, y, eps, **kwargs).lemma1(q)
 
 
 def theorem2_criterion(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *,
                        sensitivity: torch.Tensor | None = None, **kwargs) -> Theorem2Result:
-    """Theorem-2 criterion of seed 004; ``kwargs`` go to :func:`evaluate_robustness_transfer`."""
+    """Theorem-2 criterion of seed 004; ``kwargs`` go to :func:`evaluate_robustness_transfer`.
+
+    A point is certified when the representation's shift is below its normalised margin to every
+    other class (docs/theory.md §5, seed 004 condition (1)).
+
+    Args:
+        model: split model (``features(x) -> [N, d]``, ``head: nn.Linear``).
+        x: ``[N, *in_shape]`` inputs in ``[0, 1]``; y: ``[N]`` int labels.
+        eps: the ball radius.
+        sensitivity: ``[N]`` per-sample shift to use instead of the record's (default: its AS shift).
+
+    Raises:
+        ValueError: when ``sensitivity`` does not have N entries, when ``loss`` is not ``"ce"`` (a
+            classification criterion), or for the reasons of :func:`evaluate_robustness_transfer`.
+        TypeError: for the reasons of :func:`evaluate_robustness_transfer`.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> class Split(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.g, self.head = nn.Sequential(nn.Flatten(), nn.Linear(4, 3)), nn.Linear(3, 2)
+        ...     def features(self, x): return self.g(x)
+        ...     def forward(self, x): return self.head(self.g(x))
+        >>> _ = torch.manual_seed(0)
+        >>> res = theorem2_criterion(Split(), torch.rand(6, 1, 2, 2), torch.tensor([0, 1] * 3), eps=0.05,
+        ...                          steps=2, rep_steps=2, restarts=1)
+        >>> tuple(res.fulfilled.shape)
+        (6,)
+    """
     return evaluate_robustness_transfer(model, x, y, eps, **kwargs).theorem2(sensitivity)

@@ -124,11 +124,7 @@ KNOWN_GAPS: dict[str, tuple[str, ...]] = {
     'metrics.Tau2Result': ('example', 'source'),
     'metrics.TransferRates': ('example', 'source'),
     'metrics.TransferabilityResult': ('example', 'source'),
-    'metrics.as_score': ('errors',),
-    'metrics.evaluate_robustness_transfer': ('example', 'source', 'errors'),
-    'metrics.lemma1': ('example', 'errors', 'shapes'),
     'metrics.loss_input_gradients': ('example', 'source', 'errors'),
-    'metrics.theorem2_criterion': ('example', 'errors', 'shapes'),
     # pyadvt.selection (owned by the selection helper): 18 names
     'selection.AgreementResult': ('example', 'source'),
     'selection.Extracted': ('example', 'source'),
