@@ -34,7 +34,19 @@ from pyadvt.metrics._pair_data import pair_data
 class EmpiricalTransferResult:
     """Per-budget, per-sample results: ``eps [K]``, target ``loss [K, N]`` and ``correct [K, N]`` on the
     source's adversarial examples, the clean ``clean_loss [N]`` / ``clean_correct [N]`` of the target
-    and ``source_flipped [K, N]`` (the attack changed the source's own prediction)."""
+    and ``source_flipped [K, N]`` (the attack changed the source's own prediction).
+
+    Returned by :func:`empirical_transferability` (seed 000 eq. 2, docs/theory.md §2).
+
+    Example:
+        >>> import torch
+        >>> r = EmpiricalTransferResult(eps=torch.tensor([0.1]), loss=torch.tensor([[1.0, 3.0]]),
+        ...                             correct=torch.tensor([[True, False]]), clean_loss=torch.tensor([0.5, 0.5]),
+        ...                             clean_correct=torch.tensor([True, True]),
+        ...                             source_flipped=torch.tensor([[False, True]]))
+        >>> r.transfer_loss().tolist(), r.summary()["per_eps"][0]["target_accuracy"]
+        ([2.0], 0.5)
+    """
 
     eps: torch.Tensor
     loss: torch.Tensor

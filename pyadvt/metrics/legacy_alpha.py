@@ -48,7 +48,18 @@ __all__ = ["LegacyAlphaResult", "legacy_alpha"]
 @dataclass
 class LegacyAlphaResult:
     """``alpha1_per_sample [N]`` (0 where unused), ``used [N]`` bool (source correct and defined),
-    ``alpha1`` (mean), ``alpha2``, ``combined``, ``n_used``, ``n_undefined``."""
+    ``alpha1`` (mean), ``alpha2``, ``combined``, ``n_used``, ``n_undefined``.
+
+    Returned by :func:`legacy_alpha`: the quantities of seed 000's released scripts (docs/theory.md §2,
+    "Authors' code").
+
+    Example:
+        >>> import torch
+        >>> r = LegacyAlphaResult(alpha1_per_sample=torch.tensor([0.5, 0.0]), used=torch.tensor([True, False]),
+        ...                       alpha1=0.5, alpha2=0.8, combined=0.3, n_undefined=0)
+        >>> r.n_used, r.summary()["legacy_alpha2"]
+        (1, 0.8)
+    """
 
     alpha1_per_sample: torch.Tensor
     used: torch.Tensor

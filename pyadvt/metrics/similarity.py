@@ -59,7 +59,28 @@ def loss_input_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor, bat
 
     One forward/backward per batch of the *summed* loss, so each row is exactly that sample's own
     gradient. ``x`` is not modified, no parameter gradient is accumulated. Rows that are not finite
-    (a NaN/Inf pixel, NaN weights) are left as computed and counted in one warning.
+    (a NaN/Inf pixel, NaN weights) are left as computed and counted in one warning. The gradients
+    of seed 001's gradient similarity, Definition 2 (docs/theory.md §3).
+
+    Args:
+        model: a classifier ``[B, *in_shape] -> [B, C]``.
+        x: ``[N, *in_shape]`` inputs in ``[0, 1]``; y: ``[N]`` integer labels in ``[0, C)``.
+        batch_size: samples per forward/backward.
+
+    Raises:
+        ValueError: (``InvalidValueError``) when ``x`` is empty, not a batch or has finite values
+            outside ``[0, 1]``, when ``y`` is not ``[N]`` or holds labels outside ``[0, C)``, when
+            the model's output is not ``[B, C]`` logits, or when ``batch_size < 1``.
+        TypeError: (``InvalidTypeError``) when ``x`` is not a floating-point tensor, ``y`` not
+            integer, ``x``'s dtype not the model's, or ``model`` not a module or callable.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
+        >>> loss, grad = loss_input_gradients(model, torch.rand(2, 1, 2, 2), torch.tensor([0, 2]))
+        >>> tuple(loss.shape), tuple(grad.shape)
+        ((2,), (2, 1, 2, 2))
     """
     _check_xy(x, y, [("model", model)])
     batch_size = check_batch_size(batch_size)
@@ -84,6 +105,15 @@ class SimilarityResult:
     Attributes:
         values: ``[N]`` float64 cosines (NaN where a gradient is zero or non-finite).
         defined: ``[N]`` bool, False for those masked samples.
+
+    Returned by :func:`gradient_similarity` (seed 001 Definition 2, docs/theory.md §3).
+
+    Example:
+        >>> import torch
+        >>> r = SimilarityResult(torch.tensor([0.5, 1.0, float("nan")], dtype=torch.float64),
+        ...                      torch.tensor([True, True, False]))
+        >>> r.mean, r.min, r.summary()["undefined"]
+        (0.75, 0.5, 1)
     """
 
     values: torch.Tensor

@@ -88,6 +88,16 @@ class SmoothnessResult:
         defined: ``[N]`` bool, False where the Hessian was non-finite (masked from mean/max).
         hvp_calls: batched double-backward calls (``exact``: batched VJPs) in total.
         method: the method used.
+
+    Returned by :func:`smoothness` (seed 001 Definition 1, docs/theory.md §3).
+
+    Example:
+        >>> import torch
+        >>> r = SmoothnessResult(values=torch.tensor([2.0, 4.0], dtype=torch.float64),
+        ...                      iterations=torch.tensor([5, 5]), converged=torch.tensor([True, True]),
+        ...                      defined=torch.tensor([True, True]), hvp_calls=5, method="power")
+        >>> r.mean, r.max
+        (3.0, 4.0)
     """
 
     values: torch.Tensor

@@ -158,7 +158,17 @@ class Tau1Result:
     samples, ``n_undefined``, ``n_degenerate`` (valid samples whose top singular value is degenerate
     for either model: v1 is then not unique and tau1(x) depends on the solver's choice) and
     ``n_not_converged`` (valid samples where the matrix-free route hit its iteration cap for either
-    model; their last Lanczos estimates are used)."""
+    model; their last Lanczos estimates are used).
+
+    Returned by :func:`tau1` (seed 000 Definition 2, docs/theory.md §2).
+
+    Example:
+        >>> import torch
+        >>> r = Tau1Result(per_sample=torch.tensor([0.2, 0.6, 0.0]), valid=torch.tensor([True, True, False]),
+        ...                n_degenerate=0)
+        >>> round(r.tau1, 6), r.n_undefined
+        (0.4, 1)
+    """
 
     per_sample: torch.Tensor
     valid: torch.Tensor
@@ -181,7 +191,17 @@ class Tau1Result:
 @dataclass
 class SingularValueRatio:
     """Per-sample ``lam = sigma2 / sigma1`` of ``J_f(x)`` (``[N]``, 0 where undefined), ``sigma1``,
-    ``sigma2`` (``[N]``) and ``valid [N]``; ``worst`` = ``max`` over valid samples (Definition 4)."""
+    ``sigma2`` (``[N]``) and ``valid [N]``; ``worst`` = ``max`` over valid samples (Definition 4).
+
+    Returned by :func:`singular_value_ratio` (seed 000 Definition 4, docs/theory.md §2).
+
+    Example:
+        >>> import torch
+        >>> r = SingularValueRatio(lam=torch.tensor([0.25, 0.5]), sigma1=torch.tensor([4.0, 2.0]),
+        ...                        sigma2=torch.tensor([1.0, 1.0]), valid=torch.tensor([True, True]))
+        >>> r.worst
+        0.5
+    """
 
     lam: torch.Tensor
     sigma1: torch.Tensor

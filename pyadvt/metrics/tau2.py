@@ -56,7 +56,18 @@ class Tau2Result:
     """tau2 (clamped to [0, 1]; ``raw`` is the unclamped value, which Proposition 1 puts in [0, 1] up
     to rounding) and its ingredients: ``A [d, m]`` (projected), ``B_star [d, m]``, ``r``, the
     statistics ``EVU [d, m]``, ``EUU [m, m]``, ``EVV = E||V||^2``, ``EUU_trace = E||U||^2`` (float64), and
-    the counts ``n`` (valid samples) and ``n_undefined``."""
+    the counts ``n`` (valid samples) and ``n_undefined``.
+
+    Returned by :func:`tau2` (seed 000 Definition 3, docs/theory.md §2).
+
+    Example:
+        >>> import torch
+        >>> A = torch.tensor([[0.5]], dtype=torch.float64)
+        >>> r = Tau2Result(tau2=0.25, A=A, B_star=A.clone(), r=1.0, EVU=A.clone(), EUU=torch.ones(1, 1),
+        ...                EVV=1.0, n=4)
+        >>> r.projected, r.summary()["A_norm"]
+        (False, 0.5)
+    """
 
     tau2: float
     A: torch.Tensor
@@ -228,7 +239,19 @@ def tau2(source: nn.Module, target: nn.Module, x: Data, eps: float = 1.0, *, bat
 
 @dataclass
 class TransferabilityResult:
-    """tau1 and tau2 from one pass (both Jacobians per batch)."""
+    """tau1 and tau2 from one pass (both Jacobians per batch).
+
+    Returned by :func:`adversarial_transferability` (seed 000 Definitions 2-3, docs/theory.md §2).
+
+    Example:
+        >>> import torch
+        >>> t1 = Tau1Result(per_sample=torch.tensor([0.5, 0.7]), valid=torch.tensor([True, True]), n_degenerate=0)
+        >>> A = torch.ones(1, 1, dtype=torch.float64)
+        >>> t2 = Tau2Result(tau2=0.9, A=A, B_star=A, r=1.0, EVU=A, EUU=A, EVV=1.0, n=2)
+        >>> s = TransferabilityResult(t1, t2).summary()
+        >>> round(s["tau1"], 6), s["tau2"]
+        (0.6, 0.9)
+    """
 
     tau1: Tau1Result
     tau2: Tau2Result

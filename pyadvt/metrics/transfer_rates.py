@@ -73,6 +73,15 @@ class TransferRates:
         valid: ``[N]`` bool: ``x`` and ``x_adv`` finite and all four logit rows finite. An invalid
             sample has no defined prediction (NaN logits would argmax to class 0 and count as a
             transfer); it is excluded from every rate and counted in ``n_invalid``.
+
+    Returned by :func:`transferability` (seed 001 Definition 3, docs/theory.md §3).
+
+    Example:
+        >>> import torch
+        >>> r = TransferRates(success=torch.tensor([True, False]), both_correct=2, rate=0.5, asr=0.5,
+        ...                   fooling=1.0, acc_surrogate=1.0, acc_target=1.0, targeted=False)
+        >>> r.n_invalid, r.summary()["rate"]
+        (0, 0.5)
     """
 
     success: torch.Tensor

@@ -114,17 +114,6 @@ KNOWN_GAPS: dict[str, tuple[str, ...]] = {
     'attacks.representation_fn': ('source', 'errors'),
     'attacks.run_on': ('example', 'source', 'errors'),
     'attacks.virtual_direction': ('example',),
-    # pyadvt.metrics (owned by the metrics helper): 25 names
-    'metrics.EmpiricalTransferResult': ('example', 'source'),
-    'metrics.LegacyAlphaResult': ('example', 'source'),
-    'metrics.SimilarityResult': ('example', 'source'),
-    'metrics.SingularValueRatio': ('example', 'source'),
-    'metrics.SmoothnessResult': ('example', 'source'),
-    'metrics.Tau1Result': ('example', 'source'),
-    'metrics.Tau2Result': ('example', 'source'),
-    'metrics.TransferRates': ('example', 'source'),
-    'metrics.TransferabilityResult': ('example', 'source'),
-    'metrics.loss_input_gradients': ('example', 'source', 'errors'),
     # pyadvt.selection (owned by the selection helper): 18 names
     'selection.AgreementResult': ('example', 'source'),
     'selection.Extracted': ('example', 'source'),
