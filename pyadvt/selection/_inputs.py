@@ -18,7 +18,16 @@ __all__ = ["UndefinedScoreError", "as_features", "as_labels", "as_probs", "class
 
 
 class UndefinedScoreError(InvalidValueError):
-    """An estimator is undefined for these (valid) features, e.g. SFDA without within-class scatter."""
+    """An estimator is undefined for these (valid) features, e.g. SFDA without within-class scatter.
+
+    Raised by the estimators of docs/theory.md §11; a subclass of ``ValueError`` (through
+    :class:`~pyadvt.utils.errors.InvalidValueError`). :func:`~pyadvt.selection.estimate` turns it into
+    ``None`` and a warning.
+
+    Example:
+        >>> issubclass(UndefinedScoreError, ValueError)
+        True
+    """
 
 
 def _numpy(a: Any, name: str) -> np.ndarray:

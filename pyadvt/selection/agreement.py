@@ -29,7 +29,12 @@ METRICS = ("kendall", "weighted_tau", "pearson", "spearman", "rel@1")
 
 def rel_at_k(score: Any, accuracy: Any, k: int = 1) -> float:
     """``max(accuracy of the top-k sources by score) / max(accuracy)``; ties in the score go to the
-    earlier candidate (a stable sort, as the SFDA authors' code).
+    earlier candidate (a stable sort, as the SFDA authors' code). Source: docs/theory.md §11.9.
+
+    Raises:
+        ValueError: (``InvalidValueError``) when ``score`` and ``accuracy`` are not non-empty vectors
+            of one length, hold NaN or infinite values, when ``k`` is not an int in ``[1, N]``, or when
+            the best accuracy is not positive. Numpy's ``ValueError`` when a value is not a number.
 
     Example:
         >>> rel_at_k([0.1, 0.9, 0.5], [0.8, 0.6, 0.9])
@@ -67,6 +72,12 @@ class AgreementResult:
     ``mean[metric]``: mean over the targets where it is defined (``None`` if none);
     ``ci[metric]``: ``(lower, upper)`` percentile-bootstrap interval of that mean (``None`` when
     undefined or with a single target and seed); ``n_undefined[metric]``: targets left out.
+    Returned by :func:`agreement` (docs/theory.md §11.9).
+
+    Example:
+        >>> r = agreement([0.1, 0.5, 0.9], [0.6, 0.7, 0.95], n_boot=0)
+        >>> r.n_candidates, r.mean["spearman"], r.ci["spearman"]
+        (3, 1.0, None)
     """
 
     per_target: dict[str, list[float]]
@@ -123,6 +134,12 @@ def agreement(scores: Any, ground_truth: Any, *, n_boot: int = 1000, confidence:
     Per target (docs/theory.md §11.9): ``kendall`` = ``scipy.stats.kendalltau`` (tau-b),
     ``weighted_tau`` = ``scipy.stats.weightedtau`` (defaults: hyperbolic weights ``1/(r+1)``),
     ``pearson``, ``spearman`` and ``rel@1`` (:func:`rel_at_k`).
+
+    Raises:
+        ValueError: (``InvalidValueError``) when ``scores`` is not ``[N]`` / ``[T, N]`` or
+            ``ground_truth`` not ``[N]`` / ``[T, N]`` / ``[T, S, N]``, when either holds NaN or infinite
+            values, when their targets or candidates do not match, when there are fewer than 2
+            candidates, or when ``confidence`` is not in ``(0, 1)`` or ``n_boot < 0``.
 
     Example:
         >>> r = agreement([0.1, 0.5, 0.9, 0.3], [0.60, 0.70, 0.95, 0.50], n_boot=0)
@@ -196,6 +213,13 @@ def incremental_value(acc: Any, base: Any, extra: Any) -> dict:
     when ``extra`` is a linear function of ``base``), ``R^2`` of ``acc ~ 1 + base`` and of
     ``acc ~ 1 + base + extra``, their difference and the p-value of the nested-model F test
     ``F = delta_r2 / (1 - r2_full) * (n - 3)`` on (1, n - 3) degrees of freedom.
+
+    Used to ask whether the adversarial scores of docs/theory.md §2 (``tau1 * tau2``) add to the
+    estimators of docs/theory.md §11 (see §11.9).
+
+    Raises:
+        ValueError: (``InvalidValueError``) when ``acc``, ``base`` and ``extra`` are not 1-D of one
+            length or hold NaN or infinite values.
 
     Example:
         >>> r = incremental_value([0.6, 0.7, 0.8, 0.9, 0.75], [1, 2, 3, 4, 2], [0, 1, 0, 1, 1])

@@ -68,7 +68,15 @@ def estimate(extracted: Extracted, y: Any = None, scores: Sequence[str] | None =
 
     ``y`` defaults to the labels ``extracted`` read from the data. An estimator whose input is
     undefined for these features (e.g. SFDA on features constant within every class) gives ``None``
-    and a warning naming it and why, instead of stopping the others.
+    and a warning naming it and why, instead of stopping the others. The estimators are those of
+    docs/theory.md §11.1-§11.8 (their papers in this module's table).
+
+    Raises:
+        ValueError: (``InvalidValueError``) when a name in ``scores`` is not in :data:`ESTIMATORS`, when
+            there are no labels (neither ``y`` nor labelled data), when an estimator's view was not
+            extracted, or for the estimator's own input checks (labels not ``[n]``, fewer than two
+            classes, non-finite features); :class:`UndefinedScoreError` is caught and gives ``None``.
+        TypeError: (``InvalidTypeError``) when ``extracted`` is not an :class:`Extracted`.
 
     Example:
         >>> import torch

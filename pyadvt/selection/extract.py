@@ -29,7 +29,16 @@ _OUTPUTS = ("features", "probs", "preds")
 class Extracted:
     """What :func:`extract` read: ``features [n, D]`` (float32), ``probs [n, C_s]`` (float64 softmax of
     the head's logits), ``preds [n]`` (int64 argmax) and the dataset's labels ``y [n]`` (or ``None``);
-    a view that was not asked for is ``None``. All on the CPU."""
+    a view that was not asked for is ``None``. All on the CPU.
+
+    The three views the estimators of docs/theory.md §11 read.
+
+    Example:
+        >>> import torch
+        >>> ex = Extracted(features=torch.zeros(4, 2), probs=None, preds=torch.tensor([0, 1, 1, 0]), y=None)
+        >>> len(ex), ex.summary()["feature_dim"]
+        (4, 2)
+    """
 
     features: torch.Tensor | None
     probs: torch.Tensor | None
@@ -49,7 +58,20 @@ class Extracted:
 
 
 def split_model(model: nn.Module) -> nn.Module:
-    """``model`` if it has ``features`` and ``head``, else :func:`pyadvt.models.wrap` of it."""
+    """``model`` if it has ``features`` and ``head``, else :func:`pyadvt.models.wrap` of it.
+
+    The ``features``/``head`` split that gives the representation ``F`` of docs/theory.md §11.
+
+    Raises:
+        TypeError: (``InvalidTypeError``) when ``model`` is not an ``nn.Module``.
+        ValueError: when ``model`` must be wrapped but has no ``nn.Linear`` submodule to use as the head.
+
+    Example:
+        >>> from torch import nn
+        >>> net = split_model(nn.Sequential(nn.Flatten(), nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)))
+        >>> net.feature_dim
+        8
+    """
     if not isinstance(model, nn.Module):
         raise InvalidTypeError(f"'model' must be an nn.Module, got {type(model).__name__}")
     if callable(getattr(model, "features", None)) and isinstance(getattr(model, "head", None), nn.Module):
@@ -71,7 +93,15 @@ def extract(model: nn.Module, data: Any, *, outputs: tuple[str, ...] = _OUTPUTS,
         batch_size: the most inputs held at once; device: where the model runs (default: its own).
         progress: a tqdm bar over the batches.
 
-    Returns an :class:`Extracted`; ``y`` holds the labels when ``data`` has them.
+    Returns an :class:`Extracted`; ``y`` holds the labels when ``data`` has them. The inputs of the
+    estimators of docs/theory.md §11.
+
+    Raises:
+        ValueError: (``InvalidValueError``) when ``outputs`` is empty or names something other than
+            ``"features"``, ``"probs"``, ``"preds"``, when a batch is not images in ``[0, 1]``, when the
+            features hold NaN or infinite values, or when ``model`` has no ``nn.Linear`` head to wrap.
+        TypeError: (``InvalidTypeError``) when ``model`` is not an ``nn.Module``, ``data`` is not a
+            kind :func:`pyadvt.data.iter_batches` reads, or the inputs are not floating point.
 
     Example:
         >>> from pyadvt.models import build

@@ -32,6 +32,14 @@ def gbc(features: Any, y: Any, *, gaussian: str = "spherical", pca_dim: int | No
     ``s = (s1 + s2) / 2``: the exact Bhattacharyya distance of the two Gaussians. Constant features
     give ``-C (C - 1)``. Source: docs/theory.md §11.7.
 
+    Raises:
+        TypeError: (``InvalidTypeError``) when ``features`` or ``y`` is not a tensor, array or list,
+            or ``features`` does not hold real numbers.
+        ValueError: (``InvalidValueError``) when ``features`` is not ``[n, D]`` with ``n >= 2``, holds
+            NaN or infinite values, or when ``y`` is not ``[n]`` integer labels ``>= 0`` with at least
+            two distinct classes; when ``gaussian`` is not ``"spherical"`` or
+            ``"diagonal"``, or ``pca_dim`` is not a positive int or ``None``.
+
     Example:
         >>> import numpy as np
         >>> y = np.array([0, 0, 1, 1])

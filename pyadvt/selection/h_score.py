@@ -38,6 +38,13 @@ def h_score(features: Any, y: Any, *, rcond: float = 1e-15) -> float:
     Both covariances are unbiased (n - 1). Invariant to invertible linear maps of the features when
     ``Sigma_f`` is non-singular; constant features give 0. Source: docs/theory.md §11.4.
 
+    Raises:
+        TypeError: (``InvalidTypeError``) when ``features`` or ``y`` is not a tensor, array or list,
+            or ``features`` does not hold real numbers.
+        ValueError: (``InvalidValueError``) when ``features`` is not ``[n, D]`` with ``n >= 2``, holds
+            NaN or infinite values, or when ``y`` is not ``[n]`` integer labels ``>= 0`` with at least
+            two distinct classes.
+
     Example:
         >>> import numpy as np
         >>> f = np.array([[0.0], [1.0], [4.0], [5.0]])
@@ -75,6 +82,13 @@ def h_score_shrinkage(features: Any, y: Any, *, rcond: float = 1e-15) -> float:
     ``alpha`` (:func:`ledoit_wolf`); ``Sigma_g`` the unbiased covariance of the class means. Stable when
     ``D`` is close to or above ``n``, where the plain H-score's covariance is singular.
     Source: docs/theory.md §11.4 (TLlib ``regularized_h_score``).
+
+    Raises:
+        TypeError: (``InvalidTypeError``) when ``features`` or ``y`` is not a tensor, array or list,
+            or ``features`` does not hold real numbers.
+        ValueError: (``InvalidValueError``) when ``features`` is not ``[n, D]`` with ``n >= 2``, holds
+            NaN or infinite values, or when ``y`` is not ``[n]`` integer labels ``>= 0`` with at least
+            two distinct classes.
 
     Example:
         >>> import numpy as np

@@ -47,6 +47,13 @@ def leep(probs: Any, y: Any, *, legacy_nolog: bool = False) -> float:
     Equals 0 exactly for a perfect source (one-hot ``theta`` in bijection with the labels).
     Source: docs/theory.md §11.1 (Nguyen et al. 2020, eq. 2).
 
+    Raises:
+        TypeError: (``InvalidTypeError``) when ``probs`` or ``y`` is not a tensor, array or list, or
+            ``probs`` does not hold real numbers.
+        ValueError: (``InvalidValueError``) when ``probs`` is not ``[n, C_s]``, holds NaN/infinite or
+            negative values or rows that do not sum to 1 (logits instead of softmax), or when ``y`` is
+            not ``[n]`` integer labels ``>= 0`` with at least two distinct classes.
+
     Example:
         >>> import numpy as np
         >>> round(leep(np.eye(3)[[0, 1, 2, 0]], np.array([2, 0, 1, 2])), 12)
@@ -72,6 +79,16 @@ def nleep(features: Any, y: Any, *, pca_variance: float = 0.8, components_per_cl
     The mixture is scikit-learn's ``GaussianMixture`` (full covariance, k-means init, tol 1e-3,
     reg_covar 1e-6, 100 iterations). Features without any variance give uniform posteriors
     (NLEEP = the mean log prior of the labels). Source: docs/theory.md §11.2.
+
+    Raises:
+        TypeError: (``InvalidTypeError``) when ``features`` or ``y`` is not a tensor, array or list,
+            or ``features`` does not hold real numbers.
+        ValueError: (``InvalidValueError``) when ``features`` is not ``[n, D]`` with ``n >= 2``, holds
+            NaN or infinite values, or when ``y`` is not ``[n]`` integer labels ``>= 0`` with at least
+            two distinct classes; when ``pca_variance`` is not in ``(0, 1]`` or
+            ``components_per_class < 1``.
+        UndefinedScoreError: (a ``ValueError``) when the Gaussian mixture cannot be fitted to so few
+            samples.
 
     Example:
         >>> import numpy as np

@@ -117,6 +117,14 @@ def logme(features: Any, y: Any, *, tol: float = 1e-10, max_iter: int = 10_000, 
     A class the features cannot explain at all (``F^T t = 0``) takes the ``alpha -> infinity`` limit
     ``n/2 log(n/||t||^2) - n/2 log 2 pi - n/2`` instead of a NaN.
 
+    Raises:
+        TypeError: (``InvalidTypeError``) when ``features`` or ``y`` is not a tensor, array or list,
+            or ``features`` does not hold real numbers.
+        ValueError: (``InvalidValueError``) when ``features`` is not ``[n, D]`` with ``n >= 2``, holds
+            NaN or infinite values, or when ``y`` is not ``[n]`` integer labels ``>= 0`` with at least
+            two distinct classes; when ``legacy`` is not ``None`` or one of
+            ``LEGACY_LOGME``, or when ``tol <= 0`` or ``max_iter < 1``.
+
     Example:
         >>> import numpy as np
         >>> rng = np.random.default_rng(0)

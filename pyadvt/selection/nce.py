@@ -23,6 +23,12 @@ def nce(source_labels: Any, y: Any) -> float:
     ``P(y, z)`` are co-occurrence counts over ``n``; only source classes that occur enter. The
     authors' codes add 1e-20 inside the log; here ``0 log 0 = 0`` exactly (``scipy.special.xlogy``),
     which changes the value by less than ``C * 5e-19`` and makes a perfect source score exactly 0.
+    Source: docs/theory.md §11.3 (Tran et al., ICCV 2019).
+
+    Raises:
+        TypeError: (``InvalidTypeError``) when ``source_labels`` or ``y`` is not a tensor, array or list.
+        ValueError: (``InvalidValueError``) when ``y`` or ``source_labels`` is not ``[n]`` integer
+            labels ``>= 0`` of the same length, or ``y`` has fewer than two distinct classes.
 
     Example:
         >>> nce([0, 0, 1, 1], [1, 1, 0, 0]), round(nce([0, 0, 0, 0], [0, 1, 0, 1]), 6)

@@ -98,7 +98,11 @@ def spearman_ci(a: Sequence[float], b: Sequence[float], confidence: float = 0.95
     The interval uses ``z = atanh(rho)`` with standard error ``sqrt(1.06 / (n - 3))`` (Fieller,
     Hartley & Pearson 1957); pairs with a non-finite entry are dropped. ``rho``/bounds are ``None``
     when fewer than 3 pairs remain (or a side is constant); the bounds need ``n >= 4`` and
-    ``|rho| < 1``.
+    ``|rho| < 1``. Used for the rankings of docs/theory.md §11.9 (through :mod:`pyadvt.utils.stats`).
+
+    Raises:
+        ValueError: (``InvalidValueError``) when ``a`` and ``b`` are not 1-D of one length, or when
+            ``confidence`` is not a number in ``(0, 1)``.
 
     Example:
         >>> r = spearman_ci([1, 2, 3, 4, 5], [2, 4, 5, 9, 10])

@@ -35,6 +35,13 @@ def transrate(features: Any, y: Any, *, eps: float = 1e-4, legacy_tllib: bool = 
     L2 norm (a zero row stays zero), class rows keep the global centring, and each class's rate
     uses its own ``n_c``. Constant features give 0.
 
+    Raises:
+        TypeError: (``InvalidTypeError``) when ``features`` or ``y`` is not a tensor, array or list,
+            or ``features`` does not hold real numbers.
+        ValueError: (``InvalidValueError``) when ``features`` is not ``[n, D]`` with ``n >= 2``, holds
+            NaN or infinite values, or when ``y`` is not ``[n]`` integer labels ``>= 0`` with at least
+            two distinct classes; when ``eps <= 0``.
+
     Example:
         >>> import numpy as np
         >>> f = np.array([[1.0, 0], [-1, 0], [0, 1], [0, -1]])
