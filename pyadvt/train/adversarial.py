@@ -42,6 +42,27 @@ class AdversarialLoss:
         norm: ``"l2"`` (default, seed 001) or ``"linf"``.
         random_start: start uniformly in the eps-ball (L2: uniform in the ball).
         seed: seed of the per-sample random starts; each call uses a new stream.
+
+    Called as ``loss_fn(model, x [B, C, H, W], y [B] or [B, K]) -> []`` (a scalar tensor);
+    :meth:`perturb` returns the adversarial ``x_adv [B, C, H, W]``. Source: docs/theory.md §4 (AT;
+    seed 001 eq. 1, seed 002 App. A.2).
+
+    Raises:
+        ValueError: when ``norm`` is not ``"l2"``/``"linf"``, ``eps`` is negative or not finite,
+            ``steps`` is not an int ``>= 1`` or ``alpha <= 0`` (with ``eps > 0``); at call time
+            (``InvalidValueError``) when ``x`` is not a non-empty batch in ``[0, 1]``, or for the
+            label checks of :func:`soft_cross_entropy`.
+        TypeError: at call time (``InvalidTypeError``) when ``x`` is not a floating-point tensor.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> _ = torch.manual_seed(0)
+        >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
+        >>> x, y = torch.rand(5, 1, 2, 2), torch.tensor([0, 1, 2, 0, 1])
+        >>> loss = AdversarialLoss(eps=0.5, steps=2)(net, x, y)
+        >>> loss.shape, bool(loss >= nn.functional.cross_entropy(net(x), y))
+        (torch.Size([]), True)
     """
 
     def __init__(self, eps: float, steps: int = 10, alpha: float | None = None, norm: str = "l2",

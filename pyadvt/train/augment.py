@@ -101,14 +101,46 @@ class _Mixing(ABC):
 
 
 class Mixup(_Mixing):
-    """``x' = lambda x + (1 - lambda) x[perm]``, ``y' = lambda y + (1 - lambda) y[perm]`` with probability ``p``."""
+    """``x' = lambda x + (1 - lambda) x[perm]``, ``y' = lambda y + (1 - lambda) y[perm]`` with probability ``p``.
+
+    Called as ``(x [B, C, H, W], y [B] or [B, K], generator) -> (x', y' [B, K])``. MU of seed 001
+    §3.2 (Zhang et al. 2018), docs/theory.md §4.
+
+    Raises:
+        ValueError: when ``p`` is not in ``[0, 1]``, ``alpha <= 0`` or ``num_classes`` is not an int
+            ``>= 2``; at call time when ``x`` is not a floating-point image batch ``[B, C, H, W]`` or
+            ``y`` is neither int labels ``[B]`` in ``[0, K)`` nor soft labels ``[B, K]``.
+
+    Example:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x2, y2 = Mixup(p=1.0, num_classes=3)(torch.rand(4, 1, 2, 2), torch.tensor([0, 1, 2, 0]), g)
+        >>> tuple(y2.shape), bool(torch.allclose(y2.sum(1), torch.ones(4)))
+        ((4, 3), True)
+    """
 
     def _mix(self, x, partner, lam, g):
         return lam * x + (1.0 - lam) * partner, lam
 
 
 class CutMix(_Mixing):
-    """Paste a random box of ``x[perm]`` covering ``(1 - lambda)`` of the image; labels mixed by area."""
+    """Paste a random box of ``x[perm]`` covering ``(1 - lambda)`` of the image; labels mixed by area.
+
+    Called as ``(x [B, C, H, W], y [B] or [B, K], generator) -> (x', y' [B, K])``. CM of seed 001
+    §3.2 (Yun et al. 2019), docs/theory.md §4.
+
+    Raises:
+        ValueError: when ``p`` is not in ``[0, 1]``, ``alpha <= 0`` or ``num_classes`` is not an int
+            ``>= 2``; at call time when ``x`` is not a floating-point image batch ``[B, C, H, W]`` or
+            ``y`` is neither int labels ``[B]`` in ``[0, K)`` nor soft labels ``[B, K]``.
+
+    Example:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x2, y2 = CutMix(p=1.0, num_classes=3)(torch.rand(4, 1, 8, 8), torch.tensor([0, 1, 2, 0]), g)
+        >>> tuple(x2.shape), bool(torch.allclose(y2.sum(1), torch.ones(4)))
+        ((4, 1, 8, 8), True)
+    """
 
     def _mix(self, x, partner, lam, g):
         H, W = x.shape[-2:]
@@ -126,7 +158,20 @@ class CutMix(_Mixing):
 class Cutout:
     """Zero a square of side ``size`` (clipped at the border) at a uniform centre, per sample with prob. ``p``.
 
-    Labels pass through unchanged (int labels stay int).
+    Labels pass through unchanged (int labels stay int). Called as
+    ``(x [B, C, H, W], y, generator) -> (x' [B, C, H, W], y)``. CO of seed 001 §3.2 (DeVries & Taylor
+    2017), docs/theory.md §4.
+
+    Raises:
+        ValueError: when ``size`` is not an int ``>= 1`` or ``p`` is not in ``[0, 1]``; at call time
+            when ``x`` is not a floating-point image batch ``[B, C, H, W]``.
+
+    Example:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x2, y2 = Cutout(size=1)(torch.ones(2, 1, 4, 4), torch.tensor([0, 1]), g)
+        >>> [int((s == 0).sum()) for s in x2], y2.tolist()
+        ([1, 1], [0, 1])
     """
 
     def __init__(self, size: int, p: float = 1.0):
@@ -151,7 +196,18 @@ class Cutout:
 class LabelSmoothing:
     """Soft labels: true class ``1 - p``, each other class ``p / (K - 1)`` (seed 001's LS, docs/theory.md §4).
 
-    Soft input labels ``q`` are smoothed the same way: ``(1 - p) q + p (1 - q) / (K - 1)``.
+    Soft input labels ``q`` are smoothed the same way: ``(1 - p) q + p (1 - q) / (K - 1)``. Called as
+    ``(x [B, ...], y [B] or [B, K], generator=None) -> (x, y' [B, K])``.
+
+    Raises:
+        ValueError: when ``p`` is not in ``[0, 1]`` or ``num_classes`` is not an int ``>= 2``; at call
+            time when ``y`` is neither int labels ``[B]`` in ``[0, K)`` nor soft labels ``[B, K]``.
+
+    Example:
+        >>> import torch
+        >>> _, y2 = LabelSmoothing(0.2, num_classes=3)(torch.rand(1, 1, 2, 2), torch.tensor([1]))
+        >>> [round(v, 4) for v in y2[0].tolist()]
+        [0.1, 0.8, 0.1]
     """
 
     def __init__(self, p: float, num_classes: int = 10):
@@ -164,7 +220,22 @@ class LabelSmoothing:
 
 
 class Compose:
-    """Apply transforms in order, each with the same generator."""
+    """Apply transforms in order, each with the same generator.
+
+    Chains the augmentations of seed 001 §3.2 (docs/theory.md §4), e.g. MU then LS.
+
+    Raises:
+        TypeError: when an entry of ``transforms`` is not callable; at call time whatever a transform
+            raises (``ValueError`` for bad images or labels).
+
+    Example:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> t = Compose([Cutout(size=1), LabelSmoothing(0.1, num_classes=2)])
+        >>> _, y2 = t(torch.rand(2, 1, 3, 3), torch.tensor([0, 1]), g)
+        >>> [round(v, 4) for v in y2[0].tolist()]
+        [0.9, 0.1]
+    """
 
     def __init__(self, transforms: Sequence):
         self.transforms = list(transforms)
