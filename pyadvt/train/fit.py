@@ -37,7 +37,16 @@ class FitResult:
     """What :func:`fit` did: the trained ``model`` (same object, trained in place), one ``history``
     dict per epoch (``epoch``, ``lr`` at the epoch's last step, ``train_loss`` = mean of the batch
     losses, ``seconds`` since the start, and ``eval_accuracy``/``eval_loss`` when ``eval_data`` was
-    given), the number of optimizer ``steps`` and total wall-clock ``seconds``."""
+    given), the number of optimizer ``steps`` and total wall-clock ``seconds``.
+
+    The outcome of the training loop that runs every recipe of docs/theory.md §4.
+
+    Example:
+        >>> from torch import nn
+        >>> res = FitResult(nn.Linear(2, 2), history=[{"epoch": 1, "train_loss": 0.7}], steps=3)
+        >>> res.final["train_loss"], res.steps
+        (0.7, 3)
+    """
 
     model: nn.Module
     history: list[dict] = field(default_factory=list)
@@ -57,6 +66,10 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str = "c
     ``0.5 (1 + cos(pi (step - warmup_steps) / (total_steps - warmup_steps)))`` (Loshchilov & Hutter
     2017, without restarts), so it starts at 1 after warmup and decays towards 0.
     ``"constant"``: the same warmup, then 1 (e.g. LGV's constant-rate phase, docs/theory.md §1).
+
+    Raises:
+        ValueError: when ``schedule`` is not ``"cosine"`` or ``"constant"``, or unless
+            ``0 <= warmup_steps <= total_steps`` and ``0 <= step < total_steps``.
 
     Example:
         >>> [round(lr_factor(s, 6, 2), 3) for s in range(6)]
@@ -126,7 +139,15 @@ def evaluate(model: nn.Module, data, batch_size: int = 512) -> dict:
     """``{"accuracy", "loss", "n"}`` of ``model`` on ``data`` (TensorData, ``(x, y)``, or any labelled
     ``Dataset`` / ``DataLoader``, walked one batch at a time by :func:`pyadvt.data.iter_batches`):
     top-1 accuracy and mean cross-entropy, batched, in eval mode via ``evaluating`` (the model's
-    mode and ``requires_grad`` flags are restored), without gradients.
+    mode and ``requires_grad`` flags are restored), without gradients. The clean accuracy and loss
+    every experiment of docs/theory.md §4 reports.
+
+    Raises:
+        TypeError: when a tuple/list ``data`` is not an ``(x, y)`` pair, or ``data`` is another kind
+            that :func:`pyadvt.data.iter_batches` does not read (``InvalidTypeError``); when hard
+            labels are not integer (``InvalidTypeError``).
+        ValueError: when ``batch_size`` is not a positive int, ``data`` has no labels or no samples,
+            or (``InvalidValueError``) a hard label is not ``[B]`` or outside ``[0, C)`` of the model.
 
     Example:
         >>> from pyadvt.models import build

@@ -34,6 +34,20 @@ class GaussianNoise:
         eps: ball radius (pixel units), ``> 0``.
         std: standard deviation ``s`` of the raw noise before rescaling (default 1.0, seed 002 A.10).
         norm: ``"l2"`` (default, as the paper) or ``"linf"``.
+
+    Called as ``(x [B, C, H, W], y, generator) -> (x' [B, C, H, W], y)``; :meth:`noise` gives the
+    ``[B, C, H, W]`` perturbation alone. Source: docs/theory.md §4 (seed 002 §7 / App. A.10).
+
+    Raises:
+        ValueError: when ``eps`` or ``std`` is not a finite number ``> 0``, or ``norm`` is not
+            ``"l2"``/``"linf"``.
+
+    Example:
+        >>> import torch
+        >>> noise = GaussianNoise(eps=0.1, norm="linf")
+        >>> d = noise.noise(torch.zeros(2, 1, 4, 4), torch.Generator().manual_seed(0))
+        >>> tuple(d.shape), bool(d.abs().max() <= 0.1 + 1e-7)
+        ((2, 1, 4, 4), True)
     """
 
     def __init__(self, eps: float, std: float = 1.0, norm: str = "l2"):
@@ -58,7 +72,28 @@ class GaussianNoise:
 
 
 def fit_gaussian(model: nn.Module, train, *, eps: float, std: float = 1.0, norm: str = "l2", **fit_kwargs) -> FitResult:
-    """:func:`pyadvt.train.fit` with :class:`GaussianNoise` as the batch transform (``fit_kwargs`` pass through)."""
+    """:func:`pyadvt.train.fit` with :class:`GaussianNoise` as the batch transform (``fit_kwargs`` pass through).
+
+    The Gaussian recipe of docs/theory.md §4 (seed 002 §7 / App. A.10).
+
+    Raises:
+        ValueError: when ``fit_kwargs`` holds ``batch_transform``, for the checks of
+            :class:`GaussianNoise` (``eps``, ``std``, ``norm``) and for those of :func:`pyadvt.train.fit`.
+        TypeError: for the checks of :func:`pyadvt.train.fit` (``model`` not a module, ``train`` not
+            a labelled data kind).
+        FloatingPointError: when an epoch's mean training loss is not finite (as :func:`pyadvt.train.fit`).
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from pyadvt.data import TensorData
+        >>> _ = torch.manual_seed(0)
+        >>> net = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+        >>> train = TensorData(torch.rand(8, 1, 4, 4), torch.arange(8) % 2)
+        >>> res = fit_gaussian(net, train, eps=0.5, epochs=1, batch_size=4, progress=False)
+        >>> res.steps, len(res.history)
+        (2, 1)
+    """
     if "batch_transform" in fit_kwargs:
         raise ValueError("fit_gaussian sets 'batch_transform' itself; compose transforms before calling fit")
     return fit(model, train, batch_transform=GaussianNoise(eps, std, norm), **fit_kwargs)

@@ -47,6 +47,21 @@ class InputGradientRegularizer:
     Args:
         lam: strength ``lambda_ir`` (seed 001 Table XI: 0.1 ... 1 on CIFAR-10).
         legacy_batch_norm: the authors' variant, one norm of the batch gradient divided by ``B``.
+
+    Called as ``loss_fn(model, x [B, C, H, W], y [B] or [B, K]) -> []`` (a scalar tensor to back-propagate).
+    Source: docs/theory.md §4 (IR, seed 001 §4.1.1).
+
+    Raises:
+        ValueError: when ``lam`` is negative or not finite; at call time as :func:`~pyadvt.train.soft_cross_entropy` for
+            logits that are not ``[B, C]`` or misshapen / out-of-range labels.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
+        >>> x, y = torch.rand(5, 1, 2, 2), torch.tensor([0, 1, 2, 0, 1])
+        >>> torch.allclose(InputGradientRegularizer(0.0)(net, x, y), nn.functional.cross_entropy(net(x), y))
+        True
     """
 
     higher_order = True  # double backward: fit() selects twice-differentiable layers
@@ -71,6 +86,23 @@ class JacobianRegularizer:
         n_proj: random unit projections ``v`` per sample and step (one VJP each).
         legacy_squared: the authors' squared form ``(lam / 2) C mean ||v^T J||^2``.
         seed: seed of the projections' generator (advanced every call).
+
+    Called as ``loss_fn(model, x [B, C, H, W], y [B] or [B, K]) -> []`` (a scalar tensor to back-propagate).
+    Source: docs/theory.md §4 (JR, seed 001 §4.1.1; Hoffman et al. 2019).
+
+    Raises:
+        ValueError: when ``lam`` is negative or not finite or ``n_proj`` is not an int ``>= 1``;
+            at call time as :func:`~pyadvt.train.soft_cross_entropy` for
+            logits that are not ``[B, C]`` or misshapen / out-of-range labels.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
+        >>> x, y = torch.rand(5, 1, 2, 2), torch.tensor([0, 1, 2, 0, 1])
+        >>> loss = JacobianRegularizer(0.1, n_proj=2)(net, x, y)
+        >>> loss.dim(), bool(loss > nn.functional.cross_entropy(net(x), y))
+        (0, True)
     """
 
     higher_order = True  # double backward: fit() selects twice-differentiable layers
@@ -102,7 +134,24 @@ class JacobianRegularizer:
 
 
 class ExplicitGradientRegularizer:
-    """ER loss ``L(theta) + (lam / 2) ||grad_theta L(theta)||^2`` over trainable parameters."""
+    """ER loss ``L(theta) + (lam / 2) ||grad_theta L(theta)||^2`` over trainable parameters.
+
+    Called as ``loss_fn(model, x [B, C, H, W], y [B] or [B, K]) -> []`` (a scalar tensor to back-propagate).
+    Source: docs/theory.md §4 (ER, seed 001 §4.1.2; Smith et al. 2021).
+
+    Raises:
+        ValueError: when ``lam`` is negative or not finite; at call time as :func:`~pyadvt.train.soft_cross_entropy` for
+            logits that are not ``[B, C]`` or misshapen / out-of-range labels.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
+        >>> x, y = torch.rand(5, 1, 2, 2), torch.tensor([0, 1, 2, 0, 1])
+        >>> loss = ExplicitGradientRegularizer(0.1)(net, x, y)
+        >>> loss.dim(), bool(loss >= nn.functional.cross_entropy(net(x), y))
+        (0, True)
+    """
 
     higher_order = True  # double backward: fit() selects twice-differentiable layers
 

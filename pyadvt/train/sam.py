@@ -42,6 +42,21 @@ class SAM(torch.optim.Optimizer):
         **kwargs: the base optimizer's settings (``lr``, ``momentum``, ``weight_decay`` ...).
 
     ``param_groups`` are shared with the base optimizer, so learning-rate schedules apply to both.
+    Source: docs/theory.md §4 (SAM, Foret et al. 2021; seed 001 §4.1.2).
+
+    Raises:
+        ValueError: when ``rho`` is not ``> 0``, or when :meth:`step` is called without a closure.
+        TypeError: when ``base_optimizer`` is not a ``torch.optim.Optimizer`` class.
+
+    Example:
+        >>> import torch
+        >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+        >>> opt = SAM([w], torch.optim.SGD, rho=0.1, lr=0.1)
+        >>> def closure():
+        ...     opt.zero_grad(); loss = (w ** 2).sum(); loss.backward(); return loss
+        >>> _ = opt.step(closure)
+        >>> bool((w ** 2).sum() < 5.0)
+        True
     """
 
     needs_closure = True
