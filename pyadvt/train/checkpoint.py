@@ -39,7 +39,14 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, config: dict | No
     """Write ``model``'s weights (on CPU), its ``build_config`` (if any) and ``config`` to ``path``.
 
     The file is written to a temporary name and renamed, so a crash never leaves a half-written
-    checkpoint. Returns the path.
+    checkpoint. Returns the path. Part of the training pipeline of docs/theory.md §4 (the cache of
+    :func:`pyadvt.train.train_or_load`); it implements no equation.
+
+    Raises:
+        TypeError: when ``model`` is not an ``nn.Module``, ``config`` is not a dict, or ``config``
+            holds a key that is not a str or a value that is not str/int/float/bool/None, a list or
+            a dict.
+        OSError: when ``path`` cannot be written.
 
     Example:
         >>> import tempfile, os
@@ -71,7 +78,21 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None,
     weights are loaded into ``model`` (strictly: names and shapes must match; it stays on its
     device, while a rebuilt model is put on ``map_location``). The model is
     returned in ``eval()`` mode. Only tensors and plain containers are unpickled
-    (``torch.load(weights_only=True)``), so a foreign file cannot run code.
+    (``torch.load(weights_only=True)``), so a foreign file cannot run code. Part of the training
+    pipeline of docs/theory.md §4; it implements no equation.
+
+    Raises:
+        FileNotFoundError: when ``path`` is not a file.
+        ValueError: when the file is not a readable ``torch.save`` file or not a pyadvt checkpoint,
+            has no build config and no ``model`` is given, or its weights do not fit ``model``.
+
+    Example:
+        >>> import os, tempfile
+        >>> net = build("mlp", hidden=(8,))
+        >>> path = save_checkpoint(os.path.join(tempfile.mkdtemp(), "m.pt"), net)
+        >>> model, config = load_checkpoint(path)
+        >>> model.training, config
+        (False, {})
     """
     path = os.fspath(path)
     if not os.path.isfile(path):

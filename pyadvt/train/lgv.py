@@ -47,8 +47,28 @@ def collect_lgv(model: nn.Module, train: TensorData, *, epochs: int = 10, per_ep
         optimizer_factory: ``(params, model_copy) -> optimizer`` replacing SGD (e.g.
             ``lambda ps, m: SAM(ps, rho=0.05, model=m, lr=0.05, momentum=0.9)``).
 
+    ``train`` holds images ``x [N, C, H, W]`` and labels ``y [N]``. Source: docs/theory.md §1
+    ("Ensemble / LGV"; Gubri et al. 2022, seed 001 §5).
+
     Returns:
         Snapshots (deep copies, eval mode) in training order.
+
+    Raises:
+        ValueError: when ``epochs`` or ``per_epoch`` is not an int ``>= 1``, when an epoch has fewer
+            optimizer steps than ``per_epoch`` snapshots, or for the checks of :func:`pyadvt.train.fit`
+            (non-positive settings, labels outside the model's outputs).
+        TypeError: for the checks of :func:`pyadvt.train.fit` (``model`` not an ``nn.Module``).
+        FloatingPointError: when an epoch's mean training loss is not finite (as :func:`pyadvt.train.fit`).
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from pyadvt.data import TensorData
+        >>> data = TensorData(torch.rand(16, 1, 2, 2), torch.arange(16) % 2)
+        >>> snaps = collect_lgv(nn.Sequential(nn.Flatten(), nn.Linear(4, 2)), data, epochs=1, per_epoch=2,
+        ...                     batch_size=8, progress=False)
+        >>> len(snaps), snaps[0].training
+        (2, False)
     """
     for name, v in (("epochs", epochs), ("per_epoch", per_epoch)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:

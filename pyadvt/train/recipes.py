@@ -60,6 +60,18 @@ def training_recipe(method: str, model: nn.Module | None = None, *, strength: fl
         n_proj: random projections of JR.
         gaussian_std: standard deviation of the Gaussian noise before rescaling.
         sam_rho, sgd: SAM radius and the SGD keyword arguments (``lr``, ``momentum``, ...).
+
+    Source: docs/theory.md §4 (the training methods of seeds 001 and 002).
+
+    Raises:
+        ValueError: when ``method`` is not in :data:`METHODS`, ``strength`` is missing for a method
+            that needs it, a SAM method gets no ``model``, or a method's own check fails (``eps``,
+            ``p``, ``lam``, ``norm``, ``steps``, ``n_proj``, ``sam_rho`` out of range; see each class).
+
+    Example:
+        >>> kwargs = training_recipe("at", strength=0.5, steps=2)
+        >>> sorted(kwargs), type(kwargs["loss_fn"]).__name__
+        (['loss_fn'], 'AdversarialLoss')
     """
     if method not in METHODS:
         raise ValueError(f"unknown training method {method!r}; choose from {', '.join(METHODS)}")

@@ -59,6 +59,19 @@ class ModelSpec:
             initial weights and the shuffling from different seeds); ``None`` leaves :meth:`key` as before.
 
     Everything must be plain data (JSON types), so that the spec can be hashed and stored.
+    Source: docs/theory.md §4 (a trained model is described by a ``ModelSpec``).
+
+    Raises:
+        ValueError: (``InvalidValueError``) when ``arch`` is not in :data:`pyadvt.models.MODELS`,
+            ``recipe`` not in :data:`pyadvt.train.RECIPES`, or ``fit_kwargs`` sets what the spec owns
+            (``seed``, ``loss_fn``, ``batch_transform``, ``optimizer`` ...).
+        TypeError: (``InvalidTypeError``) when ``seed`` (or ``init_seed``) is not an int, or a
+            ``*_kwargs`` is not a dict of plain data.
+
+    Example:
+        >>> spec = ModelSpec("mlp", {"hidden": [8]}, recipe="at", recipe_kwargs={"strength": 0.5})
+        >>> spec.to_dict()["recipe"], ModelSpec.from_dict(spec.to_dict()) == spec
+        ('at', True)
     """
 
     arch: str
@@ -121,7 +134,19 @@ class ModelSpec:
 
 
 def data_digest(data: TensorData) -> str:
-    """A digest of the training data's contents (images, labels, number of classes)."""
+    """A digest of the training data's contents (images ``x [N, C, H, W]``, labels ``y [N]``, number of
+    classes): part of the cache key of :func:`train_or_load` (docs/theory.md §4).
+
+    Raises:
+        TypeError: (``InvalidTypeError``) when ``data`` is not a :class:`~pyadvt.data.TensorData`.
+
+    Example:
+        >>> import torch
+        >>> a = TensorData(torch.zeros(2, 1, 2, 2), torch.tensor([0, 1]))
+        >>> b = TensorData(torch.zeros(2, 1, 2, 2), torch.tensor([1, 0]))
+        >>> len(data_digest(a)), data_digest(a) == data_digest(b)
+        (16, False)
+    """
     if not isinstance(data, TensorData):
         raise InvalidTypeError(f"'data' must be a pyadvt.data.TensorData, got {type(data).__name__}")
     h = hashlib.sha1()
@@ -140,7 +165,23 @@ def train_or_load(spec: ModelSpec, data: TensorData, store: CellStore | None = N
 
     Returns ``(model in eval mode, info)``; ``info`` holds the spec, its ``key``, the training
     accuracy, the training seconds and ``trained`` (False when loaded). ``device``: where the model
-    is trained (``None``: the CPU, where it is built); the key does not depend on it.
+    is trained (``None``: the CPU, where it is built); the key does not depend on it. ``data`` holds
+    ``x [N, C, H, W]`` and ``y [N]``. Source: docs/theory.md §4.
+
+    Raises:
+        TypeError: (``InvalidTypeError``) when ``spec`` is not a :class:`ModelSpec` or ``data`` not a
+            :class:`~pyadvt.data.TensorData`; for the checks of :func:`pyadvt.train.fit`.
+        ValueError: for the checks of :func:`pyadvt.train.training_recipe` (a missing ``strength``)
+            and :func:`pyadvt.train.fit` (non-positive settings, labels outside the model's outputs).
+        FloatingPointError: when an epoch's mean training loss is not finite (as :func:`pyadvt.train.fit`).
+
+    Example:
+        >>> import torch
+        >>> data = TensorData(torch.rand(8, 1, 4, 4), torch.arange(8) % 2)
+        >>> spec = ModelSpec("mlp", {"hidden": [4]}, fit_kwargs={"epochs": 1, "batch_size": 4})
+        >>> model, info = train_or_load(spec, data)
+        >>> info["trained"], model.training
+        (True, False)
     """
     if not isinstance(spec, ModelSpec):
         raise InvalidTypeError(f"'spec' must be a ModelSpec, got {type(spec).__name__}")

@@ -114,14 +114,6 @@ KNOWN_GAPS: dict[str, tuple[str, ...]] = {
     'attacks.representation_fn': ('source', 'errors'),
     'attacks.run_on': ('example', 'source', 'errors'),
     'attacks.virtual_direction': ('example',),
-    # pyadvt.train (owned by the train helper): 24 names
-    'train.ModelSpec': ('example', 'source', 'errors'),
-    'train.collect_lgv': ('example', 'source', 'errors', 'shapes'),
-    'train.data_digest': ('example', 'source', 'errors', 'shapes'),
-    'train.load_checkpoint': ('example', 'source', 'errors'),
-    'train.save_checkpoint': ('source', 'errors'),
-    'train.train_or_load': ('example', 'source', 'errors', 'shapes'),
-    'train.training_recipe': ('example', 'source', 'errors'),
 }
 
 
