@@ -180,30 +180,21 @@ def model_spec(cfg: dict, seed: int, init_seed: int) -> ModelSpec:
 
 
 def correlation(x, y, n_boot: int = 2000, seed: int = 0) -> dict:
-    """Pearson and Spearman r of ``x`` vs ``y`` with percentile-bootstrap 95% CIs (resampling pairs).
+    """Pearson and Spearman r of ``x`` vs ``y`` with percentile-bootstrap 95% CIs (resampling pairs),
+    from :mod:`pyadvt.utils.stats` (its NaN policy: non-finite pairs dropped, constant resamples
+    skipped); ``None`` where undefined (fewer than 3 pairs or a constant side)."""
+    from pyadvt.utils.stats import bootstrap_ci, correlation as stats_correlation
 
-    Resamples in which either variable is constant are skipped; CIs are ``None`` with < 3 points.
-    """
-    from scipy import stats
-
-    xs, ys = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    ok = np.isfinite(xs) & np.isfinite(ys)
-    xs, ys = xs[ok], ys[ok]
-    out = {"n": int(xs.size)}
-    if xs.size < 3 or np.ptp(xs) == 0 or np.ptp(ys) == 0:
-        return dict(out, pearson=None, spearman=None, pearson_ci=None, spearman_ci=None)
-    out["pearson"] = float(stats.pearsonr(xs, ys)[0])
-    out["spearman"] = float(stats.spearmanr(xs, ys)[0])
-    idx = np.random.default_rng(seed).integers(0, xs.size, (n_boot, xs.size))
-    a, b = xs[idx], ys[idx]
-    keep = (np.ptp(a, axis=1) > 0) & (np.ptp(b, axis=1) > 0)
-    a, b = a[keep], b[keep]
-    for name, (u, v) in (("pearson", (a, b)),
-                         ("spearman", (stats.rankdata(a, axis=1), stats.rankdata(b, axis=1)))):
-        u = u - u.mean(1, keepdims=True)
-        v = v - v.mean(1, keepdims=True)
-        r = (u * v).sum(1) / np.sqrt((u * u).sum(1) * (v * v).sum(1))
-        out[f"{name}_ci"] = [float(np.percentile(r, 2.5)), float(np.percentile(r, 97.5))] if r.size else None
+    out: dict = {}
+    for method in ("pearson", "spearman"):
+        c = stats_correlation(x, y, method)
+        out["n"] = c.n
+        if not np.isfinite(c.r):
+            return dict(out, pearson=None, spearman=None, pearson_ci=None, spearman_ci=None)
+        out[method] = c.r
+    for method in ("pearson", "spearman"):
+        lo, hi = bootstrap_ci(x, y, method=method, n_boot=n_boot, seed=seed)
+        out[f"{method}_ci"] = [lo, hi] if np.isfinite(lo) else None
     return out
 
 
