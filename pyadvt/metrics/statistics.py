@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pyadvt.utils.errors import InvalidValueError
 from pyadvt.utils.stats import pearson
 
 __all__ = ["StatisticsTable", "ols_r2", "pearson_r", "statistics_table"]
@@ -64,7 +65,7 @@ def ols_r2(y, X) -> float:
     constant ``y``; a warning (not an error) when there are no more observations than coefficients.
 
     Raises:
-        ValueError: when ``y`` holds NaN or infinite values, or when ``X`` cannot be reshaped to
+        ValueError: when ``y`` or ``X`` holds NaN or infinite values, or when ``X`` cannot be reshaped to
             ``[n, k]`` with ``n = len(y)`` (numpy's ``ValueError``).
 
     Example:
@@ -73,6 +74,8 @@ def ols_r2(y, X) -> float:
     """
     y = _vector(y, "y")
     X = np.asarray(X, dtype=np.float64).reshape(y.shape[0], -1)
+    if not np.isfinite(X).all():
+        raise InvalidValueError("ols_r2: 'X' holds NaN or infinite values; drop or impute those observations")
     if X.shape[0] <= X.shape[1]:
         warnings.warn(f"ols_r2: {X.shape[0]} observations for {X.shape[1]} regressors + intercept: R^2 is "
                       "trivially high", RuntimeWarning, stacklevel=2)

@@ -27,6 +27,7 @@ from torch import nn
 
 from pyadvt.data import TensorData
 from pyadvt.train.fit import fit
+from pyadvt.utils.errors import InvalidTypeError
 
 __all__ = ["collect_lgv"]
 
@@ -57,7 +58,8 @@ def collect_lgv(model: nn.Module, train: TensorData, *, epochs: int = 10, per_ep
         ValueError: when ``epochs`` or ``per_epoch`` is not an int ``>= 1``, when an epoch has fewer
             optimizer steps than ``per_epoch`` snapshots, or for the checks of :func:`pyadvt.train.fit`
             (non-positive settings, labels outside the model's outputs).
-        TypeError: for the checks of :func:`pyadvt.train.fit` (``model`` not an ``nn.Module``).
+        TypeError: ``train`` is not a :class:`~pyadvt.data.TensorData` (``InvalidTypeError``), or for
+            the checks of :func:`pyadvt.train.fit` (``model`` not an ``nn.Module``).
         FloatingPointError: when an epoch's mean training loss is not finite (as :func:`pyadvt.train.fit`).
 
     Example:
@@ -73,6 +75,10 @@ def collect_lgv(model: nn.Module, train: TensorData, *, epochs: int = 10, per_ep
     for name, v in (("epochs", epochs), ("per_epoch", per_epoch)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"'{name}' must be an int >= 1, got {v!r}")
+    if not isinstance(train, TensorData):
+        raise InvalidTypeError(f"collect_lgv: 'train' must be a TensorData (its snapshot schedule counts the "
+                               f"epoch's batches), got {type(train).__name__}; convert a Dataset or DataLoader "
+                               "with pyadvt.data.to_tensor_data(train)")
     work = copy.deepcopy(model)
     for p in work.parameters():
         p.requires_grad_(True)
