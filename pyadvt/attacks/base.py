@@ -34,8 +34,24 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 def cross_entropy_per_sample(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Default attack loss: per-sample cross-entropy ``[B]`` of ``logits [B, C]`` at labels ``y [B]``.
 
-    Shapes and dtypes are checked here (metadata, no host sync); the label range is checked once by
-    the attack's ``__call__``, not on every step."""
+    This is the per-sample loss ``l`` of docs/theory.md §1 (and ``CE`` of §10). Shapes and dtypes are
+    checked here (metadata, no host sync); the label range is checked once by the attack's
+    ``__call__``, not on every step.
+
+    Raises:
+        ValueError: when ``logits`` is not a floating 2-D tensor, or ``y`` does not have shape ``[B]``.
+        TypeError: when ``y`` is not a tensor of integer labels (bool, floating or complex).
+
+    Example:
+        >>> import torch
+        >>> logits, y = torch.tensor([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0]]), torch.tensor([0, 2])
+        >>> cross_entropy_per_sample(logits, y)
+        tensor([0.2395, 1.0986])
+        >>> cross_entropy_per_sample(logits, y.float())
+        Traceback (most recent call last):
+            ...
+        pyadvt.utils.errors.InvalidTypeError: 'y' must hold integer class labels (int64), got torch.float32
+    """
     check_loss_args(logits, y)
     return F.cross_entropy(logits, y, reduction="none")
 
@@ -57,6 +73,10 @@ def check_loss_args(logits: torch.Tensor, y: torch.Tensor) -> None:
 class AttackBatch:
     """The rows an attack works on: ``N = K * B`` (budget, sample) pairs, budget-major.
 
+    Built by :meth:`Attack.__call__` for the multi-budget expansion of docs/theory.md §1 (several
+    budgets in one call) with the per-sample random streams of §0; a subclass's ``_attack`` receives
+    it and returns ``[N, *in_shape]`` rows.
+
     Attributes:
         x: ``[N, *in_shape]`` clean inputs (row ``k * B + b`` is sample ``b``).
         y: ``[N]`` labels.
@@ -68,6 +88,19 @@ class AttackBatch:
         clean: ``[B, *in_shape]`` the caller's samples (identity of the per-sample random streams).
         sample_ids: optional explicit sample identities (see :func:`pyadvt.utils.sample_seeds`).
         seed: the attack's seed.
+
+    Example:
+        >>> import torch
+        >>> x = torch.rand(2, 3, 2, 2)
+        >>> K, B = 2, 2
+        >>> batch = AttackBatch(x=x.repeat(K, 1, 1, 1), y=torch.tensor([0, 1]).repeat(K), target_labels=None,
+        ...                     eps=torch.tensor([0.1, 0.2]).repeat_interleave(B), alpha=torch.full((4,), 0.05),
+        ...                     source=torch.arange(B).repeat(K), clean=x, sample_ids=None, seed=0)
+        >>> batch.rows(slice(2, 4)).eps
+        tensor([0.2000, 0.2000])
+        >>> draws = batch.rand((3, 2, 2), stream=0)  # [N, 3, 2, 2]: both budgets of a sample share draws
+        >>> draws.shape, bool(torch.equal(draws[0], draws[2]))
+        (torch.Size([4, 3, 2, 2]), True)
     """
 
     x: torch.Tensor
@@ -123,6 +156,36 @@ class Attack(abc.ABC):
         seed: seed of the per-sample random streams.
         loss: ``loss(logits [B, C], labels [B]) -> [B]`` per-sample loss (default cross-entropy); e.g.
             pass the source's own predictions as ``y`` to attack them (docs/theory.md §2 eq. 2).
+
+    Raises:
+        TypeError: on construction, when ``model`` is not an ``nn.Module`` (or a list of them),
+            ``eps``/``alpha`` are not numbers or ``loss`` is not callable; on a call, when ``x`` is not
+            a tensor, ``y``/``target_labels`` are not tensors, or ``eps`` is neither a number nor a
+            tensor.
+        ValueError: on construction, when ``norm`` is not ``"linf"``/``"l2"`` or ``eps``/``alpha``
+            are not finite and ``> 0``; on a call (before any gradient), when ``x`` is not a
+            floating, finite, non-empty ``[B, *in_shape]`` batch in [0, 1] on the model's device, when
+            ``y``/``target_labels`` are not integer ``[B]`` labels on ``x``'s device in ``[0, C)``, when
+            ``target_labels`` is given to an untargeted attack, when the call's ``eps`` is not a
+            finite ``>= 0`` number or 1-D tensor, ``alpha`` not finite ``> 0`` (one or one per budget)
+            or ``batch_size`` not a positive int, when the model does not return ``[B, C]`` logits,
+            or when ``loss`` does not return ``[B]``.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from pyadvt.attacks import PGD
+        >>> net = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
+        >>> x, y = torch.rand(2, 3, 2, 2), torch.tensor([0, 2])
+        >>> atk = PGD(net, eps=0.1, steps=2)  # every attack is an Attack
+        >>> isinstance(atk, Attack), atk(x, y).shape
+        (True, torch.Size([2, 3, 2, 2]))
+        >>> atk(x, y, eps=torch.tensor([0.0, 0.1])).shape  # K = 2 budgets in one pass
+        torch.Size([2, 2, 3, 2, 2])
+        >>> atk(x + 1, y)
+        Traceback (most recent call last):
+            ...
+        ValueError: 'x' must be finite with values in [0, 1] (pixel space; put normalisation in the model), got range [...]
     """
 
     def __init__(self, model: nn.Module | Sequence[nn.Module], eps: float, alpha: float, *, norm: str = "linf",

@@ -73,8 +73,6 @@ NO_SOURCE: dict[str, str] = {
 KNOWN_GAPS: dict[str, tuple[str, ...]] = {
     # pyadvt.attacks (owned by the attacks helper): 42 names
     'attacks.Admix': ('errors', 'shapes'),
-    'attacks.Attack': ('example', 'errors'),
-    'attacks.AttackBatch': ('example', 'source'),
     'attacks.AttackedBatch': ('example', 'source'),
     'attacks.BSR': ('errors',),
     'attacks.DI': ('source', 'errors'),
@@ -106,7 +104,6 @@ KNOWN_GAPS: dict[str, tuple[str, ...]] = {
     'attacks.build_attack': ('source',),
     'attacks.cost_per_image': ('example', 'source', 'errors'),
     'attacks.create': ('source', 'errors'),
-    'attacks.cross_entropy_per_sample': ('example', 'source', 'errors'),
     'attacks.diverse_input': ('errors',),
     'attacks.evaluate': ('source', 'errors'),
     'attacks.margin_loss': ('example', 'source', 'errors'),
