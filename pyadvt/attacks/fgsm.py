@@ -13,7 +13,13 @@ from pyadvt.attacks.iterative import IterativeAttack
 class FGSM(IterativeAttack):
     """One L-inf step of size eps from ``x`` (no random start): ``clip01(x + eps * sign(grad))``.
 
-    With ``eps`` a ``[K]`` tensor at call time every budget uses step ``eps_k``.
+    Goodfellow et al., ICLR 2015 (docs/theory.md §1 FGSM). ``x [B, C, H, W]`` in [0, 1], ``y [B]`` ->
+    ``[B, C, H, W]``. With ``eps`` a ``[K]`` tensor at call time every budget uses step ``eps_k`` and
+    the result is ``[K, B, C, H, W]``.
+
+    Raises:
+        TypeError, ValueError: as :class:`pyadvt.attacks.Attack` (``model``, ``eps``, ``loss`` on
+            construction; inputs, labels and budgets on a call, before any gradient).
 
     Example:
         >>> import torch

@@ -40,6 +40,30 @@ class IterativeAttack(Attack):
         mu: momentum decay (MI-FGSM); ``None`` for no momentum.
         progress: show a tqdm bar over the iterations.
         alpha_scale: with ``alpha=None`` the step is ``alpha_scale * eps / steps``.
+
+    Call: ``atk(x [B, C, H, W] in [0, 1], y [B])`` -> ``[B, C, H, W]`` (``[K, B, C, H, W]`` for ``K``
+    budgets), as :class:`Attack`.
+
+    Raises:
+        TypeError: when ``steps`` or ``restarts`` is not an int; and as :class:`pyadvt.attacks.Attack`
+            (``model``, ``eps``, ``alpha``, ``loss`` on construction; ``x``, ``y``, ``eps`` on a call).
+        ValueError: when ``steps`` or ``restarts`` is ``< 1`` or ``mu`` is not finite ``>= 0``; and as
+            :class:`pyadvt.attacks.Attack` (``norm``, ``eps``, ``alpha`` on construction; inputs,
+            labels, budgets, ``batch_size``, logits and loss shapes on a call).
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> net = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
+        >>> x, y = torch.rand(2, 3, 2, 2), torch.tensor([0, 2])
+        >>> atk = IterativeAttack(net, eps=0.1, alpha=None, steps=3, mu=1.0)  # MI-FGSM's loop
+        >>> x_adv = atk(x, y)
+        >>> x_adv.shape, bool((x_adv - x).abs().max() <= 0.1 + 1e-6)
+        (torch.Size([2, 3, 2, 2]), True)
+        >>> IterativeAttack(net, eps=0.1, alpha=None, steps=0)
+        Traceback (most recent call last):
+            ...
+        ValueError: 'steps' must be >= 1, got 0
     """
 
     def __init__(self, model: nn.Module | Sequence[nn.Module], eps: float, alpha: float | None, steps: int, *,

@@ -24,6 +24,11 @@ class MIFGSM(IterativeAttack):
         mu: momentum decay (default 1.0).
         random_start, restarts, targeted, seed, loss, progress: see :class:`pyadvt.attacks.PGD`.
 
+    Raises:
+        TypeError, ValueError: as :class:`pyadvt.attacks.IterativeAttack` (``steps``, ``restarts``,
+            ``mu``) and :class:`pyadvt.attacks.Attack` (``model``, ``eps``, ``alpha``, ``norm``,
+            ``loss`` on construction; inputs, labels and budgets on a call, before any gradient).
+
     Example:
         >>> import torch
         >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))

@@ -33,6 +33,11 @@ class PGD(IterativeAttack):
     Call: ``atk(x [B, C, H, W] in [0, 1], y [B], target_labels=None, eps=None)`` -> ``[B, C, H, W]``, or
     ``[K, B, C, H, W]`` for ``eps`` a ``[K]`` tensor of budgets.
 
+    Raises:
+        TypeError, ValueError: as :class:`pyadvt.attacks.IterativeAttack` (``steps``, ``restarts``,
+            ``mu``) and :class:`pyadvt.attacks.Attack` (``model``, ``eps``, ``alpha``, ``norm``,
+            ``loss`` on construction; inputs, labels and budgets on a call, before any gradient).
+
     Example:
         >>> import torch
         >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
