@@ -35,6 +35,12 @@ def diverse_input(x: torch.Tensor, draws: torch.Tensor, p: float = 0.7, resize_l
     Returns:
         ``[N, C, H, W]``, differentiable w.r.t. ``x``.
 
+    Raises:
+        ValueError: when ``x`` is not 4-D, ``p`` is outside [0, 1], ``draws`` is not ``[N, 4]`` or
+            ``[1, 4]``, or ``interpolation`` is not a mode of ``F.interpolate`` listed above
+            (``nearest``, ``nearest-exact``, ``bilinear``, ``bicubic``, ``area``).
+        TypeError: when ``x`` is not floating point (e.g. uint8 images).
+
     Example:
         >>> x = torch.arange(16.).view(1, 1, 4, 4)
         >>> diverse_input(x, torch.tensor([[0.9, 0.5, 0.0, 0.0]])).equal(x)  # u_apply >= p: unchanged
@@ -94,9 +100,11 @@ def _place(img: torch.Tensor, top: torch.Tensor, left: torch.Tensor, H: int, W: 
 class DI(IterativeAttack):
     """DI-FGSM: I-FGSM (L-inf by default) whose gradients are taken at :func:`diverse_input` of the iterate.
 
-    Each sample draws its own transform at every step from its per-sample stream (batch-independent);
-    ``legacy_batch_draw=True`` draws one transform per step for the whole batch, as in the authors'
-    code (still seeded, the same for every batch).
+    Xie et al., CVPR 2019 (docs/theory.md §1 DI and DIM). ``x [B, C, H, W]`` in [0, 1], ``y [B]`` ->
+    ``[B, C, H, W]`` (``[K, B, C, H, W]`` for ``K`` budgets). Each sample draws its own transform at
+    every step from its per-sample stream (batch-independent); ``legacy_batch_draw=True`` draws one
+    transform per step for the whole batch, as in the authors' code (still seeded, the same for every
+    batch).
 
     Args:
         eps: budget (default 8/255).
@@ -107,6 +115,14 @@ class DI(IterativeAttack):
         legacy_batch_draw: one draw per batch and step (authors' code).
         mu: momentum decay (``None``: plain DI; :class:`DIM` uses 1.0).
         norm, random_start, restarts, targeted, seed, loss, progress: see :class:`pyadvt.attacks.PGD`.
+
+    Raises:
+        ValueError: on construction, when ``p`` is outside [0, 1], ``resize_low``/``resize_high`` do
+            not satisfy ``0 < resize_low <= resize_high`` or ``interpolation`` is not one of
+            :func:`diverse_input`'s modes; on a call, when ``x`` is not ``[B, C, H, W]`` images
+            (before any gradient).
+        TypeError, ValueError: as :class:`pyadvt.attacks.IterativeAttack` (``steps``, ``restarts``,
+            ``mu``) and :class:`pyadvt.attacks.Attack` (model, budgets, inputs and labels).
 
     Example:
         >>> import torch
@@ -149,6 +165,10 @@ class DI(IterativeAttack):
 
 class DIM(DI):
     """DIM = DI + MI (momentum ``mu = 1.0``, docs/theory.md §1); arguments as :class:`DI`.
+
+    Raises:
+        TypeError, ValueError: as :class:`pyadvt.attacks.DI` (``p``, ``resize_low``/``resize_high``,
+            ``interpolation``, ``[B, C, H, W]`` inputs) and the classes it builds on.
 
     Example:
         >>> import torch
