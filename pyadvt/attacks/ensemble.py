@@ -14,6 +14,16 @@ from pyadvt.utils.validation import check_model_input
 class Ensemble(nn.Module):
     """``forward(x) = mean_i models[i](x)``: the mean logits ``[B, C]`` of a list of models.
 
+    The ensemble attack of docs/theory.md §1 (Ensembles and LGV; the LGV snapshots of Gubri et al.,
+    ECCV 2022, are attacked through it). ``x`` is whatever the members take (e.g. ``[B, C, H, W]``).
+
+    Raises:
+        ValueError: on construction, when ``models`` is empty; in ``forward``, when the members
+            return logits of different shapes (or a member's output selector selects nothing).
+        TypeError: on construction, when a member is not an ``nn.Module``; in ``forward``, when
+            ``x``'s dtype differs from a member's (floating) parameters (checked on metadata before
+            any member runs) or a member's output holds no logits tensor.
+
     Example:
         >>> import torch
         >>> a, b = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)

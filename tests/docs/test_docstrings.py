@@ -75,7 +75,6 @@ KNOWN_GAPS: dict[str, tuple[str, ...]] = {
     'attacks.Admix': ('errors', 'shapes'),
     'attacks.AttackedBatch': ('example', 'source'),
     'attacks.BSR': ('errors',),
-    'attacks.Ensemble': ('source', 'errors'),
     'attacks.FIA': ('errors',),
     'attacks.ILA': ('errors',),
     'attacks.LinBP': ('errors',),
