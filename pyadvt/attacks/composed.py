@@ -46,7 +46,21 @@ def stream(restart: int, step: int, slot: int) -> int:
 
 
 def margin_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Logit margin ``max_{j != y} z_j - z_y`` per sample ``[B]`` (Carlini-Wagner's objective)."""
+    """Logit margin ``max_{j != y} z_j - z_y`` per sample ``[B]`` of ``logits [B, C]`` at labels ``y [B]``.
+
+    Carlini and Wagner's margin objective (IEEE S&P 2017, arXiv:1608.04644), here without their
+    confidence clamp; :class:`TransferAttack`'s ``objective="margin"`` ascends it. Positive exactly
+    when the prediction is not ``y``.
+
+    Raises:
+        ValueError: when ``logits`` is not a floating 2-D tensor, or ``y`` does not have shape ``[B]``.
+        TypeError: when ``y`` is not a tensor of integer labels.
+
+    Example:
+        >>> import torch
+        >>> margin_loss(torch.tensor([[3.0, 1.0, 0.0], [0.0, 2.0, 5.0]]), torch.tensor([0, 1]))
+        tensor([-2.,  3.])
+    """
     check_loss_args(logits, y)
     true = logits.gather(1, y.view(-1, 1)).squeeze(1)
     other = logits.masked_fill(F.one_hot(y, logits.shape[1]).bool(), float("-inf")).amax(dim=1)
@@ -81,6 +95,23 @@ class TransferAttack(IterativeAttack):
             the caches are slower than several small ones, all copies in one pass on GPU. The result
             does not depend on it (up to float rounding).
         random_start, restarts, targeted, seed, progress: see :class:`pyadvt.attacks.PGD`.
+
+    Call: ``atk(x [B, C, H, W] in [0, 1], y [B])`` -> ``[B, C, H, W]`` (``[K, B, C, H, W]`` for ``K``
+    budgets), as :class:`pyadvt.attacks.Attack`.
+
+    Raises:
+        ValueError: on construction, when ``objective`` is not ``"ce"``/``"margin"``, ``ensemble`` not
+            ``"logits"``/``"loss"`` (or ``"loss"`` with a single model), ``nesterov=True`` with
+            ``mu=None``, ``ti_kernel`` not a positive odd int, ``ti_nsig`` not finite ``> 0``,
+            ``vt_neighbours`` ``< 0``, ``vt_beta`` not finite ``>= 0`` or ``copies_per_pass`` ``< 1``.
+        TypeError: on construction, when a ``transforms`` entry is not an
+            :class:`~pyadvt.attacks.transforms.InputTransform`, a ``modifiers`` entry has no
+            ``installed(model)`` context manager, ``vt_neighbours``/``copies_per_pass`` are not ints or
+            ``vt_beta`` is not a number.
+        TypeError, ValueError: as :class:`pyadvt.attacks.IterativeAttack` (``steps``, ``restarts``,
+            ``mu``) and :class:`pyadvt.attacks.Attack` (model, budgets; inputs and labels on a call,
+            before any gradient), plus the input transforms' own checks on a call (e.g. BSR needs
+            ``[B, C, H, W]`` images, Admix a ``pool`` of the inputs' image shape).
 
     After a call, :attr:`last_cost` holds the gradient evaluations (forward + backward of one image
     through one model) spent per (budget, sample) row.
@@ -274,7 +305,28 @@ class TransferAttack(IterativeAttack):
 
 def cost_per_image(attack, steps: int | None = None) -> float | None:
     """Gradient evaluations per image of the last call (:attr:`TransferAttack.last_cost`), or for the
-    base attacks ``steps * restarts`` (times the ensemble size)."""
+    base attacks ``steps * restarts`` (times the ensemble size).
+
+    The cost measure of docs/theory.md §10 (table "10.summary Cost per outer iteration"): one
+    evaluation is a forward and backward pass of one image through one model. ``steps`` is validated
+    but not used in the count (the attack's own ``steps`` is).
+
+    Raises:
+        TypeError: when ``attack`` is not a :class:`pyadvt.attacks.Attack`.
+        ValueError: when ``steps`` is neither ``None`` nor an int ``>= 1``.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from pyadvt.attacks import PGD, NIFGSM
+        >>> net = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
+        >>> cost_per_image(PGD([net, net], eps=0.1, steps=4))  # 4 steps x 2 models
+        8.0
+        >>> atk = NIFGSM(net, 0.1, 0.02, 3)
+        >>> _ = atk(torch.rand(2, 3, 2, 2), torch.tensor([0, 2]))
+        >>> cost_per_image(atk)
+        3.0
+    """
     if not isinstance(attack, Attack):
         raise TypeError(f"'attack' must be a pyadvt Attack, got {type(attack).__name__}")
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
