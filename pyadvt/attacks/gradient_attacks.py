@@ -30,6 +30,15 @@ class NIFGSM(TransferAttack):
 
     Defaults: eps 16/255, steps 10, alpha eps/steps, mu 1.0 (authors' flags).
 
+    Call: ``atk(x [B, C, H, W] in [0, 1], y [B])`` -> ``[B, C, H, W]`` (``[K, B, C, H, W]`` for ``K``
+    budgets).
+
+    Raises:
+        TypeError, ValueError: as :class:`pyadvt.attacks.TransferAttack` (``nesterov`` needs
+            ``mu``), :class:`pyadvt.attacks.IterativeAttack` (``steps``,
+            ``restarts``) and :class:`pyadvt.attacks.Attack` (model, budgets; inputs and labels on a
+            call, before any gradient).
+
     Example:
         >>> import torch
         >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
@@ -52,6 +61,14 @@ class SINIFGSM(TransferAttack):
 
     Defaults: m 5, eps 16/255, steps 10, alpha eps/steps, mu 1.0. ``scale_center=0.5`` scales about
     mid-grey (the authors' TF code in [-1, 1]).
+
+    Raises:
+        TypeError: when ``m`` is not an int or ``scale_center`` not a number.
+        ValueError: when ``m`` is ``< 1`` or ``scale_center`` is outside [0, 1].
+        TypeError, ValueError: as :class:`pyadvt.attacks.TransferAttack` (``transforms``, ``mu``
+            for the look-ahead), :class:`pyadvt.attacks.IterativeAttack` (``steps``,
+            ``restarts``) and :class:`pyadvt.attacks.Attack` (model, budgets; inputs and labels on a
+            call, before any gradient).
 
     Example:
         >>> import torch
@@ -77,6 +94,12 @@ class TIFGSM(TransferAttack):
     uses ``decay=0`` and always adds DI with ``diversity_prob=0.5``: pass ``mu=0`` and compose a
     :class:`~pyadvt.attacks.transforms.DiverseInputs` for that.
 
+    Raises:
+        ValueError: when ``len_kernel`` is not a positive odd int or ``nsig`` not finite ``> 0``.
+        TypeError, ValueError: as :class:`pyadvt.attacks.TransferAttack` (``mu``), :class:`pyadvt.attacks.IterativeAttack` (``steps``,
+            ``restarts``) and :class:`pyadvt.attacks.Attack` (model, budgets; inputs and labels on a
+            call, before any gradient).
+
     Example:
         >>> import torch
         >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 3))
@@ -99,6 +122,13 @@ class VMIFGSM(TransferAttack):
 
     Defaults: N 20, beta 1.5, mu 1.0, eps 16/255, steps 10 (authors' flags; torchattacks: N 5).
 
+    Raises:
+        TypeError: when ``N`` is not an int or ``beta`` not a number.
+        ValueError: when ``N`` is ``< 0`` or ``beta`` not finite ``>= 0``.
+        TypeError, ValueError: as :class:`pyadvt.attacks.TransferAttack` (``mu``), :class:`pyadvt.attacks.IterativeAttack` (``steps``,
+            ``restarts``) and :class:`pyadvt.attacks.Attack` (model, budgets; inputs and labels on a
+            call, before any gradient).
+
     Example:
         >>> import torch
         >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
@@ -118,6 +148,10 @@ class VNIFGSM(TransferAttack):
     ``x_t`` (authors' code, torchattacks). Cost: ``N + 1`` gradients per step.
 
     Defaults: N 20, beta 1.5, mu 1.0, eps 16/255, steps 10.
+
+    Raises:
+        TypeError, ValueError: as :class:`pyadvt.attacks.VMIFGSM` (``N``, ``beta``) and
+            :class:`pyadvt.attacks.NIFGSM` (the look-ahead needs ``mu``).
 
     Example:
         >>> import torch
@@ -145,6 +179,15 @@ class PIFGSM(TransferAttack):
     ``gamma_fixed=16/255`` reproduces TransferAttack's constant. Unlike torchattacks' ``PIFGSM``
     (``model, max_epsilon, num_iter_set``), the positional arguments are ``(model, eps, alpha, steps)``,
     and targeted mode is supported.
+
+    Raises:
+        TypeError: when ``amplification`` or ``gamma_fixed`` is not a number.
+        ValueError: on construction, when ``amplification``/``gamma_fixed`` is not finite ``>= 0`` or
+            ``kernel_size`` not an odd int ``>= 3``; on a call, when ``x`` is not ``[B, C, H, W]``
+            images (before any gradient).
+        TypeError, ValueError: as :class:`pyadvt.attacks.TransferAttack` (``mu``), :class:`pyadvt.attacks.IterativeAttack` (``steps``,
+            ``restarts``) and :class:`pyadvt.attacks.Attack` (model, budgets; inputs and labels on a
+            call, before any gradient).
 
     Example:
         >>> import torch
