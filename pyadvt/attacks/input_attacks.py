@@ -30,6 +30,19 @@ class Admix(TransferAttack):
     call's clean batch - see :class:`~pyadvt.attacks.transforms.AdmixMix` for how that relates to
     batch independence and to the authors' current-iterate partners).
 
+    Call: ``atk(x [B, C, H, W] in [0, 1], y [B])`` -> ``[B, C, H, W]`` (``[K, B, C, H, W]`` for ``K``
+    budgets); ``pool`` is ``[P, C, H, W]``.
+
+    Raises:
+        TypeError: when ``eta``/``scale_center`` is not a number or ``m1``/``m2`` not an int.
+        ValueError: on construction, when ``eta`` is not finite ``>= 0``, ``m1``/``m2`` ``< 1``,
+            ``scale_center`` outside [0, 1] or ``pool`` not a non-empty ``[P, C, H, W]`` tensor; on a
+            call, when ``pool``'s image shape differs from the inputs'.
+        TypeError, ValueError: as :class:`pyadvt.attacks.TransferAttack` (``mu``, further
+            options), :class:`pyadvt.attacks.IterativeAttack` (``steps``, ``restarts``) and
+            :class:`pyadvt.attacks.Attack` (model, budgets; inputs and labels on a call, before any
+            gradient).
+
     Example:
         >>> import torch
         >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
@@ -55,6 +68,16 @@ class SSA(TransferAttack):
     Defaults: N 20, rho 0.5, sigma = eps, I-FGSM (``mu=None``, the authors' code; ``mu=1.0`` is
     TransferAttack's legacy momentum), eps 16/255, steps 10.
 
+    Raises:
+        TypeError: when ``N`` is not an int or ``rho``/``sigma`` not a number.
+        ValueError: when ``N`` is ``< 1``, ``rho`` outside [0, 1] or ``sigma`` not finite ``>= 0``
+            (the messages name them ``'n'``, ``'rho'``, ``'sigma'`` after
+            :class:`~pyadvt.attacks.transforms.SpectrumTransform`).
+        TypeError, ValueError: as :class:`pyadvt.attacks.TransferAttack` (``mu``, further
+            options), :class:`pyadvt.attacks.IterativeAttack` (``steps``, ``restarts``) and
+            :class:`pyadvt.attacks.Attack` (model, budgets; inputs and labels on a call, before any
+            gradient).
+
     Example:
         >>> import torch
         >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
@@ -78,6 +101,17 @@ class BSR(TransferAttack):
 
     Defaults (TransferAttack's, which calls itself official): n_block 3, N 20, max_angle 24 degrees,
     mu 1.0, eps 16/255, steps 10.
+
+    Raises:
+        TypeError: when ``n_block``/``N`` is not an int or ``max_angle`` not a number.
+        ValueError: on construction, when ``n_block``/``N`` is ``< 1`` or ``max_angle`` outside
+            [0, 180] (the messages name them ``'n'``, ``'copies'``, ``'max_angle'`` after
+            :class:`~pyadvt.attacks.transforms.BlockShuffleRotate`); on a call, when ``x`` is not
+            ``[B, C, H, W]`` images.
+        TypeError, ValueError: as :class:`pyadvt.attacks.TransferAttack` (``mu``, further
+            options), :class:`pyadvt.attacks.IterativeAttack` (``steps``, ``restarts``) and
+            :class:`pyadvt.attacks.Attack` (model, budgets; inputs and labels on a call, before any
+            gradient).
 
     Example:
         >>> import torch
