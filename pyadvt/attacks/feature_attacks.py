@@ -74,6 +74,21 @@ class ILA(FeatureAttack):
     Defaults: steps 10, alpha eps/steps, eps 16/255, layer ``floor(count / 2)`` of the top-level modules
     (``layer2.1`` on ResNet-18, ``layer3.0`` on ResNet-50).
 
+    Call: ``atk(x [B, C, H, W] in [0, 1], y [B])`` -> ``[B, C, H, W]`` (``[K, B, C, H, W]`` for ``K``
+    budgets).
+
+    Raises:
+        ValueError: on construction, when ``model`` is a list/ensemble (one model's layer is
+            attacked), ``targeted=True`` (untargeted only), ``layer`` names no module of
+            ``model.named_modules()``, or ``layer=None`` and the architecture has no default layer;
+            on a call, when the layer's output is not a tensor.
+        TypeError: when ``layer`` is not a str.
+        TypeError: when ``baseline`` is not a :class:`pyadvt.attacks.Attack`.
+        TypeError, ValueError: as :class:`pyadvt.attacks.TransferAttack` (``mu``, further
+            options), :class:`pyadvt.attacks.IterativeAttack` (``steps``, ``restarts``) and
+            :class:`pyadvt.attacks.Attack` (model, budgets; inputs and labels on a call, before any
+            gradient).
+
     Example:
         >>> import torchvision
         >>> ILA(torchvision.models.resnet18(num_classes=10)).layer
@@ -122,6 +137,19 @@ class FIA(FeatureAttack):
 
     Defaults: N 30, drop 0.1 (the authors' keep probability 0.9), layer ``layer2`` (ResNet), mu 1.0,
     eps 16/255, steps 10.
+
+    Raises:
+        ValueError: on construction, when ``model`` is a list/ensemble (one model's layer is
+            attacked), ``targeted=True`` (untargeted only), ``layer`` names no module of
+            ``model.named_modules()``, or ``layer=None`` and the architecture has no default layer;
+            on a call, when the layer's output is not a tensor.
+        TypeError: when ``layer`` is not a str.
+        TypeError: when ``N`` is not an int or ``drop`` not a number.
+        ValueError: when ``N`` is ``< 1`` or ``drop`` outside [0, 1].
+        TypeError, ValueError: as :class:`pyadvt.attacks.TransferAttack` (``mu``, further
+            options), :class:`pyadvt.attacks.IterativeAttack` (``steps``, ``restarts``) and
+            :class:`pyadvt.attacks.Attack` (model, budgets; inputs and labels on a call, before any
+            gradient).
 
     Example:
         >>> import torchvision
@@ -177,6 +205,19 @@ class NAA(FIA):
 
     Defaults: N 30, noise_std 0.1, layer ``layer2`` (ResNet; the authors' Res-152 ``block2``), mu 1.0,
     eps 16/255, steps 10.
+
+    Raises:
+        ValueError: on construction, when ``model`` is a list/ensemble (one model's layer is
+            attacked), ``targeted=True`` (untargeted only), ``layer`` names no module of
+            ``model.named_modules()``, or ``layer=None`` and the architecture has no default layer;
+            on a call, when the layer's output is not a tensor.
+        TypeError: when ``layer`` is not a str.
+        TypeError: when ``N`` is not an int or ``noise_std`` not a number.
+        ValueError: when ``N`` is ``< 1`` or ``noise_std`` not finite ``>= 0``.
+        TypeError, ValueError: as :class:`pyadvt.attacks.TransferAttack` (``mu``, further
+            options), :class:`pyadvt.attacks.IterativeAttack` (``steps``, ``restarts``) and
+            :class:`pyadvt.attacks.Attack` (model, budgets; inputs and labels on a call, before any
+            gradient).
 
     Example:
         >>> import torchvision

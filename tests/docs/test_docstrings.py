@@ -73,10 +73,7 @@ NO_SOURCE: dict[str, str] = {
 KNOWN_GAPS: dict[str, tuple[str, ...]] = {
     # pyadvt.attacks (owned by the attacks helper): 42 names
     'attacks.AttackedBatch': ('example', 'source'),
-    'attacks.FIA': ('errors',),
-    'attacks.ILA': ('errors',),
     'attacks.LinBP': ('errors',),
-    'attacks.NAA': ('errors',),
     'attacks.Protocol': ('example', 'source', 'errors'),
     'attacks.RepresentationAttack': ('errors',),
     'attacks.SVRE': ('errors',),
