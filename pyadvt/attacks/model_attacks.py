@@ -46,6 +46,18 @@ class LinBP(TransferAttack):
     (``mu=None``), eps 16/255, steps 10, alpha eps/steps. ``ta_mi=True``: TransferAttack's MI (mu 1,
     no noise). Cost: 1 forward + a custom backward (two branch backwards) per step.
 
+    Call: ``atk(x [B, C, H, W] in [0, 1], y [B])`` -> ``[B, C, H, W]`` (``[K, B, C, H, W]`` for ``K``
+    budgets).
+
+    Raises:
+        ValueError: when ``model`` is not a ResNet (torchvision, timm or pyadvt's), ``layer`` is not
+            one of its residual blocks, or ``lam`` is not finite ``>= 0``.
+        TypeError: when ``lam`` is not a number.
+        TypeError, ValueError: as :class:`pyadvt.attacks.TransferAttack` (``mu``, further
+            options), :class:`pyadvt.attacks.IterativeAttack` (``steps``, ``restarts``) and
+            :class:`pyadvt.attacks.Attack` (model, budgets; inputs and labels on a call, before any
+            gradient).
+
     Example:
         >>> import torchvision
         >>> LinBP(torchvision.models.resnet18(num_classes=10)).modifiers

@@ -28,6 +28,18 @@ class SVRE(TransferAttack):
     gradients. Defaults: M = 4 K, beta = alpha, mu 1.0, eps 16/255, steps 10, no random start
     (the authors'; ``random_start=True`` is TransferAttack's).
 
+    Call: ``atk(x [B, C, H, W] in [0, 1], y [B])`` -> ``[B, C, H, W]`` (``[K, B, C, H, W]`` for ``K``
+    budgets).
+
+    Raises:
+        ValueError: when ``models`` is not a list/tuple of at least 2 models, ``inner_steps`` is
+            ``< 1`` or ``beta`` is not ``> 0``.
+        TypeError: when ``inner_steps`` is not an int.
+        TypeError, ValueError: as :class:`pyadvt.attacks.TransferAttack` (``mu``, further
+            options), :class:`pyadvt.attacks.IterativeAttack` (``steps``, ``restarts``) and
+            :class:`pyadvt.attacks.Attack` (model, budgets; inputs and labels on a call, before any
+            gradient).
+
     Example:
         >>> import torch
         >>> nets = [torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3)) for _ in range(2)]

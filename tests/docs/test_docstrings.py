@@ -73,10 +73,8 @@ NO_SOURCE: dict[str, str] = {
 KNOWN_GAPS: dict[str, tuple[str, ...]] = {
     # pyadvt.attacks (owned by the attacks helper): 42 names
     'attacks.AttackedBatch': ('example', 'source'),
-    'attacks.LinBP': ('errors',),
     'attacks.Protocol': ('example', 'source', 'errors'),
     'attacks.RepresentationAttack': ('errors',),
-    'attacks.SVRE': ('errors',),
     'attacks.SuiteResult': ('example', 'source'),
     'attacks.VirtualAdversarialAttack': ('errors',),
     'attacks.VirtualDirection': ('example', 'source'),
