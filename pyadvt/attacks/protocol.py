@@ -32,6 +32,23 @@ class Protocol:
 
     Attributes: ``eps``, ``alpha``, ``steps``, ``mu`` (for attacks with momentum), ``ti_kernel`` (TI's
     kernel length, scaled to the image size) and ``batch_size`` (images per attack call).
+
+    The standard protocol of docs/theory.md §10 (L-inf, ``eps = 16/255``, ``alpha = 1.6/255``, 10
+    iterations, ``mu = 1``) is ``PROTOCOLS["standard"]``; ``"digits"`` and ``"fashion-mnist"`` scale
+    the budget and TI's kernel to small images.
+
+    Raises:
+        ValueError: on construction, when ``eps`` or ``alpha`` is not a finite number ``> 0``, ``mu``
+            not a finite number ``>= 0``, or ``steps``/``ti_kernel``/``batch_size`` not an int ``>= 1``
+            (bools are refused too).
+
+    Example:
+        >>> PROTOCOLS["standard"].eps == 16 / 255, PROTOCOLS["digits"].ti_kernel
+        (True, 3)
+        >>> Protocol("mine", eps=0.1, alpha=0.01, steps=0)
+        Traceback (most recent call last):
+            ...
+        ValueError: Protocol 'mine': 'steps' must be an int >= 1, got 0
     """
 
     name: str
@@ -99,7 +116,21 @@ def build_for_protocol(name: str, model, protocol: Protocol, seed: int = 0):
 @dataclass
 class SuiteResult:
     """Rows ``(attack, source, target, asr_all, asr_correct, n_all, n_correct, cost)`` of
-    :func:`evaluate`; ``cost`` is gradient evaluations per image; ``protocol`` the settings used."""
+    :func:`evaluate`; ``cost`` is gradient evaluations per image; ``protocol`` the settings used.
+
+    The attack success rates of the transfer protocol of docs/theory.md §10 (``asr_correct`` over
+    the ``correct_mask_size`` images every source and target classifies correctly); the costs are
+    those of §10's cost table.
+
+    Example:
+        >>> rows = [{"attack": "mifgsm", "source": s, "target": t, "asr_all": v, "asr_correct": v,
+        ...          "n_all": 4, "n_correct": 2, "cost": 10.0}
+        ...         for s, t, v in [("a", "a", 1.0), ("a", "b", 0.5), ("c", "b", 0.25)]]
+        >>> SuiteResult(rows, {"name": "digits"}, 2).matrix()  # mean over sources, source != target
+        (['mifgsm'], ['a', 'b'], [[None, 0.375]])
+        >>> SuiteResult(rows, {}, 2).table()["rows"][1]
+        ['mifgsm', 'a', 'b', 0.5, 0.5, 4, 2, 10.0]
+    """
 
     rows: list[dict]
     protocol: dict
@@ -169,6 +200,18 @@ def evaluate(sources, targets, attacks: Sequence[str] = DEFAULT_ATTACKS, data=No
         the attack) and over the images that every source and target classifies correctly, and the
         attack's gradient evaluations per image. An attack that does not apply to a source (SGM or
         LinBP on a network without residual blocks) has no rows for it.
+
+    The protocol is that of docs/theory.md §10 (surrogates × targets, presets in
+    :data:`PROTOCOLS`); the costs are gradient evaluations per image (§10's cost table).
+
+    Raises:
+        TypeError: when ``sources``/``targets`` is not an ``nn.Module``, a list or a dict of them (or
+            holds something else), or an attack name is empty.
+        ValueError: before any attack runs, when ``sources``/``targets`` is empty, ``data`` is missing
+            or not ``x [N, ...]`` and ``y [N]`` tensors of one length, ``protocol`` is an unknown
+            name, an attack name is neither a class name nor a valid composition, or an ensemble
+            attack (``svre``) is given fewer than 2 sources; on the attack calls, the attacks' own
+            errors (:class:`pyadvt.attacks.Attack`: inputs outside [0, 1], labels out of range, ...).
 
     Example:
         >>> import torch

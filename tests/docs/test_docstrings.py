@@ -73,15 +73,12 @@ NO_SOURCE: dict[str, str] = {
 KNOWN_GAPS: dict[str, tuple[str, ...]] = {
     # pyadvt.attacks (owned by the attacks helper): 42 names
     'attacks.AttackedBatch': ('example', 'source'),
-    'attacks.Protocol': ('example', 'source', 'errors'),
     'attacks.RepresentationAttack': ('errors',),
-    'attacks.SuiteResult': ('example', 'source'),
     'attacks.VirtualAdversarialAttack': ('errors',),
     'attacks.VirtualDirection': ('example', 'source'),
     'attacks.attack_all': ('example', 'source', 'errors'),
     'attacks.build_attack': ('source',),
     'attacks.create': ('source', 'errors'),
-    'attacks.evaluate': ('source', 'errors'),
     'attacks.representation_distance': ('source', 'errors'),
     'attacks.representation_fn': ('source', 'errors'),
     'attacks.run_on': ('example', 'source', 'errors'),
