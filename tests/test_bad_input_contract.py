@@ -177,7 +177,7 @@ def _flags(obj, depth: int = 0) -> bool:
         items = enumerate(obj)
     elif is_dataclass(obj) and not isinstance(obj, type):
         items = [(f.name, getattr(obj, f.name)) for f in fields(obj)]
-        items += [(n, getattr(obj, n, None)) for n in ("n_undefined", "n_invalid", "valid", "defined")
+        items += [(n, getattr(obj, n, None)) for n in ("n_undefined", "n_invalid", "valid")
                   if hasattr(type(obj), n)]
     elif hasattr(obj, "__dict__") and not isinstance(obj, (torch.Tensor, np.ndarray, nn.Module)):
         items = vars(obj).items()

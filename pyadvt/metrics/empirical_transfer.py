@@ -36,6 +36,13 @@ class EmpiricalTransferResult:
     source's adversarial examples, the clean ``clean_loss [N]`` / ``clean_correct [N]`` of the target
     and ``source_flipped [K, N]`` (the attack changed the source's own prediction).
 
+    The protocol: ``valid [N]`` is True where the clean loss and every budget's loss are finite.
+    Non-finite inputs are refused before the work starts, so a sample is invalid only when a model
+    returned non-finite logits; the means of :meth:`transfer_loss` and ``summary()`` run over all
+    ``N`` samples, so such a sample shows up as NaN there, never silently dropped. ``n_undefined``
+    counts the invalid samples; the headline ``value`` is ``transfer_loss()[-1]``, eq. (2) at the
+    last budget of ``eps``.
+
     Returned by :func:`empirical_transferability` (seed 000 eq. 2, docs/theory.md §2).
 
     Example:
@@ -44,8 +51,8 @@ class EmpiricalTransferResult:
         ...                             correct=torch.tensor([[True, False]]), clean_loss=torch.tensor([0.5, 0.5]),
         ...                             clean_correct=torch.tensor([True, True]),
         ...                             source_flipped=torch.tensor([[False, True]]))
-        >>> r.transfer_loss().tolist(), r.summary()["per_eps"][0]["target_accuracy"]
-        ([2.0], 0.5)
+        >>> r.transfer_loss().tolist(), r.summary()["per_eps"][0]["target_accuracy"], r.value, r.n_undefined
+        ([2.0], 0.5, 2.0, 0)
     """
 
     eps: torch.Tensor
@@ -54,6 +61,21 @@ class EmpiricalTransferResult:
     clean_loss: torch.Tensor
     clean_correct: torch.Tensor
     source_flipped: torch.Tensor
+
+    @property
+    def valid(self) -> torch.Tensor:
+        """``[N]`` bool: the clean loss and the loss at every budget are finite."""
+        return torch.isfinite(self.clean_loss) & torch.isfinite(self.loss).all(0)
+
+    @property
+    def n_undefined(self) -> int:
+        """Number of invalid samples (False in :attr:`valid`)."""
+        return int((~self.valid).sum())
+
+    @property
+    def value(self) -> float:
+        """The headline number: eq. (2)'s mean target loss at the last budget, ``transfer_loss()[-1]``."""
+        return float(self.transfer_loss()[-1])
 
     def transfer_loss(self, only_target_correct: bool = False) -> torch.Tensor:
         """``[K]`` eq. (2): mean target loss per budget (optionally over clean-correct samples only, as
@@ -73,7 +95,7 @@ class EmpiricalTransferResult:
                         "source_flip_rate": float(self.source_flipped[k].double().mean())})
         return {"clean_target_loss": float(self.clean_loss.double().mean()),
                 "clean_target_accuracy": float(self.clean_correct.double().mean()),
-                "n": int(self.clean_loss.numel()), "per_eps": per}
+                "n": int(self.clean_loss.numel()), "n_undefined": self.n_undefined, "per_eps": per}
 
 
 def _predict(model, x):

@@ -50,6 +50,11 @@ class LegacyAlphaResult:
     """``alpha1_per_sample [N]`` (0 where unused), ``used [N]`` bool (source correct and defined),
     ``alpha1`` (mean), ``alpha2``, ``combined``, ``n_used``, ``n_undefined``.
 
+    The protocol: ``valid`` is ``used`` (the samples the scores average over); ``n_undefined`` counts
+    the source-correct samples masked for a zero logit change, so ``(~valid).sum()`` is ``n_undefined``
+    plus the samples the source misclassifies (which the scripts skip by design). The headline
+    ``value`` is :attr:`combined`.
+
     Returned by :func:`legacy_alpha`: the quantities of seed 000's released scripts (docs/theory.md §2,
     "Authors' code").
 
@@ -57,8 +62,8 @@ class LegacyAlphaResult:
         >>> import torch
         >>> r = LegacyAlphaResult(alpha1_per_sample=torch.tensor([0.5, 0.0]), used=torch.tensor([True, False]),
         ...                       alpha1=0.5, alpha2=0.8, combined=0.3, n_undefined=0)
-        >>> r.n_used, r.summary()["legacy_alpha2"]
-        (1, 0.8)
+        >>> r.n_used, r.summary()["legacy_alpha2"], r.valid.tolist(), r.value
+        (1, 0.8, [True, False], 0.3)
     """
 
     alpha1_per_sample: torch.Tensor
@@ -71,6 +76,16 @@ class LegacyAlphaResult:
     @property
     def n_used(self) -> int:
         return int(self.used.sum())
+
+    @property
+    def valid(self) -> torch.Tensor:
+        """``[N]`` bool: :attr:`used` (source correct and defined)."""
+        return self.used
+
+    @property
+    def value(self) -> float:
+        """The headline number: :attr:`combined`."""
+        return self.combined
 
     def summary(self) -> dict:
         return {"legacy_alpha1": self.alpha1, "legacy_alpha2": self.alpha2, "legacy_combined": self.combined,

@@ -177,7 +177,8 @@ class ASScore:
     the finite entries of ``per_sample``); invalid samples have ``per_sample = NaN``, are counted in
     ``n_invalid`` and skipped by ``score`` (NaN when no sample is valid, never a "perfectly robust" 0).
     The score is a lower bound of eq. 2 (an attack's estimate of each inner max); ``attack`` describes
-    the attack that produced it (``summary()["bound"] == "lower"``).
+    the attack that produced it (``summary()["bound"] == "lower"``). ``n_undefined`` is ``n_invalid``
+    (the protocol's name); the headline ``value`` is :attr:`score`.
     """
 
     per_sample: torch.Tensor
@@ -195,13 +196,23 @@ class ASScore:
         return int((~self.valid).sum())
 
     @property
+    def n_undefined(self) -> int:
+        """The protocol's name of :attr:`n_invalid`."""
+        return self.n_invalid
+
+    @property
+    def value(self) -> float:
+        """The headline number: :attr:`score` (the AS score)."""
+        return self.score
+
+    @property
     def score(self) -> float:
         n = int(self.valid.sum())
         return float(self.per_sample[self.valid].double().mean()) if n else float("nan")
 
     def summary(self) -> dict:
         return {"as_score": self.score, "bound": "lower", "attack": self.attack, "eps": self.eps, "norm": self.norm,
-                "n": int(self.per_sample.numel()), "n_invalid": self.n_invalid}
+                "n": int(self.per_sample.numel()), "n_invalid": self.n_invalid, "n_undefined": self.n_undefined}
 
 
 @dataclass

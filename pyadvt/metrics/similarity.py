@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pyadvt.metrics._legacy_arguments import keyword_only
+from pyadvt.metrics._result_protocol import deprecated_field_alias
 from pyadvt.utils.modes import evaluating, model_device
 from pyadvt.utils.validation import (InvalidValueError, check_batch_size, check_images, check_labels, check_logits,
                                      check_model_input, warn_invalid)
@@ -104,7 +105,10 @@ class SimilarityResult:
 
     Attributes:
         values: ``[N]`` float64 cosines (NaN where a gradient is zero or non-finite).
-        defined: ``[N]`` bool, False for those masked samples.
+        valid: ``[N]`` bool, False for those masked samples (skipped by ``mean`` / ``min``). The former
+            name ``defined`` is a deprecated read-only alias (``DeprecationWarning``).
+
+    ``n_undefined`` counts the masked samples; the headline ``value`` is :attr:`mean`.
 
     Returned by :func:`gradient_similarity` (seed 001 Definition 2, docs/theory.md §3).
 
@@ -112,28 +116,41 @@ class SimilarityResult:
         >>> import torch
         >>> r = SimilarityResult(torch.tensor([0.5, 1.0, float("nan")], dtype=torch.float64),
         ...                      torch.tensor([True, True, False]))
-        >>> r.mean, r.min, r.summary()["undefined"]
-        (0.75, 0.5, 1)
+        >>> r.mean, r.min, r.value, r.summary()["n_undefined"]
+        (0.75, 0.5, 0.75, 1)
     """
 
     values: torch.Tensor
-    defined: torch.Tensor
+    valid: torch.Tensor
+
+    defined = deprecated_field_alias("defined", "valid")
+
+    @property
+    def n_undefined(self) -> int:
+        """Number of masked samples (False in :attr:`valid`)."""
+        return int((~self.valid).sum())
 
     @property
     def mean(self) -> float:
-        """Expected similarity over defined samples."""
-        v = self.values[self.defined]
+        """Expected similarity over valid samples."""
+        v = self.values[self.valid]
         return float(v.mean()) if v.numel() else float("nan")
 
     @property
+    def value(self) -> float:
+        """The headline number: :attr:`mean`."""
+        return self.mean
+
+    @property
     def min(self) -> float:
-        """Infimum (minimum) similarity over defined samples, ``S_`` in Theorem 1."""
-        v = self.values[self.defined]
+        """Infimum (minimum) similarity over valid samples, ``S_`` in Theorem 1."""
+        v = self.values[self.valid]
         return float(v.min()) if v.numel() else float("nan")
 
     def summary(self) -> dict:
+        """Plain-Python summary; ``undefined`` is the former key of ``n_undefined`` (same number)."""
         return {"mean": self.mean, "min": self.min, "n": int(self.values.numel()),
-                "undefined": int((~self.defined).sum())}
+                "n_undefined": self.n_undefined, "undefined": self.n_undefined}
 
 
 @keyword_only("batch_size", renames={"surrogate": "source"})
@@ -155,7 +172,7 @@ def gradient_similarity(source: nn.Module, target: nn.Module, x: Data, y: torch.
         progress: a tqdm bar over the batches.
 
     Returns:
-        :class:`SimilarityResult`: ``values [N]`` float64 (NaN where undefined), ``defined [N]``,
+        :class:`SimilarityResult`: ``values [N]`` float64 (NaN where undefined), ``valid [N]``,
         ``.mean``, ``.min``.
 
     Raises:
@@ -201,4 +218,4 @@ def gradient_similarity(source: nn.Module, target: nn.Module, x: Data, y: torch.
     if bad:
         warnings.warn(f"gradient_similarity: {bad} of {cos.shape[0]} samples have a zero or non-finite input "
                       "gradient; they are undefined and skipped by mean/min", RuntimeWarning, stacklevel=4)
-    return SimilarityResult(values=cos, defined=defined)
+    return SimilarityResult(values=cos, valid=defined)

@@ -49,6 +49,7 @@ from torch import nn
 
 from pyadvt import ops
 from pyadvt.metrics._legacy_arguments import keyword_only
+from pyadvt.metrics._result_protocol import deprecated_field_alias
 from pyadvt.metrics.lanczos import EigResult, lanczos_top_eig, power_top_eig
 from pyadvt.ops.budget import (MATRIX_FREE_GRAPH_FACTOR, format_bytes, graph_bytes_per_sample, plan_route, refuse,
                                resolve_max_memory)
@@ -85,9 +86,12 @@ class SmoothnessResult:
         values: ``[N]`` float64 ``sigma(x_i) = lambda_max(H(x_i))`` (NaN where undefined).
         iterations: ``[N]`` int64 HVPs (``power``/``lanczos``) or VJPs (``exact``) per sample.
         converged: ``[N]`` bool convergence flags (always True for ``exact``).
-        defined: ``[N]`` bool, False where the Hessian was non-finite (masked from mean/max).
+        valid: ``[N]`` bool, False where the Hessian was non-finite (masked from mean/max). The former
+            name ``defined`` is a deprecated read-only alias (``DeprecationWarning``).
         hvp_calls: batched double-backward calls (``exact``: batched VJPs) in total.
         method: the method used.
+
+    ``n_undefined`` counts the masked samples; the headline ``value`` is :attr:`mean` (``sigma_F``).
 
     Returned by :func:`smoothness` (seed 001 Definition 1, docs/theory.md §3).
 
@@ -95,36 +99,50 @@ class SmoothnessResult:
         >>> import torch
         >>> r = SmoothnessResult(values=torch.tensor([2.0, 4.0], dtype=torch.float64),
         ...                      iterations=torch.tensor([5, 5]), converged=torch.tensor([True, True]),
-        ...                      defined=torch.tensor([True, True]), hvp_calls=5, method="power")
-        >>> r.mean, r.max
-        (3.0, 4.0)
+        ...                      valid=torch.tensor([True, True]), hvp_calls=5, method="power")
+        >>> r.mean, r.max, r.value, r.n_undefined
+        (3.0, 4.0, 3.0, 0)
     """
 
     values: torch.Tensor
     iterations: torch.Tensor
     converged: torch.Tensor
-    defined: torch.Tensor
+    valid: torch.Tensor
     hvp_calls: int
     method: str
 
+    defined = deprecated_field_alias("defined", "valid")
+
+    @property
+    def n_undefined(self) -> int:
+        """Number of masked samples (False in :attr:`valid`)."""
+        return int((~self.valid).sum())
+
     @property
     def mean(self) -> float:
-        """``sigma_F``: mean over defined samples."""
-        v = self.values[self.defined]
+        """``sigma_F``: mean over valid samples."""
+        v = self.values[self.valid]
         return float(v.mean()) if v.numel() else float("nan")
 
     @property
+    def value(self) -> float:
+        """The headline number: :attr:`mean` (``sigma_F``)."""
+        return self.mean
+
+    @property
     def max(self) -> float:
-        """Upper smoothness ``bar sigma_F``: max over defined samples."""
-        v = self.values[self.defined]
+        """Upper smoothness ``bar sigma_F``: max over valid samples."""
+        v = self.values[self.valid]
         return float(v.max()) if v.numel() else float("nan")
 
     def summary(self) -> dict:
-        """Plain-Python summary: mean, max, counts, convergence rate, mean HVPs per sample."""
+        """Plain-Python summary: mean, max, counts, convergence rate, mean HVPs per sample
+        (``undefined`` is the former key of ``n_undefined``, same number)."""
         n = int(self.values.numel())
         return {
             "method": self.method, "n": n, "mean": self.mean, "max": self.max,
-            "undefined": int((~self.defined).sum()), "converged": float(self.converged.float().mean()) if n else 0.0,
+            "n_undefined": self.n_undefined, "undefined": self.n_undefined,
+            "converged": float(self.converged.float().mean()) if n else 0.0,
             "mean_hvps_per_sample": float(self.iterations.double().mean()) if n else 0.0,
             "hvp_calls": self.hvp_calls,
         }
@@ -324,7 +342,7 @@ def smoothness(model: nn.Module, x: Data, y: torch.Tensor | None = None, *, meth
             :func:`pyadvt.ops.budget.resolve_max_memory`).
 
     Returns:
-        :class:`SmoothnessResult`: ``values [N]`` float64 (NaN where undefined), ``defined [N]``,
+        :class:`SmoothnessResult`: ``values [N]`` float64 (NaN where undefined), ``valid [N]``,
         ``converged [N]``; ``.mean`` is ``sigma_F``, ``.max`` the upper smoothness.
 
     Raises:
@@ -389,13 +407,13 @@ def smoothness(model: nn.Module, x: Data, y: torch.Tensor | None = None, *, meth
             defined.append(fin)
             calls += n_calls
     res = SmoothnessResult(values=torch.cat(values).double(), iterations=torch.cat(iters),
-                           converged=torch.cat(conv), defined=torch.cat(defined), hvp_calls=calls, method=method)
+                           converged=torch.cat(conv), valid=torch.cat(defined), hvp_calls=calls, method=method)
     N = int(res.values.numel())
-    undefined = int((~res.defined).sum())
+    undefined = res.n_undefined
     if undefined:
         warnings.warn(f"smoothness: {undefined} of {N} samples have a non-finite Hessian; they are reported as "
                       "undefined (NaN) and skipped by mean/max", RuntimeWarning, stacklevel=3)
-    not_conv = int((res.defined & ~res.converged).sum())
+    not_conv = int((res.valid & ~res.converged).sum())
     if not_conv and (method != "exact" or exact_route == "matrix_free"):
         warnings.warn(f"smoothness: {not_conv} of {N} samples did not converge within max_iter={max_iter} "
                       f"(tol={tol:g}); their last estimates are kept", RuntimeWarning, stacklevel=3)

@@ -155,8 +155,8 @@ def _masked_mean(values: torch.Tensor, valid: torch.Tensor) -> float:
 @dataclass
 class Tau1Result:
     """``per_sample [N]`` tau1(x) (0 where undefined), ``valid [N]`` bool, ``tau1`` = mean over valid
-    samples, ``n_undefined``, ``n_degenerate`` (valid samples whose top singular value is degenerate
-    for either model: v1 is then not unique and tau1(x) depends on the solver's choice) and
+    samples (also the headline ``value``), ``n_undefined``, ``n_degenerate`` (valid samples whose top
+    singular value is degenerate for either model: v1 is then not unique and tau1(x) depends on the solver's choice) and
     ``n_not_converged`` (valid samples where the matrix-free route hit its iteration cap for either
     model; their last Lanczos estimates are used).
 
@@ -166,8 +166,8 @@ class Tau1Result:
         >>> import torch
         >>> r = Tau1Result(per_sample=torch.tensor([0.2, 0.6, 0.0]), valid=torch.tensor([True, True, False]),
         ...                n_degenerate=0)
-        >>> round(r.tau1, 6), r.n_undefined
-        (0.4, 1)
+        >>> round(r.tau1, 6), round(r.value, 6), r.n_undefined
+        (0.4, 0.4, 1)
     """
 
     per_sample: torch.Tensor
@@ -178,6 +178,11 @@ class Tau1Result:
     @property
     def tau1(self) -> float:
         return _masked_mean(self.per_sample, self.valid)
+
+    @property
+    def value(self) -> float:
+        """The headline number: :attr:`tau1`."""
+        return self.tau1
 
     @property
     def n_undefined(self) -> int:
@@ -191,7 +196,8 @@ class Tau1Result:
 @dataclass
 class SingularValueRatio:
     """Per-sample ``lam = sigma2 / sigma1`` of ``J_f(x)`` (``[N]``, 0 where undefined), ``sigma1``,
-    ``sigma2`` (``[N]``) and ``valid [N]``; ``worst`` = ``max`` over valid samples (Definition 4).
+    ``sigma2`` (``[N]``) and ``valid [N]``; ``worst`` = ``max`` over valid samples (Definition 4), also
+    the headline ``value``.
 
     Returned by :func:`singular_value_ratio` (seed 000 Definition 4, docs/theory.md §2).
 
@@ -199,8 +205,8 @@ class SingularValueRatio:
         >>> import torch
         >>> r = SingularValueRatio(lam=torch.tensor([0.25, 0.5]), sigma1=torch.tensor([4.0, 2.0]),
         ...                        sigma2=torch.tensor([1.0, 1.0]), valid=torch.tensor([True, True]))
-        >>> r.worst
-        0.5
+        >>> r.worst, r.value
+        (0.5, 0.5)
     """
 
     lam: torch.Tensor
@@ -211,6 +217,11 @@ class SingularValueRatio:
     @property
     def worst(self) -> float:
         return float(self.lam[self.valid].max()) if bool(self.valid.any()) else float("nan")
+
+    @property
+    def value(self) -> float:
+        """The headline number: :attr:`worst` (Definition 4's ``lambda``)."""
+        return self.worst
 
     @property
     def mean(self) -> float:

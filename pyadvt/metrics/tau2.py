@@ -56,7 +56,10 @@ class Tau2Result:
     """tau2 (clamped to [0, 1]; ``raw`` is the unclamped value, which Proposition 1 puts in [0, 1] up
     to rounding) and its ingredients: ``A [d, m]`` (projected), ``B_star [d, m]``, ``r``, the
     statistics ``EVU [d, m]``, ``EUU [m, m]``, ``EVV = E||V||^2``, ``EUU_trace = E||U||^2`` (float64), and
-    the counts ``n`` (valid samples) and ``n_undefined``.
+    the counts ``n`` (valid samples) and ``n_undefined``. The headline ``value`` is :attr:`tau2`.
+
+    An aggregate: tau2 is one number fitted to the pooled statistics of the valid samples, with no
+    per-sample value, so there is no ``valid`` mask; ``n_undefined`` counts the masked samples.
 
     Returned by :func:`tau2` (seed 000 Definition 3, docs/theory.md §2).
 
@@ -65,8 +68,8 @@ class Tau2Result:
         >>> A = torch.tensor([[0.5]], dtype=torch.float64)
         >>> r = Tau2Result(tau2=0.25, A=A, B_star=A.clone(), r=1.0, EVU=A.clone(), EUU=torch.ones(1, 1),
         ...                EVV=1.0, n=4)
-        >>> r.projected, r.summary()["A_norm"]
-        (False, 0.5)
+        >>> r.projected, r.summary()["A_norm"], r.value
+        (False, 0.5, 0.25)
     """
 
     tau2: float
@@ -79,6 +82,11 @@ class Tau2Result:
     n: int
     n_undefined: int = 0
     raw: float = float("nan")
+
+    @property
+    def value(self) -> float:
+        """The headline number: :attr:`tau2`."""
+        return self.tau2
 
     @property
     def projected(self) -> bool:
@@ -241,6 +249,11 @@ def tau2(source: nn.Module, target: nn.Module, x: Data, eps: float = 1.0, *, bat
 class TransferabilityResult:
     """tau1 and tau2 from one pass (both Jacobians per batch).
 
+    The protocol follows the per-sample part, tau1: ``valid`` (``[N]`` bool) and ``n_undefined`` are
+    those of :attr:`tau1`, and the headline ``value`` is ``tau1.tau1``; tau2's own number is
+    ``tau2.value`` (its masked-sample count ``tau2.n_undefined`` may be smaller: tau2 masks only
+    samples undefined for the source).
+
     Returned by :func:`adversarial_transferability` (seed 000 Definitions 2-3, docs/theory.md §2).
 
     Example:
@@ -249,13 +262,28 @@ class TransferabilityResult:
         >>> A = torch.ones(1, 1, dtype=torch.float64)
         >>> t2 = Tau2Result(tau2=0.9, A=A, B_star=A, r=1.0, EVU=A, EUU=A, EVV=1.0, n=2)
         >>> s = TransferabilityResult(t1, t2).summary()
-        >>> round(s["tau1"], 6), s["tau2"]
-        (0.6, 0.9)
+        >>> round(s["tau1"], 6), s["tau2"], round(TransferabilityResult(t1, t2).value, 6)
+        (0.6, 0.9, 0.6)
     """
 
     tau1: Tau1Result
     tau2: Tau2Result
     extra: dict = field(default_factory=dict)
+
+    @property
+    def valid(self) -> torch.Tensor:
+        """``[N]`` bool: :attr:`Tau1Result.valid` of :attr:`tau1`."""
+        return self.tau1.valid
+
+    @property
+    def n_undefined(self) -> int:
+        """:attr:`Tau1Result.n_undefined` of :attr:`tau1`."""
+        return self.tau1.n_undefined
+
+    @property
+    def value(self) -> float:
+        """The headline number: ``tau1.tau1`` (tau2 is ``tau2.value``)."""
+        return self.tau1.tau1
 
     def summary(self) -> dict:
         return {"tau1": self.tau1.tau1, "tau2": self.tau2.tau2, "n": self.tau2.n,

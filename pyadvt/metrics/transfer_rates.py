@@ -72,7 +72,11 @@ class TransferRates:
         targeted: whether these are targeted rates.
         valid: ``[N]`` bool: ``x`` and ``x_adv`` finite and all four logit rows finite. An invalid
             sample has no defined prediction (NaN logits would argmax to class 0 and count as a
-            transfer); it is excluded from every rate and counted in ``n_invalid``.
+            transfer); it is excluded from every rate and counted in ``n_invalid``. ``None`` (a
+            record built by hand) means all samples are valid: it is filled with an all-True ``[N]``.
+
+    ``n_undefined`` is ``n_invalid`` (the protocol's name); the headline ``value`` is :attr:`rate`.
+    Construction raises nothing.
 
     Returned by :func:`transferability` (seed 001 Definition 3, docs/theory.md §3).
 
@@ -80,8 +84,8 @@ class TransferRates:
         >>> import torch
         >>> r = TransferRates(success=torch.tensor([True, False]), both_correct=2, rate=0.5, asr=0.5,
         ...                   fooling=1.0, acc_surrogate=1.0, acc_target=1.0, targeted=False)
-        >>> r.n_invalid, r.summary()["rate"]
-        (0, 0.5)
+        >>> r.n_invalid, r.n_undefined, r.value, r.summary()["rate"]
+        (0, 0, 0.5, 0.5)
     """
 
     success: torch.Tensor
@@ -94,14 +98,28 @@ class TransferRates:
     targeted: bool
     valid: torch.Tensor | None = None
 
+    def __post_init__(self):
+        if self.valid is None:
+            self.valid = torch.ones(self.success.shape, dtype=torch.bool, device=self.success.device)
+
     @property
     def n_invalid(self) -> int:
-        return 0 if self.valid is None else int((~self.valid).sum())
+        return int((~self.valid).sum())
+
+    @property
+    def n_undefined(self) -> int:
+        """The protocol's name of :attr:`n_invalid`."""
+        return self.n_invalid
+
+    @property
+    def value(self) -> float:
+        """The headline number: :attr:`rate` (Definition 3's transfer rate)."""
+        return self.rate
 
     def summary(self) -> dict:
         return {"rate": self.rate, "asr": self.asr, "fooling": self.fooling, "both_correct": self.both_correct,
                 "acc_surrogate": self.acc_surrogate, "acc_target": self.acc_target, "targeted": self.targeted,
-                "n": int(self.success.numel()), "n_invalid": self.n_invalid}
+                "n": int(self.success.numel()), "n_invalid": self.n_invalid, "n_undefined": self.n_undefined}
 
 
 def _mean(hit: torch.Tensor, valid: torch.Tensor) -> float:

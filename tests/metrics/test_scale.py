@@ -257,7 +257,7 @@ def test_exact_smoothness_any_C_matches_dense_hessian(C):
     ref = hessian_top(net, x, y)
     r = smoothness(net, x, y, method="exact", progress=False)
     torch.testing.assert_close(r.values, ref, rtol=1e-6, atol=1e-12)
-    assert bool(r.converged.all()) and bool(r.defined.all())
+    assert bool(r.converged.all()) and bool(r.valid.all())
     if C <= 100:  # the forced dense route: C VJPs + eigh (slow for C = 1000)
         dense = smoothness(net, x, y, method="exact", route="dense", progress=False)
         torch.testing.assert_close(dense.values, ref, rtol=1e-8, atol=1e-14)

@@ -52,7 +52,7 @@ def test_relu_matches_dense_hessian(method):
     model, (x, y) = relu_mlp(), data()
     ref = dense_lambda_max(model, x, y)
     r = smoothness(model, x, y, method=method, tol=1e-9, max_iter=500, progress=False)
-    assert r.defined.all() and r.converged.all()
+    assert r.valid.all() and r.converged.all()
     torch.testing.assert_close(r.values, ref, rtol=1e-5, atol=1e-10)
 
 
@@ -129,7 +129,7 @@ def test_exact_refuses_smooth_nets_unless_forced():
     with pytest.raises(ValueError, match="Tanh"):
         smoothness(model, x, y, method="exact", progress=False)
     forced = smoothness(model, x, y, method="exact", force=True, progress=False)
-    assert forced.defined.all()
+    assert forced.valid.all()
     # the forced value is the Gauss-Newton eigenvalue, which differs from the true one here
     true = dense_lambda_max(model, x, y)
     assert not torch.allclose(forced.values, true, rtol=1e-6)
@@ -162,7 +162,7 @@ def test_non_finite_hessian_is_masked_and_warned():
     x[2, 0, 0, 0] = float("nan")
     with pytest.warns(RuntimeWarning, match="undefined"):
         r = smoothness(model, x, y, progress=False)
-    assert not bool(r.defined[2]) and r.defined.sum() == 6
+    assert not bool(r.valid[2]) and r.valid.sum() == 6
     assert torch.isfinite(torch.tensor(r.mean))
 
 

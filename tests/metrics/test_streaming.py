@@ -84,7 +84,7 @@ def test_gradient_similarity_streams_like_the_tensor(setup, kind):
     ref = gradient_similarity(s, t, x, y, batch_size=64)
     got = gradient_similarity(s, t, _sources(x, y)[kind], batch_size=4)
     torch.testing.assert_close(got.values, ref.values, atol=1e-6, rtol=0, equal_nan=True)  # float32 gradients
-    assert torch.equal(got.defined, ref.defined)
+    assert torch.equal(got.valid, ref.valid)
     # an independent per-sample computation of the cosine
     i = 5
     xi = x[i:i + 1].clone().requires_grad_(True)

@@ -99,7 +99,7 @@ def run(fn: str, S, T, data, **kw):
         r = smoothness(S, *data, method=method, batch_size=B, max_iter=6, progress=False, **kw) \
             if isinstance(data, list) else smoothness(S, data, method=method, batch_size=B, max_iter=6,
                                                       progress=False, **kw)
-        return {"values": r.values, "defined": r.defined, "iterations": r.iterations, **r.summary()}
+        return {"values": r.values, "defined": r.valid, "iterations": r.iterations, **r.summary()}
 
 
 FNS = ["tau1", "tau2", "adversarial_transferability", "singular_value_ratio", "smoothness:lanczos",
@@ -200,7 +200,7 @@ def test_resnet18_streams_like_the_tensor(kind, resnets):
     assert got["tau2"].tau2 == pytest.approx(ref["tau2"].tau2, rel=1e-12 if exact else 1e-4)
     torch.testing.assert_close(got["svr"].lam, ref["svr"].lam, **tol)
     torch.testing.assert_close(got["smooth"].values, ref["smooth"].values, rtol=1e-4, atol=1e-6)
-    assert torch.equal(got["smooth"].defined, ref["smooth"].defined)
+    assert torch.equal(got["smooth"].valid, ref["smooth"].valid)
 
 
 # --- bad streamed input is refused clearly (the tensor call's messages) --------------------------------------

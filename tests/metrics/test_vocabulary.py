@@ -137,7 +137,7 @@ def test_gradient_similarity_source_keyword(pair):
     S, T, x, y, _ = pair
     ref = _new_only(gradient_similarity, source=S, target=T, x=x, y=y, batch_size=16)
     got = _old(gradient_similarity, surrogate=S, target=T, x=x, y=y, batch_size=16, match="use 'source'")
-    assert torch.equal(got.values, ref.values, ) and torch.equal(got.defined, ref.defined)
+    assert torch.equal(got.values, ref.values, ) and torch.equal(got.valid, ref.valid)
     got = _old(gradient_similarity, S, T, x, y, 16, match="'batch_size' by keyword")
     assert torch.equal(got.values, ref.values)
     with pytest.raises(TypeError, match="unexpected keyword argument 'victim'"):
