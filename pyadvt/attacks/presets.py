@@ -71,6 +71,18 @@ def create(name: str, model: nn.Module | Sequence[nn.Module], eps: float = 16 / 
            steps: int = 10, **options):
     """Build the attack ``name`` (a class name or a ``-`` composition, see the module doc).
 
+    The presets and compositions of the transfer suite, docs/theory.md §10 (each class's own
+    subsection §10.1-§10.14 gives its paper and defaults). The attack maps ``x [B, C, H, W]`` in
+    [0, 1] and ``y [B]`` to ``[B, C, H, W]``.
+
+    Raises:
+        TypeError: when ``name`` is not a non-empty str, or an option is not a keyword of the class
+            (or of :class:`TransferAttack` for a composition).
+        ValueError: when ``name`` is neither a class name nor a composition of the listed tokens, or
+            a composition combines ``pi`` with ``ni``/``vni``.
+        TypeError, ValueError: the built class's own checks (e.g. :class:`pyadvt.attacks.Attack`'s on
+            ``eps``, :class:`pyadvt.attacks.SGM`'s and ``linbp``'s need of a ResNet).
+
     Example:
         >>> import torch
         >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 3))

@@ -27,6 +27,8 @@ def build_attack(name: str, model: nn.Module | Sequence[nn.Module], eps: float, 
     ``alpha=None`` keeps each attack's default step (PGD ``2.5 eps / steps``, MI/DI ``eps / steps``);
     FGSM ignores ``steps``/``alpha`` (one step of size eps); ``random_start=None`` keeps the attack's
     default (on for PGD, off otherwise). Options an attack cannot honour raise ``ValueError``.
+    The attacks are those of docs/theory.md §1 (PGD, FGSM, MI-FGSM, DI, DIM) and the transfer suite
+    of §10 (built through :func:`pyadvt.attacks.create`).
 
     Example:
         >>> import torch

@@ -77,8 +77,6 @@ KNOWN_GAPS: dict[str, tuple[str, ...]] = {
     'attacks.VirtualAdversarialAttack': ('errors',),
     'attacks.VirtualDirection': ('example', 'source'),
     'attacks.attack_all': ('example', 'source', 'errors'),
-    'attacks.build_attack': ('source',),
-    'attacks.create': ('source', 'errors'),
     'attacks.representation_distance': ('source', 'errors'),
     'attacks.representation_fn': ('source', 'errors'),
     'attacks.run_on': ('example', 'source', 'errors'),
