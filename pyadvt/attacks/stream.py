@@ -38,7 +38,18 @@ __all__ = ["AttackedBatch", "attack_all", "run_on"]
 class AttackedBatch:
     """One attacked batch: ``x [b, ...]``, ``y [b]``, ``x_adv [b, ...]`` (``[K, b, ...]`` for ``K``
     budgets), ``target_labels [b]`` or ``None``, and ``start``: the position of its first sample in the data
-    (``target`` is a deprecated read-only alias of ``target_labels``)."""
+    (``target`` is a deprecated read-only alias of ``target_labels``).
+
+    Yielded by :func:`run_on`, the dataset runner of docs/theory.md §1; the attack's per-sample
+    randomness (§0) makes ``x_adv`` independent of the batching.
+
+    Example:
+        >>> import torch
+        >>> x = torch.rand(2, 3, 2, 2)
+        >>> b = AttackedBatch(x=x, y=torch.tensor([0, 1]), x_adv=x.clamp(0.1, 0.9), target_labels=None, start=4)
+        >>> b.x_adv.shape, b.start, b.target_labels is None
+        (torch.Size([2, 3, 2, 2]), 4, True)
+    """
 
     x: torch.Tensor
     y: torch.Tensor
@@ -79,7 +90,32 @@ def run_on(attack: Attack | Callable, data, batch_size: int = 256, *, target_lab
         device: where batches go (default: the attack model's device).
         progress: a tqdm bar over the batches.
 
-    The data, ``batch_size`` and arguments are checked before the first batch is attacked.
+    The data, ``batch_size`` and arguments are checked before the first batch is attacked. This is
+    the dataset runner of docs/theory.md §1; with pyadvt attacks (per-sample randomness, §0) the
+    result does not depend on ``batch_size``. Each yielded batch holds ``x [b, C, H, W]``, ``y [b]``
+    and ``x_adv [b, C, H, W]`` (``[K, b, C, H, W]`` for ``K`` budgets).
+
+    Raises:
+        TypeError: when ``attack`` or ``target_labels`` is not callable, ``batch_size`` is not an int,
+            or ``data`` is of an unsupported type (:func:`~pyadvt.data.iter_batches`).
+        ValueError: when ``eps`` is given for an attack that is not a pyadvt
+            :class:`~pyadvt.attacks.Attack`, ``batch_size`` is ``< 1``, or ``data`` is empty or holds
+            items of the wrong kind or shape; while iterating, when the attack returns something that
+            is not shaped like its input, and the attack's own errors (e.g.
+            :class:`pyadvt.attacks.Attack`'s input checks).
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from pyadvt.attacks import FGSM
+        >>> net = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
+        >>> x, y = torch.rand(5, 3, 2, 2), torch.arange(5) % 3
+        >>> [(b.start, tuple(b.x_adv.shape)) for b in run_on(FGSM(net, eps=0.1), (x, y), batch_size=3)]
+        [(0, (3, 3, 2, 2)), (3, (2, 3, 2, 2))]
+        >>> run_on(FGSM(net, eps=0.1), (x, y), batch_size=0)
+        Traceback (most recent call last):
+            ...
+        pyadvt.utils.errors.InvalidValueError: 'batch_size' must be >= 1, got 0
     """
     from pyadvt.data.stream import iter_batches
 
@@ -116,7 +152,22 @@ def attack_all(attack: Attack | Callable, data, batch_size: int = 256, **kwargs)
     """``(x_adv, y)`` of the whole of ``data`` concatenated (``x_adv`` ``[N, ...]`` or ``[K, N, ...]``).
 
     Holds every adversarial example in memory: prefer :func:`run_on` for large data. Keyword
-    arguments are those of :func:`run_on`.
+    arguments are those of :func:`run_on` (the dataset runner of docs/theory.md §1).
+
+    Raises:
+        TypeError, ValueError: as :func:`run_on` (the attack, ``target_labels``, ``eps``,
+            ``batch_size``, the data), checked before the first batch is attacked, and the attack's
+            own errors.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from pyadvt.attacks import PGD
+        >>> net = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
+        >>> x, y = torch.rand(5, 3, 2, 2), torch.arange(5) % 3
+        >>> x_adv, y_all = attack_all(PGD(net, eps=0.1, steps=2), (x, y), batch_size=2, eps=torch.tensor([0.0, 0.1]))
+        >>> x_adv.shape, bool(torch.equal(x_adv[0], x)), bool(torch.equal(y_all, y))
+        (torch.Size([2, 5, 3, 2, 2]), True, True)
     """
     xs, ys = [], []
     for b in run_on(attack, data, batch_size, **kwargs):
