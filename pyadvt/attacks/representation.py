@@ -37,6 +37,14 @@ def representation_fn(model: nn.Module, features: bool | None = None) -> Callabl
         features: ``True`` forces ``model.features``, ``False`` uses ``model`` itself, ``None`` picks
             ``features`` when the model has a callable ``features`` attribute.
 
+    Returns:
+        ``g``, mapping ``[B, C, H, W]`` inputs to representations (``[B, d]`` for a split model).
+        This is the ``g`` of the representation attack (seed 004; docs/theory.md §1 and §5).
+
+    Raises:
+        TypeError: when ``model`` is not an ``nn.Module``.
+        ValueError: when ``features=True`` but the model has no callable ``features``.
+
     Example:
         >>> net = nn.Linear(3, 2)
         >>> representation_fn(net) is net
@@ -56,6 +64,13 @@ def representation_fn(model: nn.Module, features: bool | None = None) -> Callabl
 def representation_distance(g: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
                             x_adv: torch.Tensor) -> torch.Tensor:
     """``||g(x_adv) - g(x)||_2`` per sample, ``[B]``, without gradients (representation flattened).
+
+    The representation shift that :class:`RepresentationAttack` maximises (seed 004 eq. 2;
+    docs/theory.md §1 and §5). ``x`` and ``x_adv`` are ``[B, *in_shape]`` (e.g. ``[B, C, H, W]``).
+
+    Raises:
+        ValueError: when ``x_adv`` does not have ``x``'s shape or is on another device (checked
+            before ``g`` runs).
 
     Example:
         >>> g = lambda t: 2 * t
@@ -110,6 +125,15 @@ class RepresentationAttack:
     is ignored (the attack is label-free). ``atk.last_distance`` holds ``[B]`` distances achieved.
     Non-finite per-sample gradients give zero steps for those samples, are counted in
     ``atk.undefined`` and reported by a warning (docs/theory.md §0).
+
+    Raises:
+        TypeError: on construction, when ``model`` is not an ``nn.Module``; on a call, when ``x`` is
+            not a floating tensor or its dtype differs from the model's parameters.
+        ValueError: on construction, when ``features=True`` without a ``features`` method, ``norm`` is
+            not ``"linf"``/``"l2"``, ``steps``/``restarts`` is not a positive int, ``eps`` is not finite
+            ``>= 0``, ``alpha`` is not ``> 0`` or ``legacy_target_scale`` is not ``> 0`` and ``!= 1``; on
+            a call (before any gradient), when ``x`` is not a non-empty ``[B, *]`` batch of finite
+            values in [0, 1] or the call's ``eps`` is negative.
 
     Example:
         >>> _ = torch.manual_seed(0)

@@ -72,11 +72,8 @@ NO_SOURCE: dict[str, str] = {
 # gaps in packages whose owners are completing them now; every entry must still be a gap
 KNOWN_GAPS: dict[str, tuple[str, ...]] = {
     # pyadvt.attacks (owned by the attacks helper): 42 names
-    'attacks.RepresentationAttack': ('errors',),
     'attacks.VirtualAdversarialAttack': ('errors',),
     'attacks.VirtualDirection': ('example', 'source'),
-    'attacks.representation_distance': ('source', 'errors'),
-    'attacks.representation_fn': ('source', 'errors'),
     'attacks.virtual_direction': ('example',),
 }
 
