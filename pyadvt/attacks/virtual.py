@@ -54,7 +54,21 @@ class VirtualDirection:
     ``sigma1, sigma2, lam [B]`` (lam = sigma2 / sigma1), ``flags [B]`` int32 (bit 1 zero Jacobian,
     2 degenerate top singular value, 4 rank < 2, 8 non-finite input or Jacobian, 16 Lanczos not
     converged), ``jac [B, m, n]`` (dense route with ``keep_jac``; None otherwise), ``route``,
-    ``jv1 [B, m]`` = ``J v1`` (when asked) and ``iterations [B]`` (Lanczos steps; None when dense)."""
+    ``jv1 [B, m]`` = ``J v1`` (when asked) and ``iterations [B]`` (Lanczos steps; None when dense).
+
+    The spectrum behind seed 000's Definition 1 direction ``delta_f(x) = eps * v1(x)`` (docs/theory.md
+    §1 Virtual adversarial attack; the kernels of §8 and the matrix-free route of §9). Returned by
+    :func:`virtual_direction`.
+
+    Example:
+        >>> import torch
+        >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3))
+        >>> d = virtual_direction(net, torch.rand(2, 3, 2, 2))
+        >>> d.v1.shape, d.jac.shape, d.route, d.valid.tolist()
+        (torch.Size([2, 12]), torch.Size([2, 3, 12]), 'dense', [True, True])
+        >>> bool(torch.allclose(d.v1.norm(dim=1), torch.ones(2))), bool((d.lam <= 1).all())
+        (True, True)
+    """
 
     v1: torch.Tensor
     sigma1: torch.Tensor
@@ -116,6 +130,17 @@ def virtual_direction(model, x: torch.Tensor, *, method: str = "auto", route: st
 
     Raises:
         pyadvt.ops.budget.MemoryBudgetError: no route fits ``max_memory`` (before any backward pass).
+
+    Example:
+        >>> import torch
+        >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3))
+        >>> x = torch.rand(2, 3, 2, 2)
+        >>> d = virtual_direction(net, x, want_jv1=True)
+        >>> d.v1.shape, d.jv1.shape  # v1 [B, n] with n = C * H * W, J v1 [B, m]
+        (torch.Size([2, 12]), torch.Size([2, 3]))
+        >>> s1 = torch.linalg.svdvals(net[1].weight.detach())[0]  # J = W for a linear map
+        >>> bool(torch.allclose(d.sigma1, s1.expand(2), atol=1e-5))
+        True
     """
     if pixel_range:
         check_inputs(x, models={"model": model})
@@ -157,9 +182,18 @@ class VirtualAdversarialAttack:
             ``x + delta_f(x)`` used by the theory (tau1, tau2, Proposition 2).
         method, route, max_memory: as :func:`virtual_direction` (wide outputs take the matrix-free route).
 
-    Call ``atk(x, y=None, eps=None)``; ``y`` is ignored (the attack needs no label). The input is never
-    modified and samples with an undefined direction (a zero or non-finite Jacobian) are returned
-    unchanged, with a RuntimeWarning.
+    Call ``atk(x, y=None, eps=None)`` with ``x [B, *in_shape]`` (e.g. ``[B, C, H, W]``) -> ``x_adv`` of
+    ``x``'s shape; ``y`` is ignored (the attack needs no label). The input is never modified and
+    samples with an undefined direction (a zero or non-finite Jacobian) are returned unchanged, with
+    a RuntimeWarning.
+
+    Raises:
+        ValueError: on construction, when ``eps`` is not a positive number; on a call, when ``x`` is
+            not a non-empty batch of finite values in [0, 1], or ``route``/``max_memory`` is invalid;
+            :class:`pyadvt.ops.budget.MemoryBudgetError` (a ``ValueError``) when no route fits
+            ``max_memory`` (before any backward pass).
+        TypeError: on a call, when ``x`` is not a floating tensor, its dtype differs from the model's
+            parameters, or the model does not return a tensor.
 
     Example:
         >>> net = torch.nn.Linear(4, 2)

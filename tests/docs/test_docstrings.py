@@ -72,9 +72,6 @@ NO_SOURCE: dict[str, str] = {
 # gaps in packages whose owners are completing them now; every entry must still be a gap
 KNOWN_GAPS: dict[str, tuple[str, ...]] = {
     # pyadvt.attacks (owned by the attacks helper): 42 names
-    'attacks.VirtualAdversarialAttack': ('errors',),
-    'attacks.VirtualDirection': ('example', 'source'),
-    'attacks.virtual_direction': ('example',),
 }
 
 
