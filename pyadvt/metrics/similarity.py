@@ -24,6 +24,7 @@ from torch import nn
 
 from pyadvt.metrics._legacy_arguments import keyword_only
 from pyadvt.metrics._result_protocol import deprecated_field_alias
+from pyadvt.utils.deprecation import renamed_parameters
 from pyadvt.utils.modes import evaluating, model_device
 from pyadvt.utils.validation import (InvalidValueError, check_batch_size, check_images, check_labels, check_logits,
                                      check_model_input, warn_invalid)
@@ -106,7 +107,9 @@ class SimilarityResult:
     Attributes:
         values: ``[N]`` float64 cosines (NaN where a gradient is zero or non-finite).
         valid: ``[N]`` bool, False for those masked samples (skipped by ``mean`` / ``min``). The former
-            name ``defined`` is a deprecated read-only alias (``DeprecationWarning``).
+            name ``defined`` is a deprecated read-only alias (``DeprecationWarning``), and the keyword
+            ``defined=`` of the constructor a deprecated alias of ``valid=`` (``InvalidTypeError`` when
+            both are passed).
 
     ``n_undefined`` counts the masked samples; the headline ``value`` is :attr:`mean`.
 
@@ -151,6 +154,9 @@ class SimilarityResult:
         """Plain-Python summary; ``undefined`` is the former key of ``n_undefined`` (same number)."""
         return {"mean": self.mean, "min": self.min, "n": int(self.values.numel()),
                 "n_undefined": self.n_undefined, "undefined": self.n_undefined}
+
+
+SimilarityResult.__init__ = renamed_parameters(defined="valid")(SimilarityResult.__init__)  # type: ignore[method-assign]
 
 
 @keyword_only("batch_size", renames={"surrogate": "source"})

@@ -50,6 +50,7 @@ from torch import nn
 from pyadvt import ops
 from pyadvt.metrics._legacy_arguments import keyword_only
 from pyadvt.metrics._result_protocol import deprecated_field_alias
+from pyadvt.utils.deprecation import renamed_parameters
 from pyadvt.metrics.lanczos import EigResult, lanczos_top_eig, power_top_eig
 from pyadvt.ops.budget import (MATRIX_FREE_GRAPH_FACTOR, format_bytes, graph_bytes_per_sample, plan_route, refuse,
                                resolve_max_memory)
@@ -87,7 +88,9 @@ class SmoothnessResult:
         iterations: ``[N]`` int64 HVPs (``power``/``lanczos``) or VJPs (``exact``) per sample.
         converged: ``[N]`` bool convergence flags (always True for ``exact``).
         valid: ``[N]`` bool, False where the Hessian was non-finite (masked from mean/max). The former
-            name ``defined`` is a deprecated read-only alias (``DeprecationWarning``).
+            name ``defined`` is a deprecated read-only alias (``DeprecationWarning``), and the keyword
+            ``defined=`` of the constructor a deprecated alias of ``valid=`` (``InvalidTypeError`` when
+            both are passed).
         hvp_calls: batched double-backward calls (``exact``: batched VJPs) in total.
         method: the method used.
 
@@ -146,6 +149,9 @@ class SmoothnessResult:
             "mean_hvps_per_sample": float(self.iterations.double().mean()) if n else 0.0,
             "hvp_calls": self.hvp_calls,
         }
+
+
+SmoothnessResult.__init__ = renamed_parameters(defined="valid")(SmoothnessResult.__init__)  # type: ignore[method-assign]
 
 
 class _BatchInputHessian:

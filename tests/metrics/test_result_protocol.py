@@ -201,3 +201,17 @@ def test_transfer_rates_built_without_a_mask_is_all_valid():
     r = M.TransferRates(success=torch.tensor([True, False, True]), both_correct=3, rate=2 / 3, asr=2 / 3,
                         fooling=1.0, acc_surrogate=1.0, acc_target=1.0, targeted=False)
     assert r.valid.tolist() == [True, True, True] and r.n_undefined == 0 and r.value == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize("cls", [M.SimilarityResult, M.SmoothnessResult])
+def test_renamed_constructor_keyword_warns_and_maps_to_valid(cls):
+    mask = torch.tensor([True, False])
+    extra = {} if cls is M.SimilarityResult else dict(iterations=torch.tensor([3, 3]),
+                                                        converged=torch.tensor([True, True]), hvp_calls=3,
+                                                        method="power")
+    values = torch.tensor([0.5, float("nan")], dtype=torch.float64)
+    with pytest.warns(DeprecationWarning, match="'valid'"):
+        old = cls(values=values, defined=mask, **extra)
+    assert torch.equal(old.valid, mask) and old.n_undefined == 1 and old.value == 0.5
+    with pytest.raises(TypeError, match="pass only 'valid'"):
+        cls(values=values, defined=mask, valid=mask, **extra)
