@@ -71,7 +71,6 @@ NO_SOURCE: dict[str, str] = {
 
 # gaps in packages whose owners are completing them now; every entry must still be a gap
 KNOWN_GAPS: dict[str, tuple[str, ...]] = {
-    # pyadvt.attacks (owned by the attacks helper): 42 names
 }
 
 
