@@ -13,7 +13,7 @@ namespace eig = pyadvt::eig;
 namespace {
 
 // Static shared memory of the Jacobi kernel: block_sum2 (2 x 32 doubles) and block_max_nan
-// (32 doubles) of linalg/cuda/block_reduce.cuh, as ptxas reports it.
+// (32 doubles) of pyadvt/block_reduce.cuh, as ptxas reports it.
 constexpr size_t kJacobiStaticSmem = 3 * 32 * sizeof(double);
 constexpr size_t kOptinSm90 = 232448;  // cudaDevAttrMaxSharedMemoryPerBlockOptin, sm_90 (H100/H200)
 constexpr size_t kOptinSm80 = 166912;  // sm_80 (A100)

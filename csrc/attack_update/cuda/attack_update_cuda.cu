@@ -13,6 +13,7 @@
 
 #include "attack_update/attack_update.h"
 #include "pyadvt/attack_update.h"
+#include "pyadvt/block_reduce.cuh"
 #include "pyadvt/finish_sums.cuh"
 #include "pyadvt/launch_config.h"
 
@@ -27,19 +28,7 @@ constexpr int kThreads = launch::kPgdThreads;
 #define AU_FOR_ALL(i, total) \
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x)
 
-__device__ __forceinline__ void block_sum_store(double v, double* slot) {
-  __shared__ double shared[kThreads / 32];
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffff, v, offset);
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  __syncthreads();
-  if (lane == 0) shared[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    v = lane < (kThreads / 32) ? shared[lane] : 0.0;
-    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffff, v, offset);
-    if (lane == 0) *slot = v;
-  }
-}
+using cuda::block_sum_store;
 
 template <typename T, typename A>
 __global__ void nesterov_kernel(T* __restrict__ out, const T* __restrict__ x, const T* __restrict__ m, int64_t n,

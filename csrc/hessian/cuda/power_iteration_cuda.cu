@@ -8,7 +8,7 @@
 
 #include "hessian/power_iteration.h"
 #include "pyadvt/torch_checks.h"
-#include "linalg/cuda/block_reduce.cuh"
+#include "pyadvt/block_reduce.cuh"
 #include "pyadvt/launch_config.h"
 #include "pyadvt/power_iteration.h"
 

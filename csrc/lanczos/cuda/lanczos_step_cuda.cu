@@ -12,7 +12,7 @@
 
 #include "lanczos/lanczos.h"
 #include "lanczos/lanczos_step.h"
-#include "linalg/cuda/block_reduce.cuh"
+#include "pyadvt/block_reduce.cuh"
 
 namespace pyadvt {
 namespace {

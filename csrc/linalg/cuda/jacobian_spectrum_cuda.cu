@@ -12,7 +12,7 @@
 #include <cmath>
 #include <tuple>
 
-#include "linalg/cuda/block_reduce.cuh"
+#include "pyadvt/block_reduce.cuh"
 #include "linalg/cuda/sym_eig_cuda.cuh"
 #include "linalg/linalg.h"
 #include "pyadvt/jacobian_spectrum.h"

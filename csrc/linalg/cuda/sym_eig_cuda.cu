@@ -14,7 +14,7 @@
 #include <mutex>
 #include <tuple>
 
-#include "linalg/cuda/block_reduce.cuh"
+#include "pyadvt/block_reduce.cuh"
 #include "linalg/cuda/sym_eig_cuda.cuh"
 #include "linalg/linalg.h"
 #include "pyadvt/launch_config.h"

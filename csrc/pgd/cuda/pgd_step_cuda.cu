@@ -13,6 +13,7 @@
 
 #include "pgd/pgd_step.h"
 #include "pyadvt/torch_checks.h"
+#include "pyadvt/block_reduce.cuh"
 #include "pyadvt/finish_sums.cuh"
 #include "pyadvt/launch_config.h"
 
@@ -26,20 +27,7 @@ __device__ __forceinline__ A load_param(const A* p, int64_t stride, int64_t b) {
   return p[b * stride];
 }
 
-// Block-wide sum in double (fixed order), written by thread 0 to *slot. Call from all threads.
-__device__ __forceinline__ void block_sum_store(double v, double* slot) {
-  __shared__ double shared[kThreads / 32];
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffff, v, offset);
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  __syncthreads();  // the previous sample's reads of shared are done
-  if (lane == 0) shared[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    v = lane < (kThreads / 32) ? shared[lane] : 0.0;
-    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffff, v, offset);
-    if (lane == 0) *slot = v;
-  }
-}
+using cuda::block_sum_store;
 
 template <typename T, typename A>
 __global__ void linf_kernel(T* __restrict__ x, const T* __restrict__ g, const T* __restrict__ x0, int64_t n,

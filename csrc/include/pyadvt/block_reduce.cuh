@@ -1,4 +1,7 @@
-// Block-wide sums in double for the linalg and hessian CUDA kernels.
+// Block-wide reductions shared by every CUDA kernel family (linalg, hessian, lanczos, pgd,
+// attack_update). All sums run in double in a fixed order, so results are bitwise reproducible.
+// blockDim.x must be a multiple of 32 and at most 1024; every function contains __syncthreads()
+// and must be called from all threads of the block.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -61,6 +64,22 @@ __device__ __forceinline__ long long block_min(long long v) {
   long long t = sm[0];
   for (int w = 1; w < warps; ++w) t = sm[w] < t ? sm[w] : t;
   return t;
+}
+
+// Block-wide sum of v written by thread 0 to *slot (the first pass of the deterministic per-sample
+// reductions of pgd_step_ and the attack-update ops; pyadvt/finish_sums.cuh is the second).
+__device__ __forceinline__ void block_sum_store(double v, double* slot) {
+  __shared__ double shared[32];
+  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffff, v, offset);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  __syncthreads();  // the previous sample's reads of shared are done
+  if (lane == 0) shared[warp] = v;
+  __syncthreads();
+  if (warp == 0) {
+    v = lane < warps ? shared[lane] : 0.0;
+    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffff, v, offset);
+    if (lane == 0) *slot = v;
+  }
 }
 
 }  // namespace cuda
