@@ -772,15 +772,10 @@ for _build in (_attack_cases, _metrics_cases, _bounds_cases, _selection_cases, _
     _build()
 
 
-# Known gaps in areas other helpers own right now (strict xfails: a fix turns one into a failure to remove).
+# Known gaps (strict xfails: a fix turns one into a failure to remove); none today.
 # Each names what happens today.
 _TORCH = "a torch-internal error instead of a clear one"
-KNOWN_GAPS: dict[tuple[str, str], str] = {
-    **{(f"attacks.{f}", "y out of range"): "the per-step loss does not sync to check the label range (the attacks "
-       "check it once in __call__): an IndexError inside torch when called directly"
-       for f in ("cross_entropy_per_sample", "margin_loss")},
-    ("attacks.representation_distance", "x NaN"): "a NaN distance in that row, not flagged",
-}
+KNOWN_GAPS: dict[tuple[str, str], str] = {}
 
 
 # ----------------------------------------------------------------------------- judging and the tests

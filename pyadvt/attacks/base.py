@@ -26,7 +26,7 @@ from torch import nn
 from pyadvt.utils import evaluating, per_sample_rand
 from pyadvt.utils.deprecation import renamed_parameters
 from pyadvt.utils.modes import model_device
-from pyadvt.utils.validation import InvalidTypeError, InvalidValueError
+from pyadvt.utils.validation import InvalidTypeError, InvalidValueError, check_labels
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -34,12 +34,13 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 def cross_entropy_per_sample(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Default attack loss: per-sample cross-entropy ``[B]`` of ``logits [B, C]`` at labels ``y [B]``.
 
-    This is the per-sample loss ``l`` of docs/theory.md §1 (and ``CE`` of §10). Shapes and dtypes are
-    checked here (metadata, no host sync); the label range is checked once by the attack's
-    ``__call__``, not on every step.
+    This is the per-sample loss ``l`` of docs/theory.md §1 (and ``CE`` of §10). Shapes, dtypes and the
+    label range are checked here; the attacks' steps use the same loss with only the metadata checks
+    (no host sync per step), since ``__call__`` checks the labels once.
 
     Raises:
-        ValueError: when ``logits`` is not a floating 2-D tensor, or ``y`` does not have shape ``[B]``.
+        ValueError: when ``logits`` is not a floating 2-D tensor, ``y`` does not have shape ``[B]`` or
+            holds a label outside ``[0, C)``.
         TypeError: when ``y`` is not a tensor of integer labels (bool, floating or complex).
 
     Example:
@@ -52,6 +53,14 @@ def cross_entropy_per_sample(logits: torch.Tensor, y: torch.Tensor) -> torch.Ten
             ...
         pyadvt.utils.errors.InvalidTypeError: 'y' must hold integer class labels (int64), got torch.float32
     """
+    check_loss_args(logits, y)
+    check_labels(y, logits.shape[0], num_classes=logits.shape[1])
+    return step_cross_entropy(logits, y)
+
+
+def step_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """:func:`cross_entropy_per_sample` with the metadata checks only: the loss of every attack step
+    (the labels were range-checked once by the attack's ``__call__``)."""
     check_loss_args(logits, y)
     return F.cross_entropy(logits, y, reduction="none")
 
@@ -206,7 +215,7 @@ class Attack(abc.ABC):
         self.norm = norm
         self.targeted = bool(targeted)
         self.seed = int(seed)
-        self.loss = loss or cross_entropy_per_sample
+        self.loss = loss or step_cross_entropy
         self.undefined = 0
 
     # ------------------------------------------------------------------ public call

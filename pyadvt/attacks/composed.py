@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pyadvt.attacks.base import Attack, AttackBatch, LossFn, check_loss_args
+from pyadvt.utils.validation import check_labels
 from pyadvt.attacks.ensemble import Ensemble
 from pyadvt.attacks.iterative import IterativeAttack
 from pyadvt.attacks.smoothing import depthwise, gaussian_kernel
@@ -53,7 +54,8 @@ def margin_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     when the prediction is not ``y``.
 
     Raises:
-        ValueError: when ``logits`` is not a floating 2-D tensor, or ``y`` does not have shape ``[B]``.
+        ValueError: when ``logits`` is not a floating 2-D tensor, ``y`` does not have shape ``[B]`` or
+            holds a label outside ``[0, C)``.
         TypeError: when ``y`` is not a tensor of integer labels.
 
     Example:
@@ -62,12 +64,19 @@ def margin_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         tensor([-2.,  3.])
     """
     check_loss_args(logits, y)
+    check_labels(y, logits.shape[0], num_classes=logits.shape[1])
+    return _step_margin(logits, y)
+
+
+def _step_margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """:func:`margin_loss` with the metadata checks only (the loss of every attack step)."""
+    check_loss_args(logits, y)
     true = logits.gather(1, y.view(-1, 1)).squeeze(1)
     other = logits.masked_fill(F.one_hot(y, logits.shape[1]).bool(), float("-inf")).amax(dim=1)
     return other - true
 
 
-OBJECTIVES = {"ce": None, "margin": margin_loss}
+OBJECTIVES = {"ce": None, "margin": _step_margin}
 
 
 class TransferAttack(IterativeAttack):

@@ -24,7 +24,7 @@ from torch import nn
 from pyadvt.ops.pgd import pgd_step_
 from pyadvt.utils.modes import evaluating
 from pyadvt.utils.rng import per_sample_rand
-from pyadvt.utils.validation import check_inputs, check_like
+from pyadvt.utils.validation import check_inputs, check_like, warn_invalid
 
 __all__ = ["RepresentationAttack", "representation_fn", "representation_distance", "random_start"]
 
@@ -68,6 +68,9 @@ def representation_distance(g: Callable[[torch.Tensor], torch.Tensor], x: torch.
     The representation shift that :class:`RepresentationAttack` maximises (seed 004 eq. 2;
     docs/theory.md §1 and §5). ``x`` and ``x_adv`` are ``[B, *in_shape]`` (e.g. ``[B, C, H, W]``).
 
+    A sample whose distance is not finite (NaN/Inf pixels or representation) is NaN in the result
+    and reported in one ``RuntimeWarning``, so a caller's mean must skip it (``torch.nanmean``).
+
     Raises:
         ValueError: when ``x_adv`` does not have ``x``'s shape or is on another device (checked
             before ``g`` runs).
@@ -78,6 +81,16 @@ def representation_distance(g: Callable[[torch.Tensor], torch.Tensor], x: torch.
         [3.464101552963257, 3.464101552963257]
     """
     check_like(x_adv, x, "x_adv", "x")
+    d = _distance(g, x, x_adv)
+    bad = ~torch.isfinite(d)
+    if bool(bad.any()):
+        d = torch.where(bad, torch.full_like(d, float("nan")), d)
+        warn_invalid(int(bad.sum()), d.numel(), "representation_distance", "non-finite inputs or representations")
+    return d
+
+
+def _distance(g: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, x_adv: torch.Tensor) -> torch.Tensor:
+    """``||g(x_adv) - g(x)||_2`` per sample without checks (the attack's inner loop)."""
     with torch.no_grad():
         return (g(x_adv) - g(x)).flatten(1).norm(dim=1)
 
@@ -224,7 +237,7 @@ class RepresentationAttack:
                 grad, d = self._objective(x_t, ref)
                 best, best_d = _keep_best(best, best_d, x_t, d)
                 pgd_step_(x_t, grad.to(x_t.dtype), x0, eps_t, alpha_t, norm=self.norm)
-            best, best_d = _keep_best(best, best_d, x_t, representation_distance(self.g, x0, x_t))
+            best, best_d = _keep_best(best, best_d, x_t, _distance(self.g, x0, x_t))
         return best, best_d
 
     def _legacy(self, x0: torch.Tensor, eps_t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -233,7 +246,7 @@ class RepresentationAttack:
         grad, _ = self._objective(x0, anchor)
         x_t = x0.clone()
         pgd_step_(x_t, grad.to(x_t.dtype), x0, eps_t, eps_t.clamp_min(1e-12), norm=self.norm)
-        return x_t, representation_distance(self.g, x0, x_t)
+        return x_t, _distance(self.g, x0, x_t)
 
 
 def _keep_best(best: torch.Tensor, best_d: torch.Tensor, x_t: torch.Tensor, d: torch.Tensor):
