@@ -15,6 +15,7 @@ that the attack found (the AS score is a max: any point of the ball is a valid w
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from collections.abc import Callable, Sequence
 
@@ -24,7 +25,7 @@ from torch import nn
 from pyadvt.ops.pgd import pgd_step_
 from pyadvt.utils.modes import evaluating
 from pyadvt.utils.rng import per_sample_rand
-from pyadvt.utils.validation import check_inputs, check_like, warn_invalid
+from pyadvt.utils.validation import InvalidTypeError, check_inputs, check_like, warn_invalid
 
 __all__ = ["RepresentationAttack", "representation_fn", "representation_distance", "random_start"]
 
@@ -173,6 +174,9 @@ class RepresentationAttack:
             raise ValueError(f"'steps' must be a positive int, got {steps!r}")
         if not isinstance(restarts, int) or restarts < 1:
             raise ValueError(f"'restarts' must be a positive int, got {restarts!r}")
+        if isinstance(eps, bool) or not (isinstance(eps, numbers.Real)
+                                         or (isinstance(eps, torch.Tensor) and eps.numel() == 1)):
+            raise InvalidTypeError(f"'eps' must be a real number (the ball radius), got {type(eps).__name__}")
         if float(eps) < 0 or not math.isfinite(float(eps)):
             raise ValueError(f"'eps' must be a finite number >= 0, got {eps!r}")
         if alpha is not None and not float(alpha) > 0:

@@ -151,3 +151,11 @@ def test_non_finite_gradients_are_masked_and_reported():
     assert atk.undefined == 1
     assert torch.equal(x_adv[1], x[1]) and bool(torch.isfinite(x_adv).all())
     assert not torch.equal(x_adv[0], x[0])
+
+
+def test_a_non_numeric_eps_is_a_clear_type_error():
+    net = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
+    for bad in ("a", None, [0.1]):
+        with pytest.raises(TypeError, match="'eps'"):
+            RepresentationAttack(net, bad)
+    assert RepresentationAttack(net, torch.tensor(0.1)).eps == pytest.approx(0.1)
