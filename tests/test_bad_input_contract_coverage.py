@@ -31,6 +31,7 @@ EXEMPT = {
     "attacks.AttackBatch": "the rows record an Attack builds for its hooks from already-validated inputs",
     "theory.TheoremCheck": "the base class of the check_* result records",
     "theory.CounterexampleCheck": "the result of Section6Counterexample.verify(), which takes no arguments",
+    "selection.RankingResult": "the result of rank_sources / rank_surrogates (a dict subclass they build)",
 }
 
 

@@ -31,11 +31,12 @@ from pyadvt.selection.logme import LEGACY_LOGME, logme
 from pyadvt.selection.nce import nce
 from pyadvt.selection.ranking import (ADVERSARIAL_SCORES, SOURCE_SCORES, SURROGATE_SCORES, rank_sources,
                                       rank_surrogates, score_source, spearman_ci)
+from pyadvt.selection.ranking_result import RankingResult
 from pyadvt.selection.sfda import sfda
 from pyadvt.selection.transrate import transrate
 
 __all__ = ["ADVERSARIAL_SCORES", "AGREEMENT_METRICS", "AgreementResult", "ESTIMATORS", "Extracted", "LEGACY_LOGME",
            "SOURCE_SCORES", "SURROGATE_SCORES", "UndefinedScoreError", "agreement", "estimate", "extract", "gbc",
-           "h_score", "h_score_shrinkage", "incremental_value", "leep", "logme", "nce", "nleep", "rank_sources",
+           "h_score", "h_score_shrinkage", "incremental_value", "leep", "logme", "nce", "nleep", "RankingResult", "rank_sources",
            "rank_surrogates",
            "rel_at_k", "score_source", "sfda", "spearman_ci", "split_model", "transrate"]

@@ -55,6 +55,7 @@ from pyadvt.selection._samples import eval_samples, num_classes_of
 from pyadvt.selection.agreement import agreement
 from pyadvt.selection.estimators import ESTIMATORS, estimate
 from pyadvt.selection.extract import extract, split_model
+from pyadvt.selection.ranking_result import RankingResult
 from pyadvt.utils import distributed
 from pyadvt.utils.stats import spearman as stats_spearman
 from pyadvt.utils.sweep import CellStore, config_digest
@@ -283,7 +284,7 @@ def rank_sources(sources: Mapping[str, nn.Module], reference: nn.Module, target_
                  target_train: Any = None, eps: float = 0.1, steps: int = 10, n_eval: int = 200,
                  eval_seed: int | None = None, probe: bool = True, probe_epochs: int = 5, probe_lr: float = 0.05,
                  seed: int = 0, scores: Sequence[str] | str | None = None, batch_size: int = 256,
-                 store: CellStore | None = None, progress: bool = True, cell_prefix: tuple = ()) -> dict:
+                 store: CellStore | None = None, progress: bool = True, cell_prefix: tuple = ()) -> RankingResult:
     """Score and rank ``sources`` for the target task: the field's estimators and adversarial transferability.
 
     Args:
@@ -315,6 +316,8 @@ def rank_sources(sources: Mapping[str, nn.Module], reference: nn.Module, target_
     left unscored the same way (``ValueError`` when no source can).
 
     Returns:
+        a :class:`~pyadvt.selection.RankingResult` (a dict, with ``.value`` the best source's name,
+        ``.valid`` / ``.n_undefined`` for failed candidates and ``.summary()``):
         ``{"rows": [...], "spearman": {...}, "agreement": {...}, "scores": [...], "n_eval": N,
         "failed": {name: line}, "tracebacks": {name: text}}``: one row per source with every score
         asked for (``None`` where undefined or failed): the estimator names, ``tau1``, ``tau2``,
@@ -386,8 +389,8 @@ def rank_sources(sources: Mapping[str, nn.Module], reference: nn.Module, target_
     spearman, agree = _probe_agreement(rows, columns) if probe else ({}, {})
     lead = "rank_score" if "tau1*tau2" in columns else f"rank_{columns[0]}"
     rows.sort(key=lambda r: (r[lead] is None, r[lead] or 0))
-    return {"rows": rows, "spearman": spearman, "agreement": agree, "scores": columns, "n_eval": int(x.shape[0]),
-            "eps": eps, "failed": failed, "tracebacks": tracebacks}
+    return RankingResult(rows=rows, spearman=spearman, agreement=agree, scores=columns, n_eval=int(x.shape[0]),
+                         eps=eps, failed=failed, tracebacks=tracebacks)
 
 
 def _probe_agreement(rows: list[dict], columns: list[str]) -> tuple[dict, dict]:
@@ -450,7 +453,7 @@ def rank_surrogates(surrogates: Mapping[str, nn.Module], targets: Mapping[str, n
                     attack: str = "pgd", eps: float = 0.1, steps: int = 10, norm: str = "linf", n_eval: int = 200,
                     eval_seed: int | None = None, n_smooth: int = 64, smoothness_method: str = "lanczos",
                     seed: int = 0, scores: Sequence[str] | str | None = None,
-                    store: CellStore | None = None, progress: bool = True, cell_prefix: tuple = ()) -> dict:
+                    store: CellStore | None = None, progress: bool = True, cell_prefix: tuple = ()) -> RankingResult:
     """Measure each surrogate's attack success on every target and its seed-001 predictors.
 
     Args:
@@ -473,6 +476,8 @@ def rank_surrogates(surrogates: Mapping[str, nn.Module], targets: Mapping[str, n
     surrogates are ranked (``ValueError`` when none can run on the data).
 
     Returns:
+        a :class:`~pyadvt.selection.RankingResult` (a dict, with ``.value`` the best surrogate's name,
+        ``.valid`` / ``.n_undefined`` for failed candidates and ``.summary()``):
         ``{"rows": [...], "asr": [[...]], "rate": [[...]], "similarity": [[...]], "surrogates": [...],
         "targets": [...], "spearman": {...}, "failed": {name: line}, "tracebacks": {name: text}}``:
         rows sorted by mean transfer ASR (best first) with ``accuracy``, ``fooling``, ``mean_asr``,
@@ -529,6 +534,6 @@ def rank_surrogates(surrogates: Mapping[str, nn.Module], targets: Mapping[str, n
         return [[by_name[s]["targets"][t][field] if s in by_name else None for t in tnames] for s in snames]
 
     rows.sort(key=lambda r: (r["rank_asr"] is None, r["rank_asr"] or 0))
-    return {"rows": rows, "surrogates": snames, "targets": tnames, "asr": matrix("asr"), "rate": matrix("rate"),
-            "similarity": matrix("similarity"), "spearman": spearman, "scores": ["asr", *predictors],
-            "n_eval": int(x.shape[0]), "attack": spec, "failed": failed, "tracebacks": tracebacks}
+    return RankingResult(rows=rows, surrogates=snames, targets=tnames, asr=matrix("asr"), rate=matrix("rate"),
+                         similarity=matrix("similarity"), spearman=spearman, scores=["asr", *predictors],
+                         n_eval=int(x.shape[0]), attack=spec, failed=failed, tracebacks=tracebacks)
