@@ -37,7 +37,7 @@ TUTORIALS = ("choose_source", "choose_surrogate", "robustness_transfer", "check_
 FAST_ENV = "PYADVT_TUTORIAL_FAST"
 
 
-RUN_TIME = "\0run-time\0"  # placeholder in the page's note, replaced once the run is timed
+RUN_TIME = "\0run-time\0"  # token in the page's note; render() substitutes the measured run time
 
 
 def _duration(seconds: float) -> str:

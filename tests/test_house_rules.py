@@ -3,8 +3,7 @@
 * no function body in ``pyadvt/experiments/`` or ``pyadvt/commands/`` over 60 lines (docstring aside):
   an experiment is a short composition of library calls;
 * figures are drawn only by ``pyadvt/report/`` (no matplotlib import in the library's other packages);
-* nothing in the repository points to files outside it (the specification the project was built from
-  is not part of it: readers follow ``docs/theory.md``).
+* nothing in the repository points to files outside it (readers follow ``docs/theory.md``).
 """
 
 from __future__ import annotations
@@ -54,12 +53,14 @@ def test_figures_are_drawn_only_by_report():
 
 def test_nothing_points_outside_the_repository():
     files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    pattern = re.compile(r"\.\./shared|SPEC\.md|SPEC §")
+    # the outside folder and document names, spelled in pieces so this file does not match itself
+    outside, spec = "../" + "sha" + "red", "SP" + "EC"
+    pattern = re.compile("|".join([re.escape(outside), spec + r"\.md", spec + " §"]))
     hits = []
     for name in files:
         path = ROOT / name
         if path.suffix not in {".py", ".md", ".toml", ".yml", ".yaml", ".cfg", ".txt", ".sh", ".cpp", ".h",
-                               ".cu", ".cuh"} or name == "tests/test_house_rules.py":
+                               ".cu", ".cuh"}:
             continue
         text = path.read_text(encoding="utf-8", errors="replace")
         hits += [f"{name}:{i}" for i, line in enumerate(text.splitlines(), 1) if pattern.search(line)]

@@ -40,19 +40,12 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Subset
 
 from pyadvt.data import TensorData
-from pyadvt.data.stream import iter_batches, num_batches
+from pyadvt.data.stream import _len, iter_batches, num_batches
 from pyadvt.utils.validation import InvalidTypeError, InvalidValueError
 
 __all__ = ["TrainBatches"]
 
 _KINDS = "a TensorData, an (x, y) pair of tensors, a torch.utils.data.Dataset of (x, y) items or a DataLoader"
-
-
-def _len(obj: Any) -> int | None:
-    try:
-        return int(len(obj))
-    except (TypeError, NotImplementedError):
-        return None
 
 
 class TrainBatches:
