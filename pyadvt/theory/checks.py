@@ -47,11 +47,11 @@ class DirectionEval:
 
     Example:
         >>> import numpy as np
-        >>> from pyadvt.theory import *
-        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
-        >>> ev = evaluate_direction(LinearClassifier(np.array([1.0, 0.0]), -1.0), X, y, np.array([-1.0, 0.0]))
-        >>> ev.correct.tolist(), ev.critical_c.round(3).tolist(), ev.adversarial.tolist()
-        ([True, True, True], [inf, 1.0, 1.0], [False, True, True])
+        >>> from pyadvt.theory import LinearClassifier, evaluate_direction
+        >>> h = LinearClassifier(np.array([1.0]), 0.0)   # +1 iff x > 0
+        >>> ev = evaluate_direction(h, np.array([[1.0], [-1.0]]), np.array([1.0, 1.0]), np.array([-1.0]))
+        >>> ev.correct.tolist(), ev.critical_c.tolist(), ev.verified.tolist(), ev.adversarial.tolist()
+        ([True, False], [1.0, inf], [True, False], [True, False])
     """
 
     correct: np.ndarray
@@ -127,14 +127,11 @@ class TheoremCheck:
         violations: indices of the points where the claim fails (empty when it holds).
 
     Example:
-        >>> import numpy as np
-        >>> from pyadvt.theory import *
-        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
-        >>> svm = max_margin_svm(X, y)
-        >>> h = LinearClassifier(np.array([1.0, 0.3]), -1.2)
-        >>> res = check_theorem4(svm, h)
-        >>> res.theorem, res.hypothesis_ok, res.claim_holds, len(res.violations)
-        ('Theorem 4', True, True, 0)
+        >>> from pyadvt.theory import TheoremCheck
+        >>> res = TheoremCheck(theorem="Theorem 4", hypothesis_ok=False, hypothesis_failures=("h is not S-accurate",),
+        ...                    claim_holds=False)
+        >>> res.consistent, res.summary()["n_violations"]   # a failed hypothesis leaves the theorem unrefuted
+        (True, 0)
     """
 
     theorem: str

@@ -52,10 +52,10 @@ def as_linear_classifier(h) -> LinearClassifier:
 
     Example:
         >>> import numpy as np
-        >>> from pyadvt.theory import *
-        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
-        >>> as_linear_classifier((np.array([1.0, 0.0]), -1.0)).predict(X).tolist()
-        [-1.0, 1.0, 1.0]
+        >>> from pyadvt.theory import as_linear_classifier
+        >>> h = as_linear_classifier((np.array([1.0, 0.0]), -1.0))   # a (w, b) pair
+        >>> h.predict(np.array([[0.0, 0.0], [2.0, 1.0]])).tolist(), as_linear_classifier(h) is h
+        ([-1.0, 1.0], True)
     """
     if isinstance(h, LinearClassifier):
         return h
@@ -113,13 +113,11 @@ class DirectionCheck(TheoremCheck):
 
     Example:
         >>> import numpy as np
-        >>> from pyadvt.theory import *
-        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
-        >>> svm = max_margin_svm(X, y)
-        >>> h = LinearClassifier(np.array([1.0, 0.3]), -1.2)
-        >>> res = check_theorem4(svm, h)
-        >>> res.critical_c.round(3).tolist()
-        [1.2, 1.1, 0.5]
+        >>> from pyadvt.theory import check_theorem4, max_margin_svm
+        >>> svm = max_margin_svm(np.array([[0.0], [2.0]]), np.array([-1, 1]))   # w* = [1], b* = -1
+        >>> res = check_theorem4(svm, (np.array([1.0]), -1.0))
+        >>> res.directions.round(6).tolist(), res.critical_c.round(6).tolist(), res.correct.tolist()
+        ([[1.0], [-1.0]], [1.0, 1.0], [True, True])
     """
 
     directions: np.ndarray
@@ -153,6 +151,8 @@ def check_theorem4(svm: MaxMarginSVM, h, X=None, y=None) -> DirectionCheck:
         >>> res = check_theorem4(svm, h)
         >>> res.hypothesis_ok, res.claim_holds, res.adversarial.tolist()
         (True, True, [True, True, True])
+        >>> res.critical_c.round(3).tolist()
+        [1.2, 1.1, 0.5]
     """
     h = as_linear_classifier(h)
     X, y = _points(svm, X, y)
@@ -175,13 +175,10 @@ class Theorem5Check(DirectionCheck):
 
     Example:
         >>> import numpy as np
-        >>> from pyadvt.theory import *
-        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
-        >>> svm = max_margin_svm(X, y)
-        >>> h = LinearClassifier(np.array([1.0, 0.3]), -1.2)
-        >>> res = check_theorem5(svm, h)
-        >>> round(res.gamma_h, 4) > 0
-        True
+        >>> from pyadvt.theory import check_theorem5, max_margin_svm
+        >>> res = check_theorem5(max_margin_svm(np.array([[0.0], [2.0]]), np.array([-1, 1])), (np.array([2.0]), -2.0))
+        >>> round(res.gamma_h, 6), res.c_bound.round(6).tolist(), res.flips_beyond_bound.tolist()
+        (1.0, [1.0, 1.0], [True, True])
     """
 
     gamma_h: float
@@ -210,10 +207,9 @@ def check_theorem5(svm: MaxMarginSVM, h, X=None, y=None, rtol: float = RTOL) -> 
         >>> from pyadvt.theory import *
         >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
         >>> svm = max_margin_svm(X, y)
-        >>> h = LinearClassifier(np.array([1.0, 0.3]), -1.2)
-        >>> res = check_theorem5(svm, h)
-        >>> res.claim_holds, bool(res.flips_beyond_bound.all())
-        (True, True)
+        >>> res = check_theorem5(svm, (np.array([2.0, 0.6]), -2.4))   # h is normalised to ||w|| = 1 first
+        >>> res.claim_holds, bool(res.flips_beyond_bound.all()), bool(np.all(res.critical_c <= res.c_bound))
+        (True, True, True)
     """
     _check_rtol(rtol)
     h = as_linear_classifier(h).normalized()
@@ -252,12 +248,11 @@ class Corollary6Check(TheoremCheck):
 
     Example:
         >>> import numpy as np
-        >>> from pyadvt.theory import *
-        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
-        >>> svm = max_margin_svm(X, y)
-        >>> h = LinearClassifier(np.array([1.0, 0.3]), -1.2)
-        >>> check_corollary6(svm, h).theorem
-        'Corollary 6'
+        >>> from pyadvt.theory import LinearClassifier, check_corollary6, max_margin_svm
+        >>> svm = max_margin_svm(np.array([[0.0], [2.0]]), np.array([-1, 1]))   # c_S = 1 / sum alpha = 1
+        >>> res = check_corollary6(svm, LinearClassifier(np.array([1.0]), -1.0))
+        >>> round(res.c, 6), res.critical_c.round(6).tolist(), res.flipping.tolist(), res.witness
+        (1.0, [1.0, 1.0], [0, 1], 0)
     """
 
     c: float
@@ -284,10 +279,9 @@ def check_corollary6(svm: MaxMarginSVM, h, c: float | None = None, rtol: float =
         >>> from pyadvt.theory import *
         >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
         >>> svm = max_margin_svm(X, y)
-        >>> h = LinearClassifier(np.array([1.0, 0.3]), -1.2)
-        >>> res = check_corollary6(svm, h)
-        >>> res.claim_holds, res.witness is not None
-        (True, True)
+        >>> h = (np.array([1.0, 0.3]), -1.2)   # (w, b)
+        >>> check_corollary6(svm, h).claim_holds, check_corollary6(svm, h, c=0.1).claim_holds   # c < c_S can fail
+        (True, False)
     """
     h = as_linear_classifier(h)
     c_test = svm.c_S if c is None else float(c)
@@ -335,9 +329,8 @@ def multiclass_direction(X, y, k: int, l: int) -> tuple[np.ndarray, MaxMarginSVM
 
     Example:
         >>> import numpy as np
-        >>> from pyadvt.theory import *
+        >>> from pyadvt.theory import multiclass_direction
         >>> X = np.array([[0.0, 0.0], [3.0, 0.0], [0.0, 3.0]]); y = np.array([0, 1, 2])
-        >>> h = MultiClassLinear(W=np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), b=np.array([0.0, -1.5, -1.5]), labels=np.array([0, 1, 2]))
         >>> v, svm_kl = multiclass_direction(X, y, 1, 2)
         >>> v.round(4).tolist()
         [0.3333, -0.3333]
@@ -358,12 +351,12 @@ class Theorem8Check(DirectionCheck):
 
     Example:
         >>> import numpy as np
-        >>> from pyadvt.theory import *
+        >>> from pyadvt.theory import MultiClassLinear, check_theorem8
         >>> X = np.array([[0.0, 0.0], [3.0, 0.0], [0.0, 3.0]]); y = np.array([0, 1, 2])
         >>> h = MultiClassLinear(W=np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), b=np.array([0.0, -1.5, -1.5]), labels=np.array([0, 1, 2]))
-        >>> res = check_theorem8(X, y, h, 1, 2)
-        >>> res.k, res.l, res.indices.tolist()
-        (1, 2, [1, 2])
+        >>> res = check_theorem8(X, y, h, k=1, l=2)
+        >>> res.indices.tolist(), bool(np.all(res.critical_c <= res.pair_critical_c * (1 + 1e-9)))
+        ([1, 2], True)
     """
 
     k: int

@@ -85,11 +85,10 @@ class TwoLayerReLU(_PiecewiseLinearRay):
 
     Example:
         >>> import numpy as np
-        >>> from pyadvt.theory import *
-        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
-        >>> h = TwoLayerReLU(W=np.array([[0.0, 1.0], [0.0, -1.0]]), b=np.zeros(2), v=np.ones(2), a=0.5)
-        >>> h.predict(np.array([[0.0, 0.0], [0.0, 2.0]])).tolist()
-        [-1.0, 1.0]
+        >>> from pyadvt.theory import TwoLayerReLU
+        >>> h = TwoLayerReLU(W=np.array([[0.0, 1.0], [0.0, -1.0]]), b=np.zeros(2), a=0.5)  # f(x) = |x_2|
+        >>> h.output(np.array([[0.0, 0.0], [0.0, 2.0]])).tolist(), h.first_flip(np.zeros((1, 2)), np.array([0.0, 1.0]))
+        ([0.0, 2.0], array([0.5]))
     """
 
     W: np.ndarray
@@ -178,8 +177,7 @@ class AllActiveReLU(_PiecewiseLinearRay):
 
     Example:
         >>> import numpy as np
-        >>> from pyadvt.theory import *
-        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
+        >>> from pyadvt.theory import AllActiveReLU
         >>> g = AllActiveReLU(W=np.array([[1.0, 0.0], [0.0, 1.0]]), b=np.zeros(2))
         >>> g.predict(np.array([[1.0, 1.0], [-1.0, -1.0]])).tolist()
         [1.0, -1.0]
@@ -223,11 +221,10 @@ class ReLUClass:
 
     Example:
         >>> import numpy as np
-        >>> from pyadvt.theory import *
-        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
-        >>> h = TwoLayerReLU(W=np.array([[0.0, 1.0], [0.0, -1.0]]), b=np.zeros(2), v=np.ones(2), a=0.5)
-        >>> CLASS_R_PRIME.contains(h), CLASS_R_PRIME.convex_label
-        (True, -1.0)
+        >>> from pyadvt.theory import CLASS_R, CLASS_R_PRIME, TwoLayerReLU
+        >>> h = TwoLayerReLU(W=np.eye(2), b=np.zeros(2), v=np.array([1.0, 2.0]), a=0.5)
+        >>> CLASS_R_PRIME.contains(h), CLASS_R_PRIME.convex_label, CLASS_R.check(h)
+        (True, -1.0, ('output weights v are not all ones', 'threshold a = 0.5 (R uses a = 0)'))
     """
 
     name: str
@@ -282,12 +279,11 @@ class ConvexityCheck(TheoremCheck):
 
     Example:
         >>> import numpy as np
-        >>> from pyadvt.theory import *
-        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
-        >>> h = TwoLayerReLU(W=np.array([[0.0, 1.0], [0.0, -1.0]]), b=np.zeros(2), v=np.ones(2), a=0.5)
-        >>> pts = np.array([[0.0, 3.0], [1.0, 2.0], [-1.0, 4.0]])
-        >>> check_region_convexity(h, pts, 1.0, n_pairs=5, rng=np.random.default_rng(0)).label
-        1.0
+        >>> from pyadvt.theory import TwoLayerReLU, check_region_convexity
+        >>> h = TwoLayerReLU(W=np.array([[0.0, 1.0], [0.0, -1.0]]), b=np.zeros(2), a=0.5)  # +1 iff |x_2| > 0.5
+        >>> res = check_region_convexity(h, np.array([[0.0, 3.0], [0.0, -3.0]]), 1.0)  # the +1 region is not convex
+        >>> res.label, res.pairs.tolist(), res.exit_t.round(4).tolist(), res.violations.tolist()
+        (1.0, [[0, 1]], [0.4167], [0])
     """
 
     label: float
@@ -317,12 +313,11 @@ def check_region_convexity(h, points, label: float, n_pairs: int = 200, rng=None
     Example:
         >>> import numpy as np
         >>> from pyadvt.theory import *
-        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
         >>> h = TwoLayerReLU(W=np.array([[0.0, 1.0], [0.0, -1.0]]), b=np.zeros(2), v=np.ones(2), a=0.5)
-        >>> pts = np.array([[0.0, 3.0], [1.0, 2.0], [-1.0, 4.0]])
-        >>> res = check_region_convexity(h, pts, 1.0, n_pairs=20, rng=np.random.default_rng(0))
-        >>> res.claim_holds
-        True
+        >>> pts = np.array([[0.0, 0.0], [5.0, 0.2], [-3.0, -0.4], [1.0, 0.5], [0.0, 3.0]])  # the last has h = +1
+        >>> res = check_region_convexity(h, pts, -1.0, n_pairs=20, rng=np.random.default_rng(0), relu_class=CLASS_R_PRIME)
+        >>> res.theorem, res.hypothesis_ok, res.claim_holds, len(res.pairs)
+        ('Lemma 14', True, True, 6)
     """
     if label not in (1, -1):
         raise ValueError(f"'label' must be +1 or -1 (the region whose convexity is tested), got {label!r}")

@@ -49,11 +49,11 @@ class ConvexDirectionCheck(TheoremCheck):
 
     Example:
         >>> import numpy as np
-        >>> from pyadvt.theory import *
-        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
-        >>> h = TwoLayerReLU(W=np.array([[0.0, 1.0], [0.0, -1.0]]), b=np.zeros(2), v=np.ones(2), a=0.5)
-        >>> check_theorem15(h, X, y).a_index is not None
-        True
+        >>> from pyadvt.theory import TwoLayerReLU, check_theorem11
+        >>> h = TwoLayerReLU(W=np.array([[0.0, 1.0], [0.0, -1.0]]), b=np.zeros(2), a=0.5)
+        >>> res = check_theorem11(h, np.array([[0.0, 0.0], [2.0, 1.0]]), [-1, 1], convex_label=-1.0)
+        >>> res.a_index, res.b_index, res.points.tolist(), res.adversarial.tolist()
+        (0, 1, [[0.0, 0.0]], [True])
     """
 
     convex_label: float
@@ -139,20 +139,24 @@ def check_theorem11(h, X, y, convex_label: float, a_index: int | None = None, b_
 def check_theorem10(h, X, y, a_index=None, b_index=None, points=None) -> ConvexDirectionCheck:
     """Theorem 10 (class R, Lemma 13): ``x_b - x_a`` is adversarial at every ``x`` with ``h(x) = -1``.
 
+    Hypothesis: ``h`` in R (``v`` all ones, ``a = 0``, strict rule: ``h(x) = +1`` iff some unit is active)
+    and S-accurate; then ``h^{-1}(-1)`` is convex (Lemma 13) and Theorem 11 applies with ``alpha = -1``.
+
     Source: seed 003, Theorem 10; docs/theory.md §6 (seed 003).
 
     Raises:
-        ValueError: ``convex_label`` is not +1 / -1, ``a_index`` / ``b_index`` are out of range or of the wrong class, or ``points`` have another dimension.
-        TypeError: malformed ``X`` / ``y``.
+        ValueError, TypeError: as :func:`check_theorem11` (``a_index`` / ``b_index`` out of range or of the wrong class, ``points`` of another dimension, malformed ``X`` / ``y``).
 
     Example:
         >>> import numpy as np
-        >>> from pyadvt.theory import *
-        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
-        >>> h = TwoLayerReLU(W=np.array([[0.0, 1.0], [0.0, -1.0]]), b=np.zeros(2), v=np.ones(2), a=0.5)
-        >>> res = check_theorem10(h, X, y, points=np.array([[5.0, 0.0]]))
-        >>> res.theorem, res.v.tolist()
-        ('Theorem 10', [2.0, 1.0])
+        >>> from pyadvt.theory import CLASS_R, TwoLayerReLU, check_theorem10
+        >>> h_R = TwoLayerReLU(W=np.array([[0.0, 1.0], [0.0, -1.0]]), b=np.array([-0.5, -0.5]))  # +1 iff |x_2| > 0.5
+        >>> CLASS_R.contains(h_R)
+        True
+        >>> S = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]])
+        >>> res = check_theorem10(h_R, S, [-1, 1, 1], points=np.array([[5.0, 0.0], [-3.0, 0.2]]))
+        >>> res.hypothesis_ok, res.claim_holds, res.critical_c.tolist()
+        (True, True, [0.5, 0.5, 0.3])
     """
     return check_theorem11(h, X, y, -1.0, a_index, b_index, points, CLASS_R, "Theorem 10")
 
@@ -160,11 +164,13 @@ def check_theorem10(h, X, y, a_index=None, b_index=None, points=None) -> ConvexD
 def check_theorem15(h, X, y, a_index=None, b_index=None, points=None) -> ConvexDirectionCheck:
     """Theorem 15 (class R', Lemma 14): ``x_b - x_a`` is adversarial at every ``x`` with ``h(x) = -1``.
 
+    Hypothesis: ``h`` in R' (``v >= 0``, ``a > 0``) and S-accurate; ``f`` is then a nonnegative sum of
+    convex functions, so ``h^{-1}(-1) = {f <= a}`` is convex (Lemma 14).
+
     Source: seed 003, Theorem 15; docs/theory.md §6 (seed 003).
 
     Raises:
-        ValueError: ``convex_label`` is not +1 / -1, ``a_index`` / ``b_index`` are out of range or of the wrong class, or ``points`` have another dimension.
-        TypeError: malformed ``X`` / ``y``.
+        ValueError, TypeError: as :func:`check_theorem11` (``a_index`` / ``b_index`` out of range or of the wrong class, ``points`` of another dimension, malformed ``X`` / ``y``).
 
     Example:
         >>> import numpy as np
@@ -172,8 +178,8 @@ def check_theorem15(h, X, y, a_index=None, b_index=None, points=None) -> ConvexD
         >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
         >>> h = TwoLayerReLU(W=np.array([[0.0, 1.0], [0.0, -1.0]]), b=np.zeros(2), v=np.ones(2), a=0.5)
         >>> res = check_theorem15(h, X, y, points=np.array([[5.0, 0.0]]))
-        >>> res.theorem, res.v.tolist()
-        ('Theorem 15', [2.0, 1.0])
+        >>> res.theorem, res.v.tolist(), res.in_scope.tolist()
+        ('Theorem 15', [2.0, 1.0], [True, True])
     """
     return check_theorem11(h, X, y, -1.0, a_index, b_index, points, CLASS_R_PRIME, "Theorem 15")
 
@@ -182,20 +188,21 @@ def check_theorem16(h, X, y, a_index=None, b_index=None, points=None) -> ConvexD
     """Theorem 16 (class R''): ``x_b - x_a`` (``x_a in S[+1]``, ``x_b in S[-1]``) is adversarial at every
     ``x`` with ``h(x) = +1``.
 
+    Hypothesis: ``h`` is an S-accurate :class:`AllActiveReLU`, whose +1 region (every unit active) is an
+    intersection of open half-spaces, hence convex: Theorem 11 with ``alpha = +1``.
+
     Source: seed 003, Theorem 16; docs/theory.md §6 (seed 003).
 
     Raises:
-        ValueError: ``convex_label`` is not +1 / -1, ``a_index`` / ``b_index`` are out of range or of the wrong class, or ``points`` have another dimension.
-        TypeError: malformed ``X`` / ``y``.
+        ValueError, TypeError: as :func:`check_theorem11` (``a_index`` / ``b_index`` out of range or of the wrong class, ``points`` of another dimension, malformed ``X`` / ``y``).
 
     Example:
         >>> import numpy as np
-        >>> from pyadvt.theory import *
-        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
-        >>> h = TwoLayerReLU(W=np.array([[0.0, 1.0], [0.0, -1.0]]), b=np.zeros(2), v=np.ones(2), a=0.5)
-        >>> res = check_theorem16(h, X, y, points=np.array([[5.0, 0.0]]))
-        >>> res.theorem, res.v.tolist()
-        ('Theorem 16', [-2.0, -1.0])
+        >>> from pyadvt.theory import AllActiveReLU, check_theorem16
+        >>> g = AllActiveReLU(W=np.eye(2), b=np.zeros(2))   # +1 on the open positive quadrant
+        >>> res = check_theorem16(g, np.array([[1.0, 1.0], [-1.0, -1.0]]), [1, -1], points=np.array([[5.0, 0.1]]))
+        >>> res.v.tolist(), res.critical_c.tolist(), res.claim_holds
+        ([-2.0, -2.0], [0.5, 0.05], True)
     """
     return check_theorem11(h, X, y, 1.0, a_index, b_index, points, CLASS_R_DOUBLE_PRIME, "Theorem 16")
 
@@ -209,11 +216,10 @@ class Corollary17Check(TheoremCheck):
 
     Example:
         >>> import numpy as np
-        >>> from pyadvt.theory import *
-        >>> X = np.array([[0.0, 0.0], [2.0, 1.0], [2.0, -1.0]]); y = np.array([-1, 1, 1])
-        >>> h = TwoLayerReLU(W=np.array([[0.0, 1.0], [0.0, -1.0]]), b=np.zeros(2), v=np.ones(2), a=0.5)
-        >>> check_corollary17([h], X, y).v.tolist()
-        [2.0, 1.0]
+        >>> from pyadvt.theory import LinearClassifier, check_corollary17
+        >>> res = check_corollary17([LinearClassifier(np.array([1.0]), -1.0)], np.array([[0.0], [2.0]]), [-1, 1])
+        >>> res.v.tolist(), res.violations.tolist(), res.per_classifier[0].theorem
+        ([2.0], [], 'Corollary 17')
     """
 
     v: np.ndarray
