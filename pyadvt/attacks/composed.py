@@ -27,7 +27,7 @@ from torch import nn
 from pyadvt.attacks.base import Attack, AttackBatch, LossFn, check_loss_args
 from pyadvt.utils.validation import check_labels
 from pyadvt.attacks.ensemble import Ensemble
-from pyadvt.attacks.iterative import IterativeAttack
+from pyadvt.attacks.iterative import IterativeAttack, run_rows
 from pyadvt.attacks.smoothing import depthwise, gaussian_kernel
 from pyadvt.models.output import model_logits
 from pyadvt.attacks.transforms import (InputTransform, TransformContext, _check_float, _check_int,
@@ -198,11 +198,7 @@ class TransferAttack(IterativeAttack):
 
     # ------------------------------------------------------------------ the loop
     def _run_once(self, batch: AttackBatch, rows: torch.Tensor | None, restart: int, bar) -> torch.Tensor:
-        def sel(t):
-            return t if rows is None or t is None else t[rows]
-
-        x0, y, eps, alpha = sel(batch.x), sel(batch.y), sel(batch.eps), sel(batch.alpha)
-        target = sel(batch.target_labels)
+        x0, y, eps, alpha, target = run_rows(batch, rows)
         x_adv = self._start(batch, rows, restart, x0, eps)
         state = self._setup(batch, rows, restart, x0, y, target, eps, alpha)
         momentum = None if self.mu is None else torch.zeros_like(x0)

@@ -84,15 +84,13 @@ class ILA(FeatureAttack):
             on a call, when the layer's output is not a tensor.
         TypeError: when ``layer`` is not a str.
         TypeError: when ``baseline`` is not a :class:`pyadvt.attacks.Attack`.
-        TypeError, ValueError: as :class:`pyadvt.attacks.TransferAttack` (``mu``, further
-            options), :class:`pyadvt.attacks.IterativeAttack` (``steps``, ``restarts``) and
-            :class:`pyadvt.attacks.Attack` (model, budgets; inputs and labels on a call, before any
-            gradient).
+        TypeError, ValueError: as :class:`pyadvt.attacks.TransferAttack` (its options, ``steps``, budgets; inputs).
 
     Example:
         >>> import torchvision
-        >>> ILA(torchvision.models.resnet18(num_classes=10)).layer
-        'layer2.1'
+        >>> atk = ILA(torchvision.models.resnet18(num_classes=10))
+        >>> atk.layer, type(atk.baseline).__name__, atk.baseline.mu  # baseline: MI-FGSM
+        ('layer2.1', 'TransferAttack', 1.0)
     """
 
     attack_name = "ILA"
@@ -139,17 +137,10 @@ class FIA(FeatureAttack):
     eps 16/255, steps 10.
 
     Raises:
-        ValueError: on construction, when ``model`` is a list/ensemble (one model's layer is
-            attacked), ``targeted=True`` (untargeted only), ``layer`` names no module of
-            ``model.named_modules()``, or ``layer=None`` and the architecture has no default layer;
-            on a call, when the layer's output is not a tensor.
-        TypeError: when ``layer`` is not a str.
+        TypeError, ValueError: as :class:`pyadvt.attacks.ILA` (``model``, ``targeted``, ``layer``).
         TypeError: when ``N`` is not an int or ``drop`` not a number.
         ValueError: when ``N`` is ``< 1`` or ``drop`` outside [0, 1].
-        TypeError, ValueError: as :class:`pyadvt.attacks.TransferAttack` (``mu``, further
-            options), :class:`pyadvt.attacks.IterativeAttack` (``steps``, ``restarts``) and
-            :class:`pyadvt.attacks.Attack` (model, budgets; inputs and labels on a call, before any
-            gradient).
+        TypeError, ValueError: as :class:`pyadvt.attacks.TransferAttack` (its options, ``steps``, budgets; inputs).
 
     Example:
         >>> import torchvision
@@ -207,22 +198,15 @@ class NAA(FIA):
     eps 16/255, steps 10.
 
     Raises:
-        ValueError: on construction, when ``model`` is a list/ensemble (one model's layer is
-            attacked), ``targeted=True`` (untargeted only), ``layer`` names no module of
-            ``model.named_modules()``, or ``layer=None`` and the architecture has no default layer;
-            on a call, when the layer's output is not a tensor.
-        TypeError: when ``layer`` is not a str.
+        TypeError, ValueError: as :class:`pyadvt.attacks.ILA` (``model``, ``targeted``, ``layer``).
         TypeError: when ``N`` is not an int or ``noise_std`` not a number.
         ValueError: when ``N`` is ``< 1`` or ``noise_std`` not finite ``>= 0``.
-        TypeError, ValueError: as :class:`pyadvt.attacks.TransferAttack` (``mu``, further
-            options), :class:`pyadvt.attacks.IterativeAttack` (``steps``, ``restarts``) and
-            :class:`pyadvt.attacks.Attack` (model, budgets; inputs and labels on a call, before any
-            gradient).
+        TypeError, ValueError: as :class:`pyadvt.attacks.TransferAttack` (its options, ``steps``, budgets; inputs).
 
     Example:
         >>> import torchvision
-        >>> NAA(torchvision.models.resnet18(num_classes=10)).N
-        30
+        >>> NAA(torchvision.models.resnet18(num_classes=10), N=5).ta_softmax  # the gradient of p_y
+        True
     """
 
     attack_name = "NAA"

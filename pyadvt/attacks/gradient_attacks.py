@@ -34,10 +34,8 @@ class NIFGSM(TransferAttack):
     budgets).
 
     Raises:
-        TypeError, ValueError: as :class:`pyadvt.attacks.TransferAttack` (``nesterov`` needs
-            ``mu``), :class:`pyadvt.attacks.IterativeAttack` (``steps``,
-            ``restarts``) and :class:`pyadvt.attacks.Attack` (model, budgets; inputs and labels on a
-            call, before any gradient).
+        ValueError: when ``mu`` is ``None`` (the look-ahead needs momentum).
+        TypeError, ValueError: as :class:`pyadvt.attacks.TransferAttack` (``steps``, budgets, inputs).
 
     Example:
         >>> import torch
@@ -65,10 +63,7 @@ class SINIFGSM(TransferAttack):
     Raises:
         TypeError: when ``m`` is not an int or ``scale_center`` not a number.
         ValueError: when ``m`` is ``< 1`` or ``scale_center`` is outside [0, 1].
-        TypeError, ValueError: as :class:`pyadvt.attacks.TransferAttack` (``transforms``, ``mu``
-            for the look-ahead), :class:`pyadvt.attacks.IterativeAttack` (``steps``,
-            ``restarts``) and :class:`pyadvt.attacks.Attack` (model, budgets; inputs and labels on a
-            call, before any gradient).
+        TypeError, ValueError: as :class:`pyadvt.attacks.TransferAttack` (``transforms``, ``mu``, ``steps``, inputs).
 
     Example:
         >>> import torch
@@ -96,15 +91,14 @@ class TIFGSM(TransferAttack):
 
     Raises:
         ValueError: when ``len_kernel`` is not a positive odd int or ``nsig`` not finite ``> 0``.
-        TypeError, ValueError: as :class:`pyadvt.attacks.TransferAttack` (``mu``), :class:`pyadvt.attacks.IterativeAttack` (``steps``,
-            ``restarts``) and :class:`pyadvt.attacks.Attack` (model, budgets; inputs and labels on a
-            call, before any gradient).
+        TypeError, ValueError: as :class:`pyadvt.attacks.TransferAttack` (its options, ``steps``, budgets; inputs).
 
     Example:
         >>> import torch
         >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 3))
-        >>> TIFGSM(net, 0.1, 0.02, 2, len_kernel=5).ti_size
-        5
+        >>> atk = TIFGSM(net, 0.1, 0.02, 2, len_kernel=5)
+        >>> tuple(atk.ti_kernel.shape), round(float(atk.ti_kernel.sum()), 6)  # a 5 x 5 averaging kernel
+        ((5, 5), 1.0)
     """
 
     def __init__(self, model: Model, eps: float = 16 / 255, alpha: float | None = None, steps: int = 10,
@@ -125,15 +119,14 @@ class VMIFGSM(TransferAttack):
     Raises:
         TypeError: when ``N`` is not an int or ``beta`` not a number.
         ValueError: when ``N`` is ``< 0`` or ``beta`` not finite ``>= 0``.
-        TypeError, ValueError: as :class:`pyadvt.attacks.TransferAttack` (``mu``), :class:`pyadvt.attacks.IterativeAttack` (``steps``,
-            ``restarts``) and :class:`pyadvt.attacks.Attack` (model, budgets; inputs and labels on a
-            call, before any gradient).
+        TypeError, ValueError: as :class:`pyadvt.attacks.TransferAttack` (its options, ``steps``, budgets; inputs).
 
     Example:
         >>> import torch
         >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
-        >>> VMIFGSM(net, 0.1, 0.02, 2, N=4).vt_neighbours
-        4
+        >>> atk = VMIFGSM(net, 0.1, 0.02, 2, N=4)
+        >>> atk.vt_neighbours, atk.vt_beta
+        (4, 1.5)
     """
 
     def __init__(self, model: Model, eps: float = 16 / 255, alpha: float | None = None, steps: int = 10,
@@ -185,9 +178,7 @@ class PIFGSM(TransferAttack):
         ValueError: on construction, when ``amplification``/``gamma_fixed`` is not finite ``>= 0`` or
             ``kernel_size`` not an odd int ``>= 3``; on a call, when ``x`` is not ``[B, C, H, W]``
             images (before any gradient).
-        TypeError, ValueError: as :class:`pyadvt.attacks.TransferAttack` (``mu``), :class:`pyadvt.attacks.IterativeAttack` (``steps``,
-            ``restarts``) and :class:`pyadvt.attacks.Attack` (model, budgets; inputs and labels on a
-            call, before any gradient).
+        TypeError, ValueError: as :class:`pyadvt.attacks.TransferAttack` (its options, ``steps``, budgets; inputs).
 
     Example:
         >>> import torch

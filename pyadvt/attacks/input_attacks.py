@@ -38,10 +38,7 @@ class Admix(TransferAttack):
         ValueError: on construction, when ``eta`` is not finite ``>= 0``, ``m1``/``m2`` ``< 1``,
             ``scale_center`` outside [0, 1] or ``pool`` not a non-empty ``[P, C, H, W]`` tensor; on a
             call, when ``pool``'s image shape differs from the inputs'.
-        TypeError, ValueError: as :class:`pyadvt.attacks.TransferAttack` (``mu``, further
-            options), :class:`pyadvt.attacks.IterativeAttack` (``steps``, ``restarts``) and
-            :class:`pyadvt.attacks.Attack` (model, budgets; inputs and labels on a call, before any
-            gradient).
+        TypeError, ValueError: as :class:`pyadvt.attacks.TransferAttack` (its options, ``steps``, budgets; inputs).
 
     Example:
         >>> import torch
@@ -73,10 +70,7 @@ class SSA(TransferAttack):
         ValueError: when ``N`` is ``< 1``, ``rho`` outside [0, 1] or ``sigma`` not finite ``>= 0``
             (the messages name them ``'n'``, ``'rho'``, ``'sigma'`` after
             :class:`~pyadvt.attacks.transforms.SpectrumTransform`).
-        TypeError, ValueError: as :class:`pyadvt.attacks.TransferAttack` (``mu``, further
-            options), :class:`pyadvt.attacks.IterativeAttack` (``steps``, ``restarts``) and
-            :class:`pyadvt.attacks.Attack` (model, budgets; inputs and labels on a call, before any
-            gradient).
+        TypeError, ValueError: as :class:`pyadvt.attacks.TransferAttack` (its options, ``steps``, budgets; inputs).
 
     Example:
         >>> import torch
@@ -108,10 +102,7 @@ class BSR(TransferAttack):
             [0, 180] (the messages name them ``'n'``, ``'copies'``, ``'max_angle'`` after
             :class:`~pyadvt.attacks.transforms.BlockShuffleRotate`); on a call, when ``x`` is not
             ``[B, C, H, W]`` images.
-        TypeError, ValueError: as :class:`pyadvt.attacks.TransferAttack` (``mu``, further
-            options), :class:`pyadvt.attacks.IterativeAttack` (``steps``, ``restarts``) and
-            :class:`pyadvt.attacks.Attack` (model, budgets; inputs and labels on a call, before any
-            gradient).
+        TypeError, ValueError: as :class:`pyadvt.attacks.TransferAttack` (its options, ``steps``, budgets; inputs).
 
     Example:
         >>> import torch

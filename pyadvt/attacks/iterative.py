@@ -122,11 +122,7 @@ class IterativeAttack(Attack):
             bar.close()
 
     def _run_once(self, batch: AttackBatch, rows: torch.Tensor | None, restart: int, bar) -> torch.Tensor:
-        def sel(t):
-            return t if rows is None or t is None else t[rows]
-
-        x0, y, eps, alpha = sel(batch.x), sel(batch.y), sel(batch.eps), sel(batch.alpha)
-        target = sel(batch.target_labels)
+        x0, y, eps, alpha, target = run_rows(batch, rows)
         x_adv = self._start(batch, rows, restart, x0, eps)
         momentum = None if self.mu is None else torch.zeros_like(x0)
         state = self._transform_state(batch, rows, restart)
@@ -163,6 +159,15 @@ class IterativeAttack(Attack):
         return (f"{type(self).__name__}(eps={self.eps:g}, alpha={self.alpha:g}, steps={self.steps}, "
                 f"norm={self.norm!r}, random_start={self.random_start}, restarts={self.restarts}{extra}, "
                 f"targeted={self.targeted}, seed={self.seed})")
+
+
+def run_rows(batch: AttackBatch, rows: torch.Tensor | None) -> tuple:
+    """``(x0, y, eps, alpha, target_labels)`` of the rows ``rows`` of ``batch`` (all rows when ``None``):
+    what one restart of an iterative attack works on (``target_labels`` stays ``None`` if untargeted)."""
+    def sel(t):
+        return t if rows is None or t is None else t[rows]
+
+    return sel(batch.x), sel(batch.y), sel(batch.eps), sel(batch.alpha), sel(batch.target_labels)
 
 
 def _count(value, name: str) -> int:

@@ -25,9 +25,9 @@ class MIFGSM(IterativeAttack):
         random_start, restarts, targeted, seed, loss, progress: see :class:`pyadvt.attacks.PGD`.
 
     Raises:
-        TypeError, ValueError: as :class:`pyadvt.attacks.IterativeAttack` (``steps``, ``restarts``,
-            ``mu``) and :class:`pyadvt.attacks.Attack` (``model``, ``eps``, ``alpha``, ``norm``,
-            ``loss`` on construction; inputs, labels and budgets on a call, before any gradient).
+        ValueError: when ``mu`` is not finite ``>= 0``.
+        TypeError, ValueError: as :class:`pyadvt.attacks.PGD` for the arguments they share (``model``,
+            budgets, ``steps``, ``restarts``, ``loss``; inputs and labels on a call, before any gradient).
 
     Example:
         >>> import torch

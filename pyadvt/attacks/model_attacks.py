@@ -53,10 +53,7 @@ class LinBP(TransferAttack):
         ValueError: when ``model`` is not a ResNet (torchvision, timm or pyadvt's), ``layer`` is not
             one of its residual blocks, or ``lam`` is not finite ``>= 0``.
         TypeError: when ``lam`` is not a number.
-        TypeError, ValueError: as :class:`pyadvt.attacks.TransferAttack` (``mu``, further
-            options), :class:`pyadvt.attacks.IterativeAttack` (``steps``, ``restarts``) and
-            :class:`pyadvt.attacks.Attack` (model, budgets; inputs and labels on a call, before any
-            gradient).
+        TypeError, ValueError: as :class:`pyadvt.attacks.TransferAttack` (its options, ``steps``, budgets; inputs).
 
     Example:
         >>> import torchvision

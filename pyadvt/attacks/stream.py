@@ -161,9 +161,8 @@ def attack_all(attack: Attack | Callable, data, batch_size: int = 256, **kwargs)
 
     Example:
         >>> import torch
-        >>> from torch import nn
         >>> from pyadvt.attacks import PGD
-        >>> net = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
+        >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3))
         >>> x, y = torch.rand(5, 3, 2, 2), torch.arange(5) % 3
         >>> x_adv, y_all = attack_all(PGD(net, eps=0.1, steps=2), (x, y), batch_size=2, eps=torch.tensor([0.0, 0.1]))
         >>> x_adv.shape, bool(torch.equal(x_adv[0], x)), bool(torch.equal(y_all, y))

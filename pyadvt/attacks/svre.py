@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from pyadvt.attacks.composed import SLOT_INNER, TransferAttack, stream
+from pyadvt.attacks.iterative import run_rows
 from pyadvt.attacks.transforms import _check_int
 from pyadvt.models.output import model_logits
 from pyadvt.ops import pgd_step_
@@ -35,10 +36,7 @@ class SVRE(TransferAttack):
         ValueError: when ``models`` is not a list/tuple of at least 2 models, ``inner_steps`` is
             ``< 1`` or ``beta`` is not ``> 0``.
         TypeError: when ``inner_steps`` is not an int.
-        TypeError, ValueError: as :class:`pyadvt.attacks.TransferAttack` (``mu``, further
-            options), :class:`pyadvt.attacks.IterativeAttack` (``steps``, ``restarts``) and
-            :class:`pyadvt.attacks.Attack` (model, budgets; inputs and labels on a call, before any
-            gradient).
+        TypeError, ValueError: as :class:`pyadvt.attacks.TransferAttack` (its options, ``steps``, budgets; inputs).
 
     Example:
         >>> import torch
@@ -66,11 +64,7 @@ class SVRE(TransferAttack):
         return torch.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0)
 
     def _run_once(self, batch, rows, restart, bar):
-        def sel(t):
-            return t if rows is None or t is None else t[rows]
-
-        x0, y, eps, alpha = sel(batch.x), sel(batch.y), sel(batch.eps), sel(batch.alpha)
-        target = sel(batch.target_labels)
+        x0, y, eps, alpha, target = run_rows(batch, rows)
         beta = alpha if self.beta_ratio is None else eps * self.beta_ratio
         K, M = len(self.model.models), self.inner_steps
         x_adv = self._start(batch, rows, restart, x0, eps)
