@@ -35,15 +35,12 @@ def read_idx(path: str | os.PathLike, magic: int | None = None) -> np.ndarray:
             ``magic`` or an invalid header, or holds fewer data bytes than its dimensions need.
 
     Example:
-        >>> import os, struct, tempfile
+        >>> import os, tempfile
         >>> import numpy as np
-        >>> root = tempfile.mkdtemp()
-        >>> def write_idx(name, arr, magic):
-        ...     with open(os.path.join(root, name), "wb") as f:
-        ...         _ = f.write(struct.pack(">I", magic) + struct.pack(f">{arr.ndim}I", *arr.shape) + arr.tobytes())
-        >>> write_idx("t10k-images-idx3-ubyte", np.full((2, 28, 28), 255, np.uint8), IMAGES_MAGIC)
-        >>> write_idx("t10k-labels-idx1-ubyte", np.array([3, 7], np.uint8), LABELS_MAGIC)
-        >>> read_idx(os.path.join(root, "t10k-labels-idx1-ubyte"), magic=LABELS_MAGIC).tolist()
+        >>> path = os.path.join(tempfile.mkdtemp(), "t10k-labels-idx1-ubyte.gz")
+        >>> hex(write_idx(path, np.array([3, 7], np.uint8)))
+        '0x801'
+        >>> read_idx(path, magic=LABELS_MAGIC).tolist()
         [3, 7]
     """
     path = os.fspath(path)
@@ -76,6 +73,46 @@ def read_idx(path: str | os.PathLike, magic: int | None = None) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
 
 
+def write_idx(path: str | os.PathLike, array) -> int:
+    """Write ``array`` (``[d_1, ..., d_k]``) as an IDX file, gzipped if ``path`` ends in ``.gz``: the inverse
+    of :func:`read_idx`, e.g. for small synthetic MNIST-style datasets.
+
+    The magic number follows from the array, ``0x00 0x00 <type> <k>`` with the IDX type code of its
+    dtype (uint8 ``0x08``, int8 ``0x09``, int16 ``0x0B``, int32 ``0x0C``, float32 ``0x0D``, float64
+    ``0x0E``): uint8 images ``[N, 28, 28]`` get :data:`IMAGES_MAGIC`, uint8 labels ``[N]``
+    :data:`LABELS_MAGIC`. The dimensions and the big-endian data follow. Returns the magic number.
+
+    Raises:
+        TypeError: the array's dtype has no IDX type code.
+        ValueError: the array is 0-d, has more than 255 dimensions, or a dimension exceeds 2**32 - 1.
+
+    Example:
+        >>> import os, tempfile
+        >>> import numpy as np
+        >>> path = os.path.join(tempfile.mkdtemp(), "scores-idx2")
+        >>> hex(write_idx(path, np.arange(6, dtype=np.float32).reshape(2, 3)))
+        '0xd02'
+        >>> read_idx(path).tolist()
+        [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
+    """
+    arr = np.asarray(array)
+    code = next((c for c, dt in _DTYPES.items() if dt == arr.dtype.newbyteorder(">")), None)
+    if code is None:
+        raise TypeError(f"'array' has dtype {arr.dtype}, which IDX cannot store; convert it to one of "
+                        "uint8, int8, int16, int32, float32, float64")
+    if not 1 <= arr.ndim <= 255:
+        raise ValueError(f"'array' must have 1 to 255 dimensions for an IDX file, got {arr.ndim}")
+    if max(arr.shape) > 0xFFFFFFFF:
+        raise ValueError(f"'array' has a dimension above 2**32 - 1 (shape {arr.shape}), which IDX cannot store")
+    magic = (code << 8) | arr.ndim
+    raw = (magic.to_bytes(4, "big") + b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
+           + np.ascontiguousarray(arr, dtype=_DTYPES[code]).tobytes())
+    path = os.fspath(path)
+    with (gzip.open(path, "wb") if path.endswith(".gz") else open(path, "wb")) as f:
+        f.write(raw)
+    return magic
+
+
 def load_mnist(root: str | os.PathLike, split: str = "train", variant: str = "mnist") -> TensorData:
     """MNIST-style ``train`` / ``test`` split (``variant`` "mnist", "fashion-mnist" or "kmnist") as
     float32 ``[N, 1, 28, 28]`` in [0, 1] (uint8 / 255) with int64 labels 0..9.
@@ -90,14 +127,11 @@ def load_mnist(root: str | os.PathLike, split: str = "train", variant: str = "mn
     ``load_mnist("~/data", "test", variant="fashion-mnist")`` gives 10000 of them.
 
     Example:
-        >>> import os, struct, tempfile
+        >>> import os, tempfile
         >>> import numpy as np
         >>> root = tempfile.mkdtemp()
-        >>> def write_idx(name, arr, magic):
-        ...     with open(os.path.join(root, name), "wb") as f:
-        ...         _ = f.write(struct.pack(">I", magic) + struct.pack(f">{arr.ndim}I", *arr.shape) + arr.tobytes())
-        >>> write_idx("t10k-images-idx3-ubyte", np.full((2, 28, 28), 255, np.uint8), IMAGES_MAGIC)
-        >>> write_idx("t10k-labels-idx1-ubyte", np.array([3, 7], np.uint8), LABELS_MAGIC)
+        >>> _ = write_idx(os.path.join(root, "t10k-images-idx3-ubyte"), np.full((2, 28, 28), 255, np.uint8))
+        >>> _ = write_idx(os.path.join(root, "t10k-labels-idx1-ubyte"), np.array([3, 7], np.uint8))
         >>> test = load_mnist(root, "test")
         >>> tuple(test.x.shape), test.y.tolist(), float(test.x.max())
         ((2, 1, 28, 28), [3, 7], 1.0)
