@@ -8,7 +8,7 @@ against the model's, ``batch_size``. This measures, in the same run and on the s
   :func:`check_model_input` + :func:`check_batch_size` - what a metric or attack call adds;
 * ``pgd10``: one ``pyadvt.attacks.PGD(steps=10)`` call on that batch (which itself runs the attack's
   own checks once);
-* ``transferability``: one :func:`pyadvt.metrics.transferability` call (four prediction passes),
+* ``attack_transferability``: one :func:`pyadvt.metrics.attack_transferability` call (four prediction passes),
 
 and reports ``checks / pgd10`` (the issue's budget: < 2 %) and ``checks / transferability``.
 
@@ -23,7 +23,7 @@ import torch
 
 from common import devices, measure, write_results
 from pyadvt.attacks import PGD
-from pyadvt.metrics import transferability
+from pyadvt.metrics import attack_transferability
 from pyadvt.models import build
 from pyadvt.utils.validation import check_batch_size, check_images, check_labels, check_model_input
 
@@ -44,7 +44,7 @@ def bench_case(device, arch, batch, in_shape, kwargs, min_run_time):
     x_adv = atk(x, y)
     t_checks = measure(lambda: checks(model, x, y, 10), min_run_time)
     t_pgd = measure(lambda: atk(x, y), min_run_time)
-    t_tr = measure(lambda: transferability(model, model, x, y, x_adv), min_run_time)
+    t_tr = measure(lambda: attack_transferability(model, model, x, y, x_adv), min_run_time)
     return {
         "model": f"{arch}{kwargs}", "batch": batch, "in_shape": list(in_shape),
         "checks_s": t_checks, "pgd10_s": t_pgd, "transferability_s": t_tr,

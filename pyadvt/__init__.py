@@ -6,7 +6,7 @@ use, through the module ``__getattr__`` (PEP 562):
 
 * attacks: ``pyadvt.PGD``, ``FGSM``, ``MIFGSM``, ``build_attack``;
 * metrics: ``pyadvt.tau1``, ``tau2``, ``adversarial_transferability``, ``smoothness``,
-  ``gradient_similarity``, ``transferability``, ``empirical_transferability``;
+  ``gradient_similarity``, ``attack_transferability``, ``empirical_transferability``;
 * selection: ``pyadvt.rank_sources``, ``rank_surrogates``, ``agreement``;
 * models and data: ``pyadvt.from_torchvision``, ``from_timm``, ``build``, ``load_dataset``,
   ``TensorData``; training: ``fit``, ``evaluate``, ``save_checkpoint``, ``load_checkpoint``;
@@ -38,7 +38,7 @@ _ENTRY_POINTS = {
     "adversarial_transferability": "pyadvt.metrics.tau2",
     "smoothness": "pyadvt.metrics.smoothness",
     "gradient_similarity": "pyadvt.metrics.similarity",
-    "transferability": "pyadvt.metrics.transfer_rates",
+    "attack_transferability": "pyadvt.metrics.transfer_rates",
     "empirical_transferability": "pyadvt.metrics.empirical_transfer",
     "rank_sources": "pyadvt.selection.ranking",
     "rank_surrogates": "pyadvt.selection.ranking",
@@ -61,12 +61,24 @@ _SUBPACKAGES = {
 
 __all__ = ["__version__", *_ENTRY_POINTS]
 
+#: former entry points -> their new names (each access warns; removed in the next release)
+_RENAMED = {"transferability": "attack_transferability"}
+
 
 def __getattr__(name: str):
     if name in _ENTRY_POINTS:
         value = getattr(importlib.import_module(_ENTRY_POINTS[name]), name)
     elif name in _SUBPACKAGES:
         value = importlib.import_module(f"pyadvt.{name}")
+    elif name in _RENAMED:
+        import warnings
+
+        with warnings.catch_warnings():  # one warning, naming the top-level name
+            warnings.simplefilter("ignore", DeprecationWarning)
+            value = getattr(importlib.import_module(_ENTRY_POINTS[_RENAMED[name]]), name)
+        warnings.warn(f"pyadvt.{name} is deprecated and will be removed in the next release; use "
+                      f"'pyadvt.{_RENAMED[name]}'", DeprecationWarning, stacklevel=2)
+        return value  # not cached: each access warns
     else:
         raise AttributeError(f"module 'pyadvt' has no attribute {name!r}")
     globals()[name] = value

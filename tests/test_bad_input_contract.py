@@ -259,7 +259,7 @@ SUBJECTS: dict[str, tuple[Callable[[Ctx], object], list[str]]] = {
     "attacks.virtual_direction": (lambda c: A.virtual_direction(c.S, c.x), IMG_M),
     "attacks.attack_all": (lambda c: A.attack_all(A.build_attack("pgd", c.S, 0.05, steps=2), (c.x, c.y)), ALL),
     # metrics
-    "metrics.transferability": (lambda c: M.transferability(c.S, c.T, c.x, c.y, c.x_adv), ALL),
+    "metrics.attack_transferability": (lambda c: M.attack_transferability(c.S, c.T, c.x, c.y, c.x_adv), ALL),
     "metrics.tau1": (lambda c: M.tau1(c.S, c.T, c.x), IMG_M),
     "metrics.tau2": (lambda c: M.tau2(c.S, c.T, c.x), IMG_M),
     "metrics.adversarial_transferability": (lambda c: M.adversarial_transferability(c.S, c.T, c.x), IMG_M),
@@ -272,7 +272,7 @@ SUBJECTS: dict[str, tuple[Callable[[Ctx], object], list[str]]] = {
         lambda c: M.evaluate_robustness_transfer(c.S, c.x, c.y, 0.05, steps=2), IMG_Y + ["model_nan"]),
     "metrics.empirical_transferability": (
         lambda c: M.empirical_transferability(c.S, c.T, c.x, c.y, eps=(0.05,), steps=2), ALL),
-    "metrics.legacy_alpha": (lambda c: M.legacy_alpha(c.S, c.T, c.x, c.y, steps=2), ALL),
+    "metrics.legacy_transferability": (lambda c: M.legacy_transferability(c.S, c.T, c.x, c.y, steps=2), ALL),
     # bounds
     "bounds.lower_bound": (lambda c: B.lower_bound(c.S, c.T, c.x, c.y, c.x_adv,
                                                    smoothness_kwargs={"max_iter": 4, "progress": False}), ALL),
@@ -322,7 +322,7 @@ def _subject_cases():
 
 # subjects that train or attack for real: part of the slow suite
 SLOW = {"transfer.finetune", "transfer.linear_probe", "bounds.lower_bound", "ops.jacobian_top_singular",
-        "metrics.evaluate_robustness_transfer", "metrics.empirical_transferability", "metrics.legacy_alpha",
+        "metrics.evaluate_robustness_transfer", "metrics.empirical_transferability", "metrics.legacy_transferability",
         "attacks.attack_all", "attacks.VirtualAdversarialAttack",
         *(f"attacks.{n}" for n in ("nifgsm", "sinifgsm", "tifgsm", "vmifgsm", "vnifgsm", "pifgsm", "admix", "ssa",
                                    "bsr", "sgm", "linbp", "svre"))}

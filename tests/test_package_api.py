@@ -53,7 +53,7 @@ def test_every_package_lists_exactly_its_public_names(package):
 ENTRY_POINTS = {
     "PGD": "pyadvt.attacks", "FGSM": "pyadvt.attacks", "MIFGSM": "pyadvt.attacks", "build_attack": "pyadvt.attacks",
     "tau1": "pyadvt.metrics", "tau2": "pyadvt.metrics", "adversarial_transferability": "pyadvt.metrics",
-    "smoothness": "pyadvt.metrics", "gradient_similarity": "pyadvt.metrics", "transferability": "pyadvt.metrics",
+    "smoothness": "pyadvt.metrics", "gradient_similarity": "pyadvt.metrics", "attack_transferability": "pyadvt.metrics",
     "empirical_transferability": "pyadvt.metrics", "rank_sources": "pyadvt.selection",
     "rank_surrogates": "pyadvt.selection", "agreement": "pyadvt.selection", "from_torchvision": "pyadvt.models",
     "from_timm": "pyadvt.models", "build": "pyadvt.models", "load_dataset": "pyadvt.data",

@@ -35,7 +35,7 @@ from pyadvt.attacks import DIM, MIFGSM, PGD
 from pyadvt.bounds.seed001 import lower_bound
 from pyadvt.experiments._cli import experiment_cli
 from pyadvt.experiments._data import DIGITS, dataset_name, experiment_data
-from pyadvt.metrics import gradient_similarity, smoothness, statistics_table, transferability
+from pyadvt.metrics import gradient_similarity, smoothness, statistics_table, attack_transferability
 from pyadvt.models import build
 from pyadvt.report import Timings, make_result, publish
 from pyadvt.report import surrogate_zoo as report
@@ -206,7 +206,7 @@ def _attack_rates(model, targets: dict, x, y, cfg: dict) -> tuple[dict, dict]:
             x_adv = atk(x, y, eps=torch.tensor(budgets))  # [K, N, ...], one batched multi-budget call
             out[method][mode] = {}
             for k, eps in enumerate(budgets):
-                rates = {n: transferability(model, t, x, y, x_adv[k], targeted=mode == "targeted")
+                rates = {n: attack_transferability(model, t, x, y, x_adv[k], targeted=mode == "targeted")
                          for n, t in targets.items()}
                 out[method][mode][f"{eps:g}"] = {"fooling": next(iter(rates.values())).fooling,
                                                   "targets": {n: {"asr": r.asr, "rate": r.rate} for n, r in rates.items()}}

@@ -28,10 +28,11 @@ import torch.nn.functional as F
 from pyadvt.attacks import PGD
 from pyadvt.utils.modes import evaluating
 from pyadvt.metrics._pair_data import pair_data
+from pyadvt.utils.deprecation import renamed_names
 
 
 @dataclass
-class EmpiricalTransferResult:
+class EmpiricalTransferabilityResult:
     """Per-budget, per-sample results: ``eps [K]``, target ``loss [K, N]`` and ``correct [K, N]`` on the
     source's adversarial examples, the clean ``clean_loss [N]`` / ``clean_correct [N]`` of the target
     and ``source_flipped [K, N]`` (the attack changed the source's own prediction).
@@ -47,7 +48,7 @@ class EmpiricalTransferResult:
 
     Example:
         >>> import torch
-        >>> r = EmpiricalTransferResult(eps=torch.tensor([0.1]), loss=torch.tensor([[1.0, 3.0]]),
+        >>> r = EmpiricalTransferabilityResult(eps=torch.tensor([0.1]), loss=torch.tensor([[1.0, 3.0]]),
         ...                             correct=torch.tensor([[True, False]]), clean_loss=torch.tensor([0.5, 0.5]),
         ...                             clean_correct=torch.tensor([True, True]),
         ...                             source_flipped=torch.tensor([[False, True]]))
@@ -107,7 +108,7 @@ def empirical_transferability(source, target, x, y: torch.Tensor | None = None,
                               eps: float | Sequence[float] = (0.03, 0.06, 0.1, 0.2), *, steps: int = 10,
                               alpha_ratio: float | None = None, norm: str = "linf", random_start: bool = True,
                               restarts: int = 1, seed: int = 0, batch_size: int = 256,
-                              progress: bool = False) -> EmpiricalTransferResult:
+                              progress: bool = False) -> EmpiricalTransferabilityResult:
     """Target loss/accuracy on PGD examples made on the source against its own clean prediction.
 
     docs/theory.md §2; seed 000 (Liang et al., ICML 2021) eq. (2), ``L_T(f_T o PGD_{f_S})``.
@@ -124,7 +125,7 @@ def empirical_transferability(source, target, x, y: torch.Tensor | None = None,
         batch_size, progress: batching and tqdm bar.
 
     Returns:
-        :class:`EmpiricalTransferResult` (``loss [K, N]``, ``correct [K, N]``, ``.transfer_loss()``).
+        :class:`EmpiricalTransferabilityResult` (``loss [K, N]``, ``correct [K, N]``, ``.transfer_loss()``).
 
     Raises:
         ValueError: values outside [0, 1], misshapen or out-of-range labels, ``y`` given with a
@@ -168,6 +169,8 @@ def empirical_transferability(source, target, x, y: torch.Tensor | None = None,
             clean = _predict(target, xb)
             out["closs"].append(F.cross_entropy(clean, yb, reduction="none"))
             out["ccorrect"].append(clean.argmax(1) == yb)
-    return EmpiricalTransferResult(eps=budgets, loss=torch.cat(out["loss"], 1).detach(),
+    return EmpiricalTransferabilityResult(eps=budgets, loss=torch.cat(out["loss"], 1).detach(),
                                    correct=torch.cat(out["correct"], 1), clean_loss=torch.cat(out["closs"]).detach(),
                                    clean_correct=torch.cat(out["ccorrect"]), source_flipped=torch.cat(out["flip"], 1))
+
+__getattr__ = renamed_names(__name__, {"EmpiricalTransferResult": "EmpiricalTransferabilityResult"})  # the former name, for one release

@@ -1,4 +1,5 @@
-"""The authors'-code transferability scores of seed 000 (``legacy_alpha``; docs/theory.md §2 "Authors' code").
+"""The authors'-code transferability scores of seed 000 (``legacy_transferability``, formerly ``legacy_alpha``;
+docs/theory.md §2 "Authors' code").
 
 The released scripts of Liang et al. (``image_exp/adv2know.py``) do not compute tau1/tau2; they score a
 ``source`` model ``A`` (their reference, "attacker" model) against a ``target`` ``M`` (the transferred,
@@ -21,7 +22,7 @@ Example:
     >>> import torch
     >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
     >>> x, y = torch.rand(8, 1, 2, 2), torch.zeros(8, dtype=torch.long)
-    >>> r = legacy_alpha(net, net, x, net(x).argmax(1), eps=0.1, steps=3)
+    >>> r = legacy_transferability(net, net, x, net(x).argmax(1), eps=0.1, steps=3)
     >>> round(r.alpha1, 6), round(r.alpha2, 3) <= 1.0
     (1.0, True)
 """
@@ -38,15 +39,16 @@ from pyadvt.attacks import PGD
 from pyadvt.metrics._legacy_arguments import keyword_only
 from pyadvt.metrics._pair_data import pair_data
 from pyadvt.utils.modes import evaluating
+from pyadvt.utils.deprecation import renamed_names
 
 if TYPE_CHECKING:
     from pyadvt.metrics._pair_data import Data
 
-__all__ = ["LegacyAlphaResult", "legacy_alpha"]
+__all__ = ["LegacyTransferabilityResult", "legacy_transferability"]
 
 
 @dataclass
-class LegacyAlphaResult:
+class LegacyTransferabilityResult:
     """``alpha1_per_sample [N]`` (0 where unused), ``used [N]`` bool (source correct and defined),
     ``alpha1`` (mean), ``alpha2``, ``combined``, ``n_used``, ``n_undefined``.
 
@@ -55,12 +57,12 @@ class LegacyAlphaResult:
     plus the samples the source misclassifies (which the scripts skip by design). The headline
     ``value`` is :attr:`combined`.
 
-    Returned by :func:`legacy_alpha`: the quantities of seed 000's released scripts (docs/theory.md §2,
+    Returned by :func:`legacy_transferability`: the quantities of seed 000's released scripts (docs/theory.md §2,
     "Authors' code").
 
     Example:
         >>> import torch
-        >>> r = LegacyAlphaResult(alpha1_per_sample=torch.tensor([0.5, 0.0]), used=torch.tensor([True, False]),
+        >>> r = LegacyTransferabilityResult(alpha1_per_sample=torch.tensor([0.5, 0.0]), used=torch.tensor([True, False]),
         ...                       alpha1=0.5, alpha2=0.8, combined=0.3, n_undefined=0)
         >>> r.n_used, r.summary()["legacy_alpha2"], r.valid.tolist(), r.value
         (1, 0.8, [True, False], 0.3)
@@ -98,9 +100,9 @@ def _unit(v: torch.Tensor):
 
 
 @keyword_only(renames={"attacker": "source", "victim": "target"})
-def legacy_alpha(source: nn.Module, target: nn.Module, x: Data, y: torch.Tensor | None = None, eps: float = 0.06, *,
+def legacy_transferability(source: nn.Module, target: nn.Module, x: Data, y: torch.Tensor | None = None, eps: float = 0.06, *,
                  steps: int = 10, alpha_ratio: float = 1.0, seed: int = 0, batch_size: int = 256,
-                 progress: bool = False) -> LegacyAlphaResult:
+                 progress: bool = False) -> LegacyTransferabilityResult:
     """The authors'-code alpha1 / alpha2 / combined scores of ``source`` (their reference model ``A``)
     against ``target`` (the transferred model ``M``); see the module docstring.
 
@@ -120,7 +122,7 @@ def legacy_alpha(source: nn.Module, target: nn.Module, x: Data, y: torch.Tensor 
         batch_size, progress: batching and a tqdm bar.
 
     Returns:
-        :class:`LegacyAlphaResult` (``alpha1_per_sample [N]``, ``used [N]``, ``alpha1``, ``alpha2``,
+        :class:`LegacyTransferabilityResult` (``alpha1_per_sample [N]``, ``used [N]``, ``alpha1``, ``alpha2``,
         ``combined``).
 
     Raises:
@@ -133,7 +135,7 @@ def legacy_alpha(source: nn.Module, target: nn.Module, x: Data, y: torch.Tensor 
     Example:
         >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
         >>> x = torch.rand(8, 1, 2, 2)
-        >>> round(legacy_alpha(net, net, x, net(x).argmax(1), eps=0.1, steps=3).alpha1, 6)
+        >>> round(legacy_transferability(net, net, x, net(x).argmax(1), eps=0.1, steps=3).alpha1, 6)
         1.0
     """
     from pyadvt.data.stream import iter_batches
@@ -172,11 +174,14 @@ def legacy_alpha(source: nn.Module, target: nn.Module, x: Data, y: torch.Tensor 
     if n_undef:
         import warnings
 
-        warnings.warn(f"legacy_alpha: {n_undef} source-correct samples had a zero logit change; masked",
+        warnings.warn(f"legacy_transferability: {n_undef} source-correct samples had a zero logit change; masked",
                       RuntimeWarning, stacklevel=4)
     if n == 0:
-        raise ValueError("legacy_alpha: no usable sample (the source misclassifies all, or no logit changed)")
+        raise ValueError("legacy_transferability: no usable sample (the source misclassifies all, or no logit changed)")
     ratio_t = torch.cat(ratios)
-    return LegacyAlphaResult(alpha1_per_sample=ratio_t, used=used_t, alpha1=float(ratio_t[used_t].mean()),
+    return LegacyTransferabilityResult(alpha1_per_sample=ratio_t, used=used_t, alpha1=float(ratio_t[used_t].mean()),
                              alpha2=float((outer / n).square().sum()), combined=float((comb / n).square().sum()),
                              n_undefined=n_undef)
+
+__getattr__ = renamed_names(__name__, {"LegacyAlphaResult": "LegacyTransferabilityResult",
+                                       "legacy_alpha": "legacy_transferability"})  # the former name, for one release

@@ -37,11 +37,12 @@ from pyadvt.attacks.virtual import virtual_direction
 from pyadvt.metrics.spectral import Tau1Result, Tau1Stats, planned_batches, warn_undefined
 from pyadvt.ops.precision import float32_compute
 from pyadvt.ops.jacobian import jvp
+from pyadvt.utils.deprecation import renamed_names
 
 if TYPE_CHECKING:
     from pyadvt.metrics._pair_data import Data
 
-__all__ = ["Tau2Result", "Tau2Stats", "TransferabilityResult", "adversarial_transferability", "project_spectral",
+__all__ = ["Tau2Result", "Tau2Stats", "AdversarialTransferabilityResult", "adversarial_transferability", "project_spectral",
            "tau2", "tau2_from_deviations"]
 
 
@@ -246,7 +247,7 @@ def tau2(source: nn.Module, target: nn.Module, x: Data, eps: float = 1.0, *, bat
 
 
 @dataclass
-class TransferabilityResult:
+class AdversarialTransferabilityResult:
     """tau1 and tau2 from one pass (both Jacobians per batch).
 
     The protocol follows the per-sample part, tau1: ``valid`` (``[N]`` bool) and ``n_undefined`` are
@@ -261,8 +262,8 @@ class TransferabilityResult:
         >>> t1 = Tau1Result(per_sample=torch.tensor([0.5, 0.7]), valid=torch.tensor([True, True]), n_degenerate=0)
         >>> A = torch.ones(1, 1, dtype=torch.float64)
         >>> t2 = Tau2Result(tau2=0.9, A=A, B_star=A, r=1.0, EVU=A, EUU=A, EVV=1.0, n=2)
-        >>> s = TransferabilityResult(t1, t2).summary()
-        >>> round(s["tau1"], 6), s["tau2"], round(TransferabilityResult(t1, t2).value, 6)
+        >>> s = AdversarialTransferabilityResult(t1, t2).summary()
+        >>> round(s["tau1"], 6), s["tau2"], round(AdversarialTransferabilityResult(t1, t2).value, 6)
         (0.6, 0.9, 0.6)
     """
 
@@ -292,7 +293,7 @@ class TransferabilityResult:
 
 def adversarial_transferability(source: nn.Module, target: nn.Module, x: Data, eps: float = 1.0, *,
                                 batch_size: int | None = None, progress: bool = False, method: str = "auto",
-                                route: str = "auto", max_memory: int | str | None = None) -> TransferabilityResult:
+                                route: str = "auto", max_memory: int | str | None = None) -> AdversarialTransferabilityResult:
     """tau1 (Definition 2) and tau2 (Definition 3, source -> target) sharing one spectrum of each model per batch.
 
     docs/theory.md §2; seed 000 (Liang et al., ICML 2021) Definitions 2-3. ``route`` / ``max_memory``
@@ -309,7 +310,7 @@ def adversarial_transferability(source: nn.Module, target: nn.Module, x: Data, e
         eps, batch_size, progress, method, route, max_memory: as :func:`tau2`.
 
     Returns:
-        :class:`TransferabilityResult` with ``.tau1`` (:class:`~pyadvt.metrics.spectral.Tau1Result`)
+        :class:`AdversarialTransferabilityResult` with ``.tau1`` (:class:`~pyadvt.metrics.spectral.Tau1Result`)
         and ``.tau2`` (:class:`Tau2Result`).
 
     Raises:
@@ -328,4 +329,6 @@ def adversarial_transferability(source: nn.Module, target: nn.Module, x: Data, e
         U, V, ds, dt = _deviations(source, target, xb, eps, method, plans, target_spectrum=True)
         t1.add(ds, dt)
         stats.add_batch(U, V, ds)  # tau2 needs only the source's attack: a zero target Jacobian is a legitimate V = 0
-    return TransferabilityResult(tau1=t1.result("tau1/tau2"), tau2=stats.result())
+    return AdversarialTransferabilityResult(tau1=t1.result("tau1/tau2"), tau2=stats.result())
+
+__getattr__ = renamed_names(__name__, {"TransferabilityResult": "AdversarialTransferabilityResult"})  # the former name, for one release

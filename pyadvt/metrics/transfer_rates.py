@@ -13,7 +13,7 @@ Example:
     >>> from torch import nn
     >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
     >>> x = torch.rand(6, 1, 2, 2); y = net(x).argmax(1)
-    >>> r = transferability(net, net, x, y, x_adv=x)
+    >>> r = attack_transferability(net, net, x, y, x_adv=x)
     >>> r.asr, r.rate, r.both_correct
     (0.0, 0.0, 6)
 """
@@ -30,7 +30,8 @@ import torch
 from torch import nn
 
 from pyadvt.metrics._legacy_arguments import keyword_only, move_positional, n_positional
-
+from pyadvt.metrics._result_protocol import deprecated_field_alias
+from pyadvt.utils.deprecation import renamed_names, renamed_parameters
 from pyadvt.utils.modes import evaluating, model_device
 from pyadvt.utils.validation import (InvalidTypeError, InvalidValueError, check_batch_size, check_images, check_labels, check_like,
                                      check_logits, check_model_input, finite_rows, warn_invalid)
@@ -38,7 +39,7 @@ from pyadvt.utils.validation import (InvalidTypeError, InvalidValueError, check_
 if TYPE_CHECKING:
     from pyadvt.metrics._pair_data import Data
 
-__all__ = ["TransferRates", "predict", "rates_from_predictions", "transferability"]
+__all__ = ["AttackTransferabilityResult", "attack_transferability", "predict", "rates_from_predictions"]
 
 
 @torch.no_grad()
@@ -58,7 +59,7 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.
 
 
 @dataclass
-class TransferRates:
+class AttackTransferabilityResult:
     """Transfer outcome of one (source, target, x_adv) triple (the source is the surrogate ``F``, the
     target the victim ``G``).
 
@@ -68,7 +69,9 @@ class TransferRates:
         rate: ``Pr(T_r = 1 | F(x) = G(x) = y)`` (NaN when no sample qualifies).
         asr: target attack success rate over the valid samples.
         fooling: the source's (surrogate's) fooling probability ``FP`` over the valid samples.
-        acc_surrogate, acc_target: clean accuracies of the source and the target over the valid samples.
+        acc_source, acc_target: clean accuracies of the source and the target over the valid samples
+            (``acc_surrogate``, the former name of ``acc_source``, is a deprecated read-only alias and
+            constructor keyword).
         targeted: whether these are targeted rates.
         valid: ``[N]`` bool: ``x`` and ``x_adv`` finite and all four logit rows finite. An invalid
             sample has no defined prediction (NaN logits would argmax to class 0 and count as a
@@ -78,12 +81,12 @@ class TransferRates:
     ``n_undefined`` is ``n_invalid`` (the protocol's name); the headline ``value`` is :attr:`rate`.
     Construction raises nothing.
 
-    Returned by :func:`transferability` (seed 001 Definition 3, docs/theory.md §3).
+    Returned by :func:`attack_transferability` (seed 001 Definition 3, docs/theory.md §3).
 
     Example:
         >>> import torch
-        >>> r = TransferRates(success=torch.tensor([True, False]), both_correct=2, rate=0.5, asr=0.5,
-        ...                   fooling=1.0, acc_surrogate=1.0, acc_target=1.0, targeted=False)
+        >>> r = AttackTransferabilityResult(success=torch.tensor([True, False]), both_correct=2, rate=0.5,
+        ...                                 asr=0.5, fooling=1.0, acc_source=1.0, acc_target=1.0, targeted=False)
         >>> r.n_invalid, r.n_undefined, r.value, r.summary()["rate"]
         (0, 0, 0.5, 0.5)
     """
@@ -93,10 +96,12 @@ class TransferRates:
     rate: float
     asr: float
     fooling: float
-    acc_surrogate: float
+    acc_source: float
     acc_target: float
     targeted: bool
     valid: torch.Tensor | None = None
+
+    acc_surrogate = deprecated_field_alias("acc_surrogate", "acc_source")
 
     def __post_init__(self):
         if self.valid is None:
@@ -118,7 +123,7 @@ class TransferRates:
 
     def summary(self) -> dict:
         return {"rate": self.rate, "asr": self.asr, "fooling": self.fooling, "both_correct": self.both_correct,
-                "acc_surrogate": self.acc_surrogate, "acc_target": self.acc_target, "targeted": self.targeted,
+                "acc_source": self.acc_source, "acc_target": self.acc_target, "targeted": self.targeted,
                 "n": int(self.success.numel()), "n_invalid": self.n_invalid, "n_undefined": self.n_undefined}
 
 
@@ -130,10 +135,10 @@ def _mean(hit: torch.Tensor, valid: torch.Tensor) -> float:
 @keyword_only("valid", "target_labels", renames={"target": "target_labels"})
 def rates_from_predictions(pf: torch.Tensor, pg: torch.Tensor, af: torch.Tensor, ag: torch.Tensor, y: torch.Tensor, *,
                            valid: torch.Tensor | None = None,
-                           target_labels: torch.Tensor | None = None) -> TransferRates:
+                           target_labels: torch.Tensor | None = None) -> AttackTransferabilityResult:
     """Definition-3 rates (docs/theory.md §3, seed 001 Definition 3) from predictions ``[N]``.
 
-    The one place the rates are computed: :func:`transferability` and the ``pyadvt attack`` command
+    The one place the rates are computed: :func:`attack_transferability` and the ``pyadvt attack`` command
     (which predicts every budget of one attack pass) call it.
 
     Args:
@@ -160,11 +165,11 @@ def rates_from_predictions(pf: torch.Tensor, pg: torch.Tensor, af: torch.Tensor,
     both = (pf == y) & (pg == y) & valid
     success = both & hit_f & hit_g
     nb = int(both.sum())
-    return TransferRates(success=success, both_correct=nb,
-                         rate=float(success.sum()) / nb if nb else float("nan"),
-                         asr=_mean(hit_g, valid), fooling=_mean(hit_f, valid),
-                         acc_surrogate=_mean(pf == y, valid), acc_target=_mean(pg == y, valid),
-                         targeted=targeted, valid=valid)
+    return AttackTransferabilityResult(success=success, both_correct=nb,
+                                       rate=float(success.sum()) / nb if nb else float("nan"),
+                                       asr=_mean(hit_g, valid), fooling=_mean(hit_f, valid),
+                                       acc_source=_mean(pf == y, valid), acc_target=_mean(pg == y, valid),
+                                       targeted=targeted, valid=valid)
 
 
 def _predictions(model: nn.Module, x: torch.Tensor, name: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -184,7 +189,7 @@ def _accept_former_call(fn):
     name = fn.__qualname__
 
     @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> TransferRates:
+    def wrapper(*args: Any, **kwargs: Any) -> AttackTransferabilityResult:
         renames = []
         if "target" in kwargs and (len(args) >= 2 or "victim" in kwargs):
             renames.append(("target", "target_labels"))
@@ -204,11 +209,10 @@ def _accept_former_call(fn):
     return wrapper
 
 
-@_accept_former_call
-def transferability(source: nn.Module, target: nn.Module, x: Data, y: torch.Tensor | None = None,
-                    x_adv: torch.Tensor | Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None, *,
-                    target_labels: torch.Tensor | None = None, targeted: bool = False,
-                    num_classes: int | None = None, batch_size: int = 1024) -> TransferRates:
+def attack_transferability(source: nn.Module, target: nn.Module, x: Data, y: torch.Tensor | None = None,
+                           x_adv: torch.Tensor | Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+                           *, target_labels: torch.Tensor | None = None, targeted: bool = False,
+                           num_classes: int | None = None, batch_size: int = 1024) -> AttackTransferabilityResult:
     """Definition-3 transfer rate, raw attack success rate and fooling probability of ``x_adv``,
     crafted on ``source``, against ``target``.
 
@@ -232,7 +236,7 @@ def transferability(source: nn.Module, target: nn.Module, x: Data, y: torch.Tens
         batch_size: samples per forward pass (a DataLoader's larger batches are split).
 
     Returns:
-        :class:`TransferRates` (``.rate``, ``.asr``, ``.fooling``, ``.success [N]``, ``.valid [N]``,
+        :class:`AttackTransferabilityResult` (``.rate``, ``.asr``, ``.fooling``, ``.success [N]``, ``.valid [N]``,
         ``.summary()``).
 
     Raises:
@@ -241,15 +245,16 @@ def transferability(source: nn.Module, target: nn.Module, x: Data, y: torch.Tens
         TypeError: non-integer labels, inputs of another dtype than the models, an unknown keyword.
 
     Samples with a NaN/Inf pixel or non-finite logits are flagged invalid (``valid``), excluded from
-    every rate, and reported in one warning. The former names (``surrogate``, ``victim``, and
-    ``target=`` for the target labels) work for one release with a ``DeprecationWarning``.
+    every rate, and reported in one warning. The former name of this function, ``transferability``, works
+    for one release with a ``DeprecationWarning``, and with it the former keywords (``surrogate``,
+    ``victim``, and ``target=`` for the target labels).
 
     Example:
         >>> import torch
         >>> from torch import nn
         >>> source = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
         >>> x = torch.rand(6, 1, 2, 2); y = source(x).argmax(1)
-        >>> r = transferability(source, source, x, y, x_adv=x, target_labels=(y + 1) % 3)
+        >>> r = attack_transferability(source, source, x, y, x_adv=x, target_labels=(y + 1) % 3)
         >>> r.targeted, r.both_correct, r.rate
         (True, 6, 0.0)
     """
@@ -322,6 +327,15 @@ def transferability(source: nn.Module, target: nn.Module, x: Data, y: torch.Tens
         raise InvalidValueError(f"'target_labels' must have shape [{start}] (one label per sample), got "
                                 f"{tuple(target_labels.shape)}")
     cat = {k: torch.cat(v) for k, v in cols.items() if v}
-    warn_invalid(int((~cat["valid"]).sum()), start, "transferability")
+    warn_invalid(int((~cat["valid"]).sum()), start, "attack_transferability")
     return rates_from_predictions(cat["pf"], cat["pg"], cat["af"], cat["ag"], cat["y"], valid=cat["valid"],
                                   target_labels=cat.get("t"))
+
+
+AttackTransferabilityResult.__init__ = renamed_parameters(acc_surrogate="acc_source")(  # type: ignore[method-assign]
+    AttackTransferabilityResult.__init__)
+
+#: the former name ``transferability``: it also accepts the former keywords (one release)
+_former_transferability = _accept_former_call(attack_transferability)
+_RENAMED = {"transferability": "attack_transferability", "TransferRates": "AttackTransferabilityResult"}
+__getattr__ = renamed_names(__name__, _RENAMED, former={"transferability": _former_transferability})

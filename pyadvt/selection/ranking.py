@@ -46,7 +46,7 @@ from pyadvt.metrics.empirical_transfer import empirical_transferability
 from pyadvt.metrics.similarity import gradient_similarity
 from pyadvt.metrics.smoothness import smoothness
 from pyadvt.metrics.tau2 import adversarial_transferability
-from pyadvt.metrics.transfer_rates import transferability
+from pyadvt.metrics.transfer_rates import attack_transferability
 from pyadvt.models.output import model_logits
 from pyadvt.train import evaluate
 from pyadvt.transfer.finetune import linear_probe
@@ -418,14 +418,14 @@ def _surrogate_cell(sur: nn.Module, targets: Mapping[str, nn.Module], x: torch.T
                                                            norm=attack["norm"], seed=seed)(x, y))
     per, rates = {}, None
     for t, target in targets.items():
-        r = None if x_adv is None else guarded(errors, f"transferability to {t!r}", transferability, sur, target, x,
+        r = None if x_adv is None else guarded(errors, f"transferability to {t!r}", attack_transferability, sur, target, x,
                                                y, x_adv)
         rates = r or rates
         sim = (guarded(errors, f"similarity with {t!r}", gradient_similarity, sur, target, x, y)
                if "similarity" in predictors else None)
         per[t] = {"asr": None if r is None else _finite(r.asr), "rate": None if r is None else _finite(r.rate),
                   "similarity": None if sim is None else _finite(sim.mean)}
-    out = {"accuracy": None if rates is None else _finite(rates.acc_surrogate),
+    out = {"accuracy": None if rates is None else _finite(rates.acc_source),
            "fooling": None if rates is None else _finite(rates.fooling), "smoothness": None,
            "smoothness_max": None, "targets": per}
     if "smoothness" in predictors:

@@ -32,12 +32,13 @@ from torch import nn
 
 from pyadvt.train.fit import evaluate
 from pyadvt.transfer.finetune import finetune
+from pyadvt.utils.deprecation import renamed_names
 
 _METHODS = {"probe": "head", "finetune": "all"}
 
 
 @dataclass
-class KnowledgeTransfer:
+class KnowledgeTransferabilityResult:
     """Target-test ``loss`` and ``accuracy`` of the transferred model, its per-epoch ``curve``
     (``[{"epoch", "eval_loss", "eval_accuracy", "train_loss"}, ...]``), the ``method`` and the ``model``.
 
@@ -45,7 +46,7 @@ class KnowledgeTransfer:
     docs/theory.md §2); a plain record.
 
     Example:
-        >>> kt = KnowledgeTransfer(method="probe", loss=0.5, accuracy=0.8,
+        >>> kt = KnowledgeTransferabilityResult(method="probe", loss=0.5, accuracy=0.8,
         ...                        curve=[{"epoch": 1, "eval_loss": 0.7}, {"epoch": 2, "eval_loss": 0.5}])
         >>> kt.auc_loss, kt.summary()["epochs"]
         (0.6, 2)
@@ -72,7 +73,7 @@ class KnowledgeTransfer:
 
 def knowledge_transferability(source: nn.Module, train, test, *, method: str = "probe", epochs: int = 10,
                               lr: float = 0.05, batch_size: int = 64, weight_decay: float = 5e-4, seed: int = 0,
-                              legacy_bn_drift: bool = False, progress: bool = False) -> KnowledgeTransfer:
+                              legacy_bn_drift: bool = False, progress: bool = False) -> KnowledgeTransferabilityResult:
     """Transfer ``source`` to the target task and report the target-test loss and accuracy.
 
     Args:
@@ -106,5 +107,7 @@ def knowledge_transferability(source: nn.Module, train, test, *, method: str = "
                    weight_decay=weight_decay, seed=seed, eval_data=test, legacy_bn_drift=legacy_bn_drift,
                    progress=progress)
     final = evaluate(res.model, test)
-    return KnowledgeTransfer(method=method, loss=float(final["loss"]), accuracy=float(final["accuracy"]),
+    return KnowledgeTransferabilityResult(method=method, loss=float(final["loss"]), accuracy=float(final["accuracy"]),
                              curve=list(res.history), model=res.model)
+
+__getattr__ = renamed_names(__name__, {"KnowledgeTransfer": "KnowledgeTransferabilityResult"})  # the former name, for one release

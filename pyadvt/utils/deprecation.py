@@ -5,6 +5,10 @@ a victim a target), labels are ``y`` and the labels of a targeted attack ``targe
 public parameter is renamed to fit it, :func:`renamed_parameters` maps the old keyword to the new
 one, warns once per call site and refuses a call that passes both.
 
+Renamed public *names* (a function or a class) stay importable under the former name through the
+module ``__getattr__`` that :func:`renamed_names` builds (PEP 562): the former name resolves to the
+new object, with a ``DeprecationWarning`` at each access.
+
 Example:
     >>> import warnings
     >>> @renamed_parameters(surrogate="source")
@@ -19,13 +23,14 @@ Example:
 from __future__ import annotations
 
 import functools
+import sys
 import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pyadvt.utils.errors import InvalidTypeError
 
-__all__ = ["renamed_parameters"]
+__all__ = ["renamed_names", "renamed_parameters"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -51,3 +56,44 @@ def renamed_parameters(**renames: str) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def renamed_names(module: str, renames: dict[str, str], former: dict[str, Any] | None = None,
+                  fallback: Callable[[str], Any] | None = None) -> Callable[[str], Any]:
+    """A module ``__getattr__`` (PEP 562) under which each former name ``old`` of ``renames`` still resolves,
+    for one release, to the renamed object ``renames[old]`` of ``module``, with a ``DeprecationWarning``.
+
+    Args:
+        module: the module's ``__name__``.
+        renames: ``{former name: new name}``.
+        former: ``{former name: object}`` to return instead of the new object (e.g. a wrapper that also
+            accepts the former keywords); default: the new object itself.
+        fallback: called with any other name (default: ``AttributeError``).
+
+    Returns:
+        the function to assign to the module's ``__getattr__``.
+
+    Example:
+        >>> import types, warnings
+        >>> m = types.ModuleType("m"); m.new = 1
+        >>> m.__getattr__ = renamed_names("m", {"old": "new"})
+        >>> import sys; sys.modules["m"] = m
+        >>> with warnings.catch_warnings(record=True) as w:
+        ...     warnings.simplefilter("always")
+        ...     m.old, "use 'm.new'" in str(w[0].message)
+        (1, True)
+        >>> del sys.modules["m"]
+    """
+    def __getattr__(name: str) -> Any:
+        if name in renames:
+            new = renames[name]
+            warnings.warn(f"{module}.{name} is deprecated and will be removed in the next release; use "
+                          f"'{module}.{new}'", DeprecationWarning, stacklevel=2)
+            if former is not None and name in former:
+                return former[name]
+            return getattr(sys.modules[module], new)
+        if fallback is not None:
+            return fallback(name)
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+
+    return __getattr__

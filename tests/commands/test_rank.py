@@ -19,7 +19,7 @@ from pyadvt.attacks import build_attack
 from pyadvt.commands import rank as R
 from pyadvt.selection import ranking
 from pyadvt.data import TensorData
-from pyadvt.metrics import adversarial_transferability, transferability
+from pyadvt.metrics import adversarial_transferability, attack_transferability
 from pyadvt.models import build
 from pyadvt.report import read_result
 from pyadvt.train import fit, save_checkpoint
@@ -90,7 +90,7 @@ def test_rank_surrogates_matches_direct_metric_calls(tmp_path):
     for i, s in enumerate(res["surrogates"]):
         x_adv = build_attack("pgd", models[s], 0.2, steps=5, seed=3)(x, y)
         for j, t in enumerate(res["targets"]):
-            assert res["asr"][i][j] == pytest.approx(transferability(models[s], models[t], x, y, x_adv).asr)
+            assert res["asr"][i][j] == pytest.approx(attack_transferability(models[s], models[t], x, y, x_adv).asr)
     rows = {r["name"]: r for r in res["rows"]}
     for i, s in enumerate(res["surrogates"]):  # the white-box column is excluded from the mean
         others = [res["asr"][i][j] for j, t in enumerate(res["targets"]) if t != s]
@@ -189,7 +189,7 @@ def test_cli_rank_surrogates_writes_result_and_resumes(tmp_path, checkpoints, mo
     assert res["kind"] == "rank-surrogates" and res["config"]["n_eval"] == 24 and res["config"]["steps"] == 2
     assert len(res["data"]["asr"]) == 2 and res["environment"]["seeds"] == {"seed": 0}
     # a rerun resumes from the stored cells: nothing is recomputed, same data
-    monkeypatch.setattr(ranking, "transferability", lambda *a, **k: pytest.fail("recomputed a stored cell"))
+    monkeypatch.setattr(ranking, "attack_transferability", lambda *a, **k: pytest.fail("recomputed a stored cell"))
     assert cli.main(args) == 0
     assert read_result(tmp_path / "out")["data"] == res["data"]
 

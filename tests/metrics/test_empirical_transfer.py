@@ -1,11 +1,11 @@
-"""Eq. (2) empirical adversarial transferability and the authors'-code legacy_alpha scores."""
+"""Eq. (2) empirical adversarial transferability and the authors'-code legacy_transferability scores."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from pyadvt.attacks import PGD
-from pyadvt.metrics import empirical_transferability, legacy_alpha
+from pyadvt.metrics import empirical_transferability, legacy_transferability
 
 
 def _nets():
@@ -59,10 +59,10 @@ def test_legacy_alpha_identical_models_and_manual_loop():
     T2 = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 4))
     x = torch.rand(12, 1, 4, 4)
     y = S(x).argmax(1).detach()
-    same = legacy_alpha(S, S, x, y, eps=0.1, steps=3)
+    same = legacy_transferability(S, S, x, y, eps=0.1, steps=3)
     assert same.alpha1 == pytest.approx(1.0) and same.combined == pytest.approx(same.alpha2)
     assert 0 < same.alpha2 <= 1 + 1e-9
-    r = legacy_alpha(S, T2, x, y, eps=0.1, steps=3, seed=1)
+    r = legacy_transferability(S, T2, x, y, eps=0.1, steps=3, seed=1)
     # manual per-sample computation (the scripts' batch-size-1 loop)
     atk_a = PGD(S, eps=0.1, alpha=0.1 / 3, steps=3, seed=1)
     atk_m = PGD(T2, eps=0.1, alpha=0.1 / 3, steps=3, seed=1)
@@ -83,11 +83,11 @@ def test_legacy_alpha_identical_models_and_manual_loop():
 def test_eq2_clean_correct_variant_averages_only_target_correct_samples():
     # eq. (2) restricted as in the authors' scripts: mean target loss over the samples the target
     # classifies correctly on clean inputs; hand-made result with known numbers first
-    from pyadvt.metrics.empirical_transfer import EmpiricalTransferResult
+    from pyadvt.metrics.empirical_transfer import EmpiricalTransferabilityResult
 
     loss = torch.tensor([[1.0, 2.0, 4.0, 8.0], [3.0, 5.0, 7.0, 9.0]])
     cc = torch.tensor([True, False, True, False])
-    r = EmpiricalTransferResult(eps=torch.tensor([0.1, 0.2], dtype=torch.float64), loss=loss,
+    r = EmpiricalTransferabilityResult(eps=torch.tensor([0.1, 0.2], dtype=torch.float64), loss=loss,
                                 correct=torch.zeros(2, 4, dtype=torch.bool), clean_loss=torch.zeros(4),
                                 clean_correct=cc, source_flipped=torch.zeros(2, 4, dtype=torch.bool))
     torch.testing.assert_close(r.transfer_loss(), torch.tensor([15 / 4, 24 / 4], dtype=torch.float64))
@@ -138,7 +138,7 @@ def test_legacy_alpha_uses_only_samples_the_attacker_classifies_correctly():
     y = pred.clone()
     wrong = torch.tensor([1, 4, 5, 9, 10])
     y[wrong] = (pred[wrong] + 1) % 4           # the attacker misclassifies these five
-    r = legacy_alpha(S, M, x, y, eps=0.1, steps=3, seed=2)
+    r = legacy_transferability(S, M, x, y, eps=0.1, steps=3, seed=2)
     atk_a = PGD(S, eps=0.1, alpha=0.1 / 3, steps=3, seed=2)
     atk_m = PGD(M, eps=0.1, alpha=0.1 / 3, steps=3, seed=2)
     keep = [i for i in range(12) if int(y[i]) == int(pred[i])]

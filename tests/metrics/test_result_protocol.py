@@ -138,7 +138,7 @@ def _legacy_alpha():
     with torch.no_grad():
         y = source(x).argmax(1)
     y[4] = (y[4] + 1) % 3  # misclassified by the source: not used, but not undefined either
-    r = _quiet(M.legacy_alpha, source, target, x, y, eps=0.1, steps=3)
+    r = _quiet(M.legacy_transferability, source, target, x, y, eps=0.1, steps=3)
     assert not bool(r.valid[4]) and r.valid is r.used
     return r, r.combined, 1  # the source-correct samples with a zero logit change
 
@@ -152,9 +152,9 @@ def _as_score():
 
 CASES = {
     "Tau1Result": _tau1, "SingularValueRatio": _singular_value_ratio, "Tau2Result": _tau2,
-    "TransferabilityResult": _adversarial_transferability, "SimilarityResult": _similarity,
-    "SmoothnessResult": _smoothness, "TransferRates": _transfer_rates,
-    "EmpiricalTransferResult": _empirical_transfer, "LegacyAlphaResult": _legacy_alpha, "ASScore": _as_score,
+    "AdversarialTransferabilityResult": _adversarial_transferability, "SimilarityResult": _similarity,
+    "SmoothnessResult": _smoothness, "AttackTransferabilityResult": _transfer_rates,
+    "EmpiricalTransferabilityResult": _empirical_transfer, "LegacyTransferabilityResult": _legacy_alpha, "ASScore": _as_score,
 }
 AGGREGATES = {"Tau2Result"}  # no per-sample notion (their docstrings say so)
 RENAMED = {"SimilarityResult": ("defined", "valid"), "SmoothnessResult": ("defined", "valid")}
@@ -198,8 +198,8 @@ def test_every_result_class_is_covered():
 
 
 def test_transfer_rates_built_without_a_mask_is_all_valid():
-    r = M.TransferRates(success=torch.tensor([True, False, True]), both_correct=3, rate=2 / 3, asr=2 / 3,
-                        fooling=1.0, acc_surrogate=1.0, acc_target=1.0, targeted=False)
+    r = M.AttackTransferabilityResult(success=torch.tensor([True, False, True]), both_correct=3, rate=2 / 3, asr=2 / 3,
+                        fooling=1.0, acc_source=1.0, acc_target=1.0, targeted=False)
     assert r.valid.tolist() == [True, True, True] and r.n_undefined == 0 and r.value == pytest.approx(2 / 3)
 
 

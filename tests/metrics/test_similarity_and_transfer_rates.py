@@ -17,7 +17,7 @@ from torch import nn
 from pyadvt.bounds.seed001 import lower_bound, lower_bound_from_terms
 from pyadvt.metrics.similarity import gradient_similarity
 from pyadvt.metrics.statistics import ols_r2, pearson_r, statistics_table
-from pyadvt.metrics.transfer_rates import transferability
+from pyadvt.metrics.transfer_rates import attack_transferability
 
 
 def mlp(seed, C=4, n_in=6, act=nn.ReLU):
@@ -80,7 +80,7 @@ def test_transfer_rates_match_definition_3(rows, targeted):
     fadv, gadv = [r[3] for r in rows], [r[4] for r in rows]
     Fm, Gm = Lookup(fclean + fadv, C), Lookup(gclean + gadv, C)
     x = torch.arange(N, dtype=torch.float64)[:, None] / (2 * N)
-    r = transferability(Fm, Gm, x, y, x + 0.5, targeted=targeted)
+    r = attack_transferability(Fm, Gm, x, y, x + 0.5, targeted=targeted)
     t = [(int(v) + 1) % C for v in y]
     hit = (lambda p, i: p == t[i]) if targeted else (lambda p, i: p != int(y[i]))
     both = [fclean[i] == gclean[i] == int(y[i]) for i in range(N)]
@@ -98,10 +98,10 @@ def test_transfer_rates_match_definition_3(rows, targeted):
 def test_explicit_target_labels_and_bad_input():
     Fm = Lookup([0, 1, 2, 2], 3)
     x, y = torch.tensor([[0.0], [0.25]], dtype=torch.float64), torch.tensor([0, 1])
-    r = transferability(Fm, Fm, x, y, x + 0.5, target_labels=torch.tensor([2, 0]))
+    r = attack_transferability(Fm, Fm, x, y, x + 0.5, target_labels=torch.tensor([2, 0]))
     assert r.targeted and r.success.tolist() == [True, False]
     with pytest.raises(ValueError, match="x_adv"):
-        transferability(Fm, Fm, x, y, x[:1])
+        attack_transferability(Fm, Fm, x, y, x[:1])
 
 
 @settings(max_examples=15, deadline=None)
@@ -157,7 +157,7 @@ def test_lower_bound_terms_and_empirical_rate():
         ce = [float(F.cross_entropy(Fm(x_adv[i:i + 1]), torch.tensor([c]))) for c in range(4) if c != int(y[i])]
         vals.append((min(ce) - float(li) - b.terms["s_F"] * eps ** 2 / 2) / float(g.norm()))
     assert math.isclose(b.terms["c_F"], min(vals), rel_tol=1e-9)
-    r = transferability(Fm, Gm, x, y, x_adv)
+    r = attack_transferability(Fm, Gm, x, y, x_adv)
     assert math.isclose(b.empirical, float(r.success.double().mean()))
     assert b.holds and b.vacuous == (not b.value > 0)
     assert math.isclose(b.value, lower_bound_from_terms(b.terms["fooling"], b.terms["risk_surrogate"],
@@ -275,22 +275,22 @@ def test_untargeted_rates_on_hand_built_predictions():
     # Def. 3: T_r = 1[F(x)=G(x)=y, F(x+d)!=y, G(x+d)!=y]; rate over the 4 samples both classify correctly
     # (rows 0, 1, 4, 5) -> 2/4; ASR = 1 - acc_G(x_adv) = 4/6; FP = 1 - acc_F(x_adv) = 5/6.
     Fm, Gm, x, y, x_adv = _hand_models()
-    r = transferability(Fm, Gm, x, y, x_adv)
+    r = attack_transferability(Fm, Gm, x, y, x_adv)
     assert r.success.tolist() == [True, True, False, False, False, False]
     assert r.both_correct == 4 and r.rate == 0.5
     assert math.isclose(r.asr, 4 / 6) and math.isclose(r.fooling, 5 / 6)
-    assert math.isclose(r.acc_surrogate, 5 / 6) and math.isclose(r.acc_target, 5 / 6)
+    assert math.isclose(r.acc_source, 5 / 6) and math.isclose(r.acc_target, 5 / 6)
 
 
 def test_targeted_rates_default_target_is_next_class():
     # docs/theory.md §3: targeted success means G(x+d) = t with default t = (y + 1) mod C = [1, 2, 0, 1, 2, 0].
     Fm, Gm, x, y, x_adv = _hand_models()
-    r = transferability(Fm, Gm, x, y, x_adv, targeted=True)
+    r = attack_transferability(Fm, Gm, x, y, x_adv, targeted=True)
     assert r.targeted and r.success.tolist() == [True, False, False, False, False, False]
     assert r.both_correct == 4 and r.rate == 0.25
     assert math.isclose(r.asr, 2 / 6)       # G(x_adv) = [1, 0, 0, 2, 1, 2] hits t in rows 0, 2
     assert math.isclose(r.fooling, 4 / 6)   # F(x_adv) = [1, 2, 0, 0, 0, 0] hits t in rows 0, 1, 2, 5
-    explicit = transferability(Fm, Gm, x, y, x_adv, target_labels=(y + 1) % 3)
+    explicit = attack_transferability(Fm, Gm, x, y, x_adv, target_labels=(y + 1) % 3)
     assert explicit.success.tolist() == r.success.tolist() and explicit.asr == r.asr
 
 

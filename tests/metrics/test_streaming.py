@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from pyadvt.attacks import PGD
 from pyadvt.data import TensorData
-from pyadvt.metrics.transfer_rates import transferability
+from pyadvt.metrics.transfer_rates import attack_transferability
 
 N = 23
 
@@ -54,9 +54,9 @@ def test_transferability_streams_like_the_tensor(setup, kind, targeted):
     s, t, x, y = setup
     atk = PGD(s, eps=0.1, steps=3, targeted=targeted, seed=0)
     label = (lambda yb: (yb + 1) % 5) if targeted else (lambda yb: yb)
-    ref = transferability(s, t, x, y, atk(x, label(y)), targeted=targeted, num_classes=5)
+    ref = attack_transferability(s, t, x, y, atk(x, label(y)), targeted=targeted, num_classes=5)
     data = _sources(x, y)[kind]
-    got = transferability(s, t, data, x_adv=lambda xb, yb: atk(xb, label(yb)), targeted=targeted, num_classes=5,
+    got = attack_transferability(s, t, data, x_adv=lambda xb, yb: atk(xb, label(yb)), targeted=targeted, num_classes=5,
                           batch_size=5)
     assert got.summary() == ref.summary()
     assert torch.equal(got.success, ref.success)
@@ -67,13 +67,13 @@ def test_transferability_streams_like_the_tensor(setup, kind, targeted):
 def test_transferability_stream_errors(setup):
     s, t, x, y = setup
     with pytest.raises(ValueError, match="'x_adv' must be a callable"):
-        transferability(s, t, TensorDataset(x, y), x_adv=x)
+        attack_transferability(s, t, TensorDataset(x, y), x_adv=x)
     with pytest.raises(ValueError, match="'y' must be None"):
-        transferability(s, t, TensorDataset(x, y), y, x_adv=lambda a, b: a)
+        attack_transferability(s, t, TensorDataset(x, y), y, x_adv=lambda a, b: a)
     with pytest.raises(ValueError, match="'x_adv' is required"):
-        transferability(s, t, x, y)
+        attack_transferability(s, t, x, y)
     with pytest.raises(ValueError, match="labels"):
-        transferability(s, t, TensorDataset(x), x_adv=lambda a, b: a)
+        attack_transferability(s, t, TensorDataset(x), x_adv=lambda a, b: a)
 
 
 @pytest.mark.parametrize("kind", ["tensordata", "dataset", "items", "loader"])
@@ -104,15 +104,15 @@ def _split(seed):
 @pytest.mark.parametrize("kind", ["dataset", "loader"])
 def test_empirical_transfer_and_legacy_alpha_stream(setup, kind):
     from pyadvt.metrics.empirical_transfer import empirical_transferability
-    from pyadvt.metrics.legacy_alpha import legacy_alpha
+    from pyadvt.metrics.legacy_transfer import legacy_transferability
 
     s, t, x, y = setup
     ref = empirical_transferability(s, t, x, y, eps=(0.05, 0.1), steps=2, batch_size=64)
     got = empirical_transferability(s, t, _sources(x, y)[kind], eps=(0.05, 0.1), steps=2, batch_size=4)
     torch.testing.assert_close(got.loss, ref.loss, atol=1e-5, rtol=1e-5)
     assert torch.equal(got.correct, ref.correct) and torch.equal(got.source_flipped, ref.source_flipped)
-    ref = legacy_alpha(s, t, x, y, eps=0.1, steps=2, batch_size=64)
-    got = legacy_alpha(s, t, _sources(x, y)[kind], eps=0.1, steps=2, batch_size=4)
+    ref = legacy_transferability(s, t, x, y, eps=0.1, steps=2, batch_size=64)
+    got = legacy_transferability(s, t, _sources(x, y)[kind], eps=0.1, steps=2, batch_size=4)
     assert torch.equal(got.used, ref.used)
     assert got.alpha1 == pytest.approx(ref.alpha1, rel=1e-5) and got.alpha2 == pytest.approx(ref.alpha2, rel=1e-5)
 

@@ -1,10 +1,10 @@
-"""D1: transferability() never turns a NaN or out-of-contract input into a silent rate."""
+"""D1: attack_transferability() never turns a NaN or out-of-contract input into a silent rate."""
 
 import pytest
 import torch
 from torch import nn
 
-from pyadvt.metrics.transfer_rates import transferability
+from pyadvt.metrics.transfer_rates import attack_transferability
 
 
 def _pair(seed=0, C=10, d=12):
@@ -35,7 +35,7 @@ def test_nan_x_adv_samples_are_flagged_not_counted_as_transfers():
     bad[::3] = True
     x_adv[bad, 0] = float("nan")
     with pytest.warns(RuntimeWarning, match="14 of 40 samples are invalid"):
-        r = transferability(S, T, x, y, x_adv)
+        r = attack_transferability(S, T, x, y, x_adv)
     assert r.n_invalid == int(bad.sum())
     assert (r.valid == ~bad).all()
     assert not r.success[bad].any()
@@ -48,7 +48,7 @@ def test_nan_weights_are_flagged_not_perfect_transfer():
     with torch.no_grad():
         T.weight[0, 0] = float("nan")
     with pytest.warns(RuntimeWarning, match="40 of 40"):
-        r = transferability(S, T, x, y, x.clone())
+        r = attack_transferability(S, T, x, y, x.clone())
     assert r.n_invalid == 40 and r.both_correct == 0 and r.rate != r.rate
 
 
@@ -88,10 +88,10 @@ def test_bad_inputs_are_refused_naming_the_argument(case, exc, match):
     elif case == "dtype":
         x, x_adv = x.double(), x_adv.double()
     with pytest.raises(exc, match=match):
-        transferability(S, T, x, y, x_adv, **kw)
+        attack_transferability(S, T, x, y, x_adv, **kw)
 
 
 def test_targeted_default_target_still_works():
     S, T, x, y = _pair()
-    r = transferability(S, T, x, y, x.clone(), targeted=True)
+    r = attack_transferability(S, T, x, y, x.clone(), targeted=True)
     assert r.rate == 0.0 and r.n_invalid == 0

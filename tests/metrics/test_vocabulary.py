@@ -3,6 +3,7 @@ keyword-only; the former spellings work for one release with a DeprecationWarnin
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import warnings
 
@@ -11,8 +12,14 @@ import torch
 from torch import nn
 
 from pyadvt.attacks import PGD
-from pyadvt.metrics import gradient_similarity, legacy_alpha, smoothness, transferability
+import pyadvt
+from pyadvt import metrics as M
+from pyadvt import transfer
+from pyadvt.metrics import attack_transferability, gradient_similarity, legacy_transferability, smoothness
 from pyadvt.metrics.transfer_rates import rates_from_predictions
+
+with pytest.warns(DeprecationWarning, match="use 'pyadvt.metrics.attack_transferability'"):
+    from pyadvt.metrics import transferability  # the former name (and keywords), for one release
 
 C = 4
 
@@ -70,15 +77,15 @@ def _rates_by_hand(S, T, x, y, x_adv, t=None):
 def test_transferability_new_spelling_is_right(pair):
     S, T, x, y, x_adv = pair
     t = (y + 2) % C
-    r = _new_only(transferability, S, T, x, y, x_adv, target_labels=t)
+    r = _new_only(attack_transferability, S, T, x, y, x_adv, target_labels=t)
     rate, asr = _rates_by_hand(S, T, x, y, x_adv, t)
     assert r.targeted and r.rate == pytest.approx(rate) and r.asr == pytest.approx(asr)
     assert 0 < r.both_correct < 40
-    u = _new_only(transferability, source=S, target=T, x=x, y=y, x_adv=x_adv)
+    u = _new_only(attack_transferability, source=S, target=T, x=x, y=y, x_adv=x_adv)
     rate, asr = _rates_by_hand(S, T, x, y, x_adv)
     assert not u.targeted and u.rate == pytest.approx(rate) and u.asr == pytest.approx(asr) and rate > 0
     # the target model passed by keyword, labels positionally: target is the model here
-    assert _new_only(transferability, S, x=x, y=y, x_adv=x_adv, target=T).summary() == u.summary()
+    assert _new_only(attack_transferability, S, x=x, y=y, x_adv=x_adv, target=T).summary() == u.summary()
 
 
 @pytest.mark.parametrize("spelling", ["target_kw_labels", "all_old_keywords", "positional_labels",
@@ -86,7 +93,7 @@ def test_transferability_new_spelling_is_right(pair):
 def test_transferability_old_spellings_equal_the_new(pair, spelling):
     S, T, x, y, x_adv = pair
     t = (y + 2) % C
-    ref = transferability(S, T, x, y, x_adv, target_labels=t)
+    ref = attack_transferability(S, T, x, y, x_adv, target_labels=t)
     if spelling == "target_kw_labels":  # the former keyword target= held the target labels
         got = _old(transferability, S, T, x, y, x_adv, target=t, match="'target' for the target labels.*'target_labels'")
     elif spelling == "all_old_keywords":
@@ -101,7 +108,7 @@ def test_transferability_old_spellings_equal_the_new(pair, spelling):
 
 def test_transferability_old_positional_options(pair):
     S, T, x, y, x_adv = pair
-    ref = transferability(S, T, x, y, x_adv, targeted=True, num_classes=C, batch_size=7)
+    ref = attack_transferability(S, T, x, y, x_adv, targeted=True, num_classes=C, batch_size=7)
     got = _old(transferability, S, T, x, y, x_adv, None, True, C, 7, match="'targeted'.*by keyword")
     assert got.summary() == ref.summary()
 
@@ -109,7 +116,7 @@ def test_transferability_old_positional_options(pair):
 def test_transferability_bad_calls_are_type_errors(pair):
     S, T, x, y, x_adv = pair
     with pytest.raises(TypeError, match="unexpected keyword argument 'foo'"):
-        transferability(S, T, x, y, x_adv, foo=1)
+        attack_transferability(S, T, x, y, x_adv, foo=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         with pytest.raises(TypeError, match="both 'target' .*'target_labels'"):
@@ -120,6 +127,17 @@ def test_transferability_bad_calls_are_type_errors(pair):
             transferability(S, T, x, y, x_adv, None, False, C, 7, "extra")
         with pytest.raises(TypeError, match="multiple values for argument 'targeted'"):
             transferability(S, T, x, y, x_adv, None, True, targeted=True)
+
+
+def test_the_new_name_takes_only_the_new_keywords(pair):
+    """attack_transferability is the clean spelling: the former keywords and positional options are refused."""
+    S, T, x, y, x_adv = pair
+    with pytest.raises(TypeError, match="unexpected keyword argument 'surrogate'"):
+        attack_transferability(surrogate=S, target=T, x=x, y=y, x_adv=x_adv)
+    with pytest.raises(TypeError, match="multiple values for argument 'target'"):
+        attack_transferability(S, T, x, y, x_adv, target=y)
+    with pytest.raises(TypeError, match="positional"):
+        attack_transferability(S, T, x, y, x_adv, y)
 
 
 def test_rates_from_predictions_target_labels(pair):
@@ -146,13 +164,13 @@ def test_gradient_similarity_source_keyword(pair):
 
 def test_legacy_alpha_source_target_keywords(pair):
     S, T, x, y, _ = pair
-    ref = _new_only(legacy_alpha, source=S, target=T, x=x, y=y, eps=0.1, steps=2)
-    got = _old(legacy_alpha, attacker=S, victim=T, x=x, y=y, eps=0.1, steps=2, match="use '(source|target)'")
+    ref = _new_only(legacy_transferability, source=S, target=T, x=x, y=y, eps=0.1, steps=2)
+    got = _old(legacy_transferability, attacker=S, victim=T, x=x, y=y, eps=0.1, steps=2, match="use '(source|target)'")
     assert got.summary() == ref.summary() and torch.equal(got.alpha1_per_sample, ref.alpha1_per_sample)
     with pytest.raises(TypeError, match="unexpected keyword argument 'surrogate'"):
-        legacy_alpha(surrogate=S, target=T, x=x, y=y)
+        legacy_transferability(surrogate=S, target=T, x=x, y=y)
     with pytest.raises(TypeError, match="positional"):
-        legacy_alpha(S, T, x, y, 0.1, 2)  # steps was keyword-only already
+        legacy_transferability(S, T, x, y, 0.1, 2)  # steps was keyword-only already
 
 
 def test_smoothness_options_keyword_only(pair):
@@ -164,9 +182,9 @@ def test_smoothness_options_keyword_only(pair):
         smoothness(S, x, y, targets=y)
 
 
-@pytest.mark.parametrize("fn, pair_names", [(transferability, ("source", "target")),
+@pytest.mark.parametrize("fn, pair_names", [(attack_transferability, ("source", "target")),
                                             (gradient_similarity, ("source", "target")),
-                                            (legacy_alpha, ("source", "target"))])
+                                            (legacy_transferability, ("source", "target"))])
 def test_signatures_show_the_new_vocabulary(fn, pair_names):
     params = inspect.signature(fn).parameters
     assert tuple(params)[:2] == pair_names
@@ -175,3 +193,36 @@ def test_signatures_show_the_new_vocabulary(fn, pair_names):
         if name in params:
             assert params[name].kind is inspect.Parameter.KEYWORD_ONLY, name
     assert inspect.signature(smoothness).parameters["method"].kind is inspect.Parameter.KEYWORD_ONLY
+
+
+@pytest.mark.parametrize("module, old, new", [
+    (M, "transferability", "attack_transferability"), (M, "TransferRates", "AttackTransferabilityResult"),
+    (M, "TransferabilityResult", "AdversarialTransferabilityResult"),
+    (M, "EmpiricalTransferResult", "EmpiricalTransferabilityResult"), (M, "legacy_alpha", "legacy_transferability"),
+    (M, "LegacyAlphaResult", "LegacyTransferabilityResult"), (importlib.import_module("pyadvt.metrics.tau2"), "TransferabilityResult", "AdversarialTransferabilityResult"),
+    (importlib.import_module("pyadvt.metrics.transfer_rates"), "TransferRates", "AttackTransferabilityResult"),
+    (transfer, "KnowledgeTransfer", "KnowledgeTransferabilityResult"), (pyadvt, "transferability", "attack_transferability"),
+])
+def test_former_transferability_names_resolve_with_a_warning(module, old, new):
+    """The naming scheme <kind>_transferability -> <Kind>TransferabilityResult (docs/theory.md §0): every
+    renamed name still resolves for one release, warns naming the new one, and is not exported."""
+    with pytest.warns(DeprecationWarning, match=f"{old} is deprecated.*'{module.__name__}.{new}'") as rec:
+        got = getattr(module, old)
+    assert all(w.filename == __file__ for w in rec if issubclass(w.category, DeprecationWarning))
+    if old == "transferability":  # the former spelling also takes the former keywords
+        assert got.__wrapped__ is attack_transferability
+    else:
+        assert got is getattr(module, new)
+    assert old not in getattr(module, "__all__") and new in getattr(module, "__all__")
+
+
+def test_transfer_rates_acc_source_field():
+    r = M.AttackTransferabilityResult(success=torch.tensor([True]), both_correct=1, rate=1.0, asr=1.0, fooling=1.0,
+                                      acc_source=0.75, acc_target=1.0, targeted=False)
+    assert r.summary()["acc_source"] == 0.75
+    with pytest.warns(DeprecationWarning, match="use .acc_source"):
+        assert r.acc_surrogate == 0.75
+    with pytest.warns(DeprecationWarning, match="'acc_surrogate' is deprecated"):
+        old = M.AttackTransferabilityResult(success=torch.tensor([True]), both_correct=1, rate=1.0, asr=1.0,
+                                            fooling=1.0, acc_surrogate=0.5, acc_target=1.0, targeted=False)
+    assert old.acc_source == 0.5

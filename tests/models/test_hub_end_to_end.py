@@ -22,7 +22,7 @@ torchattacks = pytest.importorskip("torchattacks")
 from pyadvt.attacks import DI, DIM, FGSM, MIFGSM, PGD, RepresentationAttack, VirtualAdversarialAttack  # noqa: E402
 from pyadvt.data import TensorData  # noqa: E402
 from pyadvt.metrics import (as_score, gradient_similarity, singular_value_ratio, smoothness, tau1,  # noqa: E402
-                            tau2, tau2_from_deviations, transferability)
+                            tau2, tau2_from_deviations, attack_transferability)
 from pyadvt.models import from_timm, from_torchvision  # noqa: E402
 from pyadvt.transfer import finetune, linear_probe  # noqa: E402
 
@@ -195,11 +195,11 @@ def test_gradient_similarity_and_transfer_rates_by_hand(name):
     ga, gb = g(m), g(o)  # random-init MobileNetV3 has gradients ~1e-10: no eps-clamped cosine here
     torch.testing.assert_close(sim.values, (ga * gb).sum(1) / (ga.norm(dim=1) * gb.norm(dim=1)), rtol=1e-4, atol=1e-6)
     x_adv = PGD(m, eps=EPS, alpha=2 / 255, steps=2)(x, y)
-    rates = transferability(m, o, x, y, x_adv=x_adv)
+    rates = attack_transferability(m, o, x, y, x_adv=x_adv)
     m.eval(), o.eval()
     with torch.no_grad():
         pm, po, pa = m(x).argmax(1), o(x).argmax(1), o(x_adv).argmax(1)
-    assert rates.acc_surrogate == pytest.approx(float((pm == y).double().mean()))
+    assert rates.acc_source == pytest.approx(float((pm == y).double().mean()))
     assert rates.acc_target == pytest.approx(float((po == y).double().mean()))
     assert rates.asr == pytest.approx(float((pa != y).double().mean()))
     assert rates.both_correct == int(((pm == y) & (po == y)).sum())

@@ -22,7 +22,7 @@ from torch import nn
 from pyadvt.attacks import DI, DIM, FGSM, MIFGSM, PGD, RepresentationAttack, VirtualAdversarialAttack
 from pyadvt.data import TensorData
 from pyadvt.metrics import (as_score, gradient_similarity, singular_value_ratio, smoothness, tau1, tau2,
-                            transferability)
+                            attack_transferability)
 from pyadvt.models import select_output
 from pyadvt.models.output import check_model_ready, model_contract, model_logits, twice_differentiable
 from pyadvt.train import evaluate, fit
@@ -204,10 +204,10 @@ def _meta_core():
     lambda m, x, y: tau2(m, m, x, eps=0.1),
     lambda m, x, y: smoothness(m, x, y, progress=False),
     lambda m, x, y: gradient_similarity(m, m, x, y),
-    lambda m, x, y: transferability(m, m, x, y, x_adv=x),
+    lambda m, x, y: attack_transferability(m, m, x, y, x_adv=x),
     lambda m, x, y: evaluate(m, TensorData(x, y)),
     lambda m, x, y: fit(m, TensorData(x, y), epochs=1, progress=False),
-], ids=["pgd", "tau1", "tau2", "smoothness", "gradient_similarity", "transferability", "evaluate", "fit"])
+], ids=["pgd", "tau1", "tau2", "smoothness", "gradient_similarity", "attack_transferability", "evaluate", "fit"])
 def test_meta_device_model_is_refused_clearly(call):
     x, y = _data()
     with pytest.raises(ValueError, match="meta"):
@@ -252,7 +252,7 @@ def test_attacks_and_metrics_on_any_output_equal_the_tensor_model(kind):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # no 'features': the output is the representation
         assert as_score(wrapped, x, eps=0.1, steps=2).score == pytest.approx(as_score(core, x, eps=0.1, steps=2).score)
-    rates, rates_ref = transferability(wrapped, other, x, y, x_adv=adv), transferability(core, other, x, y, x_adv=adv)
+    rates, rates_ref = attack_transferability(wrapped, other, x, y, x_adv=adv), attack_transferability(core, other, x, y, x_adv=adv)
     assert repr(rates.summary()) == repr(rates_ref.summary())  # NaN rates when nothing qualifies
 
 

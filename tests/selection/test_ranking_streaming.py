@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from pyadvt.data import TensorData, load_dataset
-from pyadvt.metrics import adversarial_transferability, transferability
+from pyadvt.metrics import adversarial_transferability, attack_transferability
 from pyadvt.attacks import build_attack
 from pyadvt.models import build
 from pyadvt.selection import extract, logme, rank_sources, rank_surrogates, score_source
@@ -85,7 +85,7 @@ def test_rank_surrogates_on_a_dataset_equals_tensor_data(task):
     for i, s in enumerate(a["surrogates"]):
         x_adv = build_attack("pgd", models[s], 0.2, steps=2, seed=1)(x, y)
         for j, t in enumerate(a["targets"]):
-            assert a["asr"][i][j] == pytest.approx(transferability(models[s], models[t], x, y, x_adv).asr)
+            assert a["asr"][i][j] == pytest.approx(attack_transferability(models[s], models[t], x, y, x_adv).asr)
 
 
 def test_score_source_takes_a_dataset(task):
