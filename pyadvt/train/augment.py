@@ -130,16 +130,15 @@ class CutMix(_Mixing):
     §3.2 (Yun et al. 2019), docs/theory.md §4.
 
     Raises:
-        ValueError: when ``p`` is not in ``[0, 1]``, ``alpha <= 0`` or ``num_classes`` is not an int
-            ``>= 2``; at call time when ``x`` is not a floating-point image batch ``[B, C, H, W]`` or
-            ``y`` is neither int labels ``[B]`` in ``[0, K)`` nor soft labels ``[B, K]``.
+        ValueError: the checks of :class:`Mixup` (``p``, ``alpha``, ``num_classes`` here; the image batch
+            ``x`` and the int or soft labels ``y`` at call time).
 
     Example:
         >>> import torch
-        >>> g = torch.Generator().manual_seed(0)
-        >>> x2, y2 = CutMix(p=1.0, num_classes=3)(torch.rand(4, 1, 8, 8), torch.tensor([0, 1, 2, 0]), g)
-        >>> tuple(x2.shape), bool(torch.allclose(y2.sum(1), torch.ones(4)))
-        ((4, 1, 8, 8), True)
+        >>> x = torch.tensor([0.0, 1.0]).view(2, 1, 1, 1).expand(2, 1, 8, 8)   # a black and a white image
+        >>> x2, y2 = CutMix(p=1.0, num_classes=2)(x, torch.tensor([0, 1]), torch.Generator().manual_seed(0))
+        >>> y2[:, 1].tolist(), x2.mean(dim=(1, 2, 3)).tolist()   # label 1's weight = the share of white pixels
+        ([0.25, 0.75], [0.25, 0.75])
     """
 
     def _mix(self, x, partner, lam, g):

@@ -97,11 +97,13 @@ class JacobianRegularizer:
 
     Example:
         >>> import torch
-        >>> from torch import nn
-        >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
-        >>> x, y = torch.rand(5, 1, 2, 2), torch.tensor([0, 1, 2, 0, 1])
-        >>> loss = JacobianRegularizer(0.1, n_proj=2)(net, x, y)
-        >>> loss.dim(), bool(loss > nn.functional.cross_entropy(net(x), y))
+        >>> jr = JacobianRegularizer(0.1, n_proj=2)
+        >>> v = jr.projections(5, 3)   # [n_proj, B, C] unit vectors
+        >>> tuple(v.shape), bool(torch.allclose(v.norm(dim=-1), torch.ones(2, 5, dtype=torch.float64)))
+        ((2, 5, 3), True)
+        >>> net, x, y = torch.nn.Linear(4, 3), torch.rand(5, 4), torch.tensor([0, 1, 2, 0, 1])
+        >>> loss = jr(net, x, y)
+        >>> loss.dim(), bool(loss > torch.nn.functional.cross_entropy(net(x), y))
         (0, True)
     """
 
@@ -140,17 +142,16 @@ class ExplicitGradientRegularizer:
     Source: docs/theory.md §4 (ER, seed 001 §4.1.2; Smith et al. 2021).
 
     Raises:
-        ValueError: when ``lam`` is negative or not finite; at call time as :func:`~pyadvt.train.soft_cross_entropy` for
-            logits that are not ``[B, C]`` or misshapen / out-of-range labels.
+        ValueError: when ``lam`` is negative or not finite; at call time as :class:`InputGradientRegularizer`
+            (logits and labels checked by :func:`~pyadvt.train.soft_cross_entropy`).
 
     Example:
         >>> import torch
-        >>> from torch import nn
-        >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
-        >>> x, y = torch.rand(5, 1, 2, 2), torch.tensor([0, 1, 2, 0, 1])
-        >>> loss = ExplicitGradientRegularizer(0.1)(net, x, y)
-        >>> loss.dim(), bool(loss >= nn.functional.cross_entropy(net(x), y))
-        (0, True)
+        >>> net, x, y = torch.nn.Linear(4, 3), torch.rand(5, 4), torch.tensor([0, 1, 2, 0, 1])
+        >>> ce = torch.nn.functional.cross_entropy(net(x), y)
+        >>> grad_sq = sum(g.pow(2).sum() for g in torch.autograd.grad(ce, list(net.parameters())))
+        >>> bool(torch.isclose(ExplicitGradientRegularizer(0.1)(net, x, y), ce + 0.05 * grad_sq))
+        True
     """
 
     higher_order = True  # double backward: fit() selects twice-differentiable layers

@@ -48,14 +48,19 @@ class SAM(torch.optim.Optimizer):
         ValueError: when ``rho`` is not ``> 0``, or when :meth:`step` is called without a closure.
         TypeError: when ``base_optimizer`` is not a ``torch.optim.Optimizer`` class.
 
+    The example checks one step by hand on ``L(w) = ||w||^2``: ``g = 2 w``, ``e = rho g / ||g||``,
+    ``w <- w - lr * 2 (w + e)``.
+
     Example:
         >>> import torch
         >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
-        >>> opt = SAM([w], torch.optim.SGD, rho=0.1, lr=0.1)
         >>> def closure():
         ...     opt.zero_grad(); loss = (w ** 2).sum(); loss.backward(); return loss
+        >>> opt = SAM([w], torch.optim.SGD, rho=0.1, lr=0.1)
+        >>> g = 2 * w.detach()
+        >>> expected = w.detach() - 0.1 * 2 * (w.detach() + 0.1 * g / g.norm())
         >>> _ = opt.step(closure)
-        >>> bool((w ** 2).sum() < 5.0)
+        >>> bool(torch.allclose(w.detach(), expected))
         True
     """
 
