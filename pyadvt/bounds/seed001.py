@@ -37,7 +37,7 @@ from torch import nn
 
 from pyadvt.metrics.similarity import gradient_similarity, loss_input_gradients
 from pyadvt.metrics.smoothness import smoothness
-from pyadvt.metrics.transfer_rates import predict, transferability
+from pyadvt.metrics.transfer_rates import predict, attack_transferability
 from pyadvt.utils.deprecation import renamed_parameters
 from pyadvt.utils.modes import evaluating, model_device
 from pyadvt.utils.validation import InvalidValueError, check_inputs
@@ -195,7 +195,7 @@ def lower_bound(source: nn.Module, target: nn.Module, x: torch.Tensor, y: torch.
     c_G = float(cg[okg].max()) if bool(okg.any()) else float("nan")
     pf, pg = predict(source, x).cpu(), predict(target, x).cpu()
     yc = y.cpu()
-    rates = transferability(source, target, x, y, x_adv)
+    rates = attack_transferability(source, target, x, y, x_adv)
     fooling = rates.fooling
     terms = {"fooling": fooling, "risk_surrogate": float((pf != yc).double().mean()),
              "risk_target": float((pg != yc).double().mean()), "s_F": s_F, "s_G": s_G, "S_inf": sim.min,
