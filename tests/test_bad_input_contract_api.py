@@ -194,6 +194,10 @@ def _metrics_cases():
          lambda s: M.lemma1(S(s), nan_at(images(s), s), labels(s), 0.05, steps=2, rep_steps=2, restarts=1),
          flag=True)
     case("metrics.lemma1", "eps negative", "eps", lambda s: M.lemma1(S(s), images(s), labels(s), -0.05))
+    case("metrics.robust_accuracy", "eps negative", "eps",
+         lambda s: M.robust_accuracy(S(s), (images(s), labels(s)), -0.05, "linf", steps=2))
+    case("metrics.robust_accuracy", "unknown norm", "norm",
+         lambda s: M.robust_accuracy(S(s), (images(s), labels(s)), 0.05, "l3", steps=2))
     case("metrics.theorem2_criterion", "y float", "y",
          lambda s: M.theorem2_criterion(S(s), images(s), labels(s).float(), 0.05, steps=2, rep_steps=2, restarts=1))
     case("metrics.theorem2_criterion", "x above 1", "x",
@@ -607,6 +611,7 @@ def _data_cases():
     case("data.load_dataset", "unknown dataset", ("name", "dataset"), lambda s: D.load_dataset("nosuch", "/nonexistent"))
     case("data.load_dataset", "unknown split", "split", lambda s: D.load_dataset("digits", split="val"))
     case("data.load_mnist", "unknown split", "split", lambda s: D.load_mnist("/nonexistent", split="val"))
+    case("data.write_idx", "0-d array", "array", lambda s: D.write_idx("/nonexistent/x-idx1-ubyte", np.float32(s)))
     case("data.load_mnist", "unknown variant", "variant", lambda s: D.load_mnist("/nonexistent", variant="nosuch"))
     case("data.load_cifar", "num_classes 7", "num_classes", lambda s: D.load_cifar("/nonexistent", num_classes=7))
     case("data.load_cifar", "unknown split", "split", lambda s: D.load_cifar("/nonexistent", split="val"))

@@ -9,7 +9,7 @@ from pyadvt.data.digits import digits
 from pyadvt.data.files import DatasetFormatError
 from pyadvt.data.imagefolder import ImageFolder
 from pyadvt.data.load import DATASETS, default_root, load_dataset
-from pyadvt.data.mnist import load_mnist, read_idx
+from pyadvt.data.mnist import load_mnist, read_idx, write_idx
 from pyadvt.data.stl10 import load_stl10
 from pyadvt.data.stream import as_data, iter_batches, num_batches, num_samples, to_tensor_data
 from pyadvt.data.tensor_data import BatchLoader, TensorData
@@ -17,4 +17,4 @@ from pyadvt.data.tensor_data import BatchLoader, TensorData
 __all__ = ["BatchLoader", "DATASETS", "DatasetFormatError", "ImageFolder", "TensorData", "as_data", "default_root",
            "digits", "iter_batches",
            "load_cifar", "load_dataset", "load_mnist", "load_stl10", "num_batches", "num_samples", "read_idx",
-           "to_tensor_data"]
+           "to_tensor_data", "write_idx"]

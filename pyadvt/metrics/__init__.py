@@ -4,6 +4,7 @@ a small dataclass of tensors with a ``.summary()`` dict."""
 from pyadvt.metrics.spectral import SingularValueRatio, Tau1Result, singular_value_ratio, tau1
 from pyadvt.metrics.tau2 import (AdversarialTransferabilityResult, Tau2Result, adversarial_transferability, tau2,
                                  tau2_from_deviations)
+from pyadvt.metrics.robust_accuracy import robust_accuracy
 from pyadvt.metrics.robustness_transfer import as_score, evaluate_robustness_transfer, lemma1, theorem2_criterion
 from pyadvt.metrics.similarity import SimilarityResult, gradient_similarity, loss_input_gradients
 from pyadvt.metrics.smoothness import SmoothnessResult, smoothness
@@ -20,7 +21,7 @@ __all__ = ["adversarial_transferability", "AdversarialTransferabilityResult", "a
            "AttackTransferabilityResult", "cluster_tree", "empirical_transferability",
            "EmpiricalTransferabilityResult", "evaluate_robustness_transfer", "gradient_similarity",
            "legacy_transferability", "LegacyTransferabilityResult", "lemma1", "loss_input_gradients", "ols_r2",
-           "pearson_r", "perron_vector", "SimilarityResult", "singular_value_ratio", "SingularValueRatio",
+           "pearson_r", "perron_vector", "robust_accuracy", "SimilarityResult", "singular_value_ratio", "SingularValueRatio",
            "smoothness", "SmoothnessResult", "statistics_table", "StatisticsTable", "tau1", "Tau1Result", "tau2",
            "tau2_from_deviations", "Tau2Result", "theorem2_criterion", "tournament_matrix", "transfer_table",
            "transferability_matrix", "TransferTable", "within_cluster_entropy"]

@@ -17,14 +17,19 @@ import torch
 
 from pyadvt.attacks import PGD
 from pyadvt.data.stream import iter_batches
+from pyadvt.metrics._legacy_arguments import keyword_only
 from pyadvt.utils.modes import evaluating
 
 __all__ = ["robust_accuracy"]
 
 
-def robust_accuracy(model: torch.nn.Module, data, eps: float, norm: str, steps: int = 10, seed: int = 0,
+@keyword_only("steps", "seed", "batch_size")
+def robust_accuracy(model: torch.nn.Module, data, eps: float, norm: str, *, steps: int = 10, seed: int = 0,
                     batch_size: int = 256) -> float:
     """Accuracy of ``model`` on ``data`` under PGD(``steps``) with step ``2.5 eps / steps``.
+
+    docs/theory.md §1: ``mean_i 1[argmax model(PGD_eps(x_i, y_i)) = y_i]`` with the attack of §1 under
+    the ``norm`` threat model (the robust accuracy of a source, seeds 002 and 004).
 
     Args:
         data: a :class:`~pyadvt.data.TensorData` or any labelled source of
@@ -32,7 +37,22 @@ def robust_accuracy(model: torch.nn.Module, data, eps: float, norm: str, steps: 
         eps, norm: the threat model (``"linf"`` or ``"l2"``, [0, 1] pixel units).
         seed: the attack's random starts.
 
+        steps, batch_size: PGD iterations and samples per attack batch (keyword-only; passing them by
+            position works for one release with a ``DeprecationWarning``).
+
     Returns the fraction in [0, 1] of samples whose PGD example is still classified correctly.
+
+    Raises:
+        ValueError: a bad ``eps`` / ``norm`` / ``steps`` (from :class:`~pyadvt.attacks.PGD`, before any
+            batch is read), a bad ``batch_size``, unlabelled ``data`` (no ``y``), or empty ``data``
+            (from :func:`pyadvt.data.iter_batches`).
+
+    Example:
+        >>> x, y = torch.rand(8, 1, 2, 2), torch.tensor([0, 1, 1, 1] * 2)
+        >>> lin = torch.nn.Linear(4, 2)
+        >>> _ = lin.weight.data.zero_(), lin.bias.data.copy_(torch.tensor([0.0, 1.0]))  # always class 1
+        >>> robust_accuracy(torch.nn.Sequential(torch.nn.Flatten(), lin), (x, y), 0.3, "linf", steps=2)
+        0.75
     """
     atk = PGD(model, eps=eps, steps=steps, norm=norm, seed=seed)
     correct = total = 0

@@ -46,7 +46,7 @@ NO_SOURCE: dict[str, str] = {
     **dict.fromkeys(["data.BatchLoader", "data.DatasetFormatError", "data.ImageFolder", "data.TensorData",
                      "data.digits", "data.as_data", "data.default_root", "data.iter_batches", "data.load_cifar",
                      "data.load_dataset", "data.load_mnist", "data.load_stl10", "data.num_batches",
-                     "data.num_samples", "data.read_idx", "data.to_tensor_data"],
+                     "data.num_samples", "data.read_idx", "data.to_tensor_data", "data.write_idx"],
                     "data loading and containers: no equation"),
     # models: architectures and adapters
     **dict.fromkeys(["models.BasicBlock", "models.LeNet", "models.MLP", "models.Normalize",

@@ -39,3 +39,25 @@ def test_matches_the_exact_worst_case_of_a_linear_classifier(norm, batch_size):
 def test_unlabelled_data_rejected():
     with pytest.raises(ValueError, match="labels"):
         robust_accuracy(_linear_model(torch.ones(16)), torch.rand(4, 1, 4, 4), 0.1, "linf")
+
+
+def test_bad_options_and_empty_data_rejected_before_the_work():
+    model = _linear_model(torch.ones(16))
+    data = TensorData(torch.rand(4, 1, 4, 4), torch.tensor([0, 1, 0, 1]), 2)
+    with pytest.raises(ValueError, match="eps"):
+        robust_accuracy(model, data, -0.1, "linf")
+    with pytest.raises(ValueError, match="norm"):
+        robust_accuracy(model, data, 0.1, "l1")
+    with pytest.raises(ValueError, match="empty"):
+        robust_accuracy(model, (torch.rand(0, 1, 4, 4), torch.zeros(0, dtype=torch.long)), 0.1, "linf")
+
+
+def test_options_are_keyword_only_with_a_deprecated_positional_form():
+    import pyadvt.metrics as M
+
+    model = _linear_model(torch.ones(16))
+    data = TensorData(torch.rand(8, 1, 4, 4), torch.tensor([0, 1] * 4), 2)
+    assert M.robust_accuracy is robust_accuracy and "robust_accuracy" in M.__all__
+    ref = robust_accuracy(model, data, 0.1, "linf", steps=3, seed=1)
+    with pytest.warns(DeprecationWarning, match="by keyword"):
+        assert robust_accuracy(model, data, 0.1, "linf", 3, 1) == ref
