@@ -84,11 +84,8 @@ def h_score_shrinkage(features: Any, y: Any, *, rcond: float = 1e-15) -> float:
     Source: docs/theory.md §11.4 (TLlib ``regularized_h_score``).
 
     Raises:
-        TypeError: (``InvalidTypeError``) when ``features`` or ``y`` is not a tensor, array or list,
-            or ``features`` does not hold real numbers.
-        ValueError: (``InvalidValueError``) when ``features`` is not ``[n, D]`` with ``n >= 2``, holds
-            NaN or infinite values, or when ``y`` is not ``[n]`` integer labels ``>= 0`` with at least
-            two distinct classes.
+        TypeError, ValueError: the input checks of :func:`h_score` (``features`` real, finite
+            ``[n, D]`` with ``n >= 2``; ``y`` ``[n]`` integer labels ``>= 0`` of at least two classes).
 
     Example:
         >>> import numpy as np

@@ -488,14 +488,13 @@ def rank_surrogates(surrogates: Mapping[str, nn.Module], targets: Mapping[str, n
     that cannot run on the data or data without labels.
 
     Example:
-        >>> import torch
-        >>> from pyadvt.data import TensorData
+        >>> from pyadvt.data import digits
         >>> from pyadvt.models import build
-        >>> data = TensorData(torch.rand(12, 1, 8, 8), torch.arange(12) % 3)
-        >>> nets = {name: build("mlp", num_classes=3) for name in ("a", "b")}
-        >>> res = rank_surrogates(nets, nets, data, n_eval=6, steps=1, scores=["similarity"], progress=False)
+        >>> _, test = digits(classes=(0, 1, 2))
+        >>> pool = {"mlp": build("mlp", num_classes=3), "lenet": build("lenet", num_classes=3)}
+        >>> res = rank_surrogates(pool, pool, test, n_eval=6, steps=1, scores=["similarity"], progress=False)
         >>> res["surrogates"], len(res["asr"][0]), res["failed"]
-        (['a', 'b'], 2, {})
+        (['mlp', 'lenet'], 2, {})
     """
     if not surrogates or not targets:
         raise ValueError("rank_surrogates needs at least one surrogate and one target")

@@ -52,15 +52,11 @@ class FinetuneResult:
     docs/theory.md §4; seed 002 Section 4, seed 004 Section 5); a plain record.
 
     Example:
-        >>> import torch
-        >>> from pyadvt.data import TensorData
-        >>> from pyadvt.models import build
-        >>> _ = torch.manual_seed(0)
-        >>> src = build("mlp", hidden=(16,), num_classes=5)
-        >>> tr = TensorData(torch.rand(40, 1, 8, 8), torch.arange(40) % 3)
-        >>> res = linear_probe(src, tr, epochs=1, eval_data=tr)
-        >>> res.method, len(res.curve), res.model.head.out_features
-        ('head', 1, 3)
+        >>> from torch import nn
+        >>> history = [{"epoch": 1, "eval_accuracy": 0.5}, {"epoch": 2, "eval_accuracy": 0.75}]
+        >>> res = FinetuneResult(nn.Linear(4, 2), history, "head")
+        >>> res.curve, res.final["epoch"]
+        ([0.5, 0.75], 2)
     """
 
     model: nn.Module
@@ -96,13 +92,9 @@ def replace_head(model: nn.Module, num_classes: int, seed: int = 0) -> nn.Module
             ``num_classes`` is not a positive int.
 
     Example:
-        >>> import torch
-        >>> from pyadvt.data import TensorData
         >>> from pyadvt.models import build
-        >>> _ = torch.manual_seed(0)
-        >>> src = build("mlp", hidden=(16,), num_classes=5)
-        >>> tr = TensorData(torch.rand(40, 1, 8, 8), torch.arange(40) % 3)
-        >>> replace_head(src, 3).head
+        >>> net = build("mlp", hidden=(16,), num_classes=5)
+        >>> replace_head(net, 3, seed=1).head
         Linear(in_features=16, out_features=3, bias=True)
     """
     _blocks_of(model)
@@ -234,13 +226,13 @@ def linear_probe(model: nn.Module, train, **kwargs) -> FinetuneResult:
 
     Example:
         >>> import torch
-        >>> from pyadvt.data import TensorData
+        >>> from pyadvt.data import digits
         >>> from pyadvt.models import build
-        >>> _ = torch.manual_seed(0)
-        >>> src = build("mlp", hidden=(16,), num_classes=5)
-        >>> tr = TensorData(torch.rand(40, 1, 8, 8), torch.arange(40) % 3)
-        >>> res = linear_probe(src, tr, epochs=1)
-        >>> res.method, bool(torch.equal(res.model.blocks[0][1].weight, src.blocks[0][1].weight))
+        >>> train, test = digits(classes=(3, 8))
+        >>> cnn = build("cnn", num_classes=10)
+        >>> res = linear_probe(cnn, train, epochs=1, eval_data=test)
+        >>> kept = cnn.blocks.state_dict()  # the source's features and BatchNorm statistics
+        >>> res.method, all(torch.equal(v, kept[k]) for k, v in res.model.blocks.state_dict().items())
         ('head', True)
     """
     return finetune(model, train, blocks="head", **kwargs)
@@ -257,15 +249,12 @@ def lp_ft(model: nn.Module, train, *, epochs: int = 10, lp_lr: float = 0.01, ft_
         ValueError: as :func:`finetune`.
 
     Example:
-        >>> import torch
-        >>> from pyadvt.data import TensorData
+        >>> from pyadvt.data import digits
         >>> from pyadvt.models import build
-        >>> _ = torch.manual_seed(0)
-        >>> src = build("mlp", hidden=(16,), num_classes=5)
-        >>> tr = TensorData(torch.rand(40, 1, 8, 8), torch.arange(40) % 3)
-        >>> res = lp_ft(src, tr, epochs=2)
-        >>> res.method, [h["phase"] for h in res.history]
-        ('lp-ft', ['lp', 'lp', 'ft'])
+        >>> train, _ = digits(classes=(0, 1, 2))
+        >>> res = lp_ft(build("mlp", num_classes=10), train, epochs=2)  # 2 LP epochs, then 2 // 2 = 1 FT epoch
+        >>> res.method, [(h["phase"], h["epoch"]) for h in res.history]
+        ('lp-ft', [('lp', 1), ('lp', 2), ('ft', 3)])
     """
     lp = finetune(model, train, blocks="head", epochs=epochs, lr=lp_lr, phase="lp", **kwargs)
     kwargs.pop("num_classes", None)

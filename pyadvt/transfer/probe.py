@@ -91,15 +91,12 @@ def knowledge_transferability(source: nn.Module, train, test, *, method: str = "
             NaN/Inf weights, not a split model).
 
     Example:
-        >>> import torch
-        >>> from pyadvt.data import TensorData
+        >>> from pyadvt.data import digits
         >>> from pyadvt.models import build
-        >>> _ = torch.manual_seed(0)
-        >>> src = build("mlp", hidden=(16,), num_classes=5)
-        >>> tr = TensorData(torch.rand(40, 1, 8, 8), torch.arange(40) % 3)
-        >>> kt = knowledge_transferability(src, tr, tr, method="finetune", epochs=1)
-        >>> kt.method, len(kt.curve), 0.0 <= kt.accuracy <= 1.0
-        ('finetune', 1, True)
+        >>> train, test = digits(classes=(0, 1))
+        >>> kt = knowledge_transferability(build("mlp", num_classes=10), train, test, method="finetune", epochs=1)
+        >>> kt.method, len(kt.curve), kt.model.head.out_features, 0.0 <= kt.accuracy <= 1.0
+        ('finetune', 1, 2, True)
     """
     if method not in _METHODS:
         raise ValueError(f"'method' must be one of {sorted(_METHODS)}, got {method!r}")
