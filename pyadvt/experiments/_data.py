@@ -23,9 +23,24 @@ import torch
 from pyadvt.data import TensorData, digits
 from pyadvt.utils.validation import InvalidValueError
 
-__all__ = ["DIGITS", "experiment_data", "dataset_name", "select_classes"]
+__all__ = ["DIGITS", "experiment_data", "dataset_name", "select_classes", "split_transfer_defaults"]
 
 DIGITS: dict = {"name": "digits", "root": None, "train_size": None, "test_size": None}
+
+
+def split_transfer_defaults() -> dict:
+    """The first config keys of the experiments that train sources on one half of the classes and
+    transfer them to the other (robust-transfer, robustness-transfer): ``seed``, ``dataset``
+    (:data:`DIGITS`), ``model`` (a three-block SmallCNN), ``source_classes`` 0-4 and
+    ``target_classes`` 5-9. A new dict at each call, so that no two experiments share a mutable part.
+
+    Example:
+        >>> cfg = {**split_transfer_defaults(), "eps": 0.1}
+        >>> list(cfg), cfg["target_classes"]
+        (['seed', 'dataset', 'model', 'source_classes', 'target_classes', 'eps'], [5, 6, 7, 8, 9])
+    """
+    return {"seed": 0, "dataset": dict(DIGITS), "model": {"arch": "cnn", "channels": [16, 32, 64]},
+            "source_classes": [0, 1, 2, 3, 4], "target_classes": [5, 6, 7, 8, 9]}
 
 
 def dataset_name(spec: dict | str | None) -> str:

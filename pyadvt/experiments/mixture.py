@@ -43,6 +43,8 @@ pairs the 100% source with the reference.
 
 Example (Python):
     >>> from pyadvt.experiments import mixture
+    >>> mixture.QUICK["fractions"], mixture.QUICK["eps"]  # the quick preset: 3 mixtures, one budget
+    ([0.0, 0.5, 1.0], [0.1])
     >>> result = mixture.run(mixture.QUICK, out_dir="/tmp/mixture", progress=False)  # doctest: +SKIP
 """
 

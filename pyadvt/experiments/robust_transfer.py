@@ -11,6 +11,8 @@ run) is stored under ``out_dir/cells`` and reused on rerun.
 
 Example (Python):
     >>> from pyadvt.experiments import robust_transfer
+    >>> robust_transfer.QUICK["sources"]  # the quick preset's four kinds of source
+    ['natural', 'at_l2', 'at_l2_pgd1', 'gaussian_l2']
     >>> result = robust_transfer.run(robust_transfer.QUICK, out_dir="/tmp/rt", progress=False)  # doctest: +SKIP
 """
 
@@ -23,7 +25,7 @@ import torch
 
 from pyadvt.data import TensorData
 from pyadvt.experiments._cli import experiment_cli
-from pyadvt.experiments._data import DIGITS, experiment_data
+from pyadvt.experiments._data import experiment_data, split_transfer_defaults
 from pyadvt.metrics.robust_accuracy import robust_accuracy
 from pyadvt.report import Timings, make_result, publish
 from pyadvt.report.csv_tables import write_csv
@@ -40,11 +42,7 @@ from pyadvt.utils.modes import evaluating
 from pyadvt.utils.sweep import CellStore, config_digest, run_cells
 
 DEFAULTS: dict = {
-    "seed": 0,
-    "dataset": dict(DIGITS),
-    "model": {"arch": "cnn", "channels": [16, 32, 64]},
-    "source_classes": [0, 1, 2, 3, 4],
-    "target_classes": [5, 6, 7, 8, 9],
+    **split_transfer_defaults(),  # seed, dataset, model, source_classes 0-4, target_classes 5-9
     "eps_l2": 1.0,
     "eps_linf": 0.1,
     "at_steps": 10,
