@@ -308,7 +308,7 @@ class TransferAttack(IterativeAttack):
         return f"{type(self).__name__}({', '.join(parts)}, targeted={self.targeted}, seed={self.seed})"
 
 
-def cost_per_image(attack, steps: int | None = None) -> float | None:
+def cost_per_image(attack: Attack, steps: int | None = None) -> float | None:
     """Gradient evaluations per image of the last call (:attr:`TransferAttack.last_cost`), or for the
     base attacks ``steps * restarts`` (times the ensemble size).
 

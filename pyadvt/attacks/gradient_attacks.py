@@ -15,7 +15,7 @@ from torch import nn
 
 from pyadvt.attacks.composed import TransferAttack
 from pyadvt.attacks.smoothing import project_kernel
-from pyadvt.attacks.transforms import ScaleCopies, _check_float
+from pyadvt.attacks.transforms import InputTransform, ScaleCopies, _check_float
 from pyadvt.ops.attack_update import patch_step_
 
 Model = nn.Module | Sequence[nn.Module]
@@ -73,7 +73,8 @@ class SINIFGSM(TransferAttack):
     """
 
     def __init__(self, model: Model, eps: float = 16 / 255, alpha: float | None = None, steps: int = 10,
-                 mu: float = 1.0, m: int = 5, *, scale_center: float = 0.0, transforms=(), **kwargs) -> None:
+                 mu: float = 1.0, m: int = 5, *, scale_center: float = 0.0,
+                 transforms: Sequence[InputTransform] = (), **kwargs) -> None:
         super().__init__(model, eps, alpha, steps, mu=mu, nesterov=True,
                          transforms=[ScaleCopies(m, scale_center), *transforms], **kwargs)
 

@@ -21,9 +21,11 @@ Options of a composition: ``mu``, ``ti_kernel`` (15), ``ti_nsig`` (3), ``vt_neig
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from torch import nn
 
+from pyadvt.attacks.base import Attack
 from pyadvt.attacks.composed import TransferAttack
 from pyadvt.attacks.di import DI, DIM
 from pyadvt.attacks.feature_attacks import FIA, ILA, NAA
@@ -68,7 +70,7 @@ def check_name(name: str) -> None:
 
 
 def create(name: str, model: nn.Module | Sequence[nn.Module], eps: float = 16 / 255, alpha: float | None = None,
-           steps: int = 10, **options):
+           steps: int = 10, **options: Any) -> Attack:
     """Build the attack ``name`` (a class name or a ``-`` composition, see the module doc).
 
     The presets and compositions of the transfer suite, docs/theory.md §10 (each class's own

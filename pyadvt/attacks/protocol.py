@@ -15,6 +15,7 @@ import numbers
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import torch
 from torch import nn
@@ -180,7 +181,9 @@ def _predict(model: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor
         return torch.cat([model(x[i:i + batch_size]).argmax(1) for i in range(0, x.shape[0], batch_size)])
 
 
-def evaluate(sources, targets, attacks: Sequence[str] = DEFAULT_ATTACKS, data=None, protocol: str | Protocol = "standard",
+def evaluate(sources: nn.Module | Sequence[nn.Module] | Mapping[str, nn.Module],
+             targets: nn.Module | Sequence[nn.Module] | Mapping[str, nn.Module],
+             attacks: Sequence[str] = DEFAULT_ATTACKS, data: Any = None, protocol: str | Protocol = "standard",
              *, seed: int = 0, store: str | os.PathLike | CellStore | None = None, progress: bool = False
              ) -> SuiteResult:
     """Run ``attacks`` on every source and measure every target (the field's transfer protocol).

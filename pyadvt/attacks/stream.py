@@ -23,6 +23,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -73,7 +74,7 @@ def _device(attack, device):
 
 
 @renamed_parameters(target="target_labels")
-def run_on(attack: Attack | Callable, data, batch_size: int = 256, *, target_labels: Callable | None = None,
+def run_on(attack: Attack | Callable, data: Any, batch_size: int = 256, *, target_labels: Callable | None = None,
            eps: float | torch.Tensor | None = None, device: torch.device | str | None = None,
            progress: bool = False, desc: str = "attack") -> Iterator[AttackedBatch]:
     """Attack every batch of ``data``; yields :class:`AttackedBatch` in data order.
@@ -148,7 +149,8 @@ def _run(attack, batches, target_labels, eps) -> Iterator[AttackedBatch]:
         start += x.shape[0]
 
 
-def attack_all(attack: Attack | Callable, data, batch_size: int = 256, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+def attack_all(attack: Attack | Callable, data: Any, batch_size: int = 256,
+               **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """``(x_adv, y)`` of the whole of ``data`` concatenated (``x_adv`` ``[N, ...]`` or ``[K, N, ...]``).
 
     Holds every adversarial example in memory: prefer :func:`run_on` for large data. Keyword

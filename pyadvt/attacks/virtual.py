@@ -30,6 +30,7 @@ Example:
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -108,7 +109,8 @@ def _svd_spectrum(J: torch.Tensor):
     return s1.to(dt), s2.to(dt), lam.to(dt), v1.to(dt), flags
 
 
-def virtual_direction(model, x: torch.Tensor, *, method: str = "auto", route: str = "auto", max_memory=None,
+def virtual_direction(model: torch.nn.Module | Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *,
+                      method: str = "auto", route: str = "auto", max_memory: int | float | str | None = None,
                       tol: float = 1e-6, max_iter: int = DEFAULT_MAX_ITER, seed: int = 0, want_jv1: bool = False,
                       keep_jac: bool = True, plan: RoutePlan | None = None,
                       pixel_range: bool = True) -> VirtualDirection:
@@ -203,8 +205,9 @@ class VirtualAdversarialAttack:
         True
     """
 
-    def __init__(self, model, eps: float, *, clip: bool = True, method: str = "auto", route: str = "auto",
-                 max_memory=None):
+    def __init__(self, model: torch.nn.Module | Callable[[torch.Tensor], torch.Tensor], eps: float, *,
+                 clip: bool = True, method: str = "auto", route: str = "auto",
+                 max_memory: int | float | str | None = None) -> None:
         if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not eps > 0:
             raise ValueError(f"'eps' must be a positive number, got {eps!r}")
         self.model, self.eps, self.clip, self.method = model, float(eps), bool(clip), method

@@ -64,7 +64,7 @@ def is_data(obj: Any) -> bool:
         isinstance(obj, Iterable) and not isinstance(obj, (torch.Tensor, str, bytes, Mapping, Iterator)))
 
 
-def as_data(x: Any, y: torch.Tensor | None = None, name: str = "x"):
+def as_data(x: Any, y: torch.Tensor | None = None, name: str = "x") -> Any:
     """Combine a metric's ``(x, y)`` arguments into one source for :func:`iter_batches`.
 
     ``x`` may be a tensor (then ``y`` is its label tensor or ``None``) or any dataset source (then

@@ -33,7 +33,8 @@ class SmallCNN(SplitModel):
     """
 
     def __init__(self, in_shape: Sequence[int] = (1, 8, 8), num_classes: int = 10,
-                 channels: Sequence[int] = (32, 64, 128), activation: str = "relu", mean=None, std=None) -> None:
+                 channels: Sequence[int] = (32, 64, 128), activation: str = "relu",
+                 mean: float | Sequence[float] | None = None, std: float | Sequence[float] | None = None) -> None:
         in_shape = layers.check_in_shape(in_shape)
         num_classes = layers.check_num_classes(num_classes)
         widths = layers.check_widths(channels, "channels")

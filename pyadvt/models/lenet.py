@@ -33,7 +33,7 @@ class LeNet(SplitModel):
     """
 
     def __init__(self, in_shape: Sequence[int] = (1, 8, 8), num_classes: int = 10, activation: str = "relu",
-                 mean=None, std=None) -> None:
+                 mean: float | Sequence[float] | None = None, std: float | Sequence[float] | None = None) -> None:
         in_shape = layers.check_in_shape(in_shape)
         num_classes = layers.check_num_classes(num_classes)
         layers.check_activation(activation)

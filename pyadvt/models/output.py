@@ -47,6 +47,7 @@ import dataclasses
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -62,7 +63,7 @@ _KINDS = ("a tensor, a tuple/list (first element), a dict or ModelOutput ('logit
           "value) or an object with a 'logits' attribute")
 
 
-def model_logits(out, output: Selector = None, name: str = "model") -> torch.Tensor:
+def model_logits(out: Any, output: Selector = None, name: str = "model") -> torch.Tensor:
     """The tensor pyadvt uses from a model's raw output ``out`` (module docstring): for a batch of
     ``B`` inputs, logits ``[B, num_classes]`` (or whatever ``[B, ...]`` tensor ``output`` selects).
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -217,7 +218,8 @@ def refuse(what: str, route: str, batch: int, need: int, budget: int, fits_batch
         fit_batch=fits_batch, need=need, budget=budget)
 
 
-def plan_route(model, x: torch.Tensor, *, route: str = "auto", max_memory=None, max_iter: int = 200,
+def plan_route(model: nn.Module | Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *, route: str = "auto",
+               max_memory: int | float | str | None = None, max_iter: int = 200,
                what: str = "spectrum", probe: tuple[int, int, torch.dtype] | None = None) -> RoutePlan:
     """Choose the spectral route for the batch ``x [B, *in]`` (see the module docstring).
 

@@ -49,6 +49,7 @@ Example:
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -229,7 +230,9 @@ def _budget_check(model, x: torch.Tensor, method: str, max_memory, probe=None) -
     return m, vmapped_fits, max_pairs
 
 
-def jacobian(model, x: torch.Tensor, *, method: str = "auto", max_memory=None, probe=None) -> torch.Tensor:
+def jacobian(model: nn.Module | Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *, method: str = "auto",
+             max_memory: int | float | str | None = None,
+             probe: tuple[int, int, torch.dtype] | None = None) -> torch.Tensor:
     """Per-sample input Jacobians ``J_f(x_b)``, batched.
 
     Args:
@@ -280,7 +283,8 @@ def jacobian(model, x: torch.Tensor, *, method: str = "auto", max_memory=None, p
         return _warn_nonfinite(x, _jac_func(model, x, forward=(method == "fwd"), max_pairs=pairs), "jacobian")
 
 
-def jvp(model, x: torch.Tensor, v: torch.Tensor, *, method: str = "fwd") -> torch.Tensor:
+def jvp(model: nn.Module | Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, v: torch.Tensor, *,
+        method: str = "fwd") -> torch.Tensor:
     """Per-sample Jacobian-vector products ``J_f(x_b) v_b`` (docs/theory.md §2 deviation ``Delta_{f,delta}``).
 
     Args:

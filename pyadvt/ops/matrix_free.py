@@ -416,9 +416,10 @@ def noise_rtol(dtype: torch.dtype) -> float:
     return 64.0 * float(torch.finfo(dtype).eps)
 
 
-def jacobian_top_singular(model, x: torch.Tensor, *, tol: float = 1e-6, max_iter: int = DEFAULT_MAX_ITER,
-                          side: str = "auto", seed: int = 0, jvp_method: str = "double_backward",
-                          want_jv1: bool = False, backend: str = "auto") -> MatrixFreeSpectrum:
+def jacobian_top_singular(model: nn.Module | Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *,
+                          tol: float = 1e-6, max_iter: int = DEFAULT_MAX_ITER, side: str = "auto", seed: int = 0,
+                          jvp_method: str = "double_backward", want_jv1: bool = False,
+                          backend: str = "auto") -> MatrixFreeSpectrum:
     """``sigma1, sigma2, lambda, v1`` and flags of ``J_f(x_b)`` for every sample, without ``J``.
 
     Args:

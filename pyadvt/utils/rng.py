@@ -45,7 +45,8 @@ def sample_seeds(x: torch.Tensor, seed: int, sample_ids: Sequence[int] | torch.T
         1, dtype=np.uint64)[0] >> 1) for i in ids]
 
 
-def per_sample_generators(x: torch.Tensor, seed: int, sample_ids=None, stream: int = 0) -> list[torch.Generator]:
+def per_sample_generators(x: torch.Tensor, seed: int, sample_ids: Sequence[int] | torch.Tensor | None = None,
+                          stream: int = 0) -> list[torch.Generator]:
     """One CPU ``torch.Generator`` per sample of ``x [B, ...]``, seeded by :func:`sample_seeds`.
 
     Raises:
@@ -65,7 +66,8 @@ def per_sample_generators(x: torch.Tensor, seed: int, sample_ids=None, stream: i
     return gens
 
 
-def per_sample_rand(x: torch.Tensor, shape: Sequence[int], seed: int, sample_ids=None, stream: int = 0,
+def per_sample_rand(x: torch.Tensor, shape: Sequence[int], seed: int,
+                    sample_ids: Sequence[int] | torch.Tensor | None = None, stream: int = 0,
                     distribution: str = "uniform", dtype: torch.dtype | None = None) -> torch.Tensor:
     """``[B, *shape]`` draws (``"uniform"`` in [0, 1) or ``"normal"``), row b from sample b's generator,
     on x's device and dtype (or ``dtype``).
