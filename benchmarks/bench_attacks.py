@@ -26,11 +26,9 @@ libraries counted at the model (:class:`CountingModel`) and the peak tensor memo
 
 from __future__ import annotations
 
-import argparse
-
 import torch
 
-from common import devices, measure, write_results
+from common import bench_parser, devices, measure, parse_bench_args, write_results
 from pyadvt.attacks import PGD
 from pyadvt.data import digits
 from pyadvt.models import build
@@ -257,10 +255,26 @@ def bench_update_ops(device: str, min_run_time: float, rounds: int) -> dict:
     return out
 
 
+def bench_pgd_workloads(device: str, min_run_time: float, rounds: int) -> dict:
+    """``--part pgd``: :func:`bench_workload` on every workload of :func:`workloads`, printed as it goes."""
+    results = {"budgets": list(BUDGETS), "steps": 10, "rounds": rounds, "min_run_time_s": min_run_time}
+    for name, (model, x, y) in workloads(device).items():
+        r = bench_workload(model, x, y, min_run_time, rounds)
+        results[name] = r
+        for case in ("pgd10_no_random_start", "pgd10_random_start"):
+            c = r[case]
+            print(f"[{device}] {name} {case}: pyadvt {c['pyadvt']['median_s'] * 1e3:.1f} ms, torchattacks "
+                  f"{c['torchattacks']['median_s'] * 1e3:.1f} ms -> {c['speedup_vs_torchattacks']:.2f}x")
+        mb = r["multi_budget_4"]
+        print(f"[{device}] {name} 4 budgets: one pass {mb['pyadvt_one_pass']['median_s'] * 1e3:.1f} ms, "
+              f"{mb['speedup_vs_pyadvt_separate']:.2f}x vs 4 pyadvt runs, "
+              f"{mb['speedup_vs_torchattacks_separate']:.2f}x vs 4 torchattacks runs; chunked by B: "
+              f"{mb['chunked_speedup_vs_torchattacks_separate']:.2f}x vs 4 torchattacks runs")
+    return results
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="shorter timing runs")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser = bench_parser(__doc__, "shorter timing runs")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved measurement rounds (default 3)")
     parser.add_argument("--suite-batch", type=int, default=64, help="images per suite attack call (default 64)")
     parser.add_argument("--neighbours", type=int, default=5, help="VMI/VNI neighbours N in --part suite (default 5, "
@@ -269,9 +283,7 @@ def main() -> None:
                         help="--part suite: only the attacks torchattacks has (skip timing the others)")
     parser.add_argument("--part", choices=["pgd", "suite", "ops", "all"], default="pgd",
                         help="pgd (PGD and multi-budget, default), suite (transfer suite), ops (update kernels)")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse_bench_args(parser)
     min_run_time = 0.3 if args.quick else 1.0
     for device in devices():
         if args.part in ("suite", "all"):
@@ -280,22 +292,8 @@ def main() -> None:
                                                                      args.only_torchattacks))
         if args.part in ("ops", "all"):
             write_results("bench_attack_update", device, bench_update_ops(device, min_run_time, args.rounds))
-        if args.part not in ("pgd", "all"):
-            continue
-        results = {"budgets": list(BUDGETS), "steps": 10, "rounds": args.rounds, "min_run_time_s": min_run_time}
-        for name, (model, x, y) in workloads(device).items():
-            r = bench_workload(model, x, y, min_run_time, args.rounds)
-            results[name] = r
-            for case in ("pgd10_no_random_start", "pgd10_random_start"):
-                c = r[case]
-                print(f"[{device}] {name} {case}: pyadvt {c['pyadvt']['median_s'] * 1e3:.1f} ms, torchattacks "
-                      f"{c['torchattacks']['median_s'] * 1e3:.1f} ms -> {c['speedup_vs_torchattacks']:.2f}x")
-            mb = r["multi_budget_4"]
-            print(f"[{device}] {name} 4 budgets: one pass {mb['pyadvt_one_pass']['median_s'] * 1e3:.1f} ms, "
-                  f"{mb['speedup_vs_pyadvt_separate']:.2f}x vs 4 pyadvt runs, "
-                  f"{mb['speedup_vs_torchattacks_separate']:.2f}x vs 4 torchattacks runs; chunked by B: "
-                  f"{mb['chunked_speedup_vs_torchattacks_separate']:.2f}x vs 4 torchattacks runs")
-        write_results("bench_attacks", device, results)
+        if args.part in ("pgd", "all"):
+            write_results("bench_attacks", device, bench_pgd_workloads(device, min_run_time, args.rounds))
 
 
 if __name__ == "__main__":

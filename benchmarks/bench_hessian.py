@@ -26,7 +26,6 @@ that also gives the values and HVP counts.
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
@@ -34,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from scipy.sparse.linalg import LinearOperator, eigsh
 
-from common import devices, measure, write_results
+from common import bench_parser, devices, measure, parse_bench_args, write_results
 from pyadvt.data import digits
 from pyadvt.metrics import smoothness
 from pyadvt.models import build
@@ -164,13 +163,9 @@ def bench(device: str, n_samples: int, min_run_time: float) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="32 samples, short timing")
+    ap = bench_parser(__doc__, "32 samples, short timing")
     ap.add_argument("--samples", type=int, default=None, help="number of test images (default 128)")
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse_bench_args(ap)
     n = args.samples or (32 if args.quick else 128)
     for device in devices():
         write_results("bench_hessian", device, bench(device, n, 0.2 if args.quick else 1.0))

@@ -23,12 +23,11 @@ scores). JSON goes to ``benchmarks/results/bench_selection_<device>.json``.
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import torch
 
-from common import devices, measure, write_results
+from common import bench_parser, devices, measure, parse_bench_args, write_results
 from pyadvt.metrics import adversarial_transferability, empirical_transferability
 from pyadvt.models import build, from_torchvision
 from pyadvt.selection import ESTIMATORS, extract
@@ -74,14 +73,10 @@ def run(device: str, n: int, n_adv: int, min_run_time: float) -> dict:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="200 images, 50 for the adversarial scores")
+    p = bench_parser(__doc__, "200 images, 50 for the adversarial scores")
     p.add_argument("--n", type=int, default=None, help="target images (default 1000)")
     p.add_argument("--n-adv", type=int, default=None, help="images for tau1*tau2 and eq. 2 (default: n)")
-    p.add_argument("--threads", type=int, default=None)
-    args = p.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse_bench_args(p)
     n = args.n or (200 if args.quick else 1000)
     n_adv = min(args.n_adv or (50 if args.quick else n), n)
     results = {}

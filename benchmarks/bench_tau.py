@@ -22,11 +22,9 @@ Ratios are ``time(baseline) / time(pyadvt)`` (above 1: pyadvt faster). JSON goes
 
 from __future__ import annotations
 
-import argparse
-
 import torch
 
-from common import devices, measure, write_results
+from common import bench_parser, devices, measure, parse_bench_args, write_results
 from pyadvt.metrics import adversarial_transferability, tau2_from_deviations
 from pyadvt.models import build
 from pyadvt.ops import jacobian
@@ -117,12 +115,7 @@ def bench_tau_throughput(device: str, quick: bool, min_run_time: float) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small batches, short timing")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse_bench_args(bench_parser(__doc__, "small batches, short timing"))
     min_run_time = 0.2 if args.quick else 1.0
     for device in devices():
         results = {"jacobian_methods": bench_jacobian_methods(device, args.quick, min_run_time),

@@ -7,6 +7,7 @@ the same run, and writes ``benchmarks/results/<name>_<device>.json`` with :func:
 
 from __future__ import annotations
 
+import argparse
 import datetime as _dt
 import json
 import os
@@ -33,6 +34,24 @@ def copy_bandwidth(numel: int, device: str, dtype=torch.float32, min_run_time: f
     dst = torch.empty_like(src)
     t = measure(lambda: dst.copy_(src), min_run_time)["median_s"]
     return 2 * numel * src.element_size() / t / 1e9
+
+
+def bench_parser(doc: str, quick: str) -> argparse.ArgumentParser:
+    """The command line every ``bench_<family>.py`` starts from: described by the first line of its
+    docstring ``doc``, with ``--quick`` (help text ``quick``) and ``--threads N``; add the family's own
+    options, then read it with :func:`parse_bench_args`."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=quick)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    return parser
+
+
+def parse_bench_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """The parsed command line of a :func:`bench_parser`, with ``--threads`` applied to torch."""
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return args
 
 
 def metadata(device: str) -> dict:
