@@ -15,6 +15,7 @@ import os
 import zlib
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from pyadvt.data.files import find_file, format_error
@@ -73,7 +74,7 @@ def read_idx(path: str | os.PathLike, magic: int | None = None) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
 
 
-def write_idx(path: str | os.PathLike, array) -> int:
+def write_idx(path: str | os.PathLike, array: npt.ArrayLike | torch.Tensor) -> int:
     """Write ``array`` (``[d_1, ..., d_k]``) as an IDX file, gzipped if ``path`` ends in ``.gz``: the inverse
     of :func:`read_idx`, e.g. for small synthetic MNIST-style datasets.
 
