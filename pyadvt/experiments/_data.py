@@ -7,6 +7,8 @@ from ``root`` (``None``: the system package's directory, e.g. Debian's
 ``/usr/share/datasets/fashion-mnist``), and its official train / test splits are cut to seeded,
 class-balanced subsets of ``train_size`` / ``test_size`` images (``None``: all) so that the presets
 fit a small CPU budget. Images stay in [0, 1] (eps is in those units for every data set).
+:func:`split_transfer_defaults` gives the data and class keys that the experiments transferring from
+one half of the classes to the other start their configs with.
 
 Example:
     >>> train, test = experiment_data({"name": "digits"}, seed=0, classes=[3, 8])
