@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
@@ -40,6 +41,9 @@ from pyadvt.ops.jacobian import jvp
 from pyadvt.ops.matrix_free import jacobian_top_singular
 from pyadvt.utils.modes import evaluating
 from pyadvt.utils.validation import InvalidTypeError, InvalidValueError, check_tensor
+
+#: a model of the pair: an ``nn.Module`` or any differentiable callable ``[B, *in] -> [B, *out]``
+Model = nn.Module | Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -109,8 +113,9 @@ def jacobian_gap_sq(p: PairJacobians) -> torch.Tensor:
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.float64)
 
 
-def pair_jacobians(source, target, x: torch.Tensor, *, batch_size: int | None = None, progress: bool = False,
-                   method: str = "auto", route: str = "auto", max_memory=None) -> PairJacobians:
+def pair_jacobians(source: Model, target: Model, x: torch.Tensor, *, batch_size: int | None = None,
+                   progress: bool = False, method: str = "auto", route: str = "auto",
+                   max_memory: int | float | str | None = None) -> PairJacobians:
     """Collect everything the seed-000 bounds need for ``(source, target)`` on samples ``x``.
 
     ``route`` / ``max_memory`` as :func:`pyadvt.metrics.spectral.tau1`: both models are planned
@@ -241,8 +246,8 @@ class BoundResult:
         return _summary(self, holds=self.holds, holds_lipschitz=self.holds_lipschitz)
 
 
-def theorem1(source, target, x: torch.Tensor, *, L: float | None = None, pair: PairJacobians | None = None,
-             batch_size: int | None = None, progress: bool = False) -> BoundResult:
+def theorem1(source: Model, target: Model, x: torch.Tensor, *, L: float | None = None,
+             pair: PairJacobians | None = None, batch_size: int | None = None, progress: bool = False) -> BoundResult:
     """Theorem 1 (scalar ``f_S, f_T: R^n -> R``), with ``g(z) = A z + c``:
 
     ``lhs = E||grad f_T - A grad f_S||^2`` equals ``rhs = E[(1 - tau1(x) tau2) ||grad f_T(x)||^2]``
@@ -284,8 +289,8 @@ def theorem1(source, target, x: torch.Tensor, *, L: float | None = None, pair: P
     return BoundResult(lhs=lhs, rhs=rhs, rhs_lipschitz=(1 - t1 * t2) * Lv ** 2, tau1=t1, tau2=t2, L=Lv, n=p.n)
 
 
-def theorem2(source, target, x: torch.Tensor, *, L: float | None = None, pair: PairJacobians | None = None,
-             batch_size: int | None = None, progress: bool = False) -> BoundResult:
+def theorem2(source: Model, target: Model, x: torch.Tensor, *, L: float | None = None,
+             pair: PairJacobians | None = None, batch_size: int | None = None, progress: bool = False) -> BoundResult:
     """Theorem 2 (general ``f_S: R^n -> R^m``, ``f_T: R^n -> R^d``):
 
     ``lhs = ||J_T - A J_S||^2_{D,2}`` and
@@ -363,8 +368,9 @@ def _flat_outputs(model, x: torch.Tensor) -> torch.Tensor:
         return model(x).reshape(x.shape[0], -1)
 
 
-def theorem3(source, target, x: torch.Tensor, y: torch.Tensor, beta: float, *, pair: PairJacobians | None = None,
-             batch_size: int | None = None, progress: bool = False) -> Theorem3Result:
+def theorem3(source: Model, target: Model, x: torch.Tensor, y: torch.Tensor, beta: float, *,
+             pair: PairJacobians | None = None, batch_size: int | None = None,
+             progress: bool = False) -> Theorem3Result:
     """Theorem 3: the transferred model ``g o f_S``, ``g(z) = A z + c`` with ``c = f_T(0) - A f_S(0)``,
     against the ground truth ``y``.
 
@@ -454,7 +460,7 @@ class Proposition2Result:
         return _summary(self, holds=self.holds)
 
 
-def proposition2(source, target, x: torch.Tensor, eps: float, *, pair: PairJacobians | None = None,
+def proposition2(source: Model, target: Model, x: torch.Tensor, eps: float, *, pair: PairJacobians | None = None,
                  batch_size: int | None = None, progress: bool = False) -> Proposition2Result:
     """Proposition 2: bounds on the empirical adversarial transferability (eq. 2) under the MSE loss,
     for a target with zero loss (``y = f_T(x)``) and the source's virtual attack of L2 radius ``eps``.

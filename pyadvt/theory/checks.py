@@ -22,8 +22,10 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from pyadvt.theory._validate import _label_vector, as_points
 
@@ -60,12 +62,22 @@ class DirectionEval:
     verified: np.ndarray
 
 
+class Classifier(Protocol):
+    """What the exact checkers use of a classifier ``h`` (every classifier of :mod:`pyadvt.theory` but
+    :class:`~pyadvt.theory.MaxMarginSVM` has both): ``predict(X [N, d]) -> [N]`` labels and
+    ``first_flip(X [N, d], direction [d] or [N, d]) -> [N]`` the exact ``c*`` (``inf`` if never)."""
+
+    def predict(self, X: ArrayLike, /) -> np.ndarray: ...
+
+    def first_flip(self, X: ArrayLike, direction: ArrayLike, /) -> np.ndarray: ...
+
+
 def beyond(c_star: np.ndarray, factor: float) -> np.ndarray:
     """A ``c`` just (or far) beyond ``c*``: ``c* * factor + 1e-9 * factor``, so ``c* = 0`` also moves."""
     return c_star * factor + 1e-9 * factor
 
 
-def evaluate_direction(h, X: np.ndarray, y: np.ndarray, V: np.ndarray,
+def evaluate_direction(h: Classifier, X: np.ndarray, y: np.ndarray, V: np.ndarray,
                        factors: tuple[float, ...] = JUST_BEYOND) -> DirectionEval:
     """Exact adversarial-direction evaluation of ``V`` for ``h`` at ``(X, y)`` (seed 003 §2 Definition).
 

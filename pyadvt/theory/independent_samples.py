@@ -35,11 +35,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from pyadvt.theory._validate import as_binary_labels, as_int_labels, as_points
 from pyadvt.theory.checks import FAR_BEYOND, TheoremCheck, evaluate_direction
 from pyadvt.theory.linear import MultiClassLinear
-from pyadvt.theory.linear_directions import _binary_pair, as_linear_classifier
+from pyadvt.theory.linear_directions import LinearLike, _binary_pair, as_linear_classifier
 from pyadvt.theory.svm import max_margin_svm
 
 
@@ -141,7 +142,8 @@ def _stack(X1, X2, what: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     return X1, X2, U, source
 
 
-def check_theorem7(X1, y1, h1, X2, y2, h2) -> TwoSampleCheck:
+def check_theorem7(X1: ArrayLike, y1: ArrayLike, h1: LinearLike, X2: ArrayLike, y2: ArrayLike, h2: LinearLike
+                   ) -> TwoSampleCheck:
     """Theorem 7: binary linear classifiers ``h_1, h_2`` trained on independent ``S(1) = (X1, y1)`` and
     ``S(2) = (X2, y2)`` (``X [N_j, d]``, ``y [N_j]`` in ``{+1, -1}``) share the adversarial direction
     ``-y w*_S`` on the set ``S`` of points both classify with margin ``>= 1``.
@@ -172,7 +174,8 @@ def check_theorem7(X1, y1, h1, X2, y2, h2) -> TwoSampleCheck:
                               2.0, min(X1.shape[0], X2.shape[0]))
 
 
-def check_theorem9(X1, y1, h1: MultiClassLinear, X2, y2, h2: MultiClassLinear, k: int, l: int) -> TwoSampleCheck:
+def check_theorem9(X1: ArrayLike, y1: ArrayLike, h1: MultiClassLinear, X2: ArrayLike, y2: ArrayLike,
+                   h2: MultiClassLinear, k: int, l: int) -> TwoSampleCheck:
     """Theorem 9: multi-class ``h_j = argmax(W_j x + b_j)`` trained on independent ``S(1), S(2)`` (integer
     labels). On ``S(1)[k, l] u S(2)[k, l]``, ``S`` = points both classify correctly with
     ``s (w_k - w_l).x >= 1``; ``v = w*_S`` (max-margin of S with ``k -> +1, l -> -1``) gives ``-v``

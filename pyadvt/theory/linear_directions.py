@@ -27,8 +27,10 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol, Union
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from pyadvt.theory._validate import as_binary_labels, as_int_labels, as_points
 from pyadvt.theory.checks import FAR_BEYOND, TheoremCheck, beyond, evaluate_direction
@@ -40,7 +42,17 @@ from pyadvt.theory.svm import MaxMarginSVM, max_margin_svm
 RTOL = 1e-6
 
 
-def as_linear_classifier(h) -> LinearClassifier:
+class _FittedLinearModel(Protocol):
+    """A fitted binary scikit-learn linear model: ``coef_ [1, d]`` (``intercept_`` optional)."""
+
+    coef_: ArrayLike
+
+
+#: what :func:`as_linear_classifier` accepts as a binary linear classifier ``h``
+LinearLike = Union[LinearClassifier, MaxMarginSVM, tuple[ArrayLike, float], np.ndarray, _FittedLinearModel]
+
+
+def as_linear_classifier(h: LinearLike) -> LinearClassifier:
     """Accept a :class:`LinearClassifier`, a ``(w, b)`` pair, a bare ``w``, a :class:`MaxMarginSVM` or a
     fitted binary scikit-learn linear model (``coef_ [1, d]``, ``intercept_``; positive side = ``classes_[1]``).
 
@@ -126,7 +138,8 @@ class DirectionCheck(TheoremCheck):
     adversarial: np.ndarray
 
 
-def check_theorem4(svm: MaxMarginSVM, h, X=None, y=None) -> DirectionCheck:
+def check_theorem4(svm: MaxMarginSVM, h: LinearLike, X: ArrayLike | None = None, y: ArrayLike | None = None
+                   ) -> DirectionCheck:
     """Theorem 4: for ``h`` S-accurate and ``(x, y) in S``, ``-y w*`` is an adversarial direction for ``h``.
 
     Args:
@@ -186,7 +199,8 @@ class Theorem5Check(DirectionCheck):
     flips_beyond_bound: np.ndarray
 
 
-def check_theorem5(svm: MaxMarginSVM, h, X=None, y=None, rtol: float = RTOL) -> Theorem5Check:
+def check_theorem5(svm: MaxMarginSVM, h: LinearLike, X: ArrayLike | None = None, y: ArrayLike | None = None,
+                   rtol: float = RTOL) -> Theorem5Check:
     """Theorem 5: for ``h = (w, b)`` with ``||w|| = 1`` (``h`` is normalised here) and margin ``gamma_h`` on S,
     and any ``(x, y)`` with ``y(w.x + b) > 0``: ``h(x - c y w*) != h(x)`` for all
     ``c > y(w.x + b) / (gamma_h sum alpha)``.
@@ -261,7 +275,8 @@ class Corollary6Check(TheoremCheck):
     witness: int
 
 
-def check_corollary6(svm: MaxMarginSVM, h, c: float | None = None, rtol: float = RTOL) -> Corollary6Check:
+def check_corollary6(svm: MaxMarginSVM, h: LinearLike, c: float | None = None, rtol: float = RTOL
+                     ) -> Corollary6Check:
     """Corollary 6: for every ``h in H_S`` some ``(x, y) in S`` has ``h(x - c y w*) != h(x)`` for all
     ``c > c_S = 1 / sum alpha`` (``= gamma*^2``).
 
@@ -315,7 +330,7 @@ def _binary_pair(X: np.ndarray, y: np.ndarray, k: int, l: int) -> tuple[np.ndarr
     return idx, np.where(y[idx] == k, 1.0, -1.0)
 
 
-def multiclass_direction(X, y, k: int, l: int) -> tuple[np.ndarray, MaxMarginSVM]:
+def multiclass_direction(X: ArrayLike, y: ArrayLike, k: int, l: int) -> tuple[np.ndarray, MaxMarginSVM]:
     """Theorem 8's ``v*_{k,l}``: the max-margin normal of ``S[k]`` (+1) versus ``S[l]`` (-1).
 
     ``X [N, d]``, ``y [N]`` integer labels. Returns ``(v [d], svm)``; ``-v`` is adversarial on ``S[k]``,
@@ -366,7 +381,7 @@ class Theorem8Check(DirectionCheck):
     pair_critical_c: np.ndarray
 
 
-def check_theorem8(X, y, h: MultiClassLinear, k: int, l: int) -> Theorem8Check:
+def check_theorem8(X: ArrayLike, y: ArrayLike, h: MultiClassLinear, k: int, l: int) -> Theorem8Check:
     """Theorems 8 (hard margin, multi-class): for every S-accurate ``h = argmax(Wx + b)``, ``-v*_{k,l}`` is
     adversarial at every ``(x, k) in S`` and ``+v*_{k,l}`` at every ``(x, l) in S``.
 

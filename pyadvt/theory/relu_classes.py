@@ -30,9 +30,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from pyadvt.theory._validate import as_points, as_vector
-from pyadvt.theory.checks import TheoremCheck
+from pyadvt.theory.checks import Classifier, TheoremCheck
 from pyadvt.theory.linear import _directions
 
 
@@ -291,7 +292,9 @@ class ConvexityCheck(TheoremCheck):
     exit_t: np.ndarray
 
 
-def check_region_convexity(h, points, label: float, n_pairs: int = 200, rng=None, relu_class=None) -> ConvexityCheck:
+def check_region_convexity(h: Classifier, points: ArrayLike, label: float, n_pairs: int = 200,
+                           rng: np.random.Generator | int | None = None,
+                           relu_class: ReLUClass | None = None) -> ConvexityCheck:
     """Check that the ``label`` region of ``h`` contains every sampled segment between its points.
 
     Args:

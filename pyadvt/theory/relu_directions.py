@@ -23,12 +23,14 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from pyadvt.theory._validate import as_binary_labels, as_points
-from pyadvt.theory.checks import JUST_BEYOND, TheoremCheck, evaluate_direction
+from pyadvt.theory.checks import JUST_BEYOND, Classifier, TheoremCheck, evaluate_direction
 from pyadvt.theory.linear import LinearClassifier
 from pyadvt.theory.relu_classes import CLASS_R, CLASS_R_DOUBLE_PRIME, CLASS_R_PRIME, ReLUClass, TwoLayerReLU
 from pyadvt.theory.svm import is_linearly_separable
@@ -80,9 +82,9 @@ def _endpoint(y: np.ndarray, label: float, index: int | None, name: str) -> int:
     return index
 
 
-def check_theorem11(h, X, y, convex_label: float, a_index: int | None = None, b_index: int | None = None,
-                    points=None, relu_class: ReLUClass | None = None, theorem: str = "Theorem 11"
-                    ) -> ConvexDirectionCheck:
+def check_theorem11(h: Classifier, X: ArrayLike, y: ArrayLike, convex_label: float, a_index: int | None = None,
+                    b_index: int | None = None, points: ArrayLike | None = None, relu_class: ReLUClass | None = None,
+                    theorem: str = "Theorem 11") -> ConvexDirectionCheck:
     """Theorem 11: ``v = x_b - x_a`` is adversarial for ``h`` at every ``x`` with ``h(x) = alpha``.
 
     Args:
@@ -136,7 +138,8 @@ def check_theorem11(h, X, y, convex_label: float, a_index: int | None = None, b_
                                 adversarial=ev.adversarial)
 
 
-def check_theorem10(h, X, y, a_index=None, b_index=None, points=None) -> ConvexDirectionCheck:
+def check_theorem10(h: Classifier, X: ArrayLike, y: ArrayLike, a_index: int | None = None,
+                    b_index: int | None = None, points: ArrayLike | None = None) -> ConvexDirectionCheck:
     """Theorem 10 (class R, Lemma 13): ``x_b - x_a`` is adversarial at every ``x`` with ``h(x) = -1``.
 
     Hypothesis: ``h`` in R (``v`` all ones, ``a = 0``, strict rule: ``h(x) = +1`` iff some unit is active)
@@ -161,7 +164,8 @@ def check_theorem10(h, X, y, a_index=None, b_index=None, points=None) -> ConvexD
     return check_theorem11(h, X, y, -1.0, a_index, b_index, points, CLASS_R, "Theorem 10")
 
 
-def check_theorem15(h, X, y, a_index=None, b_index=None, points=None) -> ConvexDirectionCheck:
+def check_theorem15(h: Classifier, X: ArrayLike, y: ArrayLike, a_index: int | None = None,
+                    b_index: int | None = None, points: ArrayLike | None = None) -> ConvexDirectionCheck:
     """Theorem 15 (class R', Lemma 14): ``x_b - x_a`` is adversarial at every ``x`` with ``h(x) = -1``.
 
     Hypothesis: ``h`` in R' (``v >= 0``, ``a > 0``) and S-accurate; ``f`` is then a nonnegative sum of
@@ -184,7 +188,8 @@ def check_theorem15(h, X, y, a_index=None, b_index=None, points=None) -> ConvexD
     return check_theorem11(h, X, y, -1.0, a_index, b_index, points, CLASS_R_PRIME, "Theorem 15")
 
 
-def check_theorem16(h, X, y, a_index=None, b_index=None, points=None) -> ConvexDirectionCheck:
+def check_theorem16(h: Classifier, X: ArrayLike, y: ArrayLike, a_index: int | None = None,
+                    b_index: int | None = None, points: ArrayLike | None = None) -> ConvexDirectionCheck:
     """Theorem 16 (class R''): ``x_b - x_a`` (``x_a in S[+1]``, ``x_b in S[-1]``) is adversarial at every
     ``x`` with ``h(x) = +1``.
 
@@ -226,7 +231,9 @@ class Corollary17Check(TheoremCheck):
     per_classifier: tuple[ConvexDirectionCheck, ...]
 
 
-def check_corollary17(classifiers, X, y, a_index=None, b_index=None, points=None) -> Corollary17Check:
+def check_corollary17(classifiers: Iterable[LinearClassifier | TwoLayerReLU], X: ArrayLike, y: ArrayLike,
+                      a_index: int | None = None, b_index: int | None = None, points: ArrayLike | None = None
+                      ) -> Corollary17Check:
     """Corollary 17: for linearly separable S, ``v = x_b - x_a`` (``x_a in S[-1]``, ``x_b in S[+1]``) is
     adversarial for every ``h in R'_S u H_S`` at every ``x`` with ``h(x) = -1``.
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from pyadvt.theory._validate import as_binary_labels, as_points, require_both_classes
 from pyadvt.theory.linear import LinearClassifier
@@ -127,7 +128,7 @@ class MaxMarginSVM:
         }
 
 
-def linear_separator(X, y, fit_intercept: bool = True) -> LinearClassifier | None:
+def linear_separator(X: ArrayLike, y: ArrayLike, fit_intercept: bool = True) -> LinearClassifier | None:
     """Some ``(w, b)`` with ``y_i (w.x_i + b) >= 1`` for all ``i`` (an LP, HiGHS), or ``None`` if none exists.
 
     ``X [N, d]``, ``y [N]`` in ``{+1, -1}``. With ``fit_intercept=False`` the separator passes through 0.
@@ -177,7 +178,7 @@ def _normalised(X: np.ndarray, fit_intercept: bool) -> tuple[np.ndarray, np.ndar
     return Xc / scale, mu, scale
 
 
-def is_linearly_separable(X, y, fit_intercept: bool = True) -> bool:
+def is_linearly_separable(X: ArrayLike, y: ArrayLike, fit_intercept: bool = True) -> bool:
     """Whether some hyperplane (through the origin if ``fit_intercept=False``) strictly separates ``(X, y)``.
 
     Source: the separability assumption of docs/theory.md §6 (seed 003).
@@ -196,7 +197,7 @@ def is_linearly_separable(X, y, fit_intercept: bool = True) -> bool:
     return linear_separator(X, y, fit_intercept) is not None
 
 
-def max_margin_svm(X, y, *, fit_intercept: bool = True, solver: str = DEFAULT_SOLVER,
+def max_margin_svm(X: ArrayLike, y: ArrayLike, *, fit_intercept: bool = True, solver: str = DEFAULT_SOLVER,
                    sv_tol: float = 1e-6) -> MaxMarginSVM:
     """Hard-margin SVM ``min 1/2 ||w||^2 s.t. y_i (w.x_i + b) >= 1`` with its duals (seed 003 Lemma 3).
 

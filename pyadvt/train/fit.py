@@ -12,12 +12,13 @@ import contextlib
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from pyadvt.data import TensorData
@@ -30,6 +31,12 @@ from pyadvt.utils.validation import InvalidValueError, check_labels
 
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 BatchTransform = Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
+#: labelled training data (:class:`~pyadvt.train.batches.TrainBatches`): a ``TensorData``, an ``(x, y)`` pair of
+#: tensors, a ``Dataset`` of ``(x, y)`` items or a ``DataLoader``
+TrainData = TensorData | tuple[torch.Tensor, torch.Tensor] | list[torch.Tensor] | Dataset | DataLoader
+#: labelled evaluation data: any ``TrainData`` or another re-iterable object yielding ``(x, y)`` batches
+#: (:func:`pyadvt.data.iter_batches`)
+EvalData = TrainData | Iterable[tuple[torch.Tensor, torch.Tensor]]
 
 
 @dataclass
@@ -135,7 +142,7 @@ def _derived_seed(seed: int, stream: int) -> int:
     return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, stream]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
-def evaluate(model: nn.Module, data, batch_size: int = 512) -> dict:
+def evaluate(model: nn.Module, data: EvalData, batch_size: int = 512) -> dict:
     """``{"accuracy", "loss", "n"}`` of ``model`` on ``data`` (TensorData, ``(x, y)``, or any labelled
     ``Dataset`` / ``DataLoader``, walked one batch at a time by :func:`pyadvt.data.iter_batches`):
     top-1 accuracy and mean cross-entropy, batched, in eval mode via ``evaluating`` (the model's
@@ -175,11 +182,11 @@ def evaluate(model: nn.Module, data, batch_size: int = 512) -> dict:
     return {"accuracy": correct / n, "loss": loss_sum / n, "n": n}
 
 
-def fit(model: nn.Module, train, *, epochs: int = 10, lr: float = 0.05, batch_size: int = 64, momentum: float = 0.9,
-        weight_decay: float = 5e-4, warmup_epochs: float = 1.0, seed: int = 0, loss_fn: LossFn | None = None,
-        batch_transform: BatchTransform | None = None, optimizer: torch.optim.Optimizer | None = None,
-        eval_data=None, progress: bool = True, checkpoint: str | os.PathLike | None = None,
-        schedule: str = "cosine", freeze_bn: bool = False,
+def fit(model: nn.Module, train: TrainData, *, epochs: int = 10, lr: float = 0.05, batch_size: int = 64,
+        momentum: float = 0.9, weight_decay: float = 5e-4, warmup_epochs: float = 1.0, seed: int = 0,
+        loss_fn: LossFn | None = None, batch_transform: BatchTransform | None = None,
+        optimizer: torch.optim.Optimizer | None = None, eval_data: EvalData | None = None, progress: bool = True,
+        checkpoint: str | os.PathLike | None = None, schedule: str = "cosine", freeze_bn: bool = False,
         on_step: Callable[[nn.Module, int, int], None] | None = None) -> FitResult:
     """Train ``model`` in place on ``train`` with mini-batch SGD + momentum and a warmup-cosine schedule.
 

@@ -22,7 +22,7 @@ import math
 import torch
 from torch import nn
 
-from pyadvt.train.fit import FitResult, fit
+from pyadvt.train.fit import FitResult, TrainData, fit
 
 __all__ = ["GaussianNoise", "fit_gaussian"]
 
@@ -71,7 +71,8 @@ class GaussianNoise:
         return (x + self.noise(x, generator)).clamp(0.0, 1.0), y
 
 
-def fit_gaussian(model: nn.Module, train, *, eps: float, std: float = 1.0, norm: str = "l2", **fit_kwargs) -> FitResult:
+def fit_gaussian(model: nn.Module, train: TrainData, *, eps: float, std: float = 1.0, norm: str = "l2",
+                 **fit_kwargs) -> FitResult:
     """:func:`pyadvt.train.fit` with :class:`GaussianNoise` as the batch transform (``fit_kwargs`` pass through).
 
     The Gaussian recipe of docs/theory.md §4 (seed 002 §7 / App. A.10).
