@@ -291,7 +291,8 @@ def statistics_rows(runs: ZooRuns, cfg: dict) -> list[dict]:
                 ok = np.isfinite(np.stack([asr, acc, fp, ms, gs])).all(0)
                 if ok.sum() >= 3:
                     t = statistics_table(asr[ok], acc[ok], fp[ok], ms[ok], gs[ok])
-                    rows.append({"mode": mode, "target": tgt, "eps": eps, **t.summary()})
+                    stored = {k: v for k, v in t.summary().items() if k != "n_undefined"}  # result.json's Table VI keys
+                    rows.append({"mode": mode, "target": tgt, "eps": eps, **stored})
     return rows
 
 

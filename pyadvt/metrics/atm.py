@@ -31,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from pyadvt.metrics._result_protocol import ValidMask, headline, masked_float
 from pyadvt.metrics.spectral import check_batch
 from pyadvt.utils.modes import evaluating
 from pyadvt.utils.validation import check_labels
@@ -143,17 +144,21 @@ def transferability_matrix(loss: torch.Tensor, success: torch.Tensor) -> torch.T
 
 
 @dataclass
-class TransferTable:
+class TransferTable(ValidMask):
     """Per-sample outcome of every source's examples on every target: ``loss``, ``success``
     ``[N_sources, N_targets, S]`` (docs/theory.md §2, seed 000 §4.3); ``atm()`` is its
     :func:`transferability_matrix`.
+
+    ``valid`` ``[S]`` bool: True for the samples whose loss is finite on every (source, target) pair
+    (a NaN loss comes from a model's non-finite logits; :func:`tournament_matrix` refuses it);
+    ``n_undefined`` counts the others. The headline ``value`` is :attr:`transfer_rate`.
 
     Example:
         >>> import torch
         >>> table = TransferTable(loss=torch.tensor([[[2.0, 1.0]], [[1.0, 1.0]]]),
         ...                       success=torch.zeros(2, 1, 2, dtype=torch.bool))
-        >>> tuple(table.atm().shape)
-        (2, 1)
+        >>> tuple(table.atm().shape), table.n_undefined
+        ((2, 1), 0)
     """
 
     loss: torch.Tensor
@@ -161,6 +166,28 @@ class TransferTable:
 
     def atm(self) -> torch.Tensor:
         return transferability_matrix(self.loss, self.success)
+
+    @property
+    def valid(self) -> torch.Tensor:
+        """``[S]`` bool: the sample's loss is finite for every source and target."""
+        return torch.isfinite(torch.as_tensor(self.loss)).flatten(0, 1).all(0)
+
+    @property
+    def transfer_rate(self) -> float:
+        """Mean ``success`` over the valid samples and the pairs with source index != target index (in
+        :func:`transfer_table`'s ``[N, N, S]`` each model's examples on every other model; the
+        diagonal is the white-box attack); NaN when there is no such pair or valid sample."""
+        off = ~torch.eye(self.success.shape[0], self.success.shape[1], dtype=torch.bool)
+        return masked_float(self.success.double().cpu()[off], self.valid.cpu().expand(int(off.sum()), -1),
+                            torch.mean)
+
+    value = headline("transfer_rate", "the mean off-diagonal success rate")
+
+    def summary(self) -> dict:
+        """Plain-Python summary: the table's sizes, ``n_undefined`` and the transfer rate (``value``)."""
+        n_src, n_tgt, s = self.success.shape
+        return {"n_sources": int(n_src), "n_targets": int(n_tgt), "n": int(s), "n_undefined": self.n_undefined,
+                "transfer_rate": self.transfer_rate}
 
 
 def transfer_table(models: Sequence, x, labels: Sequence[torch.Tensor], attack_factory, *,

@@ -28,17 +28,11 @@ it cannot test the paper's claim that fulfilled points are robust. With ``"as"``
 broken point is possible and is reported: it means the representation attack underestimated the max.
 
 Example:
-    >>> import torch
-    >>> from torch import nn
-    >>> class Split(nn.Module):
-    ...     def __init__(self):
-    ...         super().__init__()
-    ...         self.g, self.head = nn.Sequential(nn.Flatten(), nn.Linear(4, 3)), nn.Linear(3, 2)
-    ...     def features(self, x): return self.g(x)
-    ...     def forward(self, x): return self.head(self.g(x))
+    >>> from pyadvt.models import SplitModel
     >>> _ = torch.manual_seed(0)
-    >>> rec = evaluate_robustness_transfer(Split(), torch.rand(6, 1, 2, 2), torch.tensor([0, 1] * 3),
-    ...                                    eps=0.05, steps=5, attack=lambda x, y: x.clamp(0, 1))
+    >>> net = SplitModel([nn.Flatten(1), nn.Linear(4, 3)], nn.Linear(3, 2))  # features(x) [N, 3], head 3 -> 2
+    >>> rec = evaluate_robustness_transfer(net, torch.rand(6, 1, 2, 2), torch.tensor([0, 1] * 3), eps=0.05,
+    ...                                    attack=lambda x, y: x)  # no loss change: lhs = 0 <= AS
     >>> rec.lemma1(q="inf").held, rec.lemma1(q=2).held
     (True, True)
 """
@@ -55,6 +49,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pyadvt.attacks.representation import RepresentationAttack, representation_distance, representation_fn
+from pyadvt.metrics._result_protocol import ValidMask, headline
 from pyadvt.utils.modes import evaluating, model_device
 from pyadvt.utils.validation import (check_batch_size, check_images, check_labels, check_model_input, finite_rows,
                                      warn_invalid)
@@ -170,7 +165,7 @@ def hoeffding_term(n: int, rho: float, bound: float) -> float:
 
 
 @dataclass
-class ASScore:
+class ASScore(ValidMask):
     """Adversarial sensitivity: per-sample shifts ``[N]`` and their mean (seed 004 eq. 2).
 
     ``valid [N]`` bool flags the samples whose input and clean representation are finite (default:
@@ -191,19 +186,8 @@ class ASScore:
         if self.valid is None:
             self.valid = torch.isfinite(self.per_sample)
 
-    @property
-    def n_invalid(self) -> int:
-        return int((~self.valid).sum())
-
-    @property
-    def n_undefined(self) -> int:
-        """The protocol's name of :attr:`n_invalid`."""
-        return self.n_invalid
-
-    @property
-    def value(self) -> float:
-        """The headline number: :attr:`score` (the AS score)."""
-        return self.score
+    n_invalid = ValidMask.n_undefined
+    value = headline("score", "the AS score")
 
     @property
     def score(self) -> float:
@@ -217,7 +201,14 @@ class ASScore:
 
 @dataclass
 class Lemma1Result:
-    """Lemma 1 of seed 004 for one ``q``: ``lhs <= rhs`` (see the module docstring for ``rhs`` vs ``as_score``)."""
+    """Lemma 1 of seed 004 for one ``q``: ``lhs <= rhs`` (see the module docstring for ``rhs`` vs ``as_score``).
+
+    An aggregate: every number is a mean over all N samples of a :class:`RobustnessRecord` (no
+    per-sample value is kept), so there is no ``valid`` mask. ``n_undefined`` counts the record's
+    samples with a non-finite quantity (``RobustnessRecord.valid`` False); they are not dropped, so a
+    nonzero count comes with NaN means and ``held = False``. The headline ``value`` is :attr:`lhs`,
+    the normalised loss change that the lemma bounds by ``rhs``.
+    """
 
     q: str
     loss: str
@@ -233,20 +224,41 @@ class Lemma1Result:
     tight_lhs: float
     tight_rhs: float
     tight_held: bool
+    n_undefined: int = 0
+
+    value = headline("lhs", "|mean adv loss - mean clean loss| / (L ||W||)")
 
     def summary(self) -> dict:
         return dict(self.__dict__, diff_loss=abs(self.adv_loss - self.clean_loss))
 
 
 @dataclass
-class Theorem2Result:
-    """Theorem-2 criterion per sample (``[N]`` bool/float tensors) and its table (``summary``)."""
+class Theorem2Result(ValidMask):
+    """Theorem-2 criterion per sample (``[N]`` bool/float tensors) and its table (``summary``).
+
+    ``valid`` ``[N]`` bool: the sample's ``sensitivity`` is finite and its ``margin`` is not NaN (a
+    margin of ``+-inf``, a class that moving ``g`` cannot reach, is defined). An undefined sample is
+    never ``fulfilled`` (a comparison with NaN is False); it stays in every share's denominator N and
+    is counted in ``n_undefined``. The headline ``value`` is :attr:`prop_fulfilled`.
+    """
 
     fulfilled: torch.Tensor
     correct: torch.Tensor
     robust: torch.Tensor
     sensitivity: torch.Tensor
     margin: torch.Tensor
+
+    @property
+    def valid(self) -> torch.Tensor:
+        """``[N]`` bool: finite ``sensitivity`` and a margin that is not NaN."""
+        return torch.isfinite(self.sensitivity) & ~torch.isnan(self.margin)
+
+    @property
+    def prop_fulfilled(self) -> float:
+        """Share of all N samples that the criterion certifies (``summary()["prop_fulfilled"]``)."""
+        return int(self.fulfilled.sum()) / self.fulfilled.numel()
+
+    value = headline("prop_fulfilled", "the certified share")
 
     def summary(self) -> dict:
         n = self.fulfilled.numel()
@@ -255,20 +267,26 @@ class Theorem2Result:
             "n": n,
             "clean_accuracy": float(self.correct.double().mean()),
             "robust_accuracy": float(self.robust.double().mean()),
-            "prop_fulfilled": nf / n,
+            "prop_fulfilled": self.prop_fulfilled,
             "robust_among_fulfilled": (float(self.robust[self.fulfilled].double().mean()) if nf else None),
             "fulfilled_but_not_robust": int((self.fulfilled & ~self.robust).sum()),
+            "n_undefined": self.n_undefined,
         }
 
 
 @dataclass
-class RobustnessRecord:
+class RobustnessRecord(ValidMask):
     """Per-sample quantities of one evaluation; Lemma 1 / Theorem 2 / AS are summaries of it.
 
     Tensors ``[N]`` unless noted: ``clean_loss``, ``adv_loss`` (loss adversary), ``rep_shift`` (representation
     attack ``||g(x+d) - g(x)||``), ``adv_shift`` (the loss adversary's own shift), ``tight`` (per-sample
     ``||W^T (p(x_adv) - e_y)|| * adv_shift``, ``legacy_tight``), ``feats`` ``[N, d]`` clean representations,
     ``correct`` / ``adv_correct`` (classification only), ``W`` ``[C, d]``, ``b`` ``[C]``.
+
+    ``valid`` ``[N]`` bool: True where ``clean_loss``, ``adv_loss``, ``rep_shift``, ``adv_shift``, ``tight``
+    and the sample's ``feats`` row are all finite (the inputs are checked finite, so a False entry
+    comes from the model, e.g. NaN weights); ``n_undefined`` counts the others. The headline ``value``
+    is the AS score of :meth:`as_score` (a lower bound, over the finite ``rep_shift`` entries).
     """
 
     eps: float
@@ -302,9 +320,34 @@ class RobustnessRecord:
             return torch.maximum(self.rep_shift, self.adv_shift)
         return self.rep_shift
 
+    @property
+    def valid(self) -> torch.Tensor:
+        """``[N]`` bool: every per-sample quantity and the feature row of the sample are finite."""
+        ok = finite_rows(self.feats)
+        for t in (self.clean_loss, self.adv_loss, self.rep_shift, self.adv_shift, self.tight):
+            ok = ok & torch.isfinite(t)
+        return ok
+
+    @property
+    def value(self) -> float:
+        """The headline number: the AS score (``as_score().score``, a lower bound of seed 004 eq. 2)."""
+        return self.as_score().score
+
     def as_score(self) -> ASScore:
         """The paper's AS (representation attack alone), a lower bound; ``attack`` names the attack."""
         return ASScore(self.rep_shift, self.eps, self.norm, attack=self.rep_attack_info)
+
+    def summary(self) -> dict:
+        """Plain-Python summary: the ball, loss and sensitivity rule, the counts, the AS score (``value``) and
+        the mean clean / adversarial loss and (``loss="ce"``) accuracies over all N samples (Lemma 1's means;
+        ``None`` for a regression)."""
+        ce = self.correct is not None
+        return {"eps": self.eps, "norm": self.norm, "loss": self.loss, "sensitivity": self.sensitivity_rule,
+                "n": int(self.y.shape[0]), "n_undefined": self.n_undefined, "as_score": self.value,
+                "as_bound": "lower", "clean_loss": float(self.clean_loss.double().mean()),
+                "adv_loss": float(self.adv_loss.double().mean()),
+                "clean_accuracy": float(self.correct.double().mean()) if ce else None,
+                "robust_accuracy": float((self.correct & self.adv_correct).double().mean()) if ce else None}
 
     def lemma1(self, q="inf", lipschitz: float | None = None, w_norm: float | None = None) -> Lemma1Result:
         """Lemma 1 with the ``q``-matched ``L`` and ``||W||`` (overridable, e.g. to show a wrong one fails)."""
@@ -320,7 +363,8 @@ class RobustnessRecord:
         tight_rhs = float(self.tight.double().mean())
         tol = 1e-6 * max(1.0, abs(rhs))
         return Lemma1Result(q, self.loss, clean, adv, L, wn, lhs, as_s, rhs, lhs <= rhs + tol, lhs <= as_s + tol,
-                            tight_lhs, tight_rhs, tight_lhs <= tight_rhs + 1e-6 * max(1.0, abs(tight_rhs)))
+                            tight_lhs, tight_rhs, tight_lhs <= tight_rhs + 1e-6 * max(1.0, abs(tight_rhs)),
+                            n_undefined=self.n_undefined)
 
     def theorem2(self, sensitivity: torch.Tensor | None = None) -> Theorem2Result:
         """Theorem-2 criterion with ``sensitivity`` ``[N]`` (default :attr:`sensitivity`)."""
@@ -489,19 +533,13 @@ def evaluate_robustness_transfer(
             ``loss="mse"`` comes without an ``attack``.
 
     Example:
-        >>> import torch
-        >>> from torch import nn
-        >>> class Split(nn.Module):
-        ...     def __init__(self):
-        ...         super().__init__()
-        ...         self.g, self.head = nn.Sequential(nn.Flatten(), nn.Linear(4, 3)), nn.Linear(3, 2)
-        ...     def features(self, x): return self.g(x)
-        ...     def forward(self, x): return self.head(self.g(x))
+        >>> from pyadvt.models import SplitModel
         >>> _ = torch.manual_seed(0)
-        >>> rec = evaluate_robustness_transfer(Split(), torch.rand(6, 1, 2, 2), torch.tensor([0, 1] * 3),
-        ...                                    eps=0.05, steps=2, rep_steps=2, restarts=1)
-        >>> tuple(rec.feats.shape), rec.lemma1().held
-        ((6, 3), True)
+        >>> rec = evaluate_robustness_transfer(SplitModel([nn.Flatten(1), nn.Linear(4, 3)], nn.Linear(3, 2)),
+        ...                                    torch.rand(6, 1, 2, 2), torch.tensor([0, 1] * 3), eps=0.05, steps=2,
+        ...                                    rep_steps=2, restarts=1)
+        >>> tuple(rec.feats.shape), tuple(rec.valid.shape), rec.lemma1().held
+        ((6, 3), (6,), True)
     """
     from pyadvt.data.stream import as_data, first_batch, is_data, iter_batches
 
@@ -669,19 +707,12 @@ def lemma1(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, q=
         TypeError: for the reasons of :func:`evaluate_robustness_transfer`.
 
     Example:
-        >>> import torch
-        >>> from torch import nn
-        >>> class Split(nn.Module):
-        ...     def __init__(self):
-        ...         super().__init__()
-        ...         self.g, self.head = nn.Sequential(nn.Flatten(), nn.Linear(4, 3)), nn.Linear(3, 2)
-        ...     def features(self, x): return self.g(x)
-        ...     def forward(self, x): return self.head(self.g(x))
-        >>> _ = torch.manual_seed(0)
-        >>> res = lemma1(Split(), torch.rand(6, 1, 2, 2), torch.tensor([0, 1] * 3), eps=0.05, steps=2,
-        ...              rep_steps=2, restarts=1, sensitivity="max")
-        >>> res.held
-        True
+        >>> from pyadvt.models import SplitModel
+        >>> res = lemma1(SplitModel([nn.Flatten(1), nn.Linear(4, 2)], nn.Linear(2, 2)), torch.rand(6, 1, 2, 2),
+        ...              torch.tensor([0, 1] * 3), eps=0.05, q=2, steps=2, rep_steps=2, restarts=1,
+        ...              sensitivity="max")  # "max": the lemma holds by construction
+        >>> res.held, res.lipschitz == 2 ** 0.5
+        (True, True)
     """
     return evaluate_robustness_transfer(model, x, y, eps, **kwargs).lemma1(q)
 
@@ -705,18 +736,11 @@ def theorem2_criterion(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: 
         TypeError: for the reasons of :func:`evaluate_robustness_transfer`.
 
     Example:
-        >>> import torch
-        >>> from torch import nn
-        >>> class Split(nn.Module):
-        ...     def __init__(self):
-        ...         super().__init__()
-        ...         self.g, self.head = nn.Sequential(nn.Flatten(), nn.Linear(4, 3)), nn.Linear(3, 2)
-        ...     def features(self, x): return self.g(x)
-        ...     def forward(self, x): return self.head(self.g(x))
-        >>> _ = torch.manual_seed(0)
-        >>> res = theorem2_criterion(Split(), torch.rand(6, 1, 2, 2), torch.tensor([0, 1] * 3), eps=0.05,
+        >>> from pyadvt.models import SplitModel
+        >>> net = SplitModel([nn.Flatten(1)], nn.Linear(4, 3))  # g = the pixels themselves
+        >>> res = theorem2_criterion(net, torch.rand(5, 1, 2, 2), torch.tensor([0, 1, 2, 0, 1]), eps=0.01,
         ...                          steps=2, rep_steps=2, restarts=1)
-        >>> tuple(res.fulfilled.shape)
-        (6,)
+        >>> tuple(res.fulfilled.shape), res.n_undefined, 0.0 <= res.value <= 1.0
+        ((5,), 0, True)
     """
     return evaluate_robustness_transfer(model, x, y, eps, **kwargs).theorem2(sensitivity)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pyadvt.metrics._legacy_arguments import keyword_only
-from pyadvt.metrics._result_protocol import deprecated_field_alias
+from pyadvt.metrics._result_protocol import MaskedValues, deprecated_field_alias, masked_float
 from pyadvt.utils.deprecation import renamed_parameters
 from pyadvt.utils.modes import evaluating, model_device
 from pyadvt.utils.validation import (InvalidValueError, check_batch_size, check_images, check_labels, check_logits,
@@ -101,7 +101,7 @@ def loss_input_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor, bat
 
 
 @dataclass
-class SimilarityResult:
+class SimilarityResult(MaskedValues):
     """Per-sample cosine similarity of input gradients.
 
     Attributes:
@@ -129,26 +129,9 @@ class SimilarityResult:
     defined = deprecated_field_alias("defined", "valid")
 
     @property
-    def n_undefined(self) -> int:
-        """Number of masked samples (False in :attr:`valid`)."""
-        return int((~self.valid).sum())
-
-    @property
-    def mean(self) -> float:
-        """Expected similarity over valid samples."""
-        v = self.values[self.valid]
-        return float(v.mean()) if v.numel() else float("nan")
-
-    @property
-    def value(self) -> float:
-        """The headline number: :attr:`mean`."""
-        return self.mean
-
-    @property
     def min(self) -> float:
         """Infimum (minimum) similarity over valid samples, ``S_`` in Theorem 1."""
-        v = self.values[self.valid]
-        return float(v.min()) if v.numel() else float("nan")
+        return masked_float(self.values, self.valid, torch.min)
 
     def summary(self) -> dict:
         """Plain-Python summary; ``undefined`` is the former key of ``n_undefined`` (same number)."""

@@ -49,7 +49,7 @@ from torch import nn
 
 from pyadvt import ops
 from pyadvt.metrics._legacy_arguments import keyword_only
-from pyadvt.metrics._result_protocol import deprecated_field_alias
+from pyadvt.metrics._result_protocol import MaskedValues, deprecated_field_alias, masked_float
 from pyadvt.utils.deprecation import renamed_parameters
 from pyadvt.metrics.lanczos import EigResult, lanczos_top_eig, power_top_eig
 from pyadvt.ops.budget import (MATRIX_FREE_GRAPH_FACTOR, format_bytes, graph_bytes_per_sample, plan_route, refuse,
@@ -80,7 +80,7 @@ _METHODS = ("lanczos", "power", "exact")
 
 
 @dataclass
-class SmoothnessResult:
+class SmoothnessResult(MaskedValues):
     """Per-sample input-Hessian top eigenvalues.
 
     Attributes:
@@ -117,26 +117,9 @@ class SmoothnessResult:
     defined = deprecated_field_alias("defined", "valid")
 
     @property
-    def n_undefined(self) -> int:
-        """Number of masked samples (False in :attr:`valid`)."""
-        return int((~self.valid).sum())
-
-    @property
-    def mean(self) -> float:
-        """``sigma_F``: mean over valid samples."""
-        v = self.values[self.valid]
-        return float(v.mean()) if v.numel() else float("nan")
-
-    @property
-    def value(self) -> float:
-        """The headline number: :attr:`mean` (``sigma_F``)."""
-        return self.mean
-
-    @property
     def max(self) -> float:
         """Upper smoothness ``bar sigma_F``: max over valid samples."""
-        v = self.values[self.valid]
-        return float(v.max()) if v.numel() else float("nan")
+        return masked_float(self.values, self.valid, torch.max)
 
     def summary(self) -> dict:
         """Plain-Python summary: mean, max, counts, convergence rate, mean HVPs per sample
@@ -361,11 +344,9 @@ def smoothness(model: nn.Module, x: Data, y: torch.Tensor | None = None, *, meth
             ``batch_size`` (raised before any backward pass).
 
     Example:
-        >>> import torch
-        >>> from torch import nn
         >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
         >>> x, y = torch.rand(5, 1, 2, 2), torch.tensor([0, 1, 2, 0, 1])
-        >>> a = smoothness(net, x, y, method="exact", progress=False)
+        >>> a = smoothness(net, x, y, method="exact", progress=False)  # a dataset streams the same values:
         >>> b = smoothness(net, torch.utils.data.TensorDataset(x, y), method="exact", batch_size=2, progress=False)
         >>> bool(torch.allclose(a.values, b.values)), a.summary()["n"]
         (True, 5)

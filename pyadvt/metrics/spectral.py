@@ -15,10 +15,11 @@ whose input or Jacobian is non-finite are *undefined*: masked, counted, reported
 skipped by the means (docs/theory.md §0).
 
 Example:
-    >>> import torch
-    >>> S = torch.nn.Linear(5, 3)
-    >>> round(tau1(S, S, torch.rand(8, 5)).tau1, 6)
+    >>> S = nn.Linear(5, 3)
+    >>> round(tau1(S, S, torch.rand(8, 5)).tau1, 6)  # a model's attack direction agrees with itself
     1.0
+    >>> singular_value_ratio(nn.Linear(5, 1), torch.rand(2, 5)).lam.tolist()  # one output: sigma2 = 0
+    [0.0, 0.0]
 """
 
 from __future__ import annotations

@@ -16,11 +16,13 @@ Example:
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from pyadvt.metrics._result_protocol import headline
 from pyadvt.utils.errors import InvalidValueError
 from pyadvt.utils.stats import pearson
 
@@ -94,9 +96,15 @@ class StatisticsTable:
     """One Table-VI row (seed 001, docs/theory.md §3): ``r`` per factor, ``R2_1`` (MS+GS) and ``R2_2``
     (all four).
 
+    An aggregate over the ``n`` surrogates (their values must be finite, so none is masked): there is
+    no ``valid`` mask. ``n_undefined`` counts the table's statistics (each ``r``, ``R2_1``, ``R2_2``)
+    that are NaN, i.e. undefined (a constant factor or ASR). The headline ``value`` is
+    :attr:`r2_smooth_sim` (``R2_1``: how much of the ASR smoothness and similarity, the two factors of
+    seed 001's bound, explain).
+
     Example:
         >>> StatisticsTable(r={"smoothness": -0.9}, r2_smooth_sim=0.8, r2_all=0.85, n=5).summary()
-        {'r_smoothness': -0.9, 'R2_1': 0.8, 'R2_2': 0.85, 'n': 5}
+        {'r_smoothness': -0.9, 'R2_1': 0.8, 'R2_2': 0.85, 'n': 5, 'n_undefined': 0}
     """
 
     r: dict = field(default_factory=dict)
@@ -104,9 +112,16 @@ class StatisticsTable:
     r2_all: float = float("nan")
     n: int = 0
 
+    value = headline("r2_smooth_sim", "R2_1, ASR ~ MS + GS")
+
+    @property
+    def n_undefined(self) -> int:
+        """Number of NaN (undefined) statistics among the ``r`` values, ``R2_1`` and ``R2_2``."""
+        return sum(math.isnan(v) for v in (*self.r.values(), self.r2_smooth_sim, self.r2_all))
+
     def summary(self) -> dict:
         return {**{f"r_{k}": v for k, v in self.r.items()}, "R2_1": self.r2_smooth_sim, "R2_2": self.r2_all,
-                "n": self.n}
+                "n": self.n, "n_undefined": self.n_undefined}
 
 
 def statistics_table(asr, accuracy, fooling, smoothness, similarity) -> StatisticsTable:

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from pyadvt.metrics._legacy_arguments import keyword_only, move_positional, n_positional
-from pyadvt.metrics._result_protocol import deprecated_field_alias
+from pyadvt.metrics._result_protocol import ValidMask, deprecated_field_alias, headline
 from pyadvt.utils.deprecation import renamed_names, renamed_parameters
 from pyadvt.utils.modes import evaluating, model_device
 from pyadvt.utils.validation import (InvalidTypeError, InvalidValueError, check_batch_size, check_images, check_labels, check_like,
@@ -59,7 +59,7 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.
 
 
 @dataclass
-class AttackTransferabilityResult:
+class AttackTransferabilityResult(ValidMask):
     """Transfer outcome of one (source, target, x_adv) triple (the source is the surrogate ``F``, the
     target the victim ``G``).
 
@@ -107,19 +107,8 @@ class AttackTransferabilityResult:
         if self.valid is None:
             self.valid = torch.ones(self.success.shape, dtype=torch.bool, device=self.success.device)
 
-    @property
-    def n_invalid(self) -> int:
-        return int((~self.valid).sum())
-
-    @property
-    def n_undefined(self) -> int:
-        """The protocol's name of :attr:`n_invalid`."""
-        return self.n_invalid
-
-    @property
-    def value(self) -> float:
-        """The headline number: :attr:`rate` (Definition 3's transfer rate)."""
-        return self.rate
+    n_invalid = ValidMask.n_undefined
+    value = headline("rate", "Definition 3's transfer rate")
 
     def summary(self) -> dict:
         return {"rate": self.rate, "asr": self.asr, "fooling": self.fooling, "both_correct": self.both_correct,
