@@ -5,6 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 
+def check_classifier(h, name: str = "h") -> None:
+    """``TypeError`` unless ``h`` has the ``predict`` and ``first_flip`` methods the exact checkers use."""
+    lacking = [m for m in ("predict", "first_flip") if not callable(getattr(h, m, None))]
+    if lacking:
+        raise TypeError(f"'{name}' must be a classifier with predict(X) and first_flip(X, V) (e.g. a "
+                        f"LinearClassifier or TwoLayerReLU), got {type(h).__name__} without {' and '.join(lacking)}")
+
+
 def as_points(X, name: str = "X") -> np.ndarray:
     """``X`` as a finite float64 array ``[N, d]`` (a single point ``[d]`` becomes ``[1, d]``)."""
     if isinstance(X, (str, bytes)) or X is None:

@@ -27,7 +27,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import ArrayLike
 
-from pyadvt.theory._validate import _label_vector, as_points
+from pyadvt.theory._validate import _label_vector, as_points, check_classifier
 
 # Multipliers of c* at which a flip is re-verified: just beyond c*, and (for claims about *every* larger c)
 # far beyond it.
@@ -100,6 +100,7 @@ def evaluate_direction(h: Classifier, X: np.ndarray, y: np.ndarray, V: np.ndarra
         >>> bool(ev.adversarial[1:].all()), bool(ev.adversarial[0])   # the point with c* = inf never flips
         (True, False)
     """
+    check_classifier(h)
     factors = tuple(factors)
     if not factors or not all(isinstance(f, (int, float)) and not isinstance(f, bool) and np.isfinite(f) and f > 1
                               for f in factors):

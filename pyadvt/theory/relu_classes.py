@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from pyadvt.theory._validate import as_points, as_vector
+from pyadvt.theory._validate import as_points, as_vector, check_classifier
 from pyadvt.theory.checks import Classifier, TheoremCheck
 from pyadvt.theory.linear import _directions
 
@@ -311,7 +311,7 @@ def check_region_convexity(h: Classifier, points: ArrayLike, label: float, n_pai
 
     Raises:
         ValueError: ``label`` is not +1 / -1, ``n_pairs < 1``, or fewer than two ``points`` have ``h(x) = label``.
-        TypeError: malformed ``points``.
+        TypeError: malformed ``points``, or ``h`` without ``predict`` / ``first_flip``.
 
     Example:
         >>> import numpy as np
@@ -322,6 +322,7 @@ def check_region_convexity(h: Classifier, points: ArrayLike, label: float, n_pai
         >>> res.theorem, res.hypothesis_ok, res.claim_holds, len(res.pairs)
         ('Lemma 14', True, True, 6)
     """
+    check_classifier(h)
     if label not in (1, -1):
         raise ValueError(f"'label' must be +1 or -1 (the region whose convexity is tested), got {label!r}")
     if isinstance(n_pairs, bool) or not isinstance(n_pairs, (int, np.integer)) or n_pairs < 1:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from pyadvt.theory._validate import as_binary_labels, as_points
+from pyadvt.theory._validate import as_binary_labels, as_points, check_classifier
 from pyadvt.theory.checks import JUST_BEYOND, Classifier, TheoremCheck, evaluate_direction
 from pyadvt.theory.linear import LinearClassifier
 from pyadvt.theory.relu_classes import CLASS_R, CLASS_R_DOUBLE_PRIME, CLASS_R_PRIME, ReLUClass, TwoLayerReLU
@@ -99,7 +99,7 @@ def check_theorem11(h: Classifier, X: ArrayLike, y: ArrayLike, convex_label: flo
 
     Raises:
         ValueError: ``convex_label`` is not +1 / -1, ``a_index`` / ``b_index`` are out of range or of the wrong class, or ``points`` have another dimension.
-        TypeError: malformed ``X`` / ``y``.
+        TypeError: malformed ``X`` / ``y``, or ``h`` without ``predict`` / ``first_flip``.
 
     Example:
         >>> import numpy as np
@@ -110,6 +110,7 @@ def check_theorem11(h: Classifier, X: ArrayLike, y: ArrayLike, convex_label: flo
         >>> res.theorem, res.convex_label
         ('Theorem 11', -1.0)
     """
+    check_classifier(h)
     if convex_label not in (1, -1):
         raise ValueError(f"convex_label must be +1 or -1, got {convex_label}")
     X = as_points(X)
