@@ -24,8 +24,9 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -35,6 +36,14 @@ from pyadvt.metrics._result_protocol import ValidMask, headline, masked_float
 from pyadvt.metrics.spectral import check_batch
 from pyadvt.utils.modes import evaluating
 from pyadvt.utils.validation import check_labels
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from pyadvt.metrics._pair_data import Data
+
+    #: ``attack(x, y) -> x_adv``
+    AttackFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def _check_loss_success(loss: torch.Tensor, success: torch.Tensor) -> None:
@@ -190,7 +199,8 @@ class TransferTable(ValidMask):
                 "transfer_rate": self.transfer_rate}
 
 
-def transfer_table(models: Sequence, x, labels: Sequence[torch.Tensor], attack_factory, *,
+def transfer_table(models: Sequence[nn.Module], x: Data, labels: Sequence[torch.Tensor],
+                   attack_factory: Callable[[nn.Module], AttackFn], *,
                    batch_size: int = 256, progress: bool = False) -> TransferTable:
     """Attack every model and evaluate every model on every attack.
 

@@ -22,13 +22,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from pyadvt.attacks import PGD
-from pyadvt.utils.modes import evaluating
 from pyadvt.metrics._pair_data import pair_data
 from pyadvt.utils.deprecation import renamed_names
+from pyadvt.utils.modes import evaluating
+
+if TYPE_CHECKING:
+    from pyadvt.metrics._pair_data import Data
 
 
 @dataclass
@@ -104,7 +110,7 @@ def _predict(model, x):
         return model(x)
 
 
-def empirical_transferability(source, target, x, y: torch.Tensor | None = None,
+def empirical_transferability(source: nn.Module, target: nn.Module, x: Data, y: torch.Tensor | None = None,
                               eps: float | Sequence[float] = (0.03, 0.06, 0.1, 0.2), *, steps: int = 10,
                               alpha_ratio: float | None = None, norm: str = "linf", random_start: bool = True,
                               restarts: int = 1, seed: int = 0, batch_size: int = 256,

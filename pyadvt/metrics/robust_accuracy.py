@@ -13,6 +13,8 @@ Example:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from pyadvt.attacks import PGD
@@ -20,11 +22,14 @@ from pyadvt.data.stream import iter_batches
 from pyadvt.metrics._legacy_arguments import keyword_only
 from pyadvt.utils.modes import evaluating
 
+if TYPE_CHECKING:
+    from pyadvt.metrics._pair_data import Data
+
 __all__ = ["robust_accuracy"]
 
 
 @keyword_only("steps", "seed", "batch_size")
-def robust_accuracy(model: torch.nn.Module, data, eps: float, norm: str, *, steps: int = 10, seed: int = 0,
+def robust_accuracy(model: torch.nn.Module, data: Data, eps: float, norm: str, *, steps: int = 10, seed: int = 0,
                     batch_size: int = 256) -> float:
     """Accuracy of ``model`` on ``data`` under PGD(``steps``) with step ``2.5 eps / steps``.
 

@@ -43,6 +43,7 @@ import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -50,6 +51,9 @@ from torch import nn
 
 from pyadvt.attacks.representation import RepresentationAttack, representation_distance, representation_fn
 from pyadvt.metrics._result_protocol import ValidMask, headline
+
+if TYPE_CHECKING:
+    from pyadvt.metrics._pair_data import Data
 from pyadvt.utils.modes import evaluating, model_device
 from pyadvt.utils.validation import (check_batch_size, check_images, check_labels, check_model_input, finite_rows,
                                      warn_invalid)
@@ -491,7 +495,7 @@ def _batches(n: int, batch_size: int, progress: bool, desc: str):
 
 
 def evaluate_robustness_transfer(
-    model: nn.Module, x, y: torch.Tensor | None, eps: float, *, norm: str = "linf", loss: str = "ce",
+    model: nn.Module, x: Data, y: torch.Tensor | None, eps: float, *, norm: str = "linf", loss: str = "ce",
     steps: int = 20, rep_steps: int = 100, restarts: int = 5, rtol: float = 0.005, seed: int = 0,
     attack: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     rep_attack: RepresentationAttack | None = None, legacy_fgsm: bool = False, head: nn.Linear | None = None,
@@ -617,7 +621,7 @@ def evaluate_robustness_transfer(
                             rep_attack_info=_attack_info(ratk))
 
 
-def as_score(model: nn.Module, x, eps: float, *, norm: str = "linf", steps: int = 100,
+def as_score(model: nn.Module, x: Data, eps: float, *, norm: str = "linf", steps: int = 100,
              alpha: float | None = None, random_start: bool = True, restarts: int = 5, rtol: float = 0.005,
              seed: int = 0, legacy_fgsm: bool = False, features: bool | None = None, batch_size: int = 256,
              progress: bool = False) -> ASScore:
@@ -690,7 +694,8 @@ def as_score(model: nn.Module, x, eps: float, *, norm: str = "linf", steps: int 
     return ASScore(torch.cat(parts), float(eps), atk.norm, valid, attack=_attack_info(atk))
 
 
-def lemma1(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, q="inf", **kwargs) -> Lemma1Result:
+def lemma1(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, q: float | str = "inf",
+           **kwargs: Any) -> Lemma1Result:
     """Lemma 1 of seed 004 (finite sample); ``kwargs`` go to :func:`evaluate_robustness_transfer`.
 
     ``lhs = |mean loss(f(x + delta)) - mean loss(f(x))| / (L ||W||) <= rhs = AS`` (docs/theory.md §5).

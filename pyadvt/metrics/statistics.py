@@ -21,6 +21,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from pyadvt.metrics._result_protocol import headline
 from pyadvt.utils.errors import InvalidValueError
@@ -40,7 +41,7 @@ def _vector(v, name: str, n: int | None = None) -> np.ndarray:
     return a
 
 
-def pearson_r(a, b) -> float:
+def pearson_r(a: ArrayLike, b: ArrayLike) -> float:
     """Pearson correlation of two equal-length vectors (:func:`pyadvt.utils.stats.pearson`'s NaN policy:
     non-finite pairs dropped); NaN with a warning when undefined (a constant side, < 3 pairs).
 
@@ -60,7 +61,7 @@ def pearson_r(a, b) -> float:
     return c.r
 
 
-def ols_r2(y, X) -> float:
+def ols_r2(y: ArrayLike, X: ArrayLike) -> float:
     """``R^2 = 1 - SS_res / SS_tot`` of the least-squares fit ``y ~ 1 + X`` (``X``: [n, k]).
 
     The ``R^2`` columns of seed 001's Table VI (docs/theory.md §3). NaN with a ``RuntimeWarning`` for a
@@ -124,7 +125,8 @@ class StatisticsTable:
                 "n": self.n, "n_undefined": self.n_undefined}
 
 
-def statistics_table(asr, accuracy, fooling, smoothness, similarity) -> StatisticsTable:
+def statistics_table(asr: ArrayLike, accuracy: ArrayLike, fooling: ArrayLike, smoothness: ArrayLike,
+                     similarity: ArrayLike) -> StatisticsTable:
     """Pearson ``r`` of ASR with each factor, and OLS ``R^2`` of ASR ~ MS + GS and ASR ~ all four.
 
     Seed 001's Table VI (docs/theory.md §3).
