@@ -24,7 +24,7 @@ import torch
 from pyadvt.data import TensorData
 from pyadvt.data.corruptions import corrupt
 from pyadvt.experiments._cli import experiment_cli
-from pyadvt.experiments._data import DIGITS, experiment_data
+from pyadvt.experiments._data import experiment_data, split_transfer_defaults
 from pyadvt.metrics.robustness_transfer import as_score, evaluate_robustness_transfer
 from pyadvt.report import Timings, make_result, publish
 from pyadvt.report.csv_tables import write_csv
@@ -39,11 +39,7 @@ REPRESENTATIONS = {"standard": "natural", "adversarial": "at_linf", "random": No
 METHODS = ("lp", "ft", "lp_ft")
 
 DEFAULTS: dict = {
-    "seed": 0,
-    "dataset": dict(DIGITS),
-    "model": {"arch": "cnn", "channels": [16, 32, 64]},
-    "source_classes": [0, 1, 2, 3, 4],
-    "target_classes": [5, 6, 7, 8, 9],
+    **split_transfer_defaults(),  # seed, dataset, model, source_classes 0-4, target_classes 5-9
     "eps": 0.1,
     "norm": "linf",
     "at_steps": 10,
