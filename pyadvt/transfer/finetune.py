@@ -30,11 +30,12 @@ import contextlib
 import copy
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
 
-from pyadvt.train.fit import fit
+from pyadvt.train.fit import EvalData, TrainData, fit
 from pyadvt.utils.errors import InvalidValueError
 
 __all__ = ["FinetuneResult", "replace_head", "trainable_modules", "frozen_batchnorm", "finetune", "linear_probe",
@@ -151,10 +152,11 @@ def _stay_eval(self: nn.Module, mode: bool = True) -> nn.Module:
     return nn.Module.train(self, False)
 
 
-def finetune(model: nn.Module, train, *, blocks: str | int = "all", num_classes: int | None = None,
+def finetune(model: nn.Module, train: TrainData, *, blocks: str | int = "all", num_classes: int | None = None,
              epochs: int = 10, lr: float = 0.01, batch_size: int = 64, weight_decay: float = 5e-4,
-             warmup_epochs: float = 0.0, seed: int = 0, eval_data=None, legacy_bn_drift: bool = False,
-             new_head: bool = True, progress: bool = False, phase: str | None = None, **fit_kwargs) -> FinetuneResult:
+             warmup_epochs: float = 0.0, seed: int = 0, eval_data: EvalData | None = None,
+             legacy_bn_drift: bool = False, new_head: bool = True, progress: bool = False, phase: str | None = None,
+             **fit_kwargs: Any) -> FinetuneResult:
     """Fine-tune a copy of ``model`` on ``train`` (TensorData) with ``blocks`` trainable.
 
     Args:
@@ -216,7 +218,7 @@ def _check_finite_weights(model: nn.Module) -> None:
                                 + "; training it gives NaN losses: load a finite checkpoint")
 
 
-def linear_probe(model: nn.Module, train, **kwargs) -> FinetuneResult:
+def linear_probe(model: nn.Module, train: TrainData, **kwargs: Any) -> FinetuneResult:
     """Linear probing: :func:`finetune` with ``blocks="head"``.
 
     Source: linear probing (LP), docs/theory.md §4 (seed 004 Section 5).
@@ -238,8 +240,8 @@ def linear_probe(model: nn.Module, train, **kwargs) -> FinetuneResult:
     return finetune(model, train, blocks="head", **kwargs)
 
 
-def lp_ft(model: nn.Module, train, *, epochs: int = 10, lp_lr: float = 0.01, ft_lr: float = 0.001,
-          ft_epochs: int | None = None, **kwargs) -> FinetuneResult:
+def lp_ft(model: nn.Module, train: TrainData, *, epochs: int = 10, lp_lr: float = 0.01, ft_lr: float = 0.001,
+          ft_epochs: int | None = None, **kwargs: Any) -> FinetuneResult:
     """LP-FT: linear probing for ``epochs`` then full fine-tuning of the probed model for
     ``ft_epochs`` (default ``max(1, epochs // 2)``, docs/theory.md §4) starting from the probed head.
 

@@ -41,6 +41,9 @@ from torch import nn
 
 from pyadvt.utils.validation import InvalidTypeError, InvalidValueError
 
+#: a softmax-linear head: ``nn.Linear(d, C)`` or its ``(W [C, d], b [C])``
+Head = nn.Linear | tuple[torch.Tensor, torch.Tensor]
+
 __all__ = ["SOLVERS", "head_gradients", "head_hessian", "head_influence", "influence_match_rate"]
 
 SOLVERS = ("pinv", "cholesky")
@@ -79,7 +82,7 @@ def _check(phi: torch.Tensor, y: torch.Tensor, W: torch.Tensor, name: str, y_nam
         raise InvalidValueError(f"the labels '{y_name}' must lie in [0, {W.shape[0]}) (the head's classes)")
 
 
-def head_gradients(head, phi: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def head_gradients(head: Head, phi: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Per-sample ``grad_theta l = (p - e_y) (x) [phi; 1]``: ``[N, C (d + 1)]`` (float64).
 
     Row ``i``, entry ``c (d + 1) + k`` is ``(p_ic - [y_i = c]) phi~_ik``; the last column of each class
@@ -112,7 +115,7 @@ def _gradients(head, phi, y, phi_name: str, y_name: str) -> torch.Tensor:
     return (r.unsqueeze(2) * pa.unsqueeze(1)).reshape(phi.shape[0], -1)
 
 
-def head_hessian(head, phi: torch.Tensor, damping: float = 0.0) -> torch.Tensor:
+def head_hessian(head: Head, phi: torch.Tensor, damping: float = 0.0) -> torch.Tensor:
     """Closed-form Hessian of the mean softmax-CE over ``phi [N, d]`` w.r.t. ``[W | b]`` (docs/theory.md §7):
     ``mean_i (diag p_i - p_i p_i^T) (x) phi~_i phi~_i^T + damping I``, ``[C (d+1), C (d+1)]`` float64.
 
@@ -146,7 +149,7 @@ def _hessian(W, b, phi, damping: float, name: str) -> torch.Tensor:
     return H + damping * torch.eye(H.shape[0], dtype=H.dtype, device=H.device)
 
 
-def head_influence(head, phi_train: torch.Tensor, y_train: torch.Tensor, phi_test: torch.Tensor,
+def head_influence(head: Head, phi_train: torch.Tensor, y_train: torch.Tensor, phi_test: torch.Tensor,
                    y_test: torch.Tensor, damping: float = 0.0, solver: str = "pinv",
                    pinv_cutoff: float = 1e-20) -> torch.Tensor:
     """``I[t, i] = -grad l(z_test_t)^T H^+ grad l(z_train_i)``: ``[N_test, N_train]`` float64.

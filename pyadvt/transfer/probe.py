@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from pyadvt.train.fit import evaluate
+from pyadvt.train.fit import EvalData, TrainData, evaluate
 from pyadvt.transfer.finetune import finetune
 from pyadvt.utils.deprecation import renamed_names
 
@@ -71,7 +71,7 @@ class KnowledgeTransferabilityResult:
                           for c in self.curve]}
 
 
-def knowledge_transferability(source: nn.Module, train, test, *, method: str = "probe", epochs: int = 10,
+def knowledge_transferability(source: nn.Module, train: TrainData, test: EvalData, *, method: str = "probe", epochs: int = 10,
                               lr: float = 0.05, batch_size: int = 64, weight_decay: float = 5e-4, seed: int = 0,
                               legacy_bn_drift: bool = False, progress: bool = False) -> KnowledgeTransferabilityResult:
     """Transfer ``source`` to the target task and report the target-test loss and accuracy.
