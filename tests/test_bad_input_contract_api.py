@@ -336,6 +336,12 @@ def _selection_cases():
          flag=True)
     case("selection.score_source", "unknown score", "scores",
          lambda s: SEL.score_source(S(s), S(s + 1), images(s), labels(s), steps=1, scores=["nosuch"]))
+    case("selection.score_surrogate", "y out of range", "y",
+         lambda s: SEL.score_surrogate(S(s), {"t": S(s + 1)}, images(s), labels(s) + C, steps=1, scores=[]))
+    case("selection.score_surrogate", "unknown score", "scores",
+         lambda s: SEL.score_surrogate(S(s), {"t": S(s + 1)}, images(s), labels(s), steps=1, scores=["nosuch"]))
+    case("selection.score_surrogate", "targets empty", "target",
+         lambda s: SEL.score_surrogate(S(s), {}, images(s), labels(s), steps=1))
     case("selection.rank_sources", "unknown score", "scores",
          lambda s: SEL.rank_sources({"a": S(s)}, S(s + 1), td(s), probe=False, steps=1, scores=["nosuch"],
                                     progress=False))

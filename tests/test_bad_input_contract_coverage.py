@@ -32,6 +32,8 @@ EXEMPT = {
     "theory.TheoremCheck": "the base class of the check_* result records",
     "theory.CounterexampleCheck": "the result of Section6Counterexample.verify(), which takes no arguments",
     "selection.RankingResult": "the result of rank_sources / rank_surrogates (a dict subclass they build)",
+    "selection.SourceScore": "the result of score_source (a dict subclass it builds)",
+    "selection.SurrogateScore": "the result of score_surrogate (a dict subclass it builds)",
 }
 
 

@@ -36,7 +36,6 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -53,6 +52,7 @@ from pyadvt.transfer.finetune import linear_probe
 from pyadvt.selection._failures import failure_line, guarded
 from pyadvt.selection._samples import eval_samples, num_classes_of
 from pyadvt.selection.agreement import agreement
+from pyadvt.selection.candidate_scores import SourceScore, SurrogateScore
 from pyadvt.selection.estimators import ESTIMATORS, estimate
 from pyadvt.selection.extract import extract, split_model
 from pyadvt.selection.ranking_result import RankingResult
@@ -63,7 +63,7 @@ from pyadvt.utils.modes import model_device
 from pyadvt.utils.validation import InvalidValueError, check_inputs
 
 __all__ = ["ADVERSARIAL_SCORES", "SOURCE_SCORES", "SURROGATE_SCORES", "spearman_ci", "rank_sources",
-           "rank_surrogates", "score_source"]
+           "rank_surrogates", "score_source", "score_surrogate"]
 
 #: seed 000's scores of a source against the reference model (docs/theory.md §2)
 ADVERSARIAL_SCORES = ("tau1", "tau2", "tau1*tau2", "eq2_loss")
@@ -175,7 +175,7 @@ def _eval_set(data: Any, y: torch.Tensor | None, n_eval: int | None, seed: int |
 def score_source(source: nn.Module, reference: nn.Module, x: Any, y: torch.Tensor | None = None, *,
                  estimator_data: Any = None, scores: Sequence[str] | None = None, eps: float = 0.1, steps: int = 10,
                  seed: int = 0, batch_size: int = 256, n_eval: int | None = None, eval_seed: int | None = None,
-                 errors: dict | None = None) -> dict[str, Any]:
+                 errors: dict | None = None) -> SourceScore:
     """Every score of one candidate source: ``{column: value or None}`` (one row of :func:`rank_sources`).
 
     Args:
@@ -195,9 +195,10 @@ def score_source(source: nn.Module, reference: nn.Module, x: Any, y: torch.Tenso
             as ``{metric: {"message", "traceback"}}`` (metric ``"estimators"``, ``"tau1/tau2"`` or
             ``"eq2_loss"``), its columns stay ``None`` and the other metrics run.
 
-    Returns the row: the columns asked for, ``score`` (= ``tau1*tau2``, docs/theory.md §2 Defs. 2-3),
-    and ``eq2_accuracy`` / ``n_undefined`` (samples where tau1 is undefined) when computed.
-    The estimators are docs/theory.md §11.
+    Returns the row as a :class:`~pyadvt.selection.SourceScore` (a dict with the result protocol:
+    ``.value`` = ``score``, ``.valid`` per column, ``.n_undefined``, ``.summary()``): the columns asked
+    for, ``score`` (= ``tau1*tau2``, docs/theory.md §2 Defs. 2-3), and ``eq2_accuracy`` /
+    ``n_undefined`` (samples where tau1 is undefined) when computed. The estimators are docs/theory.md §11.
 
     Raises ``ValueError`` for an unknown score, a tensor ``x`` without ``y``, or a data source
     without labels (before any metric runs).
@@ -219,8 +220,8 @@ def score_source(source: nn.Module, reference: nn.Module, x: Any, y: torch.Tenso
         check_inputs(x, y, models={"reference": reference}, label_range=True)
     ev = _eval_set(x, y, n_eval if n_eval is not None or not isinstance(x, torch.Tensor) else x.shape[0],
                    eval_seed, model_device(reference))
-    return _score(source, reference, ev.x, ev.y, ev if estimator_data is None else estimator_data, columns,
-                  eps=eps, steps=steps, seed=seed, batch_size=batch_size, errors=errors)
+    return SourceScore(_score(source, reference, ev.x, ev.y, ev if estimator_data is None else estimator_data,
+                              columns, eps=eps, steps=steps, seed=seed, batch_size=batch_size, errors=errors))
 
 
 def _score(source: nn.Module, reference: nn.Module, x: torch.Tensor, y: torch.Tensor, est_data: Any,
@@ -411,9 +412,10 @@ def _nan(v: Any) -> float:
 
 
 def _surrogate_cell(sur: nn.Module, targets: Mapping[str, nn.Module], x: torch.Tensor, y: torch.Tensor,
-                    predictors: list[str], attack: dict, n_smooth: int, smoothness_method: str, seed: int) -> dict:
-    """One surrogate's attack success on every target and its predictors; failures recorded per metric."""
-    errors: dict = {}
+                    predictors: list[str], attack: dict, n_smooth: int, smoothness_method: str, seed: int,
+                    errors: dict | None) -> dict:
+    """One surrogate's attack success on every target and its predictors; failures recorded per metric
+    in ``errors`` (``None``: a failure raises)."""
     x_adv = guarded(errors, "attack", lambda: build_attack(attack["name"], sur, attack["eps"], steps=attack["steps"],
                                                            norm=attack["norm"], seed=seed)(x, y))
     per, rates = {}, None
@@ -433,20 +435,73 @@ def _surrogate_cell(sur: nn.Module, targets: Mapping[str, nn.Module], x: torch.T
                      seed=seed, progress=False)
         if sm is not None:
             out.update(smoothness=_finite(sm.mean), smoothness_max=_finite(sm.max))
-    out["errors"] = errors
+    out["errors"] = errors or {}
     return out
+
+
+def score_surrogate(surrogate: nn.Module, targets: Mapping[str, nn.Module], x: Any, y: torch.Tensor | None = None, *,
+                    name: str | None = None, attack: str = "pgd", eps: float = 0.1, steps: int = 10,
+                    norm: str = "linf", n_eval: int | None = None, eval_seed: int | None = None, n_smooth: int = 64,
+                    smoothness_method: str = "lanczos", seed: int = 0, scores: Sequence[str] | str | None = None,
+                    errors: dict | None = None) -> SurrogateScore:
+    """One surrogate's attack success on every target and its seed-001 predictors (one candidate of
+    :func:`rank_surrogates`).
+
+    Args:
+        surrogate: the source model the attack is crafted on.
+        targets: ``{name: classifier}`` the examples are transferred to (same inputs and labels).
+        x, y: evaluation inputs ``[B, C, H, W]`` in [0, 1] and labels ``[B]``, or ``x`` any labelled data
+            source (``y=None``) of which ``n_eval`` samples (default 200; all of a tensor ``x``) are read.
+        name: the surrogate's name; a target of that name (the same model, white-box) is left out of
+            the means unless it is the only target.
+        attack, eps, steps, norm, seed: the attack (:func:`pyadvt.attacks.build_attack`).
+        n_smooth, smoothness_method: samples and method of ``sigma_F`` (docs/theory.md §3).
+        scores: predictors from :data:`SURROGATE_SCORES` (default both).
+        errors: ``None`` (default): a metric that fails raises. A dict: the failure is recorded there as
+            ``{metric: {"message", "traceback"}}``, its entries stay ``None`` and the others run.
+
+    Returns:
+        a :class:`~pyadvt.selection.SurrogateScore` (a dict with ``.value`` = ``mean_asr``, ``.valid``
+        per target, ``.n_undefined``, ``.summary()``): seed 001's attack success rate (ASR) and
+        Definition-3 rate per target, the clean accuracy and fooling rate of the surrogate, its
+        smoothness and gradient similarity (docs/theory.md §3).
+
+    Raises:
+        ValueError: no target, an unknown score, a tensor ``x`` without ``y`` (or out-of-range labels),
+            data without labels, or a surrogate / target that cannot run on the data, before any attack.
+
+    Example:
+        >>> import torch
+        >>> from pyadvt.models import build
+        >>> x, y = torch.rand(8, 1, 8, 8), torch.arange(8) % 3
+        >>> sur, tgt = build("mlp", num_classes=3), build("mlp", num_classes=3)
+        >>> s = score_surrogate(sur, {"other": tgt}, x, y, steps=1, scores=["similarity"])
+        >>> 0.0 <= s.value <= 1.0, s.valid, s.n_undefined, s["smoothness"] is None
+        (True, {'other': True}, 0, True)
+    """
+    if not targets:
+        raise InvalidValueError("score_surrogate needs at least one target")
+    predictors = _check_scores(scores, SURROGATE_SCORES, "surrogate") or list(SURROGATE_SCORES)
+    if isinstance(x, torch.Tensor):
+        check_inputs(x, y, models={"surrogate": surrogate}, label_range=True)
+    ev = _eval_set(x, y, n_eval if n_eval is not None or not isinstance(x, torch.Tensor) else x.shape[0],
+                   eval_seed, model_device(surrogate))
+    _check_compatible({"surrogate": surrogate}, ev.x, "surrogate")
+    _check_compatible(targets, ev.x, "target")
+    spec = {"name": attack, "eps": eps, "steps": steps, "norm": norm}
+    cell = _surrogate_cell(surrogate, targets, ev.x, ev.y, predictors, spec, n_smooth, smoothness_method, seed, errors)
+    return SurrogateScore.from_cell({**cell, "failed": {m: e["message"] for m, e in cell["errors"].items()}},
+                                    exclude=name)
 
 
 def _surrogate_row(name: str, cell: Mapping | None, tnames: list[str]) -> dict:
     if cell is None:  # could not run on the data: nothing measured
         return {"name": name, "accuracy": None, "fooling": None, "mean_asr": None, "smoothness": None,
                 "smoothness_max": None, "mean_similarity": None}
-    others = [t for t in tnames if t != name] or tnames
-    asr = [cell["targets"][t]["asr"] for t in others if cell["targets"][t]["asr"] is not None]
-    sim = [cell["targets"][t]["similarity"] for t in others if cell["targets"][t]["similarity"] is not None]
-    return {"name": name, "accuracy": cell["accuracy"], "fooling": cell["fooling"],
-            "mean_asr": float(np.mean(asr)) if asr else None, "smoothness": cell["smoothness"],
-            "smoothness_max": cell["smoothness_max"], "mean_similarity": float(np.mean(sim)) if sim else None}
+    s = SurrogateScore.from_cell(cell, exclude=name)
+    return {"name": name, "accuracy": s["accuracy"], "fooling": s["fooling"], "mean_asr": s["mean_asr"],
+            "smoothness": s["smoothness"], "smoothness_max": s["smoothness_max"],
+            "mean_similarity": s["mean_similarity"]}
 
 
 def rank_surrogates(surrogates: Mapping[str, nn.Module], targets: Mapping[str, nn.Module], data: Any, *,
@@ -508,7 +563,7 @@ def rank_surrogates(surrogates: Mapping[str, nn.Module], targets: Mapping[str, n
 
     def cell(key):
         return _surrogate_cell(surrogates[key[-2]], targets, x, y, predictors, spec, n_smooth, smoothness_method,
-                               seed)
+                               seed, {})
 
     tag = config_digest(predictors)
     skey = {n: (*cell_prefix, "surrogate", n, tag) for n in snames if n not in records}
