@@ -10,7 +10,8 @@ from torch import nn
 
 from pyadvt.attacks import PGD
 from pyadvt.models import build
-from pyadvt.selection import (SourceScore, SurrogateScore, rank_surrogates, score_source, score_surrogate)
+from pyadvt.selection import SourceScore, SurrogateScore, rank_surrogates, score_source, score_surrogate
+from tests.metrics.test_smoothness_no_second_derivative import _OnceReLU
 
 C = 3
 
@@ -62,19 +63,7 @@ class _NoDoubleBackward(nn.Module):
     """A ReLU whose backward cannot be differentiated: the smoothness (HVPs) fails, the attack runs."""
 
     def forward(self, z):
-        class F(torch.autograd.Function):
-            @staticmethod
-            def forward(ctx, a):
-                ctx.save_for_backward(a)
-                return a.clamp_min(0)
-
-            @staticmethod
-            @torch.autograd.function.once_differentiable
-            def backward(ctx, g):
-                (a,) = ctx.saved_tensors
-                return g * (a > 0)
-
-        return F.apply(z)
+        return _OnceReLU.apply(z)
 
 
 def test_a_failing_metric_raises_or_is_recorded():
