@@ -439,7 +439,7 @@ def _surrogate_cell(sur: nn.Module, targets: Mapping[str, nn.Module], x: torch.T
     return out
 
 
-def score_surrogate(surrogate: nn.Module, targets: Mapping[str, nn.Module], x: Any, y: torch.Tensor | None = None, *,
+def score_surrogate(source: nn.Module, targets: Mapping[str, nn.Module], x: Any, y: torch.Tensor | None = None, *,
                     name: str | None = None, attack: str = "pgd", eps: float = 0.1, steps: int = 10,
                     norm: str = "linf", n_eval: int | None = None, eval_seed: int | None = None, n_smooth: int = 64,
                     smoothness_method: str = "lanczos", seed: int = 0, scores: Sequence[str] | str | None = None,
@@ -448,11 +448,11 @@ def score_surrogate(surrogate: nn.Module, targets: Mapping[str, nn.Module], x: A
     :func:`rank_surrogates`).
 
     Args:
-        surrogate: the source model the attack is crafted on.
+        source: the surrogate, i.e. the source model the attack is crafted on.
         targets: ``{name: classifier}`` the examples are transferred to (same inputs and labels).
         x, y: evaluation inputs ``[B, C, H, W]`` in [0, 1] and labels ``[B]``, or ``x`` any labelled data
             source (``y=None``) of which ``n_eval`` samples (default 200; all of a tensor ``x``) are read.
-        name: the surrogate's name; a target of that name (the same model, white-box) is left out of
+        name: the source's name; a target of that name (the same model, white-box) is left out of
             the means unless it is the only target.
         attack, eps, steps, norm, seed: the attack (:func:`pyadvt.attacks.build_attack`).
         n_smooth, smoothness_method: samples and method of ``sigma_F`` (docs/theory.md §3).
@@ -483,13 +483,13 @@ def score_surrogate(surrogate: nn.Module, targets: Mapping[str, nn.Module], x: A
         raise InvalidValueError("score_surrogate needs at least one target")
     predictors = _check_scores(scores, SURROGATE_SCORES, "surrogate") or list(SURROGATE_SCORES)
     if isinstance(x, torch.Tensor):
-        check_inputs(x, y, models={"surrogate": surrogate}, label_range=True)
+        check_inputs(x, y, models={"source": source}, label_range=True)
     ev = _eval_set(x, y, n_eval if n_eval is not None or not isinstance(x, torch.Tensor) else x.shape[0],
-                   eval_seed, model_device(surrogate))
-    _check_compatible({"surrogate": surrogate}, ev.x, "surrogate")
+                   eval_seed, model_device(source))
+    _check_compatible({"source": source}, ev.x, "surrogate")
     _check_compatible(targets, ev.x, "target")
     spec = {"name": attack, "eps": eps, "steps": steps, "norm": norm}
-    cell = _surrogate_cell(surrogate, targets, ev.x, ev.y, predictors, spec, n_smooth, smoothness_method, seed, errors)
+    cell = _surrogate_cell(source, targets, ev.x, ev.y, predictors, spec, n_smooth, smoothness_method, seed, errors)
     return SurrogateScore.from_cell({**cell, "failed": {m: e["message"] for m, e in cell["errors"].items()}},
                                     exclude=name)
 
