@@ -60,7 +60,7 @@ for name, model in {**surrogates, **targets}.items():
 # the images that every model classifies correctly; `cost` the gradient evaluations per image.
 
 x, y = test.x[:N_ATTACK], test.y[:N_ATTACK]
-suite = evaluate(surrogates, targets, ATTACKS, (x, y), "digits", seed=0)
+suite = evaluate(surrogates, targets, (x, y), attacks=ATTACKS, protocol="digits", seed=0)
 asr = {}
 for r in suite.rows:
     if r["target"] in targets:

@@ -7,6 +7,15 @@ mutated, output in [0, 1] and the eps-ball, per-sample seeded randomness, multi-
 The transfer-attack suite (docs/theory.md §10) composes objective, input transforms, gradient
 transforms, backward modifiers, ensembles and the fused update in :class:`TransferAttack`; presets by
 name via ``create("mi-di-ti-si", model, eps=16/255)``; the protocol in :func:`evaluate`.
+
+Positional and keyword-only arguments (one rule for every attack): ``model``, ``eps``, ``alpha`` and
+``steps`` are positional, in torchattacks' order, so ``PGD(model, 8/255, 2/255, 10)`` reads as it does
+there; every other option of an attack's constructor is keyword-only (``PGD(model, eps, norm="l2")``,
+``MIFGSM(model, eps, mu=0.9)``). :class:`RepresentationAttack` and :class:`VirtualAdversarialAttack`
+take only ``(model, eps)`` by position (their iterations and step are options), :func:`diverse_input`
+only ``(x, draws)``, and :func:`evaluate` the subject ``(sources, targets, data)``. The former positional
+forms still work for one release with a ``DeprecationWarning``
+(:func:`pyadvt.utils.deprecation.keyword_only`).
 """
 
 from pyadvt.attacks.base import Attack, AttackBatch, cross_entropy_per_sample

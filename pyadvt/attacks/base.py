@@ -141,8 +141,8 @@ class AttackBatch:
              rows: torch.Tensor | None = None) -> torch.Tensor:
         """Per-sample draws ``[N or len(rows), *shape]``: every row of a sample (whatever its budget)
         gets that sample's draws, so a multi-budget run equals separate runs."""
-        draws = per_sample_rand(self.clean, shape, self.seed, self.sample_ids, stream, distribution,
-                                dtype=self.x.dtype)
+        draws = per_sample_rand(self.clean, shape, self.seed, self.sample_ids, stream=stream,
+                                distribution=distribution, dtype=self.x.dtype)
         src = self.source if rows is None else self.source[rows]
         return draws[src]
 

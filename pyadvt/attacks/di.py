@@ -11,11 +11,13 @@ from torch import nn
 from pyadvt.attacks.base import AttackBatch, LossFn
 from pyadvt.attacks.iterative import _TRANSFORM, IterativeAttack, stream_id
 from pyadvt.utils import per_sample_rand
+from pyadvt.utils.deprecation import keyword_only
 
 _MODES = ("nearest", "nearest-exact", "bilinear", "bicubic", "area")
 
 
-def diverse_input(x: torch.Tensor, draws: torch.Tensor, p: float = 0.7, resize_low: float = 0.9,
+@keyword_only("p", "resize_low", "resize_high", "interpolation")
+def diverse_input(x: torch.Tensor, draws: torch.Tensor, *, p: float = 0.7, resize_low: float = 0.9,
                   resize_high: float = 1.1, interpolation: str = "nearest") -> torch.Tensor:
     """The DI transform, differentiable, one independent draw per sample.
 
@@ -132,8 +134,9 @@ class DI(IterativeAttack):
         torch.Size([2, 1, 4, 4])
     """
 
+    @keyword_only("p", "resize_low", "resize_high")
     def __init__(self, model: nn.Module | Sequence[nn.Module], eps: float = 8 / 255, alpha: float | None = None,
-                 steps: int = 10, p: float = 0.7, resize_low: float = 0.9, resize_high: float = 1.1, *,
+                 steps: int = 10, *, p: float = 0.7, resize_low: float = 0.9, resize_high: float = 1.1,
                  interpolation: str = "nearest", legacy_batch_draw: bool = False, mu: float | None = None,
                  norm: str = "linf", random_start: bool = False, restarts: int = 1, targeted: bool = False,
                  seed: int = 0, loss: LossFn | None = None, progress: bool = False) -> None:
@@ -160,7 +163,8 @@ class DI(IterativeAttack):
         return batch.rand((self.steps, 4), stream, rows=rows).to(torch.float64)
 
     def _transform(self, x_adv: torch.Tensor, state: torch.Tensor, step: int) -> torch.Tensor:
-        return diverse_input(x_adv, state[:, step], self.p, self.resize_low, self.resize_high, self.interpolation)
+        return diverse_input(x_adv, state[:, step], p=self.p, resize_low=self.resize_low, resize_high=self.resize_high,
+                             interpolation=self.interpolation)
 
 
 class DIM(DI):
@@ -177,7 +181,9 @@ class DIM(DI):
         1.0
     """
 
+    @keyword_only("p", "resize_low", "resize_high")
     def __init__(self, model: nn.Module | Sequence[nn.Module], eps: float = 8 / 255, alpha: float | None = None,
-                 steps: int = 10, p: float = 0.7, resize_low: float = 0.9, resize_high: float = 1.1, *,
+                 steps: int = 10, *, p: float = 0.7, resize_low: float = 0.9, resize_high: float = 1.1,
                  mu: float = 1.0, **kwargs) -> None:
-        super().__init__(model, eps, alpha, steps, p, resize_low, resize_high, mu=mu, **kwargs)
+        super().__init__(model, eps, alpha, steps, p=p, resize_low=resize_low, resize_high=resize_high, mu=mu,
+                         **kwargs)

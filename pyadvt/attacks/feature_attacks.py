@@ -17,6 +17,7 @@ from pyadvt.attacks.composed import SLOT_SETUP, TransferAttack, stream
 from pyadvt.attacks.ensemble import Ensemble
 from pyadvt.attacks.modifiers import FeatureTap, default_layer, module_by_name
 from pyadvt.attacks.transforms import _check_float, _check_int
+from pyadvt.utils.deprecation import keyword_only
 
 
 def _flat(t: torch.Tensor) -> torch.Tensor:
@@ -34,7 +35,8 @@ class FeatureAttack(TransferAttack):
 
     attack_name = "feature attack"
 
-    def __init__(self, model: nn.Module, eps: float, alpha: float | None, steps: int, layer: str | None, **kwargs):
+    def __init__(self, model: nn.Module, eps: float, alpha: float | None, steps: int, *, layer: str | None,
+                 **kwargs):
         if isinstance(model, (list, tuple, Ensemble)):
             raise ValueError(f"{self.attack_name} attacks one model's layer; an ensemble has no single layer")
         if kwargs.get("targeted"):
@@ -95,9 +97,10 @@ class ILA(FeatureAttack):
 
     attack_name = "ILA"
 
+    @keyword_only("layer")
     def __init__(self, model: nn.Module, eps: float = 16 / 255, alpha: float | None = None, steps: int = 10,
-                 layer: str | None = None, *, baseline: Attack | None = None, mu: float | None = None, **kwargs):
-        super().__init__(model, eps, alpha, steps, layer, mu=mu, **kwargs)
+                 *, layer: str | None = None, baseline: Attack | None = None, mu: float | None = None, **kwargs):
+        super().__init__(model, eps, alpha, steps, layer=layer, mu=mu, **kwargs)
         if baseline is None:
             baseline = TransferAttack(model, eps, self.alpha, self.steps, mu=1.0, seed=self.seed)
         if not isinstance(baseline, Attack):
@@ -150,10 +153,11 @@ class FIA(FeatureAttack):
 
     attack_name = "FIA"
 
+    @keyword_only("layer", "N", "drop")
     def __init__(self, model: nn.Module, eps: float = 16 / 255, alpha: float | None = None, steps: int = 10,
-                 layer: str | None = None, N: int = 30, drop: float = 0.1, *, ta_softmax: bool = False,
+                 *, layer: str | None = None, N: int = 30, drop: float = 0.1, ta_softmax: bool = False,
                  mu: float | None = 1.0, **kwargs):
-        super().__init__(model, eps, alpha, steps, layer, mu=mu, **kwargs)
+        super().__init__(model, eps, alpha, steps, layer=layer, mu=mu, **kwargs)
         self.N = _check_int(N, "N")
         self.drop = _check_float(drop, "drop", 0.0, 1.0)
         self.ta_softmax = bool(ta_softmax)
@@ -211,10 +215,11 @@ class NAA(FIA):
 
     attack_name = "NAA"
 
+    @keyword_only("layer", "N", "noise_std")
     def __init__(self, model: nn.Module, eps: float = 16 / 255, alpha: float | None = None, steps: int = 10,
-                 layer: str | None = None, N: int = 30, noise_std: float = 0.1, *, ta_path: bool = False,
+                 *, layer: str | None = None, N: int = 30, noise_std: float = 0.1, ta_path: bool = False,
                  mu: float | None = 1.0, **kwargs):
-        FeatureAttack.__init__(self, model, eps, alpha, steps, layer, mu=mu, **kwargs)
+        FeatureAttack.__init__(self, model, eps, alpha, steps, layer=layer, mu=mu, **kwargs)
         self.N = _check_int(N, "N")
         self.noise_std = _check_float(noise_std, "noise_std", 0.0)
         self.ta_path = bool(ta_path)

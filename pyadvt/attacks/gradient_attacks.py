@@ -17,6 +17,7 @@ from pyadvt.attacks.composed import TransferAttack
 from pyadvt.attacks.smoothing import project_kernel
 from pyadvt.attacks.transforms import InputTransform, ScaleCopies, _check_float
 from pyadvt.ops.attack_update import patch_step_
+from pyadvt.utils.deprecation import keyword_only
 
 Model = nn.Module | Sequence[nn.Module]
 
@@ -45,8 +46,9 @@ class NIFGSM(TransferAttack):
         torch.Size([2, 1, 4, 4])
     """
 
+    @keyword_only("mu")
     def __init__(self, model: Model, eps: float = 16 / 255, alpha: float | None = None, steps: int = 10,
-                 mu: float = 1.0, **kwargs) -> None:
+                 *, mu: float = 1.0, **kwargs) -> None:
         super().__init__(model, eps, alpha, steps, mu=mu, nesterov=True, **kwargs)
 
 
@@ -72,8 +74,9 @@ class SINIFGSM(TransferAttack):
         [ScaleCopies(m=3, center=0)]
     """
 
+    @keyword_only("mu", "m")
     def __init__(self, model: Model, eps: float = 16 / 255, alpha: float | None = None, steps: int = 10,
-                 mu: float = 1.0, m: int = 5, *, scale_center: float = 0.0,
+                 *, mu: float = 1.0, m: int = 5, scale_center: float = 0.0,
                  transforms: Sequence[InputTransform] = (), **kwargs) -> None:
         super().__init__(model, eps, alpha, steps, mu=mu, nesterov=True,
                          transforms=[ScaleCopies(m, scale_center), *transforms], **kwargs)
@@ -102,8 +105,9 @@ class TIFGSM(TransferAttack):
         ((5, 5), 1.0)
     """
 
+    @keyword_only("mu", "len_kernel", "nsig")
     def __init__(self, model: Model, eps: float = 16 / 255, alpha: float | None = None, steps: int = 10,
-                 mu: float = 1.0, len_kernel: int = 15, nsig: float = 3.0, **kwargs) -> None:
+                 *, mu: float = 1.0, len_kernel: int = 15, nsig: float = 3.0, **kwargs) -> None:
         super().__init__(model, eps, alpha, steps, mu=mu, ti_kernel=len_kernel, ti_nsig=nsig, **kwargs)
 
 
@@ -130,8 +134,9 @@ class VMIFGSM(TransferAttack):
         (4, 1.5)
     """
 
+    @keyword_only("mu", "N", "beta")
     def __init__(self, model: Model, eps: float = 16 / 255, alpha: float | None = None, steps: int = 10,
-                 mu: float = 1.0, N: int = 20, beta: float = 1.5, **kwargs) -> None:
+                 *, mu: float = 1.0, N: int = 20, beta: float = 1.5, **kwargs) -> None:
         super().__init__(model, eps, alpha, steps, mu=mu, vt_neighbours=N, vt_beta=beta, **kwargs)
 
 
@@ -154,8 +159,9 @@ class VNIFGSM(TransferAttack):
         True
     """
 
+    @keyword_only("mu", "N", "beta")
     def __init__(self, model: Model, eps: float = 16 / 255, alpha: float | None = None, steps: int = 10,
-                 mu: float = 1.0, N: int = 20, beta: float = 1.5, **kwargs) -> None:
+                 *, mu: float = 1.0, N: int = 20, beta: float = 1.5, **kwargs) -> None:
         super().__init__(model, eps, alpha, steps, mu=mu, nesterov=True, vt_neighbours=N, vt_beta=beta, **kwargs)
 
 
@@ -188,8 +194,9 @@ class PIFGSM(TransferAttack):
         10.0
     """
 
+    @keyword_only("amplification", "kernel_size")
     def __init__(self, model: Model, eps: float = 16 / 255, alpha: float | None = None, steps: int = 10,
-                 amplification: float = 10.0, kernel_size: int = 3, *, mu: float | None = None,
+                 *, amplification: float = 10.0, kernel_size: int = 3, mu: float | None = None,
                  gamma_fixed: float | None = None, **kwargs) -> None:
         super().__init__(model, eps, alpha, steps, mu=mu, **kwargs)
         self.amplification = _check_float(amplification, "amplification", 0.0)

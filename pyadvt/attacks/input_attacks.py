@@ -14,6 +14,7 @@ from torch import nn
 
 from pyadvt.attacks.composed import TransferAttack
 from pyadvt.attacks.transforms import AdmixMix, BlockShuffleRotate, ScaleCopies, SpectrumTransform
+from pyadvt.utils.deprecation import keyword_only
 
 Model = nn.Module | Sequence[nn.Module]
 
@@ -47,8 +48,9 @@ class Admix(TransferAttack):
         [3, 5]
     """
 
+    @keyword_only("mu", "eta", "m1", "m2")
     def __init__(self, model: Model, eps: float = 16 / 255, alpha: float | None = None, steps: int = 10,
-                 mu: float = 1.0, eta: float = 0.2, m1: int = 5, m2: int = 3, *, pool: torch.Tensor | None = None,
+                 *, mu: float = 1.0, eta: float = 0.2, m1: int = 5, m2: int = 3, pool: torch.Tensor | None = None,
                  scale_center: float = 0.0, **kwargs) -> None:
         super().__init__(model, eps, alpha, steps, mu=mu,
                          transforms=[AdmixMix(eta, m2, pool), ScaleCopies(m1, scale_center)], **kwargs)
@@ -79,8 +81,9 @@ class SSA(TransferAttack):
         True
     """
 
+    @keyword_only("N", "rho", "sigma")
     def __init__(self, model: Model, eps: float = 16 / 255, alpha: float | None = None, steps: int = 10,
-                 N: int = 20, rho: float = 0.5, sigma: float | None = None, *, mu: float | None = None,
+                 *, N: int = 20, rho: float = 0.5, sigma: float | None = None, mu: float | None = None,
                  **kwargs) -> None:
         super().__init__(model, eps, alpha, steps, mu=mu, transforms=[SpectrumTransform(N, rho, sigma)], **kwargs)
 
@@ -111,7 +114,8 @@ class BSR(TransferAttack):
         [BlockShuffleRotate(n=3, copies=2, max_angle=24)]
     """
 
+    @keyword_only("mu", "n_block", "N", "max_angle")
     def __init__(self, model: Model, eps: float = 16 / 255, alpha: float | None = None, steps: int = 10,
-                 mu: float = 1.0, n_block: int = 3, N: int = 20, max_angle: float = 24.0, **kwargs) -> None:
+                 *, mu: float = 1.0, n_block: int = 3, N: int = 20, max_angle: float = 24.0, **kwargs) -> None:
         super().__init__(model, eps, alpha, steps, mu=mu, transforms=[BlockShuffleRotate(n_block, N, max_angle)],
                          **kwargs)

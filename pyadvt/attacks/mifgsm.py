@@ -8,6 +8,7 @@ from torch import nn
 
 from pyadvt.attacks.base import LossFn
 from pyadvt.attacks.iterative import IterativeAttack
+from pyadvt.utils.deprecation import keyword_only
 
 
 class MIFGSM(IterativeAttack):
@@ -37,8 +38,9 @@ class MIFGSM(IterativeAttack):
         True
     """
 
+    @keyword_only("mu")
     def __init__(self, model: nn.Module | Sequence[nn.Module], eps: float = 8 / 255, alpha: float | None = None,
-                 steps: int = 10, mu: float = 1.0, *, random_start: bool = False, restarts: int = 1,
+                 steps: int = 10, *, mu: float = 1.0, random_start: bool = False, restarts: int = 1,
                  targeted: bool = False, seed: int = 0, loss: LossFn | None = None, progress: bool = False) -> None:
         super().__init__(model, eps, alpha, steps, norm="linf", random_start=random_start, restarts=restarts,
                          mu=mu, targeted=targeted, seed=seed, loss=loss, progress=progress)

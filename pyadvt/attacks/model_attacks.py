@@ -10,6 +10,7 @@ from torch import nn
 
 from pyadvt.attacks.composed import TransferAttack
 from pyadvt.attacks.modifiers import LinearBackprop, SkipGradient, residual_blocks
+from pyadvt.utils.deprecation import keyword_only
 
 
 class SGM(TransferAttack):
@@ -28,8 +29,9 @@ class SGM(TransferAttack):
         [SkipGradient(gamma=0.5)]
     """
 
+    @keyword_only("mu", "gamma")
     def __init__(self, model: nn.Module, eps: float = 16 / 255, alpha: float | None = None, steps: int = 10,
-                 mu: float = 1.0, gamma: float = 0.2, **kwargs) -> None:
+                 *, mu: float = 1.0, gamma: float = 0.2, **kwargs) -> None:
         residual_blocks(model, "SGM")
         super().__init__(model, eps, alpha, steps, mu=mu, modifiers=[SkipGradient(gamma)], **kwargs)
 
@@ -61,8 +63,9 @@ class LinBP(TransferAttack):
         [LinearBackprop(start='layer3.1', lam=1)]
     """
 
+    @keyword_only("layer", "lam")
     def __init__(self, model: nn.Module, eps: float = 16 / 255, alpha: float | None = None, steps: int = 10,
-                 layer: str | None = None, lam: float = 1.0, *, ta_mi: bool = False, **kwargs) -> None:
+                 *, layer: str | None = None, lam: float = 1.0, ta_mi: bool = False, **kwargs) -> None:
         modifier = LinearBackprop(layer, lam)
         modifier.start = modifier.first_block(model)
         kwargs.setdefault("mu", 1.0 if ta_mi else None)

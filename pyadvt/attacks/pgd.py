@@ -8,6 +8,7 @@ from torch import nn
 
 from pyadvt.attacks.base import LossFn
 from pyadvt.attacks.iterative import IterativeAttack
+from pyadvt.utils.deprecation import keyword_only
 
 
 class PGD(IterativeAttack):
@@ -49,8 +50,9 @@ class PGD(IterativeAttack):
         torch.Size([2, 5, 1, 2, 2])
     """
 
+    @keyword_only("norm", "random_start", "restarts")
     def __init__(self, model: nn.Module | Sequence[nn.Module], eps: float = 8 / 255, alpha: float | None = None,
-                 steps: int = 10, norm: str = "linf", random_start: bool = True, restarts: int = 1, *,
+                 steps: int = 10, *, norm: str = "linf", random_start: bool = True, restarts: int = 1,
                  targeted: bool = False, seed: int = 0, loss: LossFn | None = None, progress: bool = False) -> None:
         super().__init__(model, eps, alpha, steps, norm=norm, random_start=random_start, restarts=restarts,
                          targeted=targeted, seed=seed, loss=loss, progress=progress, alpha_scale=2.5)

@@ -138,5 +138,5 @@ def create(name: str, model: nn.Module | Sequence[nn.Module], eps: float = 16 / 
     if "pi" in t:
         if common.pop("nesterov"):
             raise ValueError("PI's update does not combine with NI's look-ahead; drop 'ni'")
-        return PIFGSM(model, eps, alpha, steps, amp, **common)
+        return PIFGSM(model, eps, alpha, steps, amplification=amp, **common)
     return TransferAttack(model, eps, alpha, steps, **common)

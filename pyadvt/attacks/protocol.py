@@ -1,7 +1,7 @@
 """The field's transfer protocol: sources x targets x attacks, ASR over all images and over the images
 every model classifies correctly (docs/theory.md §10).
 
-``evaluate(sources, targets, attacks, (x, y), protocol="standard")`` crafts each attack on each source
+``evaluate(sources, targets, (x, y), attacks=[...], protocol="standard")`` crafts each attack on each source
 (the ensemble attacks, SVRE, on all sources together) once, then measures every target on the same
 adversarial images. A *cell* is one (attack, source) pair; with ``store`` (a directory or a
 :class:`~pyadvt.utils.sweep.CellStore`) every finished cell is written at once and a rerun resumes, and
@@ -10,10 +10,11 @@ under ``torchrun`` the cells are dealt to the ranks (:func:`pyadvt.utils.distrib
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -22,6 +23,7 @@ from torch import nn
 
 from pyadvt.attacks.composed import cost_per_image
 from pyadvt.attacks.presets import _key, check_name, create
+from pyadvt.utils.deprecation import move_positional
 from pyadvt.utils.distributed import map_cells
 from pyadvt.utils.modes import evaluating
 from pyadvt.utils.sweep import CellStore, config_digest
@@ -181,22 +183,45 @@ def _predict(model: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor
         return torch.cat([model(x[i:i + batch_size]).argmax(1) for i in range(0, x.shape[0], batch_size)])
 
 
+def _is_names(value: Any) -> bool:
+    """Whether ``value`` is attack names (a str, or a list/tuple of str): never ``evaluate``'s data."""
+    return isinstance(value, str) or (isinstance(value, (list, tuple)) and all(isinstance(a, str) for a in value))
+
+
+def _former_order(fn: Callable) -> Callable:
+    """Decorator: ``evaluate``'s former call form ``evaluate(sources, targets, attacks, data, protocol)``
+    (attack names before the data) keeps working for one release, with a ``DeprecationWarning`` pointing
+    at the caller. A third positional argument that is attack names (:func:`_is_names`) starts it."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if len(args) > 2 and _is_names(args[2]):
+            args, kwargs = move_positional(fn.__qualname__, 2, ("attacks", "data", "protocol"), args, kwargs, 2)
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@_former_order
 def evaluate(sources: nn.Module | Sequence[nn.Module] | Mapping[str, nn.Module],
              targets: nn.Module | Sequence[nn.Module] | Mapping[str, nn.Module],
-             attacks: Sequence[str] = DEFAULT_ATTACKS, data: Any = None, protocol: str | Protocol = "standard",
-             *, seed: int = 0, store: str | os.PathLike | CellStore | None = None, progress: bool = False
+             data: Any, *, attacks: Sequence[str] = DEFAULT_ATTACKS, protocol: str | Protocol = "standard",
+             seed: int = 0, store: str | os.PathLike | CellStore | None = None, progress: bool = False
              ) -> SuiteResult:
     """Run ``attacks`` on every source and measure every target (the field's transfer protocol).
 
     Args:
         sources, targets: models (``nn.Module``, list or ``{name: model}``), logits over the same classes.
+        data: ``(x [N, C, H, W] in [0, 1], y [N])`` or an object with ``.x`` / ``.y``.
         attacks: attack names for :func:`pyadvt.attacks.create` (class names or compositions);
             ``svre`` uses all sources together (its source is named ``"a+b+..."``).
-        data: ``(x [N, C, H, W] in [0, 1], y [N])`` or an object with ``.x`` / ``.y``.
         protocol: ``"standard"`` (L-inf 16/255, alpha 1.6/255, 10 iterations, mu 1), ``"digits"``,
             ``"fashion-mnist"`` or a :class:`Protocol`.
         seed: the attacks' per-sample random streams.
         store: directory (or :class:`CellStore`) of finished (attack, source) cells to resume from.
+
+    The models and the data are the subject (positional, as in :func:`pyadvt.train.evaluate`); every
+    option is keyword-only. The former order ``evaluate(sources, targets, attacks, data, protocol)``
+    still works for one release, with a ``DeprecationWarning``.
 
     Returns:
         :class:`SuiteResult`: per (attack, source, target) the ASR over all images (target wrong after
@@ -220,7 +245,7 @@ def evaluate(sources: nn.Module | Sequence[nn.Module] | Mapping[str, nn.Module],
         >>> import torch
         >>> nets = [torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3)) for _ in range(2)]
         >>> x, y = torch.rand(6, 1, 4, 4), torch.randint(0, 3, (6,))
-        >>> res = evaluate({"a": nets[0]}, {"b": nets[1]}, ["mifgsm"], (x, y), "digits")
+        >>> res = evaluate({"a": nets[0]}, {"b": nets[1]}, (x, y), attacks=["mifgsm"], protocol="digits")
         >>> [(r["attack"], r["source"], r["target"]) for r in res.rows]
         [('mifgsm', 'a', 'b')]
     """

@@ -24,6 +24,7 @@ from torch import nn
 
 from pyadvt.ops.pgd import pgd_step_
 from pyadvt.utils.modes import evaluating
+from pyadvt.utils.deprecation import keyword_only
 from pyadvt.utils.rng import per_sample_rand
 from pyadvt.utils.validation import InvalidTypeError, check_inputs, check_like, warn_invalid
 
@@ -135,6 +136,11 @@ class RepresentationAttack:
         legacy_fgsm: authors' one-step shortcut (module docstring).
         legacy_target_scale: the multiplicative target ``c`` of ``legacy_fgsm``.
 
+    Only ``model`` and ``eps`` are positional: ``steps`` and the rest are keyword-only (this class's
+    former order ``(model, eps, steps, alpha)`` was not torchattacks' ``(model, eps, alpha, steps)``, so
+    a positional call would read differently from :class:`pyadvt.attacks.PGD`'s); passing them by
+    position still works for one release, with a ``DeprecationWarning``.
+
     Call ``atk(x, y=None, eps=None, sample_ids=None) -> x_adv`` with ``x: [B, *] in [0, 1]``; ``y``
     is ignored (the attack is label-free). ``atk.last_distance`` holds ``[B]`` distances achieved.
     Non-finite per-sample gradients give zero steps for those samples, are counted in
@@ -159,7 +165,9 @@ class RepresentationAttack:
         (True, (5,))
     """
 
-    def __init__(self, model: nn.Module, eps: float, steps: int = 20, alpha: float | None = None,
+    @keyword_only("steps", "alpha", "norm", "random_start", "restarts", "seed", "features", "legacy_fgsm",
+                  "legacy_target_scale")
+    def __init__(self, model: nn.Module, eps: float, *, steps: int = 20, alpha: float | None = None,
                  norm: str = "linf", random_start: bool = True, restarts: int = 1, seed: int = 0,
                  features: bool | None = None, legacy_fgsm: bool = False, legacy_target_scale: float = 1.1):
         self.model = model

@@ -12,6 +12,7 @@ from pyadvt.attacks.iterative import run_rows
 from pyadvt.attacks.transforms import _check_int
 from pyadvt.models.output import model_logits
 from pyadvt.ops import pgd_step_
+from pyadvt.utils.deprecation import keyword_only
 
 
 class SVRE(TransferAttack):
@@ -45,8 +46,9 @@ class SVRE(TransferAttack):
         8
     """
 
+    @keyword_only("mu", "inner_steps", "beta")
     def __init__(self, models: Sequence[nn.Module], eps: float = 16 / 255, alpha: float | None = None,
-                 steps: int = 10, mu: float = 1.0, inner_steps: int | None = None, beta: float | None = None,
+                 steps: int = 10, *, mu: float = 1.0, inner_steps: int | None = None, beta: float | None = None,
                  **kwargs) -> None:
         if not isinstance(models, (list, tuple)) or len(models) < 2:
             raise ValueError("SVRE needs a list of at least 2 surrogate models")

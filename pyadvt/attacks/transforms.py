@@ -176,7 +176,8 @@ class DiverseInputs(InputTransform):
         return [((4,), "uniform")]
 
     def __call__(self, x, draws, ctx):
-        return diverse_input(x, draws[0], self.p, self.resize_low, self.resize_high, self.interpolation)
+        return diverse_input(x, draws[0], p=self.p, resize_low=self.resize_low, resize_high=self.resize_high,
+                             interpolation=self.interpolation)
 
     def __repr__(self) -> str:
         return f"DiverseInputs(p={self.p:g}, resize=({self.resize_low:g}, {self.resize_high:g}))"

@@ -89,8 +89,8 @@ def run(args: argparse.Namespace) -> dict:
         raise ValueError("'--n-images' and '--epochs' must be >= 1")
     protocol = get_protocol(args.protocol, eps=args.eps, alpha=args.alpha, steps=args.steps)
     dataset = args.dataset or _DATASET_OF[args.protocol]
-    train = load_dataset(dataset, args.data_root, "train")
-    test = load_dataset(dataset, args.data_root, "test")
+    train = load_dataset(dataset, args.data_root, split="train")
+    test = load_dataset(dataset, args.data_root, split="test")
     if args.train_size:
         train = train.subset(range(min(args.train_size, len(train)))) if hasattr(train, "subset") else train
     in_shape, classes = tuple(test.x.shape[1:]), int(max(train.y.max(), test.y.max())) + 1
@@ -106,8 +106,8 @@ def run(args: argparse.Namespace) -> dict:
         log(f"seed {seed}: {len(sources)} sources x {len(targets)} targets x {len(args.attacks)} attacks "
             f"on {idx.numel()} images ({protocol.name}: eps {protocol.eps:.4g}, alpha {protocol.alpha:.4g}, "
             f"{protocol.steps} steps)")
-        res = evaluate(sources, targets, args.attacks, (test.x[idx], test.y[idx]), protocol, seed=seed,
-                       store=out / "cells" / f"seed{seed}")
+        res = evaluate(sources, targets, (test.x[idx], test.y[idx]), attacks=args.attacks, protocol=protocol,
+                       seed=seed, store=out / "cells" / f"seed{seed}")
         rows += [{"seed": seed, **r} for r in res.rows]
         attacks, tnames, M = res.matrix("asr_correct")
         figures.append({"type": "heatmap", "matrix": M, "row_labels": attacks, "col_labels": tnames,

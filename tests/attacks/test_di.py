@@ -44,7 +44,7 @@ def test_diverse_input_matches_loop_reference(seed, H, W, low, span, p):
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(6, 2, H, W, generator=g)
     draws = torch.rand(6, 4, generator=g, dtype=torch.float64)
-    out = diverse_input(x, draws, p, low, low + span)
+    out = diverse_input(x, draws, p=p, resize_low=low, resize_high=low + span)
     assert out.shape == x.shape
     assert float(out.min()) >= 0 and float(out.max()) <= 1
     torch.testing.assert_close(out, loop_reference(x, draws, p, low, low + span), atol=0, rtol=0)

@@ -46,7 +46,7 @@ def test_standard_protocol_is_the_fields():
 
 def test_evaluate_asr_equals_a_manual_computation(setup):
     sources, targets, x, y = setup
-    res = A.evaluate(sources, targets, ["mifgsm", "svre"], (x, y), "standard")
+    res = A.evaluate(sources, targets, (x, y), attacks=["mifgsm", "svre"], protocol="standard")
     models = {**sources, **targets}
     with torch.no_grad():
         correct = torch.stack([m(x).argmax(1) == y for m in models.values()]).all(0)
@@ -67,7 +67,7 @@ def test_evaluate_asr_equals_a_manual_computation(setup):
 
 def test_evaluate_resumes_from_stored_cells(setup, tmp_path, monkeypatch):
     sources, targets, x, y = setup
-    first = A.evaluate(sources, targets, ["nifgsm"], (x, y), "digits", store=tmp_path)
+    first = A.evaluate(sources, targets, (x, y), attacks=["nifgsm"], protocol="digits", store=tmp_path)
 
     calls = {"n": 0}
     real = P.build_for_protocol
@@ -77,7 +77,7 @@ def test_evaluate_resumes_from_stored_cells(setup, tmp_path, monkeypatch):
         return real(*a, **k)
 
     monkeypatch.setattr(P, "build_for_protocol", counting)
-    second = A.evaluate(sources, targets, ["nifgsm"], (x, y), "digits", store=tmp_path)
+    second = A.evaluate(sources, targets, (x, y), attacks=["nifgsm"], protocol="digits", store=tmp_path)
     assert second.rows == first.rows
     assert calls["n"] == 0        # every cell came from the store: no attack was built
 
@@ -85,11 +85,11 @@ def test_evaluate_resumes_from_stored_cells(setup, tmp_path, monkeypatch):
 def test_evaluate_rejects_bad_requests_before_work(setup):
     sources, targets, x, y = setup
     with pytest.raises(ValueError, match="unknown attack"):
-        A.evaluate(sources, targets, ["mifgsm", "nope"], (x, y))
+        A.evaluate(sources, targets, (x, y), attacks=["mifgsm", "nope"])
     with pytest.raises(ValueError, match="at least 2 sources"):
-        A.evaluate({"s0": sources["s0"]}, targets, ["svre"], (x, y))
+        A.evaluate({"s0": sources["s0"]}, targets, (x, y), attacks=["svre"])
     with pytest.raises(ValueError, match="unknown protocol"):
-        A.evaluate(sources, targets, ["mifgsm"], (x, y), "imagenet-ish")
+        A.evaluate(sources, targets, (x, y), attacks=["mifgsm"], protocol="imagenet-ish")
 
 
 def test_protocol_reaches_the_attacks():
@@ -153,6 +153,7 @@ def test_attacks_that_do_not_apply_to_a_source_are_skipped(setup):
     sources, targets, x, y = setup
     torch.manual_seed(0)
     res_net = build("resnet", in_shape=(1, 4, 4), num_classes=4, widths=(4,)).eval()
-    res = A.evaluate({"plain": sources["s0"], "res": res_net}, targets, ["sgm", "mifgsm"], (x, y), "digits")
+    res = A.evaluate({"plain": sources["s0"], "res": res_net}, targets, (x, y), attacks=["sgm", "mifgsm"],
+                     protocol="digits")
     pairs = {(r["attack"], r["source"]) for r in res.rows}
     assert pairs == {("sgm", "res"), ("mifgsm", "plain"), ("mifgsm", "res")}

@@ -127,7 +127,7 @@ def test_evaluate_source_names_with_plus_are_single_sources():
     """A source called "a+b" is one model, not an ensemble of "a" and "b" (was a KeyError)."""
     x, y = _data(8)
     nets = {"cnn+bn": _net(0), "mlp+x": _net(1)}
-    res = A.evaluate(nets, {"t": _net(3)}, ["mifgsm", "svre"], (x, y), "digits")
+    res = A.evaluate(nets, {"t": _net(3)}, (x, y), attacks=["mifgsm", "svre"], protocol="digits")
     cells = {(r["attack"], r["source"]) for r in res.rows}
     assert cells == {("mifgsm", "cnn+bn"), ("mifgsm", "mlp+x"), ("svre", "cnn+bn+mlp+x")}
     # the "cnn+bn" cell is MI-FGSM on that one network (independent run of the attack)
