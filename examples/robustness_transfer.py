@@ -22,8 +22,9 @@ import numpy as np
 import torch
 
 from pyadvt.attacks import PGD
+from pyadvt.bounds import theorem2_criterion
 from pyadvt.data import TensorData, digits
-from pyadvt.metrics import as_score, theorem2_criterion
+from pyadvt.metrics import as_score
 from pyadvt.models import build
 from pyadvt.train import fit, training_recipe
 from pyadvt.transfer import finetune, linear_probe, lp_ft

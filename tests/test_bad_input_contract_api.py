@@ -188,22 +188,10 @@ def _attack_cases():
 
 def _metrics_cases():
     S = lambda s: model(s)  # noqa: E731
-    case("metrics.lemma1", "y out of range", "y",
-         lambda s: M.lemma1(S(s), images(s), labels(s) + C, 0.05, steps=2, rep_steps=2, restarts=1))
-    case("metrics.lemma1", "x NaN", "x",
-         lambda s: M.lemma1(S(s), nan_at(images(s), s), labels(s), 0.05, steps=2, rep_steps=2, restarts=1),
-         flag=True)
-    case("metrics.lemma1", "eps negative", "eps", lambda s: M.lemma1(S(s), images(s), labels(s), -0.05))
     case("metrics.robust_accuracy", "eps negative", "eps",
          lambda s: M.robust_accuracy(S(s), (images(s), labels(s)), -0.05, "linf", steps=2))
     case("metrics.robust_accuracy", "unknown norm", "norm",
          lambda s: M.robust_accuracy(S(s), (images(s), labels(s)), 0.05, "l3", steps=2))
-    case("metrics.theorem2_criterion", "y float", "y",
-         lambda s: M.theorem2_criterion(S(s), images(s), labels(s).float(), 0.05, steps=2, rep_steps=2, restarts=1))
-    case("metrics.theorem2_criterion", "x above 1", "x",
-         lambda s: M.theorem2_criterion(S(s), images(s) + 2, labels(s), 0.05, steps=2, rep_steps=2, restarts=1))
-    case("metrics.theorem2_criterion", "eps negative", "eps",
-         lambda s: M.theorem2_criterion(S(s), images(s), labels(s), -0.05))
     rng = lambda s: np.random.default_rng(s)  # noqa: E731
     case("metrics.ols_r2", "y NaN", "y", lambda s: M.ols_r2(nan_row(rng(s).normal(size=(6, 1)), s)[:, 0],
                                                          rng(s).normal(size=(6, 2))))
@@ -260,6 +248,23 @@ def _bounds_cases():
         return nn.Sequential(nn.Flatten(), nn.Linear(int(np.prod(IN)), 8), nn.Tanh(), nn.Linear(8, 1))
 
     S1, T1 = scalar, (lambda s: scalar(s + 10))
+    case("bounds.lemma1", "y out of range", "y",
+         lambda s: B.lemma1(S(s), images(s), labels(s) + C, 0.05, steps=2, rep_steps=2, restarts=1))
+    case("bounds.lemma1", "x NaN", "x",
+         lambda s: B.lemma1(S(s), nan_at(images(s), s), labels(s), 0.05, steps=2, rep_steps=2, restarts=1),
+         flag=True)
+    case("bounds.lemma1", "eps negative", "eps", lambda s: B.lemma1(S(s), images(s), labels(s), -0.05))
+    case("bounds.theorem2_criterion", "y float", "y",
+         lambda s: B.theorem2_criterion(S(s), images(s), labels(s).float(), 0.05, steps=2, rep_steps=2, restarts=1))
+    case("bounds.theorem2_criterion", "x above 1", "x",
+         lambda s: B.theorem2_criterion(S(s), images(s) + 2, labels(s), 0.05, steps=2, rep_steps=2, restarts=1))
+    case("bounds.theorem2_criterion", "eps negative", "eps",
+         lambda s: B.theorem2_criterion(S(s), images(s), labels(s), -0.05))
+    lem = B.Lemma1Result("inf", "ce", 0.5, 0.75, 2.0, 1.0, 0.125, 0.2, 0.2, True, True, 0.25, 0.3, True)
+    case("bounds.theorem1_bound", "n zero", "n", lambda s: B.theorem1_bound(lem, n=0))
+    case("bounds.theorem1_bound", "n float", "n", lambda s: B.theorem1_bound(lem, n=10.0))
+    case("bounds.theorem1_bound", "rho above 1", "rho", lambda s: B.theorem1_bound(lem, n=10, rho=1.5))
+    case("bounds.theorem1_bound", "bound NaN", "bound", lambda s: B.theorem1_bound(lem, n=10, bound=float("nan")))
     case("bounds.theorem1", "vector outputs", ("m = d = 1", "scalar"), lambda s: B.theorem1(S(s), T(s), images(s)))
     case("bounds.theorem1", "x float64", "x", lambda s: B.theorem1(S1(s), T1(s), images(s).double()))
     case("bounds.theorem1", "x NaN", "x", lambda s: B.theorem1(S1(s), T1(s), nan_at(images(s), s)), flag=True)

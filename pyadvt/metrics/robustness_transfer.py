@@ -4,14 +4,10 @@ Model ``f(x) = W g(x) + b`` with representation ``g`` (penultimate layer) and ro
 
 * **AS score** (seed 004 eq. 2): ``AS_eps(g, S) = mean_i max_{||delta|| <= eps} ||g(x_i + delta) - g(x_i)||``,
   the inner max estimated by the representation attack (:class:`pyadvt.attacks.representation.RepresentationAttack`).
-* **Lemma 1** (finite-sample Theorem 1): with ``delta_i`` maximising the loss of the full model,
-  ``LHS = |mean_i loss(f(x_i + delta_i), y_i) - mean_i loss(f(x_i), y_i)| / (L ||W||) <= AS``, where the loss is
-  L-Lipschitz in the logits' ``q``-norm and ``||W||`` the matching operator norm from the representation's L2
-  norm: ``q = inf``: ``max_j ||w_j||`` with ``L = 2`` for softmax-CE (seed 004 Lemma 3); ``q = 2``: spectral norm,
-  ``L = sqrt(2)`` for softmax-CE, ``L = 1`` for the regression loss ``||f(x) - y||``.
-* **Theorem 1**: ``|E loss_adv - E loss| <= L ||W|| AS + B sqrt(ln(2/rho) / (2n))`` with probability ``1 - rho``.
-* **Theorem 2** (eq. 1): ``argmax(W g(x) + b)`` is robust at ``(x, y)`` if for all ``j != y``
-  ``max_delta ||g(x + delta) - g(x)|| < ((w_y - w_j) . g(x) + b_y - b_j) / ||w_y - w_j||``.
+* **The record** :func:`evaluate_robustness_transfer`: one run of the loss adversary and of the
+  representation attack, kept per sample (:class:`RobustnessRecord`), from which seed 004's Lemma 1,
+  Theorem 1 and the Theorem-2 criterion are read: those bounds are in :mod:`pyadvt.bounds.seed004`
+  (``record.lemma1(q)``, ``record.theorem1()``, ``record.theorem2()`` call them).
 
 Estimating the inner max: any point of the ball gives a lower bound of the max, so every AS value
 here is a **lower bound** produced by a named attack (``ASScore.attack``: PGD steps, restarts, the
@@ -53,27 +49,17 @@ from pyadvt.attacks.representation import RepresentationAttack, representation_d
 from pyadvt.metrics._result_protocol import ValidMask, headline
 
 if TYPE_CHECKING:
+    from pyadvt.bounds.seed004 import Lemma1Result, Theorem2Result
     from pyadvt.metrics._pair_data import Data
 from pyadvt.utils.modes import evaluating, model_device
 from pyadvt.utils.validation import (check_batch_size, check_images, check_labels, check_model_input, finite_rows,
                                      warn_invalid)
 
-__all__ = [
-    "ASScore", "ConvergedRepresentationAttack", "SENSITIVITIES", "Lemma1Result", "Theorem2Result", "RobustnessRecord", "as_score", "head_weights", "head_norm",
-    "lipschitz_constant", "per_sample_loss", "normalized_margins", "hoeffding_term", "theorem1_bound",
-    "evaluate_robustness_transfer", "lemma1", "theorem2_criterion",
-]
+__all__ = ["ASScore", "ConvergedRepresentationAttack", "SENSITIVITIES", "RobustnessRecord", "as_score", "head_weights",
+           "per_sample_loss", "evaluate_robustness_transfer"]
 
 _LOSSES = ("ce", "mse")
 SENSITIVITIES = ("as", "max")
-
-
-def _q(q) -> str:
-    if q in ("inf", math.inf, float("inf")):
-        return "inf"
-    if q in (2, "2", 2.0):
-        return "2"
-    raise ValueError(f"'q' must be 'inf' or 2, got {q!r}")
 
 
 def head_weights(model: nn.Module, head: nn.Linear | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -89,39 +75,6 @@ def head_weights(model: nn.Module, head: nn.Linear | None = None) -> tuple[torch
     return W, b
 
 
-def head_norm(W: torch.Tensor, q="inf") -> float:
-    """Operator norm of ``W [C, d]`` from the representation's L2 norm to the logits' ``q``-norm.
-
-    ``q = inf``: ``max_j ||w_j||_2`` (max row norm); ``q = 2``: spectral norm ``||W||_2`` (seed 004 Lemma 2).
-
-    Example:
-        >>> W = torch.tensor([[3., 4.], [0., 1.]])
-        >>> head_norm(W, "inf"), round(head_norm(W, 2), 4)
-        (5.0, 5.0645)
-    """
-    W = W.detach().double()
-    if _q(q) == "inf":
-        return float(W.norm(dim=1).max())
-    return float(torch.linalg.matrix_norm(W, ord=2))
-
-
-def lipschitz_constant(loss: str = "ce", q="inf") -> float:
-    """Lipschitz constant of ``loss`` in the logits' ``q``-norm (docs/theory.md §5).
-
-    Softmax-CE: its logit gradient ``p - e_y`` has L1 norm ``2 (1 - p_y) <= 2`` (dual of ``q = inf``, seed 004
-    Lemma 3) and L2 norm ``<= sqrt(2)`` (``q = 2``). The regression loss ``||f(x) - y||_2`` is 1-Lipschitz in
-    the L2 norm (reverse triangle inequality); with ``q = inf`` it is not covered (raises).
-    """
-    if loss not in _LOSSES:
-        raise ValueError(f"'loss' must be one of {_LOSSES}, got {loss!r}")
-    q = _q(q)
-    if loss == "ce":
-        return 2.0 if q == "inf" else math.sqrt(2.0)
-    if q == "inf":
-        raise ValueError("the regression loss ||f(x) - y|| is Lipschitz in the L2 norm of the outputs: use q=2")
-    return 1.0
-
-
 def per_sample_loss(logits: torch.Tensor, y: torch.Tensor, loss: str = "ce") -> torch.Tensor:
     """``[B]`` softmax cross-entropy (``y`` int labels ``[B]``) or ``||logits - y||_2`` (``y`` ``[B, C]``)."""
     if loss == "ce":
@@ -129,43 +82,6 @@ def per_sample_loss(logits: torch.Tensor, y: torch.Tensor, loss: str = "ce") -> 
     if loss == "mse":
         return (logits - y.to(logits.dtype)).flatten(1).norm(dim=1)
     raise ValueError(f"'loss' must be one of {_LOSSES}, got {loss!r}")
-
-
-def normalized_margins(W: torch.Tensor, b: torch.Tensor, feats: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """``[N]``: ``min_{j != y} ((w_y - w_j) . g + b_y - b_j) / ||w_y - w_j||`` (seed 004 Thm. 2, eq. 1 RHS).
-
-    A class ``j`` with ``w_j = w_y`` cannot be reached by moving ``g``: it contributes ``+inf`` when
-    ``b_y > b_j`` and ``-inf`` otherwise.
-
-    Example:
-        >>> W = torch.tensor([[1., 0.], [-1., 0.]]); b = torch.zeros(2)
-        >>> normalized_margins(W, b, torch.tensor([[0.5, 3.], [0.5, 3.]]), torch.tensor([0, 1])).tolist()
-        [0.5, -0.5]
-    """
-    W, b, g = W.double(), b.double(), feats.double()
-    dw = W[y].unsqueeze(1) - W.unsqueeze(0)                      # [N, C, d]
-    num = (dw * g.unsqueeze(1)).sum(-1) + (b[y].unsqueeze(1) - b.unsqueeze(0))
-    den = dw.norm(dim=-1)
-    flat = den <= 1e-12 * W.abs().max().clamp_min(1e-300)
-    m = torch.where(flat, torch.where(num > 0, math.inf, -math.inf), num / den.clamp_min(1e-300))
-    m[torch.arange(len(y)), y] = math.inf
-    return m.min(dim=1).values
-
-
-def hoeffding_term(n: int, rho: float, bound: float) -> float:
-    """``B sqrt(ln(2 / rho) / (2 n))``: Theorem 1's finite-sample term for a loss bounded by ``B`` (seed 004).
-
-    Example:
-        >>> round(hoeffding_term(200, 0.05, 1.0), 4)
-        0.096
-    """
-    if not (isinstance(n, int) and n > 0):
-        raise ValueError(f"'n' must be a positive int, got {n!r}")
-    if not 0 < rho < 1:
-        raise ValueError(f"'rho' must be in (0, 1), got {rho!r}")
-    if not bound >= 0:
-        raise ValueError(f"'bound' must be >= 0, got {bound!r}")
-    return float(bound) * math.sqrt(math.log(2.0 / rho) / (2.0 * n))
 
 
 @dataclass
@@ -201,81 +117,6 @@ class ASScore(ValidMask):
     def summary(self) -> dict:
         return {"as_score": self.score, "bound": "lower", "attack": self.attack, "eps": self.eps, "norm": self.norm,
                 "n": int(self.per_sample.numel()), "n_invalid": self.n_invalid, "n_undefined": self.n_undefined}
-
-
-@dataclass
-class Lemma1Result:
-    """Lemma 1 of seed 004 for one ``q``: ``lhs <= rhs`` (see the module docstring for ``rhs`` vs ``as_score``).
-
-    An aggregate: every number is a mean over all N samples of a :class:`RobustnessRecord` (no
-    per-sample value is kept), so there is no ``valid`` mask. ``n_undefined`` counts the record's
-    samples with a non-finite quantity (``RobustnessRecord.valid`` False); they are not dropped, so a
-    nonzero count comes with NaN means and ``held = False``. The headline ``value`` is :attr:`lhs`,
-    the normalised loss change that the lemma bounds by ``rhs``.
-    """
-
-    q: str
-    loss: str
-    clean_loss: float
-    adv_loss: float
-    lipschitz: float
-    w_norm: float
-    lhs: float
-    as_score: float
-    rhs: float
-    held: bool
-    held_as_score: bool
-    tight_lhs: float
-    tight_rhs: float
-    tight_held: bool
-    n_undefined: int = 0
-
-    value = headline("lhs", "|mean adv loss - mean clean loss| / (L ||W||)")
-
-    def summary(self) -> dict:
-        return dict(self.__dict__, diff_loss=abs(self.adv_loss - self.clean_loss))
-
-
-@dataclass
-class Theorem2Result(ValidMask):
-    """Theorem-2 criterion per sample (``[N]`` bool/float tensors) and its table (``summary``).
-
-    ``valid`` ``[N]`` bool: the sample's ``sensitivity`` is finite and its ``margin`` is not NaN (a
-    margin of ``+-inf``, a class that moving ``g`` cannot reach, is defined). An undefined sample is
-    never ``fulfilled`` (a comparison with NaN is False); it stays in every share's denominator N and
-    is counted in ``n_undefined``. The headline ``value`` is :attr:`prop_fulfilled`.
-    """
-
-    fulfilled: torch.Tensor
-    correct: torch.Tensor
-    robust: torch.Tensor
-    sensitivity: torch.Tensor
-    margin: torch.Tensor
-
-    @property
-    def valid(self) -> torch.Tensor:
-        """``[N]`` bool: finite ``sensitivity`` and a margin that is not NaN."""
-        return torch.isfinite(self.sensitivity) & ~torch.isnan(self.margin)
-
-    @property
-    def prop_fulfilled(self) -> float:
-        """Share of all N samples that the criterion certifies (``summary()["prop_fulfilled"]``)."""
-        return int(self.fulfilled.sum()) / self.fulfilled.numel()
-
-    value = headline("prop_fulfilled", "the certified share")
-
-    def summary(self) -> dict:
-        n = self.fulfilled.numel()
-        nf = int(self.fulfilled.sum())
-        return {
-            "n": n,
-            "clean_accuracy": float(self.correct.double().mean()),
-            "robust_accuracy": float(self.robust.double().mean()),
-            "prop_fulfilled": self.prop_fulfilled,
-            "robust_among_fulfilled": (float(self.robust[self.fulfilled].double().mean()) if nf else None),
-            "fulfilled_but_not_robust": int((self.fulfilled & ~self.robust).sum()),
-            "n_undefined": self.n_undefined,
-        }
 
 
 @dataclass
@@ -353,48 +194,28 @@ class RobustnessRecord(ValidMask):
                 "clean_accuracy": float(self.correct.double().mean()) if ce else None,
                 "robust_accuracy": float((self.correct & self.adv_correct).double().mean()) if ce else None}
 
-    def lemma1(self, q="inf", lipschitz: float | None = None, w_norm: float | None = None) -> Lemma1Result:
-        """Lemma 1 with the ``q``-matched ``L`` and ``||W||`` (overridable, e.g. to show a wrong one fails)."""
-        q = _q(q)
-        L = lipschitz_constant(self.loss, q) if lipschitz is None else float(lipschitz)
-        wn = head_norm(self.W, q) if w_norm is None else float(w_norm)
-        clean, adv = float(self.clean_loss.double().mean()), float(self.adv_loss.double().mean())
-        scale = L * wn
-        lhs = abs(adv - clean) / scale if scale > 0 else (0.0 if adv == clean else math.inf)
-        as_s = float(self.rep_shift.double().mean())
-        rhs = float(self.sensitivity.double().mean())
-        tight_lhs = float((self.adv_loss - self.clean_loss).double().mean())
-        tight_rhs = float(self.tight.double().mean())
-        tol = 1e-6 * max(1.0, abs(rhs))
-        return Lemma1Result(q, self.loss, clean, adv, L, wn, lhs, as_s, rhs, lhs <= rhs + tol, lhs <= as_s + tol,
-                            tight_lhs, tight_rhs, tight_lhs <= tight_rhs + 1e-6 * max(1.0, abs(tight_rhs)),
-                            n_undefined=self.n_undefined)
+    def lemma1(self, q: float | str = "inf", lipschitz: float | None = None,
+               w_norm: float | None = None) -> Lemma1Result:
+        """Lemma 1 with the ``q``-matched ``L`` and ``||W||`` (overridable, e.g. to show a wrong one fails):
+        :func:`pyadvt.bounds.seed004.lemma1_from_record`."""
+        from pyadvt.bounds.seed004 import lemma1_from_record
+
+        return lemma1_from_record(self, q, lipschitz, w_norm)
 
     def theorem2(self, sensitivity: torch.Tensor | None = None) -> Theorem2Result:
-        """Theorem-2 criterion with ``sensitivity`` ``[N]`` (default :attr:`sensitivity`)."""
-        if self.correct is None:
-            raise ValueError("Theorem 2 is a classification criterion: evaluate with loss='ce' and int labels")
-        s = self.sensitivity if sensitivity is None else sensitivity.detach().to(self.feats.device).reshape(-1)
-        if s.numel() != self.y.numel():
-            raise ValueError(f"'sensitivity' must have N={self.y.numel()} entries, got {s.numel()}")
-        margin = normalized_margins(self.W, self.b, self.feats, self.y)
-        fulfilled = s.double() < margin
-        return Theorem2Result(fulfilled.cpu(), self.correct.cpu(), (self.correct & self.adv_correct).cpu(),
-                              s.cpu(), margin.cpu())
+        """Theorem-2 criterion with ``sensitivity`` ``[N]`` (default :attr:`sensitivity`):
+        :func:`pyadvt.bounds.seed004.theorem2_from_record`."""
+        from pyadvt.bounds.seed004 import theorem2_from_record
 
-    def theorem1(self, rho: float = 0.05, bound: float | None = None, q="inf") -> dict:
+        return theorem2_from_record(self, sensitivity)
+
+    def theorem1(self, rho: float = 0.05, bound: float | None = None, q: float | str = "inf") -> dict:
+        """Theorem 1's bound next to the observed gap (:func:`pyadvt.bounds.theorem1_bound`); ``bound`` ``B``
+        defaults to the largest adversarial loss (only indicative: softmax-CE is unbounded)."""
+        from pyadvt.bounds.seed004 import theorem1_bound
+
         return theorem1_bound(self.lemma1(q), n=int(self.y.shape[0]), rho=rho,
                               bound=float(self.adv_loss.max()) if bound is None else bound)
-
-
-def theorem1_bound(lem: Lemma1Result, n: int, rho: float = 0.05, bound: float = 1.0) -> dict:
-    """Theorem 1's population bound ``L ||W|| AS + B sqrt(ln(2/rho)/(2n))`` next to the observed loss gap.
-
-    ``bound`` is the loss bound ``B`` (an empirical max is only indicative: softmax-CE is unbounded).
-    """
-    h = hoeffding_term(n, rho, bound)
-    return {"observed_gap": abs(lem.adv_loss - lem.clean_loss), "lipschitz_term": lem.lipschitz * lem.w_norm * lem.rhs,
-            "hoeffding_term": h, "bound": lem.lipschitz * lem.w_norm * lem.rhs + h, "rho": rho, "B": bound, "n": n}
 
 
 def _default_attack(model: nn.Module, eps: float, norm: str, steps: int, seed: int, loss: str):
@@ -694,58 +515,17 @@ def as_score(model: nn.Module, x: Data, eps: float, *, norm: str = "linf", steps
     return ASScore(torch.cat(parts), float(eps), atk.norm, valid, attack=_attack_info(atk))
 
 
-def lemma1(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, q: float | str = "inf",
-           **kwargs: Any) -> Lemma1Result:
-    """Lemma 1 of seed 004 (finite sample); ``kwargs`` go to :func:`evaluate_robustness_transfer`.
-
-    ``lhs = |mean loss(f(x + delta)) - mean loss(f(x))| / (L ||W||) <= rhs = AS`` (docs/theory.md §5).
-
-    Args:
-        model: split model (``features(x) -> [N, d]``, ``head: nn.Linear``).
-        x: ``[N, *in_shape]`` inputs in ``[0, 1]``; y: ``[N]`` int labels (or ``[N, C]`` targets with
-            ``loss="mse"``).
-        eps: the ball radius; q: the logits norm, ``"inf"`` (default) or ``2``.
-
-    Raises:
-        ValueError: when ``q`` is not ``"inf"`` or ``2``, when ``loss="mse"`` is used with
-            ``q="inf"``, or for the reasons of :func:`evaluate_robustness_transfer`.
-        TypeError: for the reasons of :func:`evaluate_robustness_transfer`.
-
-    Example:
-        >>> from pyadvt.models import SplitModel
-        >>> res = lemma1(SplitModel([nn.Flatten(1), nn.Linear(4, 2)], nn.Linear(2, 2)), torch.rand(6, 1, 2, 2),
-        ...              torch.tensor([0, 1] * 3), eps=0.05, q=2, steps=2, rep_steps=2, restarts=1,
-        ...              sensitivity="max")  # "max": the lemma holds by construction
-        >>> res.held, res.lipschitz == 2 ** 0.5
-        (True, True)
-    """
-    return evaluate_robustness_transfer(model, x, y, eps, **kwargs).lemma1(q)
+#: the seed-004 bounds moved to pyadvt.bounds.seed004 (docs/architecture.md §1: metrics measure, bounds
+#: evaluate both sides of an inequality); these names resolve here for one release, with a DeprecationWarning
+_MOVED_TO_BOUNDS = ("Lemma1Result", "Theorem2Result", "head_norm", "hoeffding_term", "lemma1", "lipschitz_constant",
+                    "normalized_margins", "theorem1_bound", "theorem2_criterion")
 
 
-def theorem2_criterion(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *,
-                       sensitivity: torch.Tensor | None = None, **kwargs) -> Theorem2Result:
-    """Theorem-2 criterion of seed 004; ``kwargs`` go to :func:`evaluate_robustness_transfer`.
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_BOUNDS:
+        from pyadvt.bounds import seed004
 
-    A point is certified when the representation's shift is below its normalised margin to every
-    other class (docs/theory.md §5, seed 004 condition (1)).
-
-    Args:
-        model: split model (``features(x) -> [N, d]``, ``head: nn.Linear``).
-        x: ``[N, *in_shape]`` inputs in ``[0, 1]``; y: ``[N]`` int labels.
-        eps: the ball radius.
-        sensitivity: ``[N]`` per-sample shift to use instead of the record's (default: its AS shift).
-
-    Raises:
-        ValueError: when ``sensitivity`` does not have N entries, when ``loss`` is not ``"ce"`` (a
-            classification criterion), or for the reasons of :func:`evaluate_robustness_transfer`.
-        TypeError: for the reasons of :func:`evaluate_robustness_transfer`.
-
-    Example:
-        >>> from pyadvt.models import SplitModel
-        >>> net = SplitModel([nn.Flatten(1)], nn.Linear(4, 3))  # g = the pixels themselves
-        >>> res = theorem2_criterion(net, torch.rand(5, 1, 2, 2), torch.tensor([0, 1, 2, 0, 1]), eps=0.01,
-        ...                          steps=2, rep_steps=2, restarts=1)
-        >>> tuple(res.fulfilled.shape), res.n_undefined, 0.0 <= res.value <= 1.0
-        ((5,), 0, True)
-    """
-    return evaluate_robustness_transfer(model, x, y, eps, **kwargs).theorem2(sensitivity)
+        warnings.warn(f"pyadvt.metrics.robustness_transfer.{name} is deprecated and will be removed in the next "
+                      f"release; import it from pyadvt.bounds.seed004", DeprecationWarning, stacklevel=2)
+        return getattr(seed004, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,5 +1,5 @@
 """The result protocol (issue 15, item 2) on the records of seed 004 and the tables of seeds 000 / 001:
-``Lemma1Result``, ``Theorem2Result``, ``RobustnessRecord`` (pyadvt.metrics.robustness_transfer),
+``Lemma1Result``, ``Theorem2Result`` (pyadvt.bounds.seed004), ``RobustnessRecord`` (pyadvt.metrics.robustness_transfer),
 ``StatisticsTable`` (pyadvt.metrics.statistics) and ``TransferTable`` (pyadvt.metrics.atm).
 
 Each case has undefined entries (NaN losses, shifts, margins, a constant factor). The expected
@@ -21,8 +21,8 @@ from sklearn.linear_model import LinearRegression
 from torch import nn
 
 from pyadvt.metrics import StatisticsTable, TransferTable, statistics_table, transfer_table
-from pyadvt.metrics.robustness_transfer import (Lemma1Result, RobustnessRecord, Theorem2Result,
-                                                evaluate_robustness_transfer)
+from pyadvt.bounds.seed004 import Lemma1Result, Theorem2Result
+from pyadvt.metrics.robustness_transfer import RobustnessRecord, evaluate_robustness_transfer
 from tests.metrics.test_result_protocol import _NaNLogitsAbove  # NaN logits where the first pixel > 0.99
 
 NAN, INF = float("nan"), float("inf")
