@@ -152,13 +152,14 @@ def _attack_cases():
     case("attacks.run_on", "x NaN", "x",
          lambda s: list(A.run_on(A.PGD(S(s), 0.05, steps=2), (nan_at(images(s), s), labels(s)), batch_size=2)))
     case("attacks.evaluate", "unknown attack", ("attack", "name"),
-         lambda s: A.evaluate([S(s)], [S(s + 1)], ["nosuch"], (images(s), labels(s))))
+         lambda s: A.evaluate([S(s)], [S(s + 1)], (images(s), labels(s)), attacks=["nosuch"]))
     case("attacks.evaluate", "y out of range", "y",
-         lambda s: A.evaluate([S(s)], [S(s + 1)], ["mifgsm"], (images(s), labels(s) + C), protocol="digits"))
+         lambda s: A.evaluate([S(s)], [S(s + 1)], (images(s), labels(s) + C), attacks=["mifgsm"], protocol="digits"))
     case("attacks.evaluate", "x NaN", "x",
-         lambda s: A.evaluate([S(s)], [S(s + 1)], ["mifgsm"], (nan_at(images(s), s), labels(s)), protocol="digits"))
+         lambda s: A.evaluate([S(s)], [S(s + 1)], (nan_at(images(s), s), labels(s)), attacks=["mifgsm"],
+                            protocol="digits"))
     case("attacks.evaluate", "unknown protocol", "protocol",
-         lambda s: A.evaluate([S(s)], [S(s + 1)], ["mifgsm"], (images(s), labels(s)), protocol="nosuch"))
+         lambda s: A.evaluate([S(s)], [S(s + 1)], (images(s), labels(s)), attacks=["mifgsm"], protocol="nosuch"))
     case("attacks.Protocol", "eps negative", "eps", lambda s: A.Protocol("p", eps=-1.0, alpha=0.1, steps=2))
     case("attacks.Protocol", "steps 0", "steps", lambda s: A.Protocol("p", eps=0.1, alpha=0.1, steps=0))
     case("attacks.cost_per_image", "not an attack", "attack", lambda s: A.cost_per_image("pgd"))
@@ -616,9 +617,9 @@ def _data_cases():
     case("data.iter_batches", "batch_size 0", "batch_size", lambda s: list(D.iter_batches(tensor_data(s), 0)))
     case("data.to_tensor_data", "n 0", "n", lambda s: D.to_tensor_data(tensor_data(s), n=0))
     case("data.default_root", "unknown dataset", ("name", "dataset"), lambda s: D.default_root("nosuch"))
-    case("data.digits", "test_size above 1", "test_size", lambda s: D.digits(s, test_size=1.5))
-    case("data.digits", "unknown class", "classes", lambda s: D.digits(s, classes=(3, 12)))
-    case("data.digits", "size 0", "size", lambda s: D.digits(s, size=0))
+    case("data.digits", "test_size above 1", "test_size", lambda s: D.digits(seed=s, test_size=1.5))
+    case("data.digits", "unknown class", "classes", lambda s: D.digits(seed=s, classes=(3, 12)))
+    case("data.digits", "size 0", "size", lambda s: D.digits(seed=s, size=0))
     case("data.load_dataset", "unknown dataset", ("name", "dataset"), lambda s: D.load_dataset("nosuch", "/nonexistent"))
     case("data.load_dataset", "unknown split", "split", lambda s: D.load_dataset("digits", split="val"))
     case("data.load_mnist", "unknown split", "split", lambda s: D.load_mnist("/nonexistent", split="val"))
@@ -684,17 +685,20 @@ def _models_cases():
     case("models.Normalize", "std NaN", "std", lambda s: MD.Normalize(0.5, float("nan")))
     case("models.Normalize", "channels mismatch", ("x", "mean", "channels"),
          lambda s: MD.Normalize((0.5, 0.4, 0.3), 0.2)(torch.rand(2, 2, 4, 4)))
-    case("models.model_logits", "unknown key", "output", lambda s: MD.model_logits({"a": torch.zeros(2, 3)}, "logits"))
+    case("models.model_logits", "unknown key", "output",
+         lambda s: MD.model_logits({"a": torch.zeros(2, 3)}, output="logits"))
     case("models.model_logits", "no tensor", "model", lambda s: MD.model_logits(("a", "b")))
-    case("models.model_logits", "index out of range", "output", lambda s: MD.model_logits((torch.zeros(2, 3),), 4))
+    case("models.model_logits", "index out of range", "output",
+         lambda s: MD.model_logits((torch.zeros(2, 3),), output=4))
     case("models.select_output", "not a module", "model", lambda s: MD.select_output("net", 0))
     case("models.select_output", "bad selector", "output", lambda s: MD.select_output(mlp(s), 2.5))
     case("models.OutputSelector", "unknown key at call", "output",
          lambda s: MD.OutputSelector(A.Ensemble([mlp(s)]), "nosuch")(images(s)))
     case("models.wrap", "no linear layer", ("module", "Linear", "head"), lambda s: MD.wrap(nn.Sequential(nn.ReLU())))
-    case("models.wrap", "unknown head", "head", lambda s: MD.wrap(nn.Sequential(nn.Flatten(), nn.Linear(4, 2)), "fc"))
+    case("models.wrap", "unknown head", "head",
+         lambda s: MD.wrap(nn.Sequential(nn.Flatten(), nn.Linear(4, 2)), head="fc"))
     case("models.wrap", "head not linear", "head",
-         lambda s: MD.wrap(nn.Sequential(nn.Flatten(), nn.ReLU(), nn.Linear(4, 2)), "1"))
+         lambda s: MD.wrap(nn.Sequential(nn.Flatten(), nn.ReLU(), nn.Linear(4, 2)), head="1"))
     case("models.wrap", "unknown block", "blocks",
          lambda s: MD.wrap(nn.Sequential(nn.Flatten(), nn.Linear(4, 2)), blocks=["nosuch"]))
     case("models.WrappedModel", "unknown head_name", "head_name",

@@ -38,7 +38,7 @@ from torch import nn
 from pyadvt.metrics.similarity import gradient_similarity, loss_input_gradients
 from pyadvt.metrics.smoothness import smoothness
 from pyadvt.metrics.transfer_rates import predict, attack_transferability
-from pyadvt.utils.deprecation import renamed_parameters
+from pyadvt.utils.deprecation import keyword_only, renamed_parameters
 from pyadvt.utils.modes import evaluating, model_device
 from pyadvt.utils.validation import InvalidValueError, check_inputs
 
@@ -130,9 +130,10 @@ def _c_terms(model: nn.Module, x, y, x_adv, s_upper: float, eps: float, sign: fl
     return torch.where(ok, num / gnorm.clamp_min(1e-300), torch.full_like(num, float("nan"))), ok
 
 
-@renamed_parameters(surrogate="source", smooth_surrogate="smooth_source")
+@keyword_only("smooth_source", "smooth_target", "smoothness_kwargs", "batch_size",
+              renames={"surrogate": "source", "smooth_surrogate": "smooth_source"})
 def lower_bound(source: nn.Module, target: nn.Module, x: torch.Tensor, y: torch.Tensor, x_adv: torch.Tensor,
-                eps: float | None = None, smooth_source: float | None = None,
+                eps: float | None = None, *, smooth_source: float | None = None,
                 smooth_target: float | None = None, smoothness_kwargs: dict | None = None,
                 batch_size: int = 512) -> Seed001Bound:
     """Evaluate seed 001 Theorem 1 on samples ``(x, y)`` and their adversarial versions ``x_adv``.

@@ -292,8 +292,8 @@ def _data(args, UserError):
     else:
         kw = {"size": args.image_size} if canonical_name(args.dataset) == "imagefolder" else {}
         needs_train = not (args.source or args.source_checkpoint) or not (args.target or args.target_checkpoint)
-        test = load_dataset(args.dataset, args.data_root, "test", **kw)
-        train = load_dataset(args.dataset, args.data_root, "train", **kw) if needs_train else None
+        test = load_dataset(args.dataset, args.data_root, split="test", **kw)
+        train = load_dataset(args.dataset, args.data_root, split="train", **kw) if needs_train else None
     num_classes = getattr(test, "num_classes", None)
     if num_classes is None:
         raise UserError(f"--dataset {args.dataset}: the number of classes is unknown")

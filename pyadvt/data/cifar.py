@@ -24,6 +24,7 @@ import torch
 
 from pyadvt.data.files import find_file, format_error
 from pyadvt.data.tensor_data import TensorData
+from pyadvt.utils.deprecation import keyword_only
 
 _EXPECTED = ("a CIFAR python pickle batch: a dict with b'data' (uint8 [N, 3072]) and labels "
              "(b'labels' for CIFAR-10, b'fine_labels'/b'coarse_labels' for CIFAR-100)")
@@ -70,7 +71,8 @@ def _read_batch(path: str, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
     return data, labels.astype(np.int64)
 
 
-def load_cifar(root: str | os.PathLike, split: str = "train", num_classes: int = 10,
+@keyword_only("split", "num_classes", "label")
+def load_cifar(root: str | os.PathLike, *, split: str = "train", num_classes: int = 10,
                label: str = "fine") -> TensorData:
     """CIFAR-10 (``num_classes=10``) or CIFAR-100 (``num_classes=100``; ``label="coarse"`` for the 20
     superclasses) as float32 ``[N, 3, 32, 32]`` in [0, 1] (uint8 / 255) with int64 labels.
@@ -91,7 +93,7 @@ def load_cifar(root: str | os.PathLike, split: str = "train", num_classes: int =
         >>> batch = {b"data": np.full((2, 3072), 255, np.uint8), b"labels": [3, 9]}
         >>> with open(os.path.join(root, "test_batch"), "wb") as f:
         ...     pickle.dump(batch, f)
-        >>> test = load_cifar(root, "test")
+        >>> test = load_cifar(root, split="test")
         >>> tuple(test.x.shape), test.y.tolist(), float(test.x.max())
         ((2, 3, 32, 32), [3, 9], 1.0)
     """

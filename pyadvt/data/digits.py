@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from pyadvt.data.tensor_data import TensorData
+from pyadvt.utils.deprecation import keyword_only
 
 
 @functools.lru_cache(maxsize=1)
@@ -40,7 +41,8 @@ def _check_classes(classes) -> list[int]:
     return out
 
 
-def digits(seed: int = 0, test_size: float = 0.25, classes: Sequence[int] | None = None, size: int = 8,
+@keyword_only("seed", "test_size", "classes", "size", "relabel")
+def digits(*, seed: int = 0, test_size: float = 0.25, classes: Sequence[int] | None = None, size: int = 8,
            relabel: bool = True) -> tuple[TensorData, TensorData]:
     """Seeded stratified train/test split of scikit-learn's digits, as ``(train, test)``.
 

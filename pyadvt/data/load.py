@@ -10,6 +10,7 @@ from pyadvt.data.imagefolder import ImageFolder
 from pyadvt.data.mnist import load_mnist
 from pyadvt.data.stl10 import load_stl10
 from pyadvt.data.tensor_data import TensorData
+from pyadvt.utils.deprecation import keyword_only
 from pyadvt.utils.validation import InvalidTypeError, InvalidValueError
 
 DATASETS = ("digits", "cifar10", "cifar100", "stl10", "mnist", "fashion-mnist", "kmnist", "imagefolder")
@@ -68,7 +69,8 @@ def _imagefolder_split(root: str | os.PathLike, split: str) -> str:
     return root
 
 
-def load_dataset(name: str, root: str | os.PathLike | None = None, split: str = "train", *,
+@keyword_only("split")
+def load_dataset(name: str, root: str | os.PathLike | None = None, *, split: str = "train",
                  size: int | tuple[int, int] | None = None, channels: int = 3) -> TensorData | ImageFolder:
     """The ``split`` ("train" or "test") of dataset ``name`` (see ``DATASETS``) read from ``root``.
 
@@ -113,7 +115,7 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, split: str = 
     if root is None:
         root = default_root(key)
     if key in ("cifar10", "cifar100"):
-        return load_cifar(root, split, num_classes=10 if key == "cifar10" else 100)
+        return load_cifar(root, split=split, num_classes=10 if key == "cifar10" else 100)
     if key == "stl10":
         return load_stl10(root, split)
-    return load_mnist(root, split, variant=key)
+    return load_mnist(root, split=split, variant=key)

@@ -20,6 +20,7 @@ import torch
 
 from pyadvt.data.files import find_file, format_error
 from pyadvt.data.tensor_data import TensorData
+from pyadvt.utils.deprecation import keyword_only
 
 IMAGES_MAGIC = 0x00000803
 LABELS_MAGIC = 0x00000801
@@ -114,7 +115,8 @@ def write_idx(path: str | os.PathLike, array: npt.ArrayLike | torch.Tensor) -> i
     return magic
 
 
-def load_mnist(root: str | os.PathLike, split: str = "train", variant: str = "mnist") -> TensorData:
+@keyword_only("split", "variant")
+def load_mnist(root: str | os.PathLike, *, split: str = "train", variant: str = "mnist") -> TensorData:
     """MNIST-style ``train`` / ``test`` split (``variant`` "mnist", "fashion-mnist" or "kmnist") as
     float32 ``[N, 1, 28, 28]`` in [0, 1] (uint8 / 255) with int64 labels 0..9.
 
@@ -133,7 +135,7 @@ def load_mnist(root: str | os.PathLike, split: str = "train", variant: str = "mn
         >>> root = tempfile.mkdtemp()
         >>> _ = write_idx(os.path.join(root, "t10k-images-idx3-ubyte"), np.full((2, 28, 28), 255, np.uint8))
         >>> _ = write_idx(os.path.join(root, "t10k-labels-idx1-ubyte"), np.array([3, 7], np.uint8))
-        >>> test = load_mnist(root, "test")
+        >>> test = load_mnist(root, split="test")
         >>> tuple(test.x.shape), test.y.tolist(), float(test.x.max())
         ((2, 1, 28, 28), [3, 7], 1.0)
     """

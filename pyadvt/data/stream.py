@@ -44,6 +44,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
 
 from pyadvt.data.tensor_data import TensorData
+from pyadvt.utils.deprecation import keyword_only
 from pyadvt.utils.progress import progress as _progress
 from pyadvt.utils.validation import InvalidTypeError, InvalidValueError, check_batch_size
 
@@ -64,7 +65,8 @@ def is_data(obj: Any) -> bool:
         isinstance(obj, Iterable) and not isinstance(obj, (torch.Tensor, str, bytes, Mapping, Iterator)))
 
 
-def as_data(x: Any, y: torch.Tensor | None = None, name: str = "x") -> Any:
+@keyword_only("name")
+def as_data(x: Any, y: torch.Tensor | None = None, *, name: str = "x") -> Any:
     """Combine a metric's ``(x, y)`` arguments into one source for :func:`iter_batches`.
 
     ``x`` may be a tensor (then ``y`` is its label tensor or ``None``) or any dataset source (then

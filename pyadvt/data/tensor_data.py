@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import Dataset
 
+from pyadvt.utils.deprecation import keyword_only
+
 
 @dataclass(eq=False, repr=False)
 class TensorData(Dataset):
@@ -126,7 +128,8 @@ class BatchLoader:
         True
     """
 
-    def __init__(self, data: TensorData, batch_size: int, shuffle: bool = False, seed: int = 0,
+    @keyword_only("shuffle", "seed", "drop_last")
+    def __init__(self, data: TensorData, batch_size: int, *, shuffle: bool = False, seed: int = 0,
                  drop_last: bool = False) -> None:
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"'batch_size' must be a positive int, got {batch_size!r}")

@@ -107,7 +107,7 @@ def experiment_data(spec: dict | str | None, seed: int = 0, classes: Sequence[in
     else:
         parts = []
         for split in ("train", "test"):
-            data = load_dataset(name, spec["root"], split)
+            data = load_dataset(name, spec["root"], split=split)
             if not isinstance(data, TensorData):  # an image folder: read it into memory (small sets only)
                 xs, ys = zip(*[data[i] for i in range(len(data))])
                 data = TensorData(torch.stack(xs), torch.as_tensor(ys, dtype=torch.long), data.num_classes)

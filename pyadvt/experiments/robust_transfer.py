@@ -225,7 +225,7 @@ def influence_cells(cfg: dict, srcs: dict, tgt_train: TensorData, tgt_test: Tens
             phi_tr, phi_te = model.features(sub.x), model.features(tgt_test.x)
         scores = head_influence(model.head, phi_tr, sub.y, phi_te, tgt_test.y, damping=float(inf["damping"]),
                                 solver=inf["solver"], pinv_cutoff=float(inf["pinv_cutoff"]))
-        return {by: {str(k): v for k, v in influence_match_rate(scores, sub.y, tgt_test.y, inf["ks"], by=by).items()}
+        return {by: {str(k): v for k, v in influence_match_rate(scores, sub.y, tgt_test.y, ks=inf["ks"], by=by).items()}
                 for by in ("helpful", "harmful")}
 
     res = run_cells(list(cells.values()), cell, store, progress=progress, desc="influence")

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 
 from pyadvt.metrics._result_protocol import ValidMask, headline, masked_float
 from pyadvt.metrics.spectral import check_batch
+from pyadvt.utils.deprecation import keyword_only
 from pyadvt.utils.modes import evaluating
 from pyadvt.utils.validation import check_labels
 
@@ -267,7 +268,8 @@ def transfer_table(models: Sequence[nn.Module], x: Data, labels: Sequence[torch.
     return TransferTable(loss=loss, success=success)
 
 
-def cluster_tree(atm: torch.Tensor, method: str = "average", metric: str = "euclidean") -> np.ndarray:
+@keyword_only("method", "metric")
+def cluster_tree(atm: torch.Tensor, *, method: str = "average", metric: str = "euclidean") -> np.ndarray:
     """scipy linkage matrix of agglomerative clustering of the ATM's columns (one feature vector per task).
 
     The task-similarity tree of seed 000 §4.3 / Figure 6 (docs/theory.md §2).

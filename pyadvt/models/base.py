@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from pyadvt.models.normalize import Normalize
+from pyadvt.utils.deprecation import keyword_only
 
 
 class SplitModel(nn.Module):
@@ -44,8 +45,9 @@ class SplitModel(nn.Module):
 
     build_config: dict | None = None
 
+    @keyword_only("in_shape")
     def __init__(self, blocks: Sequence[nn.Module], head: nn.Linear, normalize: nn.Module | None = None,
-                 neck: nn.Module | None = None, in_shape: Sequence[int] | None = None) -> None:
+                 neck: nn.Module | None = None, *, in_shape: Sequence[int] | None = None) -> None:
         super().__init__()
         if not isinstance(head, nn.Linear):
             raise TypeError(f"'head' must be an nn.Linear, got {type(head).__name__}")

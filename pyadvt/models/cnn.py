@@ -8,6 +8,7 @@ from torch import nn
 
 from pyadvt.models import layers
 from pyadvt.models.base import SplitModel, default_normalize, record_config
+from pyadvt.utils.deprecation import keyword_only
 
 
 class SmallCNN(SplitModel):
@@ -32,7 +33,8 @@ class SmallCNN(SplitModel):
         (torch.Size([2, 10]), 3, 128)
     """
 
-    def __init__(self, in_shape: Sequence[int] = (1, 8, 8), num_classes: int = 10,
+    @keyword_only("channels", "activation", "mean", "std")
+    def __init__(self, in_shape: Sequence[int] = (1, 8, 8), num_classes: int = 10, *,
                  channels: Sequence[int] = (32, 64, 128), activation: str = "relu",
                  mean: float | Sequence[float] | None = None, std: float | Sequence[float] | None = None) -> None:
         in_shape = layers.check_in_shape(in_shape)
@@ -48,6 +50,7 @@ class SmallCNN(SplitModel):
             blocks.append(nn.Sequential(*mods))
             c_in = c_out
         neck = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1))
-        super().__init__(blocks, nn.Linear(c_in, num_classes), default_normalize(in_shape, mean, std), neck, in_shape)
+        super().__init__(blocks, nn.Linear(c_in, num_classes), default_normalize(in_shape, mean, std), neck,
+                         in_shape=in_shape)
         record_config(self, "cnn", in_shape=in_shape, num_classes=num_classes, channels=widths,
                       activation=activation, mean=mean, std=std)

@@ -39,6 +39,7 @@ from torch import nn
 
 from pyadvt.models.normalize import Normalize
 from pyadvt.models.wrap import WrappedModel, wrap
+from pyadvt.utils.deprecation import keyword_only
 from pyadvt.utils.validation import InvalidTypeError, InvalidValueError
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "from_timm", "from_torchvision", "load_state_dict_file"]
@@ -157,7 +158,8 @@ def _check_classes(num_classes) -> None:
         raise InvalidValueError(f"'num_classes' must be a positive int or None, got {num_classes!r}")
 
 
-def from_torchvision(name: str, num_classes: int | None = None, weights: str | os.PathLike | None = None, *,
+@keyword_only("weights")
+def from_torchvision(name: str, num_classes: int | None = None, *, weights: str | os.PathLike | None = None,
                      mean: float | Sequence[float] | None = None, std: float | Sequence[float] | None = None,
                      **kwargs) -> WrappedModel:
     """A torchvision classifier (``torchvision.models.get_model(name)``) on [0, 1] pixels.
@@ -227,7 +229,8 @@ def _torchvision_mean_std(tv, name: str) -> tuple[Sequence[float], Sequence[floa
         return IMAGENET_MEAN, IMAGENET_STD
 
 
-def from_timm(name: str, num_classes: int | None = None, weights: str | os.PathLike | None = None, *,
+@keyword_only("weights")
+def from_timm(name: str, num_classes: int | None = None, *, weights: str | os.PathLike | None = None,
               mean: float | Sequence[float] | None = None, std: float | Sequence[float] | None = None,
               **kwargs) -> WrappedModel:
     """A timm classifier (``timm.create_model(name, pretrained=False)``) on [0, 1] pixels.

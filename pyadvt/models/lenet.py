@@ -9,6 +9,7 @@ from torch import nn
 
 from pyadvt.models import layers
 from pyadvt.models.base import SplitModel, default_normalize, record_config
+from pyadvt.utils.deprecation import keyword_only
 
 
 class LeNet(SplitModel):
@@ -32,7 +33,8 @@ class LeNet(SplitModel):
         (torch.Size([2, 10]), 4, 84)
     """
 
-    def __init__(self, in_shape: Sequence[int] = (1, 8, 8), num_classes: int = 10, activation: str = "relu",
+    @keyword_only("activation", "mean", "std")
+    def __init__(self, in_shape: Sequence[int] = (1, 8, 8), num_classes: int = 10, *, activation: str = "relu",
                  mean: float | Sequence[float] | None = None, std: float | Sequence[float] | None = None) -> None:
         in_shape = layers.check_in_shape(in_shape)
         num_classes = layers.check_num_classes(num_classes)
@@ -47,6 +49,6 @@ class LeNet(SplitModel):
         fc1 = nn.Sequential(nn.Linear(flat, 120), layers.activation(activation))
         fc2 = nn.Sequential(nn.Linear(120, 84), layers.activation(activation))
         super().__init__([conv1, conv2, fc1, fc2], nn.Linear(84, num_classes), default_normalize(in_shape, mean, std),
-                         nn.Flatten(1), in_shape)
+                         nn.Flatten(1), in_shape=in_shape)
         record_config(self, "lenet", in_shape=in_shape, num_classes=num_classes, activation=activation,
                       mean=mean, std=std)

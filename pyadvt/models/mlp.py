@@ -8,6 +8,7 @@ from torch import nn
 
 from pyadvt.models import layers
 from pyadvt.models.base import SplitModel, default_normalize, record_config
+from pyadvt.utils.deprecation import keyword_only
 
 
 class MLP(SplitModel):
@@ -29,7 +30,9 @@ class MLP(SplitModel):
         (torch.Size([2, 10]), 1, 32)
     """
 
-    def __init__(self, in_shape: Sequence[int] = (1, 8, 8), num_classes: int = 10, hidden: Sequence[int] = (256, 128),
+    @keyword_only("hidden", "activation", "mean", "std")
+    def __init__(self, in_shape: Sequence[int] = (1, 8, 8), num_classes: int = 10, *,
+                 hidden: Sequence[int] = (256, 128),
                  activation: str = "relu", mean: float | Sequence[float] | None = None,
                  std: float | Sequence[float] | None = None) -> None:
         in_shape = layers.check_in_shape(in_shape)
@@ -42,6 +45,6 @@ class MLP(SplitModel):
             blocks.append(nn.Sequential(*mods))
             width = w
         super().__init__(blocks, nn.Linear(width, num_classes), default_normalize(in_shape, mean, std),
-                         nn.Flatten(1), in_shape)
+                         nn.Flatten(1), in_shape=in_shape)
         record_config(self, "mlp", in_shape=in_shape, num_classes=num_classes, hidden=widths,
                       activation=activation, mean=mean, std=std)

@@ -52,6 +52,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from pyadvt.utils.deprecation import keyword_only
 from pyadvt.utils.validation import InvalidTypeError, InvalidValueError
 
 __all__ = ["OutputSelector", "check_model_ready", "model_contract", "model_logits", "select_output",
@@ -63,7 +64,8 @@ _KINDS = ("a tensor, a tuple/list (first element), a dict or ModelOutput ('logit
           "value) or an object with a 'logits' attribute")
 
 
-def model_logits(out: Any, output: Selector = None, name: str = "model") -> torch.Tensor:
+@keyword_only("output", "name")
+def model_logits(out: Any, *, output: Selector = None, name: str = "model") -> torch.Tensor:
     """The tensor pyadvt uses from a model's raw output ``out`` (module docstring): for a batch of
     ``B`` inputs, logits ``[B, num_classes]`` (or whatever ``[B, ...]`` tensor ``output`` selects).
 
@@ -172,7 +174,7 @@ class OutputSelector(nn.Module):
         self.output = output
 
     def forward(self, *args, **kwargs) -> torch.Tensor:
-        return model_logits(self.model(*args, **kwargs), self.output)
+        return model_logits(self.model(*args, **kwargs), output=self.output)
 
     def __getattr__(self, name: str):
         try:
@@ -303,7 +305,7 @@ def model_contract(models: nn.Module | Sequence[nn.Module], output: Selector = N
                     _check_input(args[0], expect(module), label)
 
             def post(module, args, out, label=label):
-                t = model_logits(out, output, label)
+                t = model_logits(out, output=output, name=label)
                 x = args[0] if args and isinstance(args[0], torch.Tensor) else None
                 if x is not None and x.dim() >= 1 and (t.dim() == 0 or t.shape[0] != x.shape[0]):
                     raise InvalidValueError(f"'{label}' returned shape {tuple(t.shape)} for a batch of "

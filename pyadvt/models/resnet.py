@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from pyadvt.models import layers
+from pyadvt.utils.deprecation import keyword_only
 from pyadvt.utils.errors import InvalidValueError
 from pyadvt.models.base import SplitModel, default_normalize, record_config
 
@@ -60,7 +61,9 @@ class SmallResNet(SplitModel):
         (torch.Size([2, 10]), 4, 64)
     """
 
-    def __init__(self, in_shape: Sequence[int] = (1, 8, 8), num_classes: int = 10, widths: Sequence[int] = (16, 32, 64),
+    @keyword_only("widths", "depth", "activation", "mean", "std")
+    def __init__(self, in_shape: Sequence[int] = (1, 8, 8), num_classes: int = 10, *,
+                 widths: Sequence[int] = (16, 32, 64),
                  depth: int = 1, activation: str = "relu", mean: float | Sequence[float] | None = None,
                  std: float | Sequence[float] | None = None) -> None:
         in_shape = layers.check_in_shape(in_shape)
@@ -76,6 +79,7 @@ class SmallResNet(SplitModel):
                 blocks.append(BasicBlock(c_in, c_out, 2 if stage > 0 and i == 0 else 1, activation))
                 c_in = c_out
         neck = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1))
-        super().__init__(blocks, nn.Linear(c_in, num_classes), default_normalize(in_shape, mean, std), neck, in_shape)
+        super().__init__(blocks, nn.Linear(c_in, num_classes), default_normalize(in_shape, mean, std), neck,
+                         in_shape=in_shape)
         record_config(self, "resnet", in_shape=in_shape, num_classes=num_classes, widths=widths, depth=depth,
                       activation=activation, mean=mean, std=std)

@@ -9,6 +9,7 @@ from torch import nn
 
 from pyadvt.models.base import SplitModel
 from pyadvt.models.output import model_logits
+from pyadvt.utils.deprecation import keyword_only
 from pyadvt.utils.errors import InvalidTypeError, InvalidValueError
 from pyadvt.utils.modes import evaluating
 
@@ -199,7 +200,8 @@ def default_blocks(module: nn.Module, head: str) -> list[str | tuple[str, ...]]:
     return [g[0] if len(g) == 1 else tuple(g) for g in groups]
 
 
-def wrap(module: nn.Module, head: str | None = None, blocks: Sequence[str] | None = None,
+@keyword_only("head", "blocks", "normalize", "example_input")
+def wrap(module: nn.Module, *, head: str | None = None, blocks: Sequence[str] | None = None,
          normalize: nn.Module | None = None, example_input: torch.Tensor | None = None) -> WrappedModel:
     """Turn a classifier whose logits come straight out of a final ``nn.Linear`` into a SplitModel.
 

@@ -52,6 +52,7 @@ from pyadvt.ops.reference.lanczos import (STATUS_CONVERGED, STATUS_INVARIANT, ST
                                           lanczos_step_reference_)
 from pyadvt.ops.reference.linalg import (FLAG_DEGENERATE_TOP, FLAG_NONFINITE, FLAG_RANK_LT2, FLAG_ZERO,
                                          degenerate_rtol, normalize_signs, rank_rtol)
+from pyadvt.utils.deprecation import keyword_only
 from pyadvt.utils.modes import evaluating
 from pyadvt.utils.rng import per_sample_rand
 
@@ -71,9 +72,10 @@ if _ext.extension_loaded() and hasattr(torch.ops.pyadvt, "lanczos_step_"):
         return None
 
 
+@keyword_only("npairs", "tol", "invariant_rtol")
 def lanczos_step_(Q: torch.Tensor, w: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor, ritz: torch.Tensor,
-                  y: torch.Tensor, status: torch.Tensor, active: torch.Tensor, j: int, npairs: int = 2,
-                  tol: float = 1e-6, invariant_rtol: float = 1e-14, *, backend: str = "auto") -> None:
+                  y: torch.Tensor, status: torch.Tensor, active: torch.Tensor, j: int, *, npairs: int = 2,
+                  tol: float = 1e-6, invariant_rtol: float = 1e-14, backend: str = "auto") -> None:
     """One batched Lanczos step's bookkeeping, in place (docs/theory.md §9, §8).
 
     For every row ``b`` with ``active[b]`` (others untouched): ``a = <w_b, q_j>``,
@@ -234,7 +236,8 @@ def lanczos_top_pairs(matvec: Operator, v0: torch.Tensor, *, npairs: int = 2, to
             defined &= ~bad
             active &= ~bad
         w = torch.where(active[:, None], w, torch.zeros_like(w)).contiguous()
-        lanczos_step_(Q, w, alpha, beta, ritz, y, status, active, j, npairs, tol, invariant_rtol, backend=backend)
+        lanczos_step_(Q, w, alpha, beta, ritz, y, status, active, j, npairs=npairs, tol=tol,
+                      invariant_rtol=invariant_rtol, backend=backend)
     converged = defined & ((status & (STATUS_CONVERGED | STATUS_INVARIANT)) != 0) & ((status & STATUS_QL_FAILED) == 0)
     vec = torch.einsum("bk,bkd->bd", y, Q[:, :K])
     vec = vec / vec.norm(dim=1, keepdim=True).clamp_min(torch.finfo(torch.float64).tiny)

@@ -34,6 +34,7 @@ from pyadvt.selection.logme import logme
 from pyadvt.selection.nce import nce
 from pyadvt.selection.sfda import sfda
 from pyadvt.selection.transrate import transrate
+from pyadvt.utils.deprecation import keyword_only
 from pyadvt.utils.validation import InvalidTypeError, InvalidValueError
 
 __all__ = ["ESTIMATORS", "estimate"]
@@ -63,7 +64,8 @@ def check_estimators(names: Sequence[str] | None) -> list[str]:
     return list(names)
 
 
-def estimate(extracted: Extracted, y: Any = None, scores: Sequence[str] | None = None) -> dict[str, float | None]:
+@keyword_only("scores")
+def estimate(extracted: Extracted, y: Any = None, *, scores: Sequence[str] | None = None) -> dict[str, float | None]:
     """``{name: value}`` of the estimators ``scores`` (default all) on one :func:`extract` result.
 
     ``y`` defaults to the labels ``extracted`` read from the data. An estimator whose input is

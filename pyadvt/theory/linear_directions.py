@@ -36,6 +36,7 @@ from pyadvt.theory._validate import as_binary_labels, as_int_labels, as_points
 from pyadvt.theory.checks import FAR_BEYOND, TheoremCheck, beyond, evaluate_direction
 from pyadvt.theory.linear import LinearClassifier, MultiClassLinear
 from pyadvt.theory.svm import MaxMarginSVM, max_margin_svm
+from pyadvt.utils.deprecation import keyword_only
 
 # Relative slack for comparing an exact critical c with a theorem's bound (the SVM duals are accurate to
 # ~1e-8 relative with Clarabel; 1e-6 leaves room for ill-conditioned instances).
@@ -199,8 +200,9 @@ class Theorem5Check(DirectionCheck):
     flips_beyond_bound: np.ndarray
 
 
+@keyword_only("rtol")
 def check_theorem5(svm: MaxMarginSVM, h: LinearLike, X: ArrayLike | None = None, y: ArrayLike | None = None,
-                   rtol: float = RTOL) -> Theorem5Check:
+                   *, rtol: float = RTOL) -> Theorem5Check:
     """Theorem 5: for ``h = (w, b)`` with ``||w|| = 1`` (``h`` is normalised here) and margin ``gamma_h`` on S,
     and any ``(x, y)`` with ``y(w.x + b) > 0``: ``h(x - c y w*) != h(x)`` for all
     ``c > y(w.x + b) / (gamma_h sum alpha)``.
@@ -275,7 +277,8 @@ class Corollary6Check(TheoremCheck):
     witness: int
 
 
-def check_corollary6(svm: MaxMarginSVM, h: LinearLike, c: float | None = None, rtol: float = RTOL
+@keyword_only("c", "rtol")
+def check_corollary6(svm: MaxMarginSVM, h: LinearLike, *, c: float | None = None, rtol: float = RTOL
                      ) -> Corollary6Check:
     """Corollary 6: for every ``h in H_S`` some ``(x, y) in S`` has ``h(x - c y w*) != h(x)`` for all
     ``c > c_S = 1 / sum alpha`` (``= gamma*^2``).

@@ -35,6 +35,7 @@ from numpy.typing import ArrayLike
 from pyadvt.theory._validate import as_points, as_vector, check_classifier
 from pyadvt.theory.checks import Classifier, TheoremCheck
 from pyadvt.theory.linear import _directions
+from pyadvt.utils.deprecation import keyword_only
 
 
 def _layer(W, b) -> tuple[np.ndarray, np.ndarray]:
@@ -292,7 +293,8 @@ class ConvexityCheck(TheoremCheck):
     exit_t: np.ndarray
 
 
-def check_region_convexity(h: Classifier, points: ArrayLike, label: float, n_pairs: int = 200,
+@keyword_only("n_pairs", "rng", "relu_class")
+def check_region_convexity(h: Classifier, points: ArrayLike, label: float, *, n_pairs: int = 200,
                            rng: np.random.Generator | int | None = None,
                            relu_class: ReLUClass | None = None) -> ConvexityCheck:
     """Check that the ``label`` region of ``h`` contains every sampled segment between its points.

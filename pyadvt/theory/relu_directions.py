@@ -34,6 +34,7 @@ from pyadvt.theory.checks import JUST_BEYOND, Classifier, TheoremCheck, evaluate
 from pyadvt.theory.linear import LinearClassifier
 from pyadvt.theory.relu_classes import CLASS_R, CLASS_R_DOUBLE_PRIME, CLASS_R_PRIME, ReLUClass, TwoLayerReLU
 from pyadvt.theory.svm import is_linearly_separable
+from pyadvt.utils.deprecation import keyword_only
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,7 +83,8 @@ def _endpoint(y: np.ndarray, label: float, index: int | None, name: str) -> int:
     return index
 
 
-def check_theorem11(h: Classifier, X: ArrayLike, y: ArrayLike, convex_label: float, a_index: int | None = None,
+@keyword_only("a_index", "b_index", "points", "relu_class", "theorem")
+def check_theorem11(h: Classifier, X: ArrayLike, y: ArrayLike, convex_label: float, *, a_index: int | None = None,
                     b_index: int | None = None, points: ArrayLike | None = None, relu_class: ReLUClass | None = None,
                     theorem: str = "Theorem 11") -> ConvexDirectionCheck:
     """Theorem 11: ``v = x_b - x_a`` is adversarial for ``h`` at every ``x`` with ``h(x) = alpha``.
@@ -139,7 +141,8 @@ def check_theorem11(h: Classifier, X: ArrayLike, y: ArrayLike, convex_label: flo
                                 adversarial=ev.adversarial)
 
 
-def check_theorem10(h: Classifier, X: ArrayLike, y: ArrayLike, a_index: int | None = None,
+@keyword_only("a_index", "b_index", "points")
+def check_theorem10(h: Classifier, X: ArrayLike, y: ArrayLike, *, a_index: int | None = None,
                     b_index: int | None = None, points: ArrayLike | None = None) -> ConvexDirectionCheck:
     """Theorem 10 (class R, Lemma 13): ``x_b - x_a`` is adversarial at every ``x`` with ``h(x) = -1``.
 
@@ -162,10 +165,12 @@ def check_theorem10(h: Classifier, X: ArrayLike, y: ArrayLike, a_index: int | No
         >>> res.hypothesis_ok, res.claim_holds, res.critical_c.tolist()
         (True, True, [0.5, 0.5, 0.3])
     """
-    return check_theorem11(h, X, y, -1.0, a_index, b_index, points, CLASS_R, "Theorem 10")
+    return check_theorem11(h, X, y, -1.0, a_index=a_index, b_index=b_index, points=points,
+                           relu_class=CLASS_R, theorem="Theorem 10")
 
 
-def check_theorem15(h: Classifier, X: ArrayLike, y: ArrayLike, a_index: int | None = None,
+@keyword_only("a_index", "b_index", "points")
+def check_theorem15(h: Classifier, X: ArrayLike, y: ArrayLike, *, a_index: int | None = None,
                     b_index: int | None = None, points: ArrayLike | None = None) -> ConvexDirectionCheck:
     """Theorem 15 (class R', Lemma 14): ``x_b - x_a`` is adversarial at every ``x`` with ``h(x) = -1``.
 
@@ -186,10 +191,12 @@ def check_theorem15(h: Classifier, X: ArrayLike, y: ArrayLike, a_index: int | No
         >>> res.theorem, res.v.tolist(), res.in_scope.tolist()
         ('Theorem 15', [2.0, 1.0], [True, True])
     """
-    return check_theorem11(h, X, y, -1.0, a_index, b_index, points, CLASS_R_PRIME, "Theorem 15")
+    return check_theorem11(h, X, y, -1.0, a_index=a_index, b_index=b_index, points=points,
+                           relu_class=CLASS_R_PRIME, theorem="Theorem 15")
 
 
-def check_theorem16(h: Classifier, X: ArrayLike, y: ArrayLike, a_index: int | None = None,
+@keyword_only("a_index", "b_index", "points")
+def check_theorem16(h: Classifier, X: ArrayLike, y: ArrayLike, *, a_index: int | None = None,
                     b_index: int | None = None, points: ArrayLike | None = None) -> ConvexDirectionCheck:
     """Theorem 16 (class R''): ``x_b - x_a`` (``x_a in S[+1]``, ``x_b in S[-1]``) is adversarial at every
     ``x`` with ``h(x) = +1``.
@@ -210,7 +217,8 @@ def check_theorem16(h: Classifier, X: ArrayLike, y: ArrayLike, a_index: int | No
         >>> res.v.tolist(), res.critical_c.tolist(), res.claim_holds
         ([-2.0, -2.0], [0.5, 0.05], True)
     """
-    return check_theorem11(h, X, y, 1.0, a_index, b_index, points, CLASS_R_DOUBLE_PRIME, "Theorem 16")
+    return check_theorem11(h, X, y, 1.0, a_index=a_index, b_index=b_index, points=points,
+                           relu_class=CLASS_R_DOUBLE_PRIME, theorem="Theorem 16")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -232,7 +240,8 @@ class Corollary17Check(TheoremCheck):
     per_classifier: tuple[ConvexDirectionCheck, ...]
 
 
-def check_corollary17(classifiers: Iterable[LinearClassifier | TwoLayerReLU], X: ArrayLike, y: ArrayLike,
+@keyword_only("a_index", "b_index", "points")
+def check_corollary17(classifiers: Iterable[LinearClassifier | TwoLayerReLU], X: ArrayLike, y: ArrayLike, *,
                       a_index: int | None = None, b_index: int | None = None, points: ArrayLike | None = None
                       ) -> Corollary17Check:
     """Corollary 17: for linearly separable S, ``v = x_b - x_a`` (``x_a in S[-1]``, ``x_b in S[+1]``) is
@@ -264,7 +273,8 @@ def check_corollary17(classifiers: Iterable[LinearClassifier | TwoLayerReLU], X:
         if not isinstance(h, (LinearClassifier, TwoLayerReLU)):
             raise TypeError(f"classifiers[{i}] must be a LinearClassifier or TwoLayerReLU, got {type(h).__name__}")
         cls = CLASS_R_PRIME if isinstance(h, TwoLayerReLU) else None
-        res = check_theorem11(h, X, y, -1.0, a_index, b_index, points, cls, "Corollary 17")
+        res = check_theorem11(h, X, y, -1.0, a_index=a_index, b_index=b_index, points=points,
+                              relu_class=cls, theorem="Corollary 17")
         failures.extend(f"classifiers[{i}]: {f}" for f in res.hypothesis_failures)
         results.append(res)
     if not results:

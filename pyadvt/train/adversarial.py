@@ -25,6 +25,7 @@ from torch import nn
 
 from pyadvt.ops import pgd_step_
 from pyadvt.train.losses import soft_cross_entropy
+from pyadvt.utils.deprecation import keyword_only
 from pyadvt.utils.modes import evaluating
 from pyadvt.utils.rng import per_sample_rand
 from pyadvt.utils.validation import check_images
@@ -65,7 +66,8 @@ class AdversarialLoss:
         (torch.Size([]), True)
     """
 
-    def __init__(self, eps: float, steps: int = 10, alpha: float | None = None, norm: str = "l2",
+    @keyword_only("steps", "alpha", "norm", "random_start", "seed")
+    def __init__(self, eps: float, *, steps: int = 10, alpha: float | None = None, norm: str = "l2",
                  random_start: bool = True, seed: int = 0):
         if norm not in ("l2", "linf"):
             raise ValueError(f"'norm' must be 'l2' or 'linf', got {norm!r}")

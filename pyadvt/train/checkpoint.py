@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from pyadvt.models import build
+from pyadvt.utils.deprecation import keyword_only
 from pyadvt.utils.io import atomic_write
 
 FORMAT = "pyadvt.checkpoint"
@@ -70,7 +71,8 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, config: dict | No
     return path
 
 
-def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None,
+@keyword_only("map_location")
+def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None, *,
                     map_location: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
     """``(model, config)`` from a file written by :func:`save_checkpoint`.
 

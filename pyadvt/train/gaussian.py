@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from pyadvt.train.fit import FitResult, TrainData, fit
+from pyadvt.utils.deprecation import keyword_only
 
 __all__ = ["GaussianNoise", "fit_gaussian"]
 
@@ -50,7 +51,8 @@ class GaussianNoise:
         ((2, 1, 4, 4), True)
     """
 
-    def __init__(self, eps: float, std: float = 1.0, norm: str = "l2"):
+    @keyword_only("std", "norm")
+    def __init__(self, eps: float, *, std: float = 1.0, norm: str = "l2"):
         if not (math.isfinite(float(eps)) and float(eps) > 0):
             raise ValueError(f"'eps' must be a finite number > 0, got {eps!r}")
         if not (math.isfinite(float(std)) and float(std) > 0):
@@ -97,4 +99,4 @@ def fit_gaussian(model: nn.Module, train: TrainData, *, eps: float, std: float =
     """
     if "batch_transform" in fit_kwargs:
         raise ValueError("fit_gaussian sets 'batch_transform' itself; compose transforms before calling fit")
-    return fit(model, train, batch_transform=GaussianNoise(eps, std, norm), **fit_kwargs)
+    return fit(model, train, batch_transform=GaussianNoise(eps, std=std, norm=norm), **fit_kwargs)

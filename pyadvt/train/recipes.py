@@ -84,7 +84,7 @@ def training_recipe(method: str, model: nn.Module | None = None, *, strength: fl
         "sam": dict,
         "at": lambda: {"loss_fn": AdversarialLoss(s, steps=steps, alpha=alpha, norm=norm, random_start=random_start,
                                                   seed=seed)},
-        "gaussian": lambda: {"batch_transform": GaussianNoise(s, gaussian_std, norm)},
+        "gaussian": lambda: {"batch_transform": GaussianNoise(s, std=gaussian_std, norm=norm)},
         "mixup": lambda: {"batch_transform": Mixup(p=s, num_classes=num_classes)},
         "cutmix": lambda: {"batch_transform": CutMix(p=s, num_classes=num_classes)},
         "cutout": lambda: {"batch_transform": Cutout(int(s))},

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from pyadvt.train.losses import soft_cross_entropy
+from pyadvt.utils.deprecation import keyword_only
 
 __all__ = ["ExplicitGradientRegularizer", "InputGradientRegularizer", "JacobianRegularizer"]
 
@@ -109,7 +110,8 @@ class JacobianRegularizer:
 
     higher_order = True  # double backward: fit() selects twice-differentiable layers
 
-    def __init__(self, lam: float, n_proj: int = 1, legacy_squared: bool = False, seed: int = 0):
+    @keyword_only("n_proj", "legacy_squared", "seed")
+    def __init__(self, lam: float, *, n_proj: int = 1, legacy_squared: bool = False, seed: int = 0):
         if not isinstance(n_proj, int) or n_proj < 1:
             raise ValueError(f"'n_proj' must be an int >= 1, got {n_proj!r}")
         self.lam, self.n_proj, self.legacy_squared = _check_lambda(lam), n_proj, bool(legacy_squared)

@@ -28,6 +28,8 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import nn
 
+from pyadvt.utils.deprecation import keyword_only
+
 __all__ = ["SAM"]
 
 
@@ -66,7 +68,8 @@ class SAM(torch.optim.Optimizer):
 
     needs_closure = True
 
-    def __init__(self, params: Iterable, base_optimizer: type[torch.optim.Optimizer] = torch.optim.SGD,
+    @keyword_only("rho", "model")
+    def __init__(self, params: Iterable, base_optimizer: type[torch.optim.Optimizer] = torch.optim.SGD, *,
                  rho: float = 0.05, model: nn.Module | None = None, **kwargs):
         if not float(rho) > 0:
             raise ValueError(f"'rho' must be > 0, got {rho}")

@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pyadvt.utils.deprecation import keyword_only
 from pyadvt.utils.validation import InvalidTypeError, InvalidValueError
 
 #: a softmax-linear head: ``nn.Linear(d, C)`` or its ``(W [C, d], b [C])``
@@ -149,8 +150,9 @@ def _hessian(W, b, phi, damping: float, name: str) -> torch.Tensor:
     return H + damping * torch.eye(H.shape[0], dtype=H.dtype, device=H.device)
 
 
+@keyword_only("damping", "solver", "pinv_cutoff")
 def head_influence(head: Head, phi_train: torch.Tensor, y_train: torch.Tensor, phi_test: torch.Tensor,
-                   y_test: torch.Tensor, damping: float = 0.0, solver: str = "pinv",
+                   y_test: torch.Tensor, *, damping: float = 0.0, solver: str = "pinv",
                    pinv_cutoff: float = 1e-20) -> torch.Tensor:
     """``I[t, i] = -grad l(z_test_t)^T H^+ grad l(z_train_i)``: ``[N_test, N_train]`` float64.
 
@@ -196,7 +198,8 @@ def head_influence(head: Head, phi_train: torch.Tensor, y_train: torch.Tensor, p
     return -(g_te @ (H_pinv @ g_tr.T))
 
 
-def influence_match_rate(influence: torch.Tensor, y_train: torch.Tensor, y_test: torch.Tensor,
+@keyword_only("ks", "by")
+def influence_match_rate(influence: torch.Tensor, y_train: torch.Tensor, y_test: torch.Tensor, *,
                          ks: Sequence[int] = (1, 5, 10), by: str = "helpful") -> dict[int, float]:
     """Top-k influential-label match rate (seed 002 Fig. 7b).
 

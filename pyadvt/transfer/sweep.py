@@ -23,6 +23,7 @@ from collections.abc import Callable, Hashable, Sequence
 import torch
 
 from pyadvt.data import TensorData
+from pyadvt.utils.deprecation import keyword_only
 from pyadvt.utils.stats import mean_ci as stats_mean_ci
 from pyadvt.utils.sweep import CellStore, run_cells
 from pyadvt.utils.validation import InvalidTypeError, InvalidValueError, warn_invalid
@@ -156,7 +157,8 @@ def _check_rows(rows, metric: str, by: str, name: str) -> None:
         raise InvalidValueError(f"'metric' {metric!r} is in no row of '{name}'; the rows hold {keys}")
 
 
-def summarize(rows: Sequence[dict], metric: str, by: str = "size", confidence: float = 0.95) -> list[dict]:
+@keyword_only("by", "confidence")
+def summarize(rows: Sequence[dict], metric: str, *, by: str = "size", confidence: float = 0.95) -> list[dict]:
     """Per value of ``by`` (sorted): ``{by: value, **mean_ci(metric values)}``.
 
     Source: seed 002 (Utrera et al., ICLR 2021) Section 4, the subset sweeps with 95% intervals; docs/theory.md §7.
@@ -177,7 +179,8 @@ def summarize(rows: Sequence[dict], metric: str, by: str = "size", confidence: f
     return [dict({by: k}, **mean_ci(v, confidence)) for k, v in sorted(groups.items())]
 
 
-def paired_delta(rows_a: Sequence[dict], rows_b: Sequence[dict], metric: str, by: str = "size",
+@keyword_only("by", "confidence")
+def paired_delta(rows_a: Sequence[dict], rows_b: Sequence[dict], metric: str, *, by: str = "size",
                  confidence: float = 0.95) -> list[dict]:
     """Mean and CI of ``a - b`` per ``by`` value, pairing rows with equal ``(by, seed)`` (e.g. robust
     minus natural accuracy on the same subsets).

@@ -14,8 +14,11 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from pyadvt.utils.deprecation import keyword_only
 
-def sample_seeds(x: torch.Tensor, seed: int, sample_ids: Sequence[int] | torch.Tensor | None = None,
+
+@keyword_only("stream")
+def sample_seeds(x: torch.Tensor, seed: int, sample_ids: Sequence[int] | torch.Tensor | None = None, *,
                  stream: int = 0) -> list[int]:
     """One 63-bit seed per sample of ``x`` ([B, ...]), from ``(seed, stream, sample identity)``.
 
@@ -45,8 +48,9 @@ def sample_seeds(x: torch.Tensor, seed: int, sample_ids: Sequence[int] | torch.T
         1, dtype=np.uint64)[0] >> 1) for i in ids]
 
 
+@keyword_only("stream")
 def per_sample_generators(x: torch.Tensor, seed: int, sample_ids: Sequence[int] | torch.Tensor | None = None,
-                          stream: int = 0) -> list[torch.Generator]:
+                          *, stream: int = 0) -> list[torch.Generator]:
     """One CPU ``torch.Generator`` per sample of ``x [B, ...]``, seeded by :func:`sample_seeds`.
 
     Raises:
@@ -59,15 +63,16 @@ def per_sample_generators(x: torch.Tensor, seed: int, sample_ids: Sequence[int] 
         True
     """
     gens = []
-    for s in sample_seeds(x, seed, sample_ids, stream):
+    for s in sample_seeds(x, seed, sample_ids, stream=stream):
         g = torch.Generator()
         g.manual_seed(s)
         gens.append(g)
     return gens
 
 
+@keyword_only("stream", "distribution", "dtype")
 def per_sample_rand(x: torch.Tensor, shape: Sequence[int], seed: int,
-                    sample_ids: Sequence[int] | torch.Tensor | None = None, stream: int = 0,
+                    sample_ids: Sequence[int] | torch.Tensor | None = None, *, stream: int = 0,
                     distribution: str = "uniform", dtype: torch.dtype | None = None) -> torch.Tensor:
     """``[B, *shape]`` draws (``"uniform"`` in [0, 1) or ``"normal"``), row b from sample b's generator,
     on x's device and dtype (or ``dtype``).
@@ -89,5 +94,6 @@ def per_sample_rand(x: torch.Tensor, shape: Sequence[int], seed: int,
     draw = torch.rand if distribution == "uniform" else torch.randn
     if distribution not in ("uniform", "normal"):
         raise ValueError(f"'distribution' must be 'uniform' or 'normal', got {distribution!r}")
-    rows = [draw(tuple(shape), generator=g, dtype=torch.float64) for g in per_sample_generators(x, seed, sample_ids, stream)]
+    rows = [draw(tuple(shape), generator=g, dtype=torch.float64)
+            for g in per_sample_generators(x, seed, sample_ids, stream=stream)]
     return torch.stack(rows).to(device=x.device, dtype=dtype)

@@ -24,7 +24,7 @@ SEED = 0
 
 
 def draws(x0, shape, st, dist="uniform"):
-    return per_sample_rand(x0, shape, SEED, None, st, dist, dtype=torch.float64).to(x0.dtype)
+    return per_sample_rand(x0, shape, SEED, None, stream=st, distribution=dist, dtype=torch.float64).to(x0.dtype)
 
 
 def ce_grad(model, x, y):

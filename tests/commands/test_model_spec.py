@@ -178,7 +178,7 @@ def test_attack_on_hub_models_and_an_image_folder(tree, capsys):
     # the same numbers from the library
     source = load_model(f"torchvision:resnet18:{tree / 'r18.pt'}", num_classes=3)
     target = load_model(f"timm:resnet18:{tree / 't18.pt'}", num_classes=3)
-    data = load_dataset("imagefolder", tree / "images", "test", size=32)
+    data = load_dataset("imagefolder", tree / "images", split="test", size=32)
     x = torch.stack([data[i][0] for i in range(len(data))])
     y = torch.tensor(data.targets)
     x_adv = PGD(source, eps=0.03, steps=2, seed=0)(x, y)

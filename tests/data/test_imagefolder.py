@@ -89,15 +89,15 @@ def test_streams_lazily_through_iter_batches_and_dataloader(tmp_path, monkeypatc
 def test_split_folders(tmp_path):
     _tree(tmp_path / "train")
     _tree(tmp_path / "val", per_class=1)
-    assert len(load_dataset("imagefolder", tmp_path, "train", size=8)) == 6
-    assert len(load_dataset("imagefolder", tmp_path, "test", size=8)) == 3
+    assert len(load_dataset("imagefolder", tmp_path, split="train", size=8)) == 6
+    assert len(load_dataset("imagefolder", tmp_path, split="test", size=8)) == 3
     only_train = tmp_path / "only"
     _tree(only_train / "train")
     with pytest.raises(FileNotFoundError, match="no test/val"):
-        load_dataset("imagefolder", only_train, "test")
+        load_dataset("imagefolder", only_train, split="test")
     # an unsplit tree serves both splits
     flat = _tree(tmp_path / "flat")
-    assert len(load_dataset("imagefolder", flat, "test", size=8)) == 6
+    assert len(load_dataset("imagefolder", flat, split="test", size=8)) == 6
 
 
 def test_without_size_different_sizes_refuse_to_batch(tmp_path):

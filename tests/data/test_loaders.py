@@ -44,14 +44,14 @@ def cifar10(tmp_path):
 
 def test_cifar10_train_and_test(cifar10):
     root, imgs, labels = cifar10
-    train = load_cifar(root, "train")
+    train = load_cifar(root, split="train")
     assert train.x.shape == (10, 3, 32, 32) and train.num_classes == 10
     assert torch.equal(train.x, torch.from_numpy(imgs[:10]).float() / 255)
     assert train.y.tolist() == labels[:10].tolist()
-    test = load_dataset("cifar10", root, "test")
+    test = load_dataset("cifar10", root, split="test")
     assert torch.equal(test.x, torch.from_numpy(imgs[10:]).float() / 255)
     # files directly in root work as well
-    assert torch.equal(load_cifar(root / "cifar-10-batches-py", "test").y, test.y)
+    assert torch.equal(load_cifar(root / "cifar-10-batches-py", split="test").y, test.y)
 
 
 class _Py2Pickler(pickle._Pickler):
@@ -77,7 +77,7 @@ def test_cifar_python2_pickle(tmp_path):
     raw = buf.getvalue().replace(b"numpy._core.multiarray\n", b"numpy.core.multiarray\n")
     assert b"numpy.core.multiarray\n_reconstruct" in raw
     (tmp_path / "test_batch").write_bytes(raw)
-    d = load_cifar(tmp_path, "test")
+    d = load_cifar(tmp_path, split="test")
     assert torch.equal(d.x, torch.from_numpy(imgs).float() / 255) and d.y.tolist() == [3, 1, 4]
 
 
@@ -92,10 +92,10 @@ def test_cifar100_fine_and_coarse(tmp_path):
         batch[b"fine_labels"], batch[b"coarse_labels"] = fine.tolist(), coarse.tolist()
         with open(path, "wb") as f:
             pickle.dump(batch, f)
-    d = load_dataset("cifar-100", tmp_path, "train")
+    d = load_dataset("cifar-100", tmp_path, split="train")
     assert d.y.tolist() == fine.tolist() and d.num_classes == 100
     assert torch.equal(d.x, torch.from_numpy(imgs).float() / 255)
-    c = load_cifar(tmp_path, "test", num_classes=100, label="coarse")
+    c = load_cifar(tmp_path, split="test", num_classes=100, label="coarse")
     assert c.y.tolist() == coarse.tolist() and c.num_classes == 20
 
 
@@ -103,9 +103,9 @@ def test_cifar_missing_file_named(cifar10):
     root, _, _ = cifar10
     os.remove(root / "cifar-10-batches-py" / "data_batch_3")
     with pytest.raises(FileNotFoundError, match="data_batch_3.*CIFAR python pickle"):
-        load_cifar(root, "train")
+        load_cifar(root, split="train")
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        load_cifar(root / "nowhere", "train")
+        load_cifar(root / "nowhere", split="train")
 
 
 class _Evil:
@@ -122,15 +122,15 @@ def test_cifar_corrupt_files_are_named(tmp_path, content, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "test_batch").write_bytes(content)
     with pytest.raises(DatasetFormatError, match=r"test_batch.*expected a CIFAR python pickle"):
-        load_cifar(tmp_path, "test")
+        load_cifar(tmp_path, split="test")
     assert not (tmp_path / "evil.txt").exists()
 
 
 def test_cifar_argument_errors(tmp_path):
     with pytest.raises(ValueError, match="split"):
-        load_cifar(tmp_path, "val")
+        load_cifar(tmp_path, split="val")
     with pytest.raises(ValueError, match="num_classes"):
-        load_cifar(tmp_path, "train", num_classes=20)
+        load_cifar(tmp_path, split="train", num_classes=20)
 
 
 # ---------------------------------------------------------------- STL-10
@@ -149,7 +149,7 @@ def test_stl10_orientation_and_labels(tmp_path):
     imgs[1, 2, 5, 0] = 128          # sixth row, first column, blue
     imgs[1, 1] = _images(1, 1, 96, 96, 2)[0, 0]
     _stl_files(folder, imgs, [1, 10], "test")
-    d = load_dataset("stl10", tmp_path, "test")
+    d = load_dataset("stl10", tmp_path, split="test")
     assert d.x.shape == (2, 3, 96, 96) and d.y.tolist() == [0, 9] and d.num_classes == 10
     assert d.x[0, 0, 0, 1] == 1.0 and d.x[0, 0, 1, 0] == 0.0
     assert d.x[1, 2, 5, 0] == pytest.approx(128 / 255) and d.x[1, 2, 0, 5] == 0.0
@@ -201,7 +201,7 @@ def test_idx_variants_layouts_and_gzip(tmp_path, gz, variant, sub):
     imgs[0, 0, :] = 0
     imgs[0, 0, 1] = 255             # row 0, column 1
     _idx_files(folder, imgs, [7, 0, 9], prefix="t10k", gz=gz)
-    d = load_dataset(variant, tmp_path, "test")
+    d = load_dataset(variant, tmp_path, split="test")
     assert d.x.shape == (3, 1, 28, 28) and d.y.tolist() == [7, 0, 9]
     assert d.x[0, 0, 0, 1] == 1.0 and d.x[0, 0, 0, 0] == 0.0
     assert torch.equal(d.x[:, 0], torch.from_numpy(imgs).float() / 255)

@@ -37,7 +37,7 @@ def test_gzip_by_name_and_the_mnist_magics(tmp_path):
     assert write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", images) == IMAGES_MAGIC
     assert write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", labels) == LABELS_MAGIC
     assert gzip.decompress((tmp_path / "t10k-labels-idx1-ubyte.gz").read_bytes()) == reference_bytes(labels, 0x08)
-    test = load_mnist(tmp_path, "test")
+    test = load_mnist(tmp_path, split="test")
     assert test.y.tolist() == [4, 9]
     np.testing.assert_allclose(test.x[:, 0].numpy(), images / 255.0, rtol=0, atol=1e-7)
 

@@ -69,8 +69,8 @@ def _state(B, K, d, seed=0, dtype=F64, device="cpu"):
 def _advance(G, st, steps, backend, tol=1e-10):
     for j in range(steps):
         w = (G.to(st["Q"]) @ st["Q"][:, j, :, None])[..., 0].contiguous()
-        lanczos_step_(st["Q"], w, st["alpha"], st["beta"], st["ritz"], st["y"], st["status"], st["active"], j, 2,
-                      tol, 1e-14, backend=backend)
+        lanczos_step_(st["Q"], w, st["alpha"], st["beta"], st["ritz"], st["y"], st["status"], st["active"], j, npairs=2,
+                      tol=tol, invariant_rtol=1e-14, backend=backend)
     return st
 
 
