@@ -21,12 +21,11 @@ with the loss adversary's shift (``"max"``, which makes both hold by constructio
 
 Example:
     >>> from pyadvt.models import SplitModel
-    >>> _ = torch.manual_seed(0)
     >>> net = SplitModel([nn.Flatten(1), nn.Linear(4, 3)], nn.Linear(3, 2))  # features(x) [N, 3], head 3 -> 2
-    >>> res = lemma1(net, torch.rand(6, 1, 2, 2), torch.tensor([0, 1] * 3), eps=0.05,
-    ...              attack=lambda x, y: x)  # no loss change: lhs = 0 <= AS
-    >>> res.lhs, res.held
-    (0.0, True)
+    >>> x, y = torch.rand(6, 1, 2, 2), torch.tensor([0, 1] * 3)
+    >>> res = lemma1(net, x, y, eps=0.05, attack=lambda x, y: x)  # no loss change: lhs = 0 <= AS
+    >>> res.lhs, res.held, res.value == res.lhs
+    (0.0, True, True)
 """
 
 from __future__ import annotations
