@@ -235,7 +235,8 @@ def _exact_matrix_free(model: nn.Module, x: torch.Tensor, max_iter: int, seed: i
     """The Gauss-Newton ``lambda_max(P D_q J J^T D_q P)`` by Lanczos on the C x C operator
     (one VJP and one JVP per step, never ``J``).
 
-    Returns ``(values [B], converged [B], defined [B], products per sample [B], batched passes)``.
+    Returns ``(values [B], products per sample [B], converged [B], defined [B], batched passes)`` (the order of
+    :func:`_batch_smoothness`).
     """
     P = JacobianProducts(model, x)
     if P.out.dim() != 2:
@@ -254,7 +255,7 @@ def _exact_matrix_free(model: nn.Module, x: torch.Tensor, max_iter: int, seed: i
     lam = r.theta[:, 0].clamp_min(0.0)
     finite = r.defined & torch.isfinite(lam) & torch.isfinite(q).all(1)
     lam = torch.where(finite, lam, torch.full_like(lam, float("nan")))
-    return lam, r.converged & finite, finite, 2 * r.iterations, P.passes
+    return lam, 2 * r.iterations, r.converged & finite, finite, P.passes  # _batch_smoothness's order
 
 
 def _check_hvp_budget(model, x: torch.Tensor, method: str, batch: int, max_iter: int, max_memory) -> None:
