@@ -96,8 +96,11 @@ def test_keyboard_interrupt_exits_130_in_process(tmp_path, capsys, monkeypatch):
 @pytest.mark.slow
 def test_sigint_of_a_real_run_exits_130_without_traceback(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.Popen([sys.executable, "-m", "pyadvt", "experiment", "geometry", "--quick", "--out",
-                             str(tmp_path / "g")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    # the quick preset made long enough (20 models per family, 30 epochs) that the run is still inside
+    # its cells when the signal comes: the plain quick run can finish within one poll of its first cell
+    proc = subprocess.Popen([sys.executable, "-m", "pyadvt", "experiment", "geometry", "--quick", "--set", "models=20",
+                             "--set", "nn.epochs=30", "--out", str(tmp_path / "g")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     deadline = time.time() + 120
     while time.time() < deadline and not list((tmp_path / "g").glob("cells/*.json")):
         time.sleep(0.2)  # wait until the run is inside its first cells
@@ -106,3 +109,4 @@ def test_sigint_of_a_real_run_exits_130_without_traceback(tmp_path):
     err = err.decode()
     assert proc.returncode == 130, err
     assert "interrupted; rerun to resume" in err and "Traceback" not in err
+    assert not (tmp_path / "g" / "result.json").exists()  # it really was interrupted mid-run
