@@ -93,6 +93,12 @@ def test_keyboard_interrupt_exits_130_in_process(tmp_path, capsys, monkeypatch):
     assert rc == 130 and err.strip() == "pyadvt: interrupted; rerun to resume"
 
 
+def _default_sigint() -> None:
+    """In the child, before Python starts: SIGINT back to its default. A test runner started as a background
+    job of a non-interactive shell inherits SIGINT *ignored*, and Python then keeps ignoring it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 def test_sigint_of_a_real_run_exits_130_without_traceback(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
@@ -100,7 +106,7 @@ def test_sigint_of_a_real_run_exits_130_without_traceback(tmp_path):
     # its cells when the signal comes: the plain quick run can finish within one poll of its first cell
     proc = subprocess.Popen([sys.executable, "-m", "pyadvt", "experiment", "geometry", "--quick", "--set", "models=20",
                              "--set", "nn.epochs=30", "--out", str(tmp_path / "g")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, preexec_fn=_default_sigint)
     deadline = time.time() + 120
     while time.time() < deadline and not list((tmp_path / "g").glob("cells/*.json")):
         time.sleep(0.2)  # wait until the run is inside its first cells
